@@ -1,0 +1,293 @@
+/**
+ * Command-line plumbing shared by every script: strict flags over
+ * `node:util` parseArgs, `--help` text, typed flag values, and the wrapper
+ * that turns errors into messages and exit codes.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { CliError, ExitCode, UsageError } from "./exit_codes.ts";
+import { type Io, Printer } from "./output.ts";
+
+/** One flag a script accepts. */
+export interface OptionSpec {
+  /** `string` flags take a value, `boolean` flags do not. */
+  type: "string" | "boolean";
+  /** One-letter alias, without the dash. */
+  short?: string;
+  /** The flag may be given several times. */
+  multiple?: boolean;
+  /** Name of the value in the help text, e.g. `N` or `URL`. */
+  arg?: string;
+  /** One line of help. */
+  help: string;
+  /** Boolean flags that default to true; `--no-NAME` turns them off. */
+  negatable?: boolean;
+}
+
+/** What a script accepts and how its help reads. */
+export interface ScriptSpec {
+  /** File name, e.g. `subscriber.ts`. */
+  name: string;
+  /** One sentence: what it does. */
+  summary: string;
+  /** Usage lines after `deno run -A scripts/NAME`. */
+  usage: string[];
+  /** Flags by long name. */
+  options: Record<string, OptionSpec>;
+  /** Example command lines, each with a comment. */
+  examples: string[];
+  /** Whether positional arguments are accepted. */
+  positionals?: boolean;
+}
+
+/** `--url`, `--json` and `--help`, which every script has. */
+export const COMMON_OPTIONS: Record<string, OptionSpec> = {
+  url: {
+    type: "string",
+    arg: "URL",
+    help: "server URL (default: $REDIS_URL, else redis://localhost:6379)",
+  },
+  json: { type: "boolean", help: "print NDJSON, one object per event" },
+  help: { type: "boolean", short: "h", help: "show this help" },
+};
+
+/**
+ * Parsed flags with typed, validated accessors.
+ *
+ * @example
+ * ```ts
+ * import { parseFlags } from "./cli.ts";
+ * const flags = parseFlags({
+ *   name: "x.ts", summary: "", usage: [], examples: [],
+ *   options: { count: { type: "string", help: "" } },
+ * }, ["--count", "3"]);
+ * console.assert(flags.int("count") === 3);
+ * ```
+ */
+export class Flags {
+  /**
+   * @param values the values parseArgs returned
+   * @param positionals the positional arguments
+   */
+  constructor(
+    private readonly values: Record<string, unknown>,
+    readonly positionals: string[],
+  ) {}
+
+  /** The value of a string flag (the last one when repeated). */
+  string(name: string): string | undefined {
+    const v = this.values[name];
+    return Array.isArray(v) ? v.at(-1) : typeof v === "string" ? v : undefined;
+  }
+
+  /** Whether a boolean flag is on. */
+  boolean(name: string): boolean {
+    return this.values[name] === true;
+  }
+
+  /** Whether a negatable flag (default on) is still on. */
+  enabled(name: string): boolean {
+    return this.values[name] !== false;
+  }
+
+  /** All values of a repeatable string flag. */
+  list(name: string): string[] {
+    const v = this.values[name];
+    return Array.isArray(v) ? v : typeof v === "string" ? [v] : [];
+  }
+
+  /** An integer flag, checked against bounds. */
+  int(name: string, bounds: { min?: number; max?: number } = {}): number | undefined {
+    return this.number(name, bounds, true);
+  }
+
+  /** A number flag, checked against bounds. */
+  number(
+    name: string,
+    bounds: { min?: number; max?: number } = {},
+    integer = false,
+  ): number | undefined {
+    const raw = this.string(name);
+    if (raw === undefined) return undefined;
+    const n = Number(raw);
+    const { min = -Infinity, max = Infinity } = bounds;
+    if (raw.trim() === "" || !Number.isFinite(n) || (integer && !Number.isInteger(n))) {
+      throw new UsageError(`--${name} expects ${integer ? "a whole number" : "a number"}, got "${raw}"`);
+    }
+    if (n < min || n > max) {
+      const range = max === Infinity ? `at least ${min}` : `between ${min} and ${max}`;
+      throw new UsageError(`--${name} must be ${range}, got ${raw}`);
+    }
+    return n;
+  }
+
+  /** A duration flag in milliseconds: `500ms`, `2s`, `1.5m`, or bare seconds. */
+  duration(name: string): number | undefined {
+    const raw = this.string(name);
+    return raw === undefined ? undefined : parseDuration(raw, `--${name}`);
+  }
+}
+
+/**
+ * Parses a duration: `250ms`, `2s`, `1.5m`, `1h`, or a bare number of seconds.
+ *
+ * @param raw the text to parse
+ * @param what what it is, for the error message
+ * @returns milliseconds
+ * @throws {UsageError} when the text is not a duration
+ * @example
+ * ```ts
+ * import { parseDuration } from "./cli.ts";
+ * console.assert(parseDuration("1.5s", "--timeout") === 1500);
+ * ```
+ */
+export function parseDuration(raw: string, what: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(raw);
+  if (!m) {
+    throw new UsageError(`${what} expects a duration such as 500ms, 2s, 1.5m or 10 (seconds), got "${raw}"`);
+  }
+  const scale = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] ?? "s"] ?? 1000;
+  return Number(m[1]) * scale;
+}
+
+/**
+ * Parses `args` strictly against a script's spec: an unknown flag or a
+ * missing value is a {@linkcode UsageError} that names the flag.
+ *
+ * @param spec the script's flags
+ * @param args the command-line arguments
+ * @returns the parsed flags
+ * @throws {UsageError} on any flag the spec does not allow
+ * @example
+ * ```ts
+ * import { COMMON_OPTIONS, parseFlags } from "./cli.ts";
+ * const spec = { name: "x.ts", summary: "", usage: [], examples: [], options: COMMON_OPTIONS };
+ * console.assert(parseFlags(spec, ["--json"]).boolean("json"));
+ * ```
+ */
+export function parseFlags(spec: ScriptSpec, args: string[]): Flags {
+  const options: Record<string, { type: "string" | "boolean"; short?: string; multiple?: boolean }> = {};
+  for (const [name, o] of Object.entries(spec.options)) {
+    options[name] = { type: o.type, ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}) };
+  }
+  try {
+    const { values, positionals } = parseArgs({
+      args,
+      options,
+      strict: true,
+      allowPositionals: true,
+      allowNegative: true,
+    });
+    for (const [name, value] of Object.entries(values)) {
+      if (value === false && !spec.options[name]?.negatable) {
+        throw new UsageError(`Unknown option '--no-${name}'`);
+      }
+    }
+    if (positionals.length > 0 && !spec.positionals && !values.help) {
+      throw new UsageError(`Unexpected argument "${positionals[0]}"`);
+    }
+    return new Flags(values as Record<string, unknown>, positionals);
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    throw new UsageError(cleanParseError(err));
+  }
+}
+
+function cleanParseError(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  // parseArgs adds advice about '--' that does not fit our scripts.
+  return message.split(/\. To specify a positional argument/)[0]!.replace(/\.$/, "");
+}
+
+/**
+ * The `--help` text of a script: USAGE, OPTIONS and EXAMPLES.
+ *
+ * @param spec the script's spec
+ * @returns the help text
+ * @example
+ * ```ts
+ * import { COMMON_OPTIONS, helpText } from "./cli.ts";
+ * const text = helpText({ name: "x.ts", summary: "Does x.", usage: [""], examples: [], options: COMMON_OPTIONS });
+ * console.assert(text.includes("OPTIONS"));
+ * ```
+ */
+export function helpText(spec: ScriptSpec): string {
+  const rows = Object.entries(spec.options).map(([name, o]) => {
+    const short = o.short ? `-${o.short}, ` : "    ";
+    const long = o.negatable ? `--[no-]${name}` : `--${name}`;
+    const arg = o.type === "string" ? ` ${o.arg ?? "VALUE"}` : "";
+    return [`  ${short}${long}${arg}`, o.help + (o.multiple ? " (repeatable)" : "")] as const;
+  });
+  const width = Math.max(...rows.map(([left]) => left.length)) + 2;
+  return [
+    `${spec.name} — ${spec.summary}`,
+    "",
+    "USAGE",
+    ...spec.usage.map((u) => `  deno run -A scripts/${spec.name}${u ? " " + u : ""}`),
+    "",
+    "OPTIONS",
+    ...rows.map(([left, help]) => left.padEnd(width) + help),
+    "",
+    "EXAMPLES",
+    ...spec.examples.map((e) => `  ${e}`),
+    "",
+    "Exit codes: 0 ok, 1 failure, 2 usage error, 3 cannot connect or auth failed,",
+    "            4 timeout with nothing received, 5 CONFIG refused, 6 a check failed.",
+    "",
+  ].join("\n");
+}
+
+/**
+ * Runs a script's body with parsed flags: prints `--help`, turns
+ * {@linkcode CliError}s into a message on stderr and their exit code, and any
+ * other error into exit code 1 (with the stack only when `DEBUG` is set).
+ *
+ * @param spec the script's spec
+ * @param args the command-line arguments
+ * @param io where output goes
+ * @param body the script's work; returns the exit code
+ * @returns the exit code
+ * @example
+ * ```ts
+ * import { COMMON_OPTIONS, runScript } from "./cli.ts";
+ * import { defaultIo } from "./output.ts";
+ * const spec = { name: "x.ts", summary: "", usage: [], examples: [], options: COMMON_OPTIONS };
+ * const code = await runScript(spec, ["--bogus"], defaultIo(), () => Promise.resolve(0));
+ * console.assert(code === 2);
+ * ```
+ */
+export async function runScript(
+  spec: ScriptSpec,
+  args: string[],
+  io: Io,
+  body: (flags: Flags) => Promise<number>,
+): Promise<number> {
+  const err = new Printer(io.stderr);
+  try {
+    const flags = parseFlags(spec, args);
+    if (flags.boolean("help")) {
+      new Printer(io.stdout).line(helpText(spec));
+      return ExitCode.Ok;
+    }
+    return await body(flags);
+  } catch (e) {
+    if (e instanceof CliError) {
+      err.line(`${err.red("error:")} ${e.message}`);
+      if (e.exitCode === ExitCode.Usage) err.line(`Run "deno run -A scripts/${spec.name} --help" for usage.`);
+      return e.exitCode;
+    }
+    const message = e instanceof Error ? e.message : String(e);
+    err.line(`${err.red("error:")} unexpected failure: ${message}`);
+    if (e instanceof Error && e.stack && readDebug()) err.line(e.stack);
+    return ExitCode.Failure;
+  }
+}
+
+function readDebug(): boolean {
+  try {
+    return Boolean(Deno.env.get("DEBUG"));
+  } catch {
+    return false;
+  }
+}

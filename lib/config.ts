@@ -1,0 +1,109 @@
+/**
+ * Where the server address comes from (`--url` > `REDIS_URL` > default) and
+ * how it is shown: a password never reaches the terminal.
+ *
+ * @module
+ */
+import { UsageError } from "./exit_codes.ts";
+
+/** The address used when neither `--url` nor `REDIS_URL` is given. */
+export const DEFAULT_URL = "redis://localhost:6379";
+
+/**
+ * Reads an environment variable, or `undefined` when it is unset or when the
+ * script was not given `--allow-env`.
+ *
+ * @param name the variable's name
+ * @returns its value, or undefined
+ * @example
+ * ```ts
+ * import { readEnv } from "./config.ts";
+ * const url = readEnv("REDIS_URL") ?? "redis://localhost:6379";
+ * ```
+ */
+export function readEnv(name: string): string | undefined {
+  try {
+    return Deno.env.get(name) || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Chooses the server URL: the `--url` flag, else `REDIS_URL`, else
+ * {@linkcode DEFAULT_URL}; checks that it is a `redis://` or `rediss://` URL.
+ *
+ * @param flag the value of `--url`, if given
+ * @returns the URL to connect to
+ * @throws {UsageError} when the URL is not a valid redis URL
+ * @example
+ * ```ts
+ * import { resolveUrl } from "./config.ts";
+ * console.assert(resolveUrl("redis://127.0.0.1:6380") === "redis://127.0.0.1:6380");
+ * ```
+ */
+export function resolveUrl(flag?: string): string {
+  const url = flag ?? readEnv("REDIS_URL") ?? DEFAULT_URL;
+  const source = flag ? "--url" : readEnv("REDIS_URL") ? "REDIS_URL" : "default";
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new UsageError(
+      `Invalid server URL in ${source}: "${redactUrl(url)}". ` +
+        `Use redis://[user:password@]host[:port][/db], e.g. ${DEFAULT_URL}`,
+    );
+  }
+  if (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:") {
+    throw new UsageError(
+      `Invalid server URL in ${source}: "${redactUrl(url)}" must start with redis:// or rediss://`,
+    );
+  }
+  const db = parsed.pathname.replace(/^\//, "");
+  if (db !== "" && !/^\d+$/.test(db)) {
+    throw new UsageError(
+      `Invalid server URL in ${source}: database "${db}" must be a number, as in ${DEFAULT_URL}/0`,
+    );
+  }
+  return url;
+}
+
+/**
+ * Hides the password of a URL: `redis://user:***@host:6379/0`. Works on
+ * strings that do not parse as URLs too.
+ *
+ * @param url a server URL
+ * @returns the URL with its password replaced by `***`
+ * @example
+ * ```ts
+ * import { redactUrl } from "./config.ts";
+ * console.assert(redactUrl("redis://u:secret@h:6379/0") === "redis://u:***@h:6379/0");
+ * ```
+ */
+export function redactUrl(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*):[^@/]*@/i, "$1:***@");
+}
+
+/**
+ * Removes every occurrence of the URL's password from a text (an error
+ * message from the client library, say).
+ *
+ * @param text any text that may contain the password
+ * @param url the URL whose password must not appear
+ * @returns the text with the password replaced by `***`
+ * @example
+ * ```ts
+ * import { scrubSecret } from "./config.ts";
+ * console.assert(scrubSecret("bad pw hunter2", "redis://:hunter2@h") === "bad pw ***");
+ * ```
+ */
+export function scrubSecret(text: string, url: string): string {
+  let password = "";
+  try {
+    password = decodeURIComponent(new URL(url).password);
+  } catch {
+    return redactUrl(text);
+  }
+  const redacted = redactUrl(text);
+  return password ? redacted.split(password).join("***") : redacted;
+}

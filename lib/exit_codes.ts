@@ -1,0 +1,65 @@
+/**
+ * The exit codes every pubsub-lab script uses: one table for all of them.
+ *
+ * @module
+ */
+
+/** Exit codes shared by every script. */
+export const ExitCode = {
+  /** Finished normally (also after Ctrl+C / SIGTERM). */
+  Ok: 0,
+  /** Failed while running: the server went away for good, a command failed. */
+  Failure: 1,
+  /** Wrong flags or arguments: nothing was done. */
+  Usage: 2,
+  /** Cannot connect, or the server refused the password. */
+  Connect: 3,
+  /** `--timeout` ran out before anything was received. */
+  Timeout: 4,
+  /** The server refuses CONFIG and the setting the script needs is off. */
+  ConfigRefused: 5,
+  /** A check found something the labs need missing (`ping.ts`). */
+  CheckFailed: 6,
+} as const;
+
+/** One of the values of {@linkcode ExitCode}. */
+export type ExitCodeValue = typeof ExitCode[keyof typeof ExitCode];
+
+/**
+ * An error that ends a script with a given exit code and a message meant for
+ * the user (printed without a stack trace).
+ *
+ * @example
+ * ```ts
+ * import { CliError, ExitCode } from "./exit_codes.ts";
+ * const err = new CliError(ExitCode.Usage, "Unknown option '--foo'");
+ * console.assert(err.exitCode === 2);
+ * ```
+ */
+export class CliError extends Error {
+  /**
+   * @param exitCode the code the script exits with
+   * @param message what happened and what to do next
+   */
+  constructor(readonly exitCode: ExitCodeValue, message: string) {
+    super(message);
+    this.name = "CliError";
+  }
+}
+
+/**
+ * A usage error: wrong flags or arguments (exit code 2).
+ *
+ * @example
+ * ```ts
+ * import { UsageError } from "./exit_codes.ts";
+ * console.assert(new UsageError("bad").exitCode === 2);
+ * ```
+ */
+export class UsageError extends CliError {
+  /** @param message which flag or argument is wrong and why */
+  constructor(message: string) {
+    super(ExitCode.Usage, message);
+    this.name = "UsageError";
+  }
+}

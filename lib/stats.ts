@@ -1,0 +1,82 @@
+/**
+ * Counting and rates: messages per channel, throughput, percentiles.
+ *
+ * @module
+ */
+
+/**
+ * Counts messages per name (channel, topic, key) and their rate.
+ *
+ * @example
+ * ```ts
+ * import { MessageCounter } from "./stats.ts";
+ * const c = new MessageCounter();
+ * c.record("chat", 1000);
+ * c.record("chat", 2000);
+ * console.assert(c.total === 2 && c.ratePerSecond() === 2);
+ * ```
+ */
+export class MessageCounter {
+  /** Messages counted. */
+  total = 0;
+  /** When the first one came, in epoch ms. */
+  firstAt: number | undefined;
+  /** When the last one came, in epoch ms. */
+  lastAt: number | undefined;
+  /** Count by name, in the order names were first seen. */
+  readonly byName = new Map<string, number>();
+
+  /** Counts one message for `name` at time `at` (epoch ms). */
+  record(name: string, at: number = Date.now()): void {
+    this.total++;
+    this.firstAt ??= at;
+    this.lastAt = at;
+    this.byName.set(name, (this.byName.get(name) ?? 0) + 1);
+  }
+
+  /**
+   * Messages per second between the first and the last message (or up to
+   * `until` when given); 0 before any.
+   */
+  ratePerSecond(until?: number): number {
+    if (this.firstAt === undefined) return 0;
+    const end = until ?? this.lastAt ?? this.firstAt;
+    const seconds = (end - this.firstAt) / 1000;
+    return seconds > 0 ? this.total / seconds : this.total;
+  }
+}
+
+/**
+ * The `p`-th percentile (0–100) of some numbers, by nearest rank.
+ *
+ * @param values the numbers (need not be sorted)
+ * @param p the percentile, 0 to 100
+ * @returns the value at that rank, or NaN for no values
+ * @example
+ * ```ts
+ * import { percentile } from "./stats.ts";
+ * console.assert(percentile([3, 1, 2, 4], 50) === 2);
+ * ```
+ */
+export function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.min(sorted.length, Math.max(1, Math.ceil((p / 100) * sorted.length)));
+  return sorted[rank - 1]!;
+}
+
+/**
+ * A number with thousands separators and at most `digits` decimals.
+ *
+ * @param n the number
+ * @param digits decimals to keep
+ * @returns e.g. `12,345.6`
+ * @example
+ * ```ts
+ * import { formatNumber } from "./stats.ts";
+ * console.assert(formatNumber(12345.67, 1) === "12,345.7");
+ * ```
+ */
+export function formatNumber(n: number, digits = 0): string {
+  return n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: 0 });
+}

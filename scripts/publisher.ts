@@ -1,0 +1,216 @@
+#!/usr/bin/env -S deno run -A
+/**
+ * Lab 1's publisher: plays the lab's demo, publishes one message, every
+ * line of stdin, or a templated series at a chosen rate — and says how many
+ * subscribers received each message.
+ *
+ *   deno run -A scripts/publisher.ts                       # the lab's six messages
+ *   deno run -A scripts/publisher.ts chat:general "hello"
+ *   deno run -A scripts/publisher.ts bench 'msg {{n}}' --repeat 100000 --quiet
+ *
+ * @module
+ */
+import { COMMON_OPTIONS, type Flags, runScript, type ScriptSpec } from "../lib/cli.ts";
+import { Connection } from "../lib/client.ts";
+import { resolveUrl } from "../lib/config.ts";
+import { demoMessages } from "../lib/demo_messages.ts";
+import { ExitCode, UsageError } from "../lib/exit_codes.ts";
+import { compileTemplate } from "../lib/message_template.ts";
+import { defaultIo, type Io, Printer, Reporter, showPayload } from "../lib/output.ts";
+import { type Outgoing, publishBatch, type Published, publishSeries } from "../lib/publish.ts";
+import { onShutdown } from "../lib/shutdown.ts";
+import { formatNumber } from "../lib/stats.ts";
+import { readLines } from "../lib/stdin_lines.ts";
+import { delay } from "../lib/timing.ts";
+
+const SPEC: ScriptSpec = {
+  name: "publisher.ts",
+  summary: "publish messages and show how many subscribers received each one.",
+  usage: [
+    "                                   # the lab's demo: six messages",
+    "CHANNEL MESSAGE                    # one message",
+    "CHANNEL --stdin                    # one message per input line",
+    "CHANNEL TEMPLATE --repeat N [--rate R | --interval DURATION]",
+  ],
+  positionals: true,
+  options: {
+    stdin: { type: "boolean", help: "publish each line read from standard input (empty lines are skipped)" },
+    repeat: { type: "string", arg: "N", help: "publish the message N times; {{n}}, {{ts}}, {{iso}} are filled in" },
+    rate: { type: "string", arg: "R", help: "at most R messages per second (with --repeat)" },
+    interval: {
+      type: "string",
+      arg: "DURATION",
+      help: "pause between messages (--repeat, or the demo's pauses; default 0.5–1.5 s there)",
+    },
+    quiet: { type: "boolean", short: "q", help: "print only the summary, not each message" },
+    ...COMMON_OPTIONS,
+  },
+  examples: [
+    "deno run -A scripts/publisher.ts                                  # lab 1's demo",
+    'deno run -A scripts/publisher.ts chat:general "Hello, team!"',
+    "printf 'a\\nb\\n' | deno run -A scripts/publisher.ts news --stdin",
+    "deno run -A scripts/publisher.ts ticks 'tick {{n}} at {{iso}}' --repeat 10 --interval 1s",
+    "deno run -A scripts/publisher.ts bench 'msg {{n}} {{ts}}' --repeat 100000 --quiet",
+  ],
+};
+
+type Mode =
+  | { kind: "demo"; intervalMs?: number }
+  | { kind: "one"; message: Outgoing }
+  | { kind: "stdin"; channel: string }
+  | { kind: "repeat"; channel: string; template: string; count: number; rate?: number; intervalMs?: number };
+
+function chooseMode(flags: Flags): Mode {
+  const [channel, message, ...extra] = flags.positionals;
+  const repeat = flags.int("repeat", { min: 1 });
+  const rate = flags.number("rate", { min: 0.001 });
+  const intervalMs = flags.duration("interval");
+  if (extra.length > 0) throw new UsageError(`Unexpected argument "${extra[0]}": quote a message that has spaces`);
+  if (rate !== undefined && intervalMs !== undefined) throw new UsageError("Use --rate or --interval, not both");
+  if (rate !== undefined && repeat === undefined) throw new UsageError("--rate goes with --repeat N");
+  if (flags.boolean("stdin")) {
+    if (channel === undefined) throw new UsageError("--stdin needs a CHANNEL to publish to");
+    if (message !== undefined || repeat !== undefined) {
+      throw new UsageError("--stdin takes the messages from standard input: give only a CHANNEL");
+    }
+    return { kind: "stdin", channel };
+  }
+  if (repeat !== undefined) {
+    if (channel === undefined || message === undefined) throw new UsageError("--repeat needs a CHANNEL and a MESSAGE");
+    return { kind: "repeat", channel, template: message, count: repeat, rate, intervalMs };
+  }
+  if (channel === undefined) return { kind: "demo", intervalMs };
+  if (message === undefined) {
+    throw new UsageError(`Missing MESSAGE after channel "${channel}" (or use --stdin to read messages)`);
+  }
+  return { kind: "one", message: { channel, payload: message } };
+}
+
+/**
+ * Runs the publisher.
+ *
+ * @param args command-line arguments
+ * @param io output streams, an optional stop signal, and standard input
+ * @returns the exit code
+ */
+export function main(args: string[], io: Io & { stdin?: ReadableStream<Uint8Array> } = defaultIo()): Promise<number> {
+  return runScript(SPEC, args, io, async (flags) => {
+    const mode = chooseMode(flags);
+    const json = flags.boolean("json");
+    const quiet = flags.boolean("quiet");
+    const out = new Printer(io.stdout);
+    const status = new Reporter(io.stderr);
+    const url = resolveUrl(flags.string("url"));
+    using shutdown = onShutdown(io.signal);
+    const conn = await Connection.open({ url, reporter: status, reconnect: false });
+    const tally = new Tally();
+    const report = (p: Published) => {
+      tally.add(p);
+      if (!quiet) printResult(out, status, json, p);
+    };
+    try {
+      if (mode.kind === "demo") {
+        const messages = demoMessages();
+        for (const [i, message] of messages.entries()) {
+          if (shutdown.signal.aborted) break;
+          const [receivers] = await publishBatch(conn.redis, [message]);
+          report({ ...message, n: i + 1, receivers: receivers! });
+          if (i < messages.length - 1) await delay(mode.intervalMs ?? 500 + Math.random() * 1000, shutdown.signal);
+        }
+      } else if (mode.kind === "one") {
+        const [receivers] = await publishBatch(conn.redis, [mode.message]);
+        report({ ...mode.message, n: 1, receivers: receivers! });
+      } else if (mode.kind === "stdin") {
+        let n = 0;
+        for await (const lines of readLines(io.stdin ?? Deno.stdin.readable, shutdown.signal)) {
+          const batch = lines.map((payload) => ({ channel: mode.channel, payload }));
+          const receivers = await publishBatch(conn.redis, batch);
+          batch.forEach((m, i) => report({ ...m, n: ++n, receivers: receivers[i]! }));
+        }
+      } else {
+        const template = compileTemplate(mode.template);
+        await publishSeries(
+          conn.redis,
+          mode.count,
+          (n) => ({ channel: mode.channel, payload: template(n) }),
+          { rate: mode.rate, intervalMs: mode.intervalMs },
+          report,
+          shutdown.signal,
+        );
+      }
+    } catch (err) {
+      if (conn.ready) throw err;
+      status.error(`Publishing stopped after ${formatNumber(tally.sent)} message(s): the server went away.`);
+      return ExitCode.Failure;
+    } finally {
+      await conn.close();
+    }
+    tally.print(out, status, json);
+    return ExitCode.Ok;
+  });
+}
+
+function printResult(out: Printer, status: Reporter, json: boolean, p: Published): void {
+  if (json) {
+    out.json({
+      event: "published",
+      n: p.n,
+      channel: p.channel,
+      ...showPayload(wireBytes(p.payload)).json,
+      receivers: p.receivers,
+    });
+    return;
+  }
+  const body = showPayload(wireBytes(p.payload)).text;
+  const who = p.receivers === 1 ? "1 subscriber" : `${p.receivers} subscribers`;
+  out.line(`→ ${out.cyan(p.channel)}: ${body}  ${out.dim(`(received by ${who})`)}`);
+  if (p.receivers === 0) {
+    status.warn(
+      `Nobody is subscribed to "${p.channel}": that message is gone. Pub/sub delivers at most once, only to subscribers connected right now.`,
+    );
+  }
+}
+
+const encoder = new TextEncoder();
+function wireBytes(payload: string | Uint8Array): Uint8Array {
+  return typeof payload === "string" ? encoder.encode(payload) : payload;
+}
+
+/** Counts what was published and what reached nobody. */
+class Tally {
+  sent = 0;
+  unheard = 0;
+  deliveries = 0;
+  readonly startedAt = performance.now();
+
+  add(p: Published): void {
+    this.sent++;
+    this.deliveries += p.receivers;
+    if (p.receivers === 0) this.unheard++;
+  }
+
+  print(out: Printer, status: Reporter, json: boolean): void {
+    const seconds = (performance.now() - this.startedAt) / 1000;
+    const rate = seconds > 0 ? this.sent / seconds : 0;
+    if (json) {
+      out.json({
+        event: "summary",
+        published: this.sent,
+        deliveries: this.deliveries,
+        unheard: this.unheard,
+        seconds,
+        rate_per_second: Math.round(rate),
+      });
+      return;
+    }
+    out.line(
+      `Published ${formatNumber(this.sent)} message(s) in ${seconds.toFixed(2)} s (${formatNumber(rate)}/s); ` +
+        `${formatNumber(this.deliveries)} deliveries.`,
+    );
+    if (this.unheard > 0 && this.sent > 1) {
+      status.warn(`${formatNumber(this.unheard)} message(s) reached no subscriber and are gone.`);
+    }
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -1,0 +1,204 @@
+#!/usr/bin/env -S deno run -A
+/**
+ * Lab 1's subscriber: listens to channels and patterns and prints every
+ * message as it arrives.
+ *
+ *   deno run -A scripts/subscriber.ts                # the lab: 2 channels + alerts:*
+ *   deno run -A scripts/subscriber.ts news -p 'log:*' --json | jq .
+ *
+ * @module
+ */
+import { COMMON_OPTIONS, type Flags, runScript, type ScriptSpec } from "../lib/cli.ts";
+import { Connection } from "../lib/client.ts";
+import { resolveUrl } from "../lib/config.ts";
+import { LAB_CHANNELS, LAB_PATTERN } from "../lib/demo_messages.ts";
+import { ExitCode } from "../lib/exit_codes.ts";
+import { clock, defaultIo, type Io, Printer, Reporter, showPayload } from "../lib/output.ts";
+import { liveProgress } from "../lib/progress.ts";
+import {
+  type Confirmation,
+  onMessage,
+  type PubSubMessage,
+  subscribeAll,
+  type Subscription,
+  unsubscribeAll,
+} from "../lib/pubsub.ts";
+import { onShutdown } from "../lib/shutdown.ts";
+import { formatNumber, MessageCounter } from "../lib/stats.ts";
+import { whenAborted } from "../lib/timing.ts";
+
+const SPEC: ScriptSpec = {
+  name: "subscriber.ts",
+  summary: "subscribe to channels and patterns and print each message as it arrives.",
+  usage: ["[CHANNEL...] [-c CHANNEL]... [-p PATTERN]... [--count N] [--timeout DURATION] [--json | --quiet]"],
+  positionals: true,
+  options: {
+    channel: { type: "string", short: "c", multiple: true, arg: "CHANNEL", help: "subscribe to a channel" },
+    pattern: {
+      type: "string",
+      short: "p",
+      multiple: true,
+      arg: "PATTERN",
+      help: "subscribe to a glob pattern, e.g. 'alerts:*'",
+    },
+    count: { type: "string", short: "n", arg: "N", help: "exit after N messages" },
+    timeout: { type: "string", arg: "DURATION", help: "exit when nothing arrives for this long (e.g. 10s, 500ms)" },
+    quiet: { type: "boolean", short: "q", help: "show a live count and rate instead of each message" },
+    ...COMMON_OPTIONS,
+  },
+  examples: [
+    "deno run -A scripts/subscriber.ts                      # lab 1: system_notifications, chat:general, alerts:*",
+    "deno run -A scripts/subscriber.ts news sports -p 'alerts:*'",
+    "deno run -A scripts/subscriber.ts bench --quiet --timeout 5s",
+    "deno run -A scripts/subscriber.ts --json news | jq -r .payload",
+  ],
+};
+
+/** What the subscriber listens to: the arguments, or the lab's defaults. */
+function chooseSubscriptions(flags: Flags): Subscription[] {
+  const channels = [...flags.positionals, ...flags.list("channel")];
+  const patterns = flags.list("pattern");
+  if (channels.length === 0 && patterns.length === 0) {
+    return [
+      ...LAB_CHANNELS.map((name) => ({ kind: "channel" as const, name })),
+      { kind: "pattern", name: LAB_PATTERN },
+    ];
+  }
+  return [
+    ...channels.map((name) => ({ kind: "channel" as const, name })),
+    ...patterns.map((name) => ({ kind: "pattern" as const, name })),
+  ];
+}
+
+/**
+ * Runs the subscriber.
+ *
+ * @param args command-line arguments
+ * @param io output streams and an optional stop signal
+ * @returns the exit code
+ */
+export function main(args: string[], io: Io = defaultIo()): Promise<number> {
+  return runScript(SPEC, args, io, async (flags) => {
+    const subscriptions = chooseSubscriptions(flags);
+    const count = flags.int("count", { min: 1 });
+    const idleMs = flags.duration("timeout");
+    const json = flags.boolean("json");
+    const quiet = flags.boolean("quiet");
+    const url = resolveUrl(flags.string("url"));
+    const out = new Printer(io.stdout);
+    const status = new Reporter(io.stderr);
+
+    using shutdown = onShutdown(io.signal);
+    const conn = await Connection.open({
+      url,
+      reporter: status,
+      lossNote: "Messages published until it is back are lost: pub/sub keeps nothing for absent subscribers.",
+    });
+    const counter = new MessageCounter();
+    const startedAt = Date.now();
+    const done = new AbortController();
+    let exitCode: number = ExitCode.Ok;
+    try {
+      const print = json ? printJson(out) : printText(out);
+      const stopListening = onMessage(conn.redis, (m) => {
+        counter.record(m.channel);
+        if (!quiet) print(m);
+        if (counter.total === count) done.abort();
+      });
+      await subscribeAll(conn.redis, subscriptions, (c) => printConfirmation(out, c, json));
+      status.info(`Listening on ${conn.address}. Press Ctrl+C to stop.`);
+      using _progress = quiet ? liveProgress(status.printer, counter) : undefined;
+      if (idleMs !== undefined) watchIdle(counter, startedAt, idleMs, done);
+      await Promise.race([shutdown.requested, whenAborted(done.signal)]);
+      if (idleMs !== undefined && counter.total === 0 && !shutdown.signal.aborted) {
+        status.warn(`Nothing received within ${idleMs / 1000} s.`);
+        exitCode = ExitCode.Timeout;
+      }
+      stopListening();
+      await unsubscribeAll(conn.redis, subscriptions);
+    } finally {
+      done.abort();
+      await conn.close();
+    }
+    printSummary(out, json, counter, Date.now() - startedAt, conn);
+    return exitCode;
+  });
+}
+
+function printConfirmation(out: Printer, c: Confirmation, json: boolean): void {
+  if (json) {
+    out.json({ event: c.kind === "channel" ? "subscribe" : "psubscribe", [c.kind]: c.name, active: c.active });
+  } else {
+    out.line(`${out.green("✓")} subscribed to ${c.kind} ${out.bold(c.name)} (${c.active} active)`);
+  }
+}
+
+function printText(out: Printer): (m: PubSubMessage) => void {
+  return (m) => {
+    const body = showPayload(m.payload).text;
+    const where = m.pattern === undefined
+      ? `${out.dim("message ")} ${out.cyan(m.channel)}`
+      : `${out.dim("pmessage")} ${out.magenta(m.pattern)} ${out.dim("matched")} ${out.cyan(m.channel)}`;
+    out.line(`${out.dim(clock())} ${where}: ${body}`);
+  };
+}
+
+function printJson(out: Printer): (m: PubSubMessage) => void {
+  return (m) => {
+    const time = new Date().toISOString();
+    const payload = showPayload(m.payload).json;
+    out.json(
+      m.pattern === undefined
+        ? { event: "message", time, channel: m.channel, ...payload }
+        : { event: "pmessage", time, pattern: m.pattern, channel: m.channel, ...payload },
+    );
+  };
+}
+
+/** Aborts `done` once no message has arrived for `idleMs`. */
+function watchIdle(counter: MessageCounter, startedAt: number, idleMs: number, done: AbortController): void {
+  const check = () => {
+    if (done.signal.aborted) return;
+    const idleFor = Date.now() - (counter.lastAt ?? startedAt);
+    if (idleFor >= idleMs) return done.abort();
+    const timer = setTimeout(check, idleMs - idleFor);
+    done.signal.addEventListener("abort", () => clearTimeout(timer), { once: true });
+  };
+  check();
+}
+
+function printSummary(
+  out: Printer,
+  json: boolean,
+  counter: MessageCounter,
+  elapsedMs: number,
+  conn: Connection,
+): void {
+  const rate = counter.ratePerSecond();
+  if (json) {
+    out.json({
+      event: "summary",
+      messages: counter.total,
+      seconds: elapsedMs / 1000,
+      rate_per_second: Math.round(rate),
+      channels: Object.fromEntries(counter.byName),
+      outages: conn.outages,
+      disconnected_seconds: conn.downMs / 1000,
+    });
+    return;
+  }
+  out.line(
+    `Received ${formatNumber(counter.total)} message(s) in ${(elapsedMs / 1000).toFixed(1)} s` +
+      (counter.total > 1 ? ` (${formatNumber(rate)}/s while messages were flowing)` : "") + ".",
+  );
+  const width = Math.max(0, ...[...counter.byName.keys()].map((k) => k.length));
+  for (const [channel, n] of counter.byName) out.line(`  ${channel.padEnd(width)}  ${formatNumber(n)}`);
+  if (conn.outages > 0) {
+    out.line(
+      `Connection lost ${conn.outages} time(s), ${(conn.downMs / 1000).toFixed(1)} s in all: ` +
+        "messages published then were not received.",
+    );
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));
