@@ -237,3 +237,34 @@ export function clock(date: Date = new Date()): string {
   const p = (n: number, w = 2) => String(n).padStart(w, "0");
   return `${p(date.getHours())}:${p(date.getMinutes())}:${p(date.getSeconds())}.${p(date.getMilliseconds(), 3)}`;
 }
+
+/**
+ * A writer that puts `prefix` before every line and tells `onLine` about
+ * each line (without the prefix): for running two scripts in one terminal.
+ *
+ * @param writer where the prefixed lines go
+ * @param prefix put before each line
+ * @param onLine called with each complete line
+ * @returns the prefixing writer
+ * @example
+ * ```ts
+ * import { prefixedWriter, Printer } from "./output.ts";
+ * new Printer(prefixedWriter(Deno.stdout, "[sub] ")).line("hello"); // [sub] hello
+ * ```
+ */
+export function prefixedWriter(writer: Writer, prefix: string, onLine?: (line: string) => void): Writer {
+  const decoder = new TextDecoder();
+  let partial = "";
+  return {
+    writeSync(p: Uint8Array): number {
+      const lines = (partial + decoder.decode(p, { stream: true })).split("\n");
+      partial = lines.pop() ?? "";
+      for (const line of lines) {
+        writeAll(writer, encoder.encode(`${prefix}${line}\n`));
+        onLine?.(line);
+      }
+      return p.length;
+    },
+    isTerminal: () => writer.isTerminal(),
+  };
+}

@@ -1,0 +1,95 @@
+#!/usr/bin/env -S deno run -A
+/**
+ * `deno task demo`: lab 1 in one terminal — a subscriber and the
+ * publisher's demo side by side, against the configured server or, when
+ * none answers, a local one started for the occasion.
+ *
+ * @module
+ */
+import { COMMON_OPTIONS, runScript, type ScriptSpec } from "../lib/cli.ts";
+import { readEnv } from "../lib/config.ts";
+import { CliError, ExitCode } from "../lib/exit_codes.ts";
+import { LocalServer } from "../lib/local_server.ts";
+import { defaultIo, type Io, prefixedWriter, Printer, Reporter } from "../lib/output.ts";
+import { Connection } from "../lib/client.ts";
+import { resolveUrl } from "../lib/config.ts";
+import { main as publisher } from "./publisher.ts";
+import { LAB_NOTIFICATIONS } from "./server.ts";
+import { main as subscriber } from "./subscriber.ts";
+
+const SPEC: ScriptSpec = {
+  name: "demo.ts",
+  summary: "lab 1 in one terminal: a subscriber and the publisher's demo together.",
+  usage: ["[--url URL] [--interval DURATION]"],
+  options: {
+    interval: { type: "string", arg: "DURATION", help: "pause between the demo's messages (default 0.5–1.5 s)" },
+    url: COMMON_OPTIONS.url!,
+    help: COMMON_OPTIONS.help!,
+  },
+  examples: ["deno task demo", "deno task demo --url redis://localhost:6380 --interval 200ms"],
+};
+
+/**
+ * Runs the one-terminal demo.
+ *
+ * @param args command-line arguments
+ * @param io output streams and an optional stop signal
+ * @returns the exit code
+ */
+export function main(args: string[], io: Io = defaultIo()): Promise<number> {
+  return runScript(SPEC, args, io, async (flags) => {
+    const status = new Reporter(io.stderr);
+    const explicit = flags.string("url") ?? readEnv("REDIS_URL");
+    let url = resolveUrl(flags.string("url"));
+    let local: LocalServer | undefined;
+    if (!explicit && !(await reachable(url, status))) {
+      local = await LocalServer.start({ notifications: LAB_NOTIFICATIONS });
+      url = local.url;
+      status.ok(`No server on localhost:6379, so this demo started ${local.kind} on ${url}; it stops at the end.`);
+    }
+    try {
+      const out = new Printer(io.stdout);
+      let onSubscribed = () => {};
+      const subscribed = new Promise<void>((resolve) => (onSubscribed = resolve));
+      const tag = (name: string, paint: (s: string) => string) => paint(name.padEnd(10)) + "│ ";
+      const subIo: Io = {
+        stdout: prefixedWriter(io.stdout, tag("subscriber", (s) => out.cyan(s)), (line) => {
+          if (line.includes("(3 active)")) onSubscribed();
+        }),
+        stderr: prefixedWriter(io.stderr, tag("subscriber", (s) => out.cyan(s))),
+        signal: io.signal,
+      };
+      const pubIo: Io = {
+        stdout: prefixedWriter(io.stdout, tag("publisher", (s) => out.magenta(s))),
+        stderr: prefixedWriter(io.stderr, tag("publisher", (s) => out.magenta(s))),
+        signal: io.signal,
+      };
+      const listening = subscriber(["--url", url, "--count", "6", "--timeout", "10s"], subIo);
+      const first = await Promise.race([subscribed.then(() => undefined), listening]);
+      if (first !== undefined) return first;
+      const interval = flags.string("interval");
+      const published = await publisher(["--url", url, ...(interval ? ["--interval", interval] : [])], pubIo);
+      const received = await listening;
+      if (published !== ExitCode.Ok) return published;
+      if (received === ExitCode.Ok) {
+        status.info("Next: the same in two terminals (README, lab 1): scripts/subscriber.ts in one, scripts/publisher.ts in the other.");
+      }
+      return received;
+    } finally {
+      await local?.[Symbol.asyncDispose]();
+    }
+  });
+}
+
+async function reachable(url: string, reporter: Reporter): Promise<boolean> {
+  try {
+    const conn = await Connection.open({ url, reporter, connectTimeoutMs: 2000 });
+    await conn.close();
+    return true;
+  } catch (err) {
+    if (err instanceof CliError && err.exitCode === ExitCode.Connect && /refused/.test(err.message)) return false;
+    throw err;
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -1,0 +1,41 @@
+import assert from "node:assert/strict";
+import { DEFAULT_URL, redactUrl, resolveUrl, scrubSecret } from "../lib/config.ts";
+import { UsageError } from "../lib/exit_codes.ts";
+
+Deno.test("resolveUrl() prefers --url, then REDIS_URL, then the default", () => {
+  const saved = Deno.env.get("REDIS_URL");
+  try {
+    Deno.env.set("REDIS_URL", "redis://env-host:6400/1");
+    assert.equal(resolveUrl("redis://flag-host:6500"), "redis://flag-host:6500");
+    assert.equal(resolveUrl(), "redis://env-host:6400/1");
+    Deno.env.delete("REDIS_URL");
+    assert.equal(resolveUrl(), DEFAULT_URL);
+  } finally {
+    if (saved === undefined) Deno.env.delete("REDIS_URL");
+    else Deno.env.set("REDIS_URL", saved);
+  }
+});
+
+Deno.test("resolveUrl() rejects other schemes and bad databases without echoing the password", () => {
+  assert.throws(() => resolveUrl("http://u:hunter2@host"), (e: Error) => {
+    assert.ok(e instanceof UsageError);
+    assert.match(e.message, /redis:\/\/ or rediss:\/\//);
+    assert.doesNotMatch(e.message, /hunter2/);
+    return true;
+  });
+  assert.throws(() => resolveUrl("redis://host:6379/abc"), /database "abc" must be a number/);
+  assert.throws(() => resolveUrl("not a url"), UsageError);
+  assert.equal(resolveUrl("rediss://user:pw@host:6380/2"), "rediss://user:pw@host:6380/2");
+});
+
+Deno.test("redactUrl() hides the password and keeps the rest", () => {
+  assert.equal(redactUrl("redis://user:secret@host:6379/0"), "redis://user:***@host:6379/0");
+  assert.equal(redactUrl("rediss://:secret@host:6380"), "rediss://:***@host:6380");
+  assert.equal(redactUrl("redis://host:6379"), "redis://host:6379");
+  assert.equal(redactUrl("redis://user@host"), "redis://user@host");
+});
+
+Deno.test("scrubSecret() removes a URL's password from any text", () => {
+  assert.equal(scrubSecret("auth p%40ss failed for p@ss", "redis://u:p%40ss@h"), "auth p%40ss failed for ***");
+  assert.equal(scrubSecret("nothing here", "redis://h:6379"), "nothing here");
+});

@@ -1,0 +1,88 @@
+import assert from "node:assert/strict";
+import { Redis } from "ioredis";
+import { main as subscriber } from "../scripts/subscriber.ts";
+import { ExitCode } from "../lib/exit_codes.ts";
+import { freePort } from "../lib/local_server.ts";
+import { captureIo, ScriptProcess, testServer } from "./harness.ts";
+
+const STACK_LINE = /^\s+at .+:\d+:\d+/m;
+
+Deno.test("an unknown flag gives the usage code and names the flag, without a stack trace", async () => {
+  for (const script of ["subscriber.ts", "publisher.ts"]) {
+    await using p = new ScriptProcess(script, ["--colour", "red"]);
+    assert.equal(await p.exit(), ExitCode.Usage, script);
+    assert.match(p.err.text, /Unknown option '--colour'/);
+    assert.match(p.err.text, /--help/);
+    assert.doesNotMatch(p.err.text, STACK_LINE);
+  }
+});
+
+Deno.test("an unreachable server gives the connect code within a few seconds, with what to do", async () => {
+  const port = await freePort();
+  const started = Date.now();
+  await using p = new ScriptProcess("subscriber.ts", ["--url", `redis://127.0.0.1:${port}`]);
+  assert.equal(await p.exit(), ExitCode.Connect);
+  assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`);
+  assert.match(p.err.text, new RegExp(`Cannot connect to redis://127.0.0.1:${port}: connection refused`));
+  assert.match(p.err.text, /docker compose up -d --wait/);
+  assert.match(p.err.text, /deno task server/);
+  assert.doesNotMatch(p.err.text, STACK_LINE);
+});
+
+Deno.test("a server that accepts but never answers gives the connect code after the connect timeout", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const held: Deno.Conn[] = [];
+  const accepting = (async () => {
+    for await (const conn of listener) held.push(conn);
+  })();
+  try {
+    const io = captureIo();
+    const started = Date.now();
+    const code = await subscriber(["--url", `redis://127.0.0.1:${(listener.addr as Deno.NetAddr).port}`, "x"], io);
+    assert.equal(code, ExitCode.Connect);
+    assert.ok(Date.now() - started < 8000);
+    assert.match(io.err.text, /no answer within 5 s/);
+  } finally {
+    listener.close();
+    await accepting.catch(() => {});
+    for (const c of held) c.close();
+  }
+});
+
+Deno.test("a wrong password gives the connect code and never shows the password", async () => {
+  await using server = await testServer({ own: true, args: ["--requirepass", "right-horse-battery"] });
+  const url = `redis://:wrong-staple-42@127.0.0.1:${server.local!.port}`;
+  await using p = new ScriptProcess("subscriber.ts", ["--url", url]);
+  assert.equal(await p.exit(), ExitCode.Connect);
+  assert.match(p.err.text, /authentication failed/);
+  assert.match(p.err.text, /redis:\/\/:\*\*\*@127\.0\.0\.1/);
+  assert.doesNotMatch(p.out.text + p.err.text, /wrong-staple-42|right-horse-battery/);
+});
+
+Deno.test("a server restart: the subscriber reports the loss, resubscribes and receives again", async () => {
+  const password = "s3cret-restart-pw";
+  await using server = await testServer({ own: true, args: ["--requirepass", password] });
+  const url = `redis://:${password}@127.0.0.1:${server.local!.port}`;
+  await using sub = new ScriptProcess("subscriber.ts", ["--url", url, "restart:ch", "-p", "restart:p:*"]);
+  await sub.out.waitFor(/\(2 active\)/, 20_000);
+
+  await server.local!.stop();
+  await sub.err.waitFor(/Connection to redis:\/\/:\*\*\*@127\.0\.0\.1:\d+ lost/);
+  assert.match(sub.err.text, /Messages published until it is back are lost/);
+  await server.local!.start();
+  await sub.err.waitFor(/Reconnected to .* after \d+\.\d s/, 20_000);
+
+  const redis = new Redis(url);
+  try {
+    assert.equal(await redis.publish("restart:ch", "after the restart"), 1);
+    assert.equal(await redis.publish("restart:p:x", "pattern too"), 1);
+  } finally {
+    await redis.quit();
+  }
+  await sub.out.waitFor(/restart:p:x: pattern too/);
+  assert.match(sub.out.text, /restart:ch: after the restart/);
+  sub.kill("SIGINT");
+  assert.equal(await sub.exit(), ExitCode.Ok);
+  assert.match(sub.out.text, /Connection lost 1 time\(s\)/);
+  assert.doesNotMatch(sub.out.text + sub.err.text, new RegExp(password));
+});
