@@ -72,7 +72,9 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
       const received = await listening;
       if (published !== ExitCode.Ok) return published;
       if (received === ExitCode.Ok) {
-        status.info("Next: the same in two terminals (README, lab 1): scripts/subscriber.ts in one, scripts/publisher.ts in the other.");
+        status.info(
+          "Next: the same in two terminals (README, lab 1): scripts/subscriber.ts in one, scripts/publisher.ts in the other.",
+        );
       }
       return received;
     } finally {

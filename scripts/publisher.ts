@@ -203,8 +203,10 @@ class Tally {
       });
       return;
     }
+    if (this.sent === 1) return;
+    const pace = this.sent >= 100 ? ` (${formatNumber(rate)}/s)` : "";
     out.line(
-      `Published ${formatNumber(this.sent)} message(s) in ${seconds.toFixed(2)} s (${formatNumber(rate)}/s); ` +
+      `Published ${formatNumber(this.sent)} message(s) in ${seconds.toFixed(2)} s${pace}; ` +
         `${formatNumber(this.deliveries)} deliveries.`,
     );
     if (this.unheard > 0 && this.sent > 1) {

@@ -51,7 +51,10 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
       server = await LocalServer.start({ port, notifications: LAB_NOTIFICATIONS, foreground: true });
     } catch (err) {
       if (err instanceof CliError && err.message === INSTALL_HINT) {
-        throw new CliError(ExitCode.Connect, `${INSTALL_HINT}\nWith Docker, the labs' KeyDB: docker compose up -d --wait`);
+        throw new CliError(
+          ExitCode.Connect,
+          `${INSTALL_HINT}\nWith Docker, the labs' KeyDB: docker compose up -d --wait`,
+        );
       }
       throw err;
     }

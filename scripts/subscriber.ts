@@ -189,7 +189,7 @@ function printSummary(
   }
   out.line(
     `Received ${formatNumber(counter.total)} message(s) in ${(elapsedMs / 1000).toFixed(1)} s` +
-      (counter.total > 1 ? ` (${formatNumber(rate)}/s while messages were flowing)` : "") + ".",
+      (counter.total >= 100 ? ` (${formatNumber(rate)}/s while messages were flowing)` : "") + ".",
   );
   const width = Math.max(0, ...[...counter.byName.keys()].map((k) => k.length));
   for (const [channel, n] of counter.byName) out.line(`  ${channel.padEnd(width)}  ${formatNumber(n)}`);

@@ -29,7 +29,10 @@ Deno.test("lab 1 in two terminals: the subscriber prints all six demo messages",
   sub.kill("SIGINT");
   assert.equal(await sub.exit(), ExitCode.Ok);
   assert.match(sub.out.text, /Received 6 message\(s\)/);
-  assert.match(sub.out.text, /system_notifications +2\n +chat:general +2\n +alerts:cpu_load +1\n +alerts:disk_space +1/);
+  assert.match(
+    sub.out.text,
+    /system_notifications +2\n +chat:general +2\n +alerts:cpu_load +1\n +alerts:disk_space +1/,
+  );
 });
 
 Deno.test("lab 2: what is published while the subscriber is away is gone", async () => {

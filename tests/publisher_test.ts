@@ -81,7 +81,9 @@ Deno.test("subscriber shows a binary payload escaped in text and base64 in JSON"
   assert.equal(await a, ExitCode.Ok);
   assert.equal(await b, ExitCode.Ok);
   assert.match(text.out.text, /p5:bin: \\xff\\xfe\\x0aA/);
-  const message = json.out.text.split("\n").filter(Boolean).map((l) => JSON.parse(l)).find((e) => e.event === "message");
+  const message = json.out.text.split("\n").filter(Boolean).map((l) => JSON.parse(l)).find((e) =>
+    e.event === "message"
+  );
   assert.deepEqual([message.payload, message.encoding], ["//4KQQ==", "base64"]);
 });
 

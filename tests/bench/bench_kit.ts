@@ -1,0 +1,84 @@
+/**
+ * What the benchmarks share: timing a subprocess, medians, and a small
+ * results table with ratios to a baseline measured in the same run.
+ *
+ * @module
+ */
+import { formatNumber } from "../../lib/stats.ts";
+
+/** One measured figure. */
+export interface Row {
+  /** What was measured. */
+  name: string;
+  /** The figure. */
+  value: number;
+  /** Its unit, e.g. "msg/s" or "ms". */
+  unit: string;
+  /** The row's value divided by the baseline's, when one is given. */
+  ratio?: number;
+}
+
+/**
+ * The median of some numbers.
+ *
+ * @param values at least one number
+ * @returns the middle value (mean of the two middle ones for an even count)
+ */
+export function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+/**
+ * Prints a results table; `ratio` is shown against the first row.
+ *
+ * @param title the table's heading
+ * @param rows the figures, the baseline first
+ */
+export function printTable(title: string, rows: Row[]): void {
+  console.log(`\n${title}`);
+  const width = Math.max(...rows.map((r) => r.name.length));
+  const base = rows[0]?.value ?? 1;
+  for (const r of rows) {
+    const ratio = r.ratio ?? r.value / base;
+    console.log(
+      `  ${r.name.padEnd(width)}  ${formatNumber(r.value, r.value < 10 ? 3 : 0).padStart(12)} ${r.unit.padEnd(6)}  ×${
+        ratio.toFixed(2)
+      }`,
+    );
+  }
+}
+
+/**
+ * Runs a command to completion with a time limit and returns its stdout.
+ *
+ * @param cmd the program
+ * @param args its arguments
+ * @param timeoutMs killed after this long
+ * @returns its stdout as text
+ * @throws when it fails or times out
+ */
+export async function runCommand(cmd: string, args: string[], timeoutMs = 60_000): Promise<string> {
+  const child = new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped", stdin: "null" }).spawn();
+  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+  const { code, stdout, stderr } = await child.output();
+  clearTimeout(timer);
+  if (code !== 0) throw new Error(`${cmd} exited with ${code}: ${new TextDecoder().decode(stderr)}`);
+  return new TextDecoder().decode(stdout);
+}
+
+/**
+ * Whether a program is on PATH.
+ *
+ * @param name the program's name
+ * @returns true when `name --version` runs
+ */
+export async function onPath(name: string): Promise<boolean> {
+  try {
+    await new Deno.Command(name, { args: ["--version"], stdout: "null", stderr: "null" }).output();
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,17 @@
+/**
+ * `deno task bench [NAME...]`: runs the benchmarks (all, or those named)
+ * against throw-away servers on loopback and prints each one's table.
+ *
+ * @module
+ */
+const BENCHMARKS: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
+  pubsub: () => import("./pubsub.ts"),
+};
+
+const names = Deno.args.length ? Deno.args : Object.keys(BENCHMARKS);
+const unknown = names.filter((n) => !(n in BENCHMARKS));
+if (unknown.length) {
+  console.error(`Unknown benchmark "${unknown[0]}"; choose from: ${Object.keys(BENCHMARKS).join(", ")}`);
+  Deno.exit(2);
+}
+for (const name of names) await (await BENCHMARKS[name]!()).run();
