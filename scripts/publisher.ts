@@ -106,7 +106,10 @@ export function main(args: string[], io: Io & { stdin?: ReadableStream<Uint8Arra
     const tally = new Tally();
     const report = (p: Published) => {
       tally.add(p);
-      if (!quiet) printResult(out, status, json, p);
+      if (!quiet) printResult(out, json, p);
+      if (p.receivers === 0 && tally.unheard === 1) {
+        warnUnheard(status, p.channel, mode.kind !== "one" && mode.kind !== "demo");
+      }
     };
     try {
       if (mode.kind === "demo") {
@@ -150,7 +153,7 @@ export function main(args: string[], io: Io & { stdin?: ReadableStream<Uint8Arra
   });
 }
 
-function printResult(out: Printer, status: Reporter, json: boolean, p: Published): void {
+function printResult(out: Printer, json: boolean, p: Published): void {
   if (json) {
     out.json({
       event: "published",
@@ -164,11 +167,15 @@ function printResult(out: Printer, status: Reporter, json: boolean, p: Published
   const body = showPayload(wireBytes(p.payload)).text;
   const who = p.receivers === 1 ? "1 subscriber" : `${p.receivers} subscribers`;
   out.line(`→ ${out.cyan(p.channel)}: ${body}  ${out.dim(`(received by ${who})`)}`);
-  if (p.receivers === 0) {
-    status.warn(
-      `Nobody is subscribed to "${p.channel}": that message is gone. Pub/sub delivers at most once, only to subscribers connected right now.`,
-    );
-  }
+}
+
+/** Says once per run that a message reached nobody, and what that means. */
+function warnUnheard(status: Reporter, channel: string, series: boolean): void {
+  status.warn(
+    `Nobody is subscribed to "${channel}": that message is gone. ` +
+      "Pub/sub delivers at most once, only to subscribers connected right now." +
+      (series ? " (The summary counts any others.)" : ""),
+  );
 }
 
 const encoder = new TextEncoder();

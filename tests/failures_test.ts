@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { Redis } from "ioredis";
+import { main as publisher } from "../scripts/publisher.ts";
 import { main as subscriber } from "../scripts/subscriber.ts";
 import { ExitCode } from "../lib/exit_codes.ts";
 import { freePort } from "../lib/local_server.ts";
@@ -85,4 +86,24 @@ Deno.test("a server restart: the subscriber reports the loss, resubscribes and r
   assert.equal(await sub.exit(), ExitCode.Ok);
   assert.match(sub.out.text, /Connection lost 1 time\(s\)/);
   assert.doesNotMatch(sub.out.text + sub.err.text, new RegExp(password));
+});
+
+Deno.test("SIGTERM stops the subscriber cleanly, as Ctrl+C does", async () => {
+  await using server = await testServer();
+  await using sub = new ScriptProcess("subscriber.ts", ["--url", server.url, "term:ch"]);
+  await sub.out.waitFor(/\(1 active\)/, 20_000);
+  sub.kill("SIGTERM");
+  assert.equal(await sub.exit(), ExitCode.Ok);
+  assert.match(sub.out.text, /Received 0 message\(s\)/);
+});
+
+Deno.test("the publisher stops with the failure code when the server goes away mid-run", async () => {
+  await using server = await testServer({ own: true });
+  const io = captureIo();
+  const running = publisher(["--url", server.url, "gone:ch", "{{n}}", "--repeat", "100000", "--rate", "200"], io);
+  await io.out.waitFor(/→ gone:ch: 5 /);
+  assert.equal(io.err.count(/Nobody is subscribed/), 1);
+  await server.local!.stop();
+  assert.equal(await running, ExitCode.Failure);
+  assert.match(io.err.text, /Publishing stopped after \d+ message\(s\): the server went away/);
 });
