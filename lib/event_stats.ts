@@ -117,5 +117,7 @@ export function formatStatsTable(snapshots: readonly TopicStatsSnapshot[]): stri
     ]),
   ];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => "  " + r.map((cell, i) => i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!)).join("  "));
+  return rows.map((r) =>
+    "  " + r.map((cell, i) => i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!)).join("  ")
+  );
 }

@@ -29,7 +29,7 @@ export const ALL_CLASSES = "g$lshzxetd";
 export function flagLetters(value: string): Set<string> {
   const letters = new Set<string>();
   for (const c of value) {
-    if (c === "A") for (const a of ALL_CLASSES) letters.add(a);
+    if (c === "A") { for (const a of ALL_CLASSES) letters.add(a); }
     else letters.add(c);
   }
   return letters;

@@ -6,6 +6,7 @@
  */
 const BENCHMARKS: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   pubsub: () => import("./pubsub.ts"),
+  event_processor: () => import("./event_processor.ts"),
 };
 
 const names = Deno.args.length ? Deno.args : Object.keys(BENCHMARKS);

@@ -1,0 +1,256 @@
+/**
+ * The connection doctor's checks: who the server is, the round-trip time,
+ * that a pub/sub message makes the trip, whether keyspace notifications are
+ * on and whether CONFIG is allowed — each with what to do when it is not.
+ *
+ * @module
+ */
+import { Connection } from "./client.ts";
+import { CliError } from "./exit_codes.ts";
+import { probeNotifications, readNotifyConfig } from "./notifications.ts";
+import { chooseDb } from "./keyspace.ts";
+import { deliversEvents, missingFlags } from "./notify_flags.ts";
+import type { Reporter } from "./output.ts";
+import { onMessage } from "./pubsub.ts";
+import { readServerIdentity, type ServerIdentity } from "./server_identity.ts";
+import { percentile } from "./stats.ts";
+import { withTimeout } from "./timing.ts";
+
+/** ✓ fine, ! worth knowing but the labs work, ✗ something the labs need is missing. */
+export type CheckStatus = "ok" | "warn" | "fail";
+
+/** One check's outcome. */
+export interface Check {
+  /** What was checked, e.g. `pub/sub`. */
+  name: string;
+  /** How it went. */
+  status: CheckStatus;
+  /** What was found. */
+  detail: string;
+  /** What to do about it (for warnings and failures). */
+  fix?: string;
+}
+
+/** Everything the doctor found. */
+export interface DoctorReport {
+  /** The server, when INFO answered. */
+  server?: ServerIdentity;
+  /** PING round trips in ms: median and max. */
+  pingMs?: { median: number; max: number };
+  /** Whether keyspace notifications for the labs (K$) are on; null when it could not be told. */
+  notifications: boolean | null;
+  /** Whether CONFIG GET is allowed. */
+  configAllowed: boolean;
+  /** The checks in order. */
+  checks: Check[];
+  /** No check failed. */
+  ok: boolean;
+}
+
+/** The notification letters the keyspace labs use: keyspace channel, string commands. */
+export const LAB_NOTIFY_FLAGS = "K$";
+const PINGS = 5;
+
+/**
+ * Runs every check against a connected server.
+ *
+ * @param conn a connected command connection
+ * @param url the server's URL (the pub/sub check and the notification probe open their own connections)
+ * @param reporter where those connections report trouble
+ * @param timeoutMs how long a pub/sub message or a probe notification may take
+ * @returns the report
+ * @example
+ * ```ts
+ * import { Connection } from "./client.ts";
+ * import { runDoctor } from "./doctor.ts";
+ * import { LocalServer } from "./local_server.ts";
+ * import { Reporter } from "./output.ts";
+ *
+ * await using server = await LocalServer.start({ notifications: "KEA" });
+ * const reporter = new Reporter(Deno.stderr);
+ * const conn = await Connection.open({ url: server.url, reporter });
+ * const report = await runDoctor(conn, server.url, reporter, 2000);
+ * await conn.close();
+ * console.assert(report.ok && report.notifications === true, report.checks);
+ * ```
+ */
+export async function runDoctor(
+  conn: Connection,
+  url: string,
+  reporter: Reporter,
+  timeoutMs: number,
+): Promise<DoctorReport> {
+  const checks: Check[] = [];
+  const identity = await checkServer(conn, checks);
+  const pingMs = await checkPing(conn, checks);
+  await checkPubSub(conn, url, reporter, timeoutMs, checks);
+  const config = await readNotifyConfig(conn.redis);
+  const notifications = await checkNotifications(config, url, timeoutMs, checks);
+  checks.push(
+    config.allowed ? { name: "CONFIG", status: "ok", detail: "allowed (CONFIG GET answered)" } : {
+      name: "CONFIG",
+      status: "warn",
+      detail: `refused: ${config.reason}`,
+      fix: "The keyspace labs cannot change notify-keyspace-events here; they work when notifications are " +
+        "already on (see above). Everything else works without CONFIG.",
+    },
+  );
+  return {
+    ...(identity ? { server: identity } : {}),
+    ...(pingMs ? { pingMs } : {}),
+    notifications,
+    configAllowed: config.allowed,
+    checks,
+    ok: checks.every((c) => c.status !== "fail"),
+  };
+}
+
+async function checkServer(conn: Connection, checks: Check[]): Promise<ServerIdentity | undefined> {
+  try {
+    const who = await readServerIdentity(conn.redis);
+    if (!who) {
+      checks.push({ name: "server", status: "warn", detail: "INFO has no redis_version: an unknown server" });
+      return undefined;
+    }
+    const mode = who.mode ? ` (${who.mode})` : "";
+    const compat = who.version !== who.redisVersion ? `, Redis ${who.redisVersion} compatible` : "";
+    checks.push({ name: "server", status: "ok", detail: `${who.name} ${who.version}${mode}${compat}` });
+    return who;
+  } catch (err) {
+    checks.push({
+      name: "server",
+      status: "warn",
+      detail: `INFO refused: ${(err as Error).message}`,
+      fix: "The labs do not need INFO; only the server's name and version are unknown.",
+    });
+    return undefined;
+  }
+}
+
+async function checkPing(conn: Connection, checks: Check[]): Promise<{ median: number; max: number } | undefined> {
+  const times: number[] = [];
+  try {
+    for (let i = 0; i < PINGS; i++) {
+      const started = performance.now();
+      await conn.redis.ping();
+      times.push(performance.now() - started);
+    }
+  } catch (err) {
+    checks.push({
+      name: "round trip",
+      status: "fail",
+      detail: `PING failed: ${(err as Error).message}`,
+      fix: "Check the server's log; the connection was made but the server does not answer commands.",
+    });
+    return undefined;
+  }
+  const round = (n: number) => Math.round(n * 1000) / 1000;
+  const result = { median: round(percentile(times, 50)), max: round(Math.max(...times)) };
+  checks.push({
+    name: "round trip",
+    status: "ok",
+    detail: `PING ${result.median.toFixed(2)} ms (median of ${PINGS}, max ${result.max.toFixed(2)} ms)`,
+  });
+  return result;
+}
+
+async function checkPubSub(
+  conn: Connection,
+  url: string,
+  reporter: Reporter,
+  timeoutMs: number,
+  checks: Check[],
+): Promise<void> {
+  const channel = `pubsub-lab:ping:${crypto.randomUUID()}`;
+  const sub = await Connection.open({ url, reporter, reconnect: false });
+  try {
+    const arrived = Promise.withResolvers<number>();
+    const stop = onMessage(sub.redis, (m) => {
+      if (m.channel === channel) arrived.resolve(performance.now());
+    });
+    try {
+      await sub.redis.subscribe(channel);
+      const sent = performance.now();
+      const receivers = await conn.redis.publish(channel, "ping");
+      const at = await withTimeout(arrived.promise, timeoutMs, () => new Error("timeout")).catch(() => undefined);
+      if (at === undefined) {
+        checks.push({
+          name: "pub/sub",
+          status: "fail",
+          detail: `a message published on ${channel} did not arrive within ${timeoutMs / 1000} s ` +
+            `(PUBLISH said ${receivers} receiver(s))`,
+          fix: "Connect to the server itself, not through a proxy that does not pass pub/sub on.",
+        });
+      } else {
+        checks.push({
+          name: "pub/sub",
+          status: "ok",
+          detail: `a message made the trip in ${(at - sent).toFixed(2)} ms`,
+        });
+      }
+      await sub.redis.unsubscribe(channel);
+    } finally {
+      stop();
+    }
+  } catch (err) {
+    checks.push({
+      name: "pub/sub",
+      status: "fail",
+      detail: `refused: ${(err as Error).message.trim()}`,
+      fix: "The labs need SUBSCRIBE and PUBLISH: ask for an ACL user with +@pubsub and access to all channels (&*).",
+    });
+  } finally {
+    await sub.close();
+  }
+}
+
+async function checkNotifications(
+  config: Awaited<ReturnType<typeof readNotifyConfig>>,
+  url: string,
+  timeoutMs: number,
+  checks: Check[],
+): Promise<boolean | null> {
+  const ask = "CONFIG SET notify-keyspace-events KEA (or at least K$) on the server, " +
+    "or notify-keyspace-events KEA in its configuration file";
+  if (config.allowed) {
+    const flags = config.flags;
+    const shown = `notify-keyspace-events is "${flags}"`;
+    if (missingFlags(flags, LAB_NOTIFY_FLAGS) === "") {
+      checks.push({ name: "notifications", status: "ok", detail: `on (${shown})` });
+      return true;
+    }
+    checks.push({
+      name: "notifications",
+      status: "warn",
+      detail: deliversEvents(flags) ? `partly on (${shown}; the labs use K$)` : `off (${shown})`,
+      fix:
+        `keyspace_listener.ts turns on what it needs itself, since CONFIG is allowed; to turn them on for all: ${ask}.`,
+    });
+    return false;
+  }
+  const db = chooseDb(undefined, url);
+  let on: boolean;
+  try {
+    on = await probeNotifications(url, db, timeoutMs);
+  } catch (err) {
+    if (err instanceof CliError) throw err;
+    checks.push({
+      name: "notifications",
+      status: "fail",
+      detail: `unknown: CONFIG is refused and the probe failed too (${(err as Error).message.trim()})`,
+      fix:
+        `The labs need SUBSCRIBE on __keyspace@${db}__:* channels and SET; ask the operator for that and for: ${ask}.`,
+    });
+    return null;
+  }
+  checks.push(
+    on ? { name: "notifications", status: "ok", detail: `on: a probe key's set event arrived (db ${db})` } : {
+      name: "notifications",
+      status: "fail",
+      detail: `off: a probe key's set event did not arrive within ${timeoutMs / 1000} s (db ${db}), ` +
+        "and CONFIG is refused, so the labs cannot turn them on",
+      fix: `Ask the server's operator for: ${ask}.`,
+    },
+  );
+  return on;
+}

@@ -1,0 +1,172 @@
+#!/usr/bin/env -S deno run -A
+/**
+ * Lab 5's demo: publishes a key submission, a profile creation and a custom
+ * event, then waits for the event processor's results on
+ * `processing_results` and prints them — the whole round trip in one
+ * terminal (with `event_processor.ts` running in another).
+ *
+ *   deno run -A scripts/demo_events.ts
+ *   deno run -A scripts/demo_events.ts --json | jq .
+ *
+ * @module
+ */
+import { COMMON_OPTIONS, runScript, type ScriptSpec } from "../lib/cli.ts";
+import { Connection } from "../lib/client.ts";
+import { resolveUrl } from "../lib/config.ts";
+import type { CreatedEvent, EventEnvelope } from "../lib/event_envelope.ts";
+import { keySubmittedEvent, profileEvent, TOPICS } from "../lib/event_kinds.ts";
+import { EventPublisher } from "../lib/event_publisher.ts";
+import { EventSubscriber } from "../lib/event_subscriber.ts";
+import { CliError, ExitCode } from "../lib/exit_codes.ts";
+import { defaultIo, type Io, Printer, Reporter } from "../lib/output.ts";
+import { onShutdown } from "../lib/shutdown.ts";
+import { delay } from "../lib/timing.ts";
+
+const SPEC: ScriptSpec = {
+  name: "demo_events.ts",
+  summary: "publish the lab's three events and print what the event processor sends back.",
+  usage: ["[--timeout DURATION] [--custom-topic TOPIC] [--json]"],
+  options: {
+    timeout: { type: "string", arg: "DURATION", help: "how long to wait for the results (default 5s)" },
+    "custom-topic": { type: "string", arg: "TOPIC", help: "where the custom event goes (default my_topic)" },
+    ...COMMON_OPTIONS,
+  },
+  examples: [
+    "deno run -A scripts/demo_events.ts                 # lab 5, terminal 2 (event_processor.ts in terminal 1)",
+    "deno run -A scripts/demo_events.ts --timeout 10s --json | jq .",
+  ],
+};
+
+const PROCESSOR_HINT = "Start the processor in another terminal: deno run -A scripts/event_processor.ts";
+
+/**
+ * Runs the demo.
+ *
+ * @param args command-line arguments
+ * @param io output streams and an optional stop signal
+ * @returns 0 when every result came back; 4 when results are missing
+ * @example
+ * ```ts ignore
+ * import { main } from "./demo_events.ts";
+ * Deno.exit(await main(["--url", "redis://localhost:6379"]));
+ * ```
+ */
+export function main(args: string[], io: Io = defaultIo()): Promise<number> {
+  return runScript(SPEC, args, io, async (flags) => {
+    const timeoutMs = flags.duration("timeout") ?? 5000;
+    const customTopic = flags.string("custom-topic") ?? "my_topic";
+    const json = flags.boolean("json");
+    const url = resolveUrl(flags.string("url"));
+    const out = new Printer(io.stdout);
+    const status = new Reporter(io.stderr);
+
+    using shutdown = onShutdown(io.signal);
+    const subConn = await Connection.open({ url, reporter: status, reconnect: false });
+    let pubConn: Connection | undefined;
+    const waiting = new Map<string, { event: CreatedEvent; sentAt: number }>();
+    const allBack = Promise.withResolvers<void>();
+    const subscriber = new EventSubscriber(subConn.redis, {
+      topics: {
+        [TOPICS.processingResults]: (result) => {
+          const original = result.original_event as EventEnvelope | undefined;
+          const sent = typeof original?.id === "string" ? waiting.get(original.id) : undefined;
+          if (!sent) return; // someone else's result
+          waiting.delete(sent.event.id);
+          printResult(out, json, result, sent.event, performance.now() - sent.sentAt);
+          if (waiting.size === 0) allBack.resolve();
+        },
+      },
+      concurrency: 1,
+      reporter: status,
+    });
+    try {
+      pubConn = await Connection.open({ url, reporter: status, reconnect: false });
+      await subscriber.start();
+      const publisher = new EventPublisher(pubConn.redis, { source: "demo_events" });
+      const demo = [
+        { topic: TOPICS.keySubmission, event: publisher.prepare(keySubmittedEvent("abc123", "Token1")) },
+        {
+          topic: TOPICS.profileEvents,
+          event: publisher.prepare(
+            profileEvent("created", 1, { dll_path: "/path/to/file.dll", token_name: "Profile Name", active: true }),
+          ),
+        },
+        {
+          topic: customTopic,
+          event: publisher.prepare({ event_type: "custom", data: { anything: "you want" } }),
+        },
+      ];
+      const processedTopics: string[] = [TOPICS.keySubmission, TOPICS.profileEvents];
+      // All are awaited before the first is sent: a fast result must not find the list empty.
+      for (const { topic, event } of demo) {
+        if (processedTopics.includes(topic)) waiting.set(event.id, { event, sentAt: performance.now() });
+      }
+      let expected = 0;
+      for (const { topic, event } of demo) {
+        const sent = waiting.get(event.id);
+        if (sent) sent.sentAt = performance.now();
+        const receivers = await publisher.publish(topic, event);
+        if (sent && receivers > 0) expected++;
+        else waiting.delete(event.id);
+        printPublished(out, json, topic, event, receivers, sent !== undefined);
+      }
+      if (waiting.size === 0) allBack.resolve();
+      if (expected === 0) {
+        throw new CliError(ExitCode.Timeout, `Nobody is listening on ${TOPICS.keySubmission}. ${PROCESSOR_HINT}`);
+      }
+      status.info(`Waiting up to ${timeoutMs / 1000} s for ${expected} result(s) on ${TOPICS.processingResults}…`);
+      const started = performance.now();
+      const timer = new AbortController();
+      await Promise.race([allBack.promise, delay(timeoutMs, timer.signal), shutdown.requested]);
+      timer.abort();
+      const got = expected - waiting.size;
+      const ms = Math.round(performance.now() - started);
+      if (json) out.json({ event: "summary", expected, received: got, ms });
+      if (waiting.size > 0) {
+        const missing = [...waiting.values()].map((w) => w.event.event_type).join(", ");
+        throw new CliError(
+          ExitCode.Timeout,
+          `Got ${got} of ${expected} result(s) within ${timeoutMs / 1000} s; none came back for: ${missing}.\n` +
+            `Is event_processor.ts running against the same server? ${PROCESSOR_HINT}`,
+        );
+      }
+      if (!json) out.line(`${out.green("✓")} Round trip complete: ${got} of ${expected} results back.`);
+      return ExitCode.Ok;
+    } finally {
+      await subscriber.shutdown(1000);
+      await pubConn?.close();
+      await subConn.close();
+    }
+  });
+}
+
+function printPublished(
+  out: Printer,
+  json: boolean,
+  topic: string,
+  event: CreatedEvent,
+  receivers: number,
+  processed: boolean,
+): void {
+  if (json) {
+    out.json({ event: "published", topic, event_type: event.event_type, id: event.id, receivers });
+    return;
+  }
+  const who = `${receivers} receiver${receivers === 1 ? "" : "s"}`;
+  const note = receivers === 0 ? (processed ? " — no event processor is listening" : " — nobody listens there") : "";
+  out.line(`→ published ${out.bold(event.event_type)} on ${out.cyan(topic)} (${who}) id ${event.id}${note}`);
+}
+
+function printResult(out: Printer, json: boolean, result: EventEnvelope, original: CreatedEvent, ms: number): void {
+  if (json) {
+    out.json({ event: "result", round_trip_ms: Math.round(ms * 10) / 10, result });
+    return;
+  }
+  out.line(
+    `← ${out.bold(result.event_type)} for ${original.event_type} ${original.id.slice(0, 8)} ` +
+      `on ${out.cyan(TOPICS.processingResults)} after ${ms.toFixed(1)} ms:`,
+  );
+  for (const line of JSON.stringify(result, null, 2).split("\n")) out.line(`    ${line}`);
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

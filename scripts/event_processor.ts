@@ -1,0 +1,208 @@
+#!/usr/bin/env -S deno run -A
+/**
+ * Lab 5's event processor: a small service that subscribes to
+ * `key_submission` and `profile_events`, processes each event and publishes
+ * the result on `processing_results`, with statistics and a graceful stop.
+ *
+ *   deno run -A scripts/event_processor.ts                    # terminal 1
+ *   deno run -A scripts/demo_events.ts                        # terminal 2
+ *
+ * @module
+ */
+import { COMMON_OPTIONS, runScript, type ScriptSpec } from "../lib/cli.ts";
+import { Connection } from "../lib/client.ts";
+import { resolveUrl } from "../lib/config.ts";
+import { formatStatsTable, type TopicStatsSnapshot } from "../lib/event_stats.ts";
+import { EventPublisher } from "../lib/event_publisher.ts";
+import { type ProcessedEvent, processorHandlers } from "../lib/event_processing.ts";
+import { DEFAULT_CONCURRENCY, EventSubscriber } from "../lib/event_subscriber.ts";
+import { ExitCode } from "../lib/exit_codes.ts";
+import { clock, defaultIo, escapeControl, type Io, Printer, Reporter } from "../lib/output.ts";
+import { onShutdown } from "../lib/shutdown.ts";
+import { formatNumber } from "../lib/stats.ts";
+
+const SPEC: ScriptSpec = {
+  name: "event_processor.ts",
+  summary: "process key and profile events and publish the results on processing_results.",
+  usage: ["[--concurrency N] [--stats-interval DURATION] [--shutdown-timeout DURATION] [--quiet | --json]"],
+  options: {
+    concurrency: {
+      type: "string",
+      short: "c",
+      arg: "N",
+      help: `handle at most N events at once (default ${DEFAULT_CONCURRENCY}; 1 keeps arrival order)`,
+    },
+    "stats-interval": {
+      type: "string",
+      arg: "DURATION",
+      help: "print statistics this often (default 30s; 0 turns it off); they are always printed at exit",
+    },
+    "shutdown-timeout": {
+      type: "string",
+      arg: "DURATION",
+      help: "on Ctrl+C, wait this long for events already received (default 5s)",
+    },
+    quiet: { type: "boolean", short: "q", help: "do not print each event, only statistics" },
+    ...COMMON_OPTIONS,
+  },
+  examples: [
+    "deno run -A scripts/event_processor.ts                        # lab 5, terminal 1",
+    "deno run -A scripts/event_processor.ts --concurrency 64 --quiet --stats-interval 5s",
+    "deno run -A scripts/event_processor.ts --json | jq 'select(.event == \"processed\")'",
+  ],
+};
+
+/**
+ * Runs the event processor until Ctrl+C / SIGTERM.
+ *
+ * @param args command-line arguments
+ * @param io output streams and an optional stop signal
+ * @returns the exit code
+ * @example
+ * ```ts ignore
+ * import { main } from "./event_processor.ts";
+ * Deno.exit(await main(["--url", "redis://localhost:6379", "--quiet"]));
+ * ```
+ */
+export function main(args: string[], io: Io = defaultIo()): Promise<number> {
+  return runScript(SPEC, args, io, async (flags) => {
+    const concurrency = flags.int("concurrency", { min: 1, max: 100_000 }) ?? DEFAULT_CONCURRENCY;
+    const statsEveryMs = flags.duration("stats-interval") ?? 30_000;
+    const shutdownMs = flags.duration("shutdown-timeout") ?? 5000;
+    const json = flags.boolean("json");
+    const quiet = flags.boolean("quiet");
+    const url = resolveUrl(flags.string("url"));
+    const out = new Printer(io.stdout);
+    const status = new Reporter(io.stderr);
+
+    using shutdown = onShutdown(io.signal);
+    const subConn = await Connection.open({
+      url,
+      reporter: status,
+      lossNote: "Events published until it is back are lost: pub/sub keeps nothing for absent subscribers.",
+    });
+    const startedAt = Date.now();
+    let pubConn: Connection | undefined;
+    try {
+      // Results wait in the offline queue during an outage instead of failing the handler.
+      pubConn = await Connection.open({ url, reporter: status, offlineQueue: true });
+      const publisher = new EventPublisher(pubConn.redis, { source: "event_processor" });
+      const subscriber = new EventSubscriber(subConn.redis, {
+        topics: processorHandlers(publisher, quiet ? undefined : printProcessed(out, json)),
+        concurrency,
+        reporter: status,
+      });
+      await subscriber.start((c) => {
+        if (json) out.json({ event: "subscribe", channel: c.name, active: c.active });
+        else out.line(`${out.green("✓")} subscribed to ${out.bold(c.name)} (${c.active} active)`);
+      });
+      status.info(
+        `Processing events on ${subConn.address}, up to ${formatNumber(concurrency)} at a time; ` +
+          `results go to processing_results. Press Ctrl+C to stop.`,
+      );
+      const timer = statsEveryMs > 0 ? setInterval(() => printStats(out, json, subscriber), statsEveryMs) : undefined;
+      try {
+        await shutdown.requested;
+      } finally {
+        clearInterval(timer);
+      }
+      status.info(`Stopping: waiting up to ${shutdownMs / 1000} s for events already received…`);
+      const { drained, abandoned } = await subscriber.shutdown(shutdownMs);
+      if (!drained) status.warn(`${formatNumber(abandoned)} event(s) were still being handled and were abandoned.`);
+      printSummary(out, json, subscriber.stats(), Date.now() - startedAt, subConn, { drained, abandoned });
+    } finally {
+      await pubConn?.close();
+      await subConn.close();
+    }
+    return ExitCode.Ok;
+  });
+}
+
+function shortId(id: string | undefined): string {
+  return id ? id.slice(0, 8) : "(no id)";
+}
+
+function describeResult(p: ProcessedEvent): string {
+  const r = p.result.result as Record<string, unknown>;
+  if (p.result.event_type === "key_processed") {
+    const token = r.token_name === null ? "no token" : `token "${escapeControl(String(r.token_name))}"`;
+    return `${r.valid ? "valid" : `invalid (${r.reason})`}, ${r.length} chars, ${token}`;
+  }
+  const fields = (r.fields as string[]).length ? ` (fields: ${(r.fields as string[]).join(", ")})` : "";
+  return `${r.action} profile ${escapeControl(String(r.profile_id))}${fields}`;
+}
+
+function printProcessed(out: Printer, json: boolean): (p: ProcessedEvent) => void {
+  return (p) => {
+    if (json) {
+      out.json({
+        event: "processed",
+        time: new Date().toISOString(),
+        topic: p.topic,
+        event_type: p.original.event_type,
+        id: p.original.id ?? null,
+        result_type: p.result.event_type,
+        result_id: p.result.id,
+        result: p.result.result,
+        receivers: p.receivers,
+      });
+      return;
+    }
+    const receivers = `${p.receivers} receiver${p.receivers === 1 ? "" : "s"}`;
+    out.line(
+      `${out.dim(clock())} ${out.cyan(p.topic)} ${escapeControl(p.original.event_type)} ${
+        out.dim(shortId(p.original.id))
+      } → ${p.result.event_type}: ${describeResult(p)} ${out.dim(`(${receivers})`)}`,
+    );
+  };
+}
+
+function printStats(out: Printer, json: boolean, subscriber: EventSubscriber): void {
+  const topics = subscriber.stats();
+  if (json) {
+    out.json({
+      event: "stats",
+      time: new Date().toISOString(),
+      in_flight: subscriber.inFlight,
+      queued: subscriber.queued,
+      topics,
+    });
+    return;
+  }
+  out.line(`${out.dim(clock())} statistics (${subscriber.inFlight} in flight, ${subscriber.queued} waiting):`);
+  for (const line of formatStatsTable(topics)) out.line(line);
+}
+
+function printSummary(
+  out: Printer,
+  json: boolean,
+  topics: TopicStatsSnapshot[],
+  elapsedMs: number,
+  conn: Connection,
+  drain: { drained: boolean; abandoned: number },
+): void {
+  const processed = topics.reduce((n, t) => n + t.processed, 0);
+  if (json) {
+    out.json({
+      event: "summary",
+      seconds: elapsedMs / 1000,
+      processed,
+      topics,
+      drained: drain.drained,
+      abandoned: drain.abandoned,
+      outages: conn.outages,
+      disconnected_seconds: conn.downMs / 1000,
+    });
+    return;
+  }
+  out.line(`Processed ${formatNumber(processed)} event(s) in ${(elapsedMs / 1000).toFixed(1)} s.`);
+  for (const line of formatStatsTable(topics)) out.line(line);
+  if (conn.outages > 0) {
+    out.line(
+      `Connection lost ${conn.outages} time(s), ${(conn.downMs / 1000).toFixed(1)} s in all: ` +
+        "events published then were not received.",
+    );
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

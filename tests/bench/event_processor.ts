@@ -1,0 +1,142 @@
+/**
+ * Lab 5 under load: how many events per second the event library handles on
+ * loopback, each next to a baseline doing the same with plain ioredis, in the
+ * same run against the same server. `redis-benchmark -P 64` publishes faster
+ * than the consumers consume, so each figure is the consumer's own rate
+ * (first event to last).
+ *
+ * Two tables: a handler doing no work (EventSubscriber's decode, validation,
+ * dispatch and statistics vs a bare subscriber that counts messages), and
+ * the processor's real work (check the key, publish a result per event, at
+ * the processor's default concurrency of 16) vs the same by hand with no
+ * validation, no concurrency bound and no statistics.
+ *
+ * @module
+ */
+import type { Redis } from "ioredis";
+import { Connection } from "../../lib/client.ts";
+import { EventPublisher } from "../../lib/event_publisher.ts";
+import { processorHandlers } from "../../lib/event_processing.ts";
+import { EventSubscriber } from "../../lib/event_subscriber.ts";
+import { LocalServer } from "../../lib/local_server.ts";
+import { Reporter } from "../../lib/output.ts";
+import { withTimeout } from "../../lib/timing.ts";
+import { median, onPath, printTable, type Row, runCommand } from "./bench_kit.ts";
+
+const EVENTS = 100_000;
+const RUNS = 3;
+const EVENT = JSON.stringify({
+  event_type: "key_submitted",
+  timestamp: "2026-01-01T10:00:00.000Z",
+  id: "0b7e0d4e-58c4-4a5e-9d55-6f1f0b0c3a11",
+  source: "bench",
+  key_value: "abc123",
+  token_name: "Token1",
+});
+
+/** Sets up a consumer on `channel` that calls `tick` once per event handled; returns its teardown. */
+type Consumer = (redis: Redis, url: string, channel: string, tick: () => void) => Promise<() => Promise<void>>;
+
+const plainIoredis: Consumer = async (redis, _url, channel, tick) => {
+  redis.on("messageBuffer", tick);
+  await redis.subscribe(channel);
+  return async () => {
+    redis.off("messageBuffer", tick);
+    await redis.unsubscribe(channel);
+  };
+};
+
+const noOpHandler: Consumer = async (redis, _url, channel, tick) => {
+  const subscriber = new EventSubscriber(redis, { topics: { [channel]: tick } });
+  await subscriber.start();
+  return async () => void await subscriber.shutdown(5000);
+};
+
+const processorHandlersConsumer: Consumer = async (redis, url, _channel, tick) => {
+  const pub = await Connection.open({ url, reporter: new Reporter(Deno.stderr), offlineQueue: true });
+  const subscriber = new EventSubscriber(redis, {
+    topics: processorHandlers(new EventPublisher(pub.redis, { source: "bench" }), tick),
+  });
+  await subscriber.start();
+  return async () => {
+    await subscriber.shutdown(5000);
+    await pub.close();
+  };
+};
+
+/** The same work by hand: parse each message, publish a result, no validation, no limits, no statistics. */
+const plainParseAndPublish: Consumer = async (redis, url, channel, tick) => {
+  const pub = await Connection.open({ url, reporter: new Reporter(Deno.stderr), offlineQueue: true });
+  const onMessage = (_channel: Uint8Array, payload: Uint8Array) => {
+    const event = JSON.parse(new TextDecoder().decode(payload));
+    const result = { event_type: "key_processed", original_event: event, result: { length: event.key_value.length } };
+    pub.redis.publish("processing_results", JSON.stringify(result)).then(tick);
+  };
+  redis.on("messageBuffer", onMessage);
+  await redis.subscribe(channel);
+  return async () => {
+    redis.off("messageBuffer", onMessage);
+    await redis.unsubscribe(channel);
+    await pub.close();
+  };
+};
+
+async function measure(server: LocalServer, channel: string, consumer: Consumer): Promise<number> {
+  const conn = await Connection.open({ url: server.url, reporter: new Reporter(Deno.stderr) });
+  let received = 0;
+  let first = 0;
+  let last = 0;
+  const done = Promise.withResolvers<void>();
+  const tick = () => {
+    if (received++ === 0) first = performance.now();
+    if (received === EVENTS) {
+      last = performance.now();
+      done.resolve();
+    }
+  };
+  const teardown = await consumer(conn.redis, server.url, channel, tick);
+  try {
+    await runCommand("redis-benchmark", [
+      ...["-p", String(server.port), "-c", "4", "-P", "64", "-n", String(EVENTS), "-q"],
+      ...["publish", channel, EVENT],
+    ]);
+    await withTimeout(done.promise, 30_000, () => new Error(`only ${received} of ${EVENTS} events arrived`));
+    return ((EVENTS - 1) * 1000) / (last - first);
+  } finally {
+    await teardown();
+    await conn.close();
+  }
+}
+
+/** Runs the event-processing benchmark and prints its table. */
+export async function run(): Promise<void> {
+  if (!(await onPath("redis-benchmark"))) {
+    throw new Error("The benchmark needs redis-benchmark (Debian: apt-get install redis-tools)");
+  }
+  // Room for a whole burst in the server's buffer for a slow subscriber (the default hard limit is 32 MB).
+  await using server = await LocalServer.start({ args: ["--client-output-buffer-limit", "pubsub 512mb 256mb 60"] });
+  const tables: [string, [string, string, Consumer][]][] = [
+    ["handler doing no work", [
+      ["plain ioredis subscriber, counting (baseline)", "bench:events:plain", plainIoredis],
+      ["EventSubscriber, handler doing no work", "bench:events:noop", noOpHandler],
+    ]],
+    ["processing: a result published per event", [
+      ["plain ioredis: parse, publish a result (baseline)", "bench:events:by_hand", plainParseAndPublish],
+      ["EventSubscriber + event_processor's handlers (concurrency 16)", "key_submission", processorHandlersConsumer],
+    ]],
+  ];
+  const cases = tables.flatMap(([, rows]) => rows);
+  const rates = new Map(cases.map(([name]) => [name, [] as number[]]));
+  for (let run = 0; run < RUNS; run++) {
+    for (const [name, channel, consumer] of cases) rates.get(name)!.push(await measure(server, channel, consumer));
+  }
+  for (const [title, rows] of tables) {
+    printTable(
+      `events handled on loopback (${server.kind}), ${title}: ${EVENTS.toLocaleString("en-US")} events ` +
+        `of ${EVENT.length} bytes, median of ${RUNS} runs`,
+      rows.map(([name]): Row => ({ name, value: median(rates.get(name)!), unit: "ev/s" })),
+    );
+  }
+}
+
+if (import.meta.main) await run();
