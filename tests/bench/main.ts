@@ -7,6 +7,7 @@
 const BENCHMARKS: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   pubsub: () => import("./pubsub.ts"),
   event_processor: () => import("./event_processor.ts"),
+  kv_updater: () => import("./kv_updater.ts"),
 };
 
 const names = Deno.args.length ? Deno.args : Object.keys(BENCHMARKS);

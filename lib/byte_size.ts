@@ -1,0 +1,29 @@
+/**
+ * Sizes on the command line: `65536`, `64kb`, `1.5mb`.
+ *
+ * @module
+ */
+import { UsageError } from "./exit_codes.ts";
+
+const UNITS: Record<string, number> = { "": 1, b: 1, kb: 1024, k: 1024, mb: 1024 ** 2, m: 1024 ** 2, gb: 1024 ** 3 };
+
+/**
+ * Parses a size in bytes, with an optional unit (b, kb, mb, gb; powers of 1024).
+ *
+ * @param raw the text
+ * @param what the flag, for the error message
+ * @returns whole bytes, at least 1
+ * @throws {UsageError} when the text is not a size
+ * @example
+ * ```ts
+ * import { parseByteSize } from "./byte_size.ts";
+ * console.assert(parseByteSize("64kb", "--max-bytes") === 65536);
+ * ```
+ */
+export function parseByteSize(raw: string, what: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(raw);
+  const scale = m ? UNITS[m[2]!.toLowerCase()] : undefined;
+  const bytes = m && scale ? Math.floor(Number(m[1]) * scale) : 0;
+  if (bytes < 1) throw new UsageError(`${what} expects a size such as 65536, 64kb or 1mb, got "${raw}"`);
+  return bytes;
+}

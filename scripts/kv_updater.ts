@@ -1,0 +1,182 @@
+#!/usr/bin/env -S deno run -A
+/**
+ * Lab 4, step 2 of the Redis-first chain: subscribes to the update channel,
+ * checks each JSON update and stores it under its `type` as a key — in
+ * pipelined batches, retrying while the server is briefly away.
+ *
+ *   deno run -A scripts/kv_updater.ts                          # channel "update", keys = types
+ *   deno run -A scripts/kv_updater.ts --prefix kv: --validate --log-level debug
+ *
+ * @module
+ */
+import { parseByteSize } from "../lib/byte_size.ts";
+import { COMMON_OPTIONS, runScript, type ScriptSpec } from "../lib/cli.ts";
+import { Connection } from "../lib/client.ts";
+import { resolveUrl } from "../lib/config.ts";
+import { ExitCode, UsageError } from "../lib/exit_codes.ts";
+import { DEFAULT_MAX_BYTES, parseUpdate, prefixProblem } from "../lib/kv_message.ts";
+import { UpdaterStats } from "../lib/kv_stats.ts";
+import { KvWriter } from "../lib/kv_writer.ts";
+import { Logger, parseLogLevel } from "../lib/log.ts";
+import { defaultIo, type Io, Printer } from "../lib/output.ts";
+import { onMessage, subscribeAll, unsubscribeAll } from "../lib/pubsub.ts";
+import { onShutdown } from "../lib/shutdown.ts";
+
+const SPEC: ScriptSpec = {
+  name: "kv_updater.ts",
+  summary: "store each JSON update published on a channel under its type, as the Redis-first chain's KV updater.",
+  usage: ["[--channel NAME] [--prefix TEXT] [--validate] [--expire-at-valid] [--log-level LEVEL] [--stats-interval D]"],
+  options: {
+    channel: { type: "string", short: "c", arg: "NAME", help: "channel to listen on (default: update)" },
+    prefix: { type: "string", arg: "TEXT", help: 'put before each type to make the key (default: "", as the seed)' },
+    validate: { type: "boolean", help: "read each write back and count mismatches" },
+    "expire-at-valid": {
+      type: "boolean",
+      help: "let each key expire at its update's valid time (Redis 6.2+, KeyDB 6.3+)",
+    },
+    "max-bytes": { type: "string", arg: "SIZE", help: "refuse larger messages (default: 1mb; e.g. 65536, 64kb)" },
+    "log-level": { type: "string", arg: "LEVEL", help: "debug (each key written), info (default), warn or error" },
+    "stats-interval": {
+      type: "string",
+      arg: "DURATION",
+      help: "log statistics this often (default: 60s; 0: only at exit)",
+    },
+    "drain-timeout": {
+      type: "string",
+      arg: "DURATION",
+      help: "at shutdown, wait this long for pending writes (default: 10s)",
+    },
+    ...COMMON_OPTIONS,
+  },
+  examples: [
+    "deno run -A scripts/kv_updater.ts                                   # lab 4: channel update, keys = types",
+    "deno run -A scripts/kv_updater.ts --prefix kv: --validate --log-level debug",
+    "deno run -A scripts/kv_updater.ts --expire-at-valid --stats-interval 10s --json",
+    `deno run -A scripts/publisher.ts update '{"type":"Moon","updated":"2025-01-01T00:00:00Z","valid":"2030-01-01T00:00:00Z","values":{"phase":0.5}}'`,
+  ],
+};
+
+const SUBSCRIPTION_LOSS = "Updates published until it is back are lost: pub/sub keeps nothing for absent subscribers.";
+
+/**
+ * Runs the KV updater until Ctrl+C / SIGTERM.
+ *
+ * @param args command-line arguments
+ * @param io output streams and an optional stop signal
+ * @returns the exit code: 0, or 1 when updates could not be stored before exit
+ */
+export function main(args: string[], io: Io = defaultIo()): Promise<number> {
+  return runScript(SPEC, args, io, async (flags) => {
+    const channel = flags.string("channel") ?? "update";
+    const prefix = flags.string("prefix") ?? "";
+    const badPrefix = prefixProblem(prefix);
+    if (badPrefix) throw new UsageError(`--prefix "${prefix}" ${badPrefix}`);
+    const maxBytesFlag = flags.string("max-bytes");
+    const maxBytes = maxBytesFlag === undefined ? DEFAULT_MAX_BYTES : parseByteSize(maxBytesFlag, "--max-bytes");
+    const log = new Logger(io.stderr, parseLogLevel(flags.string("log-level")), flags.boolean("json"));
+    const statsEveryMs = flags.duration("stats-interval") ?? 60_000;
+    const drainMs = flags.duration("drain-timeout") ?? 10_000;
+    const validate = flags.boolean("validate");
+    const url = resolveUrl(flags.string("url"));
+
+    using shutdown = onShutdown(io.signal);
+    const stats = new UpdaterStats();
+    let writer: KvWriter | undefined;
+    const keptNote = () => {
+      const n = writer?.pending ?? 0;
+      return n === 0
+        ? "No update was waiting to be written."
+        : `${n} update(s) received and not yet stored are kept and will be written when it is back.`;
+    };
+    const writes = await Connection.open({ url, reporter: log.reporter("writes: ", keptNote), offlineQueue: true });
+    let subscriber: Connection | undefined;
+    let abandoned = 0;
+    try {
+      subscriber = await Connection.open({
+        url,
+        reporter: log.reporter("subscription: "),
+        lossNote: SUBSCRIPTION_LOSS,
+      });
+      writer = new KvWriter({
+        redis: writes.redis,
+        prefix,
+        validate,
+        expireAtValid: flags.boolean("expire-at-valid"),
+        log,
+      });
+      const w = writer;
+      const stopListening = onMessage(subscriber.redis, (m) => {
+        stats.received++;
+        let parsed;
+        try {
+          parsed = parseUpdate(m.payload, maxBytes);
+        } catch (err) {
+          // A bug, not bad input: say so and go on with the next message.
+          return log.error(`Could not handle a message (${(err as Error).message}): it is not stored`);
+        }
+        if (parsed.ok) return w.add(parsed.update);
+        const { reason, detail, excerpt } = parsed.rejection;
+        stats.reject(reason);
+        log.write(
+          reason === "invalid_json" ? "error" : "warn",
+          `Rejected message (${reason}): ${detail} — ${excerpt}`,
+          {
+            reason,
+          },
+        );
+      });
+      const subscriptions = [{ kind: "channel" as const, name: channel }];
+      await subscribeAll(subscriber.redis, subscriptions, () => {});
+      log.info(
+        `Listening on channel "${channel}" at ${subscriber.address}; storing each update under ` +
+          `"${prefix}<type>"${validate ? ", reading each write back" : ""}. Press Ctrl+C to stop.`,
+      );
+      const timer = statsEveryMs > 0
+        ? setInterval(
+          () => log.info(`stats: ${stats.text(w.stats, w.pending, validate)}`, stats.json(w.stats, w.pending)),
+          statsEveryMs,
+        )
+        : undefined;
+      try {
+        await shutdown.requested;
+      } finally {
+        clearInterval(timer);
+      }
+      stopListening();
+      await unsubscribeAll(subscriber.redis, subscriptions);
+      log.info(
+        w.pending > 0
+          ? `Stopping: no more messages taken; writing the ${w.pending} pending update(s)…`
+          : "Stopping: no more messages taken; nothing left to write.",
+      );
+      abandoned = await w.drain(drainMs);
+      if (abandoned > 0) {
+        log.error(
+          `${abandoned} update(s) could not be stored within --drain-timeout ${drainMs / 1000} s ` +
+            `(${writes.address} unreachable): they are lost.`,
+        );
+      }
+    } finally {
+      await subscriber?.close();
+      await writes.close();
+    }
+    const out = new Printer(io.stdout);
+    const w = writer!;
+    const outages = subscriber?.outages ?? 0;
+    const downSeconds = (subscriber?.downMs ?? 0) / 1000;
+    if (flags.boolean("json")) {
+      out.json({ event: "summary", ...stats.json(w.stats, 0), outages, disconnected_seconds: downSeconds });
+    } else {
+      out.line(`Stopped. ${stats.text(w.stats, 0, validate)}`);
+      if (outages > 0) {
+        out.line(
+          `The subscription was lost ${outages} time(s), ${downSeconds.toFixed(1)} s in all: ` +
+            "updates published then were not received.",
+        );
+      }
+    }
+    return abandoned > 0 ? ExitCode.Failure : ExitCode.Ok;
+  });
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

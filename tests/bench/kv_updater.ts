@@ -1,0 +1,97 @@
+/**
+ * Lab 4 under load: updates published as fast as possible → `kv_updater.ts`
+ * (a subprocess, as in the lab) → stored, with and without `--validate`,
+ * next to a loop doing one awaited SET per message, in the same run
+ * against the same server.
+ *
+ * @module
+ */
+import { Redis } from "ioredis";
+import { parseUpdate } from "../../lib/kv_message.ts";
+import { LocalServer } from "../../lib/local_server.ts";
+import { ScriptProcess } from "../harness.ts";
+import { printTable, type Row } from "./bench_kit.ts";
+
+const MESSAGES = 50_000;
+const BASELINE_MESSAGES = 10_000;
+
+function message(type: string, n: number): string {
+  return JSON.stringify({
+    type,
+    updated: new Date(1_700_000_000_000 + n).toISOString(),
+    valid: "2099-01-01T00:00:00Z",
+    values: { n, temperature: 21.5, humidity: 40, label: "sensor reading" },
+  });
+}
+
+/** One awaited SET per message: what a naive updater does. */
+async function setLoop(redis: Redis): Promise<number> {
+  const stored = Array.from({ length: BASELINE_MESSAGES }, (_, n) => {
+    const parsed = parseUpdate(new TextEncoder().encode(message(`base${n}`, n)));
+    if (!parsed.ok) throw new Error("bad bench message");
+    return parsed.update;
+  });
+  const started = performance.now();
+  for (const u of stored) await redis.set(`bench:base:${u.type}`, u.stored);
+  return BASELINE_MESSAGES / ((performance.now() - started) / 1000);
+}
+
+/** Publishes MESSAGES updates and times until kv_updater reports them all handled. */
+async function updater(url: string, redis: Redis, name: string, keys: number, extra: string[]): Promise<Row> {
+  const channel = `bench:${crypto.randomUUID().slice(0, 8)}`;
+  await using proc = new ScriptProcess("kv_updater.ts", [
+    "--url",
+    url,
+    "--channel",
+    channel,
+    "--prefix",
+    `${channel}:`,
+    "--stats-interval",
+    "50ms",
+    ...extra,
+  ]);
+  await proc.err.waitFor(/Listening on channel/, 30_000);
+  const started = performance.now();
+  for (let start = 0; start < MESSAGES; start += 1000) {
+    const pipeline = redis.pipeline();
+    for (let n = start; n < start + 1000; n++) pipeline.publish(channel, message(`k${n % keys}`, n));
+    await pipeline.exec();
+  }
+  const handled = new RegExp(
+    `received ${MESSAGES.toLocaleString("en-US")} · stored [\\d,]+ · superseded [\\d,]+ .* pending 0`,
+  );
+  await proc.err.waitFor(handled, 50_000);
+  const seconds = (performance.now() - started) / 1000;
+  proc.kill("SIGTERM");
+  await proc.exit();
+  const line = proc.out.text.match(/stored ([\d,]+) · superseded ([\d,]+)/)!;
+  const note = keys < MESSAGES ? ` (${line[1]} writes, ${line[2]} superseded)` : "";
+  return { name: `${name}${note}`, value: MESSAGES / seconds, unit: "upd/s" };
+}
+
+/** Runs the kv_updater benchmark and prints its table. */
+export async function run(): Promise<void> {
+  await using server = await LocalServer.start();
+  const redis = new Redis(server.url, { maxRetriesPerRequest: 0 });
+  try {
+    const rows: Row[] = [{
+      name: "one awaited SET per message (baseline)",
+      value: await setLoop(redis),
+      unit: "upd/s",
+    }];
+    rows.push(await updater(server.url, redis, "kv_updater, every message a new key", MESSAGES, []));
+    rows.push(
+      await updater(server.url, redis, "kv_updater --validate, every message a new key", MESSAGES, ["--validate"]),
+    );
+    rows.push(await updater(server.url, redis, "kv_updater, 100 keys updated over and over", 100, []));
+    printTable(
+      `kv_updater: ${MESSAGES.toLocaleString("en-US")} updates published as fast as possible → stored ` +
+        `(${server.kind}, loopback; figures drift ±25% on a shared machine)`,
+      rows,
+    );
+  } finally {
+    await redis.quit();
+  }
+}
+
+if (import.meta.main) await run();

@@ -1,0 +1,63 @@
+import assert from "node:assert/strict";
+import { main as apiServer } from "../scripts/api_server.ts";
+import { main as kvUpdater } from "../scripts/kv_updater.ts";
+import { main as publisher } from "../scripts/publisher.ts";
+import { ExitCode } from "../lib/exit_codes.ts";
+import { Chromium } from "./chromium.ts";
+import { captureIo, testServer } from "./harness.ts";
+
+/** Unique per run, so tests sharing a REDIS_URL server never see earlier runs' keys. */
+const NS = `r${crypto.randomUUID().slice(0, 8)}.`;
+
+/** In the page: resolves true once `check()` holds (watched with a MutationObserver), false after `ms`. */
+function pageWaitsFor(check: string, ms = 15_000): string {
+  return `new Promise((resolve) => {
+    const check = () => { try { return ${check}; } catch { return false; } };
+    if (check()) return resolve(true);
+    const observer = new MutationObserver(() => { if (check()) { observer.disconnect(); clearTimeout(timer); resolve(true); } });
+    observer.observe(document, { subtree: true, childList: true, characterData: true, attributes: true });
+    const timer = setTimeout(() => { observer.disconnect(); resolve(false); }, ${ms});
+  })`;
+}
+
+Deno.test("the live page, in headless Chromium, shows a value published after it opened", async () => {
+  await using browser = await Chromium.launch();
+  await using server = await testServer();
+  const args = ["--url", server.url, "--channel", `${NS}lp:update`, "--prefix", `${NS}lp:`];
+  const updaterIo = captureIo();
+  const updater = kvUpdater([...args, "--stats-interval", "0"], updaterIo);
+  const apiIo = captureIo();
+  const api = apiServer([...args, "--port", "0"], apiIo);
+  try {
+    await updaterIo.err.waitFor(/Listening on channel/);
+    const [, base] = await apiIo.err.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)\//);
+    const tab = await browser.open(`${base}/`);
+    assert.equal(await browser.evaluate(tab, "document.title"), "pubsub-lab · live values");
+    assert.ok(
+      await browser.evaluate(tab, pageWaitsFor(`document.getElementById("status").textContent === "live"`)),
+      "the page never connected to /events",
+    );
+    const message = JSON.stringify({
+      type: "Greenhouse",
+      updated: new Date().toISOString(),
+      valid: new Date(Date.now() + 3_600_000).toISOString(),
+      values: { temperature: 23.5, door: "open" },
+    });
+    assert.equal(await publisher(["--url", server.url, `${NS}lp:update`, message], captureIo()), ExitCode.Ok);
+    const shown = await browser.evaluate(
+      tab,
+      pageWaitsFor(`document.querySelector('[data-type="Greenhouse"]').textContent.includes("23.5")`),
+    );
+    const card = await browser.evaluate(tab, `document.querySelector('[data-type="Greenhouse"]')?.innerText ?? ""`);
+    assert.ok(shown, `the page did not show the update; it shows: ${card}\napi: ${apiIo.err.text}`);
+    assert.match(String(card), /Greenhouse/);
+    assert.match(String(card), /temperature\s+23\.5/);
+    assert.match(String(card), /door\s+open/);
+    assert.match(String(card), /updated .* ago/);
+  } finally {
+    apiIo.stop();
+    updaterIo.stop();
+    assert.equal(await api, ExitCode.Ok);
+    assert.equal(await updater, ExitCode.Ok);
+  }
+});
