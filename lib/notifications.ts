@@ -310,8 +310,9 @@ export async function ensureNotifications(options: EnsureOptions): Promise<Ensur
     throw refused(
       address,
       `notify-keyspace-events is ${quote(current.flags)}, which lacks ${missing}, and CONFIG SET is refused ` +
-        `(${written.reason})`,
+        `(${written.reason.trim()})`,
       wanted,
+      "That keeps the letters already set and adds the missing ones.",
     );
   }
   const probe = await probeFlags({ url: options.url, writeUrl: options.writeUrl, db: options.db, flags: needed });
@@ -325,20 +326,30 @@ export async function ensureNotifications(options: EnsureOptions): Promise<Ensur
   }
   const why = probe.error
     ? `the probe key could not be written (${probe.error})`
-    : `a probe key saw no ${probe.missing.join(", ")} event within ${PROBE_TIMEOUT_MS / 1000} s`;
-  throw refused(address, `CONFIG is refused (${current.reason}) and notifications are off: ${why}`, needed);
+    : `a probe key saw no ${probe.missing.map(describeMissing).join(", ")} within ${PROBE_TIMEOUT_MS / 1000} s`;
+  throw refused(
+    address,
+    `CONFIG is refused (${current.reason.trim()}) and notifications are off: ${why}`,
+    needed,
+    "If other letters are set already, keep them and add these.",
+  );
 }
 
 function quote(flags: string): string {
   return `"${flags}"`;
 }
 
-function refused(address: string, what: string, value: string): CliError {
+function describeMissing(missing: string): string {
+  const [kind, event] = missing.split(":");
+  return `${event} event on the ${kind} channel`;
+}
+
+function refused(address: string, what: string, value: string, note: string): CliError {
   return new CliError(
     ExitCode.ConfigRefused,
     `Keyspace notifications needed on ${address}: ${what}.\n` +
       `Ask the operator to set notify-keyspace-events to ${quote(value)} ` +
       `(CONFIG SET notify-keyspace-events ${value}, or notify-keyspace-events "${value}" in the server's config; ` +
-      `on a managed service it is an instance parameter). Letters already set may stay.`,
+      `on a managed service it is an instance parameter). ${note}`,
   );
 }

@@ -6,6 +6,7 @@
  */
 const BENCHMARKS: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   pubsub: () => import("./pubsub.ts"),
+  handshake: () => import("./handshake.ts"),
   event_processor: () => import("./event_processor.ts"),
   kv_updater: () => import("./kv_updater.ts"),
 };

@@ -1,0 +1,310 @@
+#!/usr/bin/env -S deno run -A
+/**
+ * Lab 3's listener (the seed's "Python02"): woken by keyspace notifications,
+ * it reads the key that changed, shows how long the event took to arrive
+ * (from the timestamp in the value), and acknowledges by writing the
+ * handshake key.
+ *
+ *   deno run -A scripts/keyspace_listener.ts --url redis://localhost:6380     # lab 3, terminal 2
+ *   deno run -A scripts/keyspace_listener.ts --key 'user:*' --event hset --event del --no-handshake --json
+ *
+ * @module
+ */
+import { COMMON_OPTIONS, type Flags, runScript, type ScriptSpec } from "../lib/cli.ts";
+import { Connection } from "../lib/client.ts";
+import { redactUrl, resolveUrl } from "../lib/config.ts";
+import { CliError, ExitCode, UsageError } from "../lib/exit_codes.ts";
+import { HANDSHAKE_KEY, HandshakeResponder, LAB_KEY } from "../lib/handshake.ts";
+import { type KeyView, readKeyView, stringView } from "../lib/key_view.ts";
+import { ALL_EVENTS, chooseDb, type Notification, parseNotification, planWatch, urlForDb } from "../lib/keyspace.ts";
+import { ensureNotifications } from "../lib/notifications.ts";
+import { clock, defaultIo, type Io, Printer, Reporter } from "../lib/output.ts";
+import { onMessage, subscribeAll, unsubscribeAll } from "../lib/pubsub.ts";
+import { onShutdown } from "../lib/shutdown.ts";
+import { findStamp, precisionNote, type Stamp } from "../lib/stamp.ts";
+import { formatNumber } from "../lib/stats.ts";
+import { whenAborted, withTimeout } from "../lib/timing.ts";
+
+const SPEC: ScriptSpec = {
+  name: "keyspace_listener.ts",
+  summary: "wake on keyspace notifications, read the key, show the delay of its timestamp, write a handshake.",
+  usage: [
+    "[--key KEY]... [--event EVENT]... [--db N] [--handshake-key KEY | --no-handshake] [--write-url URL] [--json]",
+  ],
+  options: {
+    key: {
+      type: "string",
+      short: "k",
+      multiple: true,
+      arg: "KEY",
+      help: `key or glob pattern to watch (default: ${LAB_KEY})`,
+    },
+    event: {
+      type: "string",
+      short: "e",
+      multiple: true,
+      arg: "EVENT",
+      help: "event to watch: set, del, expired, expire, hset, lpush, … or all (default: set)",
+    },
+    db: { type: "string", arg: "N", help: "database number (default: the URL's, else 0)" },
+    "handshake-key": {
+      type: "string",
+      arg: "KEY",
+      help: `where the handshake is written (default: ${HANDSHAKE_KEY})`,
+    },
+    handshake: { type: "boolean", negatable: true, help: "write the handshake after each event (default: on)" },
+    "write-url": {
+      type: "string",
+      arg: "URL",
+      help: "server the handshake is written to, e.g. the primary of a read-only replica (default: --url)",
+    },
+    name: { type: "string", arg: "NAME", help: "the listener's name in the handshake value (default: listener)" },
+    config: {
+      type: "boolean",
+      negatable: true,
+      help: "turn on missing notify-keyspace-events letters (default: on; --no-config changes nothing)",
+    },
+    count: { type: "string", short: "n", arg: "N", help: "exit after N events" },
+    ...COMMON_OPTIONS,
+  },
+  examples: [
+    "deno run -A scripts/keyspace_listener.ts --url redis://localhost:6380   # lab 3: keydb_02, set of shared_key",
+    "deno run -A scripts/keyspace_listener.ts --url redis://replica:6379 --write-url redis://primary:6379",
+    "deno run -A scripts/keyspace_listener.ts --key 'session:*' --event expired --event del --no-handshake",
+    "deno run -A scripts/keyspace_listener.ts --key '*' --event all --no-handshake --json | jq .",
+  ],
+};
+
+/** The validated URL of `--write-url`, if given. */
+function writeUrlFlag(flags: Flags): string | undefined {
+  const raw = flags.string("write-url");
+  if (raw === undefined) return undefined;
+  try {
+    return resolveUrl(raw);
+  } catch (err) {
+    if (err instanceof UsageError) throw new UsageError(err.message.replace("in --url", "in --write-url"));
+    throw err;
+  }
+}
+
+function nonEmpty(values: string[], flag: string): string[] {
+  const empty = values.find((v) => v.trim() === "");
+  if (empty !== undefined) throw new UsageError(`--${flag} must not be empty`);
+  return values;
+}
+
+/** One event as the listener handled it. */
+interface Handled {
+  notification: Notification;
+  view: KeyView;
+  stamp?: Stamp;
+  delayMs?: number;
+  handshake: boolean;
+}
+
+/**
+ * Runs the keyspace listener.
+ *
+ * @param args command-line arguments
+ * @param io output streams and an optional stop signal
+ * @returns the exit code
+ */
+export function main(args: string[], io: Io = defaultIo()): Promise<number> {
+  return runScript(SPEC, args, io, async (flags) => {
+    const url = resolveUrl(flags.string("url"));
+    const writeUrl = writeUrlFlag(flags);
+    const db = chooseDb(flags.int("db", { min: 0 }), url);
+    const keys = nonEmpty(flags.list("key"), "key");
+    const events = nonEmpty(flags.list("event"), "event").map((e) => e.toLowerCase());
+    const plan = planWatch(db, keys.length ? keys : [LAB_KEY], events.length ? events : ["set"]);
+    const handshakeKey = flags.enabled("handshake") ? flags.string("handshake-key") ?? HANDSHAKE_KEY : undefined;
+    const count = flags.int("count", { min: 1 });
+    const json = flags.boolean("json");
+    const out = new Printer(io.stdout);
+    const status = new Reporter(io.stderr);
+    if (plan.unknownEvents.length) {
+      status.warn(
+        `Unknown event name(s) ${plan.unknownEvents.join(", ")}: watching anyway, with every event class (A) ` +
+          `turned on. Known events include set, del, expire, expired, hset, lpush, sadd, zadd, xadd, or ${ALL_EVENTS}.`,
+      );
+    }
+
+    using shutdown = onShutdown(io.signal);
+    const done = new AbortController();
+    let fatal: CliError | undefined;
+    const stopWith = (err: CliError) => {
+      fatal ??= err;
+      done.abort();
+    };
+    const conns: Connection[] = [];
+    try {
+      const lossNote = "Events until it is back are lost: notifications are not kept for absent listeners.";
+      const cmd = await Connection.open({ url: urlForDb(url, db), reporter: status, offlineQueue: true });
+      conns.push(cmd);
+      const write = writeUrl
+        ? await Connection.open({ url: urlForDb(writeUrl, db), reporter: status, offlineQueue: true })
+        : undefined;
+      if (write) conns.push(write);
+      const ensure = () =>
+        ensureNotifications({
+          redis: cmd.redis,
+          url,
+          writeUrl,
+          db,
+          needed: plan.needed,
+          change: flags.enabled("config"),
+          reporter: status,
+          address: redactUrl(url),
+        });
+      await ensure();
+      const sub = await Connection.open({
+        url,
+        reporter: status,
+        lossNote,
+        onRestored: () => void ensure().catch((err) => err instanceof CliError ? stopWith(err) : undefined),
+      });
+      conns.push(sub);
+
+      const responder = new HandshakeResponder({
+        read: cmd.redis,
+        write: write?.redis,
+        handshakeKey,
+        name: flags.string("name") ?? "listener",
+        onFallback: (reason) =>
+          status.warn(`Lua scripts are refused (${reason}): reading and writing the handshake in two round trips.`),
+      });
+      const print = json ? printJson(out) : printText(out, handshakeKey);
+      let handled = 0;
+      let handshakes = 0;
+      let queue = Promise.resolve();
+      const stopListening = onMessage(sub.redis, (m) => {
+        const receivedAt = Date.now();
+        const n = parseNotification(m.channel, new TextDecoder().decode(m.payload));
+        if (!n || n.db !== db || !plan.wants(n) || done.signal.aborted) return;
+        queue = queue.then(async () => {
+          if (done.signal.aborted) return;
+          try {
+            const result = await handle(n, receivedAt, responder, cmd);
+            handled++;
+            if (result.handshake) handshakes++;
+            print(result);
+            if (handled === count) done.abort();
+          } catch (err) {
+            if (err instanceof CliError) return stopWith(err);
+            status.warn(`Could not read ${n.key} after its ${n.event} event: ${(err as Error).message}`);
+          }
+        });
+      });
+      await subscribeAll(sub.redis, plan.subscriptions, () => {});
+      status.info(listeningLine(plan, sub.address, db, handshakeKey, redactUrl(writeUrl ?? url)));
+      const startedAt = Date.now();
+      await Promise.race([shutdown.requested, whenAborted(done.signal)]);
+      stopListening();
+      // Let the event being handled finish (bounded: a queued command may wait for a server that is down).
+      await withTimeout(queue, 1000, () => new Error("still handling")).catch(() => {});
+      await unsubscribeAll(sub.redis, plan.subscriptions);
+      if (fatal) throw fatal;
+      printSummary(out, json, handled, handshakes, handshakeKey !== undefined, Date.now() - startedAt, sub);
+      return ExitCode.Ok;
+    } finally {
+      done.abort();
+      for (const conn of conns.reverse()) await conn.close();
+    }
+  });
+}
+
+/** Reads the key (and writes the handshake) for one event. */
+async function handle(
+  notification: Notification,
+  receivedAt: number,
+  responder: HandshakeResponder,
+  cmd: Connection,
+): Promise<Handled> {
+  const response = await responder.respond(notification.key);
+  const view = response.type === "string" || response.type === "none"
+    ? stringView(response.type, response.value)
+    : await readKeyView(cmd.redis, notification.key, response.type);
+  const stamp = findStamp(view.searchable);
+  return {
+    notification,
+    view,
+    handshake: response.handshake,
+    ...(stamp ? { stamp, delayMs: receivedAt - stamp.epochMs } : {}),
+  };
+}
+
+function listeningLine(
+  plan: ReturnType<typeof planWatch>,
+  address: string,
+  db: number,
+  handshakeKey: string | undefined,
+  writeAddress: string,
+): string {
+  const channels = plan.subscriptions.map((s) => s.name).join(", ");
+  const handshake = handshakeKey === undefined ? "no handshake" : `handshake to ${handshakeKey} on ${writeAddress}`;
+  return `Listening on ${address} db ${db} (${plan.channel} ${channels}); ${handshake}. Press Ctrl+C to stop.`;
+}
+
+function printText(out: Printer, handshakeKey: string | undefined): (h: Handled) => void {
+  return (h) => {
+    const { key, event } = h.notification;
+    let line = `${out.dim(clock())} ${out.cyan(event)} ${out.bold(key)}: ${h.view.text}`;
+    if (h.stamp && h.delayMs !== undefined) {
+      const note = precisionNote(h.stamp);
+      line += ` ${out.dim("·")} delay ${out.yellow(`${formatNumber(h.delayMs)} ms`)}${note ? ` (${note})` : ""}`;
+    } else if (h.view.type !== "none") {
+      line += ` ${out.dim("· no timestamp")}`;
+    }
+    if (h.handshake) line += ` ${out.dim("·")} ${out.green("✓")} ${handshakeKey}`;
+    out.line(line);
+  };
+}
+
+function printJson(out: Printer): (h: Handled) => void {
+  return (h) => {
+    out.json({
+      kind: "notification",
+      time: new Date().toISOString(),
+      db: h.notification.db,
+      key: h.notification.key,
+      event: h.notification.event,
+      type: h.view.type,
+      ...h.view.json,
+      delay_ms: h.delayMs ?? null,
+      ...(h.stamp ? { stamp: h.stamp.text, stamp_resolution_ms: h.stamp.resolutionMs } : {}),
+      handshake: h.handshake,
+    });
+  };
+}
+
+function printSummary(
+  out: Printer,
+  json: boolean,
+  handled: number,
+  handshakes: number,
+  handshaking: boolean,
+  elapsedMs: number,
+  sub: Connection,
+): void {
+  if (json) {
+    out.json({
+      kind: "summary",
+      events: handled,
+      handshakes,
+      seconds: elapsedMs / 1000,
+      outages: sub.outages,
+      disconnected_seconds: sub.downMs / 1000,
+    });
+    return;
+  }
+  const wrote = handshaking ? ` and wrote ${formatNumber(handshakes)} handshake(s)` : "";
+  out.line(`Handled ${formatNumber(handled)} event(s)${wrote} in ${(elapsedMs / 1000).toFixed(1)} s.`);
+  if (sub.outages > 0) {
+    out.line(
+      `Connection lost ${sub.outages} time(s), ${(sub.downMs / 1000).toFixed(1)} s in all: ` +
+        "events in that time were not received.",
+    );
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -1,0 +1,225 @@
+#!/usr/bin/env -S deno run -A
+/**
+ * Lab 3's writer (the seed's "Python01"): writes `shared_key` =
+ * `"<name> timestamp <epoch-ms>"`, waits for the listener's handshake —
+ * woken by the keyspace notification of the handshake key, not by polling —
+ * and prints each round trip, then min / p50 / p99 / max and the timeouts.
+ *
+ *   deno run -A scripts/keyspace_writer.ts                         # lab 3, terminal 1 (keydb_01)
+ *   deno run -A scripts/keyspace_writer.ts --count 50 --interval 0 --json
+ *
+ * @module
+ */
+import type { Redis } from "ioredis";
+import { COMMON_OPTIONS, runScript, type ScriptSpec } from "../lib/cli.ts";
+import { Connection } from "../lib/client.ts";
+import { redactUrl, resolveUrl } from "../lib/config.ts";
+import { ExitCode, UsageError } from "../lib/exit_codes.ts";
+import { HANDSHAKE_KEY, HandshakeWatcher, LAB_KEY, type SeenHandshake } from "../lib/handshake.ts";
+import { chooseDb, planWatch, urlForDb } from "../lib/keyspace.ts";
+import { formatLatency, formatMs, roundMs, summarizeLatency } from "../lib/latency.ts";
+import { ensureNotifications } from "../lib/notifications.ts";
+import { defaultIo, type Io, Printer, Reporter } from "../lib/output.ts";
+import { onShutdown } from "../lib/shutdown.ts";
+import { delay } from "../lib/timing.ts";
+
+const SPEC: ScriptSpec = {
+  name: "keyspace_writer.ts",
+  summary: "write a timestamped key, wait for the listener's handshake, and measure the round trips.",
+  usage: ["[--count N] [--interval DURATION] [--timeout DURATION] [--key KEY] [--handshake-key KEY] [--json]"],
+  options: {
+    count: { type: "string", short: "n", arg: "N", help: "rounds to run (default: 10)" },
+    interval: { type: "string", short: "i", arg: "DURATION", help: "pause between rounds (default: 1s; 0 for none)" },
+    timeout: {
+      type: "string",
+      short: "t",
+      arg: "DURATION",
+      help: "how long each round waits for its handshake (default: 5s)",
+    },
+    key: { type: "string", short: "k", arg: "KEY", help: `key to write (default: ${LAB_KEY})` },
+    "handshake-key": {
+      type: "string",
+      arg: "KEY",
+      help: `key the listener acknowledges on (default: ${HANDSHAKE_KEY})`,
+    },
+    name: { type: "string", arg: "NAME", help: "name at the start of each value (default: writer)" },
+    db: { type: "string", arg: "N", help: "database number (default: the URL's, else 0)" },
+    config: {
+      type: "boolean",
+      negatable: true,
+      help: "turn on missing notify-keyspace-events letters (default: on; --no-config changes nothing)",
+    },
+    ...COMMON_OPTIONS,
+  },
+  examples: [
+    "deno run -A scripts/keyspace_writer.ts                          # lab 3: keydb_01 on localhost:6379",
+    "deno run -A scripts/keyspace_writer.ts --count 100 --interval 0  # measure 100 handshakes back to back",
+    "deno run -A scripts/keyspace_writer.ts --name Python01 --key shared_key --timeout 2s",
+    "deno run -A scripts/keyspace_writer.ts --json | jq -c 'select(.kind == \"summary\")'",
+  ],
+};
+
+/**
+ * Runs the keyspace writer.
+ *
+ * @param args command-line arguments
+ * @param io output streams and an optional stop signal
+ * @returns the exit code: 0, or 4 when no handshake arrived at all
+ */
+export function main(args: string[], io: Io = defaultIo()): Promise<number> {
+  return runScript(SPEC, args, io, async (flags) => {
+    const url = resolveUrl(flags.string("url"));
+    const db = chooseDb(flags.int("db", { min: 0 }), url);
+    const count = flags.int("count", { min: 1 }) ?? 10;
+    const intervalMs = flags.duration("interval") ?? 1000;
+    const timeoutMs = flags.duration("timeout") ?? 5000;
+    if (timeoutMs <= 0) throw new UsageError("--timeout must be more than 0");
+    const key = flags.string("key") ?? LAB_KEY;
+    const handshakeKey = flags.string("handshake-key") ?? HANDSHAKE_KEY;
+    if (key === "" || handshakeKey === "") throw new UsageError("--key and --handshake-key must not be empty");
+    if (key === handshakeKey) throw new UsageError(`--key and --handshake-key must differ (both are "${key}")`);
+    const name = flags.string("name") ?? "writer";
+    const json = flags.boolean("json");
+    const out = new Printer(io.stdout);
+    const status = new Reporter(io.stderr);
+
+    using shutdown = onShutdown(io.signal);
+    const lossNote = "Handshakes until it is back are missed; their rounds time out.";
+    const cmd = await Connection.open({ url: urlForDb(url, db), reporter: status });
+    let sub: Connection | undefined;
+    try {
+      const ensure = () =>
+        ensureNotifications({
+          redis: cmd.redis,
+          url,
+          db,
+          needed: planWatch(db, [handshakeKey], ["set"]).needed,
+          change: flags.enabled("config"),
+          reporter: status,
+          address: redactUrl(url),
+        });
+      await ensure();
+      // A restarted server may have lost the setting: check again once both connections are back.
+      const ensureAgain = () =>
+        whenReady(cmd.redis).then(ensure).catch((err) =>
+          status.warn(`Could not check notify-keyspace-events again: ${(err as Error).message.split("\n")[0]}`)
+        );
+      sub = await Connection.open({ url, reporter: status, lossNote, onRestored: () => void ensureAgain() });
+      await using watcher = await HandshakeWatcher.start({ sub: sub.redis, read: cmd.redis, db, key: handshakeKey });
+      status.info(
+        `Writing ${key} on ${sub.address} db ${db}, ${count} time(s) ${
+          intervalMs ? `every ${intervalMs / 1000} s` : "back to back"
+        }; ` +
+          `each round waits up to ${timeoutMs / 1000} s for ${handshakeKey}. Press Ctrl+C to stop.`,
+      );
+      const rounds = new Rounds(out, json);
+      let lastStamp = 0;
+      for (let n = 1; n <= count && !shutdown.signal.aborted; n++) {
+        if (n > 1) await delay(intervalMs, shutdown.signal);
+        if (shutdown.signal.aborted) break;
+        let stamp = Date.now();
+        if (stamp <= lastStamp) await delay(lastStamp + 1 - stamp); // one value per round, never repeated
+        stamp = lastStamp = Math.max(Date.now(), lastStamp + 1);
+        const value = `${name} timestamp ${stamp}`;
+        const round = new AbortController();
+        const waiting = watcher.wait(value, timeoutMs, AbortSignal.any([shutdown.signal, round.signal]));
+        const sentAt = performance.now();
+        try {
+          await cmd.redis.set(key, value);
+        } catch (err) {
+          round.abort();
+          await waiting;
+          rounds.failed(n, value, (err as Error).message);
+          continue;
+        }
+        const seen = await waiting;
+        if (seen) rounds.handshake(n, value, stamp, sentAt, seen);
+        else if (!shutdown.signal.aborted) rounds.timedOut(n, value, timeoutMs);
+      }
+      rounds.summary();
+      if (rounds.total > 0 && rounds.times.length === 0 && !shutdown.signal.aborted) {
+        status.warn(
+          `No handshake arrived on ${handshakeKey}. Is keyspace_listener.ts running against a node that sees ` +
+            `writes to ${sub.address}, and writing its handshake where this writer can see it?`,
+        );
+        return ExitCode.Timeout;
+      }
+      return ExitCode.Ok;
+    } finally {
+      await sub?.close();
+      await cmd.close();
+    }
+  });
+}
+
+/** Resolves when the client is connected (at once if it is). */
+function whenReady(redis: Redis): Promise<void> {
+  return redis.status === "ready" ? Promise.resolve() : new Promise((resolve) => redis.once("ready", () => resolve()));
+}
+
+/** The rounds so far, printed as they finish. */
+class Rounds {
+  readonly times: number[] = [];
+  total = 0;
+  timeouts = 0;
+  failures = 0;
+
+  constructor(private readonly out: Printer, private readonly json: boolean) {}
+
+  handshake(n: number, value: string, stamp: number, sentAt: number, seen: SeenHandshake): void {
+    this.total++;
+    const ms = seen.arrivedAt - sentAt;
+    this.times.push(ms);
+    const listenerDelay = seen.listenerMs === undefined ? undefined : seen.listenerMs - stamp;
+    if (this.json) {
+      this.out.json({
+        kind: "round",
+        n,
+        value,
+        round_trip_ms: roundMs(ms),
+        ...(listenerDelay !== undefined ? { listener_delay_ms: listenerDelay } : {}),
+      });
+      return;
+    }
+    const woke = listenerDelay === undefined ? "" : this.out.dim(` (listener answered after ${listenerDelay} ms)`);
+    this.out.line(`#${n} ${value} → handshake in ${this.out.green(formatMs(ms))}${woke}`);
+  }
+
+  timedOut(n: number, value: string, timeoutMs: number): void {
+    this.total++;
+    this.timeouts++;
+    if (this.json) this.out.json({ kind: "round", n, value, timeout: true });
+    else this.out.line(`#${n} ${value} → ${this.out.yellow(`no handshake within ${timeoutMs / 1000} s`)}`);
+  }
+
+  failed(n: number, value: string, reason: string): void {
+    this.total++;
+    this.failures++;
+    if (this.json) this.out.json({ kind: "round", n, value, error: reason });
+    else this.out.line(`#${n} ${value} → ${this.out.red(`write failed: ${reason}`)}`);
+  }
+
+  summary(): void {
+    const s = summarizeLatency(this.times);
+    if (this.json) {
+      this.out.json({
+        kind: "summary",
+        rounds: this.total,
+        handshakes: s.count,
+        timeouts: this.timeouts,
+        write_errors: this.failures,
+        min_ms: roundMs(s.min),
+        p50_ms: roundMs(s.p50),
+        p99_ms: roundMs(s.p99),
+        max_ms: roundMs(s.max),
+      });
+      return;
+    }
+    const failed = this.failures ? `, ${this.failures} write(s) failed` : "";
+    this.out.line(
+      `${s.count} handshake(s) in ${this.total} round(s): ${formatLatency(s)} · ${this.timeouts} timed out${failed}.`,
+    );
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));
