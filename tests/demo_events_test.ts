@@ -38,7 +38,13 @@ Deno.test("demo_events --json gives one object per step, as a real process", asy
     await using p = new ScriptProcess("demo_events.ts", ["--url", server.url, "--json"]);
     assert.equal(await p.exit(), ExitCode.Ok);
     const lines = p.out.text.trim().split("\n").map((l) => JSON.parse(l));
-    assert.deepEqual(lines.map((l) => l.event), ["published", "published", "published", "result", "result", "summary"]);
+    // A result may arrive while the demo is still publishing: only the counts and the ends are fixed.
+    const kinds = lines.map((l) => l.event);
+    assert.deepEqual([kinds[0], kinds.at(-1)], ["published", "summary"]);
+    assert.deepEqual([kinds.filter((k) => k === "published").length, kinds.filter((k) => k === "result").length], [
+      3,
+      2,
+    ]);
     assert.deepEqual(lines.at(-1), { ...lines.at(-1), expected: 2, received: 2 });
     const keyResult = lines.find((l) => l.result?.event_type === "key_processed");
     assert.equal(keyResult.result.original_event.id, lines[0].id);

@@ -198,3 +198,92 @@ export class ScriptProcess implements AsyncDisposable {
 async function pump(stream: ReadableStream<Uint8Array>, sink: TextSink): Promise<void> {
   for await (const chunk of stream.pipeThrough(new TextDecoderStream())) sink.push(chunk);
 }
+
+/** A script's `main()` running in-process; disposing it stops it (as Ctrl+C) and waits for its exit. */
+export interface RunningMain extends AsyncDisposable {
+  /** Its captured output and stop button. */
+  io: CapturedIo;
+  /** Its exit code; rejects when it runs longer than the limit given to {@linkcode runMain}. */
+  exit: Promise<number>;
+}
+
+/**
+ * Starts a script's `main()` in-process with captured output. The exit is
+ * bounded: a script still running after `limitMs` fails the test instead of
+ * hanging the suite.
+ *
+ * @param main the script's main
+ * @param args its arguments
+ * @param limitMs how long it may run
+ * @returns the running script
+ */
+export function runMain(
+  main: (args: string[], io: CapturedIo) => Promise<number>,
+  args: string[],
+  limitMs = 60_000,
+): RunningMain {
+  const io = captureIo();
+  const running = main(args, io);
+  const exit = withTimeout(running, limitMs, () => {
+    io.stop();
+    return new Error(`Still running after ${limitMs} ms: ${args.join(" ")}\nstderr:\n${io.err.text}`);
+  });
+  exit.catch(() => {}); // reported where it is awaited
+  return {
+    io,
+    exit,
+    [Symbol.asyncDispose]: async () => {
+      io.stop();
+      await running;
+    },
+  };
+}
+
+/** A primary and a replica of it, both private to the test; the replica is attached when this resolves. */
+export interface ReplicaPair extends AsyncDisposable {
+  /** The server that takes writes. */
+  primary: TestServer;
+  /** A read-only replica of `primary`. */
+  replica: TestServer;
+}
+
+/**
+ * Starts a primary and a replica (`replicaof`) and waits, with `WAIT`, until
+ * the replica has acknowledged a write. The primary syncs without the
+ * default 5 s diskless-sync delay so tests do not wait for it.
+ *
+ * @param replicaOptions extra settings for the replica (e.g. notifications)
+ * @returns the pair; `await using` stops both
+ */
+export async function replicaPair(replicaOptions: LocalServerOptions = {}): Promise<ReplicaPair> {
+  const primary = await testServer({ own: true, args: ["--repl-diskless-sync-delay", "0"] });
+  let replica: TestServer | undefined;
+  try {
+    replica = await testServer({
+      ...replicaOptions,
+      own: true,
+      args: [...(replicaOptions.args ?? []), "--replicaof", "127.0.0.1", String(primary.local!.port)],
+    });
+    const { Redis } = await import("ioredis");
+    const redis = new Redis(primary.url, { maxRetriesPerRequest: 0, retryStrategy: () => null });
+    try {
+      await redis.set("replica-pair:sync", "1");
+      if (await redis.wait(1, 10_000) !== 1) throw new Error("The replica did not attach within 10 s");
+    } finally {
+      await redis.quit();
+    }
+  } catch (err) {
+    await replica?.[Symbol.asyncDispose]();
+    await primary[Symbol.asyncDispose]();
+    throw err;
+  }
+  const started = replica;
+  return {
+    primary,
+    replica: started,
+    [Symbol.asyncDispose]: async () => {
+      await started[Symbol.asyncDispose]();
+      await primary[Symbol.asyncDispose]();
+    },
+  };
+}

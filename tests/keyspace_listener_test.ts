@@ -5,7 +5,7 @@ import { main as writer } from "../scripts/keyspace_writer.ts";
 import { ExitCode } from "../lib/exit_codes.ts";
 import { LocalServer } from "../lib/local_server.ts";
 import { flagLetters } from "../lib/notify_flags.ts";
-import { type CapturedIo, captureIo, testServer } from "./harness.ts";
+import { captureIo, replicaPair, runMain, testServer } from "./harness.ts";
 
 /** A plain client for a test's own writes; closed by `await using`. */
 function client(url: string): Redis & AsyncDisposable {
@@ -16,17 +16,10 @@ function client(url: string): Redis & AsyncDisposable {
 
 const LISTENING = /Listening on /;
 
-/** A script's main() running in-process; disposing it stops it (as Ctrl+C) and waits for its exit. */
-function run(script: typeof listener, args: string[]): { io: CapturedIo; exit: Promise<number> } & AsyncDisposable {
-  const io = captureIo();
-  const exit = script(args, io);
-  return { io, exit, [Symbol.asyncDispose]: async () => void (io.stop(), await exit) };
-}
-
 Deno.test("keyspace_listener turns on the missing flags, keeps the others, and sees the first event", async () => {
   await using server = await testServer({ own: true, notifications: "Ex" });
   await using redis = client(server.url);
-  await using l = run(listener, ["--url", server.url, "--count", "1"]);
+  await using l = runMain(listener, ["--url", server.url, "--count", "1"]);
   const io = l.io;
   await io.err.waitFor(LISTENING);
   await redis.set("shared_key", `t1 timestamp ${Date.now()}`);
@@ -41,7 +34,7 @@ Deno.test("keyspace_listener turns on the missing flags, keeps the others, and s
 Deno.test("keyspace_listener --no-config leaves the server alone and says what is missing", async () => {
   await using server = await testServer({ own: true });
   await using redis = client(server.url);
-  await using l = run(listener, ["--url", server.url, "--no-config"]);
+  await using l = runMain(listener, ["--url", server.url, "--no-config"]);
   const io = l.io;
   await io.err.waitFor(LISTENING);
   io.stop();
@@ -72,7 +65,7 @@ Deno.test("keyspace_listener: CONFIG refused by ACL but notifications on → a p
   const { server, url } = await aclServer("KEA");
   await using _server = server;
   await using redis = client(server.url);
-  await using l = run(listener, ["--url", url, "--count", "1"]);
+  await using l = runMain(listener, ["--url", url, "--count", "1"]);
   const io = l.io;
   await io.err.waitFor(LISTENING);
   await redis.set("shared_key", `t4 timestamp ${Date.now()}`);
@@ -92,7 +85,7 @@ Deno.test("keyspace_listener: CONFIG renamed away → exit 5 when off, works whe
   }
   await using on = await testServer({ own: true, args: renamed, notifications: "K$" });
   await using redis = client(on.url);
-  await using l = run(listener, ["--url", on.url, "--count", "1", "--json"]);
+  await using l = runMain(listener, ["--url", on.url, "--count", "1", "--json"]);
   const io = l.io;
   await io.err.waitFor(LISTENING);
   await redis.set("shared_key", "no stamp here");
@@ -107,7 +100,7 @@ Deno.test("keyspace_listener: CONFIG renamed away → exit 5 when off, works whe
 Deno.test("keyspace_listener gives a delay for seconds, milliseconds and ISO-8601 stamps", async () => {
   await using server = await testServer({ own: true });
   await using redis = client(server.url);
-  await using l = run(listener, ["--url", server.url, "--count", "3", "--json", "--no-handshake"]);
+  await using l = runMain(listener, ["--url", server.url, "--count", "3", "--json", "--no-handshake"]);
   const io = l.io;
   await io.err.waitFor(LISTENING);
   await redis.set("shared_key", `Python01 timestamp ${Math.floor(Date.now() / 1000)}`);
@@ -130,7 +123,7 @@ Deno.test("keyspace_listener reports hash, deleted and expired keys without cras
   await using server = await testServer({ own: true });
   await using redis = client(server.url);
   const args = ["--url", server.url, "--key", "t6:*", "--event", "hset", "--event", "del", "--event", "expired"];
-  await using l = run(listener, [...args, "--count", "3"]);
+  await using l = runMain(listener, [...args, "--count", "3"]);
   const io = l.io;
   await io.err.waitFor(/Listening on .*keyevent __keyevent@0__:hset, __keyevent@0__:del, __keyevent@0__:expired/);
   await redis.set("other:key", "not watched");
@@ -152,15 +145,10 @@ Deno.test("keyspace_listener reports hash, deleted and expired keys without cras
 });
 
 Deno.test("keyspace_listener on a read-only replica without --write-url stops with a clear message", async () => {
-  await using primary = await testServer({ own: true });
-  await using replica = await testServer({
-    own: true,
-    args: ["--replicaof", "127.0.0.1", String(primary.local!.port)],
-  });
+  await using pair = await replicaPair();
+  const { primary, replica } = pair;
   await using redis = client(primary.url);
-  await redis.set("t7:sync", "1");
-  assert.equal(await redis.wait(1, 10_000), 1, "replica attached");
-  await using l = run(listener, ["--url", replica.url]);
+  await using l = runMain(listener, ["--url", replica.url]);
   const io = l.io;
   await io.err.waitFor(LISTENING);
   await redis.set("shared_key", `t7 timestamp ${Date.now()}`);
@@ -169,15 +157,9 @@ Deno.test("keyspace_listener on a read-only replica without --write-url stops wi
 });
 
 Deno.test("two nodes: writer on the primary, listener on the replica handshaking to the primary", async () => {
-  await using primary = await testServer({ own: true });
-  await using replica = await testServer({
-    own: true,
-    args: ["--replicaof", "127.0.0.1", String(primary.local!.port)],
-  });
-  await using redis = client(primary.url);
-  await redis.set("t8:sync", "1");
-  assert.equal(await redis.wait(1, 10_000), 1, "replica attached");
-  await using l = run(listener, ["--url", replica.url, "--write-url", primary.url, "--count", "5"]);
+  await using pair = await replicaPair();
+  const { primary, replica } = pair;
+  await using l = runMain(listener, ["--url", replica.url, "--write-url", primary.url, "--count", "5"]);
   const lio = l.io;
   await lio.err.waitFor(LISTENING);
   assert.match(lio.err.text, /handshake to handshake_key on redis:\/\/127\.0\.0\.1:\d+/);
@@ -191,7 +173,7 @@ Deno.test("two nodes: writer on the primary, listener on the replica handshaking
 
 Deno.test("keyspace_listener survives a server restart, turns notifications back on and keeps handshaking", async () => {
   await using server = await testServer({ own: true });
-  await using l = run(listener, ["--url", server.url]);
+  await using l = runMain(listener, ["--url", server.url]);
   const io = l.io;
   await io.err.waitFor(LISTENING);
   assert.equal(await writer(["--url", server.url, "--count", "1"], captureIo()), ExitCode.Ok);

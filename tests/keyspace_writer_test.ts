@@ -4,14 +4,9 @@ import { main as listener } from "../scripts/keyspace_listener.ts";
 import { main as writer } from "../scripts/keyspace_writer.ts";
 import { ExitCode } from "../lib/exit_codes.ts";
 import { percentile } from "../lib/stats.ts";
-import { type CapturedIo, captureIo, ScriptProcess, testServer } from "./harness.ts";
+import { captureIo, runMain, ScriptProcess, testServer } from "./harness.ts";
 
-/** The listener running in-process; disposing it stops it (as Ctrl+C) and waits for its exit. */
-function runListener(args: string[]): { io: CapturedIo; exit: Promise<number> } & AsyncDisposable {
-  const io = captureIo();
-  const exit = listener(args, io);
-  return { io, exit, [Symbol.asyncDispose]: async () => void (io.stop(), await exit) };
-}
+const runListener = (args: string[]) => runMain(listener, args);
 
 Deno.test("keyspace_writer and keyspace_listener complete 50 handshakes with consistent statistics", async () => {
   await using server = await testServer({ own: true });

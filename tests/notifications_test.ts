@@ -3,7 +3,7 @@ import { Redis } from "ioredis";
 import { deliversEvents, flagLetters, mergeFlags, missingFlags } from "../lib/notify_flags.ts";
 import { ensureNotifications, probeFlags, probeNotifications, readNotifyConfig } from "../lib/notifications.ts";
 import { Reporter } from "../lib/output.ts";
-import { captureIo, testServer } from "./harness.ts";
+import { captureIo, replicaPair, testServer } from "./harness.ts";
 
 Deno.test("missingFlags() and mergeFlags() add exactly the missing letters", () => {
   assert.equal(missingFlags("", "K$"), "K$");
@@ -51,19 +51,8 @@ Deno.test("probeFlags() proves each class it can, and names what is missing", as
 });
 
 Deno.test("probeFlags() writes through writeUrl when it listens on a read-only replica", async () => {
-  await using primary = await testServer({ own: true });
-  await using replica = await testServer({
-    own: true,
-    notifications: "K$",
-    args: ["--replicaof", "127.0.0.1", String(primary.local!.port)],
-  });
-  const redis = new Redis(primary.url);
-  try {
-    await redis.set("sync", "1");
-    assert.equal(await redis.wait(1, 10_000), 1);
-  } finally {
-    await redis.quit();
-  }
+  await using pair = await replicaPair({ notifications: "K$" });
+  const { primary, replica } = pair;
   const direct = await probeFlags({ url: replica.url, db: 0, flags: "K$", timeoutMs: 300 });
   assert.equal(direct.ok, false);
   assert.match(direct.error ?? "", /READONLY/);
