@@ -4,7 +4,7 @@ import { main as apiServer } from "../scripts/api_server.ts";
 import { ExitCode } from "../lib/exit_codes.ts";
 import { parseUpdate } from "../lib/kv_message.ts";
 import { withTimeout } from "../lib/timing.ts";
-import { type CapturedIo, captureIo, testServer } from "./harness.ts";
+import { type CapturedIo, captureIo, testServer, withClient } from "./harness.ts";
 
 /** Unique per run, so tests sharing a REDIS_URL server never see earlier runs' keys. */
 const NS = `r${crypto.randomUUID().slice(0, 8)}.`;
@@ -108,15 +108,6 @@ class SseReader implements AsyncDisposable {
     this.#abort.abort();
     await this.#done;
     await this.#response?.body?.cancel().catch(() => {});
-  }
-}
-
-async function withClient<T>(url: string, body: (redis: Redis) => Promise<T>): Promise<T> {
-  const redis = new Redis(url, { maxRetriesPerRequest: 0, retryStrategy: () => null });
-  try {
-    return await body(redis);
-  } finally {
-    await redis.quit().catch(() => redis.disconnect());
   }
 }
 

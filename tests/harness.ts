@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { Redis } from "ioredis";
 import { INSTALL_HINT, LocalServer, type LocalServerOptions } from "../lib/local_server.ts";
 import type { Io, Writer } from "../lib/output.ts";
 import { withTimeout } from "../lib/timing.ts";
@@ -199,6 +200,31 @@ async function pump(stream: ReadableStream<Uint8Array>, sink: TextSink): Promise
   for await (const chunk of stream.pipeThrough(new TextDecoderStream())) sink.push(chunk);
 }
 
+/**
+ * A plain client for a test's own commands: it fails at once instead of
+ * retrying, and `await using` closes it.
+ *
+ * @param url the server
+ * @returns the client
+ */
+export function testClient(url: string): Redis & AsyncDisposable {
+  const redis = new Redis(url, { maxRetriesPerRequest: 0, retryStrategy: () => null }) as Redis & AsyncDisposable;
+  redis[Symbol.asyncDispose] = async () => void await redis.quit().catch(() => redis.disconnect());
+  return redis;
+}
+
+/**
+ * Runs `body` with a {@linkcode testClient}, closed afterwards.
+ *
+ * @param url the server
+ * @param body what to do with the client
+ * @returns what `body` returns
+ */
+export async function withClient<T>(url: string, body: (redis: Redis) => Promise<T>): Promise<T> {
+  await using redis = testClient(url);
+  return await body(redis);
+}
+
 /** A script's `main()` running in-process; disposing it stops it (as Ctrl+C) and waits for its exit. */
 export interface RunningMain extends AsyncDisposable {
   /** Its captured output and stop button. */
@@ -264,14 +290,10 @@ export async function replicaPair(replicaOptions: LocalServerOptions = {}): Prom
       own: true,
       args: [...(replicaOptions.args ?? []), "--replicaof", "127.0.0.1", String(primary.local!.port)],
     });
-    const { Redis } = await import("ioredis");
-    const redis = new Redis(primary.url, { maxRetriesPerRequest: 0, retryStrategy: () => null });
-    try {
+    await withClient(primary.url, async (redis) => {
       await redis.set("replica-pair:sync", "1");
       if (await redis.wait(1, 10_000) !== 1) throw new Error("The replica did not attach within 10 s");
-    } finally {
-      await redis.quit();
-    }
+    });
   } catch (err) {
     await replica?.[Symbol.asyncDispose]();
     await primary[Symbol.asyncDispose]();

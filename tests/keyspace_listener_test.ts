@@ -1,24 +1,16 @@
 import assert from "node:assert/strict";
-import { Redis } from "ioredis";
 import { main as listener } from "../scripts/keyspace_listener.ts";
 import { main as writer } from "../scripts/keyspace_writer.ts";
 import { ExitCode } from "../lib/exit_codes.ts";
 import { LocalServer } from "../lib/local_server.ts";
 import { flagLetters } from "../lib/notify_flags.ts";
-import { captureIo, replicaPair, runMain, testServer } from "./harness.ts";
-
-/** A plain client for a test's own writes; closed by `await using`. */
-function client(url: string): Redis & AsyncDisposable {
-  const redis = new Redis(url, { maxRetriesPerRequest: 0, retryStrategy: () => null }) as Redis & AsyncDisposable;
-  redis[Symbol.asyncDispose] = async () => void await redis.quit().catch(() => redis.disconnect());
-  return redis;
-}
+import { captureIo, replicaPair, runMain, testClient, testServer } from "./harness.ts";
 
 const LISTENING = /Listening on /;
 
 Deno.test("keyspace_listener turns on the missing flags, keeps the others, and sees the first event", async () => {
   await using server = await testServer({ own: true, notifications: "Ex" });
-  await using redis = client(server.url);
+  await using redis = testClient(server.url);
   await using l = runMain(listener, ["--url", server.url, "--count", "1"]);
   const io = l.io;
   await io.err.waitFor(LISTENING);
@@ -33,7 +25,7 @@ Deno.test("keyspace_listener turns on the missing flags, keeps the others, and s
 
 Deno.test("keyspace_listener --no-config leaves the server alone and says what is missing", async () => {
   await using server = await testServer({ own: true });
-  await using redis = client(server.url);
+  await using redis = testClient(server.url);
   await using l = runMain(listener, ["--url", server.url, "--no-config"]);
   const io = l.io;
   await io.err.waitFor(LISTENING);
@@ -46,7 +38,7 @@ Deno.test("keyspace_listener --no-config leaves the server alone and says what i
 /** A server whose user `lab` may do everything but CONFIG. */
 async function aclServer(notifications: string): Promise<{ server: LocalServer; url: string }> {
   const server = await LocalServer.start({ notifications });
-  await using admin = client(server.url);
+  await using admin = testClient(server.url);
   await admin.call("ACL", "SETUSER", "lab", "on", ">s3cret-pw", "~*", "&*", "+@all", "-config");
   return { server, url: `redis://lab:s3cret-pw@127.0.0.1:${server.port}` };
 }
@@ -64,7 +56,7 @@ Deno.test("keyspace_listener: CONFIG refused by ACL and notifications off → ex
 Deno.test("keyspace_listener: CONFIG refused by ACL but notifications on → a probe proves it and it works", async () => {
   const { server, url } = await aclServer("KEA");
   await using _server = server;
-  await using redis = client(server.url);
+  await using redis = testClient(server.url);
   await using l = runMain(listener, ["--url", url, "--count", "1"]);
   const io = l.io;
   await io.err.waitFor(LISTENING);
@@ -84,7 +76,7 @@ Deno.test("keyspace_listener: CONFIG renamed away → exit 5 when off, works whe
     assert.match(io.err.text, /notify-keyspace-events to "Kh"/);
   }
   await using on = await testServer({ own: true, args: renamed, notifications: "K$" });
-  await using redis = client(on.url);
+  await using redis = testClient(on.url);
   await using l = runMain(listener, ["--url", on.url, "--count", "1", "--json"]);
   const io = l.io;
   await io.err.waitFor(LISTENING);
@@ -99,7 +91,7 @@ Deno.test("keyspace_listener: CONFIG renamed away → exit 5 when off, works whe
 
 Deno.test("keyspace_listener gives a delay for seconds, milliseconds and ISO-8601 stamps", async () => {
   await using server = await testServer({ own: true });
-  await using redis = client(server.url);
+  await using redis = testClient(server.url);
   await using l = runMain(listener, ["--url", server.url, "--count", "3", "--json", "--no-handshake"]);
   const io = l.io;
   await io.err.waitFor(LISTENING);
@@ -121,7 +113,7 @@ Deno.test("keyspace_listener gives a delay for seconds, milliseconds and ISO-860
 
 Deno.test("keyspace_listener reports hash, deleted and expired keys without crashing", async () => {
   await using server = await testServer({ own: true });
-  await using redis = client(server.url);
+  await using redis = testClient(server.url);
   const args = ["--url", server.url, "--key", "t6:*", "--event", "hset", "--event", "del", "--event", "expired"];
   await using l = runMain(listener, [...args, "--count", "3"]);
   const io = l.io;
@@ -147,7 +139,7 @@ Deno.test("keyspace_listener reports hash, deleted and expired keys without cras
 Deno.test("keyspace_listener on a read-only replica without --write-url stops with a clear message", async () => {
   await using pair = await replicaPair();
   const { primary, replica } = pair;
-  await using redis = client(primary.url);
+  await using redis = testClient(primary.url);
   await using l = runMain(listener, ["--url", replica.url]);
   const io = l.io;
   await io.err.waitFor(LISTENING);

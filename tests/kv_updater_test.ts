@@ -1,25 +1,14 @@
 import assert from "node:assert/strict";
-import { Redis } from "ioredis";
 import { main as kvUpdater } from "../scripts/kv_updater.ts";
 import { Connection } from "../lib/client.ts";
 import { ExitCode } from "../lib/exit_codes.ts";
 import { parseUpdate } from "../lib/kv_message.ts";
 import { KvWriter } from "../lib/kv_writer.ts";
 import { Logger } from "../lib/log.ts";
-import { type CapturedIo, captureIo, testServer } from "./harness.ts";
+import { type CapturedIo, captureIo, testServer, withClient } from "./harness.ts";
 
 /** Unique per run, so tests sharing a REDIS_URL server never see earlier runs' keys. */
 const NS = `r${crypto.randomUUID().slice(0, 8)}.`;
-
-/** A plain client for the test's own reads and publishes; always closed. */
-async function withClient<T>(url: string, body: (redis: Redis) => Promise<T>): Promise<T> {
-  const redis = new Redis(url, { maxRetriesPerRequest: 0, retryStrategy: () => null });
-  try {
-    return await body(redis);
-  } finally {
-    await redis.quit().catch(() => redis.disconnect());
-  }
-}
 
 /** Starts the updater in-process and waits until it listens. */
 async function startUpdater(url: string, args: string[]): Promise<{ io: CapturedIo; done: Promise<number> }> {

@@ -64,7 +64,7 @@ Deno.test("ensureNotifications() keeps the flags already set and reports what it
   const redis = new Redis(server.url);
   const io = captureIo();
   try {
-    const outcome = await ensureNotifications({
+    const options = {
       redis,
       url: server.url,
       db: 0,
@@ -72,20 +72,13 @@ Deno.test("ensureNotifications() keeps the flags already set and reports what it
       change: true,
       reporter: new Reporter(io.stderr),
       address: server.url,
-    });
+    };
+    const outcome = await ensureNotifications(options);
     assert.equal(outcome.kind, "changed");
     const after = flagLetters(((await redis.config("GET", "notify-keyspace-events")) as string[])[1]!);
     assert.deepEqual([..."ElgK$"].filter((c) => !after.has(c)), []);
     assert.match(io.err.text, /added K\$/);
-    const again = await ensureNotifications({
-      redis,
-      url: server.url,
-      db: 0,
-      needed: "K$",
-      change: true,
-      reporter: new Reporter(io.stderr),
-      address: server.url,
-    });
+    const again = await ensureNotifications(options);
     assert.equal(again.kind, "already");
   } finally {
     await redis.quit();
