@@ -43,8 +43,26 @@ export function readEnv(name: string): string | undefined {
  * ```
  */
 export function resolveUrl(flag?: string): string {
-  const url = flag ?? readEnv("REDIS_URL") ?? DEFAULT_URL;
-  const source = flag ? "--url" : readEnv("REDIS_URL") ? "REDIS_URL" : "default";
+  if (flag !== undefined) return checkUrl(flag, "--url");
+  const env = readEnv("REDIS_URL");
+  return env ? checkUrl(env, "REDIS_URL") : DEFAULT_URL;
+}
+
+/**
+ * Checks that a URL is a `redis://` or `rediss://` URL with a numeric
+ * database, naming where it came from when it is not.
+ *
+ * @param url the URL
+ * @param source where it came from, e.g. `--write-url`
+ * @returns the URL, unchanged
+ * @throws {UsageError} when the URL is not a valid redis URL
+ * @example
+ * ```ts
+ * import { checkUrl } from "./config.ts";
+ * console.assert(checkUrl("redis://primary:6379", "--write-url") === "redis://primary:6379");
+ * ```
+ */
+export function checkUrl(url: string, source: string): string {
   let parsed: URL;
   try {
     parsed = new URL(url);

@@ -12,7 +12,7 @@
  */
 import { COMMON_OPTIONS, type Flags, runScript, type ScriptSpec } from "../lib/cli.ts";
 import { Connection } from "../lib/client.ts";
-import { redactUrl, resolveUrl } from "../lib/config.ts";
+import { checkUrl, redactUrl, resolveUrl } from "../lib/config.ts";
 import { CliError, ExitCode, UsageError } from "../lib/exit_codes.ts";
 import { HANDSHAKE_KEY, HandshakeResponder, LAB_KEY } from "../lib/handshake.ts";
 import { type KeyView, readKeyView, stringView } from "../lib/key_view.ts";
@@ -78,13 +78,7 @@ const SPEC: ScriptSpec = {
 /** The validated URL of `--write-url`, if given. */
 function writeUrlFlag(flags: Flags): string | undefined {
   const raw = flags.string("write-url");
-  if (raw === undefined) return undefined;
-  try {
-    return resolveUrl(raw);
-  } catch (err) {
-    if (err instanceof UsageError) throw new UsageError(err.message.replace("in --url", "in --write-url"));
-    throw err;
-  }
+  return raw === undefined ? undefined : checkUrl(raw, "--write-url");
 }
 
 function nonEmpty(values: string[], flag: string): string[] {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { DEFAULT_URL, redactUrl, resolveUrl, scrubSecret } from "../lib/config.ts";
+import { checkUrl, DEFAULT_URL, redactUrl, resolveUrl, scrubSecret } from "../lib/config.ts";
 import { UsageError } from "../lib/exit_codes.ts";
 
 Deno.test("resolveUrl() prefers --url, then REDIS_URL, then the default", () => {
@@ -26,6 +26,7 @@ Deno.test("resolveUrl() rejects other schemes and bad databases without echoing 
   assert.throws(() => resolveUrl("redis://host:6379/abc"), /database "abc" must be a number/);
   assert.throws(() => resolveUrl("not a url"), UsageError);
   assert.equal(resolveUrl("rediss://user:pw@host:6380/2"), "rediss://user:pw@host:6380/2");
+  assert.throws(() => checkUrl("http://primary", "--write-url"), /Invalid server URL in --write-url/);
 });
 
 Deno.test("redactUrl() hides the password and keeps the rest", () => {
