@@ -170,6 +170,23 @@ export class Connection {
     this.options.onRestored?.(downMs);
   }
 
+  /**
+   * One line for a script's summary about the outages, e.g. `Connection lost
+   * 2 time(s), 3.4 s in all: events in that time were not received.`
+   *
+   * @param cost what the outages cost, e.g. `messages published then were not received.`
+   * @returns the line, or undefined when the connection was never lost
+   * @example
+   * ```ts ignore
+   * const line = conn.outageSummary("messages published then were not received.");
+   * if (line) out.line(line);
+   * ```
+   */
+  outageSummary(cost: string): string | undefined {
+    if (this.outages === 0) return undefined;
+    return `Connection lost ${this.outages} time(s), ${(this.downMs / 1000).toFixed(1)} s in all: ${cost}`;
+  }
+
   /** Whether the connection is currently usable. */
   get ready(): boolean {
     return this.redis.status === "ready";

@@ -6,14 +6,15 @@
  * @module
  */
 import { Connection } from "./client.ts";
-import { CliError } from "./exit_codes.ts";
-import { probeNotifications, readNotifyConfig } from "./notifications.ts";
+import { isReadOnlyError } from "./handshake.ts";
+import { formatMs, roundMs, summarizeLatency } from "./latency.ts";
+import { answerWithin, NoAnswerError } from "./no_answer.ts";
+import { probeFlags, readNotifyConfig } from "./notifications.ts";
 import { chooseDb } from "./keyspace.ts";
 import { deliversEvents, missingFlags } from "./notify_flags.ts";
 import type { Reporter } from "./output.ts";
 import { onMessage } from "./pubsub.ts";
 import { readServerIdentity, type ServerIdentity } from "./server_identity.ts";
-import { percentile } from "./stats.ts";
 import { withTimeout } from "./timing.ts";
 
 /** ✓ fine, ! worth knowing but the labs work, ✗ something the labs need is missing. */
@@ -57,8 +58,8 @@ const PINGS = 5;
  * @param conn a connected command connection
  * @param url the server's URL (the pub/sub check and the notification probe open their own connections)
  * @param reporter where those connections report trouble
- * @param timeoutMs how long a pub/sub message or a probe notification may take
- * @returns the report
+ * @param timeoutMs how long each command, a pub/sub message or a probe notification may take
+ * @returns the report (a server that stops answering ends it with a failed check)
  * @example
  * ```ts
  * import { Connection } from "./client.ts";
@@ -81,33 +82,54 @@ export async function runDoctor(
   timeoutMs: number,
 ): Promise<DoctorReport> {
   const checks: Check[] = [];
-  const identity = await checkServer(conn, checks);
-  const pingMs = await checkPing(conn, checks);
-  await checkPubSub(conn, url, reporter, timeoutMs, checks);
-  const config = await readNotifyConfig(conn.redis);
-  const notifications = await checkNotifications(config, url, timeoutMs, checks);
-  checks.push(
-    config.allowed ? { name: "CONFIG", status: "ok", detail: "allowed (CONFIG GET answered)" } : {
-      name: "CONFIG",
-      status: "warn",
-      detail: `refused: ${config.reason}`,
-      fix: "The keyspace labs cannot change notify-keyspace-events here; they work when notifications are " +
-        "already on (see above). Everything else works without CONFIG.",
-    },
-  );
+  let identity: ServerIdentity | undefined;
+  let pingMs: { median: number; max: number } | undefined;
+  let notifications: boolean | null = null;
+  let configAllowed = false;
+  try {
+    identity = await checkServer(conn, timeoutMs, checks);
+    pingMs = await checkPing(conn, timeoutMs, checks);
+    await checkPubSub(conn, url, reporter, timeoutMs, checks);
+    const config = await answerWithin(readNotifyConfig(conn.redis), timeoutMs, "CONFIG GET");
+    configAllowed = config.allowed;
+    notifications = await checkNotifications(config, url, timeoutMs, checks);
+    checks.push(
+      config.allowed ? { name: "CONFIG", status: "ok", detail: "allowed (CONFIG GET answered)" } : {
+        name: "CONFIG",
+        status: "warn",
+        detail: `refused: ${config.reason}`,
+        fix: "The keyspace labs cannot change notify-keyspace-events here; they work when notifications are " +
+          "already on (see above). Everything else works without CONFIG.",
+      },
+    );
+  } catch (err) {
+    if (!(err instanceof NoAnswerError)) throw err;
+    checks.push(stalled(err));
+  }
   return {
     ...(identity ? { server: identity } : {}),
     ...(pingMs ? { pingMs } : {}),
     notifications,
-    configAllowed: config.allowed,
+    configAllowed,
     checks,
     ok: checks.every((c) => c.status !== "fail"),
   };
 }
 
-async function checkServer(conn: Connection, checks: Check[]): Promise<ServerIdentity | undefined> {
+/** The check that ends the report when the server stops answering: the rest would only wait too. */
+function stalled(err: NoAnswerError): Check {
+  return {
+    name: "answers",
+    status: "fail",
+    detail: `the server stopped answering: ${err.message}; the remaining checks were skipped`,
+    fix: "The connection was made but the server does not answer commands: check its log and load " +
+      "(a busy script, a full disk, a paused process), or whether a proxy in between holds the replies.",
+  };
+}
+
+async function checkServer(conn: Connection, timeoutMs: number, checks: Check[]): Promise<ServerIdentity | undefined> {
   try {
-    const who = await readServerIdentity(conn.redis);
+    const who = await answerWithin(readServerIdentity(conn.redis), timeoutMs, "INFO");
     if (!who) {
       checks.push({ name: "server", status: "warn", detail: "INFO has no redis_version: an unknown server" });
       return undefined;
@@ -117,6 +139,7 @@ async function checkServer(conn: Connection, checks: Check[]): Promise<ServerIde
     checks.push({ name: "server", status: "ok", detail: `${who.name} ${who.version}${mode}${compat}` });
     return who;
   } catch (err) {
+    if (err instanceof NoAnswerError) throw err;
     checks.push({
       name: "server",
       status: "warn",
@@ -127,15 +150,20 @@ async function checkServer(conn: Connection, checks: Check[]): Promise<ServerIde
   }
 }
 
-async function checkPing(conn: Connection, checks: Check[]): Promise<{ median: number; max: number } | undefined> {
+async function checkPing(
+  conn: Connection,
+  timeoutMs: number,
+  checks: Check[],
+): Promise<{ median: number; max: number } | undefined> {
   const times: number[] = [];
   try {
     for (let i = 0; i < PINGS; i++) {
       const started = performance.now();
-      await conn.redis.ping();
+      await answerWithin(conn.redis.ping(), timeoutMs, "PING");
       times.push(performance.now() - started);
     }
   } catch (err) {
+    if (err instanceof NoAnswerError) throw err;
     checks.push({
       name: "round trip",
       status: "fail",
@@ -144,14 +172,13 @@ async function checkPing(conn: Connection, checks: Check[]): Promise<{ median: n
     });
     return undefined;
   }
-  const round = (n: number) => Math.round(n * 1000) / 1000;
-  const result = { median: round(percentile(times, 50)), max: round(Math.max(...times)) };
+  const s = summarizeLatency(times);
   checks.push({
     name: "round trip",
     status: "ok",
-    detail: `PING ${result.median.toFixed(2)} ms (median of ${PINGS}, max ${result.max.toFixed(2)} ms)`,
+    detail: `PING ${formatMs(s.p50)} (median of ${PINGS}, max ${formatMs(s.max)})`,
   });
-  return result;
+  return { median: roundMs(s.p50), max: roundMs(s.max) };
 }
 
 async function checkPubSub(
@@ -162,16 +189,16 @@ async function checkPubSub(
   checks: Check[],
 ): Promise<void> {
   const channel = `pubsub-lab:ping:${crypto.randomUUID()}`;
-  const sub = await Connection.open({ url, reporter, reconnect: false });
+  const sub = await Connection.open({ url, reporter, reconnect: false, connectTimeoutMs: timeoutMs });
   try {
     const arrived = Promise.withResolvers<number>();
     const stop = onMessage(sub.redis, (m) => {
       if (m.channel === channel) arrived.resolve(performance.now());
     });
     try {
-      await sub.redis.subscribe(channel);
+      await answerWithin(sub.redis.subscribe(channel), timeoutMs, "SUBSCRIBE");
       const sent = performance.now();
-      const receivers = await conn.redis.publish(channel, "ping");
+      const receivers = await answerWithin(conn.redis.publish(channel, "ping"), timeoutMs, "PUBLISH");
       const at = await withTimeout(arrived.promise, timeoutMs, () => new Error("timeout")).catch(() => undefined);
       if (at === undefined) {
         checks.push({
@@ -188,11 +215,12 @@ async function checkPubSub(
           detail: `a message made the trip in ${(at - sent).toFixed(2)} ms`,
         });
       }
-      await sub.redis.unsubscribe(channel);
+      await answerWithin(sub.redis.unsubscribe(channel), timeoutMs, "UNSUBSCRIBE");
     } finally {
       stop();
     }
   } catch (err) {
+    if (err instanceof NoAnswerError) throw err;
     checks.push({
       name: "pub/sub",
       status: "fail",
@@ -229,20 +257,21 @@ async function checkNotifications(
     return false;
   }
   const db = chooseDb(undefined, url);
-  let on: boolean;
-  try {
-    on = await probeNotifications(url, db, timeoutMs);
-  } catch (err) {
-    if (err instanceof CliError) throw err;
+  const probe = await probeFlags({ url, db, flags: LAB_NOTIFY_FLAGS, timeoutMs });
+  if (probe.error !== undefined) {
+    const readOnly = isReadOnlyError(probe.error);
     checks.push({
       name: "notifications",
       status: "fail",
-      detail: `unknown: CONFIG is refused and the probe failed too (${(err as Error).message.trim()})`,
-      fix:
-        `The labs need SUBSCRIBE on __keyspace@${db}__:* channels and SET; ask the operator for that and for: ${ask}.`,
+      detail: `unknown: CONFIG is refused and the probe failed too (${probe.error.trim()})`,
+      fix: readOnly
+        ? "This is a read-only replica: the probe cannot write its key here. Run ping.ts against the primary " +
+          `to see the setting, or ask the operator whether notify-keyspace-events covers K$ on this replica: ${ask}.`
+        : `The labs need SUBSCRIBE on __keyspace@${db}__:* channels and SET; ask the operator for that and for: ${ask}.`,
     });
     return null;
   }
+  const on = probe.ok;
   checks.push(
     on ? { name: "notifications", status: "ok", detail: `on: a probe key's set event arrived (db ${db})` } : {
       name: "notifications",

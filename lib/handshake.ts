@@ -20,6 +20,9 @@ export const LAB_KEY = "shared_key";
 /** The key lab 3's listener acknowledges on. */
 export const HANDSHAKE_KEY = "handshake_key";
 
+/** The notification letters the writer's {@linkcode HandshakeWatcher} needs: the keyspace channel, string commands. */
+export const HANDSHAKE_NOTIFY_FLAGS = "K$";
+
 /** The most bytes of the original value copied into the handshake value. */
 export const HANDSHAKE_COPY_BYTES = 256;
 
@@ -137,7 +140,7 @@ export class HandshakeResponder {
       }
       return await this.#viaPipeline(key, writes);
     } catch (err) {
-      if (err instanceof Error && /^READONLY/.test(err.message)) {
+      if (err instanceof Error && isReadOnlyError(err.message)) {
         throw new CliError(
           ExitCode.Failure,
           `Cannot write the handshake: the server is a read-only replica (${err.message.split("\n")[0]}).\n` +
@@ -174,6 +177,25 @@ export class HandshakeResponder {
     await (this.options.write ?? this.options.read).set(this.options.handshakeKey!, Buffer.concat([prefix, shown]));
     return { ...read, handshake: true };
   }
+}
+
+/**
+ * Whether an error says the server is a read-only replica: a plain
+ * `READONLY …` reply, or one wrapped in a script error as Redis 6 and KeyDB
+ * give it (`ERR Error running script … -READONLY You can't write …`).
+ *
+ * @param message the server's error
+ * @returns true when a write was refused because the server is a replica
+ * @example
+ * ```ts
+ * import { isReadOnlyError } from "./handshake.ts";
+ * console.assert(isReadOnlyError("READONLY You can't write against a read only replica."));
+ * console.assert(isReadOnlyError("ERR Error running script (call to f_1): @user_script:5: -READONLY You can't write"));
+ * console.assert(!isReadOnlyError("ERR unknown command"));
+ * ```
+ */
+export function isReadOnlyError(message: string): boolean {
+  return /\bREADONLY\b/.test(message);
 }
 
 function isScriptRefusal(err: unknown): boolean {

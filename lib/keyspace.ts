@@ -200,6 +200,29 @@ export interface WatchPlan {
   unknownEvents: string[];
   /** Whether a notification is one asked for (the part the server cannot filter). */
   wants(n: Notification): boolean;
+  /**
+   * Whether this delivery of a notification is the one to handle: when key
+   * patterns overlap (`user:*` and `user:1*`, or `shared_key` and `shared*`),
+   * the server sends one message per matching subscription. Only the first
+   * counts: an exact channel before any pattern, else the first pattern in
+   * {@linkcode WatchPlan.subscriptions} that matches.
+   */
+  firstDelivery(channel: string, pattern?: string): boolean;
+}
+
+/** The first-delivery rule of {@linkcode WatchPlan} for a list of subscriptions. */
+function firstDeliveryOf(subscriptions: readonly Subscription[]): (channel: string, pattern?: string) => boolean {
+  const exact = new Set(subscriptions.filter((s) => s.kind === "channel").map((s) => s.name));
+  const patterns = subscriptions.filter((s) => s.kind === "pattern").map((s) => ({
+    name: s.name,
+    regexp: globToRegExp(s.name),
+  }));
+  if (patterns.length === 0 || (patterns.length === 1 && exact.size === 0)) return () => true;
+  return (channel, pattern) => {
+    if (pattern === undefined) return true;
+    if (exact.has(channel)) return false;
+    return patterns.find((p) => p.regexp.test(channel))?.name === pattern;
+  };
 }
 
 /**
@@ -235,15 +258,18 @@ export function planWatch(db: number, keys: readonly string[], events: readonly 
       needed: "K" + classes,
       unknownEvents,
       wants: (n) => allEvents || eventSet.has(n.event),
+      firstDelivery: firstDeliveryOf(subscriptions),
     };
   }
   const patterns = keys.map(globToRegExp);
+  const subscriptions: Subscription[] = [...eventSet].map((e) => ({ kind: "channel", name: keyeventChannel(db, e) }));
   return {
     channel: "keyevent",
-    subscriptions: [...eventSet].map((e) => ({ kind: "channel", name: keyeventChannel(db, e) })),
+    subscriptions,
     needed: "E" + classes,
     unknownEvents,
     wants: (n) => allKeys || patterns.some((p) => p.test(n.key)),
+    firstDelivery: firstDeliveryOf(subscriptions),
   };
 }
 

@@ -6,7 +6,7 @@
  * @module
  */
 import { UsageError } from "./exit_codes.ts";
-import { Printer, Reporter, type Writer } from "./output.ts";
+import { nullWriter, Printer, Reporter, type Writer } from "./output.ts";
 
 /** The log levels, least severe first. */
 export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
@@ -117,7 +117,7 @@ export class Logger {
 
 class LogReporter extends Reporter {
   constructor(private readonly log: Logger, private readonly label: string, private readonly note?: () => string) {
-    super({ writeSync: (p) => p.length, isTerminal: () => false });
+    super(nullWriter);
   }
   override info(text: string): void {
     this.log.info(this.label + text);

@@ -10,18 +10,42 @@ import { Connection } from "./client.ts";
 import { CliError, ExitCode } from "./exit_codes.ts";
 import { keyeventChannel, keyspaceChannel, urlForDb } from "./keyspace.ts";
 import { flagLetters, mergeFlags, missingFlags, orderFlags } from "./notify_flags.ts";
-import { Reporter, type Writer } from "./output.ts";
+import { answerWithin } from "./no_answer.ts";
+import { nullWriter, Reporter } from "./output.ts";
 import { onMessage, subscribeAll, type Subscription } from "./pubsub.ts";
 import { delay, withTimeout } from "./timing.ts";
 
 /** How long a probe waits for its events by default, in ms. */
 export const PROBE_TIMEOUT_MS = 2000;
 
-/** The server's answer to a CONFIG command that it may refuse. */
-export type ConfigAnswer = { allowed: true; flags: string } | { allowed: false; reason: string };
+/**
+ * The server's answer to a CONFIG command that it may refuse. `invalid`: the
+ * command was allowed but the server rejected the value (a letter it does
+ * not know), as opposed to CONFIG itself being refused.
+ */
+export type ConfigAnswer = { allowed: true; flags: string } | { allowed: false; reason: string; invalid?: boolean };
 
 function isServerRefusal(err: unknown): err is Error {
   return err instanceof ReplyError || (err instanceof Error && /^(ERR|NOPERM|NOAUTH|WRONGPASS)\b/.test(err.message));
+}
+
+/**
+ * Whether a CONFIG SET error says the value is invalid (e.g. KeyDB's and
+ * Redis 6's `ERR Invalid argument 'Kd' for CONFIG SET …`, Redis 7's
+ * `… Invalid event class character …`), rather than that CONFIG is refused
+ * (NOPERM, unknown command).
+ *
+ * @param message the server's error
+ * @returns true for a rejected value
+ * @example
+ * ```ts
+ * import { isInvalidValue } from "./notifications.ts";
+ * console.assert(isInvalidValue("ERR Invalid argument 'KA' for CONFIG SET 'notify-keyspace-events'"));
+ * console.assert(!isInvalidValue("NOPERM this user has no permissions to run the 'config|set' command"));
+ * ```
+ */
+export function isInvalidValue(message: string): boolean {
+  return /^ERR\b.*\binvalid (argument|event class)/i.test(message);
 }
 
 /**
@@ -66,7 +90,9 @@ export async function writeNotifyConfig(redis: Redis, flags: string): Promise<Co
   try {
     await redis.config("SET", "notify-keyspace-events", flags);
   } catch (err) {
-    if (isServerRefusal(err)) return { allowed: false, reason: err.message };
+    if (isServerRefusal(err)) {
+      return { allowed: false, reason: err.message, ...(isInvalidValue(err.message) ? { invalid: true } : {}) };
+    }
     throw err;
   }
   const after = await readNotifyConfig(redis);
@@ -83,7 +109,7 @@ export interface ProbeOptions {
   db: number;
   /** The letters to prove, e.g. `K$` or `Eh`. */
   flags: string;
-  /** How long to wait for the events, in ms (default {@linkcode PROBE_TIMEOUT_MS}). */
+  /** How long to wait for the events, and for each command, in ms (default {@linkcode PROBE_TIMEOUT_MS}). */
   timeoutMs?: number;
 }
 
@@ -107,16 +133,24 @@ interface ProbeStep {
 
 const PROBE_TTL_MS = 60_000;
 
+/** Runs `write` on the key `k` + `suffix`, then gives that key the probe's expiry too. */
+function expiring(suffix: string, write: (r: Redis, key: string) => Promise<unknown>): ProbeStep["write"] {
+  return async (r, k) => {
+    await write(r, k + suffix);
+    await r.pexpire(k + suffix, PROBE_TTL_MS);
+  };
+}
+
 /** Class letter → a write that shows it. `$` (the SET of the base key) always runs first. */
 const PROBE_STEPS: Record<string, ProbeStep> = {
   $: { event: "set", write: (r, k) => r.set(k, "probe", "PX", PROBE_TTL_MS) },
   n: { event: "new", write: () => Promise.resolve() }, // the SET of the fresh base key
   g: { event: "expire", write: (r, k) => r.pexpire(k, PROBE_TTL_MS) },
-  h: { event: "hset", write: (r, k) => r.hset(`${k}:h`, "f", "1") },
-  l: { event: "lpush", write: (r, k) => r.lpush(`${k}:l`, "1") },
-  s: { event: "sadd", write: (r, k) => r.sadd(`${k}:s`, "1") },
-  z: { event: "zadd", write: (r, k) => r.zadd(`${k}:z`, 1, "m") },
-  t: { event: "xadd", write: (r, k) => r.xadd(`${k}:t`, "*", "f", "1") },
+  h: { event: "hset", write: expiring(":h", (r, k) => r.hset(k, "f", "1")) },
+  l: { event: "lpush", write: expiring(":l", (r, k) => r.lpush(k, "1")) },
+  s: { event: "sadd", write: expiring(":s", (r, k) => r.sadd(k, "1")) },
+  z: { event: "zadd", write: expiring(":z", (r, k) => r.zadd(k, 1, "m")) },
+  t: { event: "xadd", write: expiring(":t", (r, k) => r.xadd(k, "*", "f", "1")) },
   x: {
     event: "expired",
     write: async (r, k) => {
@@ -129,15 +163,14 @@ const PROBE_STEPS: Record<string, ProbeStep> = {
 
 const PROBE_SUFFIXES = ["", ":h", ":l", ":s", ":z", ":t", ":x"];
 
-const silentWriter: Writer = { writeSync: (p) => p.length, isTerminal: () => false };
-
 /**
  * Proves that the server sends the events of `flags` without using CONFIG:
  * subscribes to the keyspace and/or keyevent channels of a unique probe
  * key, writes it with a short expiry, and waits for each event.
  *
  * Classes that no write can show on demand (`e`, `d`, `m`, and `x` when the
- * probe writes to another server) are listed as unproven.
+ * probe writes to another server) are listed as unproven. Every command is
+ * bounded by the timeout: a server that stops answering gives `error`.
  *
  * @param options where to listen and write, the db and the letters
  * @returns what arrived and what did not
@@ -160,12 +193,15 @@ export async function probeFlags(options: ProbeOptions): Promise<ProbeResult> {
   const steps = tried.map((c) => PROBE_STEPS[c]!);
   const expected = new Set(kinds.flatMap((kind) => steps.map((s) => `${kind}:${s.event}`)));
 
-  const reporter = new Reporter(silentWriter);
-  const sub = await Connection.open({ url: urlForDb(options.url, options.db), reporter, reconnect: false });
+  const timeoutMs = options.timeoutMs ?? PROBE_TIMEOUT_MS;
+  const reporter = new Reporter(nullWriter);
+  const open = (url: string) =>
+    Connection.open({ url: urlForDb(url, options.db), reporter, reconnect: false, connectTimeoutMs: timeoutMs });
+  const sub = await open(options.url);
   let writer: Connection | undefined;
   try {
-    const writeUrl = urlForDb(options.writeUrl ?? options.url, options.db);
-    writer = await Connection.open({ url: writeUrl, reporter, reconnect: false });
+    writer = await open(options.writeUrl ?? options.url);
+    const w = writer.redis;
     let allSeen: () => void = () => {};
     const seenAll = new Promise<void>((resolve) => (allSeen = resolve));
     const stop = onMessage(sub.redis, (m) => {
@@ -185,18 +221,20 @@ export async function probeFlags(options: ProbeOptions): Promise<ProbeResult> {
         : []),
     ];
     try {
-      await subscribeAll(sub.redis, subscriptions, () => {});
       let error: string | undefined;
       try {
-        await PROBE_STEPS.$!.write(writer.redis, base);
-        for (const s of steps) if (s !== PROBE_STEPS.$) await s.write(writer.redis, base);
+        await answerWithin(subscribeAll(sub.redis, subscriptions, () => {}), timeoutMs, "SUBSCRIBE");
+        await answerWithin(PROBE_STEPS.$!.write(w, base), timeoutMs, "SET");
+        for (const s of steps) {
+          if (s !== PROBE_STEPS.$) await answerWithin(s.write(w, base), timeoutMs, `the ${s.event} write`);
+        }
       } catch (err) {
         error = (err as Error).message;
       }
       if (error === undefined) {
-        await withTimeout(seenAll, options.timeoutMs ?? PROBE_TIMEOUT_MS, () => new Error("late")).catch(() => {});
+        await withTimeout(seenAll, timeoutMs, () => new Error("late")).catch(() => {});
       }
-      await writer.redis.del(...PROBE_SUFFIXES.map((s) => base + s)).catch(() => {});
+      await answerWithin(w.del(...PROBE_SUFFIXES.map((s) => base + s)), timeoutMs, "DEL").catch(() => {});
       return {
         ok: error === undefined && expected.size === 0,
         missing: [...expected],
@@ -210,26 +248,6 @@ export async function probeFlags(options: ProbeOptions): Promise<ProbeResult> {
     await writer?.close();
     await sub.close();
   }
-}
-
-/**
- * Proves that keyspace notifications work without CONFIG: subscribes to the
- * keyspace channel of a unique probe key on `db`, SETs it with a short PX,
- * and waits for the `set` event up to `timeoutMs`. Opens and closes its own
- * connections.
- *
- * @param url the server
- * @param db the database number
- * @param timeoutMs how long to wait for the event
- * @returns whether the event arrived (`notify-keyspace-events` covers K$)
- * @throws {CliError} (exit code 3) when the server cannot be reached
- * @example
- * ```ts ignore
- * if (!await probeNotifications("redis://127.0.0.1:6379", 0)) console.log("notifications are off");
- * ```
- */
-export async function probeNotifications(url: string, db: number, timeoutMs = PROBE_TIMEOUT_MS): Promise<boolean> {
-  return (await probeFlags({ url, db, flags: "K$", timeoutMs })).ok;
 }
 
 /** How {@linkcode ensureNotifications} should go about it. */
@@ -307,6 +325,7 @@ export async function ensureNotifications(options: EnsureOptions): Promise<Ensur
       );
       return { kind: "changed", before: current.flags, after: written.flags, added: missing };
     }
+    if (written.invalid) throw rejectedValue(address, wanted, written.reason);
     throw refused(
       address,
       `notify-keyspace-events is ${quote(current.flags)}, which lacks ${missing}, and CONFIG SET is refused ` +
@@ -325,13 +344,31 @@ export async function ensureNotifications(options: EnsureOptions): Promise<Ensur
     return { kind: "probed", reason: current.reason, unproven: probe.unproven };
   }
   const why = probe.error
-    ? `the probe key could not be written (${probe.error})`
+    ? `the probe could not run (${probe.error})`
     : `a probe key saw no ${probe.missing.map(describeMissing).join(", ")} within ${PROBE_TIMEOUT_MS / 1000} s`;
   throw refused(
     address,
     `CONFIG is refused (${current.reason.trim()}) and notifications are off: ${why}`,
     needed,
     "If other letters are set already, keep them and add these.",
+  );
+}
+
+/** Letters that servers older than Redis 7 (KeyDB 6, Redis 6) do not know, and what they are for. */
+const NEWER_LETTERS: Record<string, string> = { n: "new key", d: "module" };
+
+function rejectedValue(address: string, value: string, reason: string): CliError {
+  const newer = [...flagLetters(value)].filter((c) => c in NEWER_LETTERS);
+  const which = newer.length
+    ? `It may not know ${newer.map((c) => `${c} (${NEWER_LETTERS[c]} events)`).join(", ")}: ` +
+      "KeyDB and Redis before 7.0 have no such class. Watch other events, or use a server that has it."
+    : "Check the letters this server's version documents for notify-keyspace-events.";
+  return new CliError(
+    ExitCode.Failure,
+    `Keyspace notifications needed on ${address}: CONFIG SET is allowed, but the server rejected ` +
+      `notify-keyspace-events ${quote(value)} as invalid (${reason.trim()}): it does not support one of those letters.
+` +
+      which,
   );
 }
 

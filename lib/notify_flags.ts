@@ -71,20 +71,28 @@ export function missingFlags(current: string, needed: string): string {
 
 /**
  * The value that keeps every letter of `current` and adds the missing ones
- * of `needed`.
+ * of `needed`. When the result turns on every class of `A`, it is written
+ * with `A` itself: servers before Redis 7 (KeyDB 6, Redis 6) reject the
+ * spelled-out `d`, while each server's `A` means the classes it has.
  *
  * @param current the server's value (may be empty)
  * @param needed the letters required
- * @returns `current` followed by the missing letters
+ * @returns `current` followed by the missing letters, or the union with `A` for all classes
  * @example
  * ```ts
  * import { mergeFlags } from "./notify_flags.ts";
  * console.assert(mergeFlags("Ex", "K$") === "ExK$");
  * console.assert(mergeFlags("", "K$") === "K$");
+ * console.assert(mergeFlags("E$", "KA") === "KEA");
  * ```
  */
 export function mergeFlags(current: string, needed: string): string {
-  return current + missingFlags(current, needed);
+  const missing = missingFlags(current, needed);
+  if (missing === "") return current;
+  const all = flagLetters(current + missing);
+  if (![...ALL_CLASSES].every((c) => all.has(c))) return current + missing;
+  const others = orderFlags([...all].filter((c) => !ALL_CLASSES.includes(c)));
+  return others.replace(/^(K?E?)/, "$1A");
 }
 
 /**

@@ -15,6 +15,18 @@ export interface Writer {
   isTerminal(): boolean;
 }
 
+/**
+ * A {@linkcode Writer} that discards everything, e.g. for a Reporter whose
+ * words nobody should see.
+ *
+ * @example
+ * ```ts
+ * import { nullWriter, Reporter } from "./output.ts";
+ * new Reporter(nullWriter).warn("never shown");
+ * ```
+ */
+export const nullWriter: Writer = { writeSync: (p) => p.length, isTerminal: () => false };
+
 /** The streams and stop signal a script runs with; tests pass their own. */
 export interface Io {
   /** Events and results. */

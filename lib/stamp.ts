@@ -23,12 +23,18 @@ export interface Stamp {
 const ISO = /\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:[.,](\d+))?)?(Z|[+-]\d{2}(?::?\d{2})?)?/gi;
 const EPOCH = /(?<![\d.])(\d{10})(?:\.(\d+))?(?![\d.])|(?<![\d.])(\d{13}|\d{16}|\d{19})(?![\d.])/g;
 
+/** How far from `near` an epoch number may be and still count as a stamp: a day. */
+export const PLAUSIBLE_WINDOW_MS = 24 * 60 * 60 * 1000;
+
 /**
  * Finds a timestamp in a value: an ISO-8601 time if there is one, else the
  * last number that reads as an epoch time (10 digits: seconds, optionally
- * with a fraction; 13: ms; 16: µs; 19: ns).
+ * with a fraction; 13: ms; 16: µs; 19: ns). With `near`, only epoch numbers
+ * within a day of it count: an order number or a phone number with the
+ * right count of digits is not a stamp.
  *
  * @param text the value
+ * @param near the time the stamp should be close to, in epoch ms (e.g. when the event arrived)
  * @returns the stamp, or undefined when there is none
  * @example
  * ```ts
@@ -36,10 +42,11 @@ const EPOCH = /(?<![\d.])(\d{10})(?:\.(\d+))?(?![\d.])|(?<![\d.])(\d{13}|\d{16}|
  * const s = findStamp("Python01 timestamp 1725543675");
  * console.assert(s?.epochMs === 1725543675000 && s.resolutionMs === 1000);
  * console.assert(findStamp("writer timestamp 1725543675123")?.resolutionMs === 1);
+ * console.assert(findStamp("order 4000000000", Date.now()) === undefined);
  * ```
  */
-export function findStamp(text: string): Stamp | undefined {
-  return findIso(text) ?? findEpoch(text);
+export function findStamp(text: string, near?: number): Stamp | undefined {
+  return findIso(text) ?? findEpoch(text, near);
 }
 
 function findIso(text: string): Stamp | undefined {
@@ -64,10 +71,16 @@ function findIso(text: string): Stamp | undefined {
   return undefined;
 }
 
-function findEpoch(text: string): Stamp | undefined {
-  const last = [...text.matchAll(EPOCH)].at(-1);
-  if (!last) return undefined;
-  const [whole, seconds, fraction, other] = last;
+function findEpoch(text: string, near: number | undefined): Stamp | undefined {
+  const stamps = [...text.matchAll(EPOCH)].map(readEpoch);
+  const plausible = near === undefined
+    ? stamps
+    : stamps.filter((s) => Math.abs(s.epochMs - near) <= PLAUSIBLE_WINDOW_MS);
+  return plausible.at(-1);
+}
+
+function readEpoch(match: RegExpExecArray): Stamp {
+  const [whole, seconds, fraction, other] = match;
   if (seconds !== undefined) {
     const ms = Number(seconds) * 1000 + (fraction ? Math.floor(Number(`0.${fraction}`) * 1000) : 0);
     return {

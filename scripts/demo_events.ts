@@ -17,10 +17,11 @@ import type { CreatedEvent, EventEnvelope } from "../lib/event_envelope.ts";
 import { keySubmittedEvent, profileEvent, TOPICS } from "../lib/event_kinds.ts";
 import { EventPublisher } from "../lib/event_publisher.ts";
 import { EventSubscriber } from "../lib/event_subscriber.ts";
-import { CliError, ExitCode } from "../lib/exit_codes.ts";
+import { CliError, ExitCode, UsageError } from "../lib/exit_codes.ts";
 import { defaultIo, type Io, Printer, Reporter } from "../lib/output.ts";
 import { onShutdown } from "../lib/shutdown.ts";
-import { delay } from "../lib/timing.ts";
+import { answerWithin, NoAnswerError } from "../lib/no_answer.ts";
+import { delay, whenAborted } from "../lib/timing.ts";
 
 const SPEC: ScriptSpec = {
   name: "demo_events.ts",
@@ -44,7 +45,7 @@ const PROCESSOR_HINT = "Start the processor in another terminal: deno run -A scr
  *
  * @param args command-line arguments
  * @param io output streams and an optional stop signal
- * @returns 0 when every result came back; 4 when results are missing
+ * @returns 0 when every result came back (or on Ctrl+C); 4 when results are missing or the server does not answer
  * @example
  * ```ts ignore
  * import { main } from "./demo_events.ts";
@@ -54,6 +55,7 @@ const PROCESSOR_HINT = "Start the processor in another terminal: deno run -A scr
 export function main(args: string[], io: Io = defaultIo()): Promise<number> {
   return runScript(SPEC, args, io, async (flags) => {
     const timeoutMs = flags.duration("timeout") ?? 5000;
+    if (timeoutMs <= 0) throw new UsageError("--timeout must be more than 0");
     const customTopic = flags.string("custom-topic") ?? "my_topic";
     const json = flags.boolean("json");
     const url = resolveUrl(flags.string("url"));
@@ -61,10 +63,15 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     const status = new Reporter(io.stderr);
 
     using shutdown = onShutdown(io.signal);
+    // Every step that waits for the server also ends on Ctrl+C (undefined) or after --timeout (NoAnswerError).
+    const step = <T>(reply: Promise<T>, what: string): Promise<T | undefined> =>
+      Promise.race([answerWithin(reply, timeoutMs, what), whenAborted(shutdown.signal).then(() => undefined)]);
     const subConn = await Connection.open({ url, reporter: status, reconnect: false });
     let pubConn: Connection | undefined;
     const waiting = new Map<string, { event: CreatedEvent; sentAt: number }>();
     const allBack = Promise.withResolvers<void>();
+    const shown = new Set<string>(); // events whose "published" line is out
+    const early = new Map<string, () => void>(); // results that came back before that line
     const subscriber = new EventSubscriber(subConn.redis, {
       topics: {
         [TOPICS.processingResults]: (result) => {
@@ -72,7 +79,11 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
           const sent = typeof original?.id === "string" ? waiting.get(original.id) : undefined;
           if (!sent) return; // someone else's result
           waiting.delete(sent.event.id);
-          printResult(out, json, result, sent.event, performance.now() - sent.sentAt);
+          const ms = performance.now() - sent.sentAt;
+          const show = () => printResult(out, json, result, sent.event, ms);
+          // A result can beat its PUBLISH's reply: it is shown after the line that says it was published.
+          if (shown.has(sent.event.id)) show();
+          else early.set(sent.event.id, show);
           if (waiting.size === 0) allBack.resolve();
         },
       },
@@ -81,7 +92,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     });
     try {
       pubConn = await Connection.open({ url, reporter: status, reconnect: false });
-      await subscriber.start();
+      await step(subscriber.start(), "SUBSCRIBE");
       const publisher = new EventPublisher(pubConn.redis, { source: "demo_events" });
       const demo = [
         { topic: TOPICS.keySubmission, event: publisher.prepare(keySubmittedEvent("abc123", "Token1")) },
@@ -103,12 +114,20 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
       }
       let expected = 0;
       for (const { topic, event } of demo) {
+        if (shutdown.signal.aborted) break;
         const sent = waiting.get(event.id);
         if (sent) sent.sentAt = performance.now();
-        const receivers = await publisher.publish(topic, event);
+        const receivers = await step(publisher.publish(topic, event), "PUBLISH");
+        if (receivers === undefined) break;
         if (sent && receivers > 0) expected++;
         else waiting.delete(event.id);
         printPublished(out, json, topic, event, receivers, sent !== undefined);
+        shown.add(event.id);
+        early.get(event.id)?.();
+      }
+      if (shutdown.signal.aborted) {
+        for (const id of [...waiting.keys()]) if (!shown.has(id)) waiting.delete(id);
+        return stopped(out, json, status, expected, waiting.size);
       }
       if (waiting.size === 0) allBack.resolve();
       if (expected === 0) {
@@ -121,6 +140,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
       timer.abort();
       const got = expected - waiting.size;
       const ms = Math.round(performance.now() - started);
+      if (shutdown.signal.aborted && waiting.size > 0) return stopped(out, json, status, expected, waiting.size, ms);
       if (json) out.json({ event: "summary", expected, received: got, ms });
       if (waiting.size > 0) {
         const missing = [...waiting.values()].map((w) => w.event.event_type).join(", ");
@@ -132,12 +152,34 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
       }
       if (!json) out.line(`${out.green("✓")} Round trip complete: ${got} of ${expected} results back.`);
       return ExitCode.Ok;
+    } catch (err) {
+      if (!(err instanceof NoAnswerError)) throw err;
+      throw new CliError(
+        ExitCode.Timeout,
+        `The server at ${subConn.address} stopped answering: ${err.message}.\n` +
+          "Check that it is running and answering (deno run -A scripts/ping.ts), then run the demo again.",
+      );
     } finally {
       await subscriber.shutdown(1000);
       await pubConn?.close();
       await subConn.close();
     }
   });
+}
+
+/** The end after Ctrl+C: how many results came back, exit code 0. */
+function stopped(
+  out: Printer,
+  json: boolean,
+  status: Reporter,
+  expected: number,
+  missing: number,
+  ms?: number,
+): number {
+  const got = expected - missing;
+  if (json) out.json({ event: "summary", expected, received: got, stopped: true, ...(ms !== undefined ? { ms } : {}) });
+  else status.info(`Stopped: ${got} of ${expected} results back.`);
+  return ExitCode.Ok;
 }
 
 function printPublished(

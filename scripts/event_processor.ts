@@ -128,7 +128,7 @@ function describeResult(p: ProcessedEvent): string {
     const token = r.token_name === null ? "no token" : `token "${escapeControl(String(r.token_name))}"`;
     return `${r.valid ? "valid" : `invalid (${r.reason})`}, ${r.length} chars, ${token}`;
   }
-  const fields = (r.fields as string[]).length ? ` (fields: ${(r.fields as string[]).join(", ")})` : "";
+  const fields = (r.fields as string[]).length ? ` (fields: ${escapeControl((r.fields as string[]).join(", "))})` : "";
   return `${r.action} profile ${escapeControl(String(r.profile_id))}${fields}`;
 }
 
@@ -197,12 +197,8 @@ function printSummary(
   }
   out.line(`Processed ${formatNumber(processed)} event(s) in ${(elapsedMs / 1000).toFixed(1)} s.`);
   for (const line of formatStatsTable(topics)) out.line(line);
-  if (conn.outages > 0) {
-    out.line(
-      `Connection lost ${conn.outages} time(s), ${(conn.downMs / 1000).toFixed(1)} s in all: ` +
-        "events published then were not received.",
-    );
-  }
+  const outages = conn.outageSummary("events published then were not received.");
+  if (outages) out.line(outages);
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

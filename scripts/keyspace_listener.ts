@@ -18,7 +18,7 @@ import { HANDSHAKE_KEY, HandshakeResponder, LAB_KEY } from "../lib/handshake.ts"
 import { type KeyView, readKeyView, stringView } from "../lib/key_view.ts";
 import { ALL_EVENTS, chooseDb, type Notification, parseNotification, planWatch, urlForDb } from "../lib/keyspace.ts";
 import { ensureNotifications } from "../lib/notifications.ts";
-import { clock, defaultIo, type Io, Printer, Reporter } from "../lib/output.ts";
+import { clock, defaultIo, escapeControl, type Io, Printer, Reporter } from "../lib/output.ts";
 import { onMessage, subscribeAll, unsubscribeAll } from "../lib/pubsub.ts";
 import { onShutdown } from "../lib/shutdown.ts";
 import { findStamp, precisionNote, type Stamp } from "../lib/stamp.ts";
@@ -118,7 +118,9 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     const status = new Reporter(io.stderr);
     if (plan.unknownEvents.length) {
       status.warn(
-        `Unknown event name(s) ${plan.unknownEvents.join(", ")}: watching anyway, with every event class (A) ` +
+        `Unknown event name(s) ${
+          escapeControl(plan.unknownEvents.join(", "))
+        }: watching anyway, with every event class (A) ` +
           `turned on. Known events include set, del, expire, expired, hset, lpush, sadd, zadd, xadd, or ${ALL_EVENTS}.`,
       );
     }
@@ -171,10 +173,13 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
       let handled = 0;
       let handshakes = 0;
       let queue = Promise.resolve();
+      // Its own handshake writes are not events, unless that very key was asked for.
+      const ownKey = handshakeKey !== undefined && !keys.includes(handshakeKey) ? handshakeKey : undefined;
       const stopListening = onMessage(sub.redis, (m) => {
         const receivedAt = Date.now();
+        if (done.signal.aborted || !plan.firstDelivery(m.channel, m.pattern)) return;
         const n = parseNotification(m.channel, new TextDecoder().decode(m.payload));
-        if (!n || n.db !== db || !plan.wants(n) || done.signal.aborted) return;
+        if (!n || n.db !== db || n.key === ownKey || !plan.wants(n)) return;
         queue = queue.then(async () => {
           if (done.signal.aborted) return;
           try {
@@ -185,7 +190,10 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
             if (handled === count) done.abort();
           } catch (err) {
             if (err instanceof CliError) return stopWith(err);
-            status.warn(`Could not read ${n.key} after its ${n.event} event: ${(err as Error).message}`);
+            status.warn(
+              `Could not read ${escapeControl(n.key)} after its ${escapeControl(n.event)} event: ` +
+                (err as Error).message,
+            );
           }
         });
       });
@@ -218,7 +226,7 @@ async function handle(
   const view = response.type === "string" || response.type === "none"
     ? stringView(response.type, response.value)
     : await readKeyView(cmd.redis, notification.key, response.type);
-  const stamp = findStamp(view.searchable);
+  const stamp = findStamp(view.searchable, receivedAt);
   return {
     notification,
     view,
@@ -234,7 +242,7 @@ function listeningLine(
   handshakeKey: string | undefined,
   writeAddress: string,
 ): string {
-  const channels = plan.subscriptions.map((s) => s.name).join(", ");
+  const channels = escapeControl(plan.subscriptions.map((s) => s.name).join(", "));
   const handshake = handshakeKey === undefined ? "no handshake" : `handshake to ${handshakeKey} on ${writeAddress}`;
   return `Listening on ${address} db ${db} (${plan.channel} ${channels}); ${handshake}. Press Ctrl+C to stop.`;
 }
@@ -242,7 +250,7 @@ function listeningLine(
 function printText(out: Printer, handshakeKey: string | undefined): (h: Handled) => void {
   return (h) => {
     const { key, event } = h.notification;
-    let line = `${out.dim(clock())} ${out.cyan(event)} ${out.bold(key)}: ${h.view.text}`;
+    let line = `${out.dim(clock())} ${out.cyan(escapeControl(event))} ${out.bold(escapeControl(key))}: ${h.view.text}`;
     if (h.stamp && h.delayMs !== undefined) {
       const note = precisionNote(h.stamp);
       line += ` ${out.dim("·")} delay ${out.yellow(`${formatNumber(h.delayMs)} ms`)}${note ? ` (${note})` : ""}`;
@@ -293,12 +301,8 @@ function printSummary(
   }
   const wrote = handshaking ? ` and wrote ${formatNumber(handshakes)} handshake(s)` : "";
   out.line(`Handled ${formatNumber(handled)} event(s)${wrote} in ${(elapsedMs / 1000).toFixed(1)} s.`);
-  if (sub.outages > 0) {
-    out.line(
-      `Connection lost ${sub.outages} time(s), ${(sub.downMs / 1000).toFixed(1)} s in all: ` +
-        "events in that time were not received.",
-    );
-  }
+  const outages = sub.outageSummary("events in that time were not received.");
+  if (outages) out.line(outages);
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

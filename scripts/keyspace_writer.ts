@@ -10,18 +10,26 @@
  *
  * @module
  */
-import type { Redis } from "ioredis";
+import { type Redis, ReplyError } from "ioredis";
 import { COMMON_OPTIONS, runScript, type ScriptSpec } from "../lib/cli.ts";
 import { Connection } from "../lib/client.ts";
 import { redactUrl, resolveUrl } from "../lib/config.ts";
 import { ExitCode, UsageError } from "../lib/exit_codes.ts";
-import { HANDSHAKE_KEY, HandshakeWatcher, LAB_KEY, type SeenHandshake } from "../lib/handshake.ts";
-import { chooseDb, planWatch, urlForDb } from "../lib/keyspace.ts";
+import {
+  HANDSHAKE_COPY_BYTES,
+  HANDSHAKE_KEY,
+  HANDSHAKE_NOTIFY_FLAGS,
+  HandshakeWatcher,
+  LAB_KEY,
+  type SeenHandshake,
+} from "../lib/handshake.ts";
+import { chooseDb, urlForDb } from "../lib/keyspace.ts";
 import { formatLatency, formatMs, roundMs, summarizeLatency } from "../lib/latency.ts";
+import { answerWithin, NoAnswerError } from "../lib/no_answer.ts";
 import { ensureNotifications } from "../lib/notifications.ts";
 import { defaultIo, type Io, Printer, Reporter } from "../lib/output.ts";
 import { onShutdown } from "../lib/shutdown.ts";
-import { delay } from "../lib/timing.ts";
+import { delay, whenAborted } from "../lib/timing.ts";
 
 const SPEC: ScriptSpec = {
   name: "keyspace_writer.ts",
@@ -64,7 +72,7 @@ const SPEC: ScriptSpec = {
  *
  * @param args command-line arguments
  * @param io output streams and an optional stop signal
- * @returns the exit code: 0, or 4 when no handshake arrived at all
+ * @returns the exit code: 0; 1 when the server was unavailable for every round; 4 when no handshake arrived at all
  */
 export function main(args: string[], io: Io = defaultIo()): Promise<number> {
   return runScript(SPEC, args, io, async (flags) => {
@@ -79,12 +87,19 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     if (key === "" || handshakeKey === "") throw new UsageError("--key and --handshake-key must not be empty");
     if (key === handshakeKey) throw new UsageError(`--key and --handshake-key must differ (both are "${key}")`);
     const name = flags.string("name") ?? "writer";
+    const longest = HANDSHAKE_COPY_BYTES - new TextEncoder().encode(" timestamp 0000000000000").length;
+    if (new TextEncoder().encode(name).length > longest) {
+      // The listener copies the value's first bytes into its handshake: the round's value must fit in them.
+      throw new UsageError(
+        `--name must be at most ${longest} bytes (the handshake carries the first ${HANDSHAKE_COPY_BYTES})`,
+      );
+    }
     const json = flags.boolean("json");
     const out = new Printer(io.stdout);
     const status = new Reporter(io.stderr);
 
     using shutdown = onShutdown(io.signal);
-    const lossNote = "Handshakes until it is back are missed; their rounds time out.";
+    const lossNote = "Rounds until it is back are skipped or time out.";
     const cmd = await Connection.open({ url: urlForDb(url, db), reporter: status });
     let sub: Connection | undefined;
     try {
@@ -93,7 +108,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
           redis: cmd.redis,
           url,
           db,
-          needed: planWatch(db, [handshakeKey], ["set"]).needed,
+          needed: HANDSHAKE_NOTIFY_FLAGS, // the watcher subscribes to the handshake key's keyspace channel
           change: flags.enabled("config"),
           reporter: status,
           address: redactUrl(url),
@@ -124,12 +139,18 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
         const round = new AbortController();
         const waiting = watcher.wait(value, timeoutMs, AbortSignal.any([shutdown.signal, round.signal]));
         const sentAt = performance.now();
-        try {
-          await cmd.redis.set(key, value);
-        } catch (err) {
+        const written = await Promise.race([
+          answerWithin(cmd.redis.set(key, value), timeoutMs, "SET").then(() => undefined, (err: Error) => err),
+          whenAborted(shutdown.signal).then(() => undefined),
+        ]);
+        if (shutdown.signal.aborted) break;
+        if (written) {
           round.abort();
           await waiting;
-          rounds.failed(n, value, (err as Error).message);
+          // A server's error reply is a failed write; no reply (down, or not answering) skips the round.
+          const reason = written instanceof NoAnswerError || cmd.ready ? written.message : "not connected";
+          if (written instanceof ReplyError) rounds.failed(n, value, written.message);
+          else rounds.unavailable(n, value, reason);
           continue;
         }
         const seen = await waiting;
@@ -137,6 +158,13 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
         else if (!shutdown.signal.aborted) rounds.timedOut(n, value, timeoutMs);
       }
       rounds.summary();
+      if (rounds.total > 0 && rounds.skipped === rounds.total && !shutdown.signal.aborted) {
+        status.error(
+          `The server at ${sub.address} was unavailable for every round: no write got through. ` +
+            "Check that it is running and answering (deno run -A scripts/ping.ts), then run the writer again.",
+        );
+        return ExitCode.Failure;
+      }
       if (rounds.total > 0 && rounds.times.length === 0 && !shutdown.signal.aborted) {
         status.warn(
           `No handshake arrived on ${handshakeKey}. Is keyspace_listener.ts running against a node that sees ` +
@@ -163,6 +191,7 @@ class Rounds {
   total = 0;
   timeouts = 0;
   failures = 0;
+  skipped = 0;
 
   constructor(private readonly out: Printer, private readonly json: boolean) {}
 
@@ -199,6 +228,14 @@ class Rounds {
     else this.out.line(`#${n} ${value} → ${this.out.red(`write failed: ${reason}`)}`);
   }
 
+  /** The write did not get through: the connection is down or the server did not answer in time. */
+  unavailable(n: number, value: string, reason: string): void {
+    this.total++;
+    this.skipped++;
+    if (this.json) this.out.json({ kind: "round", n, value, skipped: "server unavailable", error: reason });
+    else this.out.line(`#${n} ${value} → ${this.out.yellow(`server unavailable, round skipped (${reason})`)}`);
+  }
+
   summary(): void {
     const s = summarizeLatency(this.times);
     if (this.json) {
@@ -208,6 +245,7 @@ class Rounds {
         handshakes: s.count,
         timeouts: this.timeouts,
         write_errors: this.failures,
+        skipped: this.skipped,
         min_ms: roundMs(s.min),
         p50_ms: roundMs(s.p50),
         p99_ms: roundMs(s.p99),
@@ -215,7 +253,8 @@ class Rounds {
       });
       return;
     }
-    const failed = this.failures ? `, ${this.failures} write(s) failed` : "";
+    const failed = (this.skipped ? `, ${this.skipped} skipped (server unavailable)` : "") +
+      (this.failures ? `, ${this.failures} write(s) failed` : "");
     this.out.line(
       `${s.count} handshake(s) in ${this.total} round(s): ${formatLatency(s)} · ${this.timeouts} timed out${failed}.`,
     );

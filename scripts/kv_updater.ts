@@ -168,12 +168,8 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
       out.json({ event: "summary", ...stats.json(w.stats, 0), outages, disconnected_seconds: downSeconds });
     } else {
       out.line(`Stopped. ${stats.text(w.stats, 0, validate)}`);
-      if (outages > 0) {
-        out.line(
-          `The subscription was lost ${outages} time(s), ${downSeconds.toFixed(1)} s in all: ` +
-            "updates published then were not received.",
-        );
-      }
+      const lost = subscriber?.outageSummary("updates published then were not received.");
+      if (lost) out.line(lost);
     }
     return abandoned > 0 ? ExitCode.Failure : ExitCode.Ok;
   });

@@ -9,7 +9,8 @@
  *   deno run -A scripts/ping.ts
  *   deno run -A scripts/ping.ts --url redis://:secret@db.example:6379/0 --json | jq .
  *
- * Exit codes: 0 everything the labs need is there, 3 cannot connect, 6 a check failed.
+ * Exit codes: 0 everything the labs need is there, 2 bad usage, 3 cannot connect, 6 a check failed
+ * (including a server that stops answering: every command waits at most --timeout).
  *
  * @module
  */
@@ -17,7 +18,7 @@ import { COMMON_OPTIONS, runScript, type ScriptSpec } from "../lib/cli.ts";
 import { Connection } from "../lib/client.ts";
 import { redactUrl, resolveUrl } from "../lib/config.ts";
 import { type Check, type DoctorReport, runDoctor } from "../lib/doctor.ts";
-import { CliError, ExitCode } from "../lib/exit_codes.ts";
+import { CliError, ExitCode, UsageError } from "../lib/exit_codes.ts";
 import { defaultIo, type Io, Printer, Reporter } from "../lib/output.ts";
 
 const SPEC: ScriptSpec = {
@@ -28,7 +29,7 @@ const SPEC: ScriptSpec = {
     timeout: {
       type: "string",
       arg: "DURATION",
-      help: "how long the connection, a pub/sub message or a notification may take (default 2s)",
+      help: "how long the connection, each command, a pub/sub message or a notification may take (default 2s)",
     },
     ...COMMON_OPTIONS,
   },
@@ -56,6 +57,7 @@ const SPEC: ScriptSpec = {
 export function main(args: string[], io: Io = defaultIo()): Promise<number> {
   return runScript(SPEC, args, io, async (flags) => {
     const timeoutMs = flags.duration("timeout") ?? 2000;
+    if (timeoutMs <= 0) throw new UsageError("--timeout must be more than 0");
     const json = flags.boolean("json");
     const url = resolveUrl(flags.string("url"));
     const out = new Printer(io.stdout);

@@ -193,12 +193,8 @@ function printSummary(
   );
   const width = Math.max(0, ...[...counter.byName.keys()].map((k) => k.length));
   for (const [channel, n] of counter.byName) out.line(`  ${channel.padEnd(width)}  ${formatNumber(n)}`);
-  if (conn.outages > 0) {
-    out.line(
-      `Connection lost ${conn.outages} time(s), ${(conn.downMs / 1000).toFixed(1)} s in all: ` +
-        "messages published then were not received.",
-    );
-  }
+  const outages = conn.outageSummary("messages published then were not received.");
+  if (outages) out.line(outages);
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -4,7 +4,8 @@ import { main as processor } from "../scripts/event_processor.ts";
 import { Connection } from "../lib/client.ts";
 import { ExitCode } from "../lib/exit_codes.ts";
 import { Reporter } from "../lib/output.ts";
-import { captureIo, ScriptProcess, testServer } from "./harness.ts";
+import { captureIo, runMain, ScriptProcess, testServer } from "./harness.ts";
+import { Redis } from "ioredis";
 
 Deno.test("demo_events shows the whole round trip through a running event_processor", async () => {
   await using server = await testServer({ own: true });
@@ -83,5 +84,38 @@ Deno.test("demo_events times out with the timeout code when results do not come 
     assert.match(io.err.text, /Is event_processor\.ts running against the same server\?/);
   } finally {
     await conn.close();
+  }
+});
+
+Deno.test("demo_events: Ctrl+C while waiting for results is a normal stop, with how many came back", async () => {
+  await using server = await testServer({ own: true });
+  // A listener that receives the events but never answers.
+  const conn = await Connection.open({ url: server.url, reporter: new Reporter(captureIo().stderr) });
+  try {
+    await conn.redis.subscribe("key_submission", "profile_events");
+    const { io, exit } = runMain(demo, ["--url", server.url, "--timeout", "30s"], 10_000);
+    await io.err.waitFor(/Waiting up to 30 s for 2 result\(s\)/);
+    io.stop();
+    assert.equal(await exit, ExitCode.Ok, io.err.text);
+    assert.match(io.err.text, /Stopped: 0 of 2 results back\./);
+    assert.doesNotMatch(io.err.text, /Got 0 of/);
+  } finally {
+    await conn.close();
+  }
+});
+
+Deno.test("demo_events: a server that holds PUBLISH → the timeout code within --timeout, saying so", async () => {
+  await using server = await testServer({ own: true });
+  const pauser = new Redis(server.url);
+  try {
+    await pauser.call("CLIENT", "PAUSE", "30000", "WRITE");
+    const started = Date.now();
+    const { io, exit } = runMain(demo, ["--url", server.url, "--timeout", "500ms"], 10_000);
+    assert.equal(await exit, ExitCode.Timeout, io.err.text);
+    assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`);
+    assert.match(io.err.text, /stopped answering: PUBLISH got no answer within 0\.5 s/);
+  } finally {
+    await pauser.call("CLIENT", "UNPAUSE");
+    await pauser.quit();
   }
 });

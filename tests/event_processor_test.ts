@@ -188,3 +188,20 @@ Deno.test("event_processor keeps processing after the server restarts", async ()
   }
   assert.match(io.out.text, /Connection lost \d time\(s\)/);
 });
+
+Deno.test("event_processor escapes control characters in profile field names", async () => {
+  await using server = await testServer({ own: true });
+  const io = captureIo();
+  const running = processor(["--url", server.url, "--stats-interval", "0"], io);
+  try {
+    await io.out.waitFor(/subscribed to profile_events \(2 active\)/);
+    await using pub = await openClient(server.url);
+    await new EventPublisher(pub.redis, { source: "test" }).profileCreated(9, { "name\x1b[2J": "x" });
+    await io.out.waitFor(/created profile 9/);
+  } finally {
+    io.stop();
+  }
+  assert.equal(await running, ExitCode.Ok);
+  assert.match(io.out.text, /created profile 9 \(fields: name\\x1b\[2J\)/);
+  assert.ok(!io.out.text.includes("\x1b"), "no raw escape character");
+});

@@ -190,3 +190,31 @@ Deno.test("keyspace_listener rejects bad flags with a usage error", async () => 
   const io2 = captureIo();
   assert.equal(await listener(["--event", ""], io2), ExitCode.Usage);
 });
+
+Deno.test("keyspace_listener: overlapping --key patterns handle each event once, control characters escaped", async () => {
+  await using server = await testServer({ own: true });
+  await using redis = testClient(server.url);
+  const args = ["--url", server.url, "--key", "user:*", "--key", "user:1*", "--key", "user:1", "--event", "all"];
+  await using l = runMain(listener, [...args, "--count", "2"]);
+  await l.io.err.waitFor(LISTENING);
+  await redis.set("user:1", "first");
+  await redis.set("user:1\x1b[31m", "second");
+  assert.equal(await l.exit, ExitCode.Ok);
+  assert.equal(l.io.out.count(/set user:1: /), 1, l.io.out.text);
+  assert.match(l.io.out.text, /set user:1\\x1b\[31m: "?second/);
+  assert.ok(!l.io.out.text.includes("\x1b"), "no raw escape character");
+  assert.match(l.io.out.text, /Handled 2 event\(s\) and wrote 2 handshake\(s\)/);
+});
+
+Deno.test("keyspace_listener does not count its own handshake writes when a pattern matches the handshake key", async () => {
+  await using server = await testServer({ own: true });
+  await using redis = testClient(server.url);
+  await using l = runMain(listener, ["--url", server.url, "--key", "*", "--count", "2"]);
+  await l.io.err.waitFor(LISTENING);
+  await redis.set("a", "first");
+  await l.io.out.waitFor(/set a: /);
+  await redis.set("b", "second");
+  assert.equal(await l.exit, ExitCode.Ok);
+  assert.match(l.io.out.text, /set b: /);
+  assert.doesNotMatch(l.io.out.text, /set handshake_key/);
+});

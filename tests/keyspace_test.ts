@@ -78,3 +78,16 @@ Deno.test("chooseDb() and urlForDb() agree on the database", () => {
   assert.equal(chooseDb(2, "redis://h:6379/5"), 2);
   assert.equal(urlForDb("redis://u:p%40ss@h:6379/5", 1), "redis://u:p%40ss@h:6379/1");
 });
+
+Deno.test("planWatch().firstDelivery(): one delivery per notification when subscriptions overlap", () => {
+  const plan = planWatch(0, ["user:*", "user:1*", "user:1"], ["all"]);
+  const channel = "__keyspace@0__:user:1";
+  assert.ok(plan.firstDelivery(channel), "the exact channel's message");
+  assert.ok(!plan.firstDelivery(channel, "__keyspace@0__:user:*"), "a pattern's copy of an exact channel's");
+  assert.ok(!plan.firstDelivery(channel, "__keyspace@0__:user:1*"));
+  assert.ok(plan.firstDelivery("__keyspace@0__:user:12", "__keyspace@0__:user:*"), "the first pattern that matches");
+  assert.ok(!plan.firstDelivery("__keyspace@0__:user:12", "__keyspace@0__:user:1*"));
+  assert.ok(plan.firstDelivery("__keyspace@0__:user:2", "__keyspace@0__:user:*"));
+  const single = planWatch(0, ["user:*"], ["all"]);
+  assert.ok(single.firstDelivery("__keyspace@0__:user:2", "__keyspace@0__:user:*"));
+});

@@ -115,6 +115,88 @@ Deno.test("keyspace_writer keeps measuring across a server restart, with the lis
     io.stop();
   }
   assert.equal(await running, ExitCode.Ok);
-  assert.match(io.out.text, /write failed|no handshake within/);
+  assert.match(io.out.text, /server unavailable, round skipped|no handshake within/);
+  assert.doesNotMatch(io.out.text, /write failed/);
   assert.match(io.out.text, /handshake\(s\) in \d+ round\(s\)/);
+});
+
+/** Makes the server hold every write (SET, PUBLISH) without answering, until disposed. */
+async function frozen(url: string): Promise<AsyncDisposable> {
+  const redis = new Redis(url);
+  await redis.call("CLIENT", "PAUSE", "30000", "WRITE");
+  return {
+    [Symbol.asyncDispose]: async () => {
+      await redis.call("CLIENT", "UNPAUSE");
+      await redis.quit();
+    },
+  };
+}
+
+Deno.test("keyspace_writer: a server that holds its writes → rounds skipped within --timeout, exit 1", async () => {
+  await using server = await testServer({ own: true, notifications: "K$" });
+  await using _frozen = await frozen(server.url);
+  const started = Date.now();
+  const { io, exit } = runMain(
+    writer,
+    ["--url", server.url, "--count", "2", "--interval", "0", "--timeout", "300ms"],
+    10_000,
+  );
+  assert.equal(await exit, ExitCode.Failure, io.err.text);
+  assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`);
+  assert.equal(io.out.count(/server unavailable, round skipped \(SET got no answer within 0\.3 s\)/), 2);
+  assert.match(io.out.text, /0 handshake\(s\) in 2 round\(s\): .* 0 timed out, 2 skipped \(server unavailable\)\./);
+  assert.match(io.err.text, /unavailable for every round/);
+});
+
+Deno.test("keyspace_writer: Ctrl+C while the server holds a write stops at once", async () => {
+  await using server = await testServer({ own: true, notifications: "K$" });
+  await using _frozen = await frozen(server.url);
+  const { io, exit } = runMain(writer, ["--url", server.url, "--timeout", "30s"], 10_000);
+  await io.err.waitFor(/Writing shared_key/);
+  const stopped = Date.now();
+  io.stop();
+  assert.equal(await exit, ExitCode.Ok);
+  assert.ok(Date.now() - stopped < 3000, `took ${Date.now() - stopped} ms`);
+  assert.match(io.out.text, /0 handshake\(s\) in 0 round\(s\)/);
+});
+
+Deno.test("keyspace_writer: rounds while the server is down are skipped and counted, not failed", async () => {
+  await using server = await testServer({ own: true, notifications: "K$" });
+  const { io, exit } = runMain(writer, [
+    "--url",
+    server.url,
+    "--count",
+    "3",
+    "--interval",
+    "200ms",
+    "--timeout",
+    "300ms",
+  ]);
+  await io.out.waitFor(/#1 .*no handshake within 0\.3 s/);
+  await server.local!.stop();
+  assert.equal(await exit, ExitCode.Timeout, io.out.text + io.err.text);
+  assert.equal(io.out.count(/server unavailable, round skipped \(not connected\)/), 2);
+  assert.match(io.out.text, /0 handshake\(s\) in 3 round\(s\): .* 1 timed out, 2 skipped \(server unavailable\)\./);
+  assert.doesNotMatch(io.out.text, /write failed/);
+});
+
+Deno.test("keyspace_writer: a --name too long for the handshake's copy is a usage error", async () => {
+  const io = captureIo();
+  assert.equal(await writer(["--url", "redis://127.0.0.1:1", "--name", "n".repeat(300)], io), ExitCode.Usage);
+  assert.match(io.err.text, /--name must be at most 232 bytes/);
+});
+
+Deno.test("keyspace_writer turns on K$ even when --handshake-key looks like a pattern", async () => {
+  await using server = await testServer({ own: true });
+  const io = captureIo();
+  const args = ["--url", server.url, "--handshake-key", "hs:[1]*", "--count", "1", "--timeout", "200ms"];
+  assert.equal(await writer(args, io), ExitCode.Timeout);
+  assert.match(io.err.text, /added K\$/);
+  const redis = new Redis(server.url);
+  try {
+    const [, flags] = await redis.config("GET", "notify-keyspace-events") as string[];
+    assert.ok(flags!.includes("K") && !flags!.includes("E"), flags);
+  } finally {
+    await redis.quit();
+  }
 });

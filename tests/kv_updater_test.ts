@@ -152,7 +152,7 @@ Deno.test("kv_updater survives a server restart: reports the outage and keeps st
   assert.equal(after, '{"updated": "2023-10-01T12:00:00Z", "valid": "2023-10-01T12:05:32Z", "values": {"n": 2}}');
   io.stop();
   assert.equal(await done, ExitCode.Ok);
-  assert.match(io.out.text, /The subscription was lost 1 time\(s\), \d+\.\d s in all: updates published then were not/);
+  assert.match(io.out.text, /Connection lost 1 time\(s\), \d+\.\d s in all: updates published then were not/);
 });
 
 Deno.test("KvWriter keeps updates received while the server is away and writes them when it is back", async () => {

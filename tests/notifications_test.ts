@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import { Redis } from "ioredis";
 import { deliversEvents, flagLetters, mergeFlags, missingFlags } from "../lib/notify_flags.ts";
-import { ensureNotifications, probeFlags, probeNotifications, readNotifyConfig } from "../lib/notifications.ts";
+import {
+  ensureNotifications,
+  isInvalidValue,
+  probeFlags,
+  readNotifyConfig,
+  writeNotifyConfig,
+} from "../lib/notifications.ts";
 import { Reporter } from "../lib/output.ts";
 import { captureIo, replicaPair, testServer } from "./harness.ts";
 
@@ -10,9 +16,52 @@ Deno.test("missingFlags() and mergeFlags() add exactly the missing letters", () 
   assert.equal(missingFlags("AKE", "K$x"), "");
   assert.equal(missingFlags("Eg", "Kg"), "K");
   assert.equal(mergeFlags("Ex", "K$"), "ExK$");
+  assert.equal(mergeFlags("AKE", "K$"), "AKE");
   assert.ok(flagLetters("A").has("t"));
   assert.ok(!flagLetters("A").has("m"));
   assert.ok(deliversEvents("K$") && !deliversEvents("KE") && !deliversEvents("$"));
+});
+
+Deno.test("mergeFlags() writes A itself when every class is needed, never the spelled-out d (KeyDB rejects it)", () => {
+  assert.equal(mergeFlags("", "KA"), "KA");
+  assert.equal(mergeFlags("K$", "KA"), "KA");
+  assert.equal(mergeFlags("Ex", "KA"), "KEA");
+  assert.equal(mergeFlags("", "Kg$lshzxetd"), "KA");
+  assert.equal(mergeFlags("m", "EA"), "EAm");
+  assert.equal(mergeFlags("AKE", "Kn"), "KEAn", "n only when an event named needs it");
+  for (const value of [mergeFlags("", "KA"), mergeFlags("Eh", "KA"), mergeFlags("Kx", "EA")]) {
+    assert.doesNotMatch(value, /[dn]/, value);
+  }
+});
+
+Deno.test("isInvalidValue() tells a rejected letter from a refused CONFIG", () => {
+  // KeyDB 6 / Redis 6:
+  assert.ok(isInvalidValue("ERR Invalid argument 'Kg$lshzxetd' for CONFIG SET 'notify-keyspace-events'"));
+  // Redis 7:
+  assert.ok(
+    isInvalidValue(
+      "ERR CONFIG SET failed (possibly related to argument 'notify-keyspace-events') - Invalid event class character. " +
+        "Use 'Ag$lshzxeKEtmdn'.",
+    ),
+  );
+  assert.ok(!isInvalidValue("NOPERM this user has no permissions to run the 'config|set' command"));
+  assert.ok(!isInvalidValue("ERR unknown command 'config', with args beginning with: 'SET'"));
+});
+
+Deno.test("writeNotifyConfig(): a letter the server rejects is told apart from a refused CONFIG", async () => {
+  await using server = await testServer({ own: true });
+  await using renamed = await testServer({ own: true, args: ["--rename-command", "CONFIG", ""] });
+  const redis = new Redis(server.url);
+  const noConfig = new Redis(renamed.url);
+  try {
+    const rejected = await writeNotifyConfig(redis, "Kq");
+    assert.deepEqual([rejected.allowed, (rejected as { invalid?: boolean }).invalid], [false, true]);
+    const refused = await writeNotifyConfig(noConfig, "K$");
+    assert.deepEqual([refused.allowed, (refused as { invalid?: boolean }).invalid], [false, undefined]);
+  } finally {
+    await redis.quit();
+    await noConfig.quit();
+  }
 });
 
 Deno.test("readNotifyConfig() reads the value, and tells a refusal from a lost connection", async () => {
@@ -34,12 +83,27 @@ Deno.test("readNotifyConfig() reads the value, and tells a refusal from a lost c
   }
 });
 
-Deno.test("probeNotifications() is true when the events arrive and false when they do not", async () => {
+Deno.test("probeFlags() is ok when the events arrive and not when they do not, in any db", async () => {
   await using on = await testServer({ own: true, notifications: "K$" });
   await using off = await testServer({ own: true, notifications: "E$" });
-  assert.equal(await probeNotifications(on.url, 0), true);
-  assert.equal(await probeNotifications(on.url, 7), true);
-  assert.equal(await probeNotifications(off.url, 0, 300), false);
+  assert.equal((await probeFlags({ url: on.url, db: 0, flags: "K$" })).ok, true);
+  assert.equal((await probeFlags({ url: on.url, db: 7, flags: "K$" })).ok, true);
+  const missed = await probeFlags({ url: off.url, db: 0, flags: "K$", timeoutMs: 300 });
+  assert.deepEqual([missed.ok, missed.error], [false, undefined]);
+});
+
+Deno.test("probeFlags() leaves every probe key with an expiry", async () => {
+  await using server = await testServer({ own: true, notifications: "KA", args: ["--rename-command", "DEL", ""] });
+  const result = await probeFlags({ url: server.url, db: 0, flags: "K$hlszt", timeoutMs: 2000 });
+  assert.equal(result.ok, true);
+  const redis = new Redis(server.url);
+  try {
+    const keys = await redis.keys("pubsub-lab:probe:*");
+    assert.equal(keys.length, 6, keys.join(" "));
+    for (const key of keys) assert.ok(await redis.pttl(key) > 0, `${key} has no TTL`);
+  } finally {
+    await redis.quit();
+  }
 });
 
 Deno.test("probeFlags() proves each class it can, and names what is missing", async () => {

@@ -3,7 +3,7 @@ import { main as ping } from "../scripts/ping.ts";
 import { ExitCode } from "../lib/exit_codes.ts";
 import { freePort } from "../lib/local_server.ts";
 import { identifyServer, parseInfo } from "../lib/server_identity.ts";
-import { captureIo, ScriptProcess, testServer } from "./harness.ts";
+import { captureIo, replicaPair, runMain, ScriptProcess, testServer } from "./harness.ts";
 
 const SERVER_LINE = /✓ server +(KeyDB|Valkey|Redis) \d+\.\d+\.\d+/;
 
@@ -143,4 +143,71 @@ Deno.test("ping.ts gives up on a server that accepts but never answers, within -
     await accepting.catch(() => {});
     for (const c of accepted) c.close();
   }
+});
+
+/**
+ * A fake server on loopback that answers every command with +PONG until the `nth` `command` (e.g. the 2nd PING:
+ * the connect's is the 1st), and from then on never answers.
+ */
+function silentFrom(command: string, nth: number): { port: number; [Symbol.asyncDispose](): Promise<void> } {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns: Deno.Conn[] = [];
+  const loops: Promise<void>[] = [];
+  const accepting = (async () => {
+    for await (const c of listener) {
+      conns.push(c);
+      loops.push((async () => {
+        const buf = new Uint8Array(4096);
+        let seen = 0;
+        let silent = false;
+        for (let n = await c.read(buf).catch(() => null); n !== null; n = await c.read(buf).catch(() => null)) {
+          const names = [...new TextDecoder().decode(buf.subarray(0, n)).matchAll(/\*\d+\r\n\$\d+\r\n([^\r]*)/g)];
+          for (const [, name] of names) {
+            if (name!.toUpperCase() === command && ++seen >= nth) silent = true;
+            if (!silent) await c.write(new TextEncoder().encode("+PONG\r\n")).catch(() => 0);
+          }
+        }
+      })());
+    }
+  })();
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    [Symbol.asyncDispose]: async () => {
+      listener.close();
+      await accepting.catch(() => {});
+      for (const c of conns) c.close();
+      await Promise.all(loops);
+    },
+  };
+}
+
+Deno.test("ping.ts gives up on a server that connects and then stops answering, naming the command", async () => {
+  // The connect's PING is answered and INFO is not; or INFO and the first of the doctor's five PINGs are.
+  for (const [command, nth] of [["INFO", 1], ["PING", 3]] as const) {
+    await using fake = silentFrom(command, nth);
+    const started = Date.now();
+    const { io, exit } = runMain(ping, ["--url", `redis://127.0.0.1:${fake.port}`, "--timeout", "500ms"], 10_000);
+    assert.equal(await exit, ExitCode.CheckFailed, io.out.text + io.err.text);
+    assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`);
+    assert.match(
+      io.out.text,
+      new RegExp(`✗ answers +the server stopped answering: ${command} got no answer within 0\\.5 s`),
+    );
+    assert.match(io.out.text, /1 check\(s\) failed \(answers\)/);
+  }
+});
+
+Deno.test("ping.ts --timeout 0 is a usage error", async () => {
+  const io = captureIo();
+  assert.equal(await ping(["--url", "redis://127.0.0.1:1", "--timeout", "0"], io), ExitCode.Usage);
+  assert.match(io.err.text, /--timeout must be more than 0/);
+});
+
+Deno.test("ping.ts on a read-only replica with CONFIG refused: the probe's READONLY is reported, not 'off'", async () => {
+  await using pair = await replicaPair({ args: ["--rename-command", "CONFIG", ""] });
+  const io = captureIo();
+  assert.equal(await ping(["--url", pair.replica.url, "--timeout", "500ms"], io), ExitCode.CheckFailed);
+  assert.match(io.out.text, /✗ notifications +unknown: CONFIG is refused and the probe failed too \(READONLY/);
+  assert.match(io.out.text, /→ This is a read-only replica/);
+  assert.doesNotMatch(io.out.text, /notifications +off/);
 });

@@ -35,3 +35,13 @@ Deno.test("findStamp() takes the last epoch number and ignores other numbers", (
 function pick(s: ReturnType<typeof findStamp>): unknown[] {
   return [s?.epochMs, s?.resolutionMs, s?.form];
 }
+
+Deno.test("findStamp() with near: only epoch numbers within a day of it are stamps", () => {
+  const now = 1725543675123;
+  assert.equal(findStamp("order 4000000000", now), undefined);
+  assert.equal(findStamp("phone 1234567890123", now), undefined);
+  assert.equal(findStamp("at 1725543675 then order 9999999999", now)!.epochMs, 1725543675000);
+  assert.equal(findStamp("almost a day ago 1725457276", now)!.form, "epoch-seconds");
+  assert.equal(findStamp("two days ago 1725370875", now), undefined);
+  assert.equal(findStamp("at 2020-01-01T00:00:00Z", now)!.form, "iso-8601", "an ISO time is a stamp however far");
+});
