@@ -129,6 +129,9 @@ export class Flags {
   }
 }
 
+/** The longest delay a JavaScript timer can wait (longer ones fire at once). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /**
  * Parses a duration: `250ms`, `2s`, `1.5m`, `1h`, or a bare number of seconds.
  *
@@ -148,7 +151,9 @@ export function parseDuration(raw: string, what: string): number {
     throw new UsageError(`${what} expects a duration such as 500ms, 2s, 1.5m or 10 (seconds), got "${raw}"`);
   }
   const scale = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] ?? "s"] ?? 1000;
-  return Number(m[1]) * scale;
+  const ms = Number(m[1]) * scale;
+  if (ms > MAX_TIMER_MS) throw new UsageError(`${what} must be at most 24 days (${MAX_TIMER_MS} ms), got "${raw}"`);
+  return ms;
 }
 
 /**

@@ -24,6 +24,8 @@ export interface ConnectionOptions {
   lossNote?: string;
   /** How long the first connect may take, in ms (default 5000). */
   connectTimeoutMs?: number;
+  /** Fail a command that gets no reply within this many ms (default: wait as long as it takes). */
+  commandTimeoutMs?: number;
   /** Called once the connection is back (after subscriptions are restored). */
   onRestored?: (downMs: number) => void;
 }
@@ -80,6 +82,7 @@ export class Connection {
       disconnectTimeout: DISCONNECT_TIMEOUT_MS,
       autoResubscribe: true,
       retryStrategy: (attempt) => this.#retry(attempt),
+      ...(options.commandTimeoutMs ? { commandTimeout: options.commandTimeoutMs } : {}),
     };
     this.redis = new Redis(options.url, redisOptions);
     this.redis.on("error", (err: Error) => {

@@ -86,9 +86,14 @@ export function checkUrl(url: string, source: string): string {
   return url;
 }
 
+/** Query parameters that carry a password (ioredis reads URL query parameters as options). */
+const SECRET_PARAMS = /^pass(word)?$/i;
+
 /**
- * Hides the password of a URL: `redis://user:***@host:6379/0`. Works on
- * strings that do not parse as URLs too.
+ * Hides the password of a URL — in the user-info part and in a `password`
+ * query parameter: `redis://user:***@host:6379/0`. A string that does not
+ * parse as a URL loses everything between the first `:` after the user name
+ * and the last `@`, and its query.
  *
  * @param url a server URL
  * @returns the URL with its password replaced by `***`
@@ -96,15 +101,47 @@ export function checkUrl(url: string, source: string): string {
  * ```ts
  * import { redactUrl } from "./config.ts";
  * console.assert(redactUrl("redis://u:secret@h:6379/0") === "redis://u:***@h:6379/0");
+ * console.assert(redactUrl("redis://h:6379/0?password=secret") === "redis://h:6379/0?password=***");
  * ```
  */
 export function redactUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*):[^@/]*@/i, "$1:***@");
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*):.*@/i, "$1:***@").replace(/\?.*$/, "?***");
+  }
+  if (parsed.password) parsed.password = "***";
+  for (const key of [...parsed.searchParams.keys()]) {
+    if (SECRET_PARAMS.test(key)) parsed.searchParams.set(key, "***");
+  }
+  return parsed.href.replace(/:%2A%2A%2A@/, ":***@").replace(/=%2A%2A%2A/g, "=***");
+}
+
+/** The passwords a URL carries, decoded, as the client library would send them. */
+function secretsOf(url: string): string[] {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    const m = /^[a-z][a-z0-9+.-]*:\/\/[^:/@]*:(.*)@/i.exec(url);
+    return m?.[1] ? [m[1]] : [];
+  }
+  const secrets = [...parsed.searchParams].filter(([k]) => SECRET_PARAMS.test(k)).map(([, v]) => v);
+  if (parsed.password) {
+    secrets.push(parsed.password);
+    try {
+      secrets.push(decodeURIComponent(parsed.password));
+    } catch {
+      // not valid percent-encoding: the raw form is enough
+    }
+  }
+  return secrets.filter((x) => x.length > 0);
 }
 
 /**
- * Removes every occurrence of the URL's password from a text (an error
- * message from the client library, say).
+ * Removes the URL's password from any text (an error message from the
+ * client library, say), in every form the URL carries it.
  *
  * @param text any text that may contain the password
  * @param url the URL whose password must not appear
@@ -116,12 +153,9 @@ export function redactUrl(url: string): string {
  * ```
  */
 export function scrubSecret(text: string, url: string): string {
-  let password = "";
-  try {
-    password = decodeURIComponent(new URL(url).password);
-  } catch {
-    return redactUrl(text);
+  let scrubbed = text;
+  for (const secret of secretsOf(url).sort((a, b) => b.length - a.length)) {
+    scrubbed = scrubbed.split(secret).join("***");
   }
-  const redacted = redactUrl(text);
-  return password ? redacted.split(password).join("***") : redacted;
+  return scrubbed.includes(url) ? scrubbed.split(url).join(redactUrl(url)) : scrubbed;
 }

@@ -225,7 +225,8 @@ export async function answersPing(port: number): Promise<boolean> {
     conn = await Deno.connect({ hostname: "127.0.0.1", port });
     await conn.write(new TextEncoder().encode("PING\r\n"));
     const buf = new Uint8Array(64);
-    const n = await conn.read(buf);
+    // Something else may hold the port and never answer: that is "no".
+    const n = await withTimeout(conn.read(buf), 1000, () => new Error("no answer"));
     const reply = new TextDecoder().decode(buf.subarray(0, n ?? 0));
     return reply.startsWith("+PONG") || reply.startsWith("-NOAUTH");
   } catch {

@@ -131,7 +131,13 @@ export class Printer {
 
 function writeAll(writer: Writer, bytes: Uint8Array): void {
   let offset = 0;
-  while (offset < bytes.length) offset += writer.writeSync(bytes.subarray(offset));
+  try {
+    while (offset < bytes.length) offset += writer.writeSync(bytes.subarray(offset));
+  } catch (err) {
+    // The reader went away (`| head`, a closed jq): nothing more can be shown, so end quietly.
+    if (err instanceof Deno.errors.BrokenPipe) Deno.exit(0);
+    throw err;
+  }
 }
 
 /**
@@ -214,7 +220,9 @@ export function showPayload(bytes: Uint8Array): ShownPayload {
 }
 
 /**
- * Escapes control characters (newlines, escape sequences) for one-line text output.
+ * Escapes control characters (newlines, escape sequences, bidirectional
+ * overrides) for one-line text output, so untrusted text cannot drive the
+ * terminal or forge lines.
  *
  * @param text any text
  * @returns the text with control characters as `\n`, `\t`, `\xNN`
@@ -225,12 +233,14 @@ export function showPayload(bytes: Uint8Array): ShownPayload {
  * ```
  */
 export function escapeControl(text: string): string {
+  // C0 and C1 controls, DEL, and the bidirectional overrides that can reorder what a terminal shows.
   // deno-lint-ignore no-control-regex
-  return text.replace(/[\x00-\x1f\x7f]/g, (c) => {
+  return text.replace(/[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/g, (c) => {
     if (c === "\n") return "\\n";
     if (c === "\r") return "\\r";
     if (c === "\t") return "\\t";
-    return `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`;
+    const code = c.charCodeAt(0);
+    return code > 0xff ? `\\u${code.toString(16).padStart(4, "0")}` : `\\x${code.toString(16).padStart(2, "0")}`;
   });
 }
 

@@ -114,6 +114,7 @@ export async function publishSeries(
     let inFlight: Promise<void> = Promise.resolve();
     while (next <= count && !signal?.aborted) {
       const batch = sendBatch(Math.min(BATCH_SIZE, count - next + 1));
+      batch.catch(() => {}); // awaited below; this keeps a failure while the previous batch is awaited from going unhandled
       await inFlight;
       inFlight = batch;
     }

@@ -29,23 +29,24 @@ export async function* readLines(
   const reader = stream.getReader();
   const cancel = () => reader.cancel().catch(() => {});
   signal?.addEventListener("abort", cancel, { once: true });
-  let rest = new Uint8Array(0);
+  // The start of a line that has not ended yet, in the chunks it came in: each chunk is scanned once.
+  let partial: Uint8Array[] = [];
   try {
     while (!signal?.aborted) {
-      const { value, done } = await reader.read();
+      const { value: chunk, done } = await reader.read();
       if (done) break;
-      const chunk = rest.length ? concat(rest, value) : value;
       const lines: Uint8Array[] = [];
       let start = 0;
       for (let i = chunk.indexOf(NEWLINE); i !== -1; i = chunk.indexOf(NEWLINE, start)) {
-        pushLine(lines, chunk.subarray(start, i));
+        pushLine(lines, concat([...partial, chunk.subarray(start, i)]));
+        partial = [];
         start = i + 1;
       }
-      rest = chunk.slice(start);
+      if (start < chunk.length) partial.push(chunk.slice(start));
       if (lines.length) yield lines;
     }
     const last: Uint8Array[] = [];
-    pushLine(last, rest);
+    pushLine(last, concat(partial));
     if (last.length && !signal?.aborted) yield last;
   } finally {
     signal?.removeEventListener("abort", cancel);
@@ -58,9 +59,13 @@ function pushLine(lines: Uint8Array[], line: Uint8Array): void {
   if (end > 0) lines.push(line.subarray(0, end));
 }
 
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
+function concat(parts: Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.length;
+  }
   return out;
 }

@@ -16,7 +16,7 @@ import { resolveUrl } from "../lib/config.ts";
 import { demoMessages } from "../lib/demo_messages.ts";
 import { ExitCode, UsageError } from "../lib/exit_codes.ts";
 import { compileTemplate } from "../lib/message_template.ts";
-import { defaultIo, type Io, Printer, Reporter, showPayload } from "../lib/output.ts";
+import { defaultIo, escapeControl, type Io, Printer, Reporter, showPayload } from "../lib/output.ts";
 import { type Outgoing, publishBatch, type Published, publishSeries } from "../lib/publish.ts";
 import { onShutdown } from "../lib/shutdown.ts";
 import { formatNumber } from "../lib/stats.ts";
@@ -68,6 +68,9 @@ function chooseMode(flags: Flags): Mode {
   if (extra.length > 0) throw new UsageError(`Unexpected argument "${extra[0]}": quote a message that has spaces`);
   if (rate !== undefined && intervalMs !== undefined) throw new UsageError("Use --rate or --interval, not both");
   if (rate !== undefined && repeat === undefined) throw new UsageError("--rate goes with --repeat N");
+  if (intervalMs !== undefined && (flags.boolean("stdin") || (message !== undefined && repeat === undefined))) {
+    throw new UsageError("--interval goes with --repeat N or the demo (no arguments)");
+  }
   if (flags.boolean("stdin")) {
     if (channel === undefined) throw new UsageError("--stdin needs a CHANNEL to publish to");
     if (message !== undefined || repeat !== undefined) {
@@ -166,7 +169,7 @@ function printResult(out: Printer, json: boolean, p: Published): void {
   }
   const body = showPayload(wireBytes(p.payload)).text;
   const who = p.receivers === 1 ? "1 subscriber" : `${p.receivers} subscribers`;
-  out.line(`→ ${out.cyan(p.channel)}: ${body}  ${out.dim(`(received by ${who})`)}`);
+  out.line(`→ ${out.cyan(escapeControl(p.channel))}: ${body}  ${out.dim(`(received by ${who})`)}`);
 }
 
 /** Says once per run that a message reached nobody, and what that means. */

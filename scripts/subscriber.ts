@@ -13,7 +13,7 @@ import { Connection } from "../lib/client.ts";
 import { resolveUrl } from "../lib/config.ts";
 import { LAB_CHANNELS, LAB_PATTERN } from "../lib/demo_messages.ts";
 import { ExitCode } from "../lib/exit_codes.ts";
-import { clock, defaultIo, type Io, Printer, Reporter, showPayload } from "../lib/output.ts";
+import { clock, defaultIo, escapeControl, type Io, Printer, Reporter, showPayload } from "../lib/output.ts";
 import { liveProgress } from "../lib/progress.ts";
 import {
   type Confirmation,
@@ -136,9 +136,10 @@ function printConfirmation(out: Printer, c: Confirmation, json: boolean): void {
 function printText(out: Printer): (m: PubSubMessage) => void {
   return (m) => {
     const body = showPayload(m.payload).text;
+    const channel = out.cyan(escapeControl(m.channel));
     const where = m.pattern === undefined
-      ? `${out.dim("message ")} ${out.cyan(m.channel)}`
-      : `${out.dim("pmessage")} ${out.magenta(m.pattern)} ${out.dim("matched")} ${out.cyan(m.channel)}`;
+      ? `${out.dim("message ")} ${channel}`
+      : `${out.dim("pmessage")} ${out.magenta(escapeControl(m.pattern))} ${out.dim("matched")} ${channel}`;
     out.line(`${out.dim(clock())} ${where}: ${body}`);
   };
 }
@@ -191,8 +192,8 @@ function printSummary(
     `Received ${formatNumber(counter.total)} message(s) in ${(elapsedMs / 1000).toFixed(1)} s` +
       (counter.total >= 100 ? ` (${formatNumber(rate)}/s while messages were flowing)` : "") + ".",
   );
-  const width = Math.max(0, ...[...counter.byName.keys()].map((k) => k.length));
-  for (const [channel, n] of counter.byName) out.line(`  ${channel.padEnd(width)}  ${formatNumber(n)}`);
+  const width = Math.max(0, ...[...counter.byName.keys()].map((k) => escapeControl(k).length));
+  for (const [channel, n] of counter.byName) out.line(`  ${escapeControl(channel).padEnd(width)}  ${formatNumber(n)}`);
   const outages = conn.outageSummary("messages published then were not received.");
   if (outages) out.line(outages);
 }

@@ -42,6 +42,8 @@ Deno.test("parseDuration() reads ms, s, m, h and bare seconds", () => {
   assert.equal(parseDuration("1.5m", "--t"), 90_000);
   assert.equal(parseDuration("3", "--t"), 3000);
   assert.throws(() => parseDuration("soon", "--timeout"), /--timeout expects a duration/);
+  // Timers cannot wait longer than 2^31-1 ms; longer ones would fire at once.
+  assert.throws(() => parseDuration("600h", "--heartbeat"), /--heartbeat must be at most 24 days/);
 });
 
 Deno.test("helpText() has USAGE, OPTIONS and EXAMPLES", () => {

@@ -34,9 +34,17 @@ Deno.test("redactUrl() hides the password and keeps the rest", () => {
   assert.equal(redactUrl("rediss://:secret@host:6380"), "rediss://:***@host:6380");
   assert.equal(redactUrl("redis://host:6379"), "redis://host:6379");
   assert.equal(redactUrl("redis://user@host"), "redis://user@host");
+  // The password runs to the last "@", as URL parsers (and ioredis) read it.
+  assert.equal(redactUrl("redis://u:hunter2@secret@127.0.0.1:1"), "redis://u:***@127.0.0.1:1");
+  // ioredis takes a password from the query too.
+  assert.equal(redactUrl("redis://127.0.0.1:1/0?password=hunter2"), "redis://127.0.0.1:1/0?password=***");
+  // Not a valid URL ("/" ends the host): still nothing of the password shows.
+  assert.equal(redactUrl("redis://user:s3cr/et@127.0.0.1:1"), "redis://user:***@127.0.0.1:1");
 });
 
 Deno.test("scrubSecret() removes a URL's password from any text", () => {
-  assert.equal(scrubSecret("auth p%40ss failed for p@ss", "redis://u:p%40ss@h"), "auth p%40ss failed for ***");
+  assert.equal(scrubSecret("auth p%40ss failed for p@ss", "redis://u:p%40ss@h"), "auth *** failed for ***");
+  assert.equal(scrubSecret("no s3cr/et here", "redis://user:s3cr/et@127.0.0.1:1"), "no *** here");
+  assert.equal(scrubSecret("bad hunter2", "redis://h:1/0?password=hunter2"), "bad ***");
   assert.equal(scrubSecret("nothing here", "redis://h:6379"), "nothing here");
 });

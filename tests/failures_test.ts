@@ -3,8 +3,9 @@ import { Redis } from "ioredis";
 import { main as publisher } from "../scripts/publisher.ts";
 import { main as subscriber } from "../scripts/subscriber.ts";
 import { ExitCode } from "../lib/exit_codes.ts";
-import { freePort } from "../lib/local_server.ts";
-import { captureIo, ScriptProcess, testServer } from "./harness.ts";
+import { answersPing, freePort } from "../lib/local_server.ts";
+import { withTimeout } from "../lib/timing.ts";
+import { captureIo, ScriptProcess, testServer, withClient } from "./harness.ts";
 
 const STACK_LINE = /^\s+at .+:\d+:\d+/m;
 
@@ -106,4 +107,56 @@ Deno.test("the publisher stops with the failure code when the server goes away m
   await server.local!.stop();
   assert.equal(await running, ExitCode.Failure);
   assert.match(io.err.text, /Publishing stopped after \d+ message\(s\): the server went away/);
+});
+
+Deno.test("the publisher at full speed fails cleanly when the server goes away mid-batch", async () => {
+  await using server = await testServer({ own: true });
+  const io = captureIo();
+  const running = publisher(["--url", server.url, "gone:fast", "{{n}}", "--repeat", "100000000", "--quiet"], io);
+  // Stop the server while pipelined batches are in flight: a failure must not go unhandled.
+  await Promise.race([running, withClient(server.url, (r) => r.ping())]);
+  await server.local!.stop();
+  assert.equal(await running, ExitCode.Failure);
+  assert.match(io.err.text, /Publishing stopped after [\d,]+ message\(s\): the server went away/);
+});
+
+Deno.test("a reader that goes away (| head) ends the subscriber quietly", async () => {
+  await using server = await testServer();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL("../scripts/subscriber.ts", import.meta.url).pathname, "--url", server.url, "pipe:ch"],
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  const reader = child.stdout.getReader();
+  await reader.read(); // the subscription confirmation
+  await reader.cancel(); // as `head -1` exits
+  const stderr = child.stderr.pipeThrough(new TextDecoderStream());
+  const publishing = withClient(server.url, async (r) => {
+    for (let i = 0; i < 50 && (await r.publish("pipe:ch", "x".repeat(1000))) > 0; i++);
+  });
+  const status = await withTimeout(child.status, 20_000, () => new Error("subscriber did not end"));
+  await publishing;
+  let err = "";
+  for await (const chunk of stderr) err += chunk;
+  assert.equal(status.code, ExitCode.Ok);
+  assert.doesNotMatch(err, STACK_LINE);
+  assert.doesNotMatch(err, /BrokenPipe/);
+});
+
+Deno.test("answersPing() says no, within a second or so, when something silent holds the port", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const held: Deno.Conn[] = [];
+  const accepting = (async () => {
+    for await (const conn of listener) held.push(conn);
+  })();
+  try {
+    const started = Date.now();
+    assert.equal(await answersPing((listener.addr as Deno.NetAddr).port), false);
+    assert.ok(Date.now() - started < 3000);
+  } finally {
+    listener.close();
+    await accepting.catch(() => {});
+    for (const c of held) c.close();
+  }
 });

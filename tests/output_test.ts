@@ -23,6 +23,8 @@ Deno.test("showPayload() shows UTF-8 as text and anything else escaped and base6
 
 Deno.test("escapeControl() keeps escape sequences from reaching the terminal", () => {
   assert.equal(escapeControl("a\x1b[31mb\n"), "a\\x1b[31mb\\n");
+  assert.equal(escapeControl("\u009b31m \u202eabc"), "\\x9b31m \\u202eabc");
+  assert.equal(escapeControl("héllo ✓"), "héllo ✓");
 });
 
 Deno.test("Printer colours only a terminal, and never with NO_COLOR", () => {

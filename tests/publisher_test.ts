@@ -95,6 +95,8 @@ Deno.test("publisher rejects contradictory or incomplete arguments with the usag
       [["ch", "m", "--repeat", "2", "--rate", "5", "--interval", "1s"], /not both/],
       [["--stdin"], /needs a CHANNEL/],
       [["ch", "m", "--repeat", "zero"], /--repeat expects a whole number/],
+      [["ch", "m", "--interval", "1s"], /--interval goes with --repeat N or the demo/],
+      [["ch", "--stdin", "--interval", "1s"], /--interval goes with --repeat N or the demo/],
     ] as const
   ) {
     const io = captureIo();

@@ -39,3 +39,18 @@ Deno.test("subscriber stops cleanly when asked, as on Ctrl+C", async () => {
   assert.equal(last.event, "summary");
   assert.equal(last.messages, 0);
 });
+
+Deno.test("subscriber escapes control characters in channel names, so a publisher cannot forge lines", async () => {
+  await using server = await testServer();
+  const io = captureIo();
+  const running = subscriber(["--url", server.url, "-p", "t4:*", "--count", "1"], io);
+  await io.out.waitFor(/subscribed to pattern/);
+  const pub = captureIo();
+  const evil = "t4:x\x1b[31mRED\nforged 00:00:00.000 message  chat:general: hi";
+  assert.equal(await publisher(["--url", server.url, evil, "payload"], pub), ExitCode.Ok);
+  assert.equal(await running, ExitCode.Ok);
+  assert.doesNotMatch(io.out.text, /\x1b/);
+  assert.doesNotMatch(io.out.text, /^forged/m);
+  assert.match(io.out.text, /t4:x\\x1b\[31mRED\\nforged/);
+  assert.doesNotMatch(pub.out.text, /\x1b/);
+});
