@@ -17,6 +17,7 @@
  * @module
  */
 import { Buffer } from "node:buffer";
+import { isIsoTime } from "./iso_time.ts";
 
 /** The fields every event has, plus its own fields. */
 export interface EventEnvelope {
@@ -62,12 +63,10 @@ export class EventValidationError extends Error {
 /** Fields whose meaning the envelope fixes; an event's own fields cannot use them for something else. */
 export const ENVELOPE_FIELDS = ["event_type", "timestamp", "id", "source"] as const;
 
-const ISO_8601 = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|[+-](\d{2}):?(\d{2}))?$/i;
-
 /**
  * Whether a text is an ISO-8601 date and time that names a real instant
- * (`2024-02-30T…` is not). The zone may be missing, as Python's
- * `datetime.now().isoformat()` writes it.
+ * (`2024-02-30T…` is not), by the one rule of {@link ./iso_time.ts}. The zone
+ * may be missing, as Python's `datetime.now().isoformat()` writes it.
  *
  * @param text the timestamp
  * @returns true when it is one
@@ -79,17 +78,7 @@ const ISO_8601 = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9
  * console.assert(!isIsoTimestamp("2024-02-30T10:00:00Z"));
  * ```
  */
-export function isIsoTimestamp(text: string): boolean {
-  const m = ISO_8601.exec(text);
-  if (!m) return false;
-  const [, y, mo, d, h, mi, s, zh, zm] = m;
-  const year = Number(y), month = Number(mo), day = Number(d);
-  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
-  const days = month === 2 ? (leap ? 29 : 28) : month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
-  return month >= 1 && month <= 12 && day >= 1 && day <= days && Number(h) < 24 && Number(mi) < 60 &&
-    (s === undefined || Number(s) < 61) && (zh === undefined || Number(zh) < 24) &&
-    (zm === undefined || Number(zm) < 60);
-}
+export const isIsoTimestamp: (text: string) => boolean = isIsoTime;
 
 /**
  * Checks that a value is a valid event envelope and lists every problem.

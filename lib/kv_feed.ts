@@ -12,10 +12,10 @@
  */
 import type { Redis } from "ioredis";
 import { type KvUpdate, updateEventJson } from "./kv_message.ts";
-import { listTypes, readStored } from "./kv_store.ts";
+import { readAllStored, readStored } from "./kv_store.ts";
 import type { Logger } from "./log.ts";
 import type { SseClient, SseEvent, SseHub } from "./sse.ts";
-import { delay } from "./timing.ts";
+import { delay, withTimeout } from "./timing.ts";
 
 /** How a {@linkcode KvFeed} works. */
 export interface KvFeedOptions {
@@ -29,12 +29,21 @@ export interface KvFeedOptions {
   log: Logger;
   /** How long to wait for the updater to store an update, in ms (default 2000). */
   confirmMs?: number;
+  /**
+   * Whether the connection is up: a read that fails while it is down is not logged as an error (the connection
+   * reports its own outage), and is retried quietly (default: always up).
+   */
+  connected?: () => boolean;
 }
 
 interface Awaited {
   expected: string;
   since: number;
+  validAt: number;
 }
+
+/** How long {@linkcode KvFeed.stop} waits for the read in progress, in ms. */
+const STOP_WAIT_MS = 1000;
 
 /**
  * Turns channel updates into SSE `update` events carrying the stored value.
@@ -54,7 +63,8 @@ export class KvFeed {
   #stop = new AbortController();
   #wake: (() => void) | undefined;
   #warned = new Set<string>();
-  #failing = false;
+  /** Whether reads are failing: `loud` once an error was logged, `quiet` while the connection is down. */
+  #failing: "no" | "quiet" | "loud" = "no";
 
   /** @param options connection, prefix, hub */
   constructor(private readonly options: KvFeedOptions) {}
@@ -66,7 +76,11 @@ export class KvFeed {
    */
   notify(update: KvUpdate): void {
     const current = this.#awaited.get(update.type);
-    this.#awaited.set(update.type, { expected: update.stored, since: current?.since ?? Date.now() });
+    this.#awaited.set(update.type, {
+      expected: update.stored,
+      since: current?.since ?? Date.now(),
+      validAt: update.validAt,
+    });
     this.#kick();
   }
 
@@ -79,13 +93,15 @@ export class KvFeed {
    * @param completed settles when the response is over (`Deno.ServeHandlerInfo.completed`)
    * @returns the event-stream response
    */
-  connect(request: Request, completed?: Promise<unknown>): Response {
+  connect(request: Request, completed: Promise<unknown>): Response {
     const { hub } = this.options;
-    const client = hub.open(request, completed);
+    const client = hub.open(completed);
     const missed = hub.since(request.headers.get("last-event-id"));
-    if (missed) hub.attach(client, missed);
+    if (missed) this.#attach(client, missed);
     else {
       this.#snapshots.push(client);
+      // A client that leaves while waiting (reads failing, say) is forgotten at once.
+      client.gone.then(() => (this.#snapshots = this.#snapshots.filter((c) => c !== client)));
       this.#kick();
     }
     return client.response;
@@ -100,10 +116,15 @@ export class KvFeed {
     this.#kick();
   }
 
-  /** Stops reading (what was waiting is dropped) and waits for the read in progress. */
+  /** Stops reading (what was waiting is dropped) and waits for the read in progress, for at most 1 s. */
   async stop(): Promise<void> {
     this.#stop.abort();
-    await this.#running;
+    const running = this.#running;
+    if (running) {
+      await withTimeout(running, STOP_WAIT_MS, () => new Error("read unanswered")).catch(() =>
+        this.options.log.debug(`A read was still unanswered after ${STOP_WAIT_MS / 1000} s; stopping anyway.`)
+      );
+    }
     for (const client of this.#snapshots.splice(0)) client.close();
   }
 
@@ -131,13 +152,18 @@ export class KvFeed {
           this.#wake = undefined;
           pause = Math.min(pause * 2, 200);
         } else pause = 5;
-        if (this.#failing) this.options.log.info("Reading stored values works again.");
-        this.#failing = false;
+        if (this.#failing === "loud") this.options.log.info("Reading stored values works again.");
+        this.#failing = "no";
       } catch (err) {
-        if (!this.#failing) {
-          this.options.log.error(`Reading stored values failed: ${(err as Error).message}. Retrying every 0.5 s…`);
+        if (this.options.connected?.() ?? true) {
+          if (this.#failing !== "loud") {
+            this.options.log.error(`Reading stored values failed: ${(err as Error).message}. Retrying every 0.5 s…`);
+          }
+          this.#failing = "loud";
+        } else if (this.#failing === "no") {
+          this.options.log.debug("Reading stored values waits for the connection to come back…");
+          this.#failing = "quiet";
         }
-        this.#failing = true;
         await delay(500, stopped);
       }
     }
@@ -157,7 +183,8 @@ export class KvFeed {
       if (value !== awaited.expected && !late) return;
       this.#awaited.delete(type);
       if (value === null) {
-        if (!this.#warned.has(type)) {
+        // An update whose valid time has passed may be gone legitimately (kv_updater --expire-at-valid).
+        if (!this.#warned.has(type) && awaited.validAt > now) {
           this.#warned.add(type);
           log.warn(
             `Update for "${type}" seen on the channel but nothing stored under "${prefix}${type}" after ` +
@@ -175,20 +202,21 @@ export class KvFeed {
   /** Every stored value as an `update` event carrying the last id sent. */
   async #readAll(): Promise<SseEvent[]> {
     const { redis, prefix, hub } = this.options;
-    const types = await listTypes(redis, prefix);
-    const values = await readStored(redis, prefix, types);
+    const stored = await readAllStored(redis, prefix);
     const id = hub.lastId;
-    const events: SseEvent[] = [];
-    types.forEach((type, n) => {
-      const data = values[n] ? updateEventJson(type, values[n]!) : undefined;
-      if (data) events.push({ id, event: "update", data });
-    });
-    return events;
+    return stored.map((s) => ({ id, event: "update", data: s.event }));
   }
 
   /** Sends the current values to the clients waiting for them, then makes them live (they wait on failure). */
   async #sendSnapshot(): Promise<void> {
     const events = await this.#readAll();
-    for (const client of this.#snapshots.splice(0)) this.options.hub.attach(client, events);
+    for (const client of this.#snapshots.splice(0)) this.#attach(client, events);
+  }
+
+  #attach(client: SseClient, first: readonly SseEvent[]): void {
+    this.options.hub.attach(client, first).catch((err) => {
+      this.options.log.error(`Sending first events to SSE client ${client.label} failed: ${(err as Error).message}`);
+      client.close();
+    });
   }
 }

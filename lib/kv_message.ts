@@ -19,7 +19,11 @@ import {
   parseOrdered,
   pythonString,
 } from "./python_json.ts";
+import { parseByteSize } from "./byte_size.ts";
 import { escapeControl } from "./output.ts";
+import { parseIsoTime } from "./iso_time.ts";
+
+export { parseIsoTime };
 
 /** Why a message was refused. */
 export type RejectReason =
@@ -31,18 +35,6 @@ export type RejectReason =
   | "unsafe_type"
   | "bad_time"
   | "bad_values";
-
-/** Every reason, in the order statistics list them. */
-export const REJECT_REASONS: readonly RejectReason[] = [
-  "too_large",
-  "invalid_json",
-  "not_an_object",
-  "missing_field",
-  "bad_type",
-  "unsafe_type",
-  "bad_time",
-  "bad_values",
-];
 
 /** A checked update, ready to store. */
 export interface KvUpdate {
@@ -80,8 +72,22 @@ export const TYPE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]*$/;
 /** Payload size refused by default (bytes). */
 export const DEFAULT_MAX_BYTES = 1024 * 1024;
 
+/**
+ * Reads `--max-bytes` the same way in kv_updater and api_server, so both refuse the same messages.
+ *
+ * @param text the flag's value, if given
+ * @returns the limit in bytes ({@linkcode DEFAULT_MAX_BYTES} when not given)
+ * @example
+ * ```ts
+ * import { DEFAULT_MAX_BYTES, parseMaxBytes } from "./kv_message.ts";
+ * console.assert(parseMaxBytes(undefined) === DEFAULT_MAX_BYTES && parseMaxBytes("64kb") === 65536);
+ * ```
+ */
+export function parseMaxBytes(text: string | undefined): number {
+  return text === undefined ? DEFAULT_MAX_BYTES : parseByteSize(text, "--max-bytes");
+}
+
 const EXCERPT_CHARS = 80;
-const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?(Z|z|[+-]\d{2}(?::?\d{2})?)?$/;
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
 /**
@@ -124,40 +130,6 @@ export function prefixProblem(prefix: string): string | undefined {
   if (prefix.length > 64) return `is ${prefix.length} characters long (at most 64)`;
   if (!/^[A-Za-z0-9_.:\/-]*$/.test(prefix)) return "may only contain letters, digits, '_', '-', '.', ':' and '/'";
   return undefined;
-}
-
-/**
- * Reads an ISO-8601 date and time (`2023-10-01T12:00:00Z`, with optional
- * seconds, fraction and offset; without an offset it is taken as UTC).
- *
- * @param text the time as written
- * @returns epoch milliseconds, or undefined when it is not such a time
- * @example
- * ```ts
- * import { parseIsoTime } from "./kv_message.ts";
- * console.assert(parseIsoTime("1970-01-01T00:00:01Z") === 1000);
- * console.assert(parseIsoTime("2023-02-30T00:00:00Z") === undefined);
- * ```
- */
-export function parseIsoTime(text: string): number | undefined {
-  const m = ISO_TIME.exec(text);
-  if (!m) return undefined;
-  const year = +m[1]!, month = +m[2]!, day = +m[3]!, hour = +m[4]!, minute = +m[5]!, second = m[6] ? +m[6] : 0;
-  if (month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 59) return undefined;
-  if (day > 28 && new Date(Date.UTC(year, month - 1, day)).getUTCDate() !== day) return undefined; // Feb 30th…
-  const fraction = m[7] ? Number(`0.${m[7]}`) : 0;
-  const zone = m[8];
-  let base = Date.UTC(year, month - 1, day, hour, minute, second);
-  if (year < 100) base = new Date(base).setUTCFullYear(year); // Date.UTC reads 0–99 as 1900–1999
-  let offsetMin = 0;
-  if (zone && zone !== "Z" && zone !== "z") {
-    const digits = zone.slice(1).replace(":", "");
-    const h = Number(digits.slice(0, 2));
-    const mm = Number(digits.slice(2) || "0");
-    if (h > 23 || mm > 59) return undefined;
-    offsetMin = (zone[0] === "-" ? -1 : 1) * (h * 60 + mm);
-  }
-  return base + Math.round(fraction * 1000) - offsetMin * 60_000;
 }
 
 /**

@@ -64,8 +64,13 @@ function el(tag, cls, text) {
   return e;
 }
 
+// kv_updater reads a time without a zone as UTC: so does the page (Date.parse would take local time).
+function timeOf(iso) {
+  return Date.parse(/([Zz]|[+-]\\d{2}(:?\\d{2})?)$/.test(iso) ? iso : iso + "Z");
+}
+
 function ago(iso) {
-  const ms = Date.now() - Date.parse(iso);
+  const ms = Date.now() - timeOf(iso);
   if (!Number.isFinite(ms)) return "";
   const s = Math.round(Math.abs(ms) / 1000);
   const text = s < 60 ? s + " s" : s < 3600 ? Math.round(s / 60) + " min" : s < 172800 ? Math.round(s / 3600) + " h"
@@ -75,7 +80,7 @@ function ago(iso) {
 
 function showTimes(card) {
   const u = card.update;
-  const expired = Date.parse(u.valid) < Date.now();
+  const expired = timeOf(u.valid) < Date.now();
   card.times.textContent = "updated " + u.updated + " (" + ago(u.updated) + ") · " +
     (expired ? "expired " + ago(u.valid) : "valid until " + u.valid);
   card.times.classList.toggle("expired", expired);

@@ -52,6 +52,10 @@ export class SseClient {
   #onGone: () => void;
   #enqueued = 0;
   #initial = 0;
+  #writable: (() => void)[] = [];
+  #goneResolve!: () => void;
+  /** Settles when the client is gone (closed, dropped, or disconnected). */
+  readonly gone: Promise<void> = new Promise((resolve) => (this.#goneResolve = resolve));
 
   /**
    * @param label who it is, for logs
@@ -64,6 +68,7 @@ export class SseClient {
       start: (controller) => {
         this.#controller = controller;
       },
+      pull: () => this.#wakeWriters(),
       cancel: () => this.#gone(),
     }, { highWaterMark: maxBufferedBytes, size: (chunk) => chunk.byteLength });
     this.response = new Response(body, {
@@ -96,6 +101,21 @@ export class SseClient {
     return "sent";
   }
 
+  /** Bytes queued and not yet taken by the connection (what was sent on connecting included). */
+  get queued(): number {
+    return this.maxBufferedBytes - (this.#controller.desiredSize ?? 0);
+  }
+
+  /**
+   * Settles once fewer than `maxBufferedBytes` are queued (the connection took some), or the client is gone.
+   *
+   * @returns a promise that never rejects
+   */
+  whenWritable(): Promise<void> {
+    if (this.closed || this.queued < this.maxBufferedBytes) return Promise.resolve();
+    return new Promise((resolve) => this.#writable.push(resolve));
+  }
+
   /** Bytes of live events queued and not yet taken by the connection (what was sent on connecting excluded). */
   get backlog(): number {
     const queued = this.maxBufferedBytes - (this.#controller.desiredSize ?? 0);
@@ -113,7 +133,13 @@ export class SseClient {
   #gone(): void {
     if (this.closed) return;
     this.closed = true;
+    this.#wakeWriters();
+    this.#goneResolve();
     this.#onGone();
+  }
+
+  #wakeWriters(): void {
+    for (const wake of this.#writable.splice(0)) wake();
   }
 }
 
@@ -136,8 +162,8 @@ export interface SseHubOptions {
  * @example
  * ```ts ignore
  * const hub = new SseHub({ log });
- * Deno.serve((req) => {
- *   const client = hub.open(req);
+ * Deno.serve((req, info) => {
+ *   const client = hub.open(info.completed);
  *   hub.attach(client, hub.since(req.headers.get("last-event-id")) ?? []);
  *   return client.response;
  * });
@@ -150,6 +176,8 @@ export class SseHub {
   #seq = 0;
   #ring: SseEvent[] = [];
   #clients = new Set<SseClient>();
+  /** Opened and not yet live (waiting for or receiving their first events): they get heartbeats too. */
+  #pending = new Set<SseClient>();
   #opened = 0;
   #timer: ReturnType<typeof setInterval> | undefined;
   /** Clients dropped for being too slow. */
@@ -159,7 +187,11 @@ export class SseHub {
   constructor(private readonly options: SseHubOptions) {
     const every = options.heartbeatMs ?? 15_000;
     if (every > 0) {
-      this.#timer = setInterval(() => this.#broadcast(`: heartbeat ${new Date().toISOString()}\n\n`), every);
+      this.#timer = setInterval(() => {
+        const text = `: heartbeat ${new Date().toISOString()}\n\n`;
+        for (const client of [...this.#pending]) this.#send(client, text);
+        this.#broadcast(text);
+      }, every);
     }
   }
 
@@ -205,35 +237,56 @@ export class SseHub {
   }
 
   /**
-   * Opens a stream for a request; the client receives live events once
+   * Opens a stream for a request; the client gets heartbeats at once and receives live events once
    * {@linkcode attach}ed. It is removed when it disconnects.
    *
-   * @param request the HTTP request
    * @param completed settles when the response is over (`Deno.ServeHandlerInfo.completed`)
    * @returns the client
    */
-  open(request: Request, completed?: Promise<unknown>): SseClient {
+  open(completed: Promise<unknown>): SseClient {
     const label = `#${++this.#opened}`;
     const limit = this.options.maxBufferedBytes ?? 1024 * 1024;
     const client = new SseClient(label, limit, () => {
+      const wasPending = this.#pending.delete(client);
       const wasLive = this.#clients.delete(client);
       if (wasLive) this.options.log.debug(`SSE client ${label} left (${this.#clients.size} connected)`);
+      if (wasPending) this.options.log.debug(`SSE client ${label} left before its first events were sent`);
     });
-    if (completed) completed.then(() => client.close(), () => client.close());
-    else request.signal.addEventListener("abort", () => client.close(), { once: true });
+    completed.then(() => client.close(), () => client.close());
+    this.#pending.add(client);
     client.send("retry: 2000\n\n", true);
     return client;
   }
 
   /**
-   * Sends `first` (a replay or a snapshot) to the client, then makes it live.
+   * Sends `first` (a replay or a snapshot) to the client, then the events
+   * published meanwhile, then makes it live. `first` is sent as the client
+   * reads it, never more than `maxBufferedBytes` queued at once (so a large
+   * snapshot costs no more memory per client); a client that falls so far
+   * behind that the events published meanwhile are no longer kept is closed
+   * (it reconnects and gets a fresh snapshot).
    *
    * @param client an opened client
    * @param first events to send before the live ones
+   * @param throughId the id of the last event `first` accounts for (default: the last one's id, or the current one)
+   * @returns when the client is live or gone
    */
-  attach(client: SseClient, first: readonly SseEvent[]): void {
-    for (const e of first) if (!this.#send(client, formatEvent(e), true)) return;
+  async attach(client: SseClient, first: readonly SseEvent[], throughId?: string): Promise<void> {
+    const through = throughId ?? first.at(-1)?.id ?? this.lastId;
+    const limit = this.options.maxBufferedBytes ?? 1024 * 1024;
+    for (const e of first) {
+      if (client.queued >= limit) await client.whenWritable();
+      if (!this.#send(client, formatEvent(e), true)) return;
+    }
+    const meanwhile = this.since(through);
+    if (meanwhile === undefined) {
+      this.options.log.debug(`SSE client ${client.label} read its first events too slowly to catch up: closed`);
+      client.close();
+      return;
+    }
+    for (const e of meanwhile) if (!this.#send(client, formatEvent(e), true)) return;
     if (client.closed) return; // left while its snapshot was being read
+    this.#pending.delete(client);
     this.#clients.add(client);
     this.options.log.debug(`SSE client ${client.label} connected (${this.#clients.size} connected)`);
   }
@@ -241,7 +294,7 @@ export class SseHub {
   /** Ends every stream and stops the heartbeat. */
   close(): void {
     clearInterval(this.#timer);
-    for (const client of [...this.#clients]) client.close();
+    for (const client of [...this.#pending, ...this.#clients]) client.close();
   }
 
   #broadcast(text: string): void {

@@ -14,8 +14,8 @@ import { Connection } from "../lib/client.ts";
 import { resolveUrl } from "../lib/config.ts";
 import { CliError, ExitCode, UsageError } from "../lib/exit_codes.ts";
 import { KvFeed } from "../lib/kv_feed.ts";
-import { parseUpdate, prefixProblem, typeNameProblem } from "../lib/kv_message.ts";
-import { listTypes, readStored } from "../lib/kv_store.ts";
+import { parseMaxBytes, parseUpdate, prefixProblem, typeNameProblem, updateEventJson } from "../lib/kv_message.ts";
+import { readAllStored, readStored } from "../lib/kv_store.ts";
 import { LIVE_PAGE_HTML } from "../lib/live_page.ts";
 import { Logger, parseLogLevel } from "../lib/log.ts";
 import { defaultIo, type Io, Printer } from "../lib/output.ts";
@@ -27,17 +27,28 @@ import { withTimeout } from "../lib/timing.ts";
 const SPEC: ScriptSpec = {
   name: "api_server.ts",
   summary: "serve the values kv_updater stored, push each change to browsers over SSE, with a live page.",
-  usage: ["[--port N] [--host ADDRESS] [--channel NAME] [--prefix TEXT] [--log-level LEVEL]"],
+  usage: ["[--port N] [--host ADDRESS] [--channel NAME] [--prefix TEXT] [--max-bytes SIZE] [--log-level LEVEL]"],
   options: {
     port: { type: "string", short: "p", arg: "N", help: "HTTP port (default: 8000; 0: any free port)" },
     host: { type: "string", arg: "ADDRESS", help: "address to listen on (default: 127.0.0.1; 0.0.0.0 in a container)" },
     channel: { type: "string", short: "c", arg: "NAME", help: "update channel to follow (default: update)" },
     prefix: { type: "string", arg: "TEXT", help: 'key prefix, the same as kv_updater\'s (default: "")' },
+    "max-bytes": {
+      type: "string",
+      arg: "SIZE",
+      help: "ignore larger update messages, the same as kv_updater's (default: 1mb)",
+    },
+    timeout: {
+      type: "string",
+      arg: "DURATION",
+      help: "how long the server may take to answer before a request gets 503 (default: 5s)",
+    },
     heartbeat: { type: "string", arg: "DURATION", help: "SSE heartbeat interval (default: 15s; 0: none)" },
     "client-buffer": {
       type: "string",
       arg: "SIZE",
-      help: "unread bytes after which a slow SSE client is dropped (default: 1mb)",
+      help: "unread bytes after which a slow SSE client is dropped; a snapshot is queued in pieces of this size " +
+        "(default: 1mb)",
     },
     "log-level": {
       type: "string",
@@ -54,6 +65,9 @@ const SPEC: ScriptSpec = {
     "curl -N http://127.0.0.1:8000/events                      # the event stream",
   ],
 };
+
+/** What --host accepts, for the error when it cannot be used. */
+const HOST_HINT = "use an address of this machine: 127.0.0.1 (default), ::1, or 0.0.0.0 for every interface";
 
 function json(body: unknown, status = 200): Response {
   return new Response(JSON.stringify(body) + "\n", { status, headers: { "content-type": "application/json" } });
@@ -77,26 +91,58 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     const bufferFlag = flags.string("client-buffer");
     const maxBufferedBytes = bufferFlag === undefined ? 1024 * 1024 : parseByteSize(bufferFlag, "--client-buffer");
     const heartbeatMs = flags.duration("heartbeat") ?? 15_000;
+    const maxBytes = parseMaxBytes(flags.string("max-bytes"));
+    const timeoutMs = flags.duration("timeout") ?? 5000;
+    if (timeoutMs <= 0) throw new UsageError("--timeout must be more than 0, e.g. 5s");
     const log = new Logger(io.stderr, parseLogLevel(flags.string("log-level")), flags.boolean("json"));
     const url = resolveUrl(flags.string("url"));
 
     using shutdown = onShutdown(io.signal);
-    const reads = await Connection.open({ url, reporter: log.reporter("reads: ") });
+    // After a restart both connections come back, in either order: resync once both are up.
+    let resyncDue = false;
+    const resyncWhenBothUp = () => {
+      if (resyncDue && reads.ready && subscriber?.ready) {
+        resyncDue = false;
+        feed.resync();
+      }
+    };
+    const reads = await Connection.open({
+      url,
+      reporter: log.reporter("reads: "),
+      commandTimeoutMs: timeoutMs,
+      onRestored: resyncWhenBothUp,
+    });
     let subscriber: Connection | undefined;
     let server: Deno.HttpServer | undefined;
     const hub = new SseHub({ log, heartbeatMs, maxBufferedBytes });
-    const feed = new KvFeed({ redis: reads.redis, prefix, hub, log });
+    const feed = new KvFeed({ redis: reads.redis, prefix, hub, log, connected: () => reads.ready });
     let requests = 0;
+    const seconds = `${timeoutMs / 1000} s`;
+    /** The 503 for a failed read: an outage or a timeout is expected now and then; anything else is logged. */
+    const unavailable = (request: Request, pathname: string, err: Error): Response => {
+      if (!reads.ready) {
+        return json({ error: `Not connected to the server at ${reads.address}: reconnecting, try again soon` }, 503);
+      }
+      if (/timed out/i.test(err.message)) {
+        log.warn(`${request.method} ${pathname}: the server at ${reads.address} did not answer within ${seconds}`);
+        return json({ error: `The server at ${reads.address} did not answer within ${seconds}` }, 503);
+      }
+      log.error(`${request.method} ${pathname} failed: ${err.message}`);
+      return json({ error: `The server at ${reads.address} did not answer: ${err.message}` }, 503);
+    };
     try {
       subscriber = await Connection.open({
         url,
         reporter: log.reporter("subscription: "),
         lossNote: "Updates published until it is back are not pushed; the current values are sent when it is back.",
-        onRestored: () => feed.resync(),
+        onRestored: () => {
+          resyncDue = true;
+          resyncWhenBothUp();
+        },
       });
       const subscriptions = [{ kind: "channel" as const, name: channel }];
       const stopListening = onMessage(subscriber.redis, (m) => {
-        const parsed = parseUpdate(m.payload);
+        const parsed = parseUpdate(m.payload, maxBytes);
         if (parsed.ok) feed.notify(parsed.update);
         else log.debug(`Ignored a message kv_updater rejects too (${parsed.rejection.reason})`);
       });
@@ -114,29 +160,40 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
             return new Response(LIVE_PAGE_HTML, { headers: { "content-type": "text/html; charset=utf-8" } });
           }
           if (pathname === "/events") return feed.connect(request, info.completed);
-          if (pathname === "/kv" || pathname === "/kv/") return json({ types: await listTypes(reads.redis, prefix) });
+          if (pathname === "/kv" || pathname === "/kv/") {
+            return json({ types: (await readAllStored(reads.redis, prefix)).map((s) => s.type) });
+          }
           if (pathname.startsWith("/kv/")) {
-            const type = decodeURIComponent(pathname.slice(4));
+            let type: string;
+            try {
+              type = decodeURIComponent(pathname.slice(4));
+            } catch {
+              return json({ error: `"${pathname.slice(4)}" is not a type name: it has a malformed %-escape` }, 400);
+            }
             const problem = typeNameProblem(type);
             if (problem) return json({ error: `"${type}" is not a type name: it ${problem}` }, 400);
             const [stored] = await readStored(reads.redis, prefix, [type]);
-            if (stored === null || stored === undefined) {
+            if (!stored || updateEventJson(type, stored) === undefined) {
               return json({ error: `Nothing stored for type "${type}" (key "${prefix}${type}")` }, 404);
             }
             return new Response(stored, { headers: { "content-type": "application/json" } });
           }
           if (pathname === "/health") {
-            const up = reads.ready && subscriber!.ready;
-            return json({
-              status: up ? "ok" : "degraded",
-              server: up ? "connected" : "reconnecting",
-              clients: hub.clients,
-            }, up ? 200 : 503);
+            // Connected is not enough: a server that stopped answering keeps its connections open.
+            const answers = reads.ready && subscriber!.ready && await reads.redis.ping().then(() => true, () => false);
+            const state = answers
+              ? "connected"
+              : reads.ready && subscriber!.ready
+              ? `not answering within ${seconds}`
+              : "reconnecting";
+            return json(
+              { status: answers ? "ok" : "degraded", server: state, clients: hub.clients },
+              answers ? 200 : 503,
+            );
           }
           return json({ error: `No such page: ${pathname}. Try /, /kv, /kv/<type>, /events or /health` }, 404);
         } catch (err) {
-          log.error(`${request.method} ${pathname} failed: ${(err as Error).message}`);
-          return json({ error: `The server at ${reads.address} did not answer: ${(err as Error).message}` }, 503);
+          return unavailable(request, pathname, err as Error);
         }
       };
       try {
@@ -155,6 +212,12 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
             ExitCode.Failure,
             `Port ${port} on ${hostname} is already in use: choose another with --port`,
           );
+        }
+        if (err instanceof Deno.errors.AddrNotAvailable) {
+          throw new UsageError(`--host ${hostname} is not an address of this machine: ${HOST_HINT}`);
+        }
+        if (err instanceof URIError || /lookup address|invalid host/i.test((err as Error).message)) {
+          throw new UsageError(`--host ${hostname} is not a usable address (${(err as Error).message}): ${HOST_HINT}`);
         }
         throw err;
       }

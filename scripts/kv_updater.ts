@@ -9,12 +9,11 @@
  *
  * @module
  */
-import { parseByteSize } from "../lib/byte_size.ts";
 import { COMMON_OPTIONS, runScript, type ScriptSpec } from "../lib/cli.ts";
 import { Connection } from "../lib/client.ts";
 import { resolveUrl } from "../lib/config.ts";
 import { ExitCode, UsageError } from "../lib/exit_codes.ts";
-import { DEFAULT_MAX_BYTES, parseUpdate, prefixProblem } from "../lib/kv_message.ts";
+import { parseMaxBytes, parseUpdate, prefixProblem } from "../lib/kv_message.ts";
 import { UpdaterStats } from "../lib/kv_stats.ts";
 import { KvWriter } from "../lib/kv_writer.ts";
 import { Logger, parseLogLevel } from "../lib/log.ts";
@@ -71,8 +70,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     const prefix = flags.string("prefix") ?? "";
     const badPrefix = prefixProblem(prefix);
     if (badPrefix) throw new UsageError(`--prefix "${prefix}" ${badPrefix}`);
-    const maxBytesFlag = flags.string("max-bytes");
-    const maxBytes = maxBytesFlag === undefined ? DEFAULT_MAX_BYTES : parseByteSize(maxBytesFlag, "--max-bytes");
+    const maxBytes = parseMaxBytes(flags.string("max-bytes"));
     const log = new Logger(io.stderr, parseLogLevel(flags.string("log-level")), flags.boolean("json"));
     const statsEveryMs = flags.duration("stats-interval") ?? 60_000;
     const drainMs = flags.duration("drain-timeout") ?? 10_000;

@@ -3,8 +3,10 @@ import { Redis } from "ioredis";
 import { main as apiServer } from "../scripts/api_server.ts";
 import { ExitCode } from "../lib/exit_codes.ts";
 import { parseUpdate } from "../lib/kv_message.ts";
+import { Logger } from "../lib/log.ts";
+import { SseHub } from "../lib/sse.ts";
 import { withTimeout } from "../lib/timing.ts";
-import { type CapturedIo, captureIo, testServer, withClient } from "./harness.ts";
+import { type CapturedIo, captureIo, testClient, testServer, withClient } from "./harness.ts";
 
 /** Unique per run, so tests sharing a REDIS_URL server never see earlier runs' keys. */
 const NS = `r${crypto.randomUUID().slice(0, 8)}.`;
@@ -134,6 +136,9 @@ Deno.test("api_server returns what was stored: /kv lists the types, /kv/:type th
   const bad = await fetch(`${api.base}/kv/a%20b`);
   assert.equal(bad.status, 400);
   await bad.body?.cancel();
+  const malformed = await fetch(`${api.base}/kv/%E0%A4%A`);
+  assert.equal(malformed.status, 400);
+  assert.match((await malformed.json()).error, /malformed %-escape/);
   const health = await fetch(`${api.base}/health`);
   assert.deepEqual(await health.json(), { status: "ok", server: "connected", clients: 0 });
   const page = await fetch(`${api.base}/`);
@@ -258,12 +263,14 @@ Deno.test("api_server survives a server restart: 503 while it is away, then live
   await api.io.err.waitFor(/subscription: Connection to .* lost/);
   const down = await fetch(`${api.base}/kv`);
   assert.equal(down.status, 503);
-  assert.match((await down.json()).error, /did not answer/);
+  assert.match((await down.json()).error, /Not connected to the server at .*: reconnecting/);
   await server.local!.start();
   await api.io.err.waitFor(/subscription: Reconnected to .* after/, 20_000);
   await withClient(server.url, (redis) => storeAndPublish(redis, update("AfterRestart", { ok: true })));
   const e = await sse.waitFor((e) => JSON.parse(e.data).type === "AfterRestart");
   assert.deepEqual(JSON.parse(e.data).values, { ok: true });
+  // A normal restart is reported by the connections (lost, reconnected), never as an error.
+  assert.doesNotMatch(api.io.err.text, /ERROR/);
 });
 
 Deno.test("api_server /events sends heartbeats on an idle stream", async () => {
@@ -321,4 +328,152 @@ Deno.test("api_server sends a snapshot larger than --client-buffer whole, and th
     assert.equal(sse.events.length, 11);
   });
   assert.doesNotMatch(api.io.err.text, /dropped/);
+});
+
+/** Reads a response body as text until `pattern` shows up (bounded), then cancels it. */
+async function readUntil(res: Response, pattern: RegExp, ms = 10_000): Promise<string> {
+  let text = "";
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  try {
+    await withTimeout(
+      (async () => {
+        while (!pattern.test(text)) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          text += value;
+        }
+      })(),
+      ms,
+      () => new Error(`No ${pattern} within ${ms} ms; got ${JSON.stringify(text.slice(-300))}`),
+    );
+    return text;
+  } finally {
+    await reader.cancel();
+  }
+}
+
+Deno.test("api_server with a server that stops answering: 503 within --timeout, /health degraded, Ctrl+C exits", async () => {
+  await using server = await testServer({ own: true });
+  const io = captureIo();
+  const done = apiServer(
+    ["--url", server.url, "--port", "0", "--timeout", "500ms", "--heartbeat", "100ms", "--log-level", "debug"],
+    io,
+  );
+  const [, base] = await Promise.race([
+    io.err.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)\//),
+    done.then(() => assert.fail(io.err.text)),
+  ]);
+  await using admin = testClient(server.url);
+  await storeAndPublish(admin, update("BeforePause", { n: 1 }));
+  await admin.call("CLIENT", "PAUSE", "20000", "ALL"); // the server now answers no one, connections stay open
+  try {
+    const kv = await fetch(`${base}/kv`);
+    assert.equal(kv.status, 503);
+    assert.match((await kv.json()).error, /did not answer within 0\.5 s/);
+    const health = await fetch(`${base}/health`);
+    assert.equal(health.status, 503);
+    assert.deepEqual(await health.json(), { status: "degraded", server: "not answering within 0.5 s", clients: 0 });
+    // A client waiting for its snapshot gets heartbeats, and is forgotten when it leaves.
+    const waiting = await fetch(`${base}/events`);
+    const text = await readUntil(waiting, /: heartbeat /);
+    assert.doesNotMatch(text, /event: update/);
+    await io.err.waitFor(/SSE client #1 left before its first events were sent/);
+    // Ctrl+C while a client is connecting and the server is still frozen: exits without waiting for it.
+    const connecting = fetch(`${base}/events`).then((res) => res.body?.cancel(), () => {});
+    await io.err.waitFor(/GET \/events[\s\S]*GET \/events/);
+    const stoppedAt = Date.now();
+    io.stop();
+    assert.equal(await withTimeout(done, 10_000, () => new Error(`still running:\n${io.err.text}`)), ExitCode.Ok);
+    assert.ok(Date.now() - stoppedAt < 8000, `took ${Date.now() - stoppedAt} ms to stop`);
+    await connecting;
+  } finally {
+    await server.local!.stop(); // CLIENT UNPAUSE would itself wait for the pause to end
+  }
+});
+
+Deno.test("api_server /kv lists only stored updates (not other labs' keys), the same as the /events snapshot", async () => {
+  await using server = await testServer({ own: true });
+  await using api = await startApi(server.url);
+  await withClient(server.url, async (redis) => {
+    await redis.set("handshake_key", "abc123");
+    await redis.set("shared_key", '{"key": "x"}');
+    await storeAndPublish(redis, update("Weather", { temp: 20 }));
+    await storeAndPublish(redis, update("zz", { last: true })); // sorts after the other keys
+  });
+  assert.deepEqual(await (await fetch(`${api.base}/kv`)).json(), { types: ["Weather", "zz"] });
+  const other = await fetch(`${api.base}/kv/handshake_key`);
+  assert.equal(other.status, 404);
+  await other.body?.cancel();
+  await using sse = SseReader.open(`${api.base}/events`);
+  await sse.waitFor((e) => JSON.parse(e.data).type === "zz");
+  assert.deepEqual(sse.events.map((e) => JSON.parse(e.data).type), ["Weather", "zz"]);
+});
+
+Deno.test("api_server --max-bytes ignores larger update messages, as kv_updater does", async () => {
+  await using server = await testServer();
+  const channel = `${NS}mb:update`;
+  await using api = await startApi(server.url, [
+    "--channel",
+    channel,
+    "--prefix",
+    `${NS}mb:`,
+    "--max-bytes",
+    "150",
+    "--log-level",
+    "debug",
+  ]);
+  await withClient(server.url, (redis) => redis.publish(channel, update("Big", { pad: "p".repeat(200) })));
+  await api.io.err.waitFor(/Ignored a message kv_updater rejects too \(too_large\)/);
+  const io = captureIo();
+  assert.equal(await apiServer(["--max-bytes", "lots"], io), ExitCode.Usage);
+  assert.match(io.err.text, /--max-bytes expects a size/);
+});
+
+Deno.test("api_server does not suspect the prefix for an update that has already expired", async () => {
+  await using server = await testServer();
+  const channel = `${NS}ex:update`;
+  await using api = await startApi(server.url, ["--channel", channel, "--prefix", `${NS}ex:`]);
+  await withClient(server.url, async (redis) => {
+    // Neither is stored: kv_updater --expire-at-valid drops the expired one, the other is a real problem.
+    const expired = JSON.stringify({
+      type: "Old",
+      updated: "2020-01-01T00:00:00Z",
+      valid: "2020-01-01T00:05:00Z",
+      values: {},
+    });
+    await redis.publish(channel, expired);
+    await redis.publish(channel, update("Missing", {}));
+  });
+  await api.io.err.waitFor(/Update for "Missing" seen on the channel but nothing stored/);
+  assert.doesNotMatch(api.io.err.text, /Update for "Old"/);
+});
+
+Deno.test("api_server refuses a --host that is not an address of this machine", async () => {
+  for (const host of ["192.0.2.1", "bad host!"]) {
+    await using server = await testServer();
+    const io = captureIo();
+    assert.equal(await apiServer(["--url", server.url, "--port", "0", "--host", host], io), ExitCode.Usage);
+    assert.match(
+      io.err.text,
+      new RegExp(`error: --host ${host} is not .*use an address of this machine: 127\\.0\\.0\\.1`),
+    );
+    assert.doesNotMatch(io.err.text, /unexpected/);
+  }
+});
+
+Deno.test("SseHub sends a large snapshot as the client reads it, never more than the buffer limit queued", async () => {
+  const hub = new SseHub({ log: new Logger(captureIo().stderr, "error"), heartbeatMs: 0, maxBufferedBytes: 8192 });
+  let finish!: () => void;
+  const client = hub.open(new Promise<void>((resolve) => (finish = resolve)));
+  const data = "d".repeat(1000);
+  const snapshot = Array.from({ length: 100 }, () => ({ id: hub.lastId, event: "update", data }));
+  const attached = hub.attach(client, snapshot);
+  hub.publish("update", "meanwhile");
+  assert.ok(client.queued <= 8192 + 1100, `${client.queued} bytes queued`);
+  assert.equal(hub.clients, 0);
+  const text = await readUntil(client.response, /data: meanwhile\n/);
+  await attached;
+  assert.equal(text.split("event: update").length - 1, 101);
+  finish();
+  hub.close();
 });

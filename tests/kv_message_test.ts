@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { isIsoTimestamp } from "../lib/event_envelope.ts";
 import { parseIsoTime, parseUpdate, type RejectReason, updateEventJson } from "../lib/kv_message.ts";
 import { dumpsPython, parseOrdered, pythonNumber } from "../lib/python_json.ts";
 import { parseByteSize } from "../lib/byte_size.ts";
@@ -77,6 +78,24 @@ Deno.test("parseIsoTime() reads offsets, fractions and zone-less times (as UTC)"
   assert.equal(parseIsoTime("2023-10-01T12:00"), Date.UTC(2023, 9, 1, 12));
   assert.equal(parseIsoTime("2023-10-01"), undefined);
   assert.equal(parseIsoTime("2023-10-01T25:00:00Z"), undefined);
+});
+
+Deno.test("one ISO-time rule: update times and event timestamps accept and refuse the same texts", () => {
+  const samples = [
+    "2023-10-01T12:00:00Z",
+    "2023-10-01T12:00",
+    "2023-10-01T12:00:00,5",
+    "2023-10-01T12:00:00+02",
+    "2023-10-01T12:00:00-0530",
+    "2024-02-29T23:59:60.5Z",
+    "2023-10-01T12:00:61Z",
+    "2023-10-01 12:00:00",
+    "2023-02-29T12:00:00",
+    "2023-10-01T12:00:00+25:00",
+  ];
+  for (const text of samples) assert.equal(isIsoTimestamp(text), parseIsoTime(text) !== undefined, text);
+  assert.equal(parseIsoTime("2024-02-29T23:59:60Z"), Date.UTC(2024, 2, 1)); // a leap second: the next minute
+  assert.equal(parseIsoTime("2023-10-01T12:00:00+02"), Date.UTC(2023, 9, 1, 10));
 });
 
 Deno.test("updateEventJson() adds the type back to a stored value", () => {

@@ -61,3 +61,48 @@ Deno.test("the live page, in headless Chromium, shows a value published after it
     assert.equal(await updater, ExitCode.Ok);
   }
 });
+
+Deno.test("the live page reads a time without a zone as UTC, as kv_updater does, whatever the browser's zone", async () => {
+  // A browser 5 hours behind UTC: read as local time, a time that passed 30 minutes ago would still be valid.
+  const zone = Deno.env.get("TZ");
+  Deno.env.set("TZ", "America/New_York");
+  let browser: Chromium;
+  try {
+    browser = await Chromium.launch();
+  } finally {
+    if (zone === undefined) Deno.env.delete("TZ");
+    else Deno.env.set("TZ", zone);
+  }
+  await using _browser = browser;
+  await using server = await testServer();
+  const args = ["--url", server.url, "--channel", `${NS}tz:update`, "--prefix", `${NS}tz:`];
+  const updaterIo = captureIo();
+  const updater = kvUpdater([...args, "--stats-interval", "0"], updaterIo);
+  const apiIo = captureIo();
+  const api = apiServer([...args, "--port", "0"], apiIo);
+  try {
+    await updaterIo.err.waitFor(/Listening on channel/);
+    const [, base] = await apiIo.err.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)\//);
+    const zoneless = (ms: number) => new Date(ms).toISOString().slice(0, 19); // no Z
+    const message = JSON.stringify({
+      type: "Zoneless",
+      updated: zoneless(Date.now() - 3_600_000),
+      valid: zoneless(Date.now() - 1_800_000),
+      values: { v: 1 },
+    });
+    assert.equal(await publisher(["--url", server.url, `${NS}tz:update`, message], captureIo()), ExitCode.Ok);
+    const tab = await browser.open(`${base}/`);
+    assert.equal(await browser.evaluate(tab, "new Date(2024, 0, 1).getTimezoneOffset()"), 300, "the zone was not set");
+    const shown = await browser.evaluate(
+      tab,
+      pageWaitsFor(`document.querySelector('[data-type="Zoneless"]').textContent.includes("expired 30 min ago")`),
+    );
+    const card = await browser.evaluate(tab, `document.querySelector('[data-type="Zoneless"]')?.innerText ?? ""`);
+    assert.ok(shown, `the page does not show the update as expired 30 min ago; it shows: ${card}`);
+  } finally {
+    apiIo.stop();
+    updaterIo.stop();
+    assert.equal(await api, ExitCode.Ok);
+    assert.equal(await updater, ExitCode.Ok);
+  }
+});
