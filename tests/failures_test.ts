@@ -5,7 +5,7 @@ import { main as subscriber } from "../scripts/subscriber.ts";
 import { ExitCode } from "../lib/exit_codes.ts";
 import { answersPing, freePort } from "../lib/local_server.ts";
 import { withTimeout } from "../lib/timing.ts";
-import { captureIo, ScriptProcess, testServer, withClient } from "./harness.ts";
+import { captureIo, ScriptProcess, stallingServer, testServer, withClient } from "./harness.ts";
 
 const STACK_LINE = /^\s+at .+:\d+:\d+/m;
 
@@ -32,23 +32,12 @@ Deno.test("an unreachable server gives the connect code within a few seconds, wi
 });
 
 Deno.test("a server that accepts but never answers gives the connect code after the connect timeout", async () => {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const held: Deno.Conn[] = [];
-  const accepting = (async () => {
-    for await (const conn of listener) held.push(conn);
-  })();
-  try {
-    const io = captureIo();
-    const started = Date.now();
-    const code = await subscriber(["--url", `redis://127.0.0.1:${(listener.addr as Deno.NetAddr).port}`, "x"], io);
-    assert.equal(code, ExitCode.Connect);
-    assert.ok(Date.now() - started < 8000);
-    assert.match(io.err.text, /no answer within 5 s/);
-  } finally {
-    listener.close();
-    await accepting.catch(() => {});
-    for (const c of held) c.close();
-  }
+  await using silent = stallingServer();
+  const io = captureIo();
+  const started = Date.now();
+  assert.equal(await subscriber(["--url", `redis://127.0.0.1:${silent.port}`, "x"], io), ExitCode.Connect);
+  assert.ok(Date.now() - started < 8000);
+  assert.match(io.err.text, /no answer within 5 s/);
 });
 
 Deno.test("a wrong password gives the connect code and never shows the password", async () => {
@@ -145,18 +134,8 @@ Deno.test("a reader that goes away (| head) ends the subscriber quietly", async 
 });
 
 Deno.test("answersPing() says no, within a second or so, when something silent holds the port", async () => {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const held: Deno.Conn[] = [];
-  const accepting = (async () => {
-    for await (const conn of listener) held.push(conn);
-  })();
-  try {
-    const started = Date.now();
-    assert.equal(await answersPing((listener.addr as Deno.NetAddr).port), false);
-    assert.ok(Date.now() - started < 3000);
-  } finally {
-    listener.close();
-    await accepting.catch(() => {});
-    for (const c of held) c.close();
-  }
+  await using silent = stallingServer();
+  const started = Date.now();
+  assert.equal(await answersPing(silent.port), false);
+  assert.ok(Date.now() - started < 3000);
 });

@@ -4,7 +4,7 @@ import { main as kvUpdater } from "../scripts/kv_updater.ts";
 import { main as publisher } from "../scripts/publisher.ts";
 import { ExitCode } from "../lib/exit_codes.ts";
 import { Chromium } from "./chromium.ts";
-import { captureIo, testServer } from "./harness.ts";
+import { captureIo, runMain, testServer } from "./harness.ts";
 
 /** Unique per run, so tests sharing a REDIS_URL server never see earlier runs' keys. */
 const NS = `r${crypto.randomUUID().slice(0, 8)}.`;
@@ -20,46 +20,55 @@ function pageWaitsFor(check: string, ms = 15_000): string {
   })`;
 }
 
+/** kv_updater and api_server running in-process on their own channel and prefix; dispose to stop both cleanly. */
+async function startChain(url: string, name: string): Promise<{ base: string; channel: string } & AsyncDisposable> {
+  const channel = `${NS}${name}:update`;
+  const args = ["--url", url, "--channel", channel, "--prefix", `${NS}${name}:`];
+  const updater = runMain(kvUpdater, [...args, "--stats-interval", "0"]);
+  const api = runMain(apiServer, [...args, "--port", "0"]);
+  const stop = async () => {
+    api.io.stop();
+    updater.io.stop();
+    assert.equal(await api.exit, ExitCode.Ok);
+    assert.equal(await updater.exit, ExitCode.Ok);
+  };
+  try {
+    await updater.io.err.waitFor(/Listening on channel/);
+    const [, base] = await api.io.err.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)\//);
+    return { base: base!, channel, [Symbol.asyncDispose]: stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
 Deno.test("the live page, in headless Chromium, shows a value published after it opened", async () => {
   await using browser = await Chromium.launch();
   await using server = await testServer();
-  const args = ["--url", server.url, "--channel", `${NS}lp:update`, "--prefix", `${NS}lp:`];
-  const updaterIo = captureIo();
-  const updater = kvUpdater([...args, "--stats-interval", "0"], updaterIo);
-  const apiIo = captureIo();
-  const api = apiServer([...args, "--port", "0"], apiIo);
-  try {
-    await updaterIo.err.waitFor(/Listening on channel/);
-    const [, base] = await apiIo.err.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)\//);
-    const tab = await browser.open(`${base}/`);
-    assert.equal(await browser.evaluate(tab, "document.title"), "pubsub-lab · live values");
-    assert.ok(
-      await browser.evaluate(tab, pageWaitsFor(`document.getElementById("status").textContent === "live"`)),
-      "the page never connected to /events",
-    );
-    const message = JSON.stringify({
-      type: "Greenhouse",
-      updated: new Date().toISOString(),
-      valid: new Date(Date.now() + 3_600_000).toISOString(),
-      values: { temperature: 23.5, door: "open" },
-    });
-    assert.equal(await publisher(["--url", server.url, `${NS}lp:update`, message], captureIo()), ExitCode.Ok);
-    const shown = await browser.evaluate(
-      tab,
-      pageWaitsFor(`document.querySelector('[data-type="Greenhouse"]').textContent.includes("23.5")`),
-    );
-    const card = await browser.evaluate(tab, `document.querySelector('[data-type="Greenhouse"]')?.innerText ?? ""`);
-    assert.ok(shown, `the page did not show the update; it shows: ${card}\napi: ${apiIo.err.text}`);
-    assert.match(String(card), /Greenhouse/);
-    assert.match(String(card), /temperature\s+23\.5/);
-    assert.match(String(card), /door\s+open/);
-    assert.match(String(card), /updated .* ago/);
-  } finally {
-    apiIo.stop();
-    updaterIo.stop();
-    assert.equal(await api, ExitCode.Ok);
-    assert.equal(await updater, ExitCode.Ok);
-  }
+  await using chain = await startChain(server.url, "lp");
+  const tab = await browser.open(`${chain.base}/`);
+  assert.equal(await browser.evaluate(tab, "document.title"), "pubsub-lab · live values");
+  assert.ok(
+    await browser.evaluate(tab, pageWaitsFor(`document.getElementById("status").textContent === "live"`)),
+    "the page never connected to /events",
+  );
+  const message = JSON.stringify({
+    type: "Greenhouse",
+    updated: new Date().toISOString(),
+    valid: new Date(Date.now() + 3_600_000).toISOString(),
+    values: { temperature: 23.5, door: "open" },
+  });
+  assert.equal(await publisher(["--url", server.url, chain.channel, message], captureIo()), ExitCode.Ok);
+  const shown = await browser.evaluate(
+    tab,
+    pageWaitsFor(`document.querySelector('[data-type="Greenhouse"]').textContent.includes("23.5")`),
+  );
+  const card = await browser.evaluate(tab, `document.querySelector('[data-type="Greenhouse"]')?.innerText ?? ""`);
+  assert.ok(shown, `the page did not show the update; it shows: ${card}`);
+  assert.match(String(card), /Greenhouse/);
+  assert.match(String(card), /temperature\s+23\.5/);
+  assert.match(String(card), /door\s+open/);
+  assert.match(String(card), /updated .* ago/);
 });
 
 Deno.test("the live page reads a time without a zone as UTC, as kv_updater does, whatever the browser's zone", async () => {
@@ -75,34 +84,21 @@ Deno.test("the live page reads a time without a zone as UTC, as kv_updater does,
   }
   await using _browser = browser;
   await using server = await testServer();
-  const args = ["--url", server.url, "--channel", `${NS}tz:update`, "--prefix", `${NS}tz:`];
-  const updaterIo = captureIo();
-  const updater = kvUpdater([...args, "--stats-interval", "0"], updaterIo);
-  const apiIo = captureIo();
-  const api = apiServer([...args, "--port", "0"], apiIo);
-  try {
-    await updaterIo.err.waitFor(/Listening on channel/);
-    const [, base] = await apiIo.err.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)\//);
-    const zoneless = (ms: number) => new Date(ms).toISOString().slice(0, 19); // no Z
-    const message = JSON.stringify({
-      type: "Zoneless",
-      updated: zoneless(Date.now() - 3_600_000),
-      valid: zoneless(Date.now() - 1_800_000),
-      values: { v: 1 },
-    });
-    assert.equal(await publisher(["--url", server.url, `${NS}tz:update`, message], captureIo()), ExitCode.Ok);
-    const tab = await browser.open(`${base}/`);
-    assert.equal(await browser.evaluate(tab, "new Date(2024, 0, 1).getTimezoneOffset()"), 300, "the zone was not set");
-    const shown = await browser.evaluate(
-      tab,
-      pageWaitsFor(`document.querySelector('[data-type="Zoneless"]').textContent.includes("expired 30 min ago")`),
-    );
-    const card = await browser.evaluate(tab, `document.querySelector('[data-type="Zoneless"]')?.innerText ?? ""`);
-    assert.ok(shown, `the page does not show the update as expired 30 min ago; it shows: ${card}`);
-  } finally {
-    apiIo.stop();
-    updaterIo.stop();
-    assert.equal(await api, ExitCode.Ok);
-    assert.equal(await updater, ExitCode.Ok);
-  }
+  await using chain = await startChain(server.url, "tz");
+  const zoneless = (ms: number) => new Date(ms).toISOString().slice(0, 19); // no Z
+  const message = JSON.stringify({
+    type: "Zoneless",
+    updated: zoneless(Date.now() - 3_600_000),
+    valid: zoneless(Date.now() - 1_800_000),
+    values: { v: 1 },
+  });
+  assert.equal(await publisher(["--url", server.url, chain.channel, message], captureIo()), ExitCode.Ok);
+  const tab = await browser.open(`${chain.base}/`);
+  assert.equal(await browser.evaluate(tab, "new Date(2024, 0, 1).getTimezoneOffset()"), 300, "the zone was not set");
+  const shown = await browser.evaluate(
+    tab,
+    pageWaitsFor(`document.querySelector('[data-type="Zoneless"]').textContent.includes("expired 30 min ago")`),
+  );
+  const card = await browser.evaluate(tab, `document.querySelector('[data-type="Zoneless"]')?.innerText ?? ""`);
+  assert.ok(shown, `the page does not show the update as expired 30 min ago; it shows: ${card}`);
 });

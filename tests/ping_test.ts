@@ -3,7 +3,7 @@ import { main as ping } from "../scripts/ping.ts";
 import { ExitCode } from "../lib/exit_codes.ts";
 import { freePort } from "../lib/local_server.ts";
 import { identifyServer, parseInfo } from "../lib/server_identity.ts";
-import { captureIo, replicaPair, runMain, ScriptProcess, testServer } from "./harness.ts";
+import { captureIo, replicaPair, runMain, ScriptProcess, stallingServer, testServer } from "./harness.ts";
 
 const SERVER_LINE = /✓ server +(KeyDB|Valkey|Redis) \d+\.\d+\.\d+/;
 
@@ -126,65 +126,18 @@ Deno.test("ping.ts against a server that isn't there: exit code 3 and what to do
 });
 
 Deno.test("ping.ts gives up on a server that accepts but never answers, within --timeout", async () => {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const accepted: Deno.Conn[] = [];
-  const accepting = (async () => {
-    for await (const c of listener) accepted.push(c);
-  })();
-  try {
-    const io = captureIo();
-    const started = Date.now();
-    const port = (listener.addr as Deno.NetAddr).port;
-    assert.equal(await ping(["--url", `redis://127.0.0.1:${port}`, "--timeout", "500ms"], io), ExitCode.Connect);
-    assert.ok(Date.now() - started < 5000);
-    assert.match(io.err.text, /no answer within 0\.5 s/);
-  } finally {
-    listener.close();
-    await accepting.catch(() => {});
-    for (const c of accepted) c.close();
-  }
+  await using silent = stallingServer();
+  const io = captureIo();
+  const started = Date.now();
+  assert.equal(await ping(["--url", `redis://127.0.0.1:${silent.port}`, "--timeout", "500ms"], io), ExitCode.Connect);
+  assert.ok(Date.now() - started < 5000);
+  assert.match(io.err.text, /no answer within 0\.5 s/);
 });
-
-/**
- * A fake server on loopback that answers every command with +PONG until the `nth` `command` (e.g. the 2nd PING:
- * the connect's is the 1st), and from then on never answers.
- */
-function silentFrom(command: string, nth: number): { port: number; [Symbol.asyncDispose](): Promise<void> } {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const conns: Deno.Conn[] = [];
-  const loops: Promise<void>[] = [];
-  const accepting = (async () => {
-    for await (const c of listener) {
-      conns.push(c);
-      loops.push((async () => {
-        const buf = new Uint8Array(4096);
-        let seen = 0;
-        let silent = false;
-        for (let n = await c.read(buf).catch(() => null); n !== null; n = await c.read(buf).catch(() => null)) {
-          const names = [...new TextDecoder().decode(buf.subarray(0, n)).matchAll(/\*\d+\r\n\$\d+\r\n([^\r]*)/g)];
-          for (const [, name] of names) {
-            if (name!.toUpperCase() === command && ++seen >= nth) silent = true;
-            if (!silent) await c.write(new TextEncoder().encode("+PONG\r\n")).catch(() => 0);
-          }
-        }
-      })());
-    }
-  })();
-  return {
-    port: (listener.addr as Deno.NetAddr).port,
-    [Symbol.asyncDispose]: async () => {
-      listener.close();
-      await accepting.catch(() => {});
-      for (const c of conns) c.close();
-      await Promise.all(loops);
-    },
-  };
-}
 
 Deno.test("ping.ts gives up on a server that connects and then stops answering, naming the command", async () => {
   // The connect's PING is answered and INFO is not; or INFO and the first of the doctor's five PINGs are.
   for (const [command, nth] of [["INFO", 1], ["PING", 3]] as const) {
-    await using fake = silentFrom(command, nth);
+    await using fake = stallingServer(command, nth);
     const started = Date.now();
     const { io, exit } = runMain(ping, ["--url", `redis://127.0.0.1:${fake.port}`, "--timeout", "500ms"], 10_000);
     assert.equal(await exit, ExitCode.CheckFailed, io.out.text + io.err.text);
