@@ -67,6 +67,8 @@ export const COMMON_OPTIONS: Record<string, OptionSpec> = {
  */
 export class Flags {
   /**
+   * Creates a Flags.
+   *
    * @param values the values parseArgs returned
    * @param positionals the positional arguments
    */
@@ -256,9 +258,10 @@ export function helpText(spec: ScriptSpec): string {
  * @example
  * ```ts
  * import { COMMON_OPTIONS, runScript } from "./cli.ts";
- * import { defaultIo } from "./output.ts";
+ * import { nullWriter } from "./output.ts";
  * const spec = { name: "x.ts", summary: "", usage: [], examples: [], options: COMMON_OPTIONS };
- * const code = await runScript(spec, ["--bogus"], defaultIo(), () => Promise.resolve(0));
+ * const silent = { stdout: nullWriter, stderr: nullWriter };
+ * const code = await runScript(spec, ["--bogus"], silent, () => Promise.resolve(0));
  * console.assert(code === 2);
  * ```
  */

@@ -53,7 +53,11 @@ export type EventInput = { event_type: string; timestamp?: string; id?: string; 
  * ```
  */
 export class EventValidationError extends Error {
-  /** @param problems what is wrong, one entry per problem */
+  /**
+   * Creates an EventValidationError.
+   *
+   * @param problems what is wrong, one entry per problem
+   */
   constructor(readonly problems: string[]) {
     super(`Invalid event: ${problems.join("; ")}`);
     this.name = "EventValidationError";

@@ -38,6 +38,8 @@ export interface EventPublisherOptions {
  */
 export class EventPublisher {
   /**
+   * Creates an EventPublisher.
+   *
    * @param redis a connection that can run PUBLISH (not one that is subscribed)
    * @param options what to stamp on events
    */

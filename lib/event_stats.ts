@@ -56,7 +56,11 @@ export class TopicStats {
   readonly #durations = new Float64Array(DURATION_SAMPLES);
   #samples = 0;
 
-  /** @param topic the topic or pattern */
+  /**
+   * Creates a TopicStats.
+   *
+   * @param topic the topic or pattern
+   */
   constructor(readonly topic: string) {}
 
   /**

@@ -42,7 +42,11 @@ export type EventHandler = (event: EventEnvelope, context: EventContext) => void
  * ```
  */
 export class MalformedEventError extends Error {
-  /** @param message what is wrong with the event */
+  /**
+   * Creates a MalformedEventError.
+   *
+   * @param message what is wrong with the event
+   */
   constructor(message: string) {
     super(message);
     this.name = "MalformedEventError";
@@ -141,6 +145,8 @@ export class EventSubscriber {
   #idleWaiters: (() => void)[] = [];
 
   /**
+   * Creates an EventSubscriber.
+   *
    * @param redis a connection used only for this subscriber
    * @param options topics, patterns, concurrency, queue bound, reporter
    * @throws {RangeError} when there is nothing to subscribe to or a bound is not a positive whole number

@@ -38,6 +38,8 @@ export type ExitCodeValue = typeof ExitCode[keyof typeof ExitCode];
  */
 export class CliError extends Error {
   /**
+   * Creates a CliError.
+   *
    * @param exitCode the code the script exits with
    * @param message what happened and what to do next
    */
@@ -57,7 +59,11 @@ export class CliError extends Error {
  * ```
  */
 export class UsageError extends CliError {
-  /** @param message which flag or argument is wrong and why */
+  /**
+   * Creates an UsageError.
+   *
+   * @param message which flag or argument is wrong and why
+   */
   constructor(message: string) {
     super(ExitCode.Usage, message);
     this.name = "UsageError";

@@ -114,7 +114,11 @@ export class HandshakeResponder {
   /** `script`: 1 round trip; `pipeline`: read, then write (2); `read-only`: no handshake (1). */
   mode: RespondMode;
 
-  /** @param options connections, handshake key and name */
+  /**
+   * Creates a HandshakeResponder.
+   *
+   * @param options connections, handshake key and name
+   */
   constructor(private readonly options: ResponderOptions) {
     this.mode = options.handshakeKey === undefined ? "read-only" : options.write ? "pipeline" : "script";
   }

@@ -66,7 +66,11 @@ export class KvFeed {
   /** Whether reads are failing: `loud` once an error was logged, `quiet` while the connection is down. */
   #failing: "no" | "quiet" | "loud" = "no";
 
-  /** @param options connection, prefix, hub */
+  /**
+   * Creates a KvFeed.
+   *
+   * @param options connection, prefix, hub
+   */
   constructor(private readonly options: KvFeedOptions) {}
 
   /**

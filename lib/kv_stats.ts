@@ -26,7 +26,7 @@ export class UpdaterStats {
   /** Rejected messages by reason, in the order first seen. */
   readonly byReason = new Map<RejectReason, number>();
   /** When counting started, epoch ms. */
-  readonly startedAt = Date.now();
+  readonly startedAt: number = Date.now();
 
   /** Counts one rejected message. */
   reject(reason: RejectReason): void {

@@ -77,7 +77,11 @@ export class KvWriter {
   #idle: (() => void)[] = [];
   readonly #maxBatch: number;
 
-  /** @param options where and how to write */
+  /**
+   * Creates a KvWriter.
+   *
+   * @param options where and how to write
+   */
   constructor(private readonly options: KvWriterOptions) {
     this.#maxBatch = options.maxBatch ?? 1000;
   }

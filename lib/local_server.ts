@@ -12,7 +12,7 @@ import { delay, withTimeout } from "./timing.ts";
 export const SERVER_BINARIES = ["keydb-server", "valkey-server", "redis-server"] as const;
 
 /** What to do when none of {@linkcode SERVER_BINARIES} is installed. */
-export const INSTALL_HINT = "No keydb-server, valkey-server or redis-server found on PATH.\n" +
+export const INSTALL_HINT: string = "No keydb-server, valkey-server or redis-server found on PATH.\n" +
   "Install one (Debian/Ubuntu: sudo apt-get install redis-server; macOS: brew install redis),\n" +
   "or run KeyDB in Docker: docker compose up -d --wait";
 

@@ -52,6 +52,8 @@ export class Logger {
   readonly #min: number;
 
   /**
+   * Creates a Logger.
+   *
    * @param writer where records go (stderr)
    * @param level the least severe level written
    * @param json write NDJSON records instead of text lines

@@ -10,6 +10,8 @@ import { withTimeout } from "./timing.ts";
 /** A command got no answer in time. */
 export class NoAnswerError extends Error {
   /**
+   * Creates a NoAnswerError.
+   *
    * @param what the command that went unanswered, e.g. `INFO`
    * @param ms how long it was given, in ms
    */

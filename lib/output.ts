@@ -75,7 +75,11 @@ export class Printer {
   /** Whether colour codes are written. */
   readonly color: boolean;
 
-  /** @param writer where the lines go */
+  /**
+   * Creates a Printer.
+   *
+   * @param writer where the lines go
+   */
   constructor(readonly writer: Writer) {
     this.color = writer.isTerminal() && !noColorRequested();
   }
@@ -124,6 +128,7 @@ export class Printer {
     return this.paint(1, text);
   }
 
+  /** Wraps text in an ANSI SGR code. */
   private paint(code: number, text: string): string {
     return this.color ? `\x1b[${code}m${text}\x1b[0m` : text;
   }
@@ -154,7 +159,11 @@ export class Reporter {
   /** The printer behind it. */
   readonly printer: Printer;
 
-  /** @param stderr where status lines go */
+  /**
+   * Creates a Reporter.
+   *
+   * @param stderr where status lines go
+   */
   constructor(stderr: Writer) {
     this.printer = new Printer(stderr);
   }

@@ -13,7 +13,11 @@
 
 /** A number as it was written, so `1.0` and `12345678901234567890` survive. */
 export class JsonNumber {
-  /** @param text the literal from the JSON text */
+  /**
+   * Creates a JsonNumber.
+   *
+   * @param text the literal from the JSON text
+   */
   constructor(readonly text: string) {}
 }
 
@@ -25,7 +29,11 @@ export type JsonObject = Map<string, JsonNode>;
 
 /** Thrown by {@linkcode parseOrdered} for text that is not JSON. */
 export class JsonSyntaxError extends Error {
-  /** @param message what is wrong and where */
+  /**
+   * Creates a JsonSyntaxError.
+   *
+   * @param message what is wrong and where
+   */
   constructor(message: string) {
     super(message);
     this.name = "JsonSyntaxError";

@@ -58,6 +58,8 @@ export class SseClient {
   readonly gone: Promise<void> = new Promise((resolve) => (this.#goneResolve = resolve));
 
   /**
+   * Creates a SseClient.
+   *
    * @param label who it is, for logs
    * @param maxBufferedBytes bytes that may wait unread before the client is dropped
    * @param onGone called once when the client is gone, for whatever reason
@@ -172,7 +174,7 @@ export interface SseHubOptions {
  */
 export class SseHub {
   /** Identifies this process's event ids. */
-  readonly boot = Date.now().toString(36);
+  readonly boot: string = Date.now().toString(36);
   #seq = 0;
   #ring: SseEvent[] = [];
   #clients = new Set<SseClient>();
@@ -183,7 +185,11 @@ export class SseHub {
   /** Clients dropped for being too slow. */
   dropped = 0;
 
-  /** @param options replay size, buffer limit, heartbeat */
+  /**
+   * Creates a SseHub.
+   *
+   * @param options replay size, buffer limit, heartbeat
+   */
   constructor(private readonly options: SseHubOptions) {
     const every = options.heartbeatMs ?? 15_000;
     if (every > 0) {
