@@ -6,6 +6,7 @@
  * @module
  */
 import { formatNumber, percentile } from "./stats.ts";
+import { roundMs } from "./latency.ts";
 
 /** How many recent handler durations each topic keeps for its percentiles. */
 export const DURATION_SAMPLES = 1024;
@@ -79,7 +80,7 @@ export class TopicStats {
   /** The figures now. */
   snapshot(): TopicStatsSnapshot {
     const durations = Array.from(this.#durations.subarray(0, Math.min(this.#samples, DURATION_SAMPLES)));
-    const round = (n: number) => Number.isNaN(n) ? null : Math.round(n * 1000) / 1000;
+    const round = (n: number) => Number.isNaN(n) ? null : roundMs(n);
     return {
       topic: this.topic,
       received: this.received,

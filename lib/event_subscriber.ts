@@ -13,6 +13,7 @@ import { TopicStats, type TopicStatsSnapshot } from "./event_stats.ts";
 import { escapeControl, Reporter } from "./output.ts";
 import { type Confirmation, onMessage, type PubSubMessage, subscribeAll, unsubscribeAll } from "./pubsub.ts";
 import { delay } from "./timing.ts";
+import { formatNumber } from "./stats.ts";
 
 /** What a handler is told besides the event. */
 export interface EventContext {
@@ -253,7 +254,7 @@ export class EventSubscriber {
       route.stats.dropped++;
       if (shouldLog(route.stats.dropped)) {
         this.#reporter.warn(
-          `Dropped an event on ${message.channel}: ${formatCount(this.#maxQueued)} events are already waiting ` +
+          `Dropped an event on ${message.channel}: ${formatNumber(this.#maxQueued)} events are already waiting ` +
             `for a handler (${route.stats.dropped} dropped so far). Raise the concurrency or make the handler faster.`,
         );
       }
@@ -352,11 +353,7 @@ function shouldLog(count: number): boolean {
 
 function logNote(count: number): string {
   if (count === LOG_FIRST) {
-    return ` (${LOG_FIRST} so far; from now on only every ${formatCount(LOG_EVERY)}th is logged)`;
+    return ` (${LOG_FIRST} so far; from now on only every ${formatNumber(LOG_EVERY)}th is logged)`;
   }
-  return count > LOG_FIRST ? ` (${formatCount(count)} so far)` : "";
-}
-
-function formatCount(n: number): string {
-  return n.toLocaleString("en-US");
+  return count > LOG_FIRST ? ` (${formatNumber(count)} so far)` : "";
 }

@@ -245,7 +245,7 @@ export class HandshakeWatcher implements AsyncDisposable {
     const watcher = new HandshakeWatcher(options.sub, options.read, options.db, options.key);
     watcher.#stop = onMessage(options.sub, (m) => {
       const arrivedAt = performance.now();
-      const n = parseNotification(m.channel, new TextDecoder().decode(m.payload));
+      const n = parseNotification(m.channel, m.payload);
       if (n?.event === "set") void watcher.#check(n.key, arrivedAt);
     });
     await subscribeAll(options.sub, [watcher.#subscription], () => {});

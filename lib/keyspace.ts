@@ -118,7 +118,7 @@ const NOTIFICATION_CHANNEL = /^__key(space|event)@(\d+)__:([\s\S]*)$/;
  * channel it came on.
  *
  * @param channel the channel, e.g. `__keyspace@0__:shared_key`
- * @param payload the message: an event name or a key name
+ * @param payload the message: an event name or a key name, as text or as received
  * @returns the notification, or undefined for a channel that is not one
  * @example
  * ```ts
@@ -127,12 +127,15 @@ const NOTIFICATION_CHANNEL = /^__key(space|event)@(\d+)__:([\s\S]*)$/;
  * console.assert(n?.key === "k" && n.event === "del");
  * ```
  */
-export function parseNotification(channel: string, payload: string): Notification | undefined {
+export function parseNotification(channel: string, payload: string | Uint8Array): Notification | undefined {
   const m = NOTIFICATION_CHANNEL.exec(channel);
   if (!m) return undefined;
   const db = Number(m[2]);
-  return m[1] === "space" ? { db, key: m[3]!, event: payload } : { db, key: payload, event: m[3]! };
+  const text = typeof payload === "string" ? payload : decoder.decode(payload);
+  return m[1] === "space" ? { db, key: m[3]!, event: text } : { db, key: text, event: m[3]! };
 }
+
+const decoder = new TextDecoder();
 
 /**
  * Whether a key name is a glob pattern (`*`, `?` or `[`) rather than one key.

@@ -20,6 +20,7 @@ import {
   pythonString,
 } from "./python_json.ts";
 import { parseByteSize } from "./byte_size.ts";
+import { UsageError } from "./exit_codes.ts";
 import { escapeControl } from "./output.ts";
 import { parseIsoTime } from "./iso_time.ts";
 
@@ -114,22 +115,26 @@ export function typeNameProblem(type: string): string | undefined {
 }
 
 /**
- * Says what is wrong with a key prefix, if anything: at most 64 of letters,
- * digits and `_ - . : /` (no spaces or glob characters, so `SCAN MATCH
- * <prefix>*` finds exactly the stored types).
+ * Reads `--prefix` the same way in kv_updater and api_server: at most 64 of
+ * letters, digits and `_ - . : /` (no spaces or glob characters, so `SCAN
+ * MATCH <prefix>*` finds exactly the stored types).
  *
- * @param prefix the proposed prefix
- * @returns the problem, or undefined when the prefix is usable
+ * @param text the flag's value, if given
+ * @returns the prefix (empty when not given, as in the seed)
+ * @throws {UsageError} when the prefix is not usable
  * @example
  * ```ts
- * import { prefixProblem } from "./kv_message.ts";
- * console.assert(prefixProblem("kv:") === undefined && prefixProblem("kv*") !== undefined);
+ * import { parsePrefix } from "./kv_message.ts";
+ * console.assert(parsePrefix("kv:") === "kv:" && parsePrefix(undefined) === "");
  * ```
  */
-export function prefixProblem(prefix: string): string | undefined {
-  if (prefix.length > 64) return `is ${prefix.length} characters long (at most 64)`;
-  if (!/^[A-Za-z0-9_.:\/-]*$/.test(prefix)) return "may only contain letters, digits, '_', '-', '.', ':' and '/'";
-  return undefined;
+export function parsePrefix(text: string | undefined): string {
+  const prefix = text ?? "";
+  if (prefix.length > 64) throw new UsageError(`--prefix "${prefix}" is ${prefix.length} characters long (at most 64)`);
+  if (!/^[A-Za-z0-9_.:\/-]*$/.test(prefix)) {
+    throw new UsageError(`--prefix "${prefix}" may only contain letters, digits, '_', '-', '.', ':' and '/'`);
+  }
+  return prefix;
 }
 
 /**

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { parseIsoTime } from "./iso_time.ts";
 
 /** A timestamp found in a value. */
 export interface Stamp {
@@ -52,14 +53,10 @@ export function findStamp(text: string, near?: number): Stamp | undefined {
 function findIso(text: string): Stamp | undefined {
   for (const m of text.matchAll(ISO)) {
     const [whole, fraction, zone] = m;
-    const hasSeconds = /T?\d{2}:\d{2}:\d{2}/.test(whole.slice(10));
-    let normal = whole.replace(" ", "T").replace(",", ".");
-    if (fraction && fraction.length > 3) normal = normal.replace(`.${fraction}`, `.${fraction.slice(0, 3)}`);
-    if (zone && /^[+-]\d{2}$/.test(zone)) normal += ":00";
-    else if (zone && /^[+-]\d{4}$/.test(zone)) normal = normal.slice(0, -2) + ":" + normal.slice(-2);
-    if (!zone) normal += "Z";
-    const epochMs = Date.parse(normal);
-    if (Number.isNaN(epochMs)) continue;
+    // A space may stand for the "T" in values; the rest is the project's one ISO-8601 rule.
+    const epochMs = parseIsoTime(whole.replace(" ", "T"));
+    if (epochMs === undefined) continue;
+    const hasSeconds = /^\d{2}:\d{2}:\d{2}/.test(whole.slice(11));
     return {
       epochMs,
       resolutionMs: fraction ? fractionResolution(fraction) : hasSeconds ? 1000 : 60_000,

@@ -178,7 +178,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
       const stopListening = onMessage(sub.redis, (m) => {
         const receivedAt = Date.now();
         if (done.signal.aborted || !plan.firstDelivery(m.channel, m.pattern)) return;
-        const n = parseNotification(m.channel, new TextDecoder().decode(m.payload));
+        const n = parseNotification(m.channel, m.payload);
         if (!n || n.db !== db || n.key === ownKey || !plan.wants(n)) return;
         queue = queue.then(async () => {
           if (done.signal.aborted) return;

@@ -12,8 +12,8 @@
 import { COMMON_OPTIONS, runScript, type ScriptSpec } from "../lib/cli.ts";
 import { Connection } from "../lib/client.ts";
 import { resolveUrl } from "../lib/config.ts";
-import { ExitCode, UsageError } from "../lib/exit_codes.ts";
-import { parseMaxBytes, parseUpdate, prefixProblem } from "../lib/kv_message.ts";
+import { ExitCode } from "../lib/exit_codes.ts";
+import { parseMaxBytes, parsePrefix, parseUpdate } from "../lib/kv_message.ts";
 import { UpdaterStats } from "../lib/kv_stats.ts";
 import { KvWriter } from "../lib/kv_writer.ts";
 import { Logger, parseLogLevel } from "../lib/log.ts";
@@ -67,9 +67,7 @@ const SUBSCRIPTION_LOSS = "Updates published until it is back are lost: pub/sub 
 export function main(args: string[], io: Io = defaultIo()): Promise<number> {
   return runScript(SPEC, args, io, async (flags) => {
     const channel = flags.string("channel") ?? "update";
-    const prefix = flags.string("prefix") ?? "";
-    const badPrefix = prefixProblem(prefix);
-    if (badPrefix) throw new UsageError(`--prefix "${prefix}" ${badPrefix}`);
+    const prefix = parsePrefix(flags.string("prefix"));
     const maxBytes = parseMaxBytes(flags.string("max-bytes"));
     const log = new Logger(io.stderr, parseLogLevel(flags.string("log-level")), flags.boolean("json"));
     const statsEveryMs = flags.duration("stats-interval") ?? 60_000;
