@@ -10,18 +10,18 @@
  *
  * @module
  */
-import { COMMON_OPTIONS, runScript, type ScriptSpec } from "../lib/cli.ts";
-import { Connection } from "../lib/client.ts";
-import { resolveUrl } from "../lib/config.ts";
-import type { CreatedEvent, EventEnvelope } from "../lib/event_envelope.ts";
-import { keySubmittedEvent, profileEvent, TOPICS } from "../lib/event_kinds.ts";
-import { EventPublisher } from "../lib/event_publisher.ts";
-import { EventSubscriber } from "../lib/event_subscriber.ts";
-import { CliError, ExitCode, UsageError } from "../lib/exit_codes.ts";
-import { defaultIo, type Io, Printer, Reporter } from "../lib/output.ts";
-import { onShutdown } from "../lib/shutdown.ts";
-import { answerWithin, NoAnswerError } from "../lib/no_answer.ts";
-import { delay, whenAborted } from "../lib/timing.ts";
+import { COMMON_OPTIONS, runScript, type ScriptSpec } from "../lib/core/cli.ts";
+import { Connection } from "../lib/core/client.ts";
+import { resolveUrl } from "../lib/core/config.ts";
+import type { CreatedEvent, EventEnvelope } from "../lib/events/envelope.ts";
+import { keySubmittedEvent, profileEvent, TOPICS } from "../lib/events/kinds.ts";
+import { EventPublisher } from "../lib/events/publisher.ts";
+import { EventSubscriber } from "../lib/events/subscriber.ts";
+import { CliError, ExitCode, UsageError } from "../lib/core/exit_codes.ts";
+import { defaultIo, type Io, Printer, Reporter } from "../lib/core/output.ts";
+import { onShutdown } from "../lib/core/shutdown.ts";
+import { answerWithin, NoAnswerError } from "../lib/core/no_answer.ts";
+import { delay, whenAborted } from "../lib/core/timing.ts";
 
 const SPEC: ScriptSpec = {
   name: "demo_events.ts",

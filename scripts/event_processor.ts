@@ -9,17 +9,17 @@
  *
  * @module
  */
-import { COMMON_OPTIONS, runScript, type ScriptSpec } from "../lib/cli.ts";
-import { Connection } from "../lib/client.ts";
-import { resolveUrl } from "../lib/config.ts";
-import { formatStatsTable, type TopicStatsSnapshot } from "../lib/event_stats.ts";
-import { EventPublisher } from "../lib/event_publisher.ts";
-import { type ProcessedEvent, processorHandlers } from "../lib/event_processing.ts";
-import { DEFAULT_CONCURRENCY, EventSubscriber } from "../lib/event_subscriber.ts";
-import { ExitCode } from "../lib/exit_codes.ts";
-import { clock, defaultIo, escapeControl, type Io, Printer, Reporter } from "../lib/output.ts";
-import { onShutdown } from "../lib/shutdown.ts";
-import { formatNumber } from "../lib/stats.ts";
+import { COMMON_OPTIONS, runScript, type ScriptSpec } from "../lib/core/cli.ts";
+import { Connection } from "../lib/core/client.ts";
+import { resolveUrl } from "../lib/core/config.ts";
+import { formatStatsTable, type TopicStatsSnapshot } from "../lib/events/stats.ts";
+import { EventPublisher } from "../lib/events/publisher.ts";
+import { type ProcessedEvent, processorHandlers } from "../lib/events/processing.ts";
+import { DEFAULT_CONCURRENCY, EventSubscriber } from "../lib/events/subscriber.ts";
+import { ExitCode } from "../lib/core/exit_codes.ts";
+import { clock, defaultIo, escapeControl, type Io, Printer, Reporter } from "../lib/core/output.ts";
+import { onShutdown } from "../lib/core/shutdown.ts";
+import { formatNumber } from "../lib/core/stats.ts";
 
 const SPEC: ScriptSpec = {
   name: "event_processor.ts",

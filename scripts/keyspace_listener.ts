@@ -10,20 +10,27 @@
  *
  * @module
  */
-import { COMMON_OPTIONS, type Flags, runScript, type ScriptSpec } from "../lib/cli.ts";
-import { Connection } from "../lib/client.ts";
-import { checkUrl, redactUrl, resolveUrl } from "../lib/config.ts";
-import { CliError, ExitCode, UsageError } from "../lib/exit_codes.ts";
-import { HANDSHAKE_KEY, HandshakeResponder, LAB_KEY } from "../lib/handshake.ts";
-import { type KeyView, readKeyView, stringView } from "../lib/key_view.ts";
-import { ALL_EVENTS, chooseDb, type Notification, parseNotification, planWatch, urlForDb } from "../lib/keyspace.ts";
-import { ensureNotifications } from "../lib/notifications.ts";
-import { clock, defaultIo, escapeControl, type Io, Printer, Reporter } from "../lib/output.ts";
-import { onMessage, subscribeAll, unsubscribeAll } from "../lib/pubsub.ts";
-import { onShutdown } from "../lib/shutdown.ts";
-import { findStamp, precisionNote, type Stamp } from "../lib/stamp.ts";
-import { formatNumber } from "../lib/stats.ts";
-import { whenAborted, withTimeout } from "../lib/timing.ts";
+import { COMMON_OPTIONS, type Flags, runScript, type ScriptSpec } from "../lib/core/cli.ts";
+import { Connection } from "../lib/core/client.ts";
+import { checkUrl, redactUrl, resolveUrl } from "../lib/core/config.ts";
+import { CliError, ExitCode, UsageError } from "../lib/core/exit_codes.ts";
+import { HANDSHAKE_KEY, HandshakeResponder, LAB_KEY } from "../lib/keyspace/handshake.ts";
+import { type KeyView, readKeyView, stringView } from "../lib/keyspace/key_view.ts";
+import {
+  ALL_EVENTS,
+  chooseDb,
+  type Notification,
+  parseNotification,
+  planWatch,
+  urlForDb,
+} from "../lib/keyspace/channels.ts";
+import { ensureNotifications } from "../lib/keyspace/notifications.ts";
+import { clock, defaultIo, escapeControl, type Io, Printer, Reporter } from "../lib/core/output.ts";
+import { onMessage, subscribeAll, unsubscribeAll } from "../lib/pubsub/subscribe.ts";
+import { onShutdown } from "../lib/core/shutdown.ts";
+import { findStamp, precisionNote, type Stamp } from "../lib/keyspace/stamp.ts";
+import { formatNumber } from "../lib/core/stats.ts";
+import { whenAborted, withTimeout } from "../lib/core/timing.ts";
 
 const SPEC: ScriptSpec = {
   name: "keyspace_listener.ts",

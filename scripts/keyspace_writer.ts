@@ -11,10 +11,10 @@
  * @module
  */
 import { type Redis, ReplyError } from "ioredis";
-import { COMMON_OPTIONS, runScript, type ScriptSpec } from "../lib/cli.ts";
-import { Connection } from "../lib/client.ts";
-import { redactUrl, resolveUrl } from "../lib/config.ts";
-import { ExitCode, UsageError } from "../lib/exit_codes.ts";
+import { COMMON_OPTIONS, runScript, type ScriptSpec } from "../lib/core/cli.ts";
+import { Connection } from "../lib/core/client.ts";
+import { redactUrl, resolveUrl } from "../lib/core/config.ts";
+import { ExitCode, UsageError } from "../lib/core/exit_codes.ts";
 import {
   HANDSHAKE_COPY_BYTES,
   HANDSHAKE_KEY,
@@ -22,14 +22,14 @@ import {
   HandshakeWatcher,
   LAB_KEY,
   type SeenHandshake,
-} from "../lib/handshake.ts";
-import { chooseDb, urlForDb } from "../lib/keyspace.ts";
-import { formatLatency, formatMs, roundMs, summarizeLatency } from "../lib/latency.ts";
-import { answerWithin, NoAnswerError } from "../lib/no_answer.ts";
-import { ensureNotifications } from "../lib/notifications.ts";
-import { defaultIo, type Io, Printer, Reporter } from "../lib/output.ts";
-import { onShutdown } from "../lib/shutdown.ts";
-import { delay, whenAborted } from "../lib/timing.ts";
+} from "../lib/keyspace/handshake.ts";
+import { chooseDb, urlForDb } from "../lib/keyspace/channels.ts";
+import { formatLatency, formatMs, roundMs, summarizeLatency } from "../lib/core/latency.ts";
+import { answerWithin, NoAnswerError } from "../lib/core/no_answer.ts";
+import { ensureNotifications } from "../lib/keyspace/notifications.ts";
+import { defaultIo, type Io, Printer, Reporter } from "../lib/core/output.ts";
+import { onShutdown } from "../lib/core/shutdown.ts";
+import { delay, whenAborted } from "../lib/core/timing.ts";
 
 const SPEC: ScriptSpec = {
   name: "keyspace_writer.ts",

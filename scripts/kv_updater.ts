@@ -9,17 +9,17 @@
  *
  * @module
  */
-import { COMMON_OPTIONS, runScript, type ScriptSpec } from "../lib/cli.ts";
-import { Connection } from "../lib/client.ts";
-import { resolveUrl } from "../lib/config.ts";
-import { ExitCode } from "../lib/exit_codes.ts";
-import { parseMaxBytes, parsePrefix, parseUpdate } from "../lib/kv_message.ts";
-import { UpdaterStats } from "../lib/kv_stats.ts";
-import { KvWriter } from "../lib/kv_writer.ts";
-import { Logger, parseLogLevel } from "../lib/log.ts";
-import { defaultIo, type Io, Printer } from "../lib/output.ts";
-import { onMessage, subscribeAll, unsubscribeAll } from "../lib/pubsub.ts";
-import { onShutdown } from "../lib/shutdown.ts";
+import { COMMON_OPTIONS, runScript, type ScriptSpec } from "../lib/core/cli.ts";
+import { Connection } from "../lib/core/client.ts";
+import { resolveUrl } from "../lib/core/config.ts";
+import { ExitCode } from "../lib/core/exit_codes.ts";
+import { parseMaxBytes, parsePrefix, parseUpdate } from "../lib/kv/message.ts";
+import { UpdaterStats } from "../lib/kv/stats.ts";
+import { KvWriter } from "../lib/kv/writer.ts";
+import { Logger, parseLogLevel } from "../lib/core/log.ts";
+import { defaultIo, type Io, Printer } from "../lib/core/output.ts";
+import { onMessage, subscribeAll, unsubscribeAll } from "../lib/pubsub/subscribe.ts";
+import { onShutdown } from "../lib/core/shutdown.ts";
 
 const SPEC: ScriptSpec = {
   name: "kv_updater.ts",

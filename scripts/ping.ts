@@ -14,12 +14,12 @@
  *
  * @module
  */
-import { COMMON_OPTIONS, runScript, type ScriptSpec } from "../lib/cli.ts";
-import { Connection } from "../lib/client.ts";
-import { redactUrl, resolveUrl } from "../lib/config.ts";
-import { type Check, type DoctorReport, runDoctor } from "../lib/doctor.ts";
-import { CliError, ExitCode, UsageError } from "../lib/exit_codes.ts";
-import { defaultIo, type Io, Printer, Reporter } from "../lib/output.ts";
+import { COMMON_OPTIONS, runScript, type ScriptSpec } from "../lib/core/cli.ts";
+import { Connection } from "../lib/core/client.ts";
+import { redactUrl, resolveUrl } from "../lib/core/config.ts";
+import { type Check, type DoctorReport, runDoctor } from "../lib/doctor/checks.ts";
+import { CliError, ExitCode, UsageError } from "../lib/core/exit_codes.ts";
+import { defaultIo, type Io, Printer, Reporter } from "../lib/core/output.ts";
 
 const SPEC: ScriptSpec = {
   name: "ping.ts",
@@ -49,7 +49,7 @@ const SPEC: ScriptSpec = {
  * @example
  * ```ts
  * import { main } from "./ping.ts";
- * import { LocalServer } from "../lib/local_server.ts";
+ * import { LocalServer } from "../lib/core/local_server.ts";
  * await using server = await LocalServer.start();
  * console.assert(await main(["--url", server.url]) === 0);
  * ```

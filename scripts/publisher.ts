@@ -10,18 +10,18 @@
  *
  * @module
  */
-import { COMMON_OPTIONS, type Flags, runScript, type ScriptSpec } from "../lib/cli.ts";
-import { Connection } from "../lib/client.ts";
-import { resolveUrl } from "../lib/config.ts";
-import { demoMessages } from "../lib/demo_messages.ts";
-import { ExitCode, UsageError } from "../lib/exit_codes.ts";
-import { compileTemplate } from "../lib/message_template.ts";
-import { defaultIo, escapeControl, type Io, Printer, Reporter, showPayload } from "../lib/output.ts";
-import { type Outgoing, publishBatch, type Published, publishSeries } from "../lib/publish.ts";
-import { onShutdown } from "../lib/shutdown.ts";
-import { formatNumber } from "../lib/stats.ts";
-import { readLines } from "../lib/stdin_lines.ts";
-import { delay } from "../lib/timing.ts";
+import { COMMON_OPTIONS, type Flags, runScript, type ScriptSpec } from "../lib/core/cli.ts";
+import { Connection } from "../lib/core/client.ts";
+import { resolveUrl } from "../lib/core/config.ts";
+import { demoMessages } from "../lib/pubsub/demo_messages.ts";
+import { ExitCode, UsageError } from "../lib/core/exit_codes.ts";
+import { compileTemplate } from "../lib/pubsub/message_template.ts";
+import { defaultIo, escapeControl, type Io, Printer, Reporter, showPayload } from "../lib/core/output.ts";
+import { type Outgoing, publishBatch, type Published, publishSeries } from "../lib/pubsub/publish.ts";
+import { onShutdown } from "../lib/core/shutdown.ts";
+import { formatNumber } from "../lib/core/stats.ts";
+import { readLines } from "../lib/pubsub/stdin_lines.ts";
+import { delay } from "../lib/core/timing.ts";
 
 const SPEC: ScriptSpec = {
   name: "publisher.ts",

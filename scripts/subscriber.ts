@@ -8,13 +8,13 @@
  *
  * @module
  */
-import { COMMON_OPTIONS, type Flags, runScript, type ScriptSpec } from "../lib/cli.ts";
-import { Connection } from "../lib/client.ts";
-import { resolveUrl } from "../lib/config.ts";
-import { LAB_CHANNELS, LAB_PATTERN } from "../lib/demo_messages.ts";
-import { ExitCode } from "../lib/exit_codes.ts";
-import { clock, defaultIo, escapeControl, type Io, Printer, Reporter, showPayload } from "../lib/output.ts";
-import { liveProgress } from "../lib/progress.ts";
+import { COMMON_OPTIONS, type Flags, runScript, type ScriptSpec } from "../lib/core/cli.ts";
+import { Connection } from "../lib/core/client.ts";
+import { resolveUrl } from "../lib/core/config.ts";
+import { LAB_CHANNELS, LAB_PATTERN } from "../lib/pubsub/demo_messages.ts";
+import { ExitCode } from "../lib/core/exit_codes.ts";
+import { clock, defaultIo, escapeControl, type Io, Printer, Reporter, showPayload } from "../lib/core/output.ts";
+import { liveProgress } from "../lib/core/progress.ts";
 import {
   type Confirmation,
   onMessage,
@@ -22,10 +22,10 @@ import {
   subscribeAll,
   type Subscription,
   unsubscribeAll,
-} from "../lib/pubsub.ts";
-import { onShutdown } from "../lib/shutdown.ts";
-import { formatNumber, MessageCounter } from "../lib/stats.ts";
-import { whenAborted } from "../lib/timing.ts";
+} from "../lib/pubsub/subscribe.ts";
+import { onShutdown } from "../lib/core/shutdown.ts";
+import { formatNumber, MessageCounter } from "../lib/core/stats.ts";
+import { whenAborted } from "../lib/core/timing.ts";
 
 const SPEC: ScriptSpec = {
   name: "subscriber.ts",

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { withTimeout } from "../lib/timing.ts";
+import { withTimeout } from "../lib/core/timing.ts";
 
 /** Where Chromium is looked for: `$CHROMIUM`, then these on PATH. */
 const CANDIDATES = ["chromium", "chromium-browser", "google-chrome", "google-chrome-stable"];

@@ -9,9 +9,9 @@
  * @module
  */
 import { Redis } from "ioredis";
-import { INSTALL_HINT, LocalServer, type LocalServerOptions } from "../lib/local_server.ts";
-import type { Io, Writer } from "../lib/output.ts";
-import { withTimeout } from "../lib/timing.ts";
+import { INSTALL_HINT, LocalServer, type LocalServerOptions } from "../lib/core/local_server.ts";
+import type { Io, Writer } from "../lib/core/output.ts";
+import { withTimeout } from "../lib/core/timing.ts";
 
 /** A server a test talks to; dispose it to stop it. */
 export interface TestServer extends AsyncDisposable {

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { formatNumber } from "../../lib/stats.ts";
+import { formatNumber } from "../../lib/core/stats.ts";
 
 /** One measured figure. */
 export interface Row {

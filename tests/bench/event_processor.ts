@@ -14,13 +14,13 @@
  * @module
  */
 import type { Redis } from "ioredis";
-import { Connection } from "../../lib/client.ts";
-import { EventPublisher } from "../../lib/event_publisher.ts";
-import { processorHandlers } from "../../lib/event_processing.ts";
-import { EventSubscriber } from "../../lib/event_subscriber.ts";
-import { LocalServer } from "../../lib/local_server.ts";
-import { Reporter } from "../../lib/output.ts";
-import { withTimeout } from "../../lib/timing.ts";
+import { Connection } from "../../lib/core/client.ts";
+import { EventPublisher } from "../../lib/events/publisher.ts";
+import { processorHandlers } from "../../lib/events/processing.ts";
+import { EventSubscriber } from "../../lib/events/subscriber.ts";
+import { LocalServer } from "../../lib/core/local_server.ts";
+import { Reporter } from "../../lib/core/output.ts";
+import { withTimeout } from "../../lib/core/timing.ts";
 import { median, onPath, printTable, type Row, runCommand } from "./bench_kit.ts";
 
 const EVENTS = 100_000;

@@ -10,10 +10,10 @@
  * @module
  */
 import { Redis } from "ioredis";
-import { LocalServer } from "../../lib/local_server.ts";
-import { formatMs, type LatencySummary, summarizeLatency } from "../../lib/latency.ts";
-import { keyspaceChannel } from "../../lib/keyspace.ts";
-import { withTimeout } from "../../lib/timing.ts";
+import { LocalServer } from "../../lib/core/local_server.ts";
+import { formatMs, type LatencySummary, summarizeLatency } from "../../lib/core/latency.ts";
+import { keyspaceChannel } from "../../lib/keyspace/channels.ts";
+import { withTimeout } from "../../lib/core/timing.ts";
 import { ScriptProcess } from "../harness.ts";
 
 const PINGS = 1000;

@@ -7,8 +7,8 @@
  * @module
  */
 import { Redis } from "ioredis";
-import { parseUpdate } from "../../lib/kv_message.ts";
-import { LocalServer } from "../../lib/local_server.ts";
+import { parseUpdate } from "../../lib/kv/message.ts";
+import { LocalServer } from "../../lib/core/local_server.ts";
 import { ScriptProcess } from "../harness.ts";
 import { printTable, type Row } from "./bench_kit.ts";
 

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { LocalServer } from "../../lib/local_server.ts";
+import { LocalServer } from "../../lib/core/local_server.ts";
 import { ScriptProcess } from "../harness.ts";
 import { median, onPath, printTable, type Row, runCommand } from "./bench_kit.ts";
 

@@ -1,0 +1,26 @@
+/**
+ * The event library in one import: envelopes, the lab's event kinds, a
+ * publisher and a subscriber with bounded concurrency, statistics and a
+ * graceful shutdown.
+ *
+ * @example
+ * ```ts ignore
+ * import { Redis } from "ioredis";
+ * import { EventPublisher, EventSubscriber } from "./mod.ts";
+ *
+ * const sub = new Redis("redis://localhost:6379"); // a subscribed connection runs nothing else
+ * const pub = new Redis("redis://localhost:6379");
+ * const subscriber = new EventSubscriber(sub, {
+ *   topics: { orders: async (event) => console.log("order", event.id, event.total) },
+ * });
+ * await subscriber.start();
+ * await new EventPublisher(pub, { source: "shop" }).publish("orders", { event_type: "order_placed", total: 42 });
+ * ```
+ *
+ * @module
+ */
+export * from "./envelope.ts";
+export * from "./kinds.ts";
+export * from "./publisher.ts";
+export * from "./subscriber.ts";
+export * from "./stats.ts";

@@ -1,0 +1,117 @@
+/**
+ * Publishing events: any event on any topic, plus helpers for the lab's
+ * key and profile events. Every publish returns how many subscribers
+ * received the event (0: nobody was listening, and pub/sub keeps nothing).
+ *
+ * @module
+ */
+import type { Redis } from "ioredis";
+import { completeEvent, type CreatedEvent, type EventInput } from "./envelope.ts";
+import { keySubmittedEvent, profileEvent, type ProfileId, TOPICS } from "./kinds.ts";
+
+/** How an {@linkcode EventPublisher} stamps its events. */
+export interface EventPublisherOptions {
+  /** Put in `source` of every event that has none, e.g. the program's name. */
+  source?: string;
+}
+
+/**
+ * Publishes events as JSON on topics, filling in `timestamp`, `id` and
+ * `source` and validating each event before it is sent.
+ *
+ * @example
+ * ```ts
+ * import { Redis } from "ioredis";
+ * import { EventPublisher } from "./publisher.ts";
+ * import { LocalServer } from "../core/local_server.ts";
+ *
+ * await using server = await LocalServer.start(); // or your own server's URL
+ * const redis = new Redis(server.url);
+ * const publisher = new EventPublisher(redis, { source: "my_app" });
+ * const receivers = await publisher.keySubmitted("abc123", "My Token");
+ * console.assert(receivers === 0); // nobody subscribed: the event is gone
+ * await publisher.publish("my_topic", { event_type: "custom", data: { anything: "you want" } });
+ * const event = publisher.prepare({ event_type: "custom" }); // what publish() would send
+ * console.assert(event.source === "my_app" && event.id.length === 36);
+ * await redis.quit();
+ * ```
+ */
+export class EventPublisher {
+  /**
+   * Creates an EventPublisher.
+   *
+   * @param redis a connection that can run PUBLISH (not one that is subscribed)
+   * @param options what to stamp on events
+   */
+  constructor(private readonly redis: Redis, private readonly options: EventPublisherOptions = {}) {}
+
+  /**
+   * Completes and validates the event, without publishing it: what
+   * {@linkcode publish} would send.
+   *
+   * @param event the event; only `event_type` is required
+   * @returns the complete event
+   * @throws {EventValidationError} when it is not a valid event
+   */
+  prepare(event: EventInput): CreatedEvent {
+    return completeEvent(event, { source: this.options.source });
+  }
+
+  /**
+   * Publishes an event on a topic. Fields it lacks (`timestamp`, `id`,
+   * `source`) are filled in; an event that is already complete — from
+   * {@linkcode prepare} or {@linkcode createEvent} — is sent as it is.
+   *
+   * @param topic the channel
+   * @param event the event; only `event_type` is required
+   * @returns how many subscribers received it
+   * @throws {EventValidationError} when it is not a valid event (nothing is sent)
+   */
+  async publish(topic: string, event: EventInput): Promise<number> {
+    return await this.redis.publish(topic, JSON.stringify(this.prepare(event)));
+  }
+
+  /**
+   * Publishes `key_submitted` on `key_submission`.
+   *
+   * @param keyValue the key
+   * @param tokenName the token it belongs to
+   * @returns how many subscribers received it
+   */
+  keySubmitted(keyValue: string, tokenName?: string): Promise<number> {
+    return this.publish(TOPICS.keySubmission, keySubmittedEvent(keyValue, tokenName));
+  }
+
+  /**
+   * Publishes `profile_created` on `profile_events`.
+   *
+   * @param profileId the profile
+   * @param profileData its fields
+   * @returns how many subscribers received it
+   */
+  profileCreated(profileId: ProfileId, profileData: Record<string, unknown>): Promise<number> {
+    return this.publish(TOPICS.profileEvents, profileEvent("created", profileId, profileData));
+  }
+
+  /**
+   * Publishes `profile_updated` on `profile_events`.
+   *
+   * @param profileId the profile
+   * @param profileData the fields that changed (or all of them)
+   * @returns how many subscribers received it
+   */
+  profileUpdated(profileId: ProfileId, profileData: Record<string, unknown>): Promise<number> {
+    return this.publish(TOPICS.profileEvents, profileEvent("updated", profileId, profileData));
+  }
+
+  /**
+   * Publishes `profile_deleted` on `profile_events`.
+   *
+   * @param profileId the profile
+   * @param profileData what is worth keeping about it (default none)
+   * @returns how many subscribers received it
+   */
+  profileDeleted(profileId: ProfileId, profileData: Record<string, unknown> = {}): Promise<number> {
+    return this.publish(TOPICS.profileEvents, profileEvent("deleted", profileId, profileData));
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * The kv_updater's statistics: messages received, stored, rejected by
+ * reason, validation results — as one log line or one JSON object.
+ *
+ * @module
+ */
+import type { RejectReason } from "./message.ts";
+import type { WriterStats } from "./writer.ts";
+import { formatNumber } from "../core/stats.ts";
+
+/**
+ * Counts what the updater received and refused; the writer counts the rest.
+ *
+ * @example
+ * ```ts
+ * import { UpdaterStats } from "./stats.ts";
+ * const s = new UpdaterStats();
+ * s.received++;
+ * s.reject("bad_time");
+ * console.assert(s.rejected === 1);
+ * ```
+ */
+export class UpdaterStats {
+  /** Messages received on the channel. */
+  received = 0;
+  /** Rejected messages by reason, in the order first seen. */
+  readonly byReason = new Map<RejectReason, number>();
+  /** When counting started, epoch ms. */
+  readonly startedAt: number = Date.now();
+
+  /** Counts one rejected message. */
+  reject(reason: RejectReason): void {
+    this.byReason.set(reason, (this.byReason.get(reason) ?? 0) + 1);
+  }
+
+  /** All rejected messages. */
+  get rejected(): number {
+    let n = 0;
+    for (const count of this.byReason.values()) n += count;
+    return n;
+  }
+
+  /**
+   * One line: `received 10 · stored 8 · superseded 1 · rejected 1 (bad_time 1) · pending 0`.
+   *
+   * @param writer the writer's counters
+   * @param pending updates not yet confirmed
+   * @param validate whether validation counts are shown
+   * @returns the line
+   */
+  text(writer: WriterStats, pending: number, validate: boolean): string {
+    const n = formatNumber;
+    const reasons = [...this.byReason].map(([r, c]) => `${r} ${n(c)}`).join(", ");
+    const parts = [
+      `received ${n(this.received)}`,
+      `stored ${n(writer.stored)}`,
+      `superseded ${n(writer.superseded)}`,
+      `rejected ${n(this.rejected)}${reasons ? ` (${reasons})` : ""}`,
+    ];
+    if (validate) parts.push(`validation ${n(writer.verified)} ok, ${n(writer.mismatches)} mismatch(es)`);
+    if (writer.expiredOnArrival) parts.push(`already expired ${n(writer.expiredOnArrival)}`);
+    if (writer.serverErrors) parts.push(`server errors ${n(writer.serverErrors)}`);
+    if (writer.abandoned) parts.push(`not stored at exit ${n(writer.abandoned)}`);
+    parts.push(`pending ${n(pending)}`);
+    return parts.join(" · ");
+  }
+
+  /**
+   * The same counts as an object, for `--json`.
+   *
+   * @param writer the writer's counters
+   * @param pending updates not yet confirmed
+   * @returns the counts
+   */
+  json(writer: WriterStats, pending: number): Record<string, unknown> {
+    return {
+      received: this.received,
+      stored: writer.stored,
+      superseded: writer.superseded,
+      rejected: this.rejected,
+      rejected_by_reason: Object.fromEntries(this.byReason),
+      validated: writer.verified,
+      validation_mismatches: writer.mismatches,
+      expired_on_arrival: writer.expiredOnArrival,
+      server_errors: writer.serverErrors,
+      not_stored_at_exit: writer.abandoned,
+      pending,
+      seconds: (Date.now() - this.startedAt) / 1000,
+    };
+  }
+}

@@ -1,0 +1,54 @@
+import assert from "node:assert/strict";
+import { COMMON_OPTIONS, helpText, parseDuration, parseFlags, type ScriptSpec } from "../../lib/core/cli.ts";
+import { UsageError } from "../../lib/core/exit_codes.ts";
+
+const spec: ScriptSpec = {
+  name: "x.ts",
+  summary: "does x.",
+  usage: ["[--count N]"],
+  options: {
+    count: { type: "string", arg: "N", help: "how many" },
+    config: { type: "boolean", negatable: true, help: "touch CONFIG" },
+    tag: { type: "string", short: "t", multiple: true, help: "a tag" },
+    ...COMMON_OPTIONS,
+  },
+  examples: ["x.ts --count 3"],
+};
+
+Deno.test("parseFlags() names an unknown flag in its usage error", () => {
+  assert.throws(() => parseFlags(spec, ["--colour"]), (e: Error) => {
+    assert.ok(e instanceof UsageError);
+    assert.match(e.message, /--colour/);
+    return true;
+  });
+  assert.throws(() => parseFlags(spec, ["--no-json"]), /--no-json/);
+  assert.throws(() => parseFlags(spec, ["--count"]), /--count/);
+  assert.throws(() => parseFlags(spec, ["stray"]), /Unexpected argument "stray"/);
+});
+
+Deno.test("Flags accessors validate numbers, durations and repeatable flags", () => {
+  const flags = parseFlags(spec, ["--count", "3", "-t", "a", "--tag", "b", "--no-config"]);
+  assert.equal(flags.int("count", { min: 1 }), 3);
+  assert.deepEqual(flags.list("tag"), ["a", "b"]);
+  assert.equal(flags.enabled("config"), false);
+  assert.equal(parseFlags(spec, []).enabled("config"), true);
+  assert.throws(() => parseFlags(spec, ["--count", "x"]).int("count"), /--count expects a whole number, got "x"/);
+  assert.throws(() => parseFlags(spec, ["--count", "0"]).int("count", { min: 1 }), /--count must be at least 1/);
+});
+
+Deno.test("parseDuration() reads ms, s, m, h and bare seconds", () => {
+  assert.equal(parseDuration("250ms", "--t"), 250);
+  assert.equal(parseDuration("2s", "--t"), 2000);
+  assert.equal(parseDuration("1.5m", "--t"), 90_000);
+  assert.equal(parseDuration("3", "--t"), 3000);
+  assert.throws(() => parseDuration("soon", "--timeout"), /--timeout expects a duration/);
+  // Timers cannot wait longer than 2^31-1 ms; longer ones would fire at once.
+  assert.throws(() => parseDuration("600h", "--heartbeat"), /--heartbeat must be at most 24 days/);
+});
+
+Deno.test("helpText() has USAGE, OPTIONS and EXAMPLES", () => {
+  const text = helpText(spec);
+  for (const heading of ["USAGE", "OPTIONS", "EXAMPLES"]) assert.match(text, new RegExp(`^${heading}$`, "m"));
+  assert.match(text, /--\[no-\]config/);
+  assert.match(text, /-t, --tag VALUE +a tag \(repeatable\)/);
+});

@@ -1,0 +1,207 @@
+import assert from "node:assert/strict";
+import { main as processor } from "../../scripts/event_processor.ts";
+import { Connection } from "../../lib/core/client.ts";
+import { type EventEnvelope, isIsoTimestamp } from "../../lib/events/envelope.ts";
+import { EventPublisher } from "../../lib/events/publisher.ts";
+import { EventSubscriber } from "../../lib/events/subscriber.ts";
+import { ExitCode } from "../../lib/core/exit_codes.ts";
+import { freePort } from "../../lib/core/local_server.ts";
+import { Reporter } from "../../lib/core/output.ts";
+import { captureIo, ScriptProcess, testServer } from "../harness.ts";
+
+/** A plain client for publishing, closed at the end of the test. */
+async function openClient(url: string) {
+  const conn = await Connection.open({ url, reporter: new Reporter(captureIo().stderr) });
+  return { redis: conn.redis, [Symbol.asyncDispose]: () => conn.close() };
+}
+
+/** Collects everything published on processing_results. */
+async function resultsListener(url: string) {
+  const conn = await Connection.open({ url, reporter: new Reporter(captureIo().stderr) });
+  const results: EventEnvelope[] = [];
+  let wake = () => {};
+  const subscriber = new EventSubscriber(conn.redis, {
+    topics: { processing_results: (e) => void (results.push(e), wake()) },
+    concurrency: 1,
+  });
+  await subscriber.start();
+  return {
+    results,
+    /** Resolves once `n` results are in; fails after `ms`. */
+    waitFor(n: number, ms = 10_000): Promise<void> {
+      if (results.length >= n) return Promise.resolve();
+      const { promise, resolve, reject } = Promise.withResolvers<void>();
+      const timer = setTimeout(() => reject(new Error(`only ${results.length} of ${n} results`)), ms);
+      wake = () => {
+        if (results.length >= n) (clearTimeout(timer), resolve());
+      };
+      return promise;
+    },
+    async [Symbol.asyncDispose]() {
+      await subscriber.shutdown(1000);
+      await conn.close();
+    },
+  };
+}
+
+Deno.test("event_processor publishes a result for each event kind and reports malformed ones", async () => {
+  await using server = await testServer({ own: true });
+  await using listener = await resultsListener(server.url);
+  const io = captureIo();
+  const running = processor(["--url", server.url, "--stats-interval", "0"], io);
+  await io.out.waitFor(/subscribed to profile_events \(2 active\)/);
+
+  await using pub = await openClient(server.url);
+  const publisher = new EventPublisher(pub.redis, { source: "test" });
+  assert.equal(await publisher.keySubmitted("abc123", "Token1"), 1);
+  // The seed's own shape: no id, a timestamp without a zone.
+  const seed = { event_type: "key_submitted", key_value: "k2", token_name: "T2", timestamp: "2024-01-01T10:00:00" };
+  assert.equal(await pub.redis.publish("key_submission", JSON.stringify(seed)), 1);
+  await publisher.keySubmitted(" padded");
+  await publisher.profileCreated(1, { dll_path: "/path/to/file.dll", token_name: "Profile Name", active: true });
+  await publisher.profileUpdated("p-2", { active: false });
+  await publisher.profileDeleted(3);
+  // Malformed: not JSON, not an envelope, wrong type for the topic, missing fields.
+  await pub.redis.publish("key_submission", "hello");
+  await pub.redis.publish("key_submission", JSON.stringify({ event_type: "key_submitted" }));
+  await publisher.publish("key_submission", { event_type: "profile_created", profile_id: 1 });
+  await publisher.publish("key_submission", { event_type: "key_submitted", key_value: 42 });
+  await publisher.publish("profile_events", { event_type: "profile_moved", profile_id: 1 });
+  await publisher.publish("profile_events", { event_type: "profile_created", profile_data: {} });
+  await listener.waitFor(6);
+  await io.err.waitFor(/profile_created needs profile_id/);
+
+  const [key, seedResult, padded, created, updated, deleted] = listener.results;
+  assert.equal(key!.event_type, "key_processed");
+  assert.equal(key!.source, "event_processor");
+  assert.equal((key!.original_event as EventEnvelope).key_value, "abc123");
+  const keyResult = key!.result as Record<string, unknown>;
+  assert.deepEqual({ ...keyResult, processed_at: "t" }, {
+    valid: true,
+    length: 6,
+    token_name: "Token1",
+    processed_at: "t",
+  });
+  assert.ok(isIsoTimestamp(keyResult.processed_at as string));
+  assert.deepEqual(seedResult!.original_event, seed);
+  assert.deepEqual((seedResult!.result as Record<string, unknown>).token_name, "T2");
+  assert.deepEqual(
+    { ...padded!.result as Record<string, unknown>, processed_at: "t" },
+    {
+      valid: false,
+      length: 7,
+      token_name: null,
+      processed_at: "t",
+      reason: "the key has leading or trailing whitespace",
+    },
+  );
+  assert.deepEqual(
+    [created, updated, deleted].map((r) => ({ ...r!.result as Record<string, unknown>, processed_at: "t" })),
+    [
+      { action: "created", profile_id: 1, fields: ["dll_path", "token_name", "active"], processed_at: "t" },
+      { action: "updated", profile_id: "p-2", fields: ["active"], processed_at: "t" },
+      { action: "deleted", profile_id: 3, fields: [], processed_at: "t" },
+    ],
+  );
+  assert.ok([created, updated, deleted].every((r) => r!.event_type === "profile_processed"));
+
+  assert.match(io.out.text, /key_submission key_submitted [0-9a-f]{8} → key_processed: valid, 6 chars, token "Token1"/);
+  assert.match(io.out.text, /key_submission key_submitted \(no id\) → key_processed: valid, 2 chars, token "T2"/);
+  assert.match(io.out.text, /profile_events profile_created [0-9a-f]{8} → profile_processed: created profile 1/);
+  assert.match(io.err.text, /Malformed event on key_submission: the payload is not JSON\. Payload: hello/);
+  assert.match(io.err.text, /Malformed event on key_submission: timestamp is missing/);
+  assert.match(io.err.text, /key_submission carries key_submitted, got "profile_created"/);
+  assert.match(io.err.text, /key_submitted needs key_value as a string/);
+  assert.match(io.err.text, /profile_events carries profile_created, profile_updated and profile_deleted/);
+
+  io.stop();
+  assert.equal(await running, ExitCode.Ok);
+  assert.match(io.out.text, /Processed 6 event\(s\)/);
+  assert.match(io.out.text, /key_submission +7 +3 +0 +4 +0 /);
+  assert.match(io.out.text, /profile_events +5 +3 +0 +2 +0 /);
+});
+
+Deno.test("event_processor --json prints each result, periodic statistics and a summary", async () => {
+  await using server = await testServer({ own: true });
+  const io = captureIo();
+  const running = processor(["--url", server.url, "--json", "--stats-interval", "200ms", "-c", "4"], io);
+  await io.out.waitFor(/"channel":"profile_events","active":2/);
+  await using pub = await openClient(server.url);
+  await new EventPublisher(pub.redis).keySubmitted("abc123");
+  await io.out.waitFor(/"event":"processed"/);
+  await io.out.waitFor(/"event":"stats".*"processed":1/);
+  io.stop();
+  assert.equal(await running, ExitCode.Ok);
+  const lines = io.out.text.trim().split("\n").map((l) => JSON.parse(l));
+  const processed = lines.find((l) => l.event === "processed");
+  assert.equal(processed.result.valid, true);
+  assert.equal(processed.receivers, 0);
+  const summary = lines.at(-1);
+  assert.equal(summary.event, "summary");
+  assert.equal(summary.processed, 1);
+  assert.equal(summary.drained, true);
+  assert.deepEqual(summary.topics.map((t: { topic: string }) => t.topic), ["key_submission", "profile_events"]);
+  assert.equal(summary.topics[0].received, 1);
+  assert.equal(typeof summary.topics[0].p50_ms, "number");
+});
+
+Deno.test("event_processor stops cleanly on SIGINT as a real process", async () => {
+  await using server = await testServer({ own: true });
+  await using p = new ScriptProcess("event_processor.ts", ["--url", server.url, "--quiet"]);
+  await p.err.waitFor(/Press Ctrl\+C to stop/, 20_000);
+  p.kill("SIGINT");
+  assert.equal(await p.exit(), ExitCode.Ok);
+  assert.match(p.out.text, /Processed 0 event\(s\)/);
+  assert.match(p.err.text, /Stopping: waiting up to 5 s/);
+});
+
+Deno.test("event_processor refuses bad flags and a missing server with their exit codes", async () => {
+  const io = captureIo();
+  assert.equal(await processor(["--concurrency", "0"], io), ExitCode.Usage);
+  assert.match(io.err.text, /--concurrency must be between 1 and 100000, got 0/);
+  const port = await freePort();
+  const io2 = captureIo();
+  assert.equal(await processor(["--url", `redis://127.0.0.1:${port}`], io2), ExitCode.Connect);
+  assert.match(io2.err.text, /Cannot connect to redis:\/\/127\.0\.0\.1:\d+: connection refused/);
+});
+
+Deno.test("event_processor keeps processing after the server restarts", async () => {
+  await using server = await testServer({ own: true });
+  const io = captureIo();
+  const running = processor(["--url", server.url, "--stats-interval", "0"], io);
+  try {
+    await io.out.waitFor(/subscribed to profile_events/);
+    await server.local!.stop();
+    await io.err.waitFor(/Connection to redis:\/\/127\.0\.0\.1:\d+ lost.*Events published until it is back are lost/);
+    await server.local!.start();
+    // Both connections (events in, results out) report their return.
+    await io.err.waitFor(/Reconnected to redis:[^\n]+\n[\s\S]*Reconnected to redis:/, 20_000);
+    await using listener = await resultsListener(server.url);
+    await using pub = await openClient(server.url);
+    // The publisher connection may still be reconnecting too: the result waits in its queue, not lost.
+    assert.equal(await new EventPublisher(pub.redis).keySubmitted("after-restart"), 1);
+    await listener.waitFor(1);
+    assert.equal((listener.results[0]!.original_event as EventEnvelope).key_value, "after-restart");
+  } finally {
+    io.stop();
+    assert.equal(await running, ExitCode.Ok);
+  }
+  assert.match(io.out.text, /Connection lost \d time\(s\)/);
+});
+
+Deno.test("event_processor escapes control characters in profile field names", async () => {
+  await using server = await testServer({ own: true });
+  const io = captureIo();
+  const running = processor(["--url", server.url, "--stats-interval", "0"], io);
+  try {
+    await io.out.waitFor(/subscribed to profile_events \(2 active\)/);
+    await using pub = await openClient(server.url);
+    await new EventPublisher(pub.redis, { source: "test" }).profileCreated(9, { "name\x1b[2J": "x" });
+    await io.out.waitFor(/created profile 9/);
+  } finally {
+    io.stop();
+  }
+  assert.equal(await running, ExitCode.Ok);
+  assert.match(io.out.text, /created profile 9 \(fields: name\\x1b\[2J\)/);
+  assert.ok(!io.out.text.includes("\x1b"), "no raw escape character");
+});

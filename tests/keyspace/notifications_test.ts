@@ -1,0 +1,150 @@
+import assert from "node:assert/strict";
+import { Redis } from "ioredis";
+import { deliversEvents, flagLetters, mergeFlags, missingFlags } from "../../lib/keyspace/notify_flags.ts";
+import {
+  ensureNotifications,
+  isInvalidValue,
+  probeFlags,
+  readNotifyConfig,
+  writeNotifyConfig,
+} from "../../lib/keyspace/notifications.ts";
+import { Reporter } from "../../lib/core/output.ts";
+import { captureIo, replicaPair, testServer } from "../harness.ts";
+
+Deno.test("missingFlags() and mergeFlags() add exactly the missing letters", () => {
+  assert.equal(missingFlags("", "K$"), "K$");
+  assert.equal(missingFlags("AKE", "K$x"), "");
+  assert.equal(missingFlags("Eg", "Kg"), "K");
+  assert.equal(mergeFlags("Ex", "K$"), "ExK$");
+  assert.equal(mergeFlags("AKE", "K$"), "AKE");
+  assert.ok(flagLetters("A").has("t"));
+  assert.ok(!flagLetters("A").has("m"));
+  assert.ok(deliversEvents("K$") && !deliversEvents("KE") && !deliversEvents("$"));
+});
+
+Deno.test("mergeFlags() writes A itself when every class is needed, never the spelled-out d (KeyDB rejects it)", () => {
+  assert.equal(mergeFlags("", "KA"), "KA");
+  assert.equal(mergeFlags("K$", "KA"), "KA");
+  assert.equal(mergeFlags("Ex", "KA"), "KEA");
+  assert.equal(mergeFlags("", "Kg$lshzxetd"), "KA");
+  assert.equal(mergeFlags("m", "EA"), "EAm");
+  assert.equal(mergeFlags("AKE", "Kn"), "KEAn", "n only when an event named needs it");
+  for (const value of [mergeFlags("", "KA"), mergeFlags("Eh", "KA"), mergeFlags("Kx", "EA")]) {
+    assert.doesNotMatch(value, /[dn]/, value);
+  }
+});
+
+Deno.test("isInvalidValue() tells a rejected letter from a refused CONFIG", () => {
+  // KeyDB 6 / Redis 6:
+  assert.ok(isInvalidValue("ERR Invalid argument 'Kg$lshzxetd' for CONFIG SET 'notify-keyspace-events'"));
+  // Redis 7:
+  assert.ok(
+    isInvalidValue(
+      "ERR CONFIG SET failed (possibly related to argument 'notify-keyspace-events') - Invalid event class character. " +
+        "Use 'Ag$lshzxeKEtmdn'.",
+    ),
+  );
+  assert.ok(!isInvalidValue("NOPERM this user has no permissions to run the 'config|set' command"));
+  assert.ok(!isInvalidValue("ERR unknown command 'config', with args beginning with: 'SET'"));
+});
+
+Deno.test("writeNotifyConfig(): a letter the server rejects is told apart from a refused CONFIG", async () => {
+  await using server = await testServer({ own: true });
+  await using renamed = await testServer({ own: true, args: ["--rename-command", "CONFIG", ""] });
+  const redis = new Redis(server.url);
+  const noConfig = new Redis(renamed.url);
+  try {
+    const rejected = await writeNotifyConfig(redis, "Kq");
+    assert.deepEqual([rejected.allowed, (rejected as { invalid?: boolean }).invalid], [false, true]);
+    const refused = await writeNotifyConfig(noConfig, "K$");
+    assert.deepEqual([refused.allowed, (refused as { invalid?: boolean }).invalid], [false, undefined]);
+  } finally {
+    await redis.quit();
+    await noConfig.quit();
+  }
+});
+
+Deno.test("readNotifyConfig() reads the value, and tells a refusal from a lost connection", async () => {
+  await using server = await testServer({ own: true, notifications: "KEA", args: ["--rename-command", "CONFIG", ""] });
+  await using plain = await testServer({ own: true, notifications: "Kh" });
+  const renamed = new Redis(server.url);
+  const ok = new Redis(plain.url);
+  try {
+    const refused = await readNotifyConfig(renamed);
+    assert.equal(refused.allowed, false);
+    assert.match((refused as { reason: string }).reason, /unknown command/i);
+    assert.deepEqual(await readNotifyConfig(ok), { allowed: true, flags: "hK" });
+    const gone = new Redis(plain.url, { lazyConnect: true, enableOfflineQueue: false, retryStrategy: () => null });
+    await assert.rejects(readNotifyConfig(gone), /enableOfflineQueue/);
+    gone.disconnect();
+  } finally {
+    await renamed.quit();
+    await ok.quit();
+  }
+});
+
+Deno.test("probeFlags() is ok when the events arrive and not when they do not, in any db", async () => {
+  await using on = await testServer({ own: true, notifications: "K$" });
+  await using off = await testServer({ own: true, notifications: "E$" });
+  assert.equal((await probeFlags({ url: on.url, db: 0, flags: "K$" })).ok, true);
+  assert.equal((await probeFlags({ url: on.url, db: 7, flags: "K$" })).ok, true);
+  const missed = await probeFlags({ url: off.url, db: 0, flags: "K$", timeoutMs: 300 });
+  assert.deepEqual([missed.ok, missed.error], [false, undefined]);
+});
+
+Deno.test("probeFlags() leaves every probe key with an expiry", async () => {
+  await using server = await testServer({ own: true, notifications: "KA", args: ["--rename-command", "DEL", ""] });
+  const result = await probeFlags({ url: server.url, db: 0, flags: "K$hlszt", timeoutMs: 2000 });
+  assert.equal(result.ok, true);
+  const redis = new Redis(server.url);
+  try {
+    const keys = await redis.keys("pubsub-lab:probe:*");
+    assert.equal(keys.length, 6, keys.join(" "));
+    for (const key of keys) assert.ok(await redis.pttl(key) > 0, `${key} has no TTL`);
+  } finally {
+    await redis.quit();
+  }
+});
+
+Deno.test("probeFlags() proves each class it can, and names what is missing", async () => {
+  await using server = await testServer({ own: true, notifications: "KE$hx" });
+  const some = await probeFlags({ url: server.url, db: 0, flags: "KE$hxe", timeoutMs: 2000 });
+  assert.deepEqual([some.ok, some.unproven], [true, "e"]);
+  const lacking = await probeFlags({ url: server.url, db: 0, flags: "Kl", timeoutMs: 300 });
+  assert.deepEqual([lacking.ok, lacking.missing], [false, ["keyspace:lpush"]]);
+});
+
+Deno.test("probeFlags() writes through writeUrl when it listens on a read-only replica", async () => {
+  await using pair = await replicaPair({ notifications: "K$" });
+  const { primary, replica } = pair;
+  const direct = await probeFlags({ url: replica.url, db: 0, flags: "K$", timeoutMs: 300 });
+  assert.equal(direct.ok, false);
+  assert.match(direct.error ?? "", /READONLY/);
+  assert.equal((await probeFlags({ url: replica.url, writeUrl: primary.url, db: 0, flags: "K$" })).ok, true);
+});
+
+Deno.test("ensureNotifications() keeps the flags already set and reports what it added", async () => {
+  await using server = await testServer({ own: true, notifications: "Elg" });
+  const redis = new Redis(server.url);
+  const io = captureIo();
+  try {
+    const options = {
+      redis,
+      url: server.url,
+      db: 0,
+      needed: "K$",
+      change: true,
+      reporter: new Reporter(io.stderr),
+      address: server.url,
+    };
+    const outcome = await ensureNotifications(options);
+    assert.equal(outcome.kind, "changed");
+    const after = flagLetters(((await redis.config("GET", "notify-keyspace-events")) as string[])[1]!);
+    assert.deepEqual([..."ElgK$"].filter((c) => !after.has(c)), []);
+    assert.match(io.err.text, /added K\$/);
+    const again = await ensureNotifications(options);
+    assert.equal(again.kind, "already");
+  } finally {
+    await redis.quit();
+  }
+});

@@ -1,0 +1,479 @@
+import assert from "node:assert/strict";
+import { Redis } from "ioredis";
+import { main as apiServer } from "../../scripts/api_server.ts";
+import { ExitCode } from "../../lib/core/exit_codes.ts";
+import { parseUpdate } from "../../lib/kv/message.ts";
+import { Logger } from "../../lib/core/log.ts";
+import { SseHub } from "../../lib/web/sse.ts";
+import { withTimeout } from "../../lib/core/timing.ts";
+import { type CapturedIo, captureIo, testClient, testServer, withClient } from "../harness.ts";
+
+/** Unique per run, so tests sharing a REDIS_URL server never see earlier runs' keys. */
+const NS = `r${crypto.randomUUID().slice(0, 8)}.`;
+
+/** A running API server (in-process, on a free port). */
+interface Api extends AsyncDisposable {
+  base: string;
+  io: CapturedIo;
+  done: Promise<number>;
+}
+
+async function startApi(url: string, args: string[] = []): Promise<Api> {
+  const io = captureIo();
+  const done = apiServer(["--url", url, "--port", "0", ...args], io);
+  const m = await Promise.race([
+    io.err.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)\//),
+    done.then(() => assert.fail(io.err.text)),
+  ]);
+  return {
+    base: m[1]!,
+    io,
+    done,
+    async [Symbol.asyncDispose]() {
+      io.stop();
+      assert.equal(await done, ExitCode.Ok);
+    },
+  };
+}
+
+/** Stands in for kv_updater: stores the update as it would, then publishes it. */
+async function storeAndPublish(redis: Redis, message: string, prefix = "", channel = "update"): Promise<void> {
+  const parsed = parseUpdate(new TextEncoder().encode(message), 64 * 1024 * 1024);
+  assert.ok(parsed.ok);
+  await redis.pipeline().set(prefix + parsed.update.type, parsed.update.stored).publish(channel, message).exec();
+}
+
+const update = (type: string, values: unknown) =>
+  JSON.stringify({ type, updated: "2023-10-01T12:00:00Z", valid: "2099-01-01T00:00:00Z", values });
+
+interface Received {
+  id: string;
+  event: string;
+  data: string;
+}
+
+/** Reads an SSE stream, event by event. */
+class SseReader implements AsyncDisposable {
+  readonly events: Received[] = [];
+  #waiters: (() => void)[] = [];
+  #done: Promise<void>;
+  #response!: Response;
+  readonly #abort = new AbortController();
+
+  private constructor(readonly ready: Promise<Response>) {
+    this.#done = ready.then(async (res) => {
+      this.#response = res;
+      let buffer = "";
+      let current: Partial<Received> = {};
+      for await (const chunk of res.body!.pipeThrough(new TextDecoderStream())) {
+        buffer += chunk;
+        let end;
+        while ((end = buffer.indexOf("\n")) >= 0) {
+          const line = buffer.slice(0, end);
+          buffer = buffer.slice(end + 1);
+          if (line === "") {
+            if (current.event) this.events.push(current as Received);
+            current = {};
+            for (const wake of this.#waiters.splice(0)) wake();
+          } else if (line.startsWith("id: ")) current.id = line.slice(4);
+          else if (line.startsWith("event: ")) current.event = line.slice(7);
+          else if (line.startsWith("data: ")) current.data = (current.data ? current.data + "\n" : "") + line.slice(6);
+        }
+      }
+    }).catch(() => {});
+  }
+
+  static open(url: string, lastEventId?: string): SseReader {
+    const headers: Record<string, string> = lastEventId ? { "last-event-id": lastEventId } : {};
+    const controller = new AbortController();
+    const reader = new SseReader(fetch(url, { headers, signal: controller.signal }));
+    reader.#abort.signal.addEventListener("abort", () => controller.abort());
+    return reader;
+  }
+
+  /** Waits until some event satisfies `test`. */
+  async waitFor(test: (e: Received) => boolean, ms = 10_000): Promise<Received> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const found = this.events.find(test);
+      if (found) return found;
+      const left = deadline - Date.now();
+      const late = () =>
+        new Error(`No such event within ${ms} ms; got ${this.events.length}: ${JSON.stringify(this.events.slice(-3))}`);
+      if (left <= 0) throw late();
+      const next = new Promise<void>((resolve) => this.#waiters.push(resolve));
+      await withTimeout(next, left, late);
+    }
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.#abort.abort();
+    await this.#done;
+    await this.#response?.body?.cancel().catch(() => {});
+  }
+}
+
+Deno.test("api_server returns what was stored: /kv lists the types, /kv/:type the stored JSON, 404 when absent", async () => {
+  await using server = await testServer({ own: true });
+  await using api = await startApi(server.url, ["--prefix", "kv:"]);
+  await withClient(server.url, async (redis) => {
+    await storeAndPublish(redis, update("Weather", { temp: 21.5 }), "kv:");
+    await storeAndPublish(redis, update("AQI", { pm25: 4 }), "kv:");
+    await redis.set("unrelated", "x");
+  });
+  const list = await fetch(`${api.base}/kv`);
+  assert.equal(list.status, 200);
+  assert.deepEqual(await list.json(), { types: ["AQI", "Weather"] });
+  const one = await fetch(`${api.base}/kv/Weather`);
+  assert.equal(one.headers.get("content-type"), "application/json");
+  assert.equal(
+    await one.text(),
+    '{"updated": "2023-10-01T12:00:00Z", "valid": "2099-01-01T00:00:00Z", "values": {"temp": 21.5}}',
+  );
+  const missing = await fetch(`${api.base}/kv/Nope`);
+  assert.equal(missing.status, 404);
+  assert.match((await missing.json()).error, /Nothing stored for type "Nope" \(key "kv:Nope"\)/);
+  const bad = await fetch(`${api.base}/kv/a%20b`);
+  assert.equal(bad.status, 400);
+  await bad.body?.cancel();
+  const malformed = await fetch(`${api.base}/kv/%E0%A4%A`);
+  assert.equal(malformed.status, 400);
+  assert.match((await malformed.json()).error, /malformed %-escape/);
+  const health = await fetch(`${api.base}/health`);
+  assert.deepEqual(await health.json(), { status: "ok", server: "connected", clients: 0 });
+  const page = await fetch(`${api.base}/`);
+  assert.match(await page.text(), /new EventSource\("events"\)/);
+});
+
+Deno.test("api_server /events: current values first, then an update published after the client connected", async () => {
+  await using server = await testServer();
+  await using api = await startApi(server.url, ["--channel", `${NS}t2:update`, "--prefix", `${NS}t2:`]);
+  await withClient(server.url, async (redis) => {
+    await storeAndPublish(redis, update("Existing", { a: 1 }), `${NS}t2:`, `${NS}t2:update`);
+    await using sse = SseReader.open(`${api.base}/events`);
+    const first = await sse.waitFor((e) => JSON.parse(e.data).type === "Existing");
+    assert.equal(first.event, "update");
+    await storeAndPublish(redis, update("Live", { b: 2 }), `${NS}t2:`, `${NS}t2:update`);
+    const live = await sse.waitFor((e) => JSON.parse(e.data).type === "Live");
+    assert.deepEqual(JSON.parse(live.data), {
+      type: "Live",
+      updated: "2023-10-01T12:00:00Z",
+      valid: "2099-01-01T00:00:00Z",
+      values: { b: 2 },
+    });
+    assert.match(live.id, /^[0-9a-z]+-\d+$/);
+  });
+});
+
+Deno.test("api_server /events waits for kv_updater's write when it lags behind the channel message", async () => {
+  await using server = await testServer();
+  await using api = await startApi(server.url, ["--channel", `${NS}t3:update`, "--prefix", `${NS}t3:`]);
+  await withClient(server.url, async (redis) => {
+    await using sse = SseReader.open(`${api.base}/events`);
+    await sse.ready;
+    const message = update("Lagging", { v: "new" });
+    await redis.set(`${NS}t3:Lagging`, '{"updated": "old", "valid": "old", "values": {"v": "old"}}');
+    await redis.publish(`${NS}t3:update`, message);
+    const parsed = parseUpdate(new TextEncoder().encode(message));
+    assert.ok(parsed.ok);
+    await redis.set(`${NS}t3:Lagging`, parsed.update.stored); // the updater's write, after the message
+    const e = await sse.waitFor((e) => JSON.parse(e.data).type === "Lagging" && JSON.parse(e.data).values.v !== "old");
+    assert.equal(JSON.parse(e.data).values.v, "new");
+  });
+});
+
+Deno.test("api_server /events replays what a client missed when it reconnects with Last-Event-ID", async () => {
+  await using server = await testServer();
+  const args = ["--channel", `${NS}t4:update`, "--prefix", `${NS}t4:`, "--log-level", "debug"];
+  await using api = await startApi(server.url, args);
+  await withClient(server.url, async (redis) => {
+    let lastId: string;
+    {
+      await using sse = SseReader.open(`${api.base}/events`);
+      await api.io.err.waitFor(/SSE client #1 connected/); // it has had its (empty) snapshot: now live
+      await storeAndPublish(redis, update("One", { n: 1 }), `${NS}t4:`, `${NS}t4:update`);
+      lastId = (await sse.waitFor((e) => JSON.parse(e.data).type === "One")).id;
+    }
+    await storeAndPublish(redis, update("Two", { n: 2 }), `${NS}t4:`, `${NS}t4:update`);
+    await storeAndPublish(redis, update("Three", { n: 3 }), `${NS}t4:`, `${NS}t4:update`);
+    // Wait until the server has sent both (a fresh client sees them as live events).
+    await using watcher = SseReader.open(`${api.base}/events`, lastId);
+    await watcher.waitFor((e) => JSON.parse(e.data).type === "Three");
+    assert.deepEqual(watcher.events.map((e) => JSON.parse(e.data).type), ["Two", "Three"]);
+    // An unknown id (another server process) gets the current values instead.
+    await using stranger = SseReader.open(`${api.base}/events`, "zzz-5");
+    await stranger.waitFor((e) => JSON.parse(e.data).type === "Three");
+    assert.deepEqual(stranger.events.map((e) => JSON.parse(e.data).type).sort(), ["One", "Three", "Two"]);
+  });
+});
+
+Deno.test("api_server drops a client that stops reading, and the others keep receiving", async () => {
+  await using server = await testServer();
+  await using api = await startApi(server.url, [
+    "--channel",
+    `${NS}t5:update`,
+    "--prefix",
+    `${NS}t5:`,
+    "--client-buffer",
+    "200kb",
+  ]);
+  const port = Number(new URL(api.base).port);
+  const stuck = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    await stuck.write(new TextEncoder().encode(`GET /events HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`));
+    await using reader = SseReader.open(`${api.base}/events`);
+    await reader.ready;
+    // 48 KiB: each stored value arrives in one read (larger ones make redis-parser start a pool-shrinking timer).
+    const big = "x".repeat(48 * 1024);
+    await withClient(server.url, async (redis) => {
+      // Bounded: at most 200 × 48 KiB; stops as soon as the stuck client is dropped.
+      for (let n = 0; n < 200 && !/SSE client #1 dropped/.test(api.io.err.text); n++) {
+        await storeAndPublish(redis, update(`Big${n}`, { n, big }), `${NS}t5:`, `${NS}t5:update`);
+        await reader.waitFor((e) => e.data.includes(`"type":"Big${n}"`));
+      }
+    });
+    assert.match(api.io.err.text, /WARN {2}SSE client #1 dropped: \d+ bytes were waiting unread/);
+  } finally {
+    stuck.close();
+  }
+});
+
+Deno.test("api_server refuses a port in use and bad options", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    await using server = await testServer();
+    const io = captureIo();
+    const code = await apiServer(["--url", server.url, "--port", String((listener.addr as Deno.NetAddr).port)], io);
+    assert.equal(code, ExitCode.Failure);
+    assert.match(io.err.text, /error: Port \d+ on 127\.0\.0\.1 is already in use: choose another with --port/);
+  } finally {
+    listener.close();
+  }
+  const io = captureIo();
+  assert.equal(await apiServer(["--port", "99999"], io), ExitCode.Usage);
+  assert.match(io.err.text, /--port must be between 0 and 65535/);
+});
+
+Deno.test("api_server survives a server restart: 503 while it is away, then live events again", async () => {
+  await using server = await testServer({ own: true });
+  await using api = await startApi(server.url);
+  await using sse = SseReader.open(`${api.base}/events`);
+  await sse.ready;
+  await server.local!.stop();
+  await api.io.err.waitFor(/subscription: Connection to .* lost/);
+  const down = await fetch(`${api.base}/kv`);
+  assert.equal(down.status, 503);
+  assert.match((await down.json()).error, /Not connected to the server at .*: reconnecting/);
+  await server.local!.start();
+  await api.io.err.waitFor(/subscription: Reconnected to .* after/, 20_000);
+  await withClient(server.url, (redis) => storeAndPublish(redis, update("AfterRestart", { ok: true })));
+  const e = await sse.waitFor((e) => JSON.parse(e.data).type === "AfterRestart");
+  assert.deepEqual(JSON.parse(e.data).values, { ok: true });
+  // A normal restart is reported by the connections (lost, reconnected), never as an error.
+  assert.doesNotMatch(api.io.err.text, /ERROR/);
+});
+
+Deno.test("api_server /events sends heartbeats on an idle stream", async () => {
+  await using server = await testServer();
+  await using api = await startApi(server.url, [
+    "--channel",
+    `${NS}t8:update`,
+    "--prefix",
+    `${NS}t8:`,
+    "--heartbeat",
+    "100ms",
+  ]);
+  const controller = new AbortController();
+  const res = await fetch(`${api.base}/events`, { signal: controller.signal });
+  assert.equal(res.headers.get("content-type"), "text/event-stream; charset=utf-8");
+  let text = "";
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  try {
+    await withTimeout(
+      (async () => {
+        while (!/: heartbeat \d{4}-/.test(text)) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          text += value;
+        }
+      })(),
+      10_000,
+      () => new Error(`No heartbeat; got ${JSON.stringify(text)}`),
+    );
+    assert.match(text, /^retry: 2000\n\n/);
+  } finally {
+    await reader.cancel();
+  }
+});
+
+Deno.test("api_server sends a snapshot larger than --client-buffer whole, and the client stays live", async () => {
+  await using server = await testServer();
+  const prefix = `${NS}t9:`;
+  await using api = await startApi(server.url, [
+    "--channel",
+    `${NS}t9:update`,
+    "--prefix",
+    prefix,
+    "--client-buffer",
+    "16kb",
+  ]);
+  await withClient(server.url, async (redis) => {
+    for (let n = 0; n < 10; n++) {
+      await storeAndPublish(redis, update(`Wide${n}`, { pad: "p".repeat(8000) }), prefix, "-");
+    }
+    await using sse = SseReader.open(`${api.base}/events`);
+    await sse.waitFor((e) => JSON.parse(e.data).type === "Wide9");
+    await storeAndPublish(redis, update("After", { small: 1 }), prefix, `${NS}t9:update`);
+    await sse.waitFor((e) => JSON.parse(e.data).type === "After");
+    assert.equal(sse.events.length, 11);
+  });
+  assert.doesNotMatch(api.io.err.text, /dropped/);
+});
+
+/** Reads a response body as text until `pattern` shows up (bounded), then cancels it. */
+async function readUntil(res: Response, pattern: RegExp, ms = 10_000): Promise<string> {
+  let text = "";
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  try {
+    await withTimeout(
+      (async () => {
+        while (!pattern.test(text)) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          text += value;
+        }
+      })(),
+      ms,
+      () => new Error(`No ${pattern} within ${ms} ms; got ${JSON.stringify(text.slice(-300))}`),
+    );
+    return text;
+  } finally {
+    await reader.cancel();
+  }
+}
+
+Deno.test("api_server with a server that stops answering: 503 within --timeout, /health degraded, Ctrl+C exits", async () => {
+  await using server = await testServer({ own: true });
+  const io = captureIo();
+  const done = apiServer(
+    ["--url", server.url, "--port", "0", "--timeout", "500ms", "--heartbeat", "100ms", "--log-level", "debug"],
+    io,
+  );
+  const [, base] = await Promise.race([
+    io.err.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)\//),
+    done.then(() => assert.fail(io.err.text)),
+  ]);
+  await using admin = testClient(server.url);
+  await storeAndPublish(admin, update("BeforePause", { n: 1 }));
+  await admin.call("CLIENT", "PAUSE", "20000", "ALL"); // the server now answers no one, connections stay open
+  try {
+    const kv = await fetch(`${base}/kv`);
+    assert.equal(kv.status, 503);
+    assert.match((await kv.json()).error, /did not answer within 0\.5 s/);
+    const health = await fetch(`${base}/health`);
+    assert.equal(health.status, 503);
+    assert.deepEqual(await health.json(), { status: "degraded", server: "not answering within 0.5 s", clients: 0 });
+    // A client waiting for its snapshot gets heartbeats, and is forgotten when it leaves.
+    const waiting = await fetch(`${base}/events`);
+    const text = await readUntil(waiting, /: heartbeat /);
+    assert.doesNotMatch(text, /event: update/);
+    await io.err.waitFor(/SSE client #1 left before its first events were sent/);
+    // Ctrl+C while a client is connecting and the server is still frozen: exits without waiting for it.
+    const connecting = fetch(`${base}/events`).then((res) => res.body?.cancel(), () => {});
+    await io.err.waitFor(/GET \/events[\s\S]*GET \/events/);
+    const stoppedAt = Date.now();
+    io.stop();
+    assert.equal(await withTimeout(done, 10_000, () => new Error(`still running:\n${io.err.text}`)), ExitCode.Ok);
+    assert.ok(Date.now() - stoppedAt < 8000, `took ${Date.now() - stoppedAt} ms to stop`);
+    await connecting;
+  } finally {
+    await server.local!.stop(); // CLIENT UNPAUSE would itself wait for the pause to end
+  }
+});
+
+Deno.test("api_server /kv lists only stored updates (not other labs' keys), the same as the /events snapshot", async () => {
+  await using server = await testServer({ own: true });
+  await using api = await startApi(server.url);
+  await withClient(server.url, async (redis) => {
+    await redis.set("handshake_key", "abc123");
+    await redis.set("shared_key", '{"key": "x"}');
+    await storeAndPublish(redis, update("Weather", { temp: 20 }));
+    await storeAndPublish(redis, update("zz", { last: true })); // sorts after the other keys
+  });
+  assert.deepEqual(await (await fetch(`${api.base}/kv`)).json(), { types: ["Weather", "zz"] });
+  const other = await fetch(`${api.base}/kv/handshake_key`);
+  assert.equal(other.status, 404);
+  await other.body?.cancel();
+  await using sse = SseReader.open(`${api.base}/events`);
+  await sse.waitFor((e) => JSON.parse(e.data).type === "zz");
+  assert.deepEqual(sse.events.map((e) => JSON.parse(e.data).type), ["Weather", "zz"]);
+});
+
+Deno.test("api_server --max-bytes ignores larger update messages, as kv_updater does", async () => {
+  await using server = await testServer();
+  const channel = `${NS}mb:update`;
+  await using api = await startApi(server.url, [
+    "--channel",
+    channel,
+    "--prefix",
+    `${NS}mb:`,
+    "--max-bytes",
+    "150",
+    "--log-level",
+    "debug",
+  ]);
+  await withClient(server.url, (redis) => redis.publish(channel, update("Big", { pad: "p".repeat(200) })));
+  await api.io.err.waitFor(/Ignored a message kv_updater rejects too \(too_large\)/);
+  const io = captureIo();
+  assert.equal(await apiServer(["--max-bytes", "lots"], io), ExitCode.Usage);
+  assert.match(io.err.text, /--max-bytes expects a size/);
+});
+
+Deno.test("api_server does not suspect the prefix for an update that has already expired", async () => {
+  await using server = await testServer();
+  const channel = `${NS}ex:update`;
+  await using api = await startApi(server.url, ["--channel", channel, "--prefix", `${NS}ex:`]);
+  await withClient(server.url, async (redis) => {
+    // Neither is stored: kv_updater --expire-at-valid drops the expired one, the other is a real problem.
+    const expired = JSON.stringify({
+      type: "Old",
+      updated: "2020-01-01T00:00:00Z",
+      valid: "2020-01-01T00:05:00Z",
+      values: {},
+    });
+    await redis.publish(channel, expired);
+    await redis.publish(channel, update("Missing", {}));
+  });
+  await api.io.err.waitFor(/Update for "Missing" seen on the channel but nothing stored/);
+  assert.doesNotMatch(api.io.err.text, /Update for "Old"/);
+});
+
+Deno.test("api_server refuses a --host that is not an address of this machine", async () => {
+  for (const host of ["192.0.2.1", "bad host!"]) {
+    await using server = await testServer();
+    const io = captureIo();
+    assert.equal(await apiServer(["--url", server.url, "--port", "0", "--host", host], io), ExitCode.Usage);
+    assert.match(
+      io.err.text,
+      new RegExp(`error: --host ${host} is not .*use an address of this machine: 127\\.0\\.0\\.1`),
+    );
+    assert.doesNotMatch(io.err.text, /unexpected/);
+  }
+});
+
+Deno.test("SseHub sends a large snapshot as the client reads it, never more than the buffer limit queued", async () => {
+  const hub = new SseHub({ log: new Logger(captureIo().stderr, "error"), heartbeatMs: 0, maxBufferedBytes: 8192 });
+  let finish!: () => void;
+  const client = hub.open(new Promise<void>((resolve) => (finish = resolve)));
+  const data = "d".repeat(1000);
+  const snapshot = Array.from({ length: 100 }, () => ({ id: hub.lastId, event: "update", data }));
+  const attached = hub.attach(client, snapshot);
+  hub.publish("update", "meanwhile");
+  assert.ok(client.queued <= 8192 + 1100, `${client.queued} bytes queued`);
+  assert.equal(hub.clients, 0);
+  const text = await readUntil(client.response, /data: meanwhile\n/);
+  await attached;
+  assert.equal(text.split("event: update").length - 1, 101);
+  finish();
+  hub.close();
+});

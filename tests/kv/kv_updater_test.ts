@@ -1,0 +1,255 @@
+import assert from "node:assert/strict";
+import { main as kvUpdater } from "../../scripts/kv_updater.ts";
+import { Connection } from "../../lib/core/client.ts";
+import { ExitCode } from "../../lib/core/exit_codes.ts";
+import { parseUpdate } from "../../lib/kv/message.ts";
+import { KvWriter } from "../../lib/kv/writer.ts";
+import { Logger } from "../../lib/core/log.ts";
+import { type CapturedIo, captureIo, testServer, withClient } from "../harness.ts";
+
+/** Unique per run, so tests sharing a REDIS_URL server never see earlier runs' keys. */
+const NS = `r${crypto.randomUUID().slice(0, 8)}.`;
+
+/** Starts the updater in-process and waits until it listens. */
+async function startUpdater(url: string, args: string[]): Promise<{ io: CapturedIo; done: Promise<number> }> {
+  const io = captureIo();
+  const done = kvUpdater(["--url", url, ...args], io);
+  await Promise.race([io.err.waitFor(/Listening on channel/), done.then(() => assert.fail(io.err.text))]);
+  return { io, done };
+}
+
+const update = (type: string, values: unknown, valid = "2023-10-01T12:05:32Z") =>
+  JSON.stringify({ type, updated: "2023-10-01T12:00:00Z", valid, values });
+
+Deno.test("kv_updater stores seed-format messages byte for byte in the seed's stored format", async () => {
+  await using server = await testServer();
+  const { io, done } = await startUpdater(server.url, [
+    "--channel",
+    `${NS}t1:update`,
+    "--prefix",
+    `${NS}t1:`,
+    "--log-level",
+    "debug",
+  ]);
+  const seed = '{"type": "key", "updated": "2023-10-01T12:00:00Z", "valid": "2023-10-01T12:05:32Z", ' +
+    '"values": {"field1": "value1", "field2": "value2"}}';
+  const rich = '{"type":"Rich","updated":"2023-10-01T12:00:00+02:00","valid":"2023-10-01T12:05:32.5Z",' +
+    '"values":{"temp":21.0,"2":"b","name":"Zürich","nested":{"list":[1,2.5e-7,true,null]}},"extra":"dropped"}';
+  const stored = await withClient(server.url, async (redis) => {
+    await redis.publish(`${NS}t1:update`, seed);
+    await redis.publish(`${NS}t1:update`, rich);
+    await io.err.waitFor(new RegExp(`persisted "${NS}t1:Rich"`));
+    return await redis.mget(`${NS}t1:key`, `${NS}t1:Rich`);
+  });
+  io.stop();
+  assert.equal(await done, ExitCode.Ok);
+  assert.deepEqual(stored, [
+    '{"updated": "2023-10-01T12:00:00Z", "valid": "2023-10-01T12:05:32Z", "values": {"field1": "value1", "field2": "value2"}}',
+    '{"updated": "2023-10-01T12:00:00+02:00", "valid": "2023-10-01T12:05:32.5Z", "values": {"temp": 21.0, "2": "b", ' +
+    '"name": "Z\\u00fcrich", "nested": {"list": [1, 2.5e-07, true, null]}}}',
+  ]);
+  assert.match(io.out.text, /Stopped\. received 2 · stored 2 · superseded 0 · rejected 0 · pending 0/);
+});
+
+Deno.test("kv_updater rejects each kind of bad message with its reason, writes nothing for them, and stores every valid one", async () => {
+  await using server = await testServer({ own: true });
+  const { io, done } = await startUpdater(server.url, ["--prefix", "kv:", "--max-bytes", "400", "--validate"]);
+  const bad = [
+    "not json at all",
+    '{"type": "Truncated", "updated":',
+    "[1, 2, 3]",
+    JSON.stringify({ type: "NoValues", updated: "2023-10-01T12:00:00Z", valid: "2023-10-01T12:05:32Z" }),
+    update("", { a: 1 }),
+    JSON.stringify({ type: ["x"], updated: "2023-10-01T12:00:00Z", valid: "2023-10-01T12:05:32Z", values: {} }),
+    update("../../etc/passwd", { a: 1 }),
+    update("*", { a: 1 }),
+    update("has space", { a: 1 }),
+    update("line\nbreak", { a: 1 }),
+    update("x".repeat(200), {}),
+    JSON.stringify({ type: "BadTime", updated: "yesterday", valid: "2023-10-01T12:05:32Z", values: {} }),
+    update("BadValues", [1, 2]),
+    update("TooBig", { blob: "x".repeat(500) }),
+  ];
+  const valid = Array.from({ length: bad.length }, (_, n) => update(`Good${n}`, { n }));
+  const keys = await withClient(server.url, async (redis) => {
+    const pipeline = redis.pipeline();
+    bad.forEach((b, n) => pipeline.publish("update", b).publish("update", valid[n]!));
+    await pipeline.exec();
+    await io.err.waitFor(/Rejected message \(too_large\)/);
+    io.stop();
+    assert.equal(await done, ExitCode.Ok);
+    return (await redis.keys("*")).sort();
+  });
+  assert.deepEqual(keys, valid.map((_, n) => `kv:Good${n}`).sort());
+  const out = io.out.text;
+  assert.match(
+    out,
+    new RegExp(`received ${bad.length * 2} · stored ${valid.length} · superseded 0 · rejected ${bad.length} `),
+  );
+  assert.match(
+    out,
+    /\(invalid_json 2, not_an_object 1, missing_field 1, bad_type 2, unsafe_type 5, bad_time 1, bad_values 1, too_large 1\)/,
+  );
+  assert.match(out, new RegExp(`validation ${valid.length} ok, 0 mismatch`));
+  // JSON decode failures are errors, other malformed messages warnings, each with the reason and an excerpt.
+  assert.match(io.err.text, /ERROR Rejected message \(invalid_json\): .* — not json at all/);
+  assert.match(
+    io.err.text,
+    /WARN {2}Rejected message \(unsafe_type\): "type" may only contain .* — \{"type":"\.\.\/\.\.\/etc\/passwd"/,
+  );
+  assert.match(io.err.text, /WARN {2}Rejected message \(unsafe_type\): .* — \{"type":"line\\nbreak"/);
+  assert.match(io.err.text, /WARN {2}Rejected message \(too_large\): 602 bytes is more than --max-bytes 400/);
+});
+
+Deno.test("kv_updater under a burst: pipelined writes, the last message for each key wins", async () => {
+  await using server = await testServer();
+  const keys = 10;
+  const total = 5000;
+  const { io, done } = await startUpdater(server.url, [
+    "--channel",
+    `${NS}t3:update`,
+    "--prefix",
+    `${NS}t3:`,
+    "--validate",
+  ]);
+  await withClient(server.url, async (redis) => {
+    for (let start = 0; start < total; start += 1000) {
+      const pipeline = redis.pipeline();
+      for (let n = start; n < start + 1000; n++) pipeline.publish(`${NS}t3:update`, update(`K${n % keys}`, { seq: n }));
+      await pipeline.exec();
+    }
+  });
+  io.stop();
+  assert.equal(await done, ExitCode.Ok);
+  const stored = await withClient(
+    server.url,
+    (redis) => redis.mget(...Array.from({ length: keys }, (_, k) => `${NS}t3:K${k}`)),
+  );
+  stored.forEach((value, k) => assert.equal(JSON.parse(value!).values.seq, total - keys + k, `t3:K${k}`));
+  const m = io.out.text.match(/received ([\d,]+) · stored ([\d,]+) · superseded ([\d,]+) · rejected 0/);
+  assert.ok(m, io.out.text);
+  const [received, written, superseded] = m.slice(1).map((s) => Number(s.replaceAll(",", "")));
+  assert.equal(received, total);
+  assert.equal(written! + superseded!, total);
+  assert.match(io.out.text, new RegExp(`validation ${m[2]} ok, 0 mismatch`));
+});
+
+Deno.test("kv_updater survives a server restart: reports the outage and keeps storing", async () => {
+  await using server = await testServer({ own: true });
+  const { io, done } = await startUpdater(server.url, ["--log-level", "debug", "--stats-interval", "0"]);
+  await withClient(server.url, (redis) => redis.publish("update", update("Before", { n: 1 })));
+  await io.err.waitFor(/persisted "Before"/);
+  await server.local!.stop();
+  await io.err.waitFor(/subscription: Connection to .* lost.*Updates published until it is back are lost/);
+  await io.err.waitFor(/writes: Connection to .* lost.*No update was waiting to be written/);
+  await server.local!.start();
+  await io.err.waitFor(/subscription: Reconnected to .* after/, 20_000);
+  const after = await withClient(server.url, async (redis) => {
+    await redis.publish("update", update("After", { n: 2 }));
+    await io.err.waitFor(/persisted "After"/);
+    return await redis.get("After");
+  });
+  assert.equal(after, '{"updated": "2023-10-01T12:00:00Z", "valid": "2023-10-01T12:05:32Z", "values": {"n": 2}}');
+  io.stop();
+  assert.equal(await done, ExitCode.Ok);
+  assert.match(io.out.text, /Connection lost 1 time\(s\), \d+\.\d s in all: updates published then were not/);
+});
+
+Deno.test("KvWriter keeps updates received while the server is away and writes them when it is back", async () => {
+  await using server = await testServer({ own: true });
+  const log = new Logger(captureIo().stderr, "error");
+  const conn = await Connection.open({ url: server.url, reporter: log.reporter(), offlineQueue: true });
+  try {
+    const writer = new KvWriter({ redis: conn.redis, prefix: "", validate: true, expireAtValid: false, log });
+    await server.local!.stop();
+    for (let n = 0; n < 5; n++) {
+      const parsed = parseUpdate(new TextEncoder().encode(update(`Offline${n % 3}`, { n })));
+      assert.ok(parsed.ok);
+      writer.add(parsed.update);
+    }
+    assert.equal(writer.pending, 3); // Offline0..2: the later updates for 0 and 1 replaced the earlier ones
+    await server.local!.start();
+    assert.equal(await writer.drain(20_000), 0);
+    assert.deepEqual(writer.stats, {
+      stored: 3,
+      superseded: 2,
+      verified: 3,
+      mismatches: 0,
+      expiredOnArrival: 0,
+      serverErrors: 0,
+      abandoned: 0,
+    });
+    const values = await conn.redis.mget("Offline0", "Offline1", "Offline2");
+    assert.deepEqual(values.map((v) => JSON.parse(v!).values.n), [3, 4, 2]);
+  } finally {
+    await conn.close();
+  }
+});
+
+Deno.test("kv_updater --expire-at-valid lets each key expire at its valid time", async () => {
+  await using server = await testServer();
+  const { io, done } = await startUpdater(server.url, [
+    "--channel",
+    `${NS}t6:update`,
+    "--prefix",
+    `${NS}t6:`,
+    "--expire-at-valid",
+    "--log-level",
+    "debug",
+  ]);
+  const validAt = Date.now() + 60_000;
+  const [pttl, stale] = await withClient(server.url, async (redis) => {
+    await redis.publish(`${NS}t6:update`, update("Soon", { a: 1 }, new Date(validAt).toISOString()));
+    await redis.publish(`${NS}t6:update`, update("Stale", { a: 1 }, "2000-01-01T00:00:00Z"));
+    await io.err.waitFor(new RegExp(`persisted "${NS}t6:Stale".*already expired`));
+    return [await redis.pttl(`${NS}t6:Soon`), await redis.exists(`${NS}t6:Stale`)];
+  });
+  assert.ok(pttl > 50_000 && pttl <= 60_000, `PTTL ${pttl}`);
+  assert.equal(stale, 0);
+  io.stop();
+  assert.equal(await done, ExitCode.Ok);
+  assert.match(io.out.text, /already expired 1/);
+});
+
+Deno.test("kv_updater refuses bad options with a usage error and exit code 2", async () => {
+  for (const args of [["--max-bytes", "lots"], ["--log-level", "verbose"], ["--prefix", "a b"]]) {
+    const io = captureIo();
+    assert.equal(await kvUpdater(args, io), ExitCode.Usage, args.join(" "));
+    assert.match(io.err.text, /error: --(max-bytes|log-level|prefix)/);
+  }
+});
+
+Deno.test("KvWriter gives up at the drain deadline when the server stays away, and counts what was not stored", async () => {
+  await using server = await testServer({ own: true });
+  const log = new Logger(captureIo().stderr, "error");
+  const conn = await Connection.open({ url: server.url, reporter: log.reporter(), offlineQueue: true });
+  const writer = new KvWriter({ redis: conn.redis, prefix: "", validate: false, expireAtValid: false, log });
+  try {
+    await server.local!.stop();
+    for (const type of ["Lost1", "Lost2"]) {
+      const parsed = parseUpdate(new TextEncoder().encode(update(type, {})));
+      assert.ok(parsed.ok);
+      writer.add(parsed.update);
+    }
+    assert.equal(await writer.drain(300), 2);
+  } finally {
+    await conn.close();
+  }
+  assert.equal(writer.stats.stored, 0);
+  assert.equal(writer.stats.abandoned, 2);
+});
+
+Deno.test("kv_updater logs a server that refuses a write as an ERROR, counts it, and keeps going", async () => {
+  // maxmemory 1 byte with nothing to evict: every SET is refused with OOM.
+  await using server = await testServer({ own: true, args: ["--maxmemory", "1", "--maxmemory-policy", "noeviction"] });
+  const { io, done } = await startUpdater(server.url, ["--stats-interval", "0"]);
+  await withClient(server.url, async (redis) => {
+    await redis.publish("update", update("Refused", { a: 1 }));
+    await io.err.waitFor(/ERROR Server error writing "Refused": OOM .* — this update is not stored/);
+    await redis.publish("update", update("Refused2", { a: 2 }));
+    await io.err.waitFor(/ERROR Server error writing "Refused2"/);
+  });
+  io.stop();
+  assert.equal(await done, ExitCode.Ok);
+  assert.match(io.out.text, /received 2 · stored 0 · .* · server errors 2 · pending 0/);
+});
