@@ -6,11 +6,19 @@
  *
  * @module
  */
-import { runScript, type ScriptSpec } from "../lib/core/cli.ts";
-import { CliError, ExitCode } from "../lib/core/exit_codes.ts";
-import { answersPing, INSTALL_HINT, LocalServer } from "../lib/core/local_server.ts";
-import { defaultIo, type Io, Reporter } from "../lib/core/output.ts";
-import { onShutdown } from "../lib/core/shutdown.ts";
+import {
+  answersPing,
+  CliError,
+  defaultIo,
+  ExitCode,
+  INSTALL_HINT,
+  type Io,
+  LocalServer,
+  onShutdown,
+  Reporter,
+  runScript,
+  type ScriptSpec,
+} from "../lib/core/mod.ts";
 
 /** The notification flags the labs need: every class, keyspace and keyevent channels. */
 export const LAB_NOTIFICATIONS = "KEA";

@@ -24,3 +24,4 @@ export * from "./kinds.ts";
 export * from "./publisher.ts";
 export * from "./subscriber.ts";
 export * from "./stats.ts";
+export * from "./processing.ts";

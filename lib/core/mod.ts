@@ -1,0 +1,21 @@
+/**
+ * What every script shares: where the server address comes from and how it is shown, connecting or explaining why not,
+ * flags and `--help`, text or NDJSON output, exit codes, logging, graceful shutdown, timing, statistics, and finding and
+ * starting a local keydb/valkey/redis-server. Nothing here knows about a particular lab.
+ *
+ * @module
+ */
+export * from "./byte_size.ts";
+export * from "./cli.ts";
+export * from "./client.ts";
+export * from "./config.ts";
+export * from "./exit_codes.ts";
+export * from "./latency.ts";
+export * from "./local_server.ts";
+export * from "./log.ts";
+export * from "./no_answer.ts";
+export * from "./output.ts";
+export * from "./progress.ts";
+export * from "./shutdown.ts";
+export * from "./stats.ts";
+export * from "./timing.ts";

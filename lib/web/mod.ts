@@ -1,0 +1,6 @@
+/**
+ * What the HTTP scripts share: Server-Sent Events with replay and per-client back-pressure.
+ *
+ * @module
+ */
+export * from "./sse.ts";
