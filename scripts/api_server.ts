@@ -8,37 +8,21 @@
  *
  * @module
  */
-import {
-  CliError,
-  COMMON_OPTIONS,
-  Connection,
-  defaultIo,
-  ExitCode,
-  type Io,
-  Logger,
-  onShutdown,
-  parseByteSize,
-  parseLogLevel,
-  Printer,
-  resolveUrl,
-  runScript,
-  type ScriptSpec,
-  UsageError,
-  withTimeout,
-} from "../lib/core/mod.ts";
-import {
-  KvFeed,
-  LIVE_PAGE_HTML,
-  parseMaxBytes,
-  parsePrefix,
-  parseUpdate,
-  readAllStored,
-  readStored,
-  typeNameProblem,
-  updateEventJson,
-} from "../lib/kv/mod.ts";
-import { onMessage, subscribeAll, unsubscribeAll } from "../lib/pubsub/mod.ts";
-import { SseHub } from "../lib/web/mod.ts";
+import { parseByteSize } from "../lib/core/byte_size.ts";
+import { COMMON_OPTIONS, runScript, type ScriptSpec } from "../lib/core/cli.ts";
+import { Connection } from "../lib/core/client.ts";
+import { resolveUrl } from "../lib/core/config.ts";
+import { CliError, ExitCode, UsageError } from "../lib/core/exit_codes.ts";
+import { KvFeed } from "../lib/kv/feed.ts";
+import { parseMaxBytes, parsePrefix, parseUpdate, typeNameProblem, updateEventJson } from "../lib/kv/message.ts";
+import { readAllStored, readStored } from "../lib/kv/store.ts";
+import { LIVE_PAGE_HTML } from "../lib/kv/live_page.ts";
+import { Logger, parseLogLevel } from "../lib/core/log.ts";
+import { defaultIo, type Io, Printer } from "../lib/core/output.ts";
+import { onMessage, subscribeAll, unsubscribeAll } from "../lib/pubsub/subscribe.ts";
+import { onShutdown } from "../lib/core/shutdown.ts";
+import { SseHub } from "../lib/web/sse.ts";
+import { withTimeout } from "../lib/core/timing.ts";
 
 const SPEC: ScriptSpec = {
   name: "api_server.ts",

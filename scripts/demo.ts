@@ -6,22 +6,13 @@
  *
  * @module
  */
-import {
-  CliError,
-  COMMON_OPTIONS,
-  Connection,
-  defaultIo,
-  ExitCode,
-  type Io,
-  LocalServer,
-  prefixedWriter,
-  Printer,
-  readEnv,
-  Reporter,
-  resolveUrl,
-  runScript,
-  type ScriptSpec,
-} from "../lib/core/mod.ts";
+import { COMMON_OPTIONS, runScript, type ScriptSpec } from "../lib/core/cli.ts";
+import { readEnv } from "../lib/core/config.ts";
+import { CliError, ExitCode } from "../lib/core/exit_codes.ts";
+import { LocalServer } from "../lib/core/local_server.ts";
+import { defaultIo, type Io, prefixedWriter, Printer, Reporter } from "../lib/core/output.ts";
+import { Connection } from "../lib/core/client.ts";
+import { resolveUrl } from "../lib/core/config.ts";
 import { main as publisher } from "./publisher.ts";
 import { LAB_NOTIFICATIONS } from "./server.ts";
 import { main as subscriber } from "./subscriber.ts";

@@ -10,34 +10,18 @@
  *
  * @module
  */
-import {
-  answerWithin,
-  CliError,
-  COMMON_OPTIONS,
-  Connection,
-  defaultIo,
-  delay,
-  ExitCode,
-  type Io,
-  NoAnswerError,
-  onShutdown,
-  Printer,
-  Reporter,
-  resolveUrl,
-  runScript,
-  type ScriptSpec,
-  UsageError,
-  whenAborted,
-} from "../lib/core/mod.ts";
-import {
-  type CreatedEvent,
-  type EventEnvelope,
-  EventPublisher,
-  EventSubscriber,
-  keySubmittedEvent,
-  profileEvent,
-  TOPICS,
-} from "../lib/events/mod.ts";
+import { COMMON_OPTIONS, runScript, type ScriptSpec } from "../lib/core/cli.ts";
+import { Connection } from "../lib/core/client.ts";
+import { resolveUrl } from "../lib/core/config.ts";
+import type { CreatedEvent, EventEnvelope } from "../lib/events/envelope.ts";
+import { keySubmittedEvent, profileEvent, TOPICS } from "../lib/events/kinds.ts";
+import { EventPublisher } from "../lib/events/publisher.ts";
+import { EventSubscriber } from "../lib/events/subscriber.ts";
+import { CliError, ExitCode, UsageError } from "../lib/core/exit_codes.ts";
+import { defaultIo, type Io, Printer, Reporter } from "../lib/core/output.ts";
+import { onShutdown } from "../lib/core/shutdown.ts";
+import { answerWithin, NoAnswerError } from "../lib/core/no_answer.ts";
+import { delay, whenAborted } from "../lib/core/timing.ts";
 
 const SPEC: ScriptSpec = {
   name: "demo_events.ts",

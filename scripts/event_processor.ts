@@ -9,31 +9,17 @@
  *
  * @module
  */
-import {
-  clock,
-  COMMON_OPTIONS,
-  Connection,
-  defaultIo,
-  escapeControl,
-  ExitCode,
-  formatNumber,
-  type Io,
-  onShutdown,
-  Printer,
-  Reporter,
-  resolveUrl,
-  runScript,
-  type ScriptSpec,
-} from "../lib/core/mod.ts";
-import {
-  DEFAULT_CONCURRENCY,
-  EventPublisher,
-  EventSubscriber,
-  formatStatsTable,
-  type ProcessedEvent,
-  processorHandlers,
-  type TopicStatsSnapshot,
-} from "../lib/events/mod.ts";
+import { COMMON_OPTIONS, runScript, type ScriptSpec } from "../lib/core/cli.ts";
+import { Connection } from "../lib/core/client.ts";
+import { resolveUrl } from "../lib/core/config.ts";
+import { formatStatsTable, type TopicStatsSnapshot } from "../lib/events/stats.ts";
+import { EventPublisher } from "../lib/events/publisher.ts";
+import { type ProcessedEvent, processorHandlers } from "../lib/events/processing.ts";
+import { DEFAULT_CONCURRENCY, EventSubscriber } from "../lib/events/subscriber.ts";
+import { ExitCode } from "../lib/core/exit_codes.ts";
+import { clock, defaultIo, escapeControl, type Io, Printer, Reporter } from "../lib/core/output.ts";
+import { onShutdown } from "../lib/core/shutdown.ts";
+import { formatNumber } from "../lib/core/stats.ts";
 
 const SPEC: ScriptSpec = {
   name: "event_processor.ts",

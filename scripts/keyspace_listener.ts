@@ -10,48 +10,27 @@
  *
  * @module
  */
-import {
-  checkUrl,
-  CliError,
-  clock,
-  COMMON_OPTIONS,
-  Connection,
-  defaultIo,
-  escapeControl,
-  ExitCode,
-  type Flags,
-  formatNumber,
-  type Io,
-  onShutdown,
-  Printer,
-  redactUrl,
-  Reporter,
-  resolveUrl,
-  runScript,
-  type ScriptSpec,
-  UsageError,
-  whenAborted,
-  withTimeout,
-} from "../lib/core/mod.ts";
+import { COMMON_OPTIONS, type Flags, runScript, type ScriptSpec } from "../lib/core/cli.ts";
+import { Connection } from "../lib/core/client.ts";
+import { checkUrl, redactUrl, resolveUrl } from "../lib/core/config.ts";
+import { CliError, ExitCode, UsageError } from "../lib/core/exit_codes.ts";
+import { HANDSHAKE_KEY, HandshakeResponder, LAB_KEY } from "../lib/keyspace/handshake.ts";
+import { type KeyView, readKeyView, stringView } from "../lib/keyspace/key_view.ts";
 import {
   ALL_EVENTS,
   chooseDb,
-  ensureNotifications,
-  findStamp,
-  HANDSHAKE_KEY,
-  HandshakeResponder,
-  type KeyView,
-  LAB_KEY,
   type Notification,
   parseNotification,
   planWatch,
-  precisionNote,
-  readKeyView,
-  type Stamp,
-  stringView,
   urlForDb,
-} from "../lib/keyspace/mod.ts";
-import { onMessage, subscribeAll, unsubscribeAll } from "../lib/pubsub/mod.ts";
+} from "../lib/keyspace/channels.ts";
+import { ensureNotifications } from "../lib/keyspace/notifications.ts";
+import { clock, defaultIo, escapeControl, type Io, Printer, Reporter } from "../lib/core/output.ts";
+import { onMessage, subscribeAll, unsubscribeAll } from "../lib/pubsub/subscribe.ts";
+import { onShutdown } from "../lib/core/shutdown.ts";
+import { findStamp, precisionNote, type Stamp } from "../lib/keyspace/stamp.ts";
+import { formatNumber } from "../lib/core/stats.ts";
+import { whenAborted, withTimeout } from "../lib/core/timing.ts";
 
 const SPEC: ScriptSpec = {
   name: "keyspace_listener.ts",

@@ -11,40 +11,25 @@
  * @module
  */
 import { type Redis, ReplyError } from "ioredis";
+import { COMMON_OPTIONS, runScript, type ScriptSpec } from "../lib/core/cli.ts";
+import { Connection } from "../lib/core/client.ts";
+import { redactUrl, resolveUrl } from "../lib/core/config.ts";
+import { ExitCode, UsageError } from "../lib/core/exit_codes.ts";
 import {
-  answerWithin,
-  COMMON_OPTIONS,
-  Connection,
-  defaultIo,
-  delay,
-  ExitCode,
-  formatLatency,
-  formatMs,
-  type Io,
-  NoAnswerError,
-  onShutdown,
-  Printer,
-  redactUrl,
-  Reporter,
-  resolveUrl,
-  roundMs,
-  runScript,
-  type ScriptSpec,
-  summarizeLatency,
-  UsageError,
-  whenAborted,
-} from "../lib/core/mod.ts";
-import {
-  chooseDb,
-  ensureNotifications,
   HANDSHAKE_COPY_BYTES,
   HANDSHAKE_KEY,
   HANDSHAKE_NOTIFY_FLAGS,
   HandshakeWatcher,
   LAB_KEY,
   type SeenHandshake,
-  urlForDb,
-} from "../lib/keyspace/mod.ts";
+} from "../lib/keyspace/handshake.ts";
+import { chooseDb, urlForDb } from "../lib/keyspace/channels.ts";
+import { formatLatency, formatMs, roundMs, summarizeLatency } from "../lib/core/latency.ts";
+import { answerWithin, NoAnswerError } from "../lib/core/no_answer.ts";
+import { ensureNotifications } from "../lib/keyspace/notifications.ts";
+import { defaultIo, type Io, Printer, Reporter } from "../lib/core/output.ts";
+import { onShutdown } from "../lib/core/shutdown.ts";
+import { delay, whenAborted } from "../lib/core/timing.ts";
 
 const SPEC: ScriptSpec = {
   name: "keyspace_writer.ts",

@@ -9,22 +9,17 @@
  *
  * @module
  */
-import {
-  COMMON_OPTIONS,
-  Connection,
-  defaultIo,
-  ExitCode,
-  type Io,
-  Logger,
-  onShutdown,
-  parseLogLevel,
-  Printer,
-  resolveUrl,
-  runScript,
-  type ScriptSpec,
-} from "../lib/core/mod.ts";
-import { KvWriter, parseMaxBytes, parsePrefix, parseUpdate, UpdaterStats } from "../lib/kv/mod.ts";
-import { onMessage, subscribeAll, unsubscribeAll } from "../lib/pubsub/mod.ts";
+import { COMMON_OPTIONS, runScript, type ScriptSpec } from "../lib/core/cli.ts";
+import { Connection } from "../lib/core/client.ts";
+import { resolveUrl } from "../lib/core/config.ts";
+import { ExitCode } from "../lib/core/exit_codes.ts";
+import { parseMaxBytes, parsePrefix, parseUpdate } from "../lib/kv/message.ts";
+import { UpdaterStats } from "../lib/kv/stats.ts";
+import { KvWriter } from "../lib/kv/writer.ts";
+import { Logger, parseLogLevel } from "../lib/core/log.ts";
+import { defaultIo, type Io, Printer } from "../lib/core/output.ts";
+import { onMessage, subscribeAll, unsubscribeAll } from "../lib/pubsub/subscribe.ts";
+import { onShutdown } from "../lib/core/shutdown.ts";
 
 const SPEC: ScriptSpec = {
   name: "kv_updater.ts",

@@ -14,22 +14,12 @@
  *
  * @module
  */
-import {
-  CliError,
-  COMMON_OPTIONS,
-  Connection,
-  defaultIo,
-  ExitCode,
-  type Io,
-  Printer,
-  redactUrl,
-  Reporter,
-  resolveUrl,
-  runScript,
-  type ScriptSpec,
-  UsageError,
-} from "../lib/core/mod.ts";
-import { type Check, type DoctorReport, runDoctor } from "../lib/doctor/mod.ts";
+import { COMMON_OPTIONS, runScript, type ScriptSpec } from "../lib/core/cli.ts";
+import { Connection } from "../lib/core/client.ts";
+import { redactUrl, resolveUrl } from "../lib/core/config.ts";
+import { type Check, type DoctorReport, runDoctor } from "../lib/doctor/checks.ts";
+import { CliError, ExitCode, UsageError } from "../lib/core/exit_codes.ts";
+import { defaultIo, type Io, Printer, Reporter } from "../lib/core/output.ts";
 
 const SPEC: ScriptSpec = {
   name: "ping.ts",
@@ -59,7 +49,7 @@ const SPEC: ScriptSpec = {
  * @example
  * ```ts
  * import { main } from "./ping.ts";
- * import { LocalServer } from "../lib/core/mod.ts";
+ * import { LocalServer } from "../lib/core/local_server.ts";
  * await using server = await LocalServer.start();
  * console.assert(await main(["--url", server.url]) === 0);
  * ```

@@ -10,34 +10,18 @@
  *
  * @module
  */
-import {
-  COMMON_OPTIONS,
-  Connection,
-  defaultIo,
-  delay,
-  escapeControl,
-  ExitCode,
-  type Flags,
-  formatNumber,
-  type Io,
-  onShutdown,
-  Printer,
-  Reporter,
-  resolveUrl,
-  runScript,
-  type ScriptSpec,
-  showPayload,
-  UsageError,
-} from "../lib/core/mod.ts";
-import {
-  compileTemplate,
-  demoMessages,
-  type Outgoing,
-  publishBatch,
-  type Published,
-  publishSeries,
-  readLines,
-} from "../lib/pubsub/mod.ts";
+import { COMMON_OPTIONS, type Flags, runScript, type ScriptSpec } from "../lib/core/cli.ts";
+import { Connection } from "../lib/core/client.ts";
+import { resolveUrl } from "../lib/core/config.ts";
+import { demoMessages } from "../lib/pubsub/demo_messages.ts";
+import { ExitCode, UsageError } from "../lib/core/exit_codes.ts";
+import { compileTemplate } from "../lib/pubsub/message_template.ts";
+import { defaultIo, escapeControl, type Io, Printer, Reporter, showPayload } from "../lib/core/output.ts";
+import { type Outgoing, publishBatch, type Published, publishSeries } from "../lib/pubsub/publish.ts";
+import { onShutdown } from "../lib/core/shutdown.ts";
+import { formatNumber } from "../lib/core/stats.ts";
+import { readLines } from "../lib/pubsub/stdin_lines.ts";
+import { delay } from "../lib/core/timing.ts";
 
 const SPEC: ScriptSpec = {
   name: "publisher.ts",

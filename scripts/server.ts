@@ -6,19 +6,11 @@
  *
  * @module
  */
-import {
-  answersPing,
-  CliError,
-  defaultIo,
-  ExitCode,
-  INSTALL_HINT,
-  type Io,
-  LocalServer,
-  onShutdown,
-  Reporter,
-  runScript,
-  type ScriptSpec,
-} from "../lib/core/mod.ts";
+import { runScript, type ScriptSpec } from "../lib/core/cli.ts";
+import { CliError, ExitCode } from "../lib/core/exit_codes.ts";
+import { answersPing, INSTALL_HINT, LocalServer } from "../lib/core/local_server.ts";
+import { defaultIo, type Io, Reporter } from "../lib/core/output.ts";
+import { onShutdown } from "../lib/core/shutdown.ts";
 
 /** The notification flags the labs need: every class, keyspace and keyevent channels. */
 export const LAB_NOTIFICATIONS = "KEA";

@@ -8,37 +8,24 @@
  *
  * @module
  */
-import {
-  clock,
-  COMMON_OPTIONS,
-  Connection,
-  defaultIo,
-  escapeControl,
-  ExitCode,
-  type Flags,
-  formatNumber,
-  type Io,
-  liveProgress,
-  MessageCounter,
-  onShutdown,
-  Printer,
-  Reporter,
-  resolveUrl,
-  runScript,
-  type ScriptSpec,
-  showPayload,
-  whenAborted,
-} from "../lib/core/mod.ts";
+import { COMMON_OPTIONS, type Flags, runScript, type ScriptSpec } from "../lib/core/cli.ts";
+import { Connection } from "../lib/core/client.ts";
+import { resolveUrl } from "../lib/core/config.ts";
+import { LAB_CHANNELS, LAB_PATTERN } from "../lib/pubsub/demo_messages.ts";
+import { ExitCode } from "../lib/core/exit_codes.ts";
+import { clock, defaultIo, escapeControl, type Io, Printer, Reporter, showPayload } from "../lib/core/output.ts";
+import { liveProgress } from "../lib/core/progress.ts";
 import {
   type Confirmation,
-  LAB_CHANNELS,
-  LAB_PATTERN,
   onMessage,
   type PubSubMessage,
   subscribeAll,
   type Subscription,
   unsubscribeAll,
-} from "../lib/pubsub/mod.ts";
+} from "../lib/pubsub/subscribe.ts";
+import { onShutdown } from "../lib/core/shutdown.ts";
+import { formatNumber, MessageCounter } from "../lib/core/stats.ts";
+import { whenAborted } from "../lib/core/timing.ts";
 
 const SPEC: ScriptSpec = {
   name: "subscriber.ts",
