@@ -84,7 +84,7 @@ export async function readKeyView(redis: Redis, key: string, type: string): Prom
       return collection(type, size, "member", members.slice(0, n), members.slice(0, n));
     }
     case "zset": {
-      const [size, flat] = await Promise.all([redis.zcard(key), redis.zrange(key, 0, n - 1, "WITHSCORES")]);
+      const [size, flat] = await Promise.all([redis.zcard(key), redis.zrange(key, "0", String(n - 1), "WITHSCORES")]);
       const entries = pairs(flat);
       return collection(type, size, "member", entries.map(([m, s]) => `${m}:${s}`), Object.fromEntries(entries));
     }
