@@ -23,6 +23,7 @@ import { onMessage, subscribeAll, unsubscribeAll } from "../lib/pubsub/subscribe
 import { onShutdown } from "../lib/core/shutdown.ts";
 import { SseHub } from "../lib/web/sse.ts";
 import { withTimeout } from "../lib/core/timing.ts";
+import { toSeconds } from "../lib/core/json_event.ts";
 
 const SPEC: ScriptSpec = {
   name: "api_server.ts",
@@ -96,6 +97,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     const url = resolveUrl(flags.string("url"));
 
     using shutdown = onShutdown(io.signal);
+    const startedAt = performance.now();
     // After a restart both connections come back, in either order: resync once both are up.
     let resyncDue = false;
     const resyncWhenBothUp = () => {
@@ -237,8 +239,14 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     }
     const out = new Printer(io.stdout);
     const summary = { requests, events: Number(hub.lastId.split("-")[1]), dropped_slow_clients: hub.dropped };
-    if (flags.boolean("json")) out.json({ event: "summary", ...summary });
-    else {
+    if (flags.boolean("json")) {
+      out.event("summary", {
+        ...summary,
+        seconds: toSeconds(performance.now() - startedAt),
+        outages: subscriber?.outages ?? 0,
+        disconnected_seconds: toSeconds(subscriber?.downMs ?? 0),
+      });
+    } else {
       out.line(
         `Stopped. ${summary.requests} request(s), ${summary.events} update event(s) sent, ` +
           `${summary.dropped_slow_clients} slow client(s) dropped.`,

@@ -22,6 +22,8 @@ import { defaultIo, type Io, Printer, Reporter } from "../lib/core/output.ts";
 import { onShutdown } from "../lib/core/shutdown.ts";
 import { answerWithin, NoAnswerError } from "../lib/core/no_answer.ts";
 import { delay, whenAborted } from "../lib/core/timing.ts";
+import { toSeconds } from "../lib/core/json_event.ts";
+import { roundMs } from "../lib/core/latency.ts";
 
 const SPEC: ScriptSpec = {
   name: "demo_events.ts",
@@ -63,6 +65,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     const status = new Reporter(io.stderr);
 
     using shutdown = onShutdown(io.signal);
+    const startedAt = performance.now();
     // Every step that waits for the server also ends on Ctrl+C (undefined) or after --timeout (NoAnswerError).
     const step = <T>(reply: Promise<T>, what: string): Promise<T | undefined> =>
       Promise.race([answerWithin(reply, timeoutMs, what), whenAborted(shutdown.signal).then(() => undefined)]);
@@ -127,21 +130,28 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
       }
       if (shutdown.signal.aborted) {
         for (const id of [...waiting.keys()]) if (!shown.has(id)) waiting.delete(id);
-        return stopped(out, json, status, expected, waiting.size);
+        return stopped(out, json, status, expected, waiting.size, startedAt);
       }
       if (waiting.size === 0) allBack.resolve();
       if (expected === 0) {
         throw new CliError(ExitCode.Timeout, `Nobody is listening on ${TOPICS.keySubmission}. ${PROCESSOR_HINT}`);
       }
       status.info(`Waiting up to ${timeoutMs / 1000} s for ${expected} result(s) on ${TOPICS.processingResults}…`);
-      const started = performance.now();
       const timer = new AbortController();
       await Promise.race([allBack.promise, delay(timeoutMs, timer.signal), shutdown.requested]);
       timer.abort();
       const got = expected - waiting.size;
-      const ms = Math.round(performance.now() - started);
-      if (shutdown.signal.aborted && waiting.size > 0) return stopped(out, json, status, expected, waiting.size, ms);
-      if (json) out.json({ event: "summary", expected, received: got, ms });
+      if (shutdown.signal.aborted && waiting.size > 0) {
+        return stopped(out, json, status, expected, waiting.size, startedAt);
+      }
+      if (json) {
+        out.event("summary", {
+          expected,
+          received: got,
+          seconds: toSeconds(performance.now() - startedAt),
+          stopped: false,
+        });
+      }
       if (waiting.size > 0) {
         const missing = [...waiting.values()].map((w) => w.event.event_type).join(", ");
         throw new CliError(
@@ -174,10 +184,11 @@ function stopped(
   status: Reporter,
   expected: number,
   missing: number,
-  ms?: number,
+  startedAt: number,
 ): number {
   const got = expected - missing;
-  if (json) out.json({ event: "summary", expected, received: got, stopped: true, ...(ms !== undefined ? { ms } : {}) });
+  const seconds = toSeconds(performance.now() - startedAt);
+  if (json) out.event("summary", { expected, received: got, seconds, stopped: true });
   else status.info(`Stopped: ${got} of ${expected} results back.`);
   return ExitCode.Ok;
 }
@@ -191,7 +202,7 @@ function printPublished(
   processed: boolean,
 ): void {
   if (json) {
-    out.json({ event: "published", topic, event_type: event.event_type, id: event.id, receivers });
+    out.event("published", { channel: topic, event_type: event.event_type, id: event.id, receivers });
     return;
   }
   const who = `${receivers} receiver${receivers === 1 ? "" : "s"}`;
@@ -201,7 +212,7 @@ function printPublished(
 
 function printResult(out: Printer, json: boolean, result: EventEnvelope, original: CreatedEvent, ms: number): void {
   if (json) {
-    out.json({ event: "result", round_trip_ms: Math.round(ms * 10) / 10, result });
+    out.event("result", { round_trip_ms: roundMs(ms), result });
     return;
   }
   out.line(

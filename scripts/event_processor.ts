@@ -20,6 +20,7 @@ import { ExitCode } from "../lib/core/exit_codes.ts";
 import { clock, defaultIo, escapeControl, type Io, Printer, Reporter } from "../lib/core/output.ts";
 import { onShutdown } from "../lib/core/shutdown.ts";
 import { formatNumber } from "../lib/core/stats.ts";
+import { toSeconds } from "../lib/core/json_event.ts";
 
 const SPEC: ScriptSpec = {
   name: "event_processor.ts",
@@ -93,7 +94,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
         reporter: status,
       });
       await subscriber.start((c) => {
-        if (json) out.json({ event: "subscribe", channel: c.name, active: c.active });
+        if (json) out.event("subscribe", { channel: c.name, active: c.active });
         else out.line(`${out.green("✓")} subscribed to ${out.bold(c.name)} (${c.active} active)`);
       });
       status.info(
@@ -135,10 +136,8 @@ function describeResult(p: ProcessedEvent): string {
 function printProcessed(out: Printer, json: boolean): (p: ProcessedEvent) => void {
   return (p) => {
     if (json) {
-      out.json({
-        event: "processed",
-        time: new Date().toISOString(),
-        topic: p.topic,
+      out.event("processed", {
+        channel: p.topic,
         event_type: p.original.event_type,
         id: p.original.id ?? null,
         result_type: p.result.event_type,
@@ -160,9 +159,7 @@ function printProcessed(out: Printer, json: boolean): (p: ProcessedEvent) => voi
 function printStats(out: Printer, json: boolean, subscriber: EventSubscriber): void {
   const topics = subscriber.stats();
   if (json) {
-    out.json({
-      event: "stats",
-      time: new Date().toISOString(),
+    out.event("stats", {
       in_flight: subscriber.inFlight,
       queued: subscriber.queued,
       topics,
@@ -183,15 +180,14 @@ function printSummary(
 ): void {
   const processed = topics.reduce((n, t) => n + t.processed, 0);
   if (json) {
-    out.json({
-      event: "summary",
-      seconds: elapsedMs / 1000,
+    out.event("summary", {
+      seconds: toSeconds(elapsedMs),
       processed,
       topics,
       drained: drain.drained,
       abandoned: drain.abandoned,
       outages: conn.outages,
-      disconnected_seconds: conn.downMs / 1000,
+      disconnected_seconds: toSeconds(conn.downMs),
     });
     return;
   }

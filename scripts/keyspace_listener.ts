@@ -30,6 +30,7 @@ import { onMessage, subscribeAll, unsubscribeAll } from "../lib/pubsub/subscribe
 import { onShutdown } from "../lib/core/shutdown.ts";
 import { findStamp, precisionNote, type Stamp } from "../lib/keyspace/stamp.ts";
 import { formatNumber } from "../lib/core/stats.ts";
+import { toSeconds } from "../lib/core/json_event.ts";
 import { whenAborted, withTimeout } from "../lib/core/timing.ts";
 
 const SPEC: ScriptSpec = {
@@ -271,12 +272,10 @@ function printText(out: Printer, handshakeKey: string | undefined): (h: Handled)
 
 function printJson(out: Printer): (h: Handled) => void {
   return (h) => {
-    out.json({
-      kind: "notification",
-      time: new Date().toISOString(),
+    out.event("notification", {
       db: h.notification.db,
       key: h.notification.key,
-      event: h.notification.event,
+      key_event: h.notification.event,
       type: h.view.type,
       ...h.view.json,
       delay_ms: h.delayMs ?? null,
@@ -296,13 +295,12 @@ function printSummary(
   sub: Connection,
 ): void {
   if (json) {
-    out.json({
-      kind: "summary",
+    out.event("summary", {
       events: handled,
       handshakes,
-      seconds: elapsedMs / 1000,
+      seconds: toSeconds(elapsedMs),
       outages: sub.outages,
-      disconnected_seconds: sub.downMs / 1000,
+      disconnected_seconds: toSeconds(sub.downMs),
     });
     return;
   }

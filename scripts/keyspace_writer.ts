@@ -30,6 +30,7 @@ import { ensureNotifications } from "../lib/keyspace/notifications.ts";
 import { defaultIo, type Io, Printer, Reporter } from "../lib/core/output.ts";
 import { onShutdown } from "../lib/core/shutdown.ts";
 import { delay, whenAborted } from "../lib/core/timing.ts";
+import { toSeconds } from "../lib/core/json_event.ts";
 
 const SPEC: ScriptSpec = {
   name: "keyspace_writer.ts",
@@ -63,7 +64,7 @@ const SPEC: ScriptSpec = {
     "deno run -A scripts/keyspace_writer.ts                          # lab 3: keydb_01 on localhost:6379",
     "deno run -A scripts/keyspace_writer.ts --count 100 --interval 0  # measure 100 handshakes back to back",
     "deno run -A scripts/keyspace_writer.ts --name Python01 --key shared_key --timeout 2s",
-    "deno run -A scripts/keyspace_writer.ts --json | jq -c 'select(.kind == \"summary\")'",
+    "deno run -A scripts/keyspace_writer.ts --json | jq -c 'select(.event == \"summary\")'",
   ],
 };
 
@@ -157,7 +158,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
         if (seen) rounds.handshake(n, value, stamp, sentAt, seen);
         else if (!shutdown.signal.aborted) rounds.timedOut(n, value, timeoutMs);
       }
-      rounds.summary();
+      rounds.summary(sub);
       if (rounds.total > 0 && rounds.skipped === rounds.total && !shutdown.signal.aborted) {
         status.error(
           `The server at ${sub.address} was unavailable for every round: no write got through. ` +
@@ -192,6 +193,7 @@ class Rounds {
   timeouts = 0;
   failures = 0;
   skipped = 0;
+  readonly startedAt = performance.now();
 
   constructor(private readonly out: Printer, private readonly json: boolean) {}
 
@@ -201,10 +203,10 @@ class Rounds {
     this.times.push(ms);
     const listenerDelay = seen.listenerMs === undefined ? undefined : seen.listenerMs - stamp;
     if (this.json) {
-      this.out.json({
-        kind: "round",
+      this.out.event("round", {
         n,
         value,
+        outcome: "handshake",
         round_trip_ms: roundMs(ms),
         ...(listenerDelay !== undefined ? { listener_delay_ms: listenerDelay } : {}),
       });
@@ -217,14 +219,14 @@ class Rounds {
   timedOut(n: number, value: string, timeoutMs: number): void {
     this.total++;
     this.timeouts++;
-    if (this.json) this.out.json({ kind: "round", n, value, timeout: true });
+    if (this.json) this.out.event("round", { n, value, outcome: "timeout" });
     else this.out.line(`#${n} ${value} → ${this.out.yellow(`no handshake within ${timeoutMs / 1000} s`)}`);
   }
 
   failed(n: number, value: string, reason: string): void {
     this.total++;
     this.failures++;
-    if (this.json) this.out.json({ kind: "round", n, value, error: reason });
+    if (this.json) this.out.event("round", { n, value, outcome: "write_error", error: reason });
     else this.out.line(`#${n} ${value} → ${this.out.red(`write failed: ${reason}`)}`);
   }
 
@@ -232,15 +234,14 @@ class Rounds {
   unavailable(n: number, value: string, reason: string): void {
     this.total++;
     this.skipped++;
-    if (this.json) this.out.json({ kind: "round", n, value, skipped: "server unavailable", error: reason });
+    if (this.json) this.out.event("round", { n, value, outcome: "skipped", error: reason });
     else this.out.line(`#${n} ${value} → ${this.out.yellow(`server unavailable, round skipped (${reason})`)}`);
   }
 
-  summary(): void {
+  summary(sub: Connection): void {
     const s = summarizeLatency(this.times);
     if (this.json) {
-      this.out.json({
-        kind: "summary",
+      this.out.event("summary", {
         rounds: this.total,
         handshakes: s.count,
         timeouts: this.timeouts,
@@ -250,6 +251,9 @@ class Rounds {
         p50_ms: roundMs(s.p50),
         p99_ms: roundMs(s.p99),
         max_ms: roundMs(s.max),
+        seconds: toSeconds(performance.now() - this.startedAt),
+        outages: sub.outages,
+        disconnected_seconds: toSeconds(sub.downMs),
       });
       return;
     }

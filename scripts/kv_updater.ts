@@ -20,6 +20,7 @@ import { Logger, parseLogLevel } from "../lib/core/log.ts";
 import { defaultIo, type Io, Printer } from "../lib/core/output.ts";
 import { onMessage, subscribeAll, unsubscribeAll } from "../lib/pubsub/subscribe.ts";
 import { onShutdown } from "../lib/core/shutdown.ts";
+import { toSeconds } from "../lib/core/json_event.ts";
 
 const SPEC: ScriptSpec = {
   name: "kv_updater.ts",
@@ -129,7 +130,13 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
       );
       const timer = statsEveryMs > 0
         ? setInterval(
-          () => log.info(`stats: ${stats.text(w.stats, w.pending, validate)}`, stats.json(w.stats, w.pending)),
+          () =>
+            log.write(
+              "info",
+              `stats: ${stats.text(w.stats, w.pending, validate)}`,
+              stats.json(w.stats, w.pending),
+              "stats",
+            ),
           statsEveryMs,
         )
         : undefined;
@@ -159,9 +166,9 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     const out = new Printer(io.stdout);
     const w = writer!;
     const outages = subscriber?.outages ?? 0;
-    const downSeconds = (subscriber?.downMs ?? 0) / 1000;
+    const downSeconds = toSeconds(subscriber?.downMs ?? 0);
     if (flags.boolean("json")) {
-      out.json({ event: "summary", ...stats.json(w.stats, 0), outages, disconnected_seconds: downSeconds });
+      out.event("summary", { ...stats.json(w.stats, 0), outages, disconnected_seconds: downSeconds });
     } else {
       out.line(`Stopped. ${stats.text(w.stats, 0, validate)}`);
       const lost = subscriber?.outageSummary("updates published then were not received.");

@@ -70,9 +70,13 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     } catch (err) {
       if (json && err instanceof CliError) {
         const [detail, ...fix] = err.message.split("\n");
-        out.json({
+        out.event("report", {
           url: redactUrl(url),
           ok: false,
+          server: null,
+          ping_ms: null,
+          notifications: null,
+          config_allowed: null,
           checks: [{ name: "connect", status: "fail", detail, fix: fix.join(" ") }],
         });
       }
@@ -113,7 +117,7 @@ function printText(out: Printer, report: DoctorReport): void {
 }
 
 function printJson(out: Printer, address: string, report: DoctorReport): void {
-  out.json({
+  out.event("report", {
     url: address,
     ok: report.ok,
     server: report.server

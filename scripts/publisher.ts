@@ -19,7 +19,8 @@ import { compileTemplate } from "../lib/pubsub/message_template.ts";
 import { defaultIo, escapeControl, type Io, Printer, Reporter, showPayload } from "../lib/core/output.ts";
 import { type Outgoing, publishBatch, type Published, publishSeries } from "../lib/pubsub/publish.ts";
 import { onShutdown } from "../lib/core/shutdown.ts";
-import { formatNumber } from "../lib/core/stats.ts";
+import { formatNumber, MessageCounter } from "../lib/core/stats.ts";
+import { flowRate, toSeconds } from "../lib/core/json_event.ts";
 import { readLines } from "../lib/pubsub/stdin_lines.ts";
 import { delay } from "../lib/core/timing.ts";
 
@@ -158,8 +159,7 @@ export function main(args: string[], io: Io & { stdin?: ReadableStream<Uint8Arra
 
 function printResult(out: Printer, json: boolean, p: Published): void {
   if (json) {
-    out.json({
-      event: "published",
+    out.event("published", {
       n: p.n,
       channel: p.channel,
       ...showPayload(wireBytes(p.payload)).json,
@@ -188,33 +188,39 @@ function wireBytes(payload: string | Uint8Array): Uint8Array {
 
 /** Counts what was published and what reached nobody. */
 class Tally {
-  sent = 0;
   unheard = 0;
   deliveries = 0;
   readonly startedAt = performance.now();
+  /** When the replies came: the rate is over the time messages were flowing. */
+  readonly flow = new MessageCounter();
+
+  get sent(): number {
+    return this.flow.total;
+  }
 
   add(p: Published): void {
-    this.sent++;
+    this.flow.record(p.channel);
     this.deliveries += p.receivers;
     if (p.receivers === 0) this.unheard++;
   }
 
   print(out: Printer, status: Reporter, json: boolean): void {
-    const seconds = (performance.now() - this.startedAt) / 1000;
-    const rate = seconds > 0 ? this.sent / seconds : 0;
+    const ms = performance.now() - this.startedAt;
+    const seconds = ms / 1000;
+    const rate = flowRate(this.sent, this.flow.flowingMs);
     if (json) {
-      out.json({
-        event: "summary",
+      out.event("summary", {
         published: this.sent,
         deliveries: this.deliveries,
         unheard: this.unheard,
-        seconds,
-        rate_per_second: Math.round(rate),
+        seconds: toSeconds(ms),
+        flowing_seconds: toSeconds(this.flow.flowingMs),
+        ...(rate !== undefined ? { rate_per_second: rate } : {}),
       });
       return;
     }
     if (this.sent === 1) return;
-    const pace = this.sent >= 100 ? ` (${formatNumber(rate)}/s)` : "";
+    const pace = rate !== undefined ? ` (${formatNumber(rate)}/s)` : "";
     out.line(
       `Published ${formatNumber(this.sent)} message(s) in ${seconds.toFixed(2)} s${pace}; ` +
         `${formatNumber(this.deliveries)} deliveries.`,

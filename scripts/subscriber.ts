@@ -25,6 +25,7 @@ import {
 } from "../lib/pubsub/subscribe.ts";
 import { onShutdown } from "../lib/core/shutdown.ts";
 import { formatNumber, MessageCounter } from "../lib/core/stats.ts";
+import { flowRate, toSeconds } from "../lib/core/json_event.ts";
 import { whenAborted } from "../lib/core/timing.ts";
 
 const SPEC: ScriptSpec = {
@@ -50,7 +51,7 @@ const SPEC: ScriptSpec = {
     "deno run -A scripts/subscriber.ts                      # lab 1: system_notifications, chat:general, alerts:*",
     "deno run -A scripts/subscriber.ts news sports -p 'alerts:*'",
     "deno run -A scripts/subscriber.ts bench --quiet --timeout 5s",
-    "deno run -A scripts/subscriber.ts --json news | jq -r .payload",
+    "deno run -A scripts/subscriber.ts --json news | jq -r 'select(.event == \"message\") | .payload'",
   ],
 };
 
@@ -127,7 +128,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
 
 function printConfirmation(out: Printer, c: Confirmation, json: boolean): void {
   if (json) {
-    out.json({ event: c.kind === "channel" ? "subscribe" : "psubscribe", [c.kind]: c.name, active: c.active });
+    out.event(c.kind === "channel" ? "subscribe" : "psubscribe", { [c.kind]: c.name, active: c.active });
   } else {
     out.line(`${out.green("✓")} subscribed to ${c.kind} ${out.bold(c.name)} (${c.active} active)`);
   }
@@ -146,13 +147,9 @@ function printText(out: Printer): (m: PubSubMessage) => void {
 
 function printJson(out: Printer): (m: PubSubMessage) => void {
   return (m) => {
-    const time = new Date().toISOString();
     const payload = showPayload(m.payload).json;
-    out.json(
-      m.pattern === undefined
-        ? { event: "message", time, channel: m.channel, ...payload }
-        : { event: "pmessage", time, pattern: m.pattern, channel: m.channel, ...payload },
-    );
+    if (m.pattern === undefined) out.event("message", { channel: m.channel, ...payload });
+    else out.event("pmessage", { pattern: m.pattern, channel: m.channel, ...payload });
   };
 }
 
@@ -175,22 +172,22 @@ function printSummary(
   elapsedMs: number,
   conn: Connection,
 ): void {
-  const rate = counter.ratePerSecond();
+  const rate = flowRate(counter.total, counter.flowingMs);
   if (json) {
-    out.json({
-      event: "summary",
+    out.event("summary", {
       messages: counter.total,
-      seconds: elapsedMs / 1000,
-      rate_per_second: Math.round(rate),
+      seconds: toSeconds(elapsedMs),
+      flowing_seconds: toSeconds(counter.flowingMs),
+      ...(rate !== undefined ? { rate_per_second: rate } : {}),
       channels: Object.fromEntries(counter.byName),
       outages: conn.outages,
-      disconnected_seconds: conn.downMs / 1000,
+      disconnected_seconds: toSeconds(conn.downMs),
     });
     return;
   }
   out.line(
     `Received ${formatNumber(counter.total)} message(s) in ${(elapsedMs / 1000).toFixed(1)} s` +
-      (counter.total >= 100 ? ` (${formatNumber(rate)}/s while messages were flowing)` : "") + ".",
+      (rate !== undefined ? ` (${formatNumber(rate)}/s while messages were flowing)` : "") + ".",
   );
   const width = Math.max(0, ...[...counter.byName.keys()].map((k) => escapeControl(k).length));
   for (const [channel, n] of counter.byName) out.line(`  ${escapeControl(channel).padEnd(width)}  ${formatNumber(n)}`);

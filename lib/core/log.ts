@@ -1,11 +1,13 @@
 /**
  * A leveled logger for long-running services: `debug < info < warn < error`,
  * one line per record on stderr with an ISO time and the level, or NDJSON
- * with `--json`.
+ * with `--json` (`{"event":"log","time":…,"level":…,"message":…}`, the
+ * envelope of json_event.ts).
  *
  * @module
  */
 import { UsageError } from "./exit_codes.ts";
+import type { EventFields } from "./json_event.ts";
 import { nullWriter, Printer, Reporter, type Writer } from "./output.ts";
 
 /** The log levels, least severe first. */
@@ -69,30 +71,37 @@ export class Logger {
   }
 
   /** Details, e.g. each key written. */
-  debug(message: string, fields?: Record<string, unknown>): void {
+  debug(message: string, fields?: EventFields): void {
     this.write("debug", message, fields);
   }
   /** Start, stop, results. */
-  info(message: string, fields?: Record<string, unknown>): void {
+  info(message: string, fields?: EventFields): void {
     this.write("info", message, fields);
   }
   /** Something was refused or lost, the service goes on. */
-  warn(message: string, fields?: Record<string, unknown>): void {
+  warn(message: string, fields?: EventFields): void {
     this.write("warn", message, fields);
   }
   /** Something failed. */
-  error(message: string, fields?: Record<string, unknown>): void {
+  error(message: string, fields?: EventFields): void {
     this.write("error", message, fields);
   }
 
-  /** Writes one record if its level is enabled. */
-  write(level: LogLevel, message: string, fields?: Record<string, unknown>): void {
+  /**
+   * Writes one record if its level is enabled.
+   *
+   * @param level how severe
+   * @param message the text
+   * @param fields more fields for `--json` (text lines show only the message)
+   * @param event the record's `event` in `--json`: `log`, or e.g. `stats` for a record that is mostly figures
+   */
+  write(level: LogLevel, message: string, fields?: EventFields, event = "log"): void {
     if (!this.enabled(level)) return;
-    const time = new Date().toISOString();
     if (this.json) {
-      this.#printer.json({ time, level, message, ...fields });
+      this.#printer.event(event, { level, message, ...fields });
       return;
     }
+    const time = new Date().toISOString();
     const p = this.#printer;
     const label = level === "error"
       ? p.red(LABELS[level])

@@ -1,11 +1,12 @@
 /**
  * Where output goes and how it looks: readable lines (colour only on a
- * terminal, never with NO_COLOR) or NDJSON, written at once so `| jq` works
- * live; payloads shown binary-safe.
+ * terminal, never with NO_COLOR) or NDJSON in the envelope of json_event.ts,
+ * written at once so `| jq` works live; payloads shown binary-safe.
  *
  * @module
  */
 import { Buffer } from "node:buffer";
+import { type EventFields, jsonEvent } from "./json_event.ts";
 
 /** Something output can be written to: `Deno.stdout`, `Deno.stderr`, or a test capture. */
 export interface Writer {
@@ -94,9 +95,14 @@ export class Printer {
     writeAll(this.writer, encoder.encode(text));
   }
 
-  /** Writes one JSON object as a line (NDJSON). */
-  json(value: unknown): void {
-    this.line(JSON.stringify(value));
+  /**
+   * Writes one NDJSON line in the envelope every script shares (see json_event.ts): `event`, `time`, then the fields.
+   *
+   * @param event what the object is, e.g. `message`, `summary`
+   * @param fields the rest
+   */
+  event(event: string, fields?: EventFields): void {
+    this.line(JSON.stringify(jsonEvent(event, fields)));
   }
 
   /** Text in green, on a colour terminal. */

@@ -5,7 +5,7 @@
  */
 
 /**
- * Counts messages per name (channel, topic, key) and their rate.
+ * Counts messages per name (channel, topic, key) and when they flowed.
  *
  * @example
  * ```ts
@@ -13,7 +13,7 @@
  * const c = new MessageCounter();
  * c.record("chat", 1000);
  * c.record("chat", 2000);
- * console.assert(c.total === 2 && c.ratePerSecond() === 2);
+ * console.assert(c.total === 2 && c.flowingMs === 1000);
  * ```
  */
 export class MessageCounter {
@@ -34,15 +34,9 @@ export class MessageCounter {
     this.byName.set(name, (this.byName.get(name) ?? 0) + 1);
   }
 
-  /**
-   * Messages per second between the first and the last message (or up to
-   * `until` when given); 0 before any.
-   */
-  ratePerSecond(until?: number): number {
-    if (this.firstAt === undefined) return 0;
-    const end = until ?? this.lastAt ?? this.firstAt;
-    const seconds = (end - this.firstAt) / 1000;
-    return seconds > 0 ? this.total / seconds : this.total;
+  /** Milliseconds from the first message to the last (0 before the second), for `flowRate` in json_event.ts. */
+  get flowingMs(): number {
+    return this.firstAt === undefined ? 0 : this.lastAt! - this.firstAt;
   }
 }
 

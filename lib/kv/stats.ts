@@ -7,6 +7,7 @@
 import type { RejectReason } from "./message.ts";
 import type { WriterStats } from "./writer.ts";
 import { formatNumber } from "../core/stats.ts";
+import { toSeconds } from "../core/json_event.ts";
 
 /**
  * Counts what the updater received and refused; the writer counts the rest.
@@ -85,7 +86,7 @@ export class UpdaterStats {
       server_errors: writer.serverErrors,
       not_stored_at_exit: writer.abandoned,
       pending,
-      seconds: (Date.now() - this.startedAt) / 1000,
+      seconds: toSeconds(Date.now() - this.startedAt),
     };
   }
 }

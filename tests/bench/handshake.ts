@@ -79,9 +79,9 @@ async function handshakeSummary(url: string, listenerArgs: string[]): Promise<La
   if (code !== 0) throw new Error(`keyspace_writer exited with ${code}: ${writer.err.text}`);
   listener.kill("SIGINT");
   await listener.exit();
-  const rounds = writer.out.text.trim().split("\n").map((l) => JSON.parse(l)).filter((x) => x.kind === "round");
+  const rounds = writer.out.text.trim().split("\n").map((l) => JSON.parse(l)).filter((x) => x.event === "round");
   const times = rounds.slice(WARMUP).filter((r) => typeof r.round_trip_ms === "number").map((r) => r.round_trip_ms);
-  return { ...summarizeLatency(times), timeouts: rounds.filter((r) => r.timeout).length };
+  return { ...summarizeLatency(times), timeouts: rounds.filter((r) => r.outcome === "timeout").length };
 }
 
 /** Runs the benchmark and prints its table. */

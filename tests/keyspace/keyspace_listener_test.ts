@@ -84,7 +84,7 @@ Deno.test("keyspace_listener: CONFIG renamed away → exit 5 when off, works whe
   assert.equal(await l.exit, ExitCode.Ok);
   const event = JSON.parse(io.out.text.split("\n")[0]!);
   assert.deepEqual(
-    [event.kind, event.key, event.event, event.value, event.delay_ms, event.handshake],
+    [event.event, event.key, event.key_event, event.value, event.delay_ms, event.handshake],
     ["notification", "shared_key", "set", "no stamp here", null, true],
   );
 });
@@ -96,12 +96,12 @@ Deno.test("keyspace_listener gives a delay for seconds, milliseconds and ISO-860
   const io = l.io;
   await io.err.waitFor(LISTENING);
   await redis.set("shared_key", `Python01 timestamp ${Math.floor(Date.now() / 1000)}`);
-  await io.out.waitFor(/"kind":"notification"/);
+  await io.out.waitFor(/"event":"notification"/);
   await redis.set("shared_key", `writer timestamp ${Date.now()}`);
-  await io.out.waitFor(/("kind":"notification"[\s\S]*){2}/);
+  await io.out.waitFor(/("event":"notification"[\s\S]*){2}/);
   await redis.set("shared_key", `at ${new Date().toISOString()}`);
   assert.equal(await l.exit, ExitCode.Ok);
-  const events = io.out.text.trim().split("\n").map((l) => JSON.parse(l)).filter((e) => e.kind === "notification");
+  const events = io.out.text.trim().split("\n").map((l) => JSON.parse(l)).filter((e) => e.event === "notification");
   assert.deepEqual(events.map((e) => e.stamp_resolution_ms), [1000, 1, 1]);
   for (const e of events) {
     assert.equal(typeof e.delay_ms, "number");

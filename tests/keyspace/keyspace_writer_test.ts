@@ -18,14 +18,14 @@ Deno.test("keyspace_writer and keyspace_listener complete 50 handshakes with con
   assert.equal(await l.exit, ExitCode.Ok);
 
   const lines = io.out.text.trim().split("\n").map((line) => JSON.parse(line));
-  const rounds = lines.filter((x) => x.kind === "round");
+  const rounds = lines.filter((x) => x.event === "round");
   const summary = lines.at(-1);
   assert.equal(rounds.length, 50);
   assert.deepEqual(rounds.map((r) => r.n), Array.from({ length: 50 }, (_, i) => i + 1));
   assert.equal(new Set(rounds.map((r) => r.value)).size, 50, "every round writes its own value");
   const times: number[] = rounds.map((r) => r.round_trip_ms);
   assert.ok(times.every((t) => t > 0 && t < 5000));
-  assert.equal(summary.kind, "summary");
+  assert.equal(summary.event, "summary");
   assert.deepEqual([summary.rounds, summary.handshakes, summary.timeouts, summary.write_errors], [50, 50, 0, 0]);
   assert.equal(summary.min_ms, Math.min(...times));
   assert.equal(summary.max_ms, Math.max(...times));
@@ -34,7 +34,7 @@ Deno.test("keyspace_writer and keyspace_listener complete 50 handshakes with con
   assert.ok(summary.min_ms <= summary.p50_ms && summary.p50_ms <= summary.p99_ms && summary.p99_ms <= summary.max_ms);
 
   const events = l.io.out.text.trim().split("\n").map((line) => JSON.parse(line)).filter((x) =>
-    x.kind === "notification"
+    x.event === "notification"
   );
   assert.equal(events.length, 50);
   assert.ok(events.every((e) => e.handshake === true && typeof e.delay_ms === "number"));

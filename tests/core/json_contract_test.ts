@@ -1,0 +1,267 @@
+/**
+ * One NDJSON contract for every script: each script runs with `--json` and
+ * every line it writes is held to README's "`--json` output" table and to the
+ * envelope's rules (lib/core/json_event.ts). The table is read from README
+ * itself, so the manual and this check cannot disagree silently: an event or
+ * field the table does not list fails here, and so does a row of the table
+ * that no script produced.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import { ExitCode } from "../../lib/core/exit_codes.ts";
+import { type CapturedIo, captureIo, runMain, testClient, testServer } from "../harness.ts";
+
+type Stream = "stdout" | "stderr";
+type Main = (args: string[], io: CapturedIo) => Promise<number>;
+
+/** One row of README's table: a script's event on a stream and its fields (`?` in README: optional). */
+interface Row {
+  script: string;
+  /** null for a script without `--json` (`—` in README). */
+  stream: Stream | null;
+  event: string | null;
+  required: string[];
+  optional: string[];
+}
+
+const README = new URL("../../README.md", import.meta.url);
+const SCRIPTS_DIR = new URL("../../scripts/", import.meta.url);
+
+/** The rows of README's `--json` table. */
+function readContract(): Row[] {
+  const lines = Deno.readTextFileSync(README).split("\n");
+  const header = lines.findIndex((l) => /^\|\s*script\s*\|\s*stream\s*\|\s*event\s*\|\s*fields\s*\|$/.test(l));
+  assert.ok(header >= 0, "README has no table headed | script | stream | event | fields |");
+  const rows: Row[] = [];
+  for (const line of lines.slice(header + 2)) {
+    if (!line.startsWith("|")) break;
+    const [script, stream, event, fields] = line.split("|").slice(1, -1).map((c) => c.trim().replaceAll("`", ""));
+    const none = event === "—";
+    const names = none ? [] : [...line.split("|")[4]!.matchAll(/`([a-z][a-z0-9_]*)(\?)?`/g)];
+    rows.push({
+      script: script!,
+      stream: none ? null : stream as Stream,
+      event: none ? null : event!,
+      required: names.filter((m) => !m[2]).map((m) => m[1]!),
+      optional: names.filter((m) => m[2]).map((m) => m[1]!),
+    });
+    assert.ok(none || fields, `README's row for ${script} ${event} lists no fields`);
+  }
+  return rows;
+}
+
+const CONTRACT = readContract();
+const SEEN = new Set<string>();
+const rowKey = (script: string, stream: Stream | null, event: string | null) => `${script} ${stream} ${event}`;
+
+const ISO_MS = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
+/** Fields whose content is the user's data (payloads, values, results, channel names as keys), not ours to name. */
+const USER_DATA = new Set(["payload", "value", "result", "channels", "rejected_by_reason"]);
+
+const hasDecimals = (v: number, digits: number) => Math.round(v * 10 ** digits) / 10 ** digits === v;
+
+/** What is wrong with one field's value under the envelope's rules, by its name (nested objects too). */
+function valueProblems(name: string, value: unknown, where: string): string[] {
+  if (USER_DATA.has(name)) return [];
+  if (Array.isArray(value)) return value.flatMap((v, i) => valueProblems(name, v, `${where}[${i}]`));
+  if (value !== null && typeof value === "object") {
+    return Object.entries(value).flatMap(([k, v]) =>
+      valueProblems(name.endsWith("_ms") ? name : k, v, `${where}.${k}`)
+    );
+  }
+  if (name === "seconds" || name.endsWith("_seconds")) {
+    return typeof value === "number" && value >= 0 && hasDecimals(value, 3)
+      ? []
+      : [`${where} is a duration: seconds rounded to the millisecond, got ${value}`];
+  }
+  if (name.endsWith("_ms")) {
+    return value === null || (typeof value === "number" && hasDecimals(value, 3))
+      ? []
+      : [`${where} is a latency: ms rounded to the microsecond (or null), got ${value}`];
+  }
+  if (name === "rate_per_second") {
+    return typeof value === "number" && value > 0 && hasDecimals(value, 1)
+      ? []
+      : [`${where} is a rate: per second rounded to 0.1, got ${value}`];
+  }
+  return [];
+}
+
+/** What is wrong with one line a script wrote, against README's table and the envelope; marks its row as seen. */
+function lineProblems(script: string, stream: Stream, line: string): string[] {
+  let object: Record<string, unknown>;
+  try {
+    object = JSON.parse(line);
+  } catch {
+    return [`${script} ${stream}: not JSON: ${line}`];
+  }
+  const keys = Object.keys(object);
+  const at = `${script} ${stream} ${String(object.event)}`;
+  if (keys[0] !== "event" || keys[1] !== "time") return [`${at}: must start with "event" and "time": ${line}`];
+  const problems: string[] = [];
+  if (typeof object.time !== "string" || !ISO_MS.test(object.time)) {
+    problems.push(`${at}: time must be ISO-8601 UTC with milliseconds, got ${object.time}`);
+  }
+  const row = CONTRACT.find((r) => r.script === script && r.stream === stream && r.event === object.event);
+  if (!row) return [...problems, `${at}: README's --json table has no such event for ${script} on ${stream}`];
+  SEEN.add(rowKey(script, stream, row.event));
+  const listed = new Set([...row.required, ...row.optional]);
+  for (const key of keys.slice(2)) {
+    if (!listed.has(key)) problems.push(`${at}: field "${key}" is not in README's table`);
+    problems.push(...valueProblems(key, object[key], `${at}.${key}`));
+  }
+  for (const key of row.required) if (!(key in object)) problems.push(`${at}: field "${key}" is missing`);
+  return problems;
+}
+
+/** Holds everything a script wrote to its table: stdout always, stderr when the table has stderr events for it. */
+function hold(script: string, io: CapturedIo): void {
+  const streams: Stream[] = ["stdout"];
+  if (CONTRACT.some((r) => r.script === script && r.stream === "stderr")) streams.push("stderr");
+  const problems: string[] = [];
+  for (const stream of streams) {
+    const text = (stream === "stdout" ? io.out : io.err).text;
+    assert.ok(text.trim() !== "", `${script} wrote nothing on ${stream}`);
+    for (const line of text.split("\n").filter((l) => l !== "")) problems.push(...lineProblems(script, stream, line));
+  }
+  assert.deepEqual(problems, [], `${script} --json breaks README's table:\n${problems.join("\n")}`);
+}
+
+async function mainOf(script: string): Promise<Main> {
+  return (await import(new URL(script, SCRIPTS_DIR).href) as { main: Main }).main;
+}
+
+Deno.test("README's --json table lists every script once per event, with fields", () => {
+  const scripts = [...Deno.readDirSync(SCRIPTS_DIR)].filter((e) => e.isFile && e.name.endsWith(".ts")).map((e) =>
+    e.name
+  );
+  assert.deepEqual([...new Set(CONTRACT.map((r) => r.script))].sort(), scripts.sort());
+  const keys = CONTRACT.map((r) => rowKey(r.script, r.stream, r.event));
+  assert.equal(new Set(keys).size, keys.length, "a row appears twice");
+  for (const r of CONTRACT) {
+    assert.ok(r.stream === null || r.stream === "stdout" || r.stream === "stderr", `${r.script}: stream ${r.stream}`);
+    for (const field of [...r.required, ...r.optional]) {
+      assert.ok(field !== "event" && field !== "time", `${r.script} ${r.event}: event and time are the envelope's`);
+    }
+  }
+});
+
+Deno.test("every script's --json output follows README's table and the envelope's rules", async (t) => {
+  await using server = await testServer({ own: true, notifications: "KEA" });
+  const url = server.url;
+  await using redis = testClient(url);
+
+  await t.step("subscriber.ts and publisher.ts", async () => {
+    await using sub = runMain(await mainOf("subscriber.ts"), [
+      "--url",
+      url,
+      "jc:news",
+      "-p",
+      "jc:alerts:*",
+      "--count",
+      "102",
+      "--json",
+    ]);
+    await sub.io.out.waitFor(/"event":"psubscribe"/);
+    await redis.publish("jc:news", Buffer.from([0xff, 0x41]));
+    await redis.publish("jc:alerts:cpu", "hot");
+    // 100 messages a millisecond apart: enough for a rate, over a time that is not zero.
+    const pub = captureIo();
+    const publisher = await mainOf("publisher.ts");
+    const args = ["--url", url, "jc:news", "tick {{n}}", "--repeat", "100", "--rate", "1000", "--json"];
+    assert.equal(await publisher(args, pub), ExitCode.Ok);
+    assert.equal(await sub.exit, ExitCode.Ok);
+    hold("subscriber.ts", sub.io);
+    hold("publisher.ts", pub);
+    assert.ok(sub.io.out.text.includes('"rate_per_second"'), "102 messages give the subscriber a rate");
+    assert.ok(pub.out.text.includes('"rate_per_second"'), "100 messages give the publisher a rate");
+    const single = captureIo();
+    assert.equal(await publisher(["--url", url, "jc:nobody", "hello", "--json"], single), ExitCode.Ok);
+    hold("publisher.ts", single);
+    assert.ok(!single.out.text.includes('"rate_per_second"'), "one message gives no rate");
+  });
+
+  await t.step("keyspace_listener.ts and keyspace_writer.ts", async () => {
+    await using listener = runMain(await mainOf("keyspace_listener.ts"), ["--url", url, "--count", "2", "--json"]);
+    await listener.io.err.waitFor(/Listening on /);
+    const writer = await mainOf("keyspace_writer.ts");
+    const wio = captureIo();
+    assert.equal(await writer(["--url", url, "--count", "2", "--interval", "0", "--json"], wio), ExitCode.Ok);
+    assert.equal(await listener.exit, ExitCode.Ok);
+    hold("keyspace_listener.ts", listener.io);
+    hold("keyspace_writer.ts", wio);
+    // Nobody answers on these keys: a round that times out.
+    const lonely = captureIo();
+    const args = ["--url", url, "--key", "jc:k", "--handshake-key", "jc:hs", "--count", "1", "--timeout", "100ms"];
+    assert.equal(await writer([...args, "--json"], lonely), ExitCode.Timeout);
+    hold("keyspace_writer.ts", lonely);
+    assert.match(lonely.out.text, /"outcome":"timeout"/);
+  });
+
+  await t.step("kv_updater.ts", async () => {
+    const args = ["--url", url, "--channel", "jc:update", "--prefix", "jc:", "--stats-interval", "100ms", "--json"];
+    await using updater = runMain(await mainOf("kv_updater.ts"), args);
+    await updater.io.err.waitFor(/Listening on channel/);
+    const update = { type: "Weather", updated: "2025-06-01T12:00:00Z", valid: "2025-06-01T12:15:00Z", values: {} };
+    await redis.publish("jc:update", JSON.stringify(update));
+    await redis.publish("jc:update", '{"type": "Weather", "updated":');
+    await updater.io.err.waitFor(/"event":"stats".*"received":2/);
+    updater.io.stop();
+    assert.equal(await updater.exit, ExitCode.Ok);
+    hold("kv_updater.ts", updater.io);
+    assert.match(updater.io.err.text, /"event":"log".*"reason":"invalid_json"/);
+  });
+
+  await t.step("api_server.ts", async () => {
+    const args = ["--url", url, "--port", "0", "--channel", "jc:update", "--prefix", "jc:", "--log-level", "debug"];
+    await using api = runMain(await mainOf("api_server.ts"), [...args, "--json"]);
+    const [, port] = await api.io.err.waitFor(/listening on http:\/\/127\.0\.0\.1:(\d+)\//);
+    await (await fetch(`http://127.0.0.1:${port}/health`)).body?.cancel();
+    api.io.stop();
+    assert.equal(await api.exit, ExitCode.Ok);
+    hold("api_server.ts", api.io);
+  });
+
+  await t.step("event_processor.ts and demo_events.ts", async () => {
+    const args = ["--url", url, "--stats-interval", "100ms", "--json"];
+    await using processor = runMain(await mainOf("event_processor.ts"), args);
+    await processor.io.out.waitFor(/"channel":"profile_events"/);
+    const demo = captureIo();
+    assert.equal(await (await mainOf("demo_events.ts"))(["--url", url, "--json"], demo), ExitCode.Ok);
+    await processor.io.out.waitFor(/("event":"processed"[\s\S]*){2}"event":"stats"/);
+    processor.io.stop();
+    assert.equal(await processor.exit, ExitCode.Ok);
+    hold("event_processor.ts", processor.io);
+    hold("demo_events.ts", demo);
+  });
+
+  await t.step("ping.ts, connected and not", async () => {
+    const ping = await mainOf("ping.ts");
+    const io = captureIo();
+    assert.equal(await ping(["--url", url, "--json"], io), ExitCode.Ok);
+    hold("ping.ts", io);
+    const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (closed.addr as Deno.NetAddr).port;
+    closed.close();
+    const refused = captureIo();
+    assert.equal(await ping(["--url", `redis://127.0.0.1:${port}`, "--json"], refused), ExitCode.Connect);
+    hold("ping.ts", refused);
+  });
+
+  await t.step("scripts without --json refuse it", async () => {
+    for (const row of CONTRACT.filter((r) => r.event === null)) {
+      const io = captureIo();
+      assert.equal(await (await mainOf(row.script))(["--json"], io), ExitCode.Usage, row.script);
+      assert.equal(io.out.text, "");
+      assert.match(io.err.text, /--json/);
+      SEEN.add(rowKey(row.script, null, null));
+    }
+  });
+
+  await t.step("every row of README's table was produced", () => {
+    const missing = CONTRACT.map((r) => rowKey(r.script, r.stream, r.event)).filter((k) => !SEEN.has(k));
+    assert.deepEqual(missing, [], "README lists events no script wrote here");
+  });
+});
