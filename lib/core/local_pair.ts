@@ -119,7 +119,8 @@ function isKeyDb(binary: string): boolean {
  * @example
  * ```ts
  * import { linkUp } from "./local_pair.ts";
- * console.log(await linkUp(6380));
+ * import { freePort } from "./local_server.ts";
+ * console.assert(!(await linkUp(await freePort()))); // nobody listens there
  * ```
  */
 export async function linkUp(port: number): Promise<boolean> {

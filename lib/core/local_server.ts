@@ -284,8 +284,8 @@ function spawnWatchdog(pid: number, dir: string): Deno.ChildProcess {
  * @returns true when a Redis-protocol server answers
  * @example
  * ```ts
- * import { answersPing } from "./local_server.ts";
- * console.log(await answersPing(6379));
+ * import { answersPing, freePort } from "./local_server.ts";
+ * console.assert(!(await answersPing(await freePort()))); // nobody listens there
  * ```
  */
 export async function answersPing(port: number): Promise<boolean> {
@@ -303,8 +303,8 @@ export async function answersPing(port: number): Promise<boolean> {
  * @returns the raw reply (`+PONG\r\n`, `$12\r\n…`), or undefined when nothing answered in time
  * @example
  * ```ts
- * import { askServer } from "./local_server.ts";
- * console.log(await askServer(6379, "PING") ?? "no answer");
+ * import { askServer, freePort } from "./local_server.ts";
+ * console.assert(await askServer(await freePort(), "INFO replication") === undefined); // nobody listens there
  * ```
  */
 export async function askServer(port: number, command: string, timeoutMs = 1000): Promise<string | undefined> {
