@@ -187,13 +187,16 @@ export class LocalServer implements AsyncDisposable {
 }
 
 /**
- * The watchdog's script: `read` returns when its stdin closes, that is when
- * the process holding the other end (the script) has ended; it then stops
- * the server ($1: SIGTERM, SIGKILL after 5 s) and removes its directory ($2).
+ * The watchdog's script. Its first `read` returns 1 when its stdin closes,
+ * that is when the process holding the other end (the script) has ended: it
+ * then stops the server ($1: SIGTERM, SIGKILL after 5 s). A line on stdin
+ * instead says that the server has exited already (its process id may be
+ * reused): then it only waits for the end. Either way it removes the
+ * server's directory ($2) last.
  */
-const WATCHDOG_SCRIPT = 'read _; kill -TERM "$1" 2>/dev/null; n=0; ' +
+const WATCHDOG_SCRIPT = 'if read _; then read _; else kill -TERM "$1" 2>/dev/null; n=0; ' +
   'while kill -0 "$1" 2>/dev/null && [ "$n" -lt 50 ]; do sleep 0.1; n=$((n + 1)); done; ' +
-  'kill -KILL "$1" 2>/dev/null; rm -rf "$2"';
+  'kill -KILL "$1" 2>/dev/null; fi; rm -rf "$2"';
 
 const POSIX = Deno.build.os !== "windows";
 
@@ -201,21 +204,26 @@ const POSIX = Deno.build.os !== "windows";
 class ServerProcess {
   readonly child: Deno.ChildProcess;
   readonly #watchdog: Deno.ChildProcess | undefined;
+  #tell: WritableStreamDefaultWriter<Uint8Array> | undefined;
 
   constructor(binary: string, port: number, options: LocalServerOptions, dir: string) {
     this.child = spawnServer(binary, port, options, dir);
     this.#watchdog = POSIX ? spawnWatchdog(this.child.pid, dir) : undefined;
+    this.#tell = this.#watchdog?.stdin.getWriter();
+    this.child.status.then(() => this.#tell?.write(new TextEncoder().encode("exited\n")).catch(() => {}));
   }
 
   /**
-   * Stops the watchdog (so it never signals a process id that may be reused),
-   * then the server: SIGTERM, and SIGKILL when it is still there after `graceMs`.
+   * Stops the watchdog (it is not needed once this process stops the server
+   * itself), then the server: SIGTERM, and SIGKILL when it is still there after `graceMs`.
    */
   async halt(graceMs: number): Promise<void> {
     if (this.#watchdog) {
       signal(this.#watchdog, "SIGKILL");
       await this.#watchdog.status;
-      await this.#watchdog.stdin.close().catch(() => {});
+      const tell = this.#tell;
+      this.#tell = undefined;
+      await tell?.close().catch(() => {});
     }
     signal(this.child, graceMs > 0 ? "SIGTERM" : "SIGKILL");
     const exited = await withTimeout(this.child.status, graceMs, () => new Error("still running")).then(
@@ -268,7 +276,7 @@ function spawnServer(binary: string, port: number, options: LocalServerOptions, 
 function spawnWatchdog(pid: number, dir: string): Deno.ChildProcess {
   const watchdog = new Deno.Command("sh", {
     args: ["-c", WATCHDOG_SCRIPT, "pubsub-lab-watchdog", String(pid), dir],
-    stdin: "piped", // never written: only its end matters
+    stdin: "piped", // its end closing says this process has ended; a line, that the server has exited
     stdout: "null",
     stderr: "null",
     detached: true,

@@ -5,7 +5,7 @@ import { REPEAT_WINDOW_MS } from "../../lib/core/shutdown.ts";
 import { eventually, ScriptProcess, withClient } from "../harness.ts";
 
 /** tests/core/hold_server.ts as a subprocess, its temporary files in a directory of the test's own. */
-async function holdServer(mode: "stop" | "hang"): Promise<{ p: ScriptProcess; port: number; tmp: string }> {
+async function holdServer(mode: "stop" | "hang" | "lose"): Promise<{ p: ScriptProcess; port: number; tmp: string }> {
   const tmp = await Deno.makeTempDir({ prefix: "pubsub-lab-test-" });
   const p = new ScriptProcess("../tests/core/hold_server.ts", [mode], { TMPDIR: tmp });
   const [, port] = await p.out.waitFor(/ready (\d+)/, 15_000);
@@ -34,6 +34,15 @@ Deno.test("LocalServer: a second Ctrl+C exits at once with 130, and the server s
 Deno.test("LocalServer: the script killed with SIGKILL → its watchdog stops the server and removes its files", async () => {
   const { p, port, tmp } = await holdServer("hang");
   await using _ = p;
+  p.kill("SIGKILL");
+  await p.exit();
+  await nothingLeft(port, tmp);
+});
+
+Deno.test("LocalServer: a server that exited on its own → its watchdog only removes its files when the script dies", async () => {
+  const { p, port, tmp } = await holdServer("lose");
+  await using _ = p;
+  await p.out.waitFor(/lost/);
   p.kill("SIGKILL");
   await p.exit();
   await nothingLeft(port, tmp);
