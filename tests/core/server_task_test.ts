@@ -3,7 +3,7 @@ import { Redis } from "ioredis";
 import { main as demo } from "../../scripts/demo.ts";
 import { main as server } from "../../scripts/server.ts";
 import { ExitCode } from "../../lib/core/exit_codes.ts";
-import { answersPing, findServerBinary, freePort } from "../../lib/core/local_server.ts";
+import { answersPing, askServer, findServerBinary, freePort } from "../../lib/core/local_server.ts";
 import { captureIo, eventually, ScriptProcess, testServer } from "../harness.ts";
 
 /** A directory of the test's own for a script's TMPDIR, so that what it leaves behind can be seen. */
@@ -105,6 +105,17 @@ Deno.test("deno task server --pair: the two commands it prints run lab 3's round
   p.kill("SIGINT");
   assert.equal(await p.exit(), ExitCode.Ok);
   assert.match(p.err.text, /Both nodes stopped\./);
+  await nothingLeft([port, port + 1], tmp);
+});
+
+Deno.test("server.ts --pair: a node that exits ends it with exit 1 and the node's log; the other node stops", async () => {
+  const port = await twoConsecutiveFreePorts();
+  const tmp = await privateTmp();
+  await using p = new ScriptProcess("server.ts", ["--pair", "--port", String(port)], { TMPDIR: tmp });
+  await p.err.waitFor(/writer: /, 20_000);
+  await askServer(port + 1, "SHUTDOWN NOSAVE");
+  assert.equal(await p.exit(), ExitCode.Failure);
+  assert.match(p.err.text, new RegExp(`-server on redis://127\\.0\\.0\\.1:${port + 1} exited with code \\d+:\\n.+`));
   await nothingLeft([port, port + 1], tmp);
 });
 
