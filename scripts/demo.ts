@@ -8,10 +8,11 @@
  */
 import { COMMON_OPTIONS, runScript, type ScriptSpec } from "../lib/core/cli.ts";
 import { readEnv } from "../lib/core/config.ts";
-import { CliError, ExitCode } from "../lib/core/exit_codes.ts";
+import { CliError, ExitCode, UsageError } from "../lib/core/exit_codes.ts";
 import { LocalServer } from "../lib/core/local_server.ts";
 import { defaultIo, type Io, prefixedWriter, Printer, Reporter } from "../lib/core/output.ts";
 import { Connection } from "../lib/core/client.ts";
+import { onShutdown } from "../lib/core/shutdown.ts";
 import { resolveUrl } from "../lib/core/config.ts";
 import { main as publisher } from "./publisher.ts";
 import { LAB_NOTIFICATIONS } from "./server.ts";
@@ -20,13 +21,18 @@ import { main as subscriber } from "./subscriber.ts";
 const SPEC: ScriptSpec = {
   name: "demo.ts",
   summary: "lab 1 in one terminal: a subscriber and the publisher's demo together.",
-  usage: ["[--url URL] [--interval DURATION]"],
+  usage: ["[--url URL | --local] [--interval DURATION]"],
   options: {
     interval: { type: "string", arg: "DURATION", help: "pause between the demo's messages (default 0.5–1.5 s)" },
+    local: { type: "boolean", help: "start a throw-away local server even when one answers on localhost:6379" },
     url: COMMON_OPTIONS.url!,
     help: COMMON_OPTIONS.help!,
   },
-  examples: ["deno task demo", "deno task demo --url redis://localhost:6380 --interval 200ms"],
+  examples: [
+    "deno task demo",
+    "deno task demo --url redis://localhost:6380 --interval 200ms",
+    "deno task demo --local            # leave the server on localhost:6379 alone",
+  ],
 };
 
 /**
@@ -39,13 +45,18 @@ const SPEC: ScriptSpec = {
 export function main(args: string[], io: Io = defaultIo()): Promise<number> {
   return runScript(SPEC, args, io, async (flags) => {
     const status = new Reporter(io.stderr);
+    const wantsLocal = flags.boolean("local");
+    if (wantsLocal && flags.string("url") !== undefined) throw new UsageError("--local and --url exclude each other");
     const explicit = flags.string("url") ?? readEnv("REDIS_URL");
     let url = resolveUrl(flags.string("url"));
+    // One stop request for the whole demo (the subscriber and the publisher follow it), from its very start.
+    using shutdown = onShutdown(io.signal);
     let local: LocalServer | undefined;
-    if (!explicit && !(await reachable(url, status))) {
+    if (wantsLocal || (!explicit && !(await reachable(url, status)))) {
       local = await LocalServer.start({ notifications: LAB_NOTIFICATIONS });
       url = local.url;
-      status.ok(`No server on localhost:6379, so this demo started ${local.kind} on ${url}; it stops at the end.`);
+      const why = wantsLocal ? "--local" : "No server on localhost:6379";
+      status.ok(`${why}, so this demo started ${local.kind} on ${url}; it stops at the end.`);
     }
     try {
       const out = new Printer(io.stdout);
@@ -57,12 +68,12 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
           if (line.includes("(3 active)")) onSubscribed();
         }),
         stderr: prefixedWriter(io.stderr, tag("subscriber", (s) => out.cyan(s))),
-        signal: io.signal,
+        signal: shutdown.signal,
       };
       const pubIo: Io = {
         stdout: prefixedWriter(io.stdout, tag("publisher", (s) => out.magenta(s))),
         stderr: prefixedWriter(io.stderr, tag("publisher", (s) => out.magenta(s))),
-        signal: io.signal,
+        signal: shutdown.signal,
       };
       const listening = subscriber(["--url", url, "--count", "6", "--timeout", "10s"], subIo);
       const first = await Promise.race([subscribed.then(() => undefined), listening]);

@@ -24,7 +24,7 @@ import {
   planWatch,
   urlForDb,
 } from "../lib/keyspace/channels.ts";
-import { ensureNotifications } from "../lib/keyspace/notifications.ts";
+import { ensureNotifications, NotifyChanges } from "../lib/keyspace/notifications.ts";
 import { clock, defaultIo, escapeControl, type Io, Printer, Reporter } from "../lib/core/output.ts";
 import { onMessage, subscribeAll, unsubscribeAll } from "../lib/pubsub/subscribe.ts";
 import { onShutdown } from "../lib/core/shutdown.ts";
@@ -71,6 +71,10 @@ const SPEC: ScriptSpec = {
       type: "boolean",
       negatable: true,
       help: "turn on missing notify-keyspace-events letters (default: on; --no-config changes nothing)",
+    },
+    "restore-config": {
+      type: "boolean",
+      help: "at exit, put back the notify-keyspace-events value found (if nobody changed it since)",
     },
     count: { type: "string", short: "n", arg: "N", help: "exit after N events" },
     ...COMMON_OPTIONS,
@@ -141,6 +145,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
       done.abort();
     };
     const conns: Connection[] = [];
+    const changes = new NotifyChanges();
     try {
       const lossNote = "Events until it is back are lost: notifications are not kept for absent listeners.";
       const cmd = await Connection.open({ url: urlForDb(url, db), reporter: status, offlineQueue: true });
@@ -159,6 +164,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
           change: flags.enabled("config"),
           reporter: status,
           address: redactUrl(url),
+          changes,
         });
       await ensure();
       const sub = await Connection.open({
@@ -218,6 +224,11 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
       return ExitCode.Ok;
     } finally {
       done.abort();
+      const cmd = conns[0]; // the command connection, on the server whose setting may have changed
+      if (cmd) {
+        const restore = flags.boolean("restore-config");
+        await changes.settle({ redis: cmd.redis, restore, reporter: status, address: redactUrl(url) });
+      }
       for (const conn of conns.reverse()) await conn.close();
     }
   });

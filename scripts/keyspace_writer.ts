@@ -26,7 +26,7 @@ import {
 import { chooseDb, urlForDb } from "../lib/keyspace/channels.ts";
 import { formatLatency, formatMs, roundMs, summarizeLatency } from "../lib/core/latency.ts";
 import { answerWithin, NoAnswerError } from "../lib/core/no_answer.ts";
-import { ensureNotifications } from "../lib/keyspace/notifications.ts";
+import { ensureNotifications, NotifyChanges } from "../lib/keyspace/notifications.ts";
 import { defaultIo, type Io, Printer, Reporter } from "../lib/core/output.ts";
 import { onShutdown } from "../lib/core/shutdown.ts";
 import { delay, whenAborted } from "../lib/core/timing.ts";
@@ -57,6 +57,10 @@ const SPEC: ScriptSpec = {
       type: "boolean",
       negatable: true,
       help: "turn on missing notify-keyspace-events letters (default: on; --no-config changes nothing)",
+    },
+    "restore-config": {
+      type: "boolean",
+      help: "at exit, put back the notify-keyspace-events value found (if nobody changed it since)",
     },
     ...COMMON_OPTIONS,
   },
@@ -102,6 +106,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     using shutdown = onShutdown(io.signal);
     const lossNote = "Rounds until it is back are skipped or time out.";
     const cmd = await Connection.open({ url: urlForDb(url, db), reporter: status });
+    const changes = new NotifyChanges();
     let sub: Connection | undefined;
     try {
       const ensure = () =>
@@ -113,6 +118,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
           change: flags.enabled("config"),
           reporter: status,
           address: redactUrl(url),
+          changes,
         });
       await ensure();
       // A restarted server may have lost the setting: check again once both connections are back.
@@ -175,6 +181,8 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
       }
       return ExitCode.Ok;
     } finally {
+      const restore = flags.boolean("restore-config");
+      await changes.settle({ redis: cmd.redis, restore, reporter: status, address: redactUrl(url) });
       await sub?.close();
       await cmd.close();
     }

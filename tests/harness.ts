@@ -127,7 +127,11 @@ export function captureIo(stdin?: string): CapturedIo {
   };
 }
 
-/** A script running as a real subprocess (`deno run -A scripts/NAME.ts`). */
+/**
+ * A script running as a real subprocess (`deno run -A scripts/NAME.ts`), or
+ * a task of deno.json (`deno task NAME`) in its own process group, as a
+ * terminal runs it: then {@linkcode kill} signals the whole group, as Ctrl+C does.
+ */
 export class ScriptProcess implements AsyncDisposable {
   /** Its stdout so far. */
   readonly out = new TextSink();
@@ -135,23 +139,36 @@ export class ScriptProcess implements AsyncDisposable {
   readonly err = new TextSink();
   readonly #child: Deno.ChildProcess;
   readonly #pumps: Promise<void>[];
+  readonly #group: boolean;
   #stdin: WritableStreamDefaultWriter<Uint8Array> | undefined;
 
   /**
    * Starts `scripts/<script>` with `args`.
    *
-   * @param script file name under scripts/, e.g. `subscriber.ts`
+   * @param script file name under scripts/, e.g. `subscriber.ts`; with `via: "task"`, a task name, e.g. `server`
    * @param args its arguments
    * @param env extra environment variables
    * @param stdin "piped" to write to it with {@linkcode write}
+   * @param via "task" to run it through `deno task` in a process group of its own
    */
-  constructor(script: string, args: string[], env: Record<string, string> = {}, stdin: "piped" | "null" = "null") {
+  constructor(
+    script: string,
+    args: string[],
+    env: Record<string, string> = {},
+    stdin: "piped" | "null" = "null",
+    via: "run" | "task" = "run",
+  ) {
+    this.#group = via === "task";
     this.#child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", new URL(`../scripts/${script}`, import.meta.url).pathname, ...args],
+      args: this.#group
+        ? ["task", script, ...args]
+        : ["run", "-A", new URL(`../scripts/${script}`, import.meta.url).pathname, ...args],
+      cwd: this.#group ? new URL("..", import.meta.url).pathname : undefined, // where deno.json is
       env: { NO_COLOR: "1", ...env },
       stdin,
       stdout: "piped",
       stderr: "piped",
+      detached: this.#group,
     }).spawn();
     if (stdin === "piped") this.#stdin = this.#child.stdin.getWriter();
     this.#pumps = [pump(this.#child.stdout, this.out), pump(this.#child.stderr, this.err)];
@@ -168,10 +185,11 @@ export class ScriptProcess implements AsyncDisposable {
     this.#stdin = undefined;
   }
 
-  /** Sends a signal (SIGINT by default, as Ctrl+C). */
+  /** Sends a signal (SIGINT by default, as Ctrl+C): to the whole process group of a task. */
   kill(signal: Deno.Signal = "SIGINT"): void {
     try {
-      this.#child.kill(signal);
+      if (this.#group) Deno.kill(-this.#child.pid, signal);
+      else this.#child.kill(signal);
     } catch {
       // already exited
     }
@@ -355,4 +373,20 @@ export function stallingServer(command?: string, nth = 1): StallingServer {
       await Promise.all(loops);
     },
   };
+}
+
+/**
+ * Polls `check` every 50 ms until it holds, for what no event announces (a
+ * process outside the test ending, a directory it removes); bounded by `ms`.
+ *
+ * @param check the condition
+ * @param what what is awaited, for the failure message
+ * @param ms how long to wait at most
+ */
+export async function eventually(check: () => boolean | Promise<boolean>, what: string, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`Timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }

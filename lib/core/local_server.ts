@@ -3,6 +3,13 @@
  * it on a loopback port: for `deno task server`, `deno task demo` and the
  * tests, which share this one implementation.
  *
+ * A server started here never outlives the script that started it. It runs
+ * in its own process group, so a Ctrl+C in the terminal reaches only the
+ * script, which stops it in order; and a watchdog (a `sh` waiting for its
+ * stdin to close, which happens when the script's process ends in any way:
+ * a second Ctrl+C, a closed stdout, SIGKILL, a crash) stops it and removes
+ * its directory otherwise.
+ *
  * @module
  */
 import { CliError, ExitCode } from "./exit_codes.ts";
@@ -85,16 +92,16 @@ export interface LocalServerOptions {
  * ```
  */
 export class LocalServer implements AsyncDisposable {
-  #child: Deno.ChildProcess;
+  #process: ServerProcess;
 
   private constructor(
-    child: Deno.ChildProcess,
+    process: ServerProcess,
     readonly binary: string,
     readonly port: number,
     private readonly options: LocalServerOptions,
     private readonly dir: string,
   ) {
-    this.#child = child;
+    this.#process = process;
   }
 
   /** `redis://127.0.0.1:<port>`. */
@@ -119,15 +126,14 @@ export class LocalServer implements AsyncDisposable {
     if (!binary) throw new CliError(ExitCode.Connect, INSTALL_HINT);
     const port = options.port ?? await freePort();
     const dir = await Deno.makeTempDir({ prefix: "pubsub-lab-server-" });
-    const child = spawnServer(binary, port, options, dir);
-    const server = new LocalServer(child, binary, port, options, dir);
+    const server = new LocalServer(new ServerProcess(binary, port, options, dir), binary, port, options, dir);
     await server.#waitReady();
     return server;
   }
 
   async #waitReady(): Promise<void> {
     let exited = false;
-    const status = this.#child.status.then((s) => {
+    const status = this.#process.child.status.then((s) => {
       exited = true;
       return s;
     });
@@ -136,49 +142,106 @@ export class LocalServer implements AsyncDisposable {
       if (await answersPing(this.port)) return;
       await delay(25);
     }
-    if (!exited) this.#child.kill("SIGKILL");
+    await this.#process.halt(0);
     await status;
-    const log = await Deno.readTextFile(`${this.dir}/server.log`).catch(() => "");
+    const tail = await this.logTail();
     await Deno.remove(this.dir, { recursive: true }).catch(() => {});
-    const tail = log.trim().split("\n").slice(-5).join("\n");
     throw new CliError(
       ExitCode.Connect,
       `${this.kind} did not start on 127.0.0.1:${this.port}` + (tail ? `:\n${tail}` : ""),
     );
   }
 
-  /** Stops the server (SIGTERM, then SIGKILL after 5 s) and removes its files. */
-  async stop(): Promise<void> {
-    try {
-      this.#child.kill("SIGTERM");
-    } catch {
-      // already gone
-    }
-    const exited = await withTimeout(this.#child.status, 5000, () => new Error("still running")).then(
-      () => true,
-      () => false,
-    );
-    if (!exited) {
-      this.#child.kill("SIGKILL");
-      await this.#child.status;
-    }
+  /**
+   * The last lines of the server's log file (empty with `foreground`, whose log went to the terminal).
+   *
+   * @param lines how many lines
+   * @returns the lines, or "" when there is no log
+   */
+  async logTail(lines = 5): Promise<string> {
+    const log = await Deno.readTextFile(`${this.dir}/server.log`).catch(() => "");
+    return log.trim().split("\n").slice(-lines).join("\n");
+  }
+
+  /** Stops the server (SIGTERM, then SIGKILL after 5 s); its files stay for {@linkcode start}. */
+  stop(): Promise<void> {
+    return this.#process.halt(5000);
   }
 
   /** Starts the server again on the same port, after {@linkcode stop}. */
   async start(): Promise<void> {
-    this.#child = spawnServer(this.binary, this.port, this.options, this.dir);
+    this.#process = new ServerProcess(this.binary, this.port, this.options, this.dir);
     await this.#waitReady();
   }
 
   /** Resolves when the server process exits; gives its exit code. */
   get exited(): Promise<number> {
-    return this.#child.status.then((s) => s.code);
+    return this.#process.child.status.then((s) => s.code);
   }
 
   /** Stops the server and removes its temporary directory. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.stop();
     await Deno.remove(this.dir, { recursive: true }).catch(() => {});
+  }
+}
+
+/**
+ * The watchdog's script. Its first `read` returns 1 when its stdin closes,
+ * that is when the process holding the other end (the script) has ended: it
+ * then stops the server ($1: SIGTERM, SIGKILL after 5 s). A line on stdin
+ * instead says that the server has exited already (its process id may be
+ * reused): then it only waits for the end. Either way it removes the
+ * server's directory ($2) last.
+ */
+const WATCHDOG_SCRIPT = 'if read _; then read _; else kill -TERM "$1" 2>/dev/null; n=0; ' +
+  'while kill -0 "$1" 2>/dev/null && [ "$n" -lt 50 ]; do sleep 0.1; n=$((n + 1)); done; ' +
+  'kill -KILL "$1" 2>/dev/null; fi; rm -rf "$2"';
+
+const POSIX = Deno.build.os !== "windows";
+
+/** One run of a server binary, with the watchdog that stops it if this process ends first. */
+class ServerProcess {
+  readonly child: Deno.ChildProcess;
+  readonly #watchdog: Deno.ChildProcess | undefined;
+  #tell: WritableStreamDefaultWriter<Uint8Array> | undefined;
+
+  constructor(binary: string, port: number, options: LocalServerOptions, dir: string) {
+    this.child = spawnServer(binary, port, options, dir);
+    this.#watchdog = POSIX ? spawnWatchdog(this.child.pid, dir) : undefined;
+    this.#tell = this.#watchdog?.stdin.getWriter();
+    this.child.status.then(() => this.#tell?.write(new TextEncoder().encode("exited\n")).catch(() => {}));
+  }
+
+  /**
+   * Stops the watchdog (it is not needed once this process stops the server
+   * itself), then the server: SIGTERM, and SIGKILL when it is still there after `graceMs`.
+   */
+  async halt(graceMs: number): Promise<void> {
+    if (this.#watchdog) {
+      signal(this.#watchdog, "SIGKILL");
+      await this.#watchdog.status;
+      const tell = this.#tell;
+      this.#tell = undefined;
+      await tell?.close().catch(() => {});
+    }
+    signal(this.child, graceMs > 0 ? "SIGTERM" : "SIGKILL");
+    const exited = await withTimeout(this.child.status, graceMs, () => new Error("still running")).then(
+      () => true,
+      () => false,
+    );
+    if (!exited) {
+      signal(this.child, "SIGKILL");
+      await this.child.status;
+    }
+  }
+}
+
+function signal(child: Deno.ChildProcess, sig: Deno.Signal): void {
+  try {
+    child.kill(sig);
+  } catch {
+    // already gone
   }
 }
 
@@ -205,7 +268,21 @@ function spawnServer(binary: string, port: number, options: LocalServerOptions, 
     stdin: "null",
     stdout: options.foreground ? "inherit" : "null",
     stderr: options.foreground ? "inherit" : "null",
+    // Its own process group: a Ctrl+C in the terminal goes to the script, which stops the server in order.
+    detached: POSIX,
   }).spawn();
+}
+
+function spawnWatchdog(pid: number, dir: string): Deno.ChildProcess {
+  const watchdog = new Deno.Command("sh", {
+    args: ["-c", WATCHDOG_SCRIPT, "pubsub-lab-watchdog", String(pid), dir],
+    stdin: "piped", // its end closing says this process has ended; a line, that the server has exited
+    stdout: "null",
+    stderr: "null",
+    detached: true,
+  }).spawn();
+  watchdog.unref(); // the server keeps the script alive, not its watchdog
+  return watchdog;
 }
 
 /**
@@ -215,23 +292,57 @@ function spawnServer(binary: string, port: number, options: LocalServerOptions, 
  * @returns true when a Redis-protocol server answers
  * @example
  * ```ts
- * import { answersPing } from "./local_server.ts";
- * console.log(await answersPing(6379));
+ * import { answersPing, freePort } from "./local_server.ts";
+ * console.assert(!(await answersPing(await freePort()))); // nobody listens there
  * ```
  */
 export async function answersPing(port: number): Promise<boolean> {
+  const reply = await askServer(port, "PING");
+  return reply !== undefined && (reply.startsWith("+PONG") || reply.startsWith("-NOAUTH"));
+}
+
+/**
+ * Sends one inline command to 127.0.0.1:`port` on a connection of its own and
+ * reads the reply: a status, an error or a bulk string (up to 64 KB).
+ *
+ * @param port the port to try
+ * @param command an inline command, e.g. `INFO replication`
+ * @param timeoutMs how long to wait for the whole reply
+ * @returns the raw reply (`+PONG\r\n`, `$12\r\n…`), or undefined when nothing answered in time
+ * @example
+ * ```ts
+ * import { askServer, freePort } from "./local_server.ts";
+ * console.assert(await askServer(await freePort(), "INFO replication") === undefined); // nobody listens there
+ * ```
+ */
+export async function askServer(port: number, command: string, timeoutMs = 1000): Promise<string | undefined> {
   let conn: Deno.TcpConn | undefined;
   try {
     conn = await Deno.connect({ hostname: "127.0.0.1", port });
-    await conn.write(new TextEncoder().encode("PING\r\n"));
-    const buf = new Uint8Array(64);
-    // Something else may hold the port and never answer: that is "no".
-    const n = await withTimeout(conn.read(buf), 1000, () => new Error("no answer"));
-    const reply = new TextDecoder().decode(buf.subarray(0, n ?? 0));
-    return reply.startsWith("+PONG") || reply.startsWith("-NOAUTH");
+    await conn.write(new TextEncoder().encode(`${command}\r\n`));
+    // Something else may hold the port and never answer: that is no answer.
+    return await withTimeout(readReply(conn), timeoutMs, () => new Error("no answer"));
   } catch {
-    return false;
+    return undefined;
   } finally {
     conn?.close();
   }
+}
+
+async function readReply(conn: Deno.Conn): Promise<string> {
+  const decoder = new TextDecoder();
+  const buf = new Uint8Array(64 * 1024);
+  let length = 0;
+  while (length < buf.length) {
+    const n = await conn.read(buf.subarray(length));
+    if (n === null) break;
+    length += n;
+    const text = decoder.decode(buf.subarray(0, length));
+    const eol = text.indexOf("\r\n");
+    if (eol === -1) continue;
+    if (!text.startsWith("$")) return text;
+    const size = Number(text.slice(1, eol));
+    if (size < 0 || length >= eol + 2 + size + 2) return text; // the header is ASCII: its length in bytes is eol + 2
+  }
+  return decoder.decode(buf.subarray(0, length));
 }

@@ -1,6 +1,12 @@
 /**
- * Graceful shutdown on SIGINT (Ctrl+C) and SIGTERM (`docker stop`): the
- * first signal asks the script to stop; a second one exits at once.
+ * Graceful shutdown on SIGINT (Ctrl+C), SIGTERM (`docker stop`, `kill`) and
+ * SIGHUP (the terminal closed): the first signal asks the script to stop; a
+ * second one exits at once.
+ *
+ * `deno task` forwards the signals it receives to its child, which, in a
+ * terminal, has already had the same Ctrl+C from the terminal itself: one key
+ * press arrives twice, a few milliseconds apart. A signal within
+ * {@linkcode REPEAT_WINDOW_MS} of the first is that same Ctrl+C, not a second one.
  *
  * @module
  */
@@ -8,17 +14,22 @@ import { whenAborted } from "./timing.ts";
 
 /** A stop request the script can wait on; dispose it to remove the signal handlers. */
 export interface Shutdown extends Disposable {
-  /** Aborted on the first SIGINT/SIGTERM, or when the caller's signal aborts. */
+  /** Aborted on the first SIGINT/SIGTERM/SIGHUP, or when the caller's signal aborts. */
   readonly signal: AbortSignal;
   /** Resolves when a stop is requested. */
   readonly requested: Promise<void>;
 }
 
-const SIGNALS: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT", "SIGBREAK"] : ["SIGINT", "SIGTERM"];
+/** Signals closer together than this (ms) are one stop request: `deno task` delivers a Ctrl+C twice. */
+export const REPEAT_WINDOW_MS = 500;
+
+const SIGNALS: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT", "SIGBREAK"] : ["SIGINT", "SIGTERM", "SIGHUP"];
 
 /**
- * Listens for SIGINT and SIGTERM. The first one aborts `signal`; a second
- * one exits the process at once with code 130.
+ * Listens for SIGINT, SIGTERM and SIGHUP. The first one aborts `signal`; one
+ * more, later than {@linkcode REPEAT_WINDOW_MS} after it, exits the process at
+ * once with code 130 (a server the script started still stops: see
+ * local_server.ts).
  *
  * @param outer an extra stop signal (tests use it in place of Ctrl+C)
  * @returns the shutdown handle; dispose it when done
@@ -33,9 +44,15 @@ const SIGNALS: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT", "SIGBREA
  */
 export function onShutdown(outer?: AbortSignal): Shutdown {
   const controller = new AbortController();
+  let firstAt: number | undefined;
   const handler = () => {
-    if (controller.signal.aborted) Deno.exit(130);
-    controller.abort();
+    const now = performance.now();
+    if (firstAt === undefined) {
+      firstAt = now;
+      controller.abort();
+    } else if (now - firstAt >= REPEAT_WINDOW_MS) {
+      Deno.exit(130);
+    }
   };
   for (const sig of SIGNALS) Deno.addSignalListener(sig, handler);
   const onOuter = () => controller.abort();

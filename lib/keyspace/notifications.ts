@@ -268,6 +268,8 @@ export interface EnsureOptions {
   reporter: Reporter;
   /** The server's address for messages (password hidden). */
   address: string;
+  /** Where a change is recorded, to be reported or undone at exit. */
+  changes?: NotifyChanges;
 }
 
 /** What {@linkcode ensureNotifications} did. */
@@ -323,6 +325,7 @@ export async function ensureNotifications(options: EnsureOptions): Promise<Ensur
         `Enabled keyspace notifications on ${address}: notify-keyspace-events ${quote(current.flags)} → ` +
           `${quote(written.flags)} (added ${missing}).`,
       );
+      options.changes?.record(current.flags, written.flags);
       return { kind: "changed", before: current.flags, after: written.flags, added: missing };
     }
     if (written.invalid) throw rejectedValue(address, wanted, written.reason);
@@ -389,4 +392,106 @@ function refused(address: string, what: string, value: string, note: string): Cl
       `(CONFIG SET notify-keyspace-events ${value}, or notify-keyspace-events "${value}" in the server's config; ` +
       `on a managed service it is an instance parameter). ${note}`,
   );
+}
+
+/** How long each CONFIG command at exit may take, in ms. */
+const SETTLE_TIMEOUT_MS = 2000;
+
+/** How {@linkcode NotifyChanges.settle} reports and whether it undoes. */
+export interface SettleOptions {
+  /** A command connection to the server that was changed. */
+  redis: Redis;
+  /** `--restore-config`: put back the value found, if nobody changed it since. */
+  restore: boolean;
+  /** Where the outcome is reported. */
+  reporter: Reporter;
+  /** The server's address for messages and the revert command (password hidden). */
+  address: string;
+}
+
+/**
+ * What a run changed in `notify-keyspace-events`: the value it found before
+ * its first change and the value it set last (a restarted server may need it
+ * set again). At exit, {@linkcode settle} says what stays changed and how to
+ * revert it, or, with `restore`, puts the value found back — only when the
+ * server still has the value this run set, so a change made by someone else
+ * since is never undone.
+ *
+ * @example
+ * ```ts
+ * import { NotifyChanges } from "./notifications.ts";
+ * const changes = new NotifyChanges();
+ * changes.record("", "K$");
+ * console.assert(changes.revertCommand("redis://localhost:6379") ===
+ *   "redis-cli -u redis://localhost:6379 CONFIG SET notify-keyspace-events ''");
+ * ```
+ */
+export class NotifyChanges {
+  #found: string | undefined;
+  #set: string | undefined;
+
+  /**
+   * Records one change.
+   *
+   * @param before the value the server had
+   * @param after the value now in effect
+   */
+  record(before: string, after: string): void {
+    this.#found ??= before;
+    this.#set = after;
+  }
+
+  /**
+   * The command that puts back the value found.
+   *
+   * @param address the server (password hidden)
+   * @returns a redis-cli command line, e.g. `redis-cli -u redis://localhost:6379 CONFIG SET notify-keyspace-events ''`
+   */
+  revertCommand(address: string): string {
+    return `redis-cli -u ${address} CONFIG SET notify-keyspace-events '${this.#found ?? ""}'`;
+  }
+
+  /**
+   * At exit: reports what stays changed with the command to revert it, or,
+   * with `restore`, puts the value found back when the server still has the
+   * one this run set. Never throws; every command is bounded.
+   *
+   * @param options the connection, whether to restore, where to report
+   * @returns when done
+   */
+  async settle(options: SettleOptions): Promise<void> {
+    const found = this.#found;
+    const set = this.#set;
+    if (found === undefined || set === undefined) return;
+    const { reporter, address } = options;
+    const was = `it was ${quote(found)} before this run`;
+    if (!options.restore) {
+      reporter.info(
+        `notify-keyspace-events stays ${quote(set)} on ${address} (${was}). ` +
+          `To revert: ${this.revertCommand(address)} (or run with --restore-config).`,
+      );
+      return;
+    }
+    const couldNot = (why: string) =>
+      reporter.warn(
+        `Could not put notify-keyspace-events back on ${address} (${why}): it may still be ${quote(set)} (${was}). ` +
+          `To revert: ${this.revertCommand(address)}`,
+      );
+    try {
+      const now = await answerWithin(readNotifyConfig(options.redis), SETTLE_TIMEOUT_MS, "CONFIG GET");
+      if (!now.allowed) return couldNot(now.reason);
+      if (now.flags !== set) {
+        reporter.warn(
+          `notify-keyspace-events on ${address} is now ${quote(now.flags)}, not the ${quote(set)} this run set: ` +
+            `someone changed it since, so --restore-config left it as it is (${was}).`,
+        );
+        return;
+      }
+      const back = await answerWithin(writeNotifyConfig(options.redis, found), SETTLE_TIMEOUT_MS, "CONFIG SET");
+      if (!back.allowed) return couldNot(back.reason);
+      reporter.ok(`Put notify-keyspace-events back to ${quote(found)} on ${address}, as this run found it.`);
+    } catch (err) {
+      couldNot((err as Error).message.split("\n")[0]!);
+    }
+  }
 }

@@ -218,3 +218,26 @@ Deno.test("keyspace_listener does not count its own handshake writes when a patt
   assert.match(l.io.out.text, /set b: /);
   assert.doesNotMatch(l.io.out.text, /set handshake_key/);
 });
+
+Deno.test("keyspace_listener at exit: says notifications stay on and how to revert; --restore-config puts them back", async () => {
+  await using server = await testServer({ own: true });
+  await using redis = testClient(server.url);
+  const flags = async () => ((await redis.config("GET", "notify-keyspace-events")) as string[])[1];
+  for (const restore of [false, true]) {
+    await redis.config("SET", "notify-keyspace-events", "");
+    await using l = runMain(listener, ["--url", server.url, "--count", "1", ...(restore ? ["--restore-config"] : [])]);
+    await l.io.err.waitFor(LISTENING);
+    await redis.set("shared_key", `t timestamp ${Date.now()}`);
+    assert.equal(await l.exit, ExitCode.Ok);
+    if (restore) {
+      assert.equal(await flags(), "");
+      assert.match(l.io.err.text, /Put notify-keyspace-events back to "" on /);
+    } else {
+      assert.notEqual(await flags(), "");
+      assert.match(
+        l.io.err.text,
+        /notify-keyspace-events stays "\S+" on .* \(it was "" before this run\)\. To revert: redis-cli -u \S+ CONFIG SET notify-keyspace-events ''/,
+      );
+    }
+  }
+});

@@ -4,7 +4,7 @@ import { main as listener } from "../../scripts/keyspace_listener.ts";
 import { main as writer } from "../../scripts/keyspace_writer.ts";
 import { ExitCode } from "../../lib/core/exit_codes.ts";
 import { percentile } from "../../lib/core/stats.ts";
-import { captureIo, runMain, ScriptProcess, testServer } from "../harness.ts";
+import { captureIo, runMain, ScriptProcess, testClient, testServer } from "../harness.ts";
 
 const runListener = (args: string[]) => runMain(listener, args);
 
@@ -199,4 +199,15 @@ Deno.test("keyspace_writer turns on K$ even when --handshake-key looks like a pa
   } finally {
     await redis.quit();
   }
+});
+
+Deno.test("keyspace_writer --restore-config puts notify-keyspace-events back at exit, even after a timeout", async () => {
+  await using server = await testServer({ own: true, notifications: "Eh" });
+  await using redis = testClient(server.url);
+  const io = captureIo();
+  const args = ["--url", server.url, "--count", "1", "--timeout", "100ms", "--restore-config"];
+  assert.equal(await writer(args, io), ExitCode.Timeout);
+  assert.match(io.err.text, /Enabled keyspace notifications/);
+  assert.match(io.err.text, /Put notify-keyspace-events back to "hE" on /);
+  assert.deepEqual(await redis.config("GET", "notify-keyspace-events"), ["notify-keyspace-events", "hE"]);
 });

@@ -4,12 +4,13 @@ import { deliversEvents, flagLetters, mergeFlags, missingFlags } from "../../lib
 import {
   ensureNotifications,
   isInvalidValue,
+  NotifyChanges,
   probeFlags,
   readNotifyConfig,
   writeNotifyConfig,
 } from "../../lib/keyspace/notifications.ts";
 import { Reporter } from "../../lib/core/output.ts";
-import { captureIo, replicaPair, testServer } from "../harness.ts";
+import { captureIo, replicaPair, testClient, testServer } from "../harness.ts";
 
 Deno.test("missingFlags() and mergeFlags() add exactly the missing letters", () => {
   assert.equal(missingFlags("", "K$"), "K$");
@@ -147,4 +148,76 @@ Deno.test("ensureNotifications() keeps the flags already set and reports what it
   } finally {
     await redis.quit();
   }
+});
+
+/** Turns on K$ on a fresh server whose notifications are `found`, recording the change. */
+async function changedServer(found: string) {
+  const server = await testServer({ own: true, notifications: found });
+  const redis = testClient(server.url);
+  const io = captureIo();
+  const changes = new NotifyChanges();
+  const reporter = new Reporter(io.stderr);
+  await ensureNotifications({
+    redis,
+    url: server.url,
+    db: 0,
+    needed: "K$",
+    change: true,
+    reporter,
+    address: server.url,
+    changes,
+  });
+  const read = async () => ((await redis.config("GET", "notify-keyspace-events")) as string[])[1]!;
+  return {
+    url: server.url,
+    redis,
+    io,
+    read,
+    settle: (restore: boolean) => changes.settle({ redis, restore, reporter, address: server.url }),
+    [Symbol.asyncDispose]: async () => {
+      await redis[Symbol.asyncDispose]();
+      await server[Symbol.asyncDispose]();
+    },
+  };
+}
+
+Deno.test("NotifyChanges.settle(): says what stays changed, with a revert command that works as printed", async () => {
+  await using s = await changedServer("Eh");
+  const set = await s.read();
+  await s.settle(false);
+  const [, command] =
+    s.io.err.text.match(/stays "\S+" on .* \(it was "hE" before this run\)\. To revert: (.*) \(or run/) ??
+      [];
+  assert.equal(command, `redis-cli -u ${s.url} CONFIG SET notify-keyspace-events 'hE'`, s.io.err.text);
+  assert.equal(await s.read(), set, "left as it is without restore");
+  const run = await new Deno.Command("sh", { args: ["-c", command!], stdout: "piped", stderr: "piped" }).output();
+  assert.equal(run.code, 0, new TextDecoder().decode(run.stderr));
+  assert.equal(await s.read(), "hE");
+});
+
+Deno.test("NotifyChanges.settle() with restore puts back the value found, even when it was off", async () => {
+  await using s = await changedServer("");
+  assert.notEqual(await s.read(), "");
+  await s.settle(true);
+  assert.equal(await s.read(), "");
+  assert.match(s.io.err.text, /Put notify-keyspace-events back to "" on /);
+});
+
+Deno.test("NotifyChanges.settle() with restore leaves a value someone changed since alone, and says so", async () => {
+  await using s = await changedServer("");
+  await s.redis.config("SET", "notify-keyspace-events", "Kx");
+  await s.settle(true);
+  assert.equal(await s.read(), "xK");
+  assert.match(s.io.err.text, /is now "xK", not the "\S+" this run set: someone changed it since/);
+});
+
+Deno.test("NotifyChanges.settle() says nothing when nothing was changed", async () => {
+  const io = captureIo();
+  await new NotifyChanges().settle({
+    redis: undefined as never,
+    restore: true,
+    reporter: new Reporter(io.stderr),
+    address: "redis://localhost:6379",
+  });
+  assert.equal(io.err.text, "");
 });

@@ -1,0 +1,92 @@
+import assert from "node:assert/strict";
+import { answersPing, findServerBinary } from "../../lib/core/local_server.ts";
+import { linkUp, LocalPair } from "../../lib/core/local_pair.ts";
+import { REPEAT_WINDOW_MS } from "../../lib/core/shutdown.ts";
+import { eventually, ScriptProcess, withClient } from "../harness.ts";
+
+/** tests/core/hold_server.ts as a subprocess, its temporary files in a directory of the test's own. */
+async function holdServer(mode: "stop" | "hang" | "lose"): Promise<{ p: ScriptProcess; port: number; tmp: string }> {
+  const tmp = await Deno.makeTempDir({ prefix: "pubsub-lab-test-" });
+  const p = new ScriptProcess("../tests/core/hold_server.ts", [mode], { TMPDIR: tmp });
+  const [, port] = await p.out.waitFor(/ready (\d+)/, 15_000);
+  return { p, port: Number(port), tmp };
+}
+
+/** Waits until nothing answers on `port` and `tmp` is empty, then removes `tmp`. */
+async function nothingLeft(port: number, tmp: string): Promise<void> {
+  await eventually(async () => !(await answersPing(port)), `the server on ${port} to stop`);
+  await eventually(async () => (await Array.fromAsync(Deno.readDir(tmp))).length === 0, `${tmp} to be emptied`);
+  await Deno.remove(tmp, { recursive: true });
+}
+
+Deno.test("LocalServer: a second Ctrl+C exits at once with 130, and the server still stops, its files removed", async () => {
+  const { p, port, tmp } = await holdServer("hang");
+  await using _ = p;
+  p.kill("SIGINT");
+  await p.out.waitFor(/stopping/);
+  await new Promise((resolve) => setTimeout(resolve, REPEAT_WINDOW_MS + 100)); // a second press, not the same one twice
+  assert.ok(await answersPing(port), "the script hangs in its stop: the server is still there");
+  p.kill("SIGINT");
+  assert.equal(await p.exit(), 130);
+  await nothingLeft(port, tmp);
+});
+
+Deno.test("LocalServer: the script killed with SIGKILL → its watchdog stops the server and removes its files", async () => {
+  const { p, port, tmp } = await holdServer("hang");
+  await using _ = p;
+  p.kill("SIGKILL");
+  await p.exit();
+  await nothingLeft(port, tmp);
+});
+
+Deno.test("LocalServer: a server that exited on its own → its watchdog only removes its files when the script dies", async () => {
+  const { p, port, tmp } = await holdServer("lose");
+  await using _ = p;
+  await p.out.waitFor(/lost/);
+  p.kill("SIGKILL");
+  await p.exit();
+  await nothingLeft(port, tmp);
+});
+
+Deno.test("LocalServer: the same signal delivered twice at once (as deno task does) is one stop request", async () => {
+  const { p, port, tmp } = await holdServer("stop");
+  await using _ = p;
+  p.kill("SIGINT");
+  p.kill("SIGINT");
+  assert.equal(await p.exit(), 0);
+  assert.match(p.out.text, /stopping\nstopped/);
+  await nothingLeft(port, tmp);
+});
+
+for (const signal of ["SIGTERM", "SIGHUP"] as const) {
+  Deno.test(`LocalServer: ${signal} stops the script in order, and the server with it`, async () => {
+    const { p, port, tmp } = await holdServer("stop");
+    await using _ = p;
+    p.kill(signal);
+    assert.equal(await p.exit(), 0);
+    assert.match(p.out.text, /stopped/);
+    await nothingLeft(port, tmp);
+  });
+}
+
+Deno.test("LocalPair: two nodes whose writes reach each other; KeyDB's both ways", async () => {
+  const binary = await findServerBinary();
+  await using pair = await LocalPair.start({ notifications: "KEA" });
+  assert.equal(pair.active, binary!.endsWith("keydb-server"));
+  assert.ok(await linkUp(pair.second.port));
+  const key = `local-pair:${crypto.randomUUID()}`;
+  const roundTrip = async (from: string, to: string) => {
+    await withClient(from, (redis) => redis.set(key, from));
+    await withClient(to, async (redis) => {
+      await eventually(async () => (await redis.get(key)) === from, `${key} to replicate to ${to}`);
+      return redis.del(key).catch(() => 0); // a read-only replica refuses: the primary's DEL below cleans up
+    });
+  };
+  await roundTrip(pair.first.url, pair.second.url);
+  if (pair.active) {
+    await roundTrip(pair.second.url, pair.first.url);
+  } else {
+    await withClient(pair.second.url, (redis) => assert.rejects(redis.set(key, "x"), /READONLY/));
+  }
+  await withClient(pair.first.url, (redis) => redis.del(key));
+});
