@@ -1,14 +1,16 @@
 /**
- * Lab 1 under load, two tables:
+ * Lab 1 under load:
  * - `publisher.ts --repeat` → `subscriber.ts --quiet` on loopback, next to
  *   `redis-benchmark -P 64 publish` with a `redis-cli` subscriber attached,
  *   in the same run against the same server;
- * - what receiving costs: one subscriber process at a time flooded by
- *   `redis-benchmark -P 64 publish` (which publishes faster than any of them
- *   receives, so each figure is the subscriber's own rate, first message to
- *   last), next to a bare ioredis 6.0.0 subscriber counting `message` events
- *   in the same run: the same on RESP2, ioredis 5.11.1, lib/pubsub's path on
- *   RESP3 and RESP2, and `subscriber.ts --quiet` itself.
+ * - what receiving costs, in two tables (receive rate, and CPU time per
+ *   message, which drifts less on a shared machine): one subscriber process
+ *   at a time flooded by `redis-benchmark -P 64 publish` (which publishes
+ *   faster than any of them receives, so each figure is the subscriber's
+ *   own, first message to last), next to a bare ioredis 6.0.0 subscriber
+ *   counting `message` events in the same run: the same on RESP2, ioredis
+ *   5.11.1, lib/pubsub's path on RESP3 and RESP2, and `subscriber.ts --quiet`
+ *   itself (rate only).
  *
  * @module
  */
@@ -21,7 +23,7 @@ const RUNS = 3;
 const FLOOD = 500_000;
 const FLOOD_PAYLOAD = "hello world 0123";
 
-/** A subscriber for the receive table: the script to run (ScriptProcess paths are relative to scripts/) and its args. */
+/** A subscriber for the receive tables: the script to run (ScriptProcess paths are relative to scripts/) and its args. */
 type Receiver = (url: string, channel: string) => [script: string, args: string[]];
 
 const receiver = (kind: string): Receiver => (url, channel) => [
@@ -35,7 +37,7 @@ const RECEIVERS: [string, Receiver][] = [
   ["ioredis 5.11.1, bare `message` counter (RESP2)", receiver("ioredis5")],
   ["lib/pubsub onMessage → MessageCounter, RESP3", receiver("lib-resp3")],
   ["lib/pubsub onMessage → MessageCounter, RESP2", receiver("lib-resp2")],
-  ["subscriber.ts --quiet (the scripts' protocol)", (url, channel) => [
+  ["subscriber.ts --quiet (RESP3, the scripts' protocol)", (url, channel) => [
     "subscriber.ts",
     ["--url", url, channel, "--quiet", "--json", "--count", String(FLOOD), "--timeout", "10s"],
   ]],
