@@ -81,6 +81,11 @@ export class Connection {
       connectTimeout: options.connectTimeoutMs ?? 5000,
       disconnectTimeout: DISCONNECT_TIMEOUT_MS,
       autoResubscribe: true,
+      // RESP3, ioredis 6's default, said explicitly: pub/sub receives as fast as on RESP2 (tests/bench/pubsub.ts)
+      // and a subscribed connection may still run commands; ioredis falls back to RESP2 on servers without HELLO.
+      protocol: 3,
+      replyMapping: "legacy", // replies shaped as on RESP2 (arrays, not maps), as the code expects
+      keepAlive: 30_000, // TCP keep-alive after 30 s idle (5.x had it off): finds dead peers in services left running
       retryStrategy: (attempt) => this.#retry(attempt),
       ...(options.commandTimeoutMs ? { commandTimeout: options.commandTimeoutMs } : {}),
     };

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { Buffer } from "node:buffer";
 import type { Redis } from "ioredis";
 import { withTimeout } from "../core/timing.ts";
 
@@ -69,9 +70,11 @@ export async function subscribeAll(
  * ```
  */
 export function onMessage(redis: Redis, handler: (message: PubSubMessage) => void): () => void {
-  const direct = (channel: Uint8Array, payload: Uint8Array) => handler({ channel: String(channel), payload });
-  const viaPattern = (pattern: string | Uint8Array, channel: Uint8Array, payload: Uint8Array) =>
-    handler({ pattern: String(pattern), channel: String(channel), payload });
+  // buffer.toString() rather than String(buffer): this runs once per message, and under a flood String()'s
+  // generic conversion was a measurable share of the subscriber's CPU.
+  const direct = (channel: Buffer, payload: Buffer) => handler({ channel: channel.toString(), payload });
+  const viaPattern = (pattern: string, channel: Buffer, payload: Buffer) =>
+    handler({ pattern, channel: channel.toString(), payload });
   redis.on("messageBuffer", direct);
   redis.on("pmessageBuffer", viaPattern);
   return () => {

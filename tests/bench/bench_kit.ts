@@ -16,6 +16,8 @@ export interface Row {
   unit: string;
   /** The row's value divided by the baseline's, when one is given. */
   ratio?: number;
+  /** The lowest and highest ratio over the runs, shown after the ratio when given. */
+  ratioRange?: [number, number];
 }
 
 /**
@@ -31,6 +33,25 @@ export function median(values: number[]): number {
 }
 
 /**
+ * Per-run ratios to a baseline measured in the same runs: their median and
+ * range, which drift less than the figures themselves on a shared machine.
+ *
+ * @param values the row's figure in each run
+ * @param baseline the baseline's figure in the same runs, in the same order
+ * @returns `ratio` (the median) and `ratioRange` (lowest, highest), for a {@linkcode Row}
+ * @example
+ * ```ts
+ * import { runRatios } from "./bench_kit.ts";
+ * const r = runRatios([50, 40, 90], [100, 100, 100]);
+ * console.assert(r.ratio === 0.5 && r.ratioRange[0] === 0.4 && r.ratioRange[1] === 0.9);
+ * ```
+ */
+export function runRatios(values: number[], baseline: number[]): { ratio: number; ratioRange: [number, number] } {
+  const ratios = values.map((v, i) => v / baseline[i]!);
+  return { ratio: median(ratios), ratioRange: [Math.min(...ratios), Math.max(...ratios)] };
+}
+
+/**
  * Prints a results table; `ratio` is shown against the first row.
  *
  * @param title the table's heading
@@ -42,10 +63,11 @@ export function printTable(title: string, rows: Row[]): void {
   const base = rows[0]?.value ?? 1;
   for (const r of rows) {
     const ratio = r.ratio ?? r.value / base;
+    const range = r.ratioRange ? `  (×${r.ratioRange[0].toFixed(2)}–${r.ratioRange[1].toFixed(2)})` : "";
     console.log(
       `  ${r.name.padEnd(width)}  ${formatNumber(r.value, r.value < 10 ? 3 : 0).padStart(12)} ${r.unit.padEnd(6)}  ×${
         ratio.toFixed(2)
-      }`,
+      }${range}`,
     );
   }
 }
