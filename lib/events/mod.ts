@@ -8,7 +8,7 @@
  * import { Redis } from "ioredis";
  * import { EventPublisher, EventSubscriber } from "./mod.ts";
  *
- * const sub = new Redis("redis://localhost:6379"); // a subscribed connection runs nothing else
+ * const sub = new Redis("redis://localhost:6379"); // the subscriber gets a connection of its own
  * const pub = new Redis("redis://localhost:6379");
  * const subscriber = new EventSubscriber(sub, {
  *   topics: { orders: async (event) => console.log("order", event.id, event.total) },
