@@ -26,7 +26,8 @@ import {
 } from "../lib/keyspace/channels.ts";
 import { ensureNotifications } from "../lib/keyspace/notifications.ts";
 import { clock, defaultIo, escapeControl, type Io, Printer, Reporter } from "../lib/core/output.ts";
-import { onMessage, subscribeAll, unsubscribeAll } from "../lib/pubsub/subscribe.ts";
+import { onMessage } from "../lib/pubsub/subscribe.ts";
+import { SubscriberConnection } from "../lib/pubsub/subscriptions.ts";
 import { onShutdown } from "../lib/core/shutdown.ts";
 import { findStamp, precisionNote, type Stamp } from "../lib/keyspace/stamp.ts";
 import { formatNumber } from "../lib/core/stats.ts";
@@ -139,7 +140,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
       fatal ??= err;
       done.abort();
     };
-    const conns: Connection[] = [];
+    const conns: { close(): Promise<void> }[] = [];
     try {
       const lossNote = "Events until it is back are lost: notifications are not kept for absent listeners.";
       const cmd = await Connection.open({ url: urlForDb(url, db), reporter: status, offlineQueue: true });
@@ -160,12 +161,15 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
           address: redactUrl(url),
         });
       await ensure();
-      const sub = await Connection.open({
+      let waiting = 0;
+      const sub = await SubscriberConnection.open({
         url,
         reporter: status,
         lossNote,
         onRestored: () => void ensure().catch((err) => err instanceof CliError ? stopWith(err) : undefined),
+        pending: () => waiting,
       });
+      sub.failed.then(stopWith);
       conns.push(sub);
 
       const responder = new HandshakeResponder({
@@ -187,7 +191,9 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
         if (done.signal.aborted || !plan.firstDelivery(m.channel, m.pattern)) return;
         const n = parseNotification(m.channel, m.payload);
         if (!n || n.db !== db || n.key === ownKey || !plan.wants(n)) return;
+        waiting++;
         queue = queue.then(async () => {
+          waiting--;
           if (done.signal.aborted) return;
           try {
             const result = await handle(n, receivedAt, responder, cmd);
@@ -204,14 +210,14 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
           }
         });
       });
-      await subscribeAll(sub.redis, plan.subscriptions, () => {});
+      await sub.subscribe(plan.subscriptions);
       status.info(listeningLine(plan, sub.address, db, handshakeKey, redactUrl(writeUrl ?? url)));
       const startedAt = Date.now();
       await Promise.race([shutdown.requested, whenAborted(done.signal)]);
       stopListening();
       // Let the event being handled finish (bounded: a queued command may wait for a server that is down).
       await withTimeout(queue, 1000, () => new Error("still handling")).catch(() => {});
-      await unsubscribeAll(sub.redis, plan.subscriptions);
+      await sub.unsubscribe();
       if (fatal) throw fatal;
       printSummary(out, json, handled, handshakes, handshakeKey !== undefined, Date.now() - startedAt, sub);
       return ExitCode.Ok;
@@ -293,7 +299,7 @@ function printSummary(
   handshakes: number,
   handshaking: boolean,
   elapsedMs: number,
-  sub: Connection,
+  sub: SubscriberConnection,
 ): void {
   if (json) {
     out.json({
@@ -301,8 +307,7 @@ function printSummary(
       events: handled,
       handshakes,
       seconds: elapsedMs / 1000,
-      outages: sub.outages,
-      disconnected_seconds: sub.downMs / 1000,
+      ...sub.outageJson(),
     });
     return;
   }
