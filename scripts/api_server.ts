@@ -135,6 +135,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
         url,
         reporter: log.reporter("subscription: "),
         lossNote: "Updates published until it is back are not pushed; the current values are sent when it is back.",
+        remedies: ["--log-level info (not debug)"],
         onRestored: () => {
           resyncDue = true;
           resyncWhenBothUp();

@@ -20,7 +20,7 @@ import { type CliError, ExitCode } from "../lib/core/exit_codes.ts";
 import { clock, defaultIo, escapeControl, type Io, Printer, Reporter } from "../lib/core/output.ts";
 import { onShutdown } from "../lib/core/shutdown.ts";
 import { formatNumber } from "../lib/core/stats.ts";
-import { DEFAULT_ADVICE, SubscriberConnection } from "../lib/pubsub/subscriptions.ts";
+import { SubscriberConnection } from "../lib/pubsub/subscriptions.ts";
 
 const SPEC: ScriptSpec = {
   name: "event_processor.ts",
@@ -83,9 +83,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
       reporter: status,
       lossNote: "Events published until it is back are lost: pub/sub keeps nothing for absent subscribers.",
       pending: () => subscriber?.queued ?? 0,
-      advice: quiet
-        ? `Raise --concurrency, or: ${DEFAULT_ADVICE}`
-        : `Use --quiet (printing each event is slow), raise --concurrency, or: ${DEFAULT_ADVICE}`,
+      remedies: [...(quiet ? [] : ["--quiet (printing each event is slow)"]), "a higher --concurrency"],
     });
     const startedAt = Date.now();
     let pubConn: Connection | undefined;

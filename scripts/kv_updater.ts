@@ -19,7 +19,7 @@ import { KvWriter } from "../lib/kv/writer.ts";
 import { Logger, parseLogLevel } from "../lib/core/log.ts";
 import { defaultIo, type Io, Printer } from "../lib/core/output.ts";
 import { onMessage } from "../lib/pubsub/subscribe.ts";
-import { DEFAULT_ADVICE, SubscriberConnection } from "../lib/pubsub/subscriptions.ts";
+import { SubscriberConnection } from "../lib/pubsub/subscriptions.ts";
 import { onShutdown } from "../lib/core/shutdown.ts";
 
 const SPEC: ScriptSpec = {
@@ -95,7 +95,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
         reporter: log.reporter("subscription: "),
         lossNote: SUBSCRIPTION_LOSS,
         pending: () => writer?.pending ?? 0,
-        advice: `Lower --log-level, leave out --validate, or: ${DEFAULT_ADVICE}`,
+        remedies: ["--log-level info (not debug)", "no --validate"],
       });
       writer = new KvWriter({
         redis: writes.redis,

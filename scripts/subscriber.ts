@@ -15,7 +15,7 @@ import { type CliError, ExitCode } from "../lib/core/exit_codes.ts";
 import { clock, defaultIo, escapeControl, type Io, Printer, Reporter, showPayload } from "../lib/core/output.ts";
 import { liveProgress } from "../lib/core/progress.ts";
 import { type Confirmation, onMessage, type PubSubMessage, type Subscription } from "../lib/pubsub/subscribe.ts";
-import { DEFAULT_ADVICE, SubscriberConnection } from "../lib/pubsub/subscriptions.ts";
+import { SubscriberConnection } from "../lib/pubsub/subscriptions.ts";
 import { onShutdown } from "../lib/core/shutdown.ts";
 import { formatNumber, MessageCounter } from "../lib/core/stats.ts";
 import { whenAborted } from "../lib/core/timing.ts";
@@ -86,7 +86,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
       url,
       reporter: status,
       lossNote: "Messages published until it is back are lost: pub/sub keeps nothing for absent subscribers.",
-      advice: quiet ? DEFAULT_ADVICE : `Use --quiet (printing each message is the slow part), or: ${DEFAULT_ADVICE}`,
+      remedies: quiet ? [] : ["--quiet (printing each message is the slow part)"],
     });
     const counter = new MessageCounter();
     const startedAt = Date.now();

@@ -31,13 +31,26 @@ import { withTimeout } from "../core/timing.ts";
 export interface SubscriberOptions extends Omit<ConnectionOptions, "restore" | "lostSince"> {
   /** Messages received and not handled yet (a local pile-up means the script is behind). */
   pending?: () => number;
-  /** What the user can do when it falls behind (default: a faster consumer, or a stream). */
-  advice?: string;
+  /** What this script offers to keep up, e.g. `--quiet`: said before the general advice when it falls behind. */
+  remedies?: string[];
 }
 
-/** The advice when a subscriber falls behind, unless the script has a better one. */
-export const DEFAULT_ADVICE =
-  "Handle messages faster, or use a stream (XADD / XREADGROUP), which waits for a slow consumer.";
+/**
+ * What to do when a subscriber falls behind: the script's own remedies
+ * first, then the general ones.
+ *
+ * @param remedies what this script offers, e.g. `--quiet`
+ * @returns one sentence
+ * @example
+ * ```ts
+ * import { keepUpAdvice } from "./subscriptions.ts";
+ * console.assert(keepUpAdvice(["--quiet"]).startsWith("To keep up: --quiet, a faster consumer"));
+ * ```
+ */
+export function keepUpAdvice(remedies: readonly string[] = []): string {
+  const all = [...remedies, "a faster consumer", "or a stream (XADD / XREADGROUP) when every message matters"];
+  return `To keep up: ${all.join(", ")}.`;
+}
 
 /** Bytes of a pushed message besides its channel, pattern and payload (the RESP framing), roughly. */
 const FRAME_BYTES = 30;
@@ -94,7 +107,7 @@ export class SubscriberConnection {
       clientId: () => (this.#up ? this.#facts.clientId : undefined),
       limit: () => this.#facts.limit,
       ...(options.pending ? { pending: options.pending } : {}),
-      advice: options.advice ?? DEFAULT_ADVICE,
+      advice: keepUpAdvice(options.remedies),
     });
     const count = (channel: Uint8Array, payload: Uint8Array, pattern = "") => {
       this.#messages++;
@@ -229,7 +242,7 @@ export class SubscriberConnection {
       : `At least about ${formatNumber(discarded)} message(s) it had counted as delivered were discarded.`;
     this.options.reporter.warn(
       `The server dropped this subscriber because it fell behind (pubsub output buffer over its limit, ` +
-        `${describeOutputLimit(limit)}; ${cause.evidence}). ${lost} ${this.options.advice ?? DEFAULT_ADVICE}`,
+        `${describeOutputLimit(limit)}; ${cause.evidence}). ${lost} ${keepUpAdvice(this.options.remedies)}`,
     );
   }
 
