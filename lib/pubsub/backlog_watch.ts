@@ -1,26 +1,28 @@
 /**
  * Watching a subscriber's backlog on the server: when the script is behind
  * (its event loop stalls, or received messages pile up locally), about once
- * a second it reads its own `omem` with `CLIENT LIST ID` on a separate
- * connection, warns once past half of the output-buffer limit, and keeps
- * what it saw to explain a drop afterwards.
+ * a second its own `omem` is read with `CLIENT LIST ID` on a separate
+ * connection, a warning comes once past half of the output-buffer limit,
+ * and what was seen is kept to explain a drop afterwards.
+ *
+ * The reading runs in a worker ({@link ./backlog_probe.ts}): a script that
+ * is behind turns its event loop slowly (a stalled stdout stops it), and a
+ * reply on a connection of that loop comes many turns late — measured: 7 to
+ * over 10 s with turns of 0.8 s.
  *
  * @module
  */
-import { ReplyError } from "ioredis";
 import { formatBytes } from "../core/byte_size.ts";
-import { Connection } from "../core/client.ts";
-import { nullWriter, Reporter } from "../core/output.ts";
+import type { Reporter } from "../core/output.ts";
+import { PROBE_SLOTS, ProbeSlot } from "./backlog_probe.ts";
 import { describeOutputLimit, dropThreshold, type OutputLimit } from "./output_limit.ts";
 
 /** How a {@linkcode BacklogWatch} behaves. */
 export interface BacklogWatchOptions {
-  /** The server (for the probe connection). */
+  /** The server (for the probe's connection). */
   url: string;
   /** Where the warning goes. */
   reporter: Reporter;
-  /** The server's id of the subscribed connection now (`CLIENT ID`), undefined while it is down. */
-  clientId: () => number | undefined;
   /** The output-buffer limit for pub/sub clients. */
   limit: () => OutputLimit;
   /** Messages received and not handled yet: past {@linkcode PENDING_BEHIND} the script counts as behind. */
@@ -50,45 +52,81 @@ export const PENDING_BEHIND = 1000;
 const TICK_MS = 200;
 /** A tick this much later than due is a stall. */
 const STALL_MS = 500;
-/** After a stall or a backlog, how long the script still counts as behind. */
-const BEHIND_FOR_MS = 3000;
-const PROBE_EVERY_MS = 1000;
+/** After a stall, how long it still counts as recent. */
+const RECENT_MS = 3000;
 
 /**
  * Watches one subscribed connection's backlog on the server. Costs a 200 ms
- * timer while the script keeps up; one `CLIENT LIST ID` a second (on a
- * connection opened the first time) only while it is behind. A server that
- * refuses `CLIENT LIST` is not asked again.
+ * timer while the script keeps up; the worker (with its connection) starts
+ * the first time the script is behind and asks one `CLIENT LIST ID` a
+ * second only while it is. A server that refuses `CLIENT LIST` is not asked
+ * again. A script stuck from the start (stopped with Ctrl+Z) is not read:
+ * its stall is what is known then.
  *
  * @example
- * ```ts ignore
- * await using watch = new BacklogWatch({ url, reporter, clientId: () => id, limit: () => DEFAULT_OUTPUT_LIMIT, advice: "" });
- * watch.lastSample; // what the server held when last read
+ * ```ts
+ * import { LocalServer } from "../core/local_server.ts";
+ * import { nullWriter, Reporter } from "../core/output.ts";
+ * import { BacklogWatch } from "./backlog_watch.ts";
+ * import { DEFAULT_OUTPUT_LIMIT } from "./output_limit.ts";
+ *
+ * await using server = await LocalServer.start();
+ * const watch = new BacklogWatch({
+ *   url: server.url,
+ *   reporter: new Reporter(nullWriter),
+ *   limit: () => DEFAULT_OUTPUT_LIMIT,
+ *   advice: "",
+ * });
+ * watch.setClient(42); // the subscribed connection's CLIENT ID
+ * console.assert(watch.lastSample === undefined); // nothing read while the script keeps up
+ * await watch.close();
  * ```
  */
 export class BacklogWatch implements AsyncDisposable {
-  /** What the server held for the subscriber when last read while behind. */
-  lastSample: BacklogSample | undefined;
-  /** When a probe first found the server no longer had the connection (it closed it), epoch ms. */
-  goneAt: number | undefined;
+  readonly #slots = new Float64Array(new SharedArrayBuffer(PROBE_SLOTS * 8));
+  #worker: Worker | undefined;
+  readonly #timer: ReturnType<typeof setInterval>;
   #lastTick = Date.now();
   #lastStall: Stall | undefined;
-  #lastPileUpAt: number | undefined;
-  #lastProbeAt = 0;
-  #probing: Promise<void> | undefined;
-  #probe: Connection | undefined;
-  #refused = false;
   #warned = false;
-  #closed = false;
-  readonly #timer: ReturnType<typeof setInterval>;
+  #closed: Promise<void> | undefined;
 
   /**
-   * Starts watching.
+   * Starts watching (nothing is read until {@linkcode setClient} names the connection).
    *
-   * @param options the server, the connection's id, the limit, and what to advise
+   * @param options the server, the limit, and what to advise
    */
   constructor(private readonly options: BacklogWatchOptions) {
+    this.#slots[ProbeSlot.tick] = this.#lastTick;
     this.#timer = setInterval(() => this.#tick(), TICK_MS);
+  }
+
+  /**
+   * Names the subscribed connection to watch (after each reconnect), or
+   * none while it is down. A new connection starts over: no sample, and the
+   * warning may come again.
+   *
+   * @param id its `CLIENT ID`, or undefined
+   */
+  setClient(id: number | undefined): void {
+    if (id !== this.#slots[ProbeSlot.clientId]) {
+      this.#slots[ProbeSlot.bytes] = 0;
+      this.#slots[ProbeSlot.bytesAt] = 0;
+      this.#slots[ProbeSlot.goneAt] = 0;
+      this.#warned = false;
+    }
+    this.#slots[ProbeSlot.clientId] = id ?? 0;
+  }
+
+  /** What the server held for the subscriber when last read while behind. */
+  get lastSample(): BacklogSample | undefined {
+    const at = this.#slots[ProbeSlot.bytesAt]!;
+    return at ? { bytes: this.#slots[ProbeSlot.bytes]!, at } : undefined;
+  }
+
+  /** When a read first found the server no longer had the connection (it had closed it), epoch ms. */
+  get goneAt(): number | undefined {
+    return this.#slots[ProbeSlot.goneAt] || undefined;
   }
 
   /**
@@ -100,56 +138,29 @@ export class BacklogWatch implements AsyncDisposable {
   recentStall(now: number = Date.now()): Stall | undefined {
     if (now - this.#lastTick > TICK_MS + STALL_MS) return { from: this.#lastTick, ms: now - this.#lastTick };
     const s = this.#lastStall;
-    return s && now - (s.from + s.ms) < BEHIND_FOR_MS ? s : undefined;
-  }
-
-  /** Starts over for a new connection (after a reconnect): no sample, and the warning may come again. */
-  rearm(): void {
-    this.lastSample = undefined;
-    this.goneAt = undefined;
-    this.#warned = false;
+    return s && now - (s.from + s.ms) < RECENT_MS ? s : undefined;
   }
 
   #tick(): void {
     const now = Date.now();
-    if (now - this.#lastTick > TICK_MS + STALL_MS) this.#lastStall = { from: this.#lastTick, ms: now - this.#lastTick };
+    const stalled = now - this.#lastTick > TICK_MS + STALL_MS;
+    if (stalled) this.#lastStall = { from: this.#lastTick, ms: now - this.#lastTick };
     this.#lastTick = now;
-    if ((this.options.pending?.() ?? 0) > PENDING_BEHIND) this.#lastPileUpAt = now;
-    const behind = this.recentStall(now) !== undefined ||
-      (this.#lastPileUpAt !== undefined && now - this.#lastPileUpAt < BEHIND_FOR_MS);
-    if (behind && !this.#refused && !this.#probing && now - this.#lastProbeAt >= PROBE_EVERY_MS) {
-      this.#lastProbeAt = now;
-      this.#probing = this.#read().finally(() => (this.#probing = undefined));
+    this.#slots[ProbeSlot.tick] = now;
+    if (stalled || (this.options.pending?.() ?? 0) > PENDING_BEHIND) {
+      this.#slots[ProbeSlot.behindAt] = now;
+      this.#startWorker();
     }
+    const sample = this.lastSample;
+    if (sample) this.#warnPastHalf(sample.bytes);
   }
 
-  async #read(): Promise<void> {
-    const id = this.options.clientId();
-    if (id === undefined || this.#closed) return;
-    try {
-      if (!this.#probe?.ready) {
-        await this.#probe?.close();
-        this.#probe = await Connection.open({
-          url: this.options.url,
-          reporter: new Reporter(nullWriter),
-          reconnect: false,
-          connectTimeoutMs: 2000,
-          commandTimeoutMs: 2000,
-        });
-        if (this.#closed) return await this.#probe.close();
-      }
-      const line = String(await this.#probe.redis.client("LIST", "ID", String(id)));
-      if (this.options.clientId() !== id) return; // reconnected meanwhile: the answer is about the old one
-      const omem = line.match(/\bomem=(\d+)/);
-      if (!omem) {
-        this.goneAt ??= Date.now();
-        return;
-      }
-      this.lastSample = { bytes: Number(omem[1]), at: Date.now() };
-      this.#warnPastHalf(this.lastSample.bytes);
-    } catch (err) {
-      if (err instanceof ReplyError) this.#refused = true; // ACL or a renamed command: stop asking
-    }
+  #startWorker(): void {
+    if (this.#worker || this.#closed) return;
+    this.#worker = new Worker(new URL("./backlog_probe.ts", import.meta.url).href, { type: "module" });
+    // Unable to read the backlog is no reason to stop the script: the stall is what is known then.
+    this.#worker.onerror = (e) => e.preventDefault();
+    this.#worker.postMessage({ url: this.options.url, shared: this.#slots.buffer });
   }
 
   #warnPastHalf(bytes: number): void {
@@ -164,12 +175,20 @@ export class BacklogWatch implements AsyncDisposable {
     );
   }
 
-  /** Stops the timer and closes the probe connection. */
-  async close(): Promise<void> {
-    this.#closed = true;
-    clearInterval(this.#timer);
-    await this.#probing;
-    await this.#probe?.close();
+  /** Stops the timer and the worker (which closes its connection first). */
+  close(): Promise<void> {
+    return this.#closed ??= (async () => {
+      clearInterval(this.#timer);
+      const worker = this.#worker;
+      if (!worker) return;
+      const { promise, resolve } = Promise.withResolvers<void>();
+      const timer = setTimeout(resolve, 2000); // a worker that does not answer is stopped anyway
+      worker.onmessage = () => resolve();
+      worker.postMessage("close");
+      await promise;
+      clearTimeout(timer);
+      worker.terminate();
+    })();
   }
 
   /** Same as {@linkcode close}. */

@@ -41,7 +41,7 @@ export interface SubscriberFacts {
  * await using server = await LocalServer.start();
  * const redis = new Redis(server.url);
  * const facts = await readSubscriberFacts(redis);
- * console.assert(facts.clientId! > 0 && facts.runId && facts.limit.known, facts);
+ * console.assert(facts.clientId! > 0 && facts.runId !== undefined && facts.limit.known, facts);
  * await redis.quit();
  * ```
  */
@@ -111,8 +111,12 @@ export function classifyOutage(before: SubscriberFacts, after: SubscriberFacts, 
   }
   const threshold = dropThreshold(before.limit);
   if (seen.sample && threshold !== undefined && seen.sample.bytes >= threshold / 2) {
-    const ago = ((seen.at - seen.sample.at) / 1000).toFixed(1);
-    return { kind: "fell_behind", evidence: `it held ${formatBytes(seen.sample.bytes)} for it ${ago} s before` };
+    const ago = (((seen.goneAt ?? seen.at) - seen.sample.at) / 1000).toFixed(1);
+    const before = seen.goneAt === undefined ? "before the close was noticed" : "before it closed the connection";
+    return {
+      kind: "fell_behind",
+      evidence: `it held ${formatBytes(seen.sample.bytes)} for it when last read, ${ago} s ${before}`,
+    };
   }
   if (seen.goneAt !== undefined) {
     return { kind: "fell_behind", evidence: "it had closed the connection while this script was behind" };

@@ -91,7 +91,6 @@ export class SubscriberConnection {
   readonly #watch: BacklogWatch;
   #messages = 0;
   #bytes = 0;
-  #up = true;
 
   private constructor(
     /** The connection (its outages and address). */
@@ -104,7 +103,6 @@ export class SubscriberConnection {
     this.#watch = new BacklogWatch({
       url: options.url,
       reporter: options.reporter,
-      clientId: () => (this.#up ? this.#facts.clientId : undefined),
       limit: () => this.#facts.limit,
       ...(options.pending ? { pending: options.pending } : {}),
       advice: keepUpAdvice(options.remedies),
@@ -118,7 +116,8 @@ export class SubscriberConnection {
       "pmessageBuffer",
       (pattern: string, channel: Uint8Array, payload: Uint8Array) => count(channel, payload, String(pattern)),
     );
-    conn.redis.on("close", () => (this.#up = false));
+    conn.redis.on("close", () => this.#watch.setClient(undefined));
+    this.#watch.setClient(facts.clientId);
   }
 
   /**
@@ -214,8 +213,7 @@ export class SubscriberConnection {
     const cause = classifyOutage(this.#facts, facts, this.#seen ?? { at: Date.now() });
     this.#count(cause);
     this.#facts = facts;
-    this.#up = true;
-    this.#watch.rearm();
+    this.#watch.setClient(facts.clientId);
     results.forEach((r, i) => {
       const s = this.#wanted[i]!;
       if (r.status === "rejected") return this.#refuse(s, (r.reason as Error).message);

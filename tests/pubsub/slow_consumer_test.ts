@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import type { Redis } from "ioredis";
 import { delay } from "../../lib/core/timing.ts";
-import { ScriptProcess, testClient, testServer } from "../harness.ts";
+import { ScriptProcess, testClient, testServer, TextSink } from "../harness.ts";
 
 /** A tiny limit on a private server: 64 KB at once, or 32 KB for a second. */
 const TINY_LIMIT = "pubsub 64kb 32kb 1";
@@ -156,3 +156,102 @@ for (const c of CASES) {
     assert.match(p.out.text, /1 time\(s\): the server dropped this subscriber because it fell behind/);
   });
 }
+
+/** A subscriber.ts process whose stdout the test reads slowly (as a slow pipe would), or at full speed. */
+class SlowReader implements AsyncDisposable {
+  readonly out = new TextSink();
+  readonly err = new TextSink();
+  /** Bytes read from stdout per 50 ms while slow. */
+  slowBytes = 4096;
+  slow = true;
+  readonly #child: Deno.ChildProcess;
+  readonly #pumps: Promise<void>[];
+
+  constructor(args: string[]) {
+    this.#child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", new URL("../../scripts/subscriber.ts", import.meta.url).pathname, ...args],
+      env: { NO_COLOR: "1" },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    this.#pumps = [this.#readOut(), this.#readErr()];
+  }
+
+  async #readOut(): Promise<void> {
+    const reader = this.#child.stdout.getReader({ mode: "byob" });
+    const decoder = new TextDecoder();
+    for (;;) {
+      const size = this.slow ? this.slowBytes : 65536;
+      const { value, done } = await reader.read(new Uint8Array(size));
+      if (done) break;
+      this.out.push(decoder.decode(value, { stream: true }));
+      if (this.slow) await delay(50);
+    }
+  }
+
+  async #readErr(): Promise<void> {
+    for await (const chunk of this.#child.stderr.pipeThrough(new TextDecoderStream())) this.err.push(chunk);
+  }
+
+  /** Stops it as Ctrl+C would and gives its exit code, with all its output read. */
+  async stop(): Promise<number> {
+    this.slow = false;
+    this.#child.kill("SIGINT");
+    const { code } = await this.#child.status;
+    await Promise.all(this.#pumps);
+    return code;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.slow = false;
+    try {
+      this.#child.kill("SIGKILL");
+    } catch {
+      // already exited
+    }
+    await this.#child.status;
+    await Promise.all(this.#pumps);
+  }
+}
+
+Deno.test("subscriber.ts read slowly warns past half of the limit, names the drop from its backlog, and dates the outage from the close", async () => {
+  await using server = await testServer({ own: true });
+  await using redis = testClient(server.url);
+  await redis.config("SET", "client-output-buffer-limit", "pubsub 8mb 256kb 2");
+  await using sub = new SlowReader(["--url", server.url, "slow"]);
+  await sub.err.waitFor(/Listening on /, 20_000);
+  // About 1 MB/s, read at about 80 KB/s: the backlog grows until the server drops the subscriber.
+  const deadline = Date.now() + 30_000;
+  let n = 0;
+  while (await subscribers(redis) > 0) {
+    if (Date.now() > deadline) throw new Error(`Not dropped after ${n} messages:\n${sub.err.text}`);
+    const p = redis.pipeline();
+    for (let i = 0; i < 100; i++) p.publish("slow", `${n++} ${padding}`);
+    await p.exec();
+    await delay(100);
+  }
+  const droppedSeenAt = Date.now();
+  await delay(4000); // still read slowly for a while: the drop is noticed late, after what the socket held
+  sub.slow = false;
+  await sub.err.waitFor(/Connection to \S+ lost/, 30_000);
+  const lostSeenAt = Date.now();
+  const [, seconds] = await sub.err.waitFor(/Reconnected to \S+ after ([\d.]+) s/, 15_000);
+  await publishUntilSeen(
+    () => redis.publish("slow", "marker-after-drop"),
+    sub.out.waitFor(/marker-after-drop/, 15_000),
+  );
+  assert.equal(await sub.stop(), 0, sub.err.text);
+  if (Deno.env.get("SHOW")) console.log(sub.err.text, { n, late: lostSeenAt - droppedSeenAt, seconds });
+  const err = sub.err.text;
+  assert.match(err, /Falling behind: the server holds [\d.]+ [KM]B of messages for this subscriber, past half/);
+  assert.ok(err.indexOf("Falling behind") < err.indexOf(" lost"), err);
+  assert.match(err, DROPPED);
+  assert.doesNotMatch(err, /Uncaught|\n\s+at /);
+  // Noticed late (the backlog in the socket was read first), but counted from about when the server closed it.
+  assert.ok(
+    Number(seconds) * 1000 >= lostSeenAt - droppedSeenAt - 1500,
+    `${seconds} s for ${lostSeenAt - droppedSeenAt} ms`,
+  );
+  assert.match(sub.out.text, /1 time\(s\): the server dropped this subscriber because it fell behind/);
+});
