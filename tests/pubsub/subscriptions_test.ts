@@ -149,3 +149,17 @@ for (const c of CASES) {
     assert.doesNotMatch(err, NO_CRASH);
   });
 }
+
+Deno.test("subscriber counts a server restart apart from drops for falling behind", async () => {
+  await using server = await testServer({ own: true });
+  await using s = runMain(subscriber, ["--url", server.url, "news"]);
+  await s.io.err.waitFor(/Listening on /);
+  await server.local!.stop();
+  await s.io.err.waitFor(/ lost\b/);
+  await server.local!.start();
+  await s.io.err.waitFor(/Reconnected to /, 20_000);
+  s.io.stop();
+  assert.equal(await s.exit, ExitCode.Ok);
+  assert.match(s.io.out.text, /Connection lost 1 time\(s\).*\n  1 time\(s\): the server restarted\./);
+  assert.doesNotMatch(s.io.out.text + s.io.err.text, /fell behind/);
+});
