@@ -160,6 +160,6 @@ Deno.test("subscriber counts a server restart apart from drops for falling behin
   await s.io.err.waitFor(/Reconnected to /, 20_000);
   s.io.stop();
   assert.equal(await s.exit, ExitCode.Ok);
-  assert.match(s.io.out.text, /Connection lost 1 time\(s\).*\n  1 time\(s\): the server restarted\./);
+  assert.match(s.io.out.text, /Connection lost 1 time\(s\).*\n {2}1 time\(s\): the server restarted\./);
   assert.doesNotMatch(s.io.out.text + s.io.err.text, /fell behind/);
 });
