@@ -19,7 +19,8 @@ import { readAllStored, readStored } from "../lib/kv/store.ts";
 import { LIVE_PAGE_HTML } from "../lib/kv/live_page.ts";
 import { Logger, parseLogLevel } from "../lib/core/log.ts";
 import { defaultIo, type Io, Printer } from "../lib/core/output.ts";
-import { onMessage, subscribeAll, unsubscribeAll } from "../lib/pubsub/subscribe.ts";
+import { onMessage } from "../lib/pubsub/subscribe.ts";
+import { NO_OUTAGES, SubscriberConnection } from "../lib/pubsub/subscriptions.ts";
 import { onShutdown } from "../lib/core/shutdown.ts";
 import { SseHub } from "../lib/web/sse.ts";
 import { withTimeout } from "../lib/core/timing.ts";
@@ -112,11 +113,12 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
       commandTimeoutMs: timeoutMs,
       onRestored: resyncWhenBothUp,
     });
-    let subscriber: Connection | undefined;
+    let subscriber: SubscriberConnection | undefined;
     let server: Deno.HttpServer | undefined;
     const hub = new SseHub({ log, heartbeatMs, maxBufferedBytes });
     const feed = new KvFeed({ redis: reads.redis, prefix, hub, log, connected: () => reads.ready });
     let requests = 0;
+    let fatal: CliError | undefined;
     const seconds = `${timeoutMs / 1000} s`;
     /** The 503 for a failed read: an outage or a timeout is expected now and then; anything else is logged. */
     const unavailable = (request: Request, pathname: string, err: Error): Response => {
@@ -131,10 +133,11 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
       return json({ error: `The server at ${reads.address} did not answer: ${err.message}` }, 503);
     };
     try {
-      subscriber = await Connection.open({
+      subscriber = await SubscriberConnection.open({
         url,
         reporter: log.reporter("subscription: "),
         lossNote: "Updates published until it is back are not pushed; the current values are sent when it is back.",
+        remedies: ["--log-level info (not debug)"],
         onRestored: () => {
           resyncDue = true;
           resyncWhenBothUp();
@@ -146,7 +149,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
         if (parsed.ok) feed.notify(parsed.update);
         else log.debug(`Ignored a message kv_updater rejects too (${parsed.rejection.reason})`);
       });
-      await subscribeAll(subscriber.redis, subscriptions, () => {});
+      await subscriber.subscribe(subscriptions);
 
       const handler = async (request: Request, info: Deno.ServeHandlerInfo): Promise<Response> => {
         requests++;
@@ -221,7 +224,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
         }
         throw err;
       }
-      await shutdown.requested;
+      fatal = await Promise.race([shutdown.requested, subscriber.failed]) ?? undefined;
       log.info(`Stopping: closing ${hub.clients} event stream(s)…`);
       stopListening();
       await feed.stop();
@@ -230,7 +233,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
       await withTimeout(server.shutdown(), 2000, () => new Error("connections still open")).catch(() =>
         log.warn("Some HTTP connections were still open after 2 s; closing anyway.")
       );
-      await unsubscribeAll(subscriber.redis, subscriptions);
+      await subscriber.unsubscribe();
     } finally {
       await feed.stop();
       hub.close();
@@ -243,15 +246,17 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
       out.event("summary", {
         ...summary,
         seconds: toSeconds(performance.now() - startedAt),
-        outages: subscriber?.outages ?? 0,
-        disconnected_seconds: toSeconds(subscriber?.downMs ?? 0),
+        ...(subscriber?.outageJson() ?? NO_OUTAGES),
       });
     } else {
       out.line(
         `Stopped. ${summary.requests} request(s), ${summary.events} update event(s) sent, ` +
           `${summary.dropped_slow_clients} slow client(s) dropped.`,
       );
+      const lost = subscriber?.outageSummary("updates published then were not pushed.");
+      if (lost) out.line(lost);
     }
+    if (fatal) throw fatal;
     return ExitCode.Ok;
   });
 }

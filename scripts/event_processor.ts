@@ -16,11 +16,12 @@ import { formatStatsTable, type TopicStatsSnapshot } from "../lib/events/stats.t
 import { EventPublisher } from "../lib/events/publisher.ts";
 import { type ProcessedEvent, processorHandlers } from "../lib/events/processing.ts";
 import { DEFAULT_CONCURRENCY, EventSubscriber } from "../lib/events/subscriber.ts";
-import { ExitCode } from "../lib/core/exit_codes.ts";
+import { type CliError, ExitCode } from "../lib/core/exit_codes.ts";
 import { clock, defaultIo, escapeControl, type Io, Printer, Reporter } from "../lib/core/output.ts";
 import { onShutdown } from "../lib/core/shutdown.ts";
 import { formatNumber } from "../lib/core/stats.ts";
 import { toSeconds } from "../lib/core/json_event.ts";
+import { SubscriberConnection } from "../lib/pubsub/subscriptions.ts";
 
 const SPEC: ScriptSpec = {
   name: "event_processor.ts",
@@ -77,18 +78,22 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     const status = new Reporter(io.stderr);
 
     using shutdown = onShutdown(io.signal);
-    const subConn = await Connection.open({
+    let subscriber: EventSubscriber | undefined;
+    const subConn = await SubscriberConnection.open({
       url,
       reporter: status,
       lossNote: "Events published until it is back are lost: pub/sub keeps nothing for absent subscribers.",
+      pending: () => subscriber?.queued ?? 0,
+      remedies: [...(quiet ? [] : ["--quiet (printing each event is slow)"]), "a higher --concurrency"],
     });
     const startedAt = Date.now();
     let pubConn: Connection | undefined;
+    let fatal: CliError | undefined;
     try {
       // Results wait in the offline queue during an outage instead of failing the handler.
       pubConn = await Connection.open({ url, reporter: status, offlineQueue: true });
       const publisher = new EventPublisher(pubConn.redis, { source: "event_processor" });
-      const subscriber = new EventSubscriber(subConn.redis, {
+      subscriber = new EventSubscriber(subConn, {
         topics: processorHandlers(publisher, quiet ? undefined : printProcessed(out, json)),
         concurrency,
         reporter: status,
@@ -101,9 +106,10 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
         `Processing events on ${subConn.address}, up to ${formatNumber(concurrency)} at a time; ` +
           `results go to processing_results. Press Ctrl+C to stop.`,
       );
-      const timer = statsEveryMs > 0 ? setInterval(() => printStats(out, json, subscriber), statsEveryMs) : undefined;
+      const running = subscriber;
+      const timer = statsEveryMs > 0 ? setInterval(() => printStats(out, json, running), statsEveryMs) : undefined;
       try {
-        await shutdown.requested;
+        fatal = await Promise.race([shutdown.requested, subConn.failed]) ?? undefined;
       } finally {
         clearInterval(timer);
       }
@@ -115,6 +121,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
       await pubConn?.close();
       await subConn.close();
     }
+    if (fatal) throw fatal;
     return ExitCode.Ok;
   });
 }
@@ -175,7 +182,7 @@ function printSummary(
   json: boolean,
   topics: TopicStatsSnapshot[],
   elapsedMs: number,
-  conn: Connection,
+  conn: SubscriberConnection,
   drain: { drained: boolean; abandoned: number },
 ): void {
   const processed = topics.reduce((n, t) => n + t.processed, 0);
@@ -186,8 +193,7 @@ function printSummary(
       topics,
       drained: drain.drained,
       abandoned: drain.abandoned,
-      outages: conn.outages,
-      disconnected_seconds: toSeconds(conn.downMs),
+      ...conn.outageJson(),
     });
     return;
   }

@@ -26,7 +26,8 @@ import {
 } from "../lib/keyspace/channels.ts";
 import { ensureNotifications, NotifyChanges } from "../lib/keyspace/notifications.ts";
 import { clock, defaultIo, escapeControl, type Io, Printer, Reporter } from "../lib/core/output.ts";
-import { onMessage, subscribeAll, unsubscribeAll } from "../lib/pubsub/subscribe.ts";
+import { onMessage } from "../lib/pubsub/subscribe.ts";
+import { SubscriberConnection } from "../lib/pubsub/subscriptions.ts";
 import { onShutdown } from "../lib/core/shutdown.ts";
 import { findStamp, precisionNote, type Stamp } from "../lib/keyspace/stamp.ts";
 import { formatNumber } from "../lib/core/stats.ts";
@@ -144,12 +145,14 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
       fatal ??= err;
       done.abort();
     };
-    const conns: Connection[] = [];
+    const conns: { close(): Promise<void> }[] = [];
     const changes = new NotifyChanges();
+    let command: Connection | undefined; // on the server whose setting may change
     try {
       const lossNote = "Events until it is back are lost: notifications are not kept for absent listeners.";
       const cmd = await Connection.open({ url: urlForDb(url, db), reporter: status, offlineQueue: true });
       conns.push(cmd);
+      command = cmd;
       const write = writeUrl
         ? await Connection.open({ url: urlForDb(writeUrl, db), reporter: status, offlineQueue: true })
         : undefined;
@@ -167,12 +170,15 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
           changes,
         });
       await ensure();
-      const sub = await Connection.open({
+      let waiting = 0;
+      const sub = await SubscriberConnection.open({
         url,
         reporter: status,
         lossNote,
         onRestored: () => void ensure().catch((err) => err instanceof CliError ? stopWith(err) : undefined),
+        pending: () => waiting,
       });
+      sub.failed.then(stopWith);
       conns.push(sub);
 
       const responder = new HandshakeResponder({
@@ -194,7 +200,9 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
         if (done.signal.aborted || !plan.firstDelivery(m.channel, m.pattern)) return;
         const n = parseNotification(m.channel, m.payload);
         if (!n || n.db !== db || n.key === ownKey || !plan.wants(n)) return;
+        waiting++;
         queue = queue.then(async () => {
+          waiting--;
           if (done.signal.aborted) return;
           try {
             const result = await handle(n, receivedAt, responder, cmd);
@@ -211,23 +219,22 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
           }
         });
       });
-      await subscribeAll(sub.redis, plan.subscriptions, () => {});
+      await sub.subscribe(plan.subscriptions);
       status.info(listeningLine(plan, sub.address, db, handshakeKey, redactUrl(writeUrl ?? url)));
       const startedAt = Date.now();
       await Promise.race([shutdown.requested, whenAborted(done.signal)]);
       stopListening();
       // Let the event being handled finish (bounded: a queued command may wait for a server that is down).
       await withTimeout(queue, 1000, () => new Error("still handling")).catch(() => {});
-      await unsubscribeAll(sub.redis, plan.subscriptions);
+      await sub.unsubscribe();
       if (fatal) throw fatal;
       printSummary(out, json, handled, handshakes, handshakeKey !== undefined, Date.now() - startedAt, sub);
       return ExitCode.Ok;
     } finally {
       done.abort();
-      const cmd = conns[0]; // the command connection, on the server whose setting may have changed
-      if (cmd) {
+      if (command) {
         const restore = flags.boolean("restore-config");
-        await changes.settle({ redis: cmd.redis, restore, reporter: status, address: redactUrl(url) });
+        await changes.settle({ redis: command.redis, restore, reporter: status, address: redactUrl(url) });
       }
       for (const conn of conns.reverse()) await conn.close();
     }
@@ -303,15 +310,14 @@ function printSummary(
   handshakes: number,
   handshaking: boolean,
   elapsedMs: number,
-  sub: Connection,
+  sub: SubscriberConnection,
 ): void {
   if (json) {
     out.event("summary", {
       events: handled,
       handshakes,
       seconds: toSeconds(elapsedMs),
-      outages: sub.outages,
-      disconnected_seconds: toSeconds(sub.downMs),
+      ...sub.outageJson(),
     });
     return;
   }

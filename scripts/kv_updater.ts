@@ -12,15 +12,15 @@
 import { COMMON_OPTIONS, runScript, type ScriptSpec } from "../lib/core/cli.ts";
 import { Connection } from "../lib/core/client.ts";
 import { resolveUrl } from "../lib/core/config.ts";
-import { ExitCode } from "../lib/core/exit_codes.ts";
+import { type CliError, ExitCode } from "../lib/core/exit_codes.ts";
 import { parseMaxBytes, parsePrefix, parseUpdate } from "../lib/kv/message.ts";
 import { UpdaterStats } from "../lib/kv/stats.ts";
 import { KvWriter } from "../lib/kv/writer.ts";
 import { Logger, parseLogLevel } from "../lib/core/log.ts";
 import { defaultIo, type Io, Printer } from "../lib/core/output.ts";
-import { onMessage, subscribeAll, unsubscribeAll } from "../lib/pubsub/subscribe.ts";
+import { onMessage } from "../lib/pubsub/subscribe.ts";
+import { NO_OUTAGES, SubscriberConnection } from "../lib/pubsub/subscriptions.ts";
 import { onShutdown } from "../lib/core/shutdown.ts";
-import { toSeconds } from "../lib/core/json_event.ts";
 
 const SPEC: ScriptSpec = {
   name: "kv_updater.ts",
@@ -86,13 +86,16 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
         : `${n} update(s) received and not yet stored are kept and will be written when it is back.`;
     };
     const writes = await Connection.open({ url, reporter: log.reporter("writes: ", keptNote), offlineQueue: true });
-    let subscriber: Connection | undefined;
+    let subscriber: SubscriberConnection | undefined;
     let abandoned = 0;
+    let fatal: CliError | undefined;
     try {
-      subscriber = await Connection.open({
+      subscriber = await SubscriberConnection.open({
         url,
         reporter: log.reporter("subscription: "),
         lossNote: SUBSCRIPTION_LOSS,
+        pending: () => writer?.pending ?? 0,
+        remedies: ["--log-level info (not debug)", "no --validate"],
       });
       writer = new KvWriter({
         redis: writes.redis,
@@ -123,7 +126,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
         );
       });
       const subscriptions = [{ kind: "channel" as const, name: channel }];
-      await subscribeAll(subscriber.redis, subscriptions, () => {});
+      await subscriber.subscribe(subscriptions);
       log.info(
         `Listening on channel "${channel}" at ${subscriber.address}; storing each update under ` +
           `"${prefix}<type>"${validate ? ", reading each write back" : ""}. Press Ctrl+C to stop.`,
@@ -141,12 +144,12 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
         )
         : undefined;
       try {
-        await shutdown.requested;
+        fatal = await Promise.race([shutdown.requested, subscriber.failed]) ?? undefined;
       } finally {
         clearInterval(timer);
       }
       stopListening();
-      await unsubscribeAll(subscriber.redis, subscriptions);
+      await subscriber.unsubscribe();
       log.info(
         w.pending > 0
           ? `Stopping: no more messages taken; writing the ${w.pending} pending update(s)…`
@@ -165,15 +168,14 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     }
     const out = new Printer(io.stdout);
     const w = writer!;
-    const outages = subscriber?.outages ?? 0;
-    const downSeconds = toSeconds(subscriber?.downMs ?? 0);
     if (flags.boolean("json")) {
-      out.event("summary", { ...stats.json(w.stats, 0), outages, disconnected_seconds: downSeconds });
+      out.event("summary", { ...stats.json(w.stats, 0), ...(subscriber?.outageJson() ?? NO_OUTAGES) });
     } else {
       out.line(`Stopped. ${stats.text(w.stats, 0, validate)}`);
       const lost = subscriber?.outageSummary("updates published then were not received.");
       if (lost) out.line(lost);
     }
+    if (fatal) throw fatal;
     return abandoned > 0 ? ExitCode.Failure : ExitCode.Ok;
   });
 }

@@ -9,20 +9,13 @@
  * @module
  */
 import { COMMON_OPTIONS, type Flags, runScript, type ScriptSpec } from "../lib/core/cli.ts";
-import { Connection } from "../lib/core/client.ts";
 import { resolveUrl } from "../lib/core/config.ts";
 import { LAB_CHANNELS, LAB_PATTERN } from "../lib/pubsub/demo_messages.ts";
-import { ExitCode } from "../lib/core/exit_codes.ts";
+import { type CliError, ExitCode } from "../lib/core/exit_codes.ts";
 import { clock, defaultIo, escapeControl, type Io, Printer, Reporter, showPayload } from "../lib/core/output.ts";
 import { liveProgress } from "../lib/core/progress.ts";
-import {
-  type Confirmation,
-  onMessage,
-  type PubSubMessage,
-  subscribeAll,
-  type Subscription,
-  unsubscribeAll,
-} from "../lib/pubsub/subscribe.ts";
+import { type Confirmation, onMessage, type PubSubMessage, type Subscription } from "../lib/pubsub/subscribe.ts";
+import { SubscriberConnection } from "../lib/pubsub/subscriptions.ts";
 import { onShutdown } from "../lib/core/shutdown.ts";
 import { formatNumber, MessageCounter } from "../lib/core/stats.ts";
 import { flowRate, toSeconds } from "../lib/core/json_event.ts";
@@ -90,15 +83,17 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     const status = new Reporter(io.stderr);
 
     using shutdown = onShutdown(io.signal);
-    const conn = await Connection.open({
+    const conn = await SubscriberConnection.open({
       url,
       reporter: status,
       lossNote: "Messages published until it is back are lost: pub/sub keeps nothing for absent subscribers.",
+      remedies: quiet ? [] : ["--quiet (printing each message is the slow part)"],
     });
     const counter = new MessageCounter();
     const startedAt = Date.now();
     const done = new AbortController();
     let exitCode: number = ExitCode.Ok;
+    let fatal: CliError | undefined;
     try {
       const print = json ? printJson(out) : printText(out);
       const stopListening = onMessage(conn.redis, (m) => {
@@ -106,22 +101,24 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
         if (!quiet) print(m);
         if (counter.total === count) done.abort();
       });
-      await subscribeAll(conn.redis, subscriptions, (c) => printConfirmation(out, c, json));
+      await conn.subscribe(subscriptions, (c) => printConfirmation(out, c, json));
       status.info(`Listening on ${conn.address}. Press Ctrl+C to stop.`);
       using _progress = quiet ? liveProgress(status.printer, counter) : undefined;
       if (idleMs !== undefined) watchIdle(counter, startedAt, idleMs, done);
-      await Promise.race([shutdown.requested, whenAborted(done.signal)]);
-      if (idleMs !== undefined && counter.total === 0 && !shutdown.signal.aborted) {
+      const failure = await Promise.race([shutdown.requested, whenAborted(done.signal), conn.failed]);
+      if (failure) fatal = failure;
+      if (!fatal && idleMs !== undefined && counter.total === 0 && !shutdown.signal.aborted) {
         status.warn(`Nothing received within ${idleMs / 1000} s.`);
         exitCode = ExitCode.Timeout;
       }
       stopListening();
-      await unsubscribeAll(conn.redis, subscriptions);
+      await conn.unsubscribe();
     } finally {
       done.abort();
       await conn.close();
     }
     printSummary(out, json, counter, Date.now() - startedAt, conn);
+    if (fatal) throw fatal;
     return exitCode;
   });
 }
@@ -170,7 +167,7 @@ function printSummary(
   json: boolean,
   counter: MessageCounter,
   elapsedMs: number,
-  conn: Connection,
+  conn: SubscriberConnection,
 ): void {
   const rate = flowRate(counter.total, counter.flowingMs);
   if (json) {
@@ -180,8 +177,7 @@ function printSummary(
       flowing_seconds: toSeconds(counter.flowingMs),
       ...(rate !== undefined ? { rate_per_second: rate } : {}),
       channels: Object.fromEntries(counter.byName),
-      outages: conn.outages,
-      disconnected_seconds: toSeconds(conn.downMs),
+      ...conn.outageJson(),
     });
     return;
   }

@@ -27,3 +27,21 @@ export function parseByteSize(raw: string, what: string): number {
   if (bytes < 1) throw new UsageError(`${what} expects a size such as 65536, 64kb or 1mb, got "${raw}"`);
   return bytes;
 }
+
+/**
+ * A size in bytes for people: whole bytes below 1 KB, else KB, MB or GB
+ * (powers of 1024) with at most one decimal.
+ *
+ * @param bytes the size
+ * @returns e.g. `512 bytes`, `64 KB`, `5.1 MB`
+ * @example
+ * ```ts
+ * import { formatBytes } from "./byte_size.ts";
+ * console.assert(formatBytes(65536) === "64 KB" && formatBytes(5.1 * 1024 ** 2) === "5.1 MB");
+ * ```
+ */
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} bytes`;
+  const [unit, scale] = bytes < 1024 ** 2 ? ["KB", 1024] : bytes < 1024 ** 3 ? ["MB", 1024 ** 2] : ["GB", 1024 ** 3];
+  return `${Number((bytes / (scale as number)).toFixed(1))} ${unit}`;
+}

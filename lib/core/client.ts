@@ -28,6 +28,13 @@ export interface ConnectionOptions {
   commandTimeoutMs?: number;
   /** Called once the connection is back (after subscriptions are restored). */
   onRestored?: (downMs: number) => void;
+  /**
+   * Restores what the connection had (e.g. its subscriptions) after a reconnect, before it is announced; with it,
+   * ioredis's own resubscription (which cannot be caught) is off. Rejecting means lost again: wait for the next one.
+   */
+  restore?: (redis: Redis) => Promise<void>;
+  /** When the connection is lost: since when it was really gone, in epoch ms, if known to be earlier than now. */
+  lostSince?: () => number | undefined;
 }
 
 /** How long to wait before reconnect attempt `n` (1-based): 100 ms doubling to 5 s, with jitter. */
@@ -80,7 +87,7 @@ export class Connection {
       maxRetriesPerRequest: offlineQueue ? null : 0,
       connectTimeout: options.connectTimeoutMs ?? 5000,
       disconnectTimeout: DISCONNECT_TIMEOUT_MS,
-      autoResubscribe: true,
+      autoResubscribe: options.restore === undefined,
       // RESP3, ioredis 6's default, said explicitly: pub/sub receives as fast as on RESP2 (tests/bench/pubsub.ts)
       // and a subscribed connection may still run commands; ioredis falls back to RESP2 on servers without HELLO.
       protocol: 3,
@@ -154,7 +161,8 @@ export class Connection {
 
   #onClose(): void {
     if (this.#closing || this.#lostAt !== undefined) return;
-    this.#lostAt = Date.now();
+    const now = Date.now();
+    this.#lostAt = Math.min(now, this.options.lostSince?.() ?? now);
     this.outages++;
     const reason = this.#lastError ? ` (${this.#lastError})` : "";
     const tail = this.options.reconnect === false ? "" : " Reconnecting…";
@@ -166,6 +174,7 @@ export class Connection {
   async #onReady(): Promise<void> {
     if (this.#lostAt === undefined) return;
     try {
+      await this.options.restore?.(this.redis);
       // Answered after ioredis's re-subscribe replies: proves subscriptions are back.
       await this.redis.ping();
     } catch {

@@ -20,6 +20,8 @@ export const ExitCode = {
   ConfigRefused: 5,
   /** A check found something the labs need missing (`ping.ts`). */
   CheckFailed: 6,
+  /** The server refuses every channel and pattern the script subscribes to (ACL channel rules). */
+  NoSubscription: 8,
 } as const;
 
 /** One of the values of {@linkcode ExitCode}. */

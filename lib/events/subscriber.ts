@@ -12,6 +12,7 @@ import { decodeEvent, type EventEnvelope, EventValidationError } from "./envelop
 import { TopicStats, type TopicStatsSnapshot } from "./stats.ts";
 import { escapeControl, Reporter } from "../core/output.ts";
 import { type Confirmation, onMessage, type PubSubMessage, subscribeAll, unsubscribeAll } from "../pubsub/subscribe.ts";
+import { SubscriberConnection } from "../pubsub/subscriptions.ts";
 import { delay } from "../core/timing.ts";
 import { formatNumber } from "../core/stats.ts";
 
@@ -130,6 +131,7 @@ const LOG_EVERY = 1000;
  */
 export class EventSubscriber {
   readonly #redis: Redis;
+  readonly #kept: SubscriberConnection | undefined;
   readonly #routes: Route[];
   readonly #channels = new Map<string, Route>();
   readonly #patterns = new Map<string, Route>();
@@ -148,12 +150,14 @@ export class EventSubscriber {
   /**
    * Creates an EventSubscriber.
    *
-   * @param redis a connection used only for this subscriber
+   * @param redis a connection used only for this subscriber; a {@linkcode SubscriberConnection} also restores the
+   *   subscriptions after each reconnect and reports a topic the server refuses
    * @param options topics, patterns, concurrency, queue bound, reporter
    * @throws {RangeError} when there is nothing to subscribe to or a bound is not a positive whole number
    */
-  constructor(redis: Redis, options: EventSubscriberOptions) {
-    this.#redis = redis;
+  constructor(redis: Redis | SubscriberConnection, options: EventSubscriberOptions) {
+    this.#kept = redis instanceof SubscriberConnection ? redis : undefined;
+    this.#redis = redis instanceof SubscriberConnection ? redis.redis : redis;
     this.#concurrency = positiveInt(options.concurrency ?? DEFAULT_CONCURRENCY, "concurrency");
     this.#maxQueued = positiveInt(options.maxQueued ?? DEFAULT_MAX_QUEUED, "maxQueued");
     this.#reporter = options.reporter ?? new Reporter(Deno.stderr);
@@ -176,13 +180,15 @@ export class EventSubscriber {
    * confirmed them all, so events published afterwards are received.
    *
    * @param onConfirm called for each confirmation
-   * @throws {Error} when called twice, or when the server refuses
+   * @throws {Error} when called twice, or when the server refuses (on a {@linkcode SubscriberConnection}: refuses all)
    */
   async start(onConfirm: (confirmation: Confirmation) => void = () => {}): Promise<void> {
     if (this.#state !== "new") throw new Error("EventSubscriber.start() was already called");
     this.#state = "running";
     this.#stopListening = onMessage(this.#redis, (m) => this.#accept(m));
-    await subscribeAll(this.#redis, this.#routes, onConfirm);
+    const subscriptions = this.#routes.map(({ kind, name }) => ({ kind, name }));
+    if (this.#kept) await this.#kept.subscribe(subscriptions, onConfirm);
+    else await subscribeAll(this.#redis, subscriptions, onConfirm);
   }
 
   /** Handlers running now. */
@@ -218,7 +224,8 @@ export class EventSubscriber {
     const timer = new AbortController();
     const deadline = delay(deadlineMs, timer.signal).then(() => false);
     try {
-      await Promise.race([unsubscribeAll(this.#redis, this.#routes), deadline]);
+      const leaving = this.#kept ? this.#kept.unsubscribe() : unsubscribeAll(this.#redis, this.#routes);
+      await Promise.race([leaving, deadline]);
       this.#stopListening?.();
       const drained = await Promise.race([this.#whenIdle().then(() => true), deadline]);
       if (drained) return { drained, abandoned: 0 };

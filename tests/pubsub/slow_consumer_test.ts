@@ -1,0 +1,257 @@
+/**
+ * Slow consumers: a long-running script that falls behind is dropped by the
+ * server (client-output-buffer-limit pubsub). It must say so, reconnect,
+ * resubscribe and carry on, and its summary must count the drop.
+ */
+import assert from "node:assert/strict";
+import type { Redis } from "ioredis";
+import { delay } from "../../lib/core/timing.ts";
+import { ScriptProcess, testClient, testServer, TextSink } from "../harness.ts";
+
+/** A tiny limit on a private server: 64 KB at once, or 32 KB for a second. */
+const TINY_LIMIT = "pubsub 64kb 32kb 1";
+/** How long the consumer stays stopped. */
+const STALL_MS = 2500;
+const DROPPED = /dropped this subscriber because it fell behind \(pubsub output buffer over its limit/;
+
+/** How many connections are subscribed to something now. */
+async function subscribers(redis: Redis): Promise<number> {
+  const list = String(await redis.call("CLIENT", "LIST", "TYPE", "pubsub")).trim();
+  return list === "" ? 0 : list.split("\n").length;
+}
+
+/**
+ * Publishes batches until the server has dropped every subscriber (bounded:
+ * at most `maxBatches` batches and 20 s).
+ *
+ * @returns how many messages were published
+ */
+async function floodUntilDropped(redis: Redis, send: (p: ReturnType<Redis["pipeline"]>, n: number) => void) {
+  const deadline = Date.now() + 20_000;
+  let sent = 0;
+  for (let batch = 0; batch < 400 && Date.now() < deadline; batch++) {
+    const p = redis.pipeline();
+    for (let i = 0; i < 500; i++) send(p, sent++);
+    await p.exec();
+    if (await subscribers(redis) === 0) return sent;
+  }
+  throw new Error(`The server still had a subscriber after ${sent} messages`);
+}
+
+/** Repeats `publish` until `seen` resolves (bounded), so a message published before the resubscription does not count. */
+async function publishUntilSeen(publish: () => Promise<unknown>, seen: Promise<unknown>, ms = 15_000): Promise<void> {
+  const stop = new AbortController();
+  const waiting = seen.finally(() => stop.abort());
+  const deadline = Date.now() + ms;
+  while (!stop.signal.aborted && Date.now() < deadline) {
+    await publish();
+    await delay(300, stop.signal);
+  }
+  await waiting;
+}
+
+const padding = "x".repeat(1000);
+const update = (type: string, n: number) =>
+  JSON.stringify({ type, updated: "2023-10-01T12:00:00Z", valid: "2099-01-01T00:00:00Z", values: { n, padding } });
+const profileEvent = (id: string) =>
+  JSON.stringify({
+    event_type: "profile_updated",
+    timestamp: new Date().toISOString(),
+    profile_id: id,
+    changes: { padding },
+  });
+
+interface Case {
+  script: string;
+  args: string[];
+  ready: RegExp;
+  flood: (p: ReturnType<Redis["pipeline"]>, n: number) => void;
+  marker: (redis: Redis) => Promise<unknown>;
+  /** Resolves once the script has handled the marker. */
+  handled: (p: ScriptProcess, redis: Redis) => Promise<unknown>;
+  summary: RegExp;
+}
+
+/** Polls until `check` is true (bounded). */
+async function until(check: () => Promise<boolean>, ms = 15_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`Not true within ${ms} ms: ${check}`);
+    await delay(100);
+  }
+}
+
+const CASES: Case[] = [
+  {
+    script: "subscriber.ts",
+    args: ["slow"],
+    ready: /Listening on /,
+    flood: (p, n) => p.publish("slow", `${n} ${padding}`),
+    marker: (redis) => redis.publish("slow", "marker-after-drop"),
+    handled: (p) => p.out.waitFor(/marker-after-drop/, 15_000),
+    summary: /Received [\d,]+ message/,
+  },
+  {
+    script: "kv_updater.ts",
+    args: ["--stats-interval", "0"],
+    ready: /Listening on channel "update"/,
+    flood: (p, n) => p.publish("update", update("Flood", n)),
+    marker: (redis) => redis.publish("update", update("Marker", 1)),
+    handled: (_, redis) => until(async () => (await redis.exists("Marker")) === 1),
+    summary: /Stopped\. /,
+  },
+  {
+    script: "event_processor.ts",
+    args: ["--stats-interval", "0"],
+    ready: /Processing events on /,
+    flood: (p, n) => p.publish("profile_events", profileEvent(`flood-${n}`)),
+    marker: (redis) => redis.publish("profile_events", profileEvent("marker-after-drop")),
+    handled: (p) => p.out.waitFor(/profile marker-after-drop/, 15_000),
+    summary: /Processed [\d,]+ event/,
+  },
+  {
+    script: "api_server.ts",
+    args: ["--port", "0", "--log-level", "debug", "--max-bytes", "2kb"],
+    ready: /API server listening on /,
+    flood: (p, n) => p.publish("update", update("Flood", n)),
+    // Too large on purpose: the debug line saying it was ignored shows it was received.
+    marker: (redis) => redis.publish("update", update("Marker", 1) + " ".repeat(3000)),
+    handled: (p) => p.err.waitFor(/Ignored a message kv_updater rejects too \(too_large\)/, 15_000),
+    summary: /Stopped\. /,
+  },
+  {
+    script: "keyspace_listener.ts",
+    args: ["--no-handshake"],
+    ready: /Listening on /,
+    flood: (p, n) => p.set("shared_key", `flood ${n}`),
+    marker: (redis) => redis.set("shared_key", "marker-after-drop"),
+    handled: (p) => p.out.waitFor(/marker-after-drop/, 15_000),
+    summary: /Handled [\d,]+ event/,
+  },
+];
+
+for (const c of CASES) {
+  Deno.test(`${c.script} dropped for falling behind says why, reconnects, resubscribes and carries on`, async () => {
+    await using server = await testServer({ own: true });
+    await using redis = testClient(server.url);
+    await redis.config("SET", "client-output-buffer-limit", TINY_LIMIT);
+    await using p = new ScriptProcess(c.script, ["--url", server.url, ...c.args]);
+    await p.err.waitFor(c.ready, 20_000);
+    p.kill("SIGSTOP"); // a consumer that stops reading for a few seconds (Ctrl+Z, a stalled pipe)
+    const stoppedAt = Date.now();
+    try {
+      await floodUntilDropped(redis, c.flood);
+      await delay(STALL_MS - (Date.now() - stoppedAt)); // the stall itself, not a wait for an event
+    } finally {
+      p.kill("SIGCONT");
+    }
+    await p.err.waitFor(DROPPED, 15_000);
+    await p.err.waitFor(/Reconnected to /, 15_000);
+    await publishUntilSeen(() => c.marker(redis), c.handled(p, redis));
+    p.kill("SIGINT");
+    assert.equal(await p.exit(), 0, p.err.text);
+    assert.doesNotMatch(p.err.text, /Uncaught|\n\s+at /);
+    if (Deno.env.get("SHOW")) console.log(p.err.text, p.out.text.split("\n").slice(-6).join("\n"));
+    assert.match(p.out.text, c.summary);
+    assert.match(p.out.text, /1 time\(s\): the server dropped this subscriber because it fell behind/);
+  });
+}
+
+/** A subscriber.ts process whose stdout the test reads slowly (as a slow pipe would), or at full speed. */
+class SlowReader implements AsyncDisposable {
+  readonly out = new TextSink();
+  readonly err = new TextSink();
+  /** Bytes read from stdout per 50 ms while slow. */
+  slowBytes = 4096;
+  slow = true;
+  readonly #child: Deno.ChildProcess;
+  readonly #pumps: Promise<void>[];
+
+  constructor(args: string[]) {
+    this.#child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", new URL("../../scripts/subscriber.ts", import.meta.url).pathname, ...args],
+      env: { NO_COLOR: "1" },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    this.#pumps = [this.#readOut(), this.#readErr()];
+  }
+
+  async #readOut(): Promise<void> {
+    const reader = this.#child.stdout.getReader({ mode: "byob" });
+    const decoder = new TextDecoder();
+    for (;;) {
+      const size = this.slow ? this.slowBytes : 65536;
+      const { value, done } = await reader.read(new Uint8Array(size));
+      if (done) break;
+      this.out.push(decoder.decode(value, { stream: true }));
+      if (this.slow) await delay(50);
+    }
+  }
+
+  async #readErr(): Promise<void> {
+    for await (const chunk of this.#child.stderr.pipeThrough(new TextDecoderStream())) this.err.push(chunk);
+  }
+
+  /** Stops it as Ctrl+C would and gives its exit code, with all its output read. */
+  async stop(): Promise<number> {
+    this.slow = false;
+    this.#child.kill("SIGINT");
+    const { code } = await this.#child.status;
+    await Promise.all(this.#pumps);
+    return code;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.slow = false;
+    try {
+      this.#child.kill("SIGKILL");
+    } catch {
+      // already exited
+    }
+    await this.#child.status;
+    await Promise.all(this.#pumps);
+  }
+}
+
+Deno.test("subscriber.ts read slowly warns past half of the limit, names the drop from its backlog, and dates the outage from the close", async () => {
+  await using server = await testServer({ own: true });
+  await using redis = testClient(server.url);
+  await redis.config("SET", "client-output-buffer-limit", "pubsub 8mb 256kb 2");
+  await using sub = new SlowReader(["--url", server.url, "slow"]);
+  await sub.err.waitFor(/Listening on /, 20_000);
+  // About 1 MB/s, read at about 80 KB/s: the backlog grows until the server drops the subscriber.
+  const deadline = Date.now() + 30_000;
+  let n = 0;
+  while (await subscribers(redis) > 0) {
+    if (Date.now() > deadline) throw new Error(`Not dropped after ${n} messages:\n${sub.err.text}`);
+    const p = redis.pipeline();
+    for (let i = 0; i < 100; i++) p.publish("slow", `${n++} ${padding}`);
+    await p.exec();
+    await delay(100);
+  }
+  const droppedSeenAt = Date.now();
+  await delay(4000); // still read slowly for a while: the drop is noticed late, after what the socket held
+  sub.slow = false;
+  await sub.err.waitFor(/Connection to \S+ lost/, 30_000);
+  const lostSeenAt = Date.now();
+  const [, seconds] = await sub.err.waitFor(/Reconnected to \S+ after ([\d.]+) s/, 15_000);
+  await publishUntilSeen(
+    () => redis.publish("slow", "marker-after-drop"),
+    sub.out.waitFor(/marker-after-drop/, 15_000),
+  );
+  assert.equal(await sub.stop(), 0, sub.err.text);
+  if (Deno.env.get("SHOW")) console.log(sub.err.text, { n, late: lostSeenAt - droppedSeenAt, seconds });
+  const err = sub.err.text;
+  assert.match(err, /Falling behind: the server holds [\d.]+ [KM]B of messages for this subscriber, past half/);
+  assert.ok(err.indexOf("Falling behind") < err.indexOf(" lost"), err);
+  assert.match(err, DROPPED);
+  assert.doesNotMatch(err, /Uncaught|\n\s+at /);
+  // Noticed late (the backlog in the socket was read first), but counted from about when the server closed it.
+  assert.ok(
+    Number(seconds) * 1000 >= lostSeenAt - droppedSeenAt - 1500,
+    `${seconds} s for ${lostSeenAt - droppedSeenAt} ms`,
+  );
+  assert.match(sub.out.text, /1 time\(s\): the server dropped this subscriber because it fell behind/);
+});
