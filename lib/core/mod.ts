@@ -18,4 +18,5 @@ export * from "./output.ts";
 export * from "./progress.ts";
 export * from "./shutdown.ts";
 export * from "./stats.ts";
+export * from "./task_pool.ts";
 export * from "./timing.ts";
