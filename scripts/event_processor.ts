@@ -20,11 +20,17 @@ import { ExitCode } from "../lib/core/exit_codes.ts";
 import { clock, defaultIo, escapeControl, type Io, Printer, Reporter } from "../lib/core/output.ts";
 import { onShutdown } from "../lib/core/shutdown.ts";
 import { formatNumber } from "../lib/core/stats.ts";
+import type { CreatedEvent } from "../lib/events/envelope.ts";
+import { runDurableProcessor } from "../lib/streams/durable_processor.ts";
+import { DURABLE_OPTIONS, parseDurableFlags, refuseDurableFlags } from "../lib/streams/durable_flags.ts";
 
 const SPEC: ScriptSpec = {
   name: "event_processor.ts",
   summary: "process key and profile events and publish the results on processing_results.",
-  usage: ["[--concurrency N] [--stats-interval DURATION] [--shutdown-timeout DURATION] [--quiet | --json]"],
+  usage: [
+    "[--concurrency N] [--stats-interval DURATION] [--shutdown-timeout DURATION] [--quiet | --json]",
+    "--durable [--group NAME] [--consumer NAME] [--claim-after DURATION] [--max-deliveries N] [--from WHERE]",
+  ],
   options: {
     concurrency: {
       type: "string",
@@ -43,12 +49,15 @@ const SPEC: ScriptSpec = {
       help: "on Ctrl+C, wait this long for events already received (default 5s)",
     },
     quiet: { type: "boolean", short: "q", help: "do not print each event, only statistics" },
+    ...DURABLE_OPTIONS,
     ...COMMON_OPTIONS,
   },
   examples: [
     "deno run -A scripts/event_processor.ts                        # lab 5, terminal 1",
     "deno run -A scripts/event_processor.ts --concurrency 64 --quiet --stats-interval 5s",
     "deno run -A scripts/event_processor.ts --json | jq 'select(.event == \"processed\")'",
+    "deno run -A scripts/event_processor.ts --durable                  # lab 6: streams, at least once",
+    "deno run -A scripts/event_processor.ts --durable --consumer p2 --claim-after 10s --max-deliveries 3",
   ],
 };
 
@@ -72,6 +81,13 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     const json = flags.boolean("json");
     const quiet = flags.boolean("quiet");
     const url = resolveUrl(flags.string("url"));
+    if (flags.boolean("durable")) {
+      const options = { url, concurrency, statsEveryMs, shutdownMs, json, quiet, describe: describeResult };
+      const durable = await parseDurableFlags(flags, options);
+      using shutdown = onShutdown(io.signal);
+      return await runDurableProcessor(durable, io, shutdown);
+    }
+    refuseDurableFlags(flags);
     const out = new Printer(io.stdout);
     const status = new Reporter(io.stderr);
 
@@ -122,9 +138,9 @@ function shortId(id: string | undefined): string {
   return id ? id.slice(0, 8) : "(no id)";
 }
 
-function describeResult(p: ProcessedEvent): string {
-  const r = p.result.result as Record<string, unknown>;
-  if (p.result.event_type === "key_processed") {
+function describeResult(result: CreatedEvent): string {
+  const r = result.result as Record<string, unknown>;
+  if (result.event_type === "key_processed") {
     const token = r.token_name === null ? "no token" : `token "${escapeControl(String(r.token_name))}"`;
     return `${r.valid ? "valid" : `invalid (${r.reason})`}, ${r.length} chars, ${token}`;
   }
@@ -152,7 +168,7 @@ function printProcessed(out: Printer, json: boolean): (p: ProcessedEvent) => voi
     out.line(
       `${out.dim(clock())} ${out.cyan(p.topic)} ${escapeControl(p.original.event_type)} ${
         out.dim(shortId(p.original.id))
-      } → ${p.result.event_type}: ${describeResult(p)} ${out.dim(`(${receivers})`)}`,
+      } → ${p.result.event_type}: ${describeResult(p.result)} ${out.dim(`(${receivers})`)}`,
     );
   };
 }

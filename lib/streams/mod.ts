@@ -28,3 +28,5 @@ export * from "./stream_publisher.ts";
 export * from "./groups.ts";
 export * from "./stats.ts";
 export * from "./consumer.ts";
+export * from "./durable_processor.ts";
+export * from "./durable_flags.ts";
