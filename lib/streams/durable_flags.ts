@@ -42,7 +42,7 @@ export const DURABLE_OPTIONS: Record<string, OptionSpec> = {
   from: {
     type: "string",
     arg: "WHERE",
-    help: "with --durable: where a new group starts: new (default), start, an entry id, an ISO time, or an age (10m)",
+    help: "with --durable: where a new group starts: start (default), new, an entry id, an ISO time, or an age (10m)",
   },
   schema: {
     type: "string",
@@ -91,6 +91,7 @@ export async function parseDurableFlags(
   const claimAfterMs = flags.duration("claim-after") ?? DEFAULT_CLAIM_AFTER_MS;
   if (claimAfterMs < 1) throw new UsageError("--claim-after must be at least 1ms");
   const from = flags.string("from");
+  // A group created by the first run also takes what was appended before it: nothing waits in vain.
   const schemaPairs = flags.list("schema");
   const failKey = flags.string("fail-key");
   return {
@@ -100,7 +101,7 @@ export async function parseDurableFlags(
     claimAfterMs: Math.round(claimAfterMs),
     maxDeliveries: flags.int("max-deliveries", { min: 1, max: 1_000_000 }) ?? DEFAULT_MAX_DELIVERIES,
     resultsMaxLen: flags.int("results-maxlen", { min: 0 }) ?? DEFAULT_RESULTS_MAXLEN,
-    ...(from !== undefined ? { from: parseStartPosition(from) } : {}),
+    from: parseStartPosition(from ?? "start"),
     ...(schemaPairs.length > 0 ? { schemas: await TopicSchemas.fromFiles(schemaPairs) } : {}),
     ...(failKey !== undefined ? { failKey } : {}),
   };

@@ -30,8 +30,8 @@ export interface DurableProcessorOptions {
   group: string;
   /** This consumer's name (`--consumer`, default host and pid). */
   consumer: string;
-  /** Where a new group starts (`--from`); an existing group keeps its position. */
-  from?: StartPosition;
+  /** Where a new group starts (`--from`, default the start); an existing group keeps its position. */
+  from: StartPosition;
   /** `--claim-after` in ms. */
   claimAfterMs: number;
   /** `--max-deliveries`. */
@@ -122,7 +122,7 @@ export async function runDurableProcessor(o: DurableProcessorOptions, io: Io, sh
       group: o.group,
       consumer: o.consumer,
       streams: Object.fromEntries(Object.keys(PROCESSOR_STEPS).map((s) => [s, handler(s)])),
-      ...(o.from ? { from: o.from } : {}),
+      from: o.from,
       concurrency: o.concurrency,
       claimAfterMs: o.claimAfterMs,
       maxDeliveries: o.maxDeliveries,
@@ -135,9 +135,7 @@ export async function runDurableProcessor(o: DurableProcessorOptions, io: Io, sh
       const isNew = created.includes(stream);
       if (o.json) out.json({ event: "group", stream, group: o.group, created: isNew });
       else {
-        const how = isNew
-          ? `created, reading from ${describeStart(o.from)}`
-          : `exists: it goes on where it was${o.from ? " (--from applies to a new group only)" : ""}`;
+        const how = isNew ? `created, reading from ${describeStart(o.from)}` : "exists: it goes on where it was";
         out.line(`${out.green("✓")} group ${out.bold(o.group)} on stream ${out.bold(stream)} (${how})`);
       }
     }
@@ -166,9 +164,9 @@ export async function runDurableProcessor(o: DurableProcessorOptions, io: Io, sh
   return ExitCode.Ok;
 }
 
-function describeStart(from: StartPosition | undefined): string {
-  const id = groupStartId(from ?? { kind: "new" });
-  if (!from || from.kind === "new") return "new events on";
+function describeStart(from: StartPosition): string {
+  const id = groupStartId(from);
+  if (from.kind === "new") return "new events on";
   if (from.kind === "start") return "the start";
   if (from.kind === "time") return `${new Date(from.ms).toISOString()} (after ${id})`;
   return `after ${id}`;

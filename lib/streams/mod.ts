@@ -30,3 +30,5 @@ export * from "./stats.ts";
 export * from "./consumer.ts";
 export * from "./durable_processor.ts";
 export * from "./durable_flags.ts";
+export * from "./durable_demo.ts";
+export * from "./reader.ts";

@@ -8,6 +8,7 @@
 import type { Redis } from "ioredis";
 import { type CreatedEvent, type EventInput, EventValidationError } from "../events/envelope.ts";
 import { EventPublisher, type EventPublisherOptions } from "../events/publisher.ts";
+import { type BatchSender, wire } from "../pubsub/publish.ts";
 import { PAYLOAD_FIELD } from "./entry.ts";
 import type { TopicSchemas } from "./schema.ts";
 
@@ -40,6 +41,33 @@ export function retentionArgs(retention: Retention | undefined, now: number = Da
   if (!retention) return [];
   if ("maxLen" in retention) return ["MAXLEN", "~", String(retention.maxLen)];
   return ["MINID", "~", String(Math.max(0, now - retention.maxAgeMs))];
+}
+
+/**
+ * A {@linkcode BatchSender} that appends each message to the stream named by
+ * its channel (`XADD <channel> [retention] * payload <message>`) in one
+ * pipeline: what `publisher.ts --stream` sends.
+ *
+ * @param retention how much of each stream to keep (default: everything)
+ * @returns the sender; each delivery carries the entry id
+ * @example
+ * ```ts ignore
+ * const [delivery] = await appendSender({ maxLen: 1000 })(redis, [{ channel: "update", payload: "{}" }]);
+ * console.log(delivery.entryId);
+ * ```
+ */
+export function appendSender(retention?: Retention): BatchSender {
+  return async (redis, messages) => {
+    const pipeline = redis.pipeline();
+    for (const m of messages) {
+      pipeline.xadd(m.channel, ...retentionArgs(retention), "*", PAYLOAD_FIELD, wire(m.payload));
+    }
+    const replies = (await pipeline.exec()) ?? [];
+    return replies.map(([err, id]) => {
+      if (err) throw err;
+      return { receivers: 0, entryId: String(id) };
+    });
+  };
 }
 
 /**
@@ -106,7 +134,7 @@ export class StreamPublisher {
    */
   async append(topic: string, event: EventInput): Promise<string> {
     const payload = JSON.stringify(this.prepare(topic, event));
-    return (await this.#redis.xadd(topic, ...this.#args(), PAYLOAD_FIELD, payload)) as string;
+    return (await this.#redis.xadd(topic, ...retentionArgs(this.#options.retention), "*", PAYLOAD_FIELD, payload))!;
   }
 
   /**
@@ -118,17 +146,11 @@ export class StreamPublisher {
    * @throws {Error} when an XADD fails
    */
   async appendMany(items: { topic: string; event: EventInput }[]): Promise<string[]> {
-    const payloads = items.map(({ topic, event }) => JSON.stringify(this.prepare(topic, event)));
-    const pipeline = this.#redis.pipeline();
-    items.forEach(({ topic }, i) => pipeline.xadd(topic, ...this.#args(), PAYLOAD_FIELD, payloads[i]!));
-    const replies = (await pipeline.exec()) ?? [];
-    return replies.map(([err, id]) => {
-      if (err) throw err;
-      return id as string;
-    });
-  }
-
-  #args(): string[] {
-    return [...retentionArgs(this.#options.retention), "*"];
+    const messages = items.map(({ topic, event }) => ({
+      channel: topic,
+      payload: JSON.stringify(this.prepare(topic, event)),
+    }));
+    const deliveries = await appendSender(this.#options.retention)(this.#redis, messages);
+    return deliveries.map((d) => d.entryId!);
   }
 }
