@@ -41,6 +41,13 @@ export interface StreamContext extends EventContext {
 /** Handles one event of a stream; may be async. Throwing leaves the entry pending, to be retried. */
 export type StreamHandler = (event: EventEnvelope, context: StreamContext) => void | Promise<void>;
 
+/**
+ * Handles one entry's payload as it is, for streams that carry something
+ * other than events (kv_updater's updates). Throwing leaves the entry
+ * pending; throwing a {@linkcode MalformedEventError} dead-letters it at once.
+ */
+export type RawStreamHandler = (payload: string, context: StreamContext) => void | Promise<void>;
+
 /** An entry moved to the dead-letter stream. */
 export interface DeadLetter {
   /** The stream it came from. */
@@ -62,7 +69,9 @@ export interface StreamConsumerOptions {
   /** This consumer's name in the group; a restart under the same name finishes its pending entries first. */
   consumer: string;
   /** Handlers by stream name. */
-  streams: Record<string, StreamHandler>;
+  streams?: Record<string, StreamHandler>;
+  /** Handlers of raw payloads by stream name: no envelope or schema check. */
+  rawStreams?: Record<string, RawStreamHandler>;
   /** Where a group that does not exist yet starts (default: new entries only). */
   from?: StartPosition;
   /** How many handlers may run at once (default 16). With 1, entries are handled in order. */
@@ -104,7 +113,8 @@ export const DEFAULT_STREAM_CONCURRENCY = 16;
 
 interface Route {
   stream: string;
-  handler: StreamHandler;
+  handler?: StreamHandler;
+  raw?: RawStreamHandler;
   stats: StreamStats;
 }
 
@@ -199,8 +209,11 @@ export class StreamConsumer {
     this.#schemas = options.schemas;
     this.#reporter = options.reporter ?? new Reporter(Deno.stderr);
     this.#onDeadLetter = options.onDeadLetter ?? (() => {});
-    for (const [stream, handler] of Object.entries(options.streams)) {
+    for (const [stream, handler] of Object.entries(options.streams ?? {})) {
       this.#routes.set(stream, { stream, handler, stats: new StreamStats(stream) });
+    }
+    for (const [stream, raw] of Object.entries(options.rawStreams ?? {})) {
+      this.#routes.set(stream, { stream, raw, stats: new StreamStats(stream) });
     }
     this.#streams = [...this.#routes.keys()];
     if (this.#streams.length === 0) throw new RangeError("StreamConsumer needs at least one stream");
@@ -511,11 +524,19 @@ export class StreamConsumer {
   async #handle(d: Delivery): Promise<void> {
     const { route, entry, deliveries } = d;
     const payload = entry.fields[PAYLOAD_FIELD];
-    let event: EventEnvelope;
+    let event: EventEnvelope | undefined;
     if (payload === undefined) {
       route.stats.malformed++;
       return await this.#deadLetter(d, `the entry has no "${PAYLOAD_FIELD}" field`);
     }
+    const context: StreamContext = {
+      topic: route.stream,
+      channel: route.stream,
+      entryId: entry.id,
+      deliveries,
+      signal: this.#abort.signal,
+    };
+    if (route.raw) return await this.#run(d, undefined, () => route.raw!(payload, context));
     try {
       event = decodeEvent(payload);
     } catch (err) {
@@ -527,16 +548,15 @@ export class StreamConsumer {
       route.stats.malformed++;
       return await this.#deadLetter(d, `schema of ${route.stream}: ${problems.join("; ")}`);
     }
-    const context: StreamContext = {
-      topic: route.stream,
-      channel: route.stream,
-      entryId: entry.id,
-      deliveries,
-      signal: this.#abort.signal,
-    };
+    return await this.#run(d, event, () => route.handler!(event, context));
+  }
+
+  /** Runs a handler and settles the entry: XACK, left pending, or dead-lettered. */
+  async #run(d: Delivery, event: EventEnvelope | undefined, handler: () => void | Promise<void>): Promise<void> {
+    const { route, entry } = d;
     const started = performance.now();
     try {
-      await route.handler(event, context);
+      await handler();
     } catch (err) {
       if (err instanceof MalformedEventError) {
         route.stats.malformed++;
@@ -549,13 +569,13 @@ export class StreamConsumer {
     this.#ack(route.stream, entry.id);
   }
 
-  async #failed(d: Delivery, event: EventEnvelope, err: unknown): Promise<void> {
+  async #failed(d: Delivery, event: EventEnvelope | undefined, err: unknown): Promise<void> {
     const { route, entry, deliveries } = d;
     const reason = err instanceof Error ? err.message : String(err);
     if (deliveries >= this.#maxDeliveries) return await this.#deadLetter(d, `handler failed: ${reason}`);
     this.#taken.delete(`${route.stream} ${entry.id}`);
     if (!shouldLog(route.stats.failed)) return;
-    const which = `${escapeControl(event.event_type)} ${entry.id}`;
+    const which = event ? `${escapeControl(event.event_type)} ${entry.id}` : `entry ${entry.id}`;
     this.#reporter.error(
       `Handler for ${route.stream} failed on ${which} (attempt ${deliveries} of ${this.#maxDeliveries}): ` +
         `${reason}; it stays pending and is retried after ${this.#claimAfterMs / 1000} s.` +

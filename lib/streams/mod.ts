@@ -32,3 +32,4 @@ export * from "./durable_processor.ts";
 export * from "./durable_flags.ts";
 export * from "./durable_demo.ts";
 export * from "./reader.ts";
+export * from "./kv_stream.ts";
