@@ -23,6 +23,7 @@ import { formatNumber } from "../lib/core/stats.ts";
 import type { CreatedEvent } from "../lib/events/envelope.ts";
 import { runDurableProcessor } from "../lib/streams/durable_processor.ts";
 import { DURABLE_OPTIONS, parseDurableFlags, refuseDurableFlags } from "../lib/streams/durable_flags.ts";
+import { DEFAULT_STREAM_CONCURRENCY } from "../lib/streams/consumer.ts";
 
 const SPEC: ScriptSpec = {
   name: "event_processor.ts",
@@ -36,7 +37,8 @@ const SPEC: ScriptSpec = {
       type: "string",
       short: "c",
       arg: "N",
-      help: `handle at most N events at once (default ${DEFAULT_CONCURRENCY}; 1 keeps arrival order)`,
+      help:
+        `handle at most N events at once (default ${DEFAULT_CONCURRENCY}, with --durable ${DEFAULT_STREAM_CONCURRENCY}; 1 keeps arrival order)`,
     },
     "stats-interval": {
       type: "string",

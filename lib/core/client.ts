@@ -28,6 +28,8 @@ export interface ConnectionOptions {
   commandTimeoutMs?: number;
   /** Called once the connection is back (after subscriptions are restored). */
   onRestored?: (downMs: number) => void;
+  /** Send the commands issued in one turn of the event loop in one write (ioredis `enableAutoPipelining`; default false). */
+  autoPipelining?: boolean;
 }
 
 /** How long to wait before reconnect attempt `n` (1-based): 100 ms doubling to 5 s, with jitter. */
@@ -83,6 +85,7 @@ export class Connection {
       autoResubscribe: true,
       retryStrategy: (attempt) => this.#retry(attempt),
       ...(options.commandTimeoutMs ? { commandTimeout: options.commandTimeoutMs } : {}),
+      ...(options.autoPipelining ? { enableAutoPipelining: true } : {}),
     };
     this.redis = new Redis(options.url, redisOptions);
     this.redis.on("error", (err: Error) => {

@@ -74,7 +74,7 @@ export interface StreamConsumerOptions {
   rawStreams?: Record<string, RawStreamHandler>;
   /** Where a group that does not exist yet starts (default: new entries only). */
   from?: StartPosition;
-  /** How many handlers may run at once (default 16). With 1, entries are handled in order. */
+  /** How many handlers may run at once (default 100, a whole read). With 1, entries are handled in order. */
   concurrency?: number;
   /** How many entries one read takes (default 100). */
   batchSize?: number;
@@ -108,14 +108,20 @@ export const DEFAULT_CLAIM_AFTER_MS = 30_000;
 export const DEFAULT_MAX_DELIVERIES = 5;
 /** The default number of entries one read takes. */
 export const DEFAULT_BATCH_SIZE = 100;
-/** The default number of handlers that may run at once. */
-export const DEFAULT_STREAM_CONCURRENCY = 16;
+/**
+ * The default number of handlers that may run at once: a whole read, so
+ * that the handlers' own commands (a result appended per entry) go out
+ * together, pipelined, instead of a few per round trip.
+ */
+export const DEFAULT_STREAM_CONCURRENCY = DEFAULT_BATCH_SIZE;
 
 interface Route {
   stream: string;
   handler?: StreamHandler;
   raw?: RawStreamHandler;
   stats: StreamStats;
+  /** Ids of the entries taken: queued, running, or waiting for their XACK (a claim skips them). */
+  taken: Set<string>;
 }
 
 interface Delivery {
@@ -175,9 +181,9 @@ export class StreamConsumer {
   readonly #reporter: Reporter;
   readonly #onDeadLetter: (dead: DeadLetter) => void;
   readonly #pool: TaskPool<Delivery>;
-  readonly #taken = new Set<string>(); // "stream id" of entries queued, running or waiting for their XACK
   readonly #stop = new AbortController();
   readonly #abort = new AbortController();
+  readonly #whenStopped = whenAborted(this.#stop.signal);
   #acks = new Map<string, string[]>();
   #ackTimer: ReturnType<typeof setTimeout> | undefined;
   #flushing: Promise<void> = Promise.resolve();
@@ -210,10 +216,10 @@ export class StreamConsumer {
     this.#reporter = options.reporter ?? new Reporter(Deno.stderr);
     this.#onDeadLetter = options.onDeadLetter ?? (() => {});
     for (const [stream, handler] of Object.entries(options.streams ?? {})) {
-      this.#routes.set(stream, { stream, handler, stats: new StreamStats(stream) });
+      this.#routes.set(stream, { stream, handler, stats: new StreamStats(stream), taken: new Set() });
     }
     for (const [stream, raw] of Object.entries(options.rawStreams ?? {})) {
-      this.#routes.set(stream, { stream, raw, stats: new StreamStats(stream) });
+      this.#routes.set(stream, { stream, raw, stats: new StreamStats(stream), taken: new Set() });
     }
     this.#streams = [...this.#routes.keys()];
     if (this.#streams.length === 0) throw new RangeError("StreamConsumer needs at least one stream");
@@ -359,7 +365,7 @@ export class StreamConsumer {
 
   /** Waits until every taken entry has started (or a stop). */
   async #room(): Promise<void> {
-    await Promise.race([this.#pool.whenStarted(), whenAborted(this.#stop.signal)]);
+    await Promise.race([this.#pool.whenStarted(), this.#whenStopped]);
   }
 
   async #read(): Promise<void> {
@@ -474,7 +480,8 @@ export class StreamConsumer {
           this.#batch,
         )) as [string, unknown, ...unknown[]];
         entries = toEntries(raw);
-        const live = entries.filter((e) => e.fields !== null && !this.#taken.has(`${stream} ${e.id}`));
+        const taken = this.#routes.get(stream)!.taken;
+        const live = entries.filter((e) => e.fields !== null && !taken.has(e.id));
         counts = await deliveryCounts(this.#redis, stream, this.#group, live.map((e) => e.id));
         cursor = String(next);
       } catch (err) {
@@ -490,8 +497,7 @@ export class StreamConsumer {
 
   #dispatch(stream: string, entry: StreamEntry, deliveries: number, via: Via): void {
     const route = this.#routes.get(stream);
-    const key = `${stream} ${entry.id}`;
-    if (!route || this.#taken.has(key)) return;
+    if (!route || route.taken.has(entry.id)) return;
     if (via === "claimed") route.stats.claimed++;
     if (entry.fields === null) {
       // Trimmed by retention (or deleted) before it was acknowledged: nothing left to handle.
@@ -502,13 +508,13 @@ export class StreamConsumer {
             logNote(this.#trimmed),
         );
       }
-      this.#taken.add(key);
+      route.taken.add(entry.id);
       this.#ack(stream, entry.id);
       return;
     }
     route.stats.received++;
     if (deliveries > 1) route.stats.retried++;
-    this.#taken.add(key);
+    route.taken.add(entry.id);
     const delivery: Delivery = { route, entry: entry as Delivery["entry"], deliveries };
     if (deliveries > this.#maxDeliveries) {
       void this.#deadLetter(
@@ -518,16 +524,16 @@ export class StreamConsumer {
       return;
     }
     // Refused only when full, which the reads prevent; it then stays pending and is claimed later.
-    if (!this.#pool.submit(delivery)) this.#taken.delete(key);
+    if (!this.#pool.submit(delivery)) route.taken.delete(entry.id);
   }
 
-  async #handle(d: Delivery): Promise<void> {
+  /** Checks and handles one entry; synchronous when the handler is (no promise per entry then). */
+  #handle(d: Delivery): void | Promise<void> {
     const { route, entry, deliveries } = d;
     const payload = entry.fields[PAYLOAD_FIELD];
-    let event: EventEnvelope | undefined;
     if (payload === undefined) {
       route.stats.malformed++;
-      return await this.#deadLetter(d, `the entry has no "${PAYLOAD_FIELD}" field`);
+      return this.#deadLetter(d, `the entry has no "${PAYLOAD_FIELD}" field`);
     }
     const context: StreamContext = {
       topic: route.stream,
@@ -536,44 +542,57 @@ export class StreamConsumer {
       deliveries,
       signal: this.#abort.signal,
     };
-    if (route.raw) return await this.#run(d, undefined, () => route.raw!(payload, context));
+    let event: EventEnvelope | undefined;
+    if (!route.raw) {
+      try {
+        event = decodeEvent(payload);
+      } catch (err) {
+        route.stats.malformed++;
+        return this.#deadLetter(d, (err as EventValidationError).problems.join("; "));
+      }
+      const problems = this.#schemas?.problems(route.stream, event) ?? [];
+      if (problems.length > 0) {
+        route.stats.malformed++;
+        return this.#deadLetter(d, `schema of ${route.stream}: ${problems.join("; ")}`);
+      }
+    }
+    const started = performance.now();
+    let result: void | Promise<void>;
     try {
-      event = decodeEvent(payload);
+      result = route.raw ? route.raw(payload, context) : route.handler!(event!, context);
     } catch (err) {
-      route.stats.malformed++;
-      return await this.#deadLetter(d, (err as EventValidationError).problems.join("; "));
+      return this.#settle(d, event, started, err ?? new Error("handler threw nothing"));
     }
-    const problems = this.#schemas?.problems(route.stream, event) ?? [];
-    if (problems.length > 0) {
-      route.stats.malformed++;
-      return await this.#deadLetter(d, `schema of ${route.stream}: ${problems.join("; ")}`);
+    if (result instanceof Promise) {
+      return result.then(
+        () => this.#settle(d, event, started, undefined),
+        (err) => this.#settle(d, event, started, err ?? new Error("handler rejected with nothing")),
+      );
     }
-    return await this.#run(d, event, () => route.handler!(event, context));
+    return this.#settle(d, event, started, undefined);
   }
 
-  /** Runs a handler and settles the entry: XACK, left pending, or dead-lettered. */
-  async #run(d: Delivery, event: EventEnvelope | undefined, handler: () => void | Promise<void>): Promise<void> {
+  /** After the handler: XACK on success, else left pending or dead-lettered. */
+  #settle(d: Delivery, event: EventEnvelope | undefined, started: number, err: unknown): void | Promise<void> {
     const { route, entry } = d;
-    const started = performance.now();
-    try {
-      await handler();
-    } catch (err) {
-      if (err instanceof MalformedEventError) {
-        route.stats.malformed++;
-        return await this.#deadLetter(d, err.message);
-      }
-      route.stats.recordDone(performance.now() - started, false);
-      return await this.#failed(d, event, err ?? new Error("handler threw nothing"));
+    if (err === undefined) {
+      route.stats.recordDone(performance.now() - started, true);
+      this.#ack(route.stream, entry.id);
+      return;
     }
-    route.stats.recordDone(performance.now() - started, true);
-    this.#ack(route.stream, entry.id);
+    if (err instanceof MalformedEventError) {
+      route.stats.malformed++;
+      return this.#deadLetter(d, err.message);
+    }
+    route.stats.recordDone(performance.now() - started, false);
+    return this.#failed(d, event, err);
   }
 
   async #failed(d: Delivery, event: EventEnvelope | undefined, err: unknown): Promise<void> {
     const { route, entry, deliveries } = d;
     const reason = err instanceof Error ? err.message : String(err);
     if (deliveries >= this.#maxDeliveries) return await this.#deadLetter(d, `handler failed: ${reason}`);
-    this.#taken.delete(`${route.stream} ${entry.id}`);
+    route.taken.delete(entry.id);
     if (!shouldLog(route.stats.failed)) return;
     const which = event ? `${escapeControl(event.event_type)} ${entry.id}` : `entry ${entry.id}`;
     this.#reporter.error(
@@ -627,7 +646,7 @@ export class StreamConsumer {
         `Could not move entry ${entry.id} of ${route.stream} to ${dead} (${message(err)}); it stays pending.`,
       );
     } finally {
-      this.#taken.delete(`${route.stream} ${entry.id}`);
+      route.taken.delete(entry.id);
     }
   }
 
@@ -652,7 +671,8 @@ export class StreamConsumer {
         // Still pending: redelivered after the claim time, so at least once still holds.
         this.#reporter.warn(`XACK of ${ids.length} entr(ies) of ${stream} failed (${message(err)}).`);
       } finally {
-        for (const id of ids) this.#taken.delete(`${stream} ${id}`);
+        const taken = this.#routes.get(stream)!.taken;
+        for (const id of ids) taken.delete(id);
       }
     });
     const previous = this.#flushing;

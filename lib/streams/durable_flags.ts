@@ -6,7 +6,7 @@
  */
 import type { Flags, OptionSpec } from "../core/cli.ts";
 import { UsageError } from "../core/exit_codes.ts";
-import { DEFAULT_CLAIM_AFTER_MS, DEFAULT_MAX_DELIVERIES } from "./consumer.ts";
+import { DEFAULT_CLAIM_AFTER_MS, DEFAULT_MAX_DELIVERIES, DEFAULT_STREAM_CONCURRENCY } from "./consumer.ts";
 import { DEFAULT_GROUP, defaultConsumerName, type DurableProcessorOptions } from "./durable_processor.ts";
 import { parseStartPosition } from "./entry.ts";
 import { TopicSchemas } from "./schema.ts";
@@ -96,6 +96,7 @@ export async function parseDurableFlags(
   const failKey = flags.string("fail-key");
   return {
     ...base,
+    concurrency: flags.int("concurrency", { min: 1, max: 100_000 }) ?? DEFAULT_STREAM_CONCURRENCY,
     group: name("group", DEFAULT_GROUP),
     consumer: name("consumer", defaultConsumerName()),
     claimAfterMs: Math.round(claimAfterMs),

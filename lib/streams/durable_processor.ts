@@ -13,7 +13,7 @@ import { clock, escapeControl, type Io, Printer, Reporter } from "../core/output
 import type { Shutdown } from "../core/shutdown.ts";
 import { formatNumber } from "../core/stats.ts";
 import { delay } from "../core/timing.ts";
-import type { CreatedEvent } from "../events/envelope.ts";
+import type { CreatedEvent, EventEnvelope, EventInput } from "../events/envelope.ts";
 import { TOPICS } from "../events/kinds.ts";
 import { PROCESSOR_STEPS } from "../events/processing.ts";
 import { type DeadLetter, StreamConsumer, type StreamHandler } from "./consumer.ts";
@@ -54,6 +54,53 @@ export interface DurableProcessorOptions {
   failKey?: string;
   /** How a result reads in the per-event line, as the pub/sub processor shows it. */
   describe: (result: CreatedEvent) => string;
+}
+
+/** One event the durable processor handled, for whoever shows progress. */
+export interface DurablyProcessed {
+  /** The stream it came from. */
+  stream: string;
+  /** Its entry id there. */
+  entryId: string;
+  /** How many times it has been delivered (more than 1 after a failure or a crash). */
+  deliveries: number;
+  /** The event. */
+  event: EventEnvelope;
+  /** The result appended. */
+  result: CreatedEvent;
+  /** The result's entry id in `processing_results`. */
+  resultId: string;
+}
+
+/**
+ * The durable processor's handlers: `key_submission` and `profile_events`,
+ * each appending its result — with `source_stream` and `source_entry_id` —
+ * to the `processing_results` stream.
+ *
+ * @param results appends the results
+ * @param options `failKey` makes the handler throw for that key (lab 6's poison event); `onProcessed` after each result
+ * @returns handlers by stream, for a {@linkcode StreamConsumer}
+ */
+export function durableProcessorHandlers(
+  results: StreamPublisher,
+  options: { failKey?: string; onProcessed?: (p: DurablyProcessed) => void } = {},
+): Record<string, StreamHandler> {
+  const { failKey, onProcessed } = options;
+  const handler =
+    (stream: string, step: (event: EventEnvelope) => EventInput): StreamHandler =>
+    async (event, { entryId, deliveries }) => {
+      if (failKey !== undefined && event.key_value === failKey) {
+        throw new Error(`the key "${escapeControl(failKey)}" is the --fail-key: this handler always fails on it`);
+      }
+      const result = results.prepare(TOPICS.processingResults, {
+        ...step(event),
+        source_stream: stream,
+        source_entry_id: entryId,
+      });
+      const resultId = await results.appendPrepared(TOPICS.processingResults, result);
+      onProcessed?.({ stream, entryId, deliveries, event, result, resultId });
+    };
+  return Object.fromEntries(Object.entries(PROCESSOR_STEPS).map(([stream, step]) => [stream, handler(stream, step)]));
 }
 
 /** The default consumer group of the durable processor. */
@@ -101,27 +148,19 @@ export async function runDurableProcessor(o: DurableProcessorOptions, io: Io, sh
   let commands: Connection | undefined;
   try {
     // Acknowledgements and results wait in the offline queue during an outage instead of failing.
-    commands = await Connection.open({ url: o.url, reporter: status, offlineQueue: true });
+    commands = await Connection.open({ url: o.url, reporter: status, offlineQueue: true, autoPipelining: true });
     const results = new StreamPublisher(commands.redis, {
       source: "event_processor",
       ...(o.resultsMaxLen > 0 ? { retention: { maxLen: o.resultsMaxLen } } : {}),
     });
-    const handler = (stream: string): StreamHandler => async (event, { entryId, deliveries }) => {
-      if (o.failKey !== undefined && event.key_value === o.failKey) {
-        throw new Error(`the key "${escapeControl(o.failKey)}" is the --fail-key: this handler always fails on it`);
-      }
-      const result = results.prepare(TOPICS.processingResults, {
-        ...PROCESSOR_STEPS[stream]!(event),
-        source_stream: stream,
-        source_entry_id: entryId,
-      });
-      const resultId = await results.append(TOPICS.processingResults, result);
-      if (!o.quiet) printProcessed(out, o, { stream, entryId, deliveries, event, result, resultId });
-    };
+    const handlers = durableProcessorHandlers(results, {
+      ...(o.failKey !== undefined ? { failKey: o.failKey } : {}),
+      ...(o.quiet ? {} : { onProcessed: (p: DurablyProcessed) => printProcessed(out, o, p) }),
+    });
     const consumer = new StreamConsumer(reader.redis, commands.redis, {
       group: o.group,
       consumer: o.consumer,
-      streams: Object.fromEntries(Object.keys(PROCESSOR_STEPS).map((s) => [s, handler(s)])),
+      streams: handlers,
       from: o.from,
       concurrency: o.concurrency,
       claimAfterMs: o.claimAfterMs,
@@ -181,16 +220,7 @@ async function withinMs<T>(work: Promise<T>, ms: number, fallback: T): Promise<T
   }
 }
 
-interface Processed {
-  stream: string;
-  entryId: string;
-  deliveries: number;
-  event: { event_type: string; id?: string };
-  result: CreatedEvent;
-  resultId: string;
-}
-
-function printProcessed(out: Printer, o: DurableProcessorOptions, p: Processed): void {
+function printProcessed(out: Printer, o: DurableProcessorOptions, p: DurablyProcessed): void {
   if (o.json) {
     out.json({
       event: "processed",

@@ -155,7 +155,12 @@ export async function runKvStream(o: KvStreamOptions, io: Io, shutdown: Shutdown
   let abandoned = 0;
   let consumer: StreamConsumer | undefined;
   try {
-    commands = await Connection.open({ url: o.url, reporter: log.reporter("writes: "), offlineQueue: true });
+    commands = await Connection.open({
+      url: o.url,
+      reporter: log.reporter("writes: "),
+      offlineQueue: true,
+      autoPipelining: true,
+    });
     const redis = commands.redis;
     consumer = new StreamConsumer(reader.redis, redis, {
       group: o.group,

@@ -133,7 +133,19 @@ export class StreamPublisher {
    * @throws {EventValidationError} when it is not a valid event (nothing is appended)
    */
   async append(topic: string, event: EventInput): Promise<string> {
-    const payload = JSON.stringify(this.prepare(topic, event));
+    return await this.appendPrepared(topic, this.prepare(topic, event));
+  }
+
+  /**
+   * Appends an event that {@linkcode prepare} returned, without checking it
+   * again.
+   *
+   * @param topic the stream (the one it was prepared for)
+   * @param event the prepared event
+   * @returns the entry id
+   */
+  async appendPrepared(topic: string, event: CreatedEvent): Promise<string> {
+    const payload = JSON.stringify(event);
     return (await this.#redis.xadd(topic, ...retentionArgs(this.#options.retention), "*", PAYLOAD_FIELD, payload))!;
   }
 

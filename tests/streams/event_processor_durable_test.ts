@@ -48,8 +48,8 @@ function events(n: number, offset = 0) {
 }
 
 // What one consumer may hold unacknowledged when it dies: one read (up to 100 entries from each of the two
-// streams) plus the 16 handlers still running from the read before.
-const IN_FLIGHT_BOUND = 2 * 100 + 16;
+// streams) plus the 100 handlers (the default --concurrency with --durable) still running from the read before.
+const IN_FLIGHT_BOUND = 2 * 100 + 100;
 
 Deno.test("event_processor --durable killed with SIGKILL 10 times while 10,000 events are appended: none lost", async () => {
   await using server = await testServer({ own: true });
