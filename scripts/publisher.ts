@@ -32,6 +32,7 @@ const SPEC: ScriptSpec = {
     "CHANNEL MESSAGE                    # one message",
     "CHANNEL --stdin                    # one message per input line",
     "CHANNEL TEMPLATE --repeat N [--rate R | --interval DURATION]",
+    "--stream CHANNEL ...               # any of the above, appended to a stream (XADD) instead",
   ],
   positionals: true,
   options: {
