@@ -652,6 +652,8 @@ export class StreamConsumer {
 
   /** Queues an XACK; all queued in one turn of the event loop go in one XACK per stream. */
   #ack(stream: string, id: string): void {
+    // A handler abandoned at shutdown that finishes later: its entry stays pending and is delivered again.
+    if (this.#state === "stopped") return;
     const ids = this.#acks.get(stream);
     if (ids) ids.push(id);
     else this.#acks.set(stream, [id]);

@@ -362,3 +362,28 @@ Deno.test("parseStartPosition reads start, new, ids, times and ages, and refuses
   assert.deepEqual(parseStartPosition("2m", 200_000), { kind: "time", ms: 80_000 });
   assert.throws(() => parseStartPosition("yesterday"), /--from expects start, new, an entry id/);
 });
+
+Deno.test("StreamConsumer.shutdown gives up at its deadline: what was abandoned stays pending for the next run", async () => {
+  await using server = await testServer({ own: true });
+  await using redis = testClient(server.url);
+  const started = Promise.withResolvers<void>();
+  const running = await consumer(server.url, {
+    group: "g",
+    consumer: "slow",
+    streams: {
+      jobs: (_e, { signal }) =>
+        new Promise<void>((_, reject) => {
+          started.resolve();
+          signal.addEventListener("abort", () => reject(new Error("gave up")), { once: true });
+        }),
+    },
+  });
+  try {
+    await new StreamPublisher(redis).append("jobs", { event_type: "job" });
+    await started.promise;
+    assert.deepEqual(await running.c.shutdown(100), { drained: false, abandoned: 1, removed: false });
+    assert.equal(await pendingCount(redis, "jobs", "g"), 1);
+  } finally {
+    await running[Symbol.asyncDispose]();
+  }
+});
