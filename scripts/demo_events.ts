@@ -24,19 +24,30 @@ import { answerWithin, NoAnswerError } from "../lib/core/no_answer.ts";
 import { delay, whenAborted } from "../lib/core/timing.ts";
 import { toSeconds } from "../lib/core/json_event.ts";
 import { roundMs } from "../lib/core/latency.ts";
+import { runDurableDemo } from "../lib/streams/durable_demo.ts";
 
 const SPEC: ScriptSpec = {
   name: "demo_events.ts",
   summary: "publish the lab's three events and print what the event processor sends back.",
-  usage: ["[--timeout DURATION] [--custom-topic TOPIC] [--json]"],
+  usage: [
+    "[--timeout DURATION] [--custom-topic TOPIC] [--json]",
+    "--durable [--count N [--rate R]] [--timeout DURATION] [--json]",
+  ],
   options: {
     timeout: { type: "string", arg: "DURATION", help: "how long to wait for the results (default 5s)" },
     "custom-topic": { type: "string", arg: "TOPIC", help: "where the custom event goes (default my_topic)" },
+    durable: {
+      type: "boolean",
+      help: "append to streams (XADD) for event_processor.ts --durable; results are read from a stream (lab 6)",
+    },
+    count: { type: "string", short: "n", arg: "N", help: "with --durable: append N events instead of the three" },
+    rate: { type: "string", arg: "R", help: "with --count: at most R events per second" },
     ...COMMON_OPTIONS,
   },
   examples: [
     "deno run -A scripts/demo_events.ts                 # lab 5, terminal 2 (event_processor.ts in terminal 1)",
     "deno run -A scripts/demo_events.ts --timeout 10s --json | jq .",
+    "deno run -A scripts/demo_events.ts --durable --count 1000 --rate 100 --timeout 2m   # lab 6",
   ],
 };
 
@@ -61,6 +72,14 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     const customTopic = flags.string("custom-topic") ?? "my_topic";
     const json = flags.boolean("json");
     const url = resolveUrl(flags.string("url"));
+    const count = flags.int("count", { min: 1, max: 10_000_000 });
+    const rate = flags.number("rate", { min: 0.001 });
+    if (rate !== undefined && count === undefined) throw new UsageError("--rate goes with --count N");
+    if (flags.boolean("durable")) {
+      using shutdown = onShutdown(io.signal);
+      return await runDurableDemo({ url, timeoutMs, customTopic, json, count, rate }, io, shutdown);
+    }
+    if (count !== undefined) throw new UsageError("--count goes with --durable");
     const out = new Printer(io.stdout);
     const status = new Reporter(io.stderr);
 

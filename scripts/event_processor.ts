@@ -22,17 +22,25 @@ import { onShutdown } from "../lib/core/shutdown.ts";
 import { formatNumber } from "../lib/core/stats.ts";
 import { toSeconds } from "../lib/core/json_event.ts";
 import { SubscriberConnection } from "../lib/pubsub/subscriptions.ts";
+import type { CreatedEvent } from "../lib/events/envelope.ts";
+import { runDurableProcessor } from "../lib/streams/durable_processor.ts";
+import { DURABLE_OPTIONS, parseDurableFlags, refuseDurableFlags } from "../lib/streams/durable_flags.ts";
+import { DEFAULT_STREAM_CONCURRENCY } from "../lib/streams/consumer.ts";
 
 const SPEC: ScriptSpec = {
   name: "event_processor.ts",
   summary: "process key and profile events and publish the results on processing_results.",
-  usage: ["[--concurrency N] [--stats-interval DURATION] [--shutdown-timeout DURATION] [--quiet | --json]"],
+  usage: [
+    "[--concurrency N] [--stats-interval DURATION] [--shutdown-timeout DURATION] [--quiet | --json]",
+    "--durable [--group NAME] [--consumer NAME] [--claim-after DURATION] [--max-deliveries N] [--from WHERE]",
+  ],
   options: {
     concurrency: {
       type: "string",
       short: "c",
       arg: "N",
-      help: `handle at most N events at once (default ${DEFAULT_CONCURRENCY}; 1 keeps arrival order)`,
+      help:
+        `handle at most N events at once (default ${DEFAULT_CONCURRENCY}, with --durable ${DEFAULT_STREAM_CONCURRENCY}; 1 keeps arrival order)`,
     },
     "stats-interval": {
       type: "string",
@@ -45,12 +53,15 @@ const SPEC: ScriptSpec = {
       help: "on Ctrl+C, wait this long for events already received (default 5s)",
     },
     quiet: { type: "boolean", short: "q", help: "do not print each event, only statistics" },
+    ...DURABLE_OPTIONS,
     ...COMMON_OPTIONS,
   },
   examples: [
     "deno run -A scripts/event_processor.ts                        # lab 5, terminal 1",
     "deno run -A scripts/event_processor.ts --concurrency 64 --quiet --stats-interval 5s",
     "deno run -A scripts/event_processor.ts --json | jq 'select(.event == \"processed\")'",
+    "deno run -A scripts/event_processor.ts --durable                  # lab 6: streams, at least once",
+    "deno run -A scripts/event_processor.ts --durable --consumer p2 --claim-after 10s --max-deliveries 3",
   ],
 };
 
@@ -74,6 +85,13 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     const json = flags.boolean("json");
     const quiet = flags.boolean("quiet");
     const url = resolveUrl(flags.string("url"));
+    if (flags.boolean("durable")) {
+      const options = { url, concurrency, statsEveryMs, shutdownMs, json, quiet, describe: describeResult };
+      const durable = await parseDurableFlags(flags, options);
+      using shutdown = onShutdown(io.signal);
+      return await runDurableProcessor(durable, io, shutdown);
+    }
+    refuseDurableFlags(flags);
     const out = new Printer(io.stdout);
     const status = new Reporter(io.stderr);
 
@@ -130,9 +148,9 @@ function shortId(id: string | undefined): string {
   return id ? id.slice(0, 8) : "(no id)";
 }
 
-function describeResult(p: ProcessedEvent): string {
-  const r = p.result.result as Record<string, unknown>;
-  if (p.result.event_type === "key_processed") {
+function describeResult(result: CreatedEvent): string {
+  const r = result.result as Record<string, unknown>;
+  if (result.event_type === "key_processed") {
     const token = r.token_name === null ? "no token" : `token "${escapeControl(String(r.token_name))}"`;
     return `${r.valid ? "valid" : `invalid (${r.reason})`}, ${r.length} chars, ${token}`;
   }
@@ -158,7 +176,7 @@ function printProcessed(out: Printer, json: boolean): (p: ProcessedEvent) => voi
     out.line(
       `${out.dim(clock())} ${out.cyan(p.topic)} ${escapeControl(p.original.event_type)} ${
         out.dim(shortId(p.original.id))
-      } → ${p.result.event_type}: ${describeResult(p)} ${out.dim(`(${receivers})`)}`,
+      } → ${p.result.event_type}: ${describeResult(p.result)} ${out.dim(`(${receivers})`)}`,
     );
   };
 }

@@ -12,7 +12,7 @@
 import { COMMON_OPTIONS, runScript, type ScriptSpec } from "../lib/core/cli.ts";
 import { Connection } from "../lib/core/client.ts";
 import { resolveUrl } from "../lib/core/config.ts";
-import { type CliError, ExitCode } from "../lib/core/exit_codes.ts";
+import { type CliError, ExitCode, UsageError } from "../lib/core/exit_codes.ts";
 import { parseMaxBytes, parsePrefix, parseUpdate } from "../lib/kv/message.ts";
 import { UpdaterStats } from "../lib/kv/stats.ts";
 import { KvWriter } from "../lib/kv/writer.ts";
@@ -21,11 +21,16 @@ import { defaultIo, type Io, Printer } from "../lib/core/output.ts";
 import { onMessage } from "../lib/pubsub/subscribe.ts";
 import { NO_OUTAGES, SubscriberConnection } from "../lib/pubsub/subscriptions.ts";
 import { onShutdown } from "../lib/core/shutdown.ts";
+import { KV_GROUP, runKvStream } from "../lib/streams/kv_stream.ts";
+import { defaultConsumerName } from "../lib/streams/durable_processor.ts";
 
 const SPEC: ScriptSpec = {
   name: "kv_updater.ts",
   summary: "store each JSON update published on a channel under its type, as the Redis-first chain's KV updater.",
-  usage: ["[--channel NAME] [--prefix TEXT] [--validate] [--expire-at-valid] [--log-level LEVEL] [--stats-interval D]"],
+  usage: [
+    "[--channel NAME] [--prefix TEXT] [--validate] [--expire-at-valid] [--log-level LEVEL] [--stats-interval D]",
+    "--stream NAME [--group NAME] [--consumer NAME] [--prefix TEXT] [--expire-at-valid] [--log-level LEVEL]",
+  ],
   options: {
     channel: { type: "string", short: "c", arg: "NAME", help: "channel to listen on (default: update)" },
     prefix: { type: "string", arg: "TEXT", help: 'put before each type to make the key (default: "", as the seed)' },
@@ -46,6 +51,13 @@ const SPEC: ScriptSpec = {
       arg: "DURATION",
       help: "at shutdown, wait this long for pending writes (default: 10s)",
     },
+    stream: {
+      type: "string",
+      arg: "NAME",
+      help: "consume updates from this stream in a consumer group instead of a channel: none lost while away",
+    },
+    group: { type: "string", arg: "NAME", help: `with --stream: the consumer group (default ${KV_GROUP})` },
+    consumer: { type: "string", arg: "NAME", help: "with --stream: this consumer's name (default host-pid)" },
     ...COMMON_OPTIONS,
   },
   examples: [
@@ -53,6 +65,7 @@ const SPEC: ScriptSpec = {
     "deno run -A scripts/kv_updater.ts --prefix kv: --validate --log-level debug",
     "deno run -A scripts/kv_updater.ts --expire-at-valid --stats-interval 10s --json",
     `deno run -A scripts/publisher.ts update '{"type":"Moon","updated":"2025-01-01T00:00:00Z","valid":"2030-01-01T00:00:00Z","values":{"phase":0.5}}'`,
+    "deno run -A scripts/kv_updater.ts --stream update                  # at least once; older updates never win",
   ],
 };
 
@@ -75,6 +88,22 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     const drainMs = flags.duration("drain-timeout") ?? 10_000;
     const validate = flags.boolean("validate");
     const url = resolveUrl(flags.string("url"));
+    const stream = flags.string("stream");
+    if (stream !== undefined) {
+      if (validate) throw new UsageError("--validate goes with the channel mode, not --stream");
+      if (flags.string("channel") !== undefined) throw new UsageError("Use --channel or --stream, not both");
+      const group = flags.string("group") ?? KV_GROUP;
+      const consumer = flags.string("consumer") ?? defaultConsumerName();
+      const stats = new UpdaterStats();
+      const json = flags.boolean("json");
+      const expireAtValid = flags.boolean("expire-at-valid");
+      using shutdown = onShutdown(io.signal);
+      const options = { url, stream, group, consumer, prefix, maxBytes, expireAtValid, statsEveryMs, drainMs, json };
+      return await runKvStream({ ...options, log, stats }, io, shutdown);
+    }
+    for (const flag of ["group", "consumer"]) {
+      if (flags.string(flag) !== undefined) throw new UsageError(`--${flag} goes with --stream NAME`);
+    }
 
     using shutdown = onShutdown(io.signal);
     const stats = new UpdaterStats();

@@ -17,7 +17,8 @@ import { demoMessages } from "../lib/pubsub/demo_messages.ts";
 import { ExitCode, UsageError } from "../lib/core/exit_codes.ts";
 import { compileTemplate } from "../lib/pubsub/message_template.ts";
 import { defaultIo, escapeControl, type Io, Printer, Reporter, showPayload } from "../lib/core/output.ts";
-import { type Outgoing, publishBatch, type Published, publishSeries } from "../lib/pubsub/publish.ts";
+import { type Outgoing, type Published, publishSender, publishSeries } from "../lib/pubsub/publish.ts";
+import { appendSender } from "../lib/streams/stream_publisher.ts";
 import { onShutdown } from "../lib/core/shutdown.ts";
 import { formatNumber, MessageCounter } from "../lib/core/stats.ts";
 import { flowRate, toSeconds } from "../lib/core/json_event.ts";
@@ -32,6 +33,7 @@ const SPEC: ScriptSpec = {
     "CHANNEL MESSAGE                    # one message",
     "CHANNEL --stdin                    # one message per input line",
     "CHANNEL TEMPLATE --repeat N [--rate R | --interval DURATION]",
+    "--stream CHANNEL ...               # any of the above, appended to a stream (XADD) instead",
   ],
   positionals: true,
   options: {
@@ -44,6 +46,10 @@ const SPEC: ScriptSpec = {
       help: "pause between messages (--repeat, or the demo's pauses; default 0.5–1.5 s there)",
     },
     quiet: { type: "boolean", short: "q", help: "print only the summary, not each message" },
+    stream: {
+      type: "boolean",
+      help: "append to the stream CHANNEL (XADD, field payload) instead of publishing: kept for later readers",
+    },
     ...COMMON_OPTIONS,
   },
   examples: [
@@ -52,6 +58,7 @@ const SPEC: ScriptSpec = {
     "printf 'a\\nb\\n' | deno run -A scripts/publisher.ts news --stdin",
     "deno run -A scripts/publisher.ts ticks 'tick {{n}} at {{iso}}' --repeat 10 --interval 1s",
     "deno run -A scripts/publisher.ts bench 'msg {{n}} {{ts}}' --repeat 100000 --quiet",
+    `deno run -A scripts/publisher.ts --stream key_submission '{"event_type":"key_submitted","timestamp":"{{iso}}","key_value":"k{{n}}"}' --repeat 1000`,
   ],
 };
 
@@ -107,11 +114,12 @@ export function main(args: string[], io: Io & { stdin?: ReadableStream<Uint8Arra
     const url = resolveUrl(flags.string("url"));
     using shutdown = onShutdown(io.signal);
     const conn = await Connection.open({ url, reporter: status, reconnect: false });
+    const send = flags.boolean("stream") ? appendSender() : publishSender;
     const tally = new Tally();
     const report = (p: Published) => {
       tally.add(p);
       if (!quiet) printResult(out, json, p);
-      if (p.receivers === 0 && tally.unheard === 1) {
+      if (p.receivers === 0 && p.entryId === undefined && tally.unheard === 1) {
         warnUnheard(status, p.channel, mode.kind !== "one" && mode.kind !== "demo");
       }
     };
@@ -120,19 +128,19 @@ export function main(args: string[], io: Io & { stdin?: ReadableStream<Uint8Arra
         const messages = demoMessages();
         for (const [i, message] of messages.entries()) {
           if (shutdown.signal.aborted) break;
-          const [receivers] = await publishBatch(conn.redis, [message]);
-          report({ ...message, n: i + 1, receivers: receivers! });
+          const [delivery] = await send(conn.redis, [message]);
+          report({ ...message, n: i + 1, ...delivery! });
           if (i < messages.length - 1) await delay(mode.intervalMs ?? 500 + Math.random() * 1000, shutdown.signal);
         }
       } else if (mode.kind === "one") {
-        const [receivers] = await publishBatch(conn.redis, [mode.message]);
-        report({ ...mode.message, n: 1, receivers: receivers! });
+        const [delivery] = await send(conn.redis, [mode.message]);
+        report({ ...mode.message, n: 1, ...delivery! });
       } else if (mode.kind === "stdin") {
         let n = 0;
         for await (const lines of readLines(io.stdin ?? Deno.stdin.readable, shutdown.signal)) {
           const batch = lines.map((payload) => ({ channel: mode.channel, payload }));
-          const receivers = await publishBatch(conn.redis, batch);
-          batch.forEach((m, i) => report({ ...m, n: ++n, receivers: receivers[i]! }));
+          const deliveries = await send(conn.redis, batch);
+          batch.forEach((m, i) => report({ ...m, n: ++n, ...deliveries[i]! }));
         }
       } else {
         const template = compileTemplate(mode.template);
@@ -143,6 +151,7 @@ export function main(args: string[], io: Io & { stdin?: ReadableStream<Uint8Arra
           { rate: mode.rate, intervalMs: mode.intervalMs },
           report,
           shutdown.signal,
+          send,
         );
       }
     } catch (err) {
@@ -163,13 +172,14 @@ function printResult(out: Printer, json: boolean, p: Published): void {
       n: p.n,
       channel: p.channel,
       ...showPayload(wireBytes(p.payload)).json,
-      receivers: p.receivers,
+      ...p.entryId !== undefined ? { entry_id: p.entryId } : { receivers: p.receivers },
     });
     return;
   }
   const body = showPayload(wireBytes(p.payload)).text;
   const who = p.receivers === 1 ? "1 subscriber" : `${p.receivers} subscribers`;
-  out.line(`→ ${out.cyan(escapeControl(p.channel))}: ${body}  ${out.dim(`(received by ${who})`)}`);
+  const fate = p.entryId !== undefined ? `appended as ${p.entryId}` : `received by ${who}`;
+  out.line(`→ ${out.cyan(escapeControl(p.channel))}: ${body}  ${out.dim(`(${fate})`)}`);
 }
 
 /** Says once per run that a message reached nobody, and what that means. */
@@ -190,6 +200,7 @@ function wireBytes(payload: string | Uint8Array): Uint8Array {
 class Tally {
   unheard = 0;
   deliveries = 0;
+  appended = 0;
   readonly startedAt = performance.now();
   /** When the replies came: the rate is over the time messages were flowing. */
   readonly flow = new MessageCounter();
@@ -201,7 +212,8 @@ class Tally {
   add(p: Published): void {
     this.flow.record(p.channel);
     this.deliveries += p.receivers;
-    if (p.receivers === 0) this.unheard++;
+    if (p.entryId !== undefined) this.appended++;
+    else if (p.receivers === 0) this.unheard++;
   }
 
   print(out: Printer, status: Reporter, json: boolean): void {
@@ -213,6 +225,7 @@ class Tally {
         published: this.sent,
         deliveries: this.deliveries,
         unheard: this.unheard,
+        ...(this.appended > 0 ? { appended: this.appended } : {}),
         seconds: toSeconds(ms),
         flowing_seconds: toSeconds(this.flow.flowingMs),
         ...(rate !== undefined ? { rate_per_second: rate } : {}),
@@ -221,6 +234,10 @@ class Tally {
     }
     if (this.sent === 1) return;
     const pace = rate !== undefined ? ` (${formatNumber(rate)}/s)` : "";
+    if (this.appended > 0) {
+      out.line(`Appended ${formatNumber(this.appended)} message(s) in ${seconds.toFixed(2)} s${pace}.`);
+      return;
+    }
     out.line(
       `Published ${formatNumber(this.sent)} message(s) in ${seconds.toFixed(2)} s${pace}; ` +
         `${formatNumber(this.deliveries)} deliveries.`,

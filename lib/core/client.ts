@@ -35,6 +35,8 @@ export interface ConnectionOptions {
   restore?: (redis: Redis) => Promise<void>;
   /** When the connection is lost: since when it was really gone, in epoch ms, if known to be earlier than now. */
   lostSince?: () => number | undefined;
+  /** Send the commands issued in one turn of the event loop in one write (ioredis `enableAutoPipelining`; default false). */
+  autoPipelining?: boolean;
 }
 
 /** How long to wait before reconnect attempt `n` (1-based): 100 ms doubling to 5 s, with jitter. */
@@ -95,6 +97,7 @@ export class Connection {
       keepAlive: 30_000, // TCP keep-alive after 30 s idle (5.x had it off): finds dead peers in services left running
       retryStrategy: (attempt) => this.#retry(attempt),
       ...(options.commandTimeoutMs ? { commandTimeout: options.commandTimeoutMs } : {}),
+      ...(options.autoPipelining ? { enableAutoPipelining: true } : {}),
     };
     this.redis = new Redis(options.url, redisOptions);
     this.redis.on("error", (err: Error) => {

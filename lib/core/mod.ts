@@ -19,4 +19,5 @@ export * from "./output.ts";
 export * from "./progress.ts";
 export * from "./shutdown.ts";
 export * from "./stats.ts";
+export * from "./task_pool.ts";
 export * from "./timing.ts";

@@ -158,13 +158,27 @@ export function processorHandlers(
     const receivers = await publisher.publish(TOPICS.processingResults, result);
     onProcessed({ topic, original: event, result, receivers });
   };
-  return {
-    [TOPICS.keySubmission]: handle(TOPICS.keySubmission, (event) => {
-      if (event.event_type !== "key_submitted") {
-        throw new MalformedEventError(`${TOPICS.keySubmission} carries key_submitted, got "${event.event_type}"`);
-      }
-      return processKeySubmitted(event);
-    }),
-    [TOPICS.profileEvents]: handle(TOPICS.profileEvents, (event) => processProfileEvent(event)),
-  };
+  return Object.fromEntries(Object.entries(PROCESSOR_STEPS).map(([topic, step]) => [topic, handle(topic, step)]));
 }
+
+/**
+ * What the processor makes of an event of each topic it consumes: the
+ * result event, or a {@linkcode MalformedEventError}. Pub/sub and streams
+ * handlers both publish these results.
+ *
+ * @example
+ * ```ts
+ * import { PROCESSOR_STEPS } from "./processing.ts";
+ * const step = PROCESSOR_STEPS["key_submission"]!;
+ * console.assert(step({ event_type: "key_submitted", timestamp: "2024-01-01T10:00:00", key_value: "k" }).event_type === "key_processed");
+ * ```
+ */
+export const PROCESSOR_STEPS: Readonly<Record<string, (event: EventEnvelope) => EventInput>> = {
+  [TOPICS.keySubmission]: (event) => {
+    if (event.event_type !== "key_submitted") {
+      throw new MalformedEventError(`${TOPICS.keySubmission} carries key_submitted, got "${event.event_type}"`);
+    }
+    return processKeySubmitted(event);
+  },
+  [TOPICS.profileEvents]: (event) => processProfileEvent(event),
+};

@@ -94,10 +94,14 @@ export class TopicStats {
   }
 }
 
+/** A column {@linkcode formatStatsTable} adds after `dropped`: its header and how a snapshot shows in it. */
+export type ExtraColumn<T> = readonly [header: string, cell: (snapshot: T) => string];
+
 /**
  * Lays out snapshots as an aligned text table, one line per topic.
  *
  * @param snapshots the figures
+ * @param extra more columns, shown after `dropped` (the streams consumer adds its own counts)
  * @returns the lines, header first
  * @example
  * ```ts
@@ -106,10 +110,13 @@ export class TopicStats {
  * console.assert(lines.length === 2 && lines[1]!.startsWith("  orders"));
  * ```
  */
-export function formatStatsTable(snapshots: readonly TopicStatsSnapshot[]): string[] {
+export function formatStatsTable<T extends TopicStatsSnapshot>(
+  snapshots: readonly T[],
+  extra: readonly ExtraColumn<T>[] = [],
+): string[] {
   const ms = (n: number | null) => n === null ? "-" : n < 10 ? n.toFixed(2) : formatNumber(n, 1);
   const rows = [
-    ["topic", "received", "processed", "failed", "malformed", "dropped", "p50 ms", "p99 ms"],
+    ["topic", "received", "processed", "failed", "malformed", "dropped", ...extra.map(([h]) => h), "p50 ms", "p99 ms"],
     ...snapshots.map((s) => [
       s.topic,
       formatNumber(s.received),
@@ -117,6 +124,7 @@ export function formatStatsTable(snapshots: readonly TopicStatsSnapshot[]): stri
       formatNumber(s.failed),
       formatNumber(s.malformed),
       formatNumber(s.dropped),
+      ...extra.map(([, cell]) => cell(s)),
       ms(s.p50_ms),
       ms(s.p99_ms),
     ]),

@@ -15,6 +15,7 @@ import { type Confirmation, onMessage, type PubSubMessage, subscribeAll, unsubsc
 import { SubscriberConnection } from "../pubsub/subscriptions.ts";
 import { delay } from "../core/timing.ts";
 import { formatNumber } from "../core/stats.ts";
+import { TaskPool } from "../core/task_pool.ts";
 
 /** What a handler is told besides the event. */
 export interface EventContext {
@@ -135,17 +136,12 @@ export class EventSubscriber {
   readonly #routes: Route[];
   readonly #channels = new Map<string, Route>();
   readonly #patterns = new Map<string, Route>();
-  readonly #concurrency: number;
   readonly #maxQueued: number;
   readonly #reporter: Reporter;
   readonly #abort = new AbortController();
-  #queue: Pending[] = [];
-  #queueHead = 0;
-  #active = 0;
-  #pumping = false;
+  readonly #pool: TaskPool<Pending>;
   #stopListening: (() => void) | undefined;
   #state: "new" | "running" | "stopping" | "stopped" = "new";
-  #idleWaiters: (() => void)[] = [];
 
   /**
    * Creates an EventSubscriber.
@@ -158,8 +154,11 @@ export class EventSubscriber {
   constructor(redis: Redis | SubscriberConnection, options: EventSubscriberOptions) {
     this.#kept = redis instanceof SubscriberConnection ? redis : undefined;
     this.#redis = redis instanceof SubscriberConnection ? redis.redis : redis;
-    this.#concurrency = positiveInt(options.concurrency ?? DEFAULT_CONCURRENCY, "concurrency");
-    this.#maxQueued = positiveInt(options.maxQueued ?? DEFAULT_MAX_QUEUED, "maxQueued");
+    this.#maxQueued = options.maxQueued ?? DEFAULT_MAX_QUEUED;
+    this.#pool = new TaskPool((p) => this.#run(p), {
+      concurrency: options.concurrency ?? DEFAULT_CONCURRENCY,
+      maxQueued: this.#maxQueued,
+    });
     this.#reporter = options.reporter ?? new Reporter(Deno.stderr);
     const route = (kind: Route["kind"], [name, handler]: [string, EventHandler]): Route => ({
       kind,
@@ -193,12 +192,12 @@ export class EventSubscriber {
 
   /** Handlers running now. */
   get inFlight(): number {
-    return this.#active;
+    return this.#pool.inFlight;
   }
 
   /** Events received and waiting for a free slot. */
   get queued(): number {
-    return this.#queue.length - this.#queueHead;
+    return this.#pool.queued;
   }
 
   /** Figures per topic and pattern, in the order they were given. */
@@ -227,11 +226,9 @@ export class EventSubscriber {
       const leaving = this.#kept ? this.#kept.unsubscribe() : unsubscribeAll(this.#redis, this.#routes);
       await Promise.race([leaving, deadline]);
       this.#stopListening?.();
-      const drained = await Promise.race([this.#whenIdle().then(() => true), deadline]);
+      const drained = await Promise.race([this.#pool.whenIdle().then(() => true), deadline]);
       if (drained) return { drained, abandoned: 0 };
-      const abandoned = this.#active + this.queued;
-      this.#queue = [];
-      this.#queueHead = 0;
+      const abandoned = this.inFlight + this.#pool.clear();
       this.#abort.abort();
       return { drained, abandoned };
     } finally {
@@ -241,23 +238,13 @@ export class EventSubscriber {
     }
   }
 
-  #whenIdle(): Promise<void> {
-    if (this.#active === 0 && this.queued === 0) return Promise.resolve();
-    return new Promise((resolve) => this.#idleWaiters.push(resolve));
-  }
-
   #accept(message: PubSubMessage): void {
     const route = message.pattern === undefined
       ? this.#channels.get(message.channel)
       : this.#patterns.get(message.pattern);
     if (!route || this.#state === "stopped") return;
     route.stats.received++;
-    if (this.#active < this.#concurrency && this.queued === 0) {
-      this.#run({ route, message });
-      this.#pump();
-    } else if (this.queued < this.#maxQueued) {
-      this.#queue.push({ route, message });
-    } else {
+    if (!this.#pool.submit({ route, message })) {
       route.stats.dropped++;
       if (shouldLog(route.stats.dropped)) {
         this.#reporter.warn(
@@ -268,28 +255,7 @@ export class EventSubscriber {
     }
   }
 
-  #pump(): void {
-    if (this.#pumping) return;
-    this.#pumping = true;
-    try {
-      while (this.#active < this.#concurrency && this.queued > 0) {
-        const next = this.#queue[this.#queueHead]!;
-        this.#queue[this.#queueHead++] = undefined as unknown as Pending;
-        if (this.#queueHead > 1024 && this.#queueHead * 2 > this.#queue.length) {
-          this.#queue = this.#queue.slice(this.#queueHead);
-          this.#queueHead = 0;
-        }
-        this.#run(next);
-      }
-    } finally {
-      this.#pumping = false;
-    }
-    if (this.#active === 0 && this.queued === 0 && this.#idleWaiters.length > 0) {
-      for (const wake of this.#idleWaiters.splice(0)) wake();
-    }
-  }
-
-  #run({ route, message }: Pending): void {
+  #run({ route, message }: Pending): void | Promise<void> {
     let event: EventEnvelope;
     try {
       event = decodeEvent(message.payload);
@@ -297,7 +263,6 @@ export class EventSubscriber {
       this.#malformed(route, message, (err as EventValidationError).problems.join("; "));
       return;
     }
-    this.#active++;
     const context: EventContext = {
       topic: route.name,
       channel: message.channel,
@@ -313,21 +278,20 @@ export class EventSubscriber {
       return;
     }
     if (result instanceof Promise) {
-      result.then(
+      return result.then(
         () => this.#done(route, message, event, started, undefined),
         (err) => this.#done(route, message, event, started, err ?? new Error("handler rejected with nothing")),
       );
-    } else this.#done(route, message, event, started, undefined);
+    }
+    this.#done(route, message, event, started, undefined);
   }
 
   #done(route: Route, message: PubSubMessage, event: EventEnvelope, started: number, err: unknown): void {
-    this.#active--;
     if (err instanceof MalformedEventError) this.#malformed(route, message, err.message);
     else {
       route.stats.recordDone(performance.now() - started, err === undefined);
       if (err !== undefined) this.#failed(route, event, err);
     }
-    this.#pump();
   }
 
   #malformed(route: Route, message: PubSubMessage, problem: string): void {
@@ -349,16 +313,35 @@ export class EventSubscriber {
   }
 }
 
-function positiveInt(n: number, what: string): number {
-  if (!Number.isInteger(n) || n < 1) throw new RangeError(`${what} must be a whole number of at least 1, got ${n}`);
-  return n;
-}
-
-function shouldLog(count: number): boolean {
+/**
+ * Whether the `count`th occurrence of a problem is logged: the first ten,
+ * then every thousandth, so a flood of bad events cannot flood the log.
+ *
+ * @param count how many so far, this one included
+ * @returns true when this one is logged
+ * @example
+ * ```ts
+ * import { shouldLog } from "./subscriber.ts";
+ * console.assert(shouldLog(10) && !shouldLog(11) && shouldLog(2000));
+ * ```
+ */
+export function shouldLog(count: number): boolean {
   return count <= LOG_FIRST || count % LOG_EVERY === 0;
 }
 
-function logNote(count: number): string {
+/**
+ * What a logged problem line adds about the count: that only every
+ * thousandth is logged from now on, or how many so far.
+ *
+ * @param count how many so far, this one included
+ * @returns the text to append (empty for the first nine)
+ * @example
+ * ```ts
+ * import { logNote } from "./subscriber.ts";
+ * console.assert(logNote(1) === "" && logNote(2000) === " (2,000 so far)");
+ * ```
+ */
+export function logNote(count: number): string {
   if (count === LOG_FIRST) {
     return ` (${LOG_FIRST} so far; from now on only every ${formatNumber(LOG_EVERY)}th is logged)`;
   }

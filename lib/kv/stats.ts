@@ -28,6 +28,8 @@ export class UpdaterStats {
   readonly byReason = new Map<RejectReason, number>();
   /** When counting started, epoch ms. */
   readonly startedAt: number = Date.now();
+  /** Updates not written because the stored one is as new or newer (stream mode only; undefined otherwise). */
+  stale: number | undefined;
 
   /** Counts one rejected message. */
   reject(reason: RejectReason): void {
@@ -58,6 +60,7 @@ export class UpdaterStats {
       `superseded ${n(writer.superseded)}`,
       `rejected ${n(this.rejected)}${reasons ? ` (${reasons})` : ""}`,
     ];
+    if (this.stale !== undefined) parts.splice(2, 0, `stale ${n(this.stale)}`);
     if (validate) parts.push(`validation ${n(writer.verified)} ok, ${n(writer.mismatches)} mismatch(es)`);
     if (writer.expiredOnArrival) parts.push(`already expired ${n(writer.expiredOnArrival)}`);
     if (writer.serverErrors) parts.push(`server errors ${n(writer.serverErrors)}`);
@@ -78,6 +81,7 @@ export class UpdaterStats {
       received: this.received,
       stored: writer.stored,
       superseded: writer.superseded,
+      ...this.stale !== undefined ? { stale: this.stale } : {},
       rejected: this.rejected,
       rejected_by_reason: Object.fromEntries(this.byReason),
       validated: writer.verified,

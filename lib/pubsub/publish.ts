@@ -16,13 +16,32 @@ export interface Outgoing {
   payload: string | Uint8Array;
 }
 
+/** What the server answered for one message. */
+export interface Delivery {
+  /** How many subscribers received it (0: it is gone); 0 for a stream append, which keeps it. */
+  receivers: number;
+  /** The entry id, when the message was appended to a stream (`XADD`) instead of published. */
+  entryId?: string;
+}
+
 /** The result of one publish. */
-export interface Published extends Outgoing {
+export interface Published extends Outgoing, Delivery {
   /** Sequence number, from 1. */
   n: number;
-  /** How many subscribers received it (0: it is gone). */
-  receivers: number;
 }
+
+/** Sends a batch of messages in one round trip and says what became of each, in order. */
+export type BatchSender = (redis: Redis, messages: readonly Outgoing[]) => Promise<Delivery[]>;
+
+/**
+ * The {@linkcode BatchSender} that PUBLISHes (see {@linkcode publishBatch}).
+ *
+ * @param redis a connected client
+ * @param messages the messages, in order
+ * @returns the receivers of each
+ */
+export const publishSender: BatchSender = async (redis, messages) =>
+  (await publishBatch(redis, messages)).map((receivers) => ({ receivers }));
 
 /** Messages per pipeline when publishing as fast as possible. */
 export const BATCH_SIZE = 1000;
@@ -50,8 +69,19 @@ export async function publishBatch(redis: Redis, messages: readonly Outgoing[]):
   });
 }
 
-/** ioredis sends Buffers byte for byte but stringifies other Uint8Arrays. */
-function wire(payload: string | Uint8Array): string | Buffer {
+/**
+ * A payload as ioredis sends it byte for byte: ioredis stringifies
+ * Uint8Arrays that are not Buffers.
+ *
+ * @param payload text or bytes
+ * @returns the text, or the bytes as a Buffer
+ * @example
+ * ```ts
+ * import { wire } from "./publish.ts";
+ * console.assert(wire("a") === "a" && wire(new Uint8Array([1])).length === 1);
+ * ```
+ */
+export function wire(payload: string | Uint8Array): string | Buffer {
   return typeof payload === "string" ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
 }
 
@@ -74,6 +104,7 @@ export interface Pacing {
  * @param pacing rate or interval (neither: full speed)
  * @param onResult called for every message, in order
  * @param signal stops early
+ * @param send how a batch is sent (default PUBLISH; a stream sender appends instead)
  * @returns how many were published
  * @example
  * ```ts ignore
@@ -87,14 +118,15 @@ export async function publishSeries(
   pacing: Pacing,
   onResult: (result: Published) => void,
   signal?: AbortSignal,
+  send: BatchSender = publishSender,
 ): Promise<number> {
   let next = 1;
   const sendBatch = async (size: number) => {
     const first = next;
     const batch = Array.from({ length: size }, (_, i) => make(first + i));
     next += size;
-    const receivers = await publishBatch(redis, batch);
-    batch.forEach((m, i) => onResult({ ...m, n: first + i, receivers: receivers[i]! }));
+    const deliveries = await send(redis, batch);
+    batch.forEach((m, i) => onResult({ ...m, n: first + i, ...deliveries[i]! }));
   };
   const start = performance.now();
   if (pacing.intervalMs !== undefined) {

@@ -35,7 +35,7 @@ const EVENT = JSON.stringify({
 });
 
 /** Sets up a consumer on `channel` that calls `tick` once per event handled; returns its teardown. */
-type Consumer = (redis: Redis, url: string, channel: string, tick: () => void) => Promise<() => Promise<void>>;
+export type Consumer = (redis: Redis, url: string, channel: string, tick: () => void) => Promise<() => Promise<void>>;
 
 const plainIoredis: Consumer = async (redis, _url, channel, tick) => {
   redis.on("messageBuffer", tick);
@@ -52,7 +52,8 @@ const noOpHandler: Consumer = async (redis, _url, channel, tick) => {
   return async () => void await subscriber.shutdown(5000);
 };
 
-const processorHandlersConsumer: Consumer = async (redis, url, _channel, tick) => {
+/** EventSubscriber with the processor's handlers (also the pub/sub row of the streams benchmark). */
+export const processorHandlersConsumer: Consumer = async (redis, url, _channel, tick) => {
   const pub = await Connection.open({ url, reporter: new Reporter(Deno.stderr), offlineQueue: true });
   const subscriber = new EventSubscriber(redis, {
     topics: processorHandlers(new EventPublisher(pub.redis, { source: "bench" }), tick),
@@ -81,7 +82,15 @@ const plainParseAndPublish: Consumer = async (redis, url, channel, tick) => {
   };
 };
 
-async function measure(server: LocalServer, channel: string, consumer: Consumer): Promise<number> {
+/**
+ * Publishes EVENTS events on `channel` with redis-benchmark and measures how fast `consumer` handles them.
+ *
+ * @param server the server
+ * @param channel where the events are published
+ * @param consumer sets up the consumer
+ * @returns events per second, first to last
+ */
+export async function measure(server: LocalServer, channel: string, consumer: Consumer): Promise<number> {
   const conn = await Connection.open({ url: server.url, reporter: new Reporter(Deno.stderr) });
   let received = 0;
   let first = 0;

@@ -9,6 +9,7 @@ const BENCHMARKS: Record<string, () => Promise<{ run: () => Promise<void> }>> = 
   handshake: () => import("./handshake.ts"),
   event_processor: () => import("./event_processor.ts"),
   kv_updater: () => import("./kv_updater.ts"),
+  streams: () => import("./streams.ts"),
 };
 
 const names = Deno.args.length ? Deno.args : Object.keys(BENCHMARKS);

@@ -1,0 +1,168 @@
+/**
+ * Appending events to streams, one stream per topic (`XADD`): the same
+ * envelope as pub/sub, kept until retention trims it — by count
+ * (`MAXLEN ~`) or by age (`MINID ~`).
+ *
+ * @module
+ */
+import type { Redis } from "ioredis";
+import { type CreatedEvent, type EventInput, EventValidationError } from "../events/envelope.ts";
+import { EventPublisher, type EventPublisherOptions } from "../events/publisher.ts";
+import { type BatchSender, wire } from "../pubsub/publish.ts";
+import { PAYLOAD_FIELD } from "./entry.ts";
+import type { TopicSchemas } from "./schema.ts";
+
+/** How much of a stream to keep: about `maxLen` entries, or entries younger than `maxAgeMs`. */
+export type Retention = { maxLen: number } | { maxAgeMs: number };
+
+/** How a {@linkcode StreamPublisher} stamps, checks and trims. */
+export interface StreamPublisherOptions extends EventPublisherOptions {
+  /** Trim each stream as it is appended to (default: keep everything). */
+  retention?: Retention;
+  /** JSON Schemas by topic; an event that fails its topic's schema is not appended. */
+  schemas?: TopicSchemas;
+}
+
+/**
+ * The `XADD` arguments after the key for a retention: `MAXLEN ~ N` or
+ * `MINID ~ <now - age>`; none without one.
+ *
+ * @param retention what to keep
+ * @param now the current time in ms
+ * @returns the arguments
+ * @example
+ * ```ts
+ * import { retentionArgs } from "./stream_publisher.ts";
+ * console.assert(retentionArgs({ maxLen: 1000 }).join(" ") === "MAXLEN ~ 1000");
+ * console.assert(retentionArgs({ maxAgeMs: 500 }, 2000).join(" ") === "MINID ~ 1500");
+ * ```
+ */
+export function retentionArgs(retention: Retention | undefined, now: number = Date.now()): string[] {
+  if (!retention) return [];
+  if ("maxLen" in retention) return ["MAXLEN", "~", String(retention.maxLen)];
+  return ["MINID", "~", String(Math.max(0, now - retention.maxAgeMs))];
+}
+
+/**
+ * A {@linkcode BatchSender} that appends each message to the stream named by
+ * its channel (`XADD <channel> [retention] * payload <message>`) in one
+ * pipeline: what `publisher.ts --stream` sends.
+ *
+ * @param retention how much of each stream to keep (default: everything)
+ * @returns the sender; each delivery carries the entry id
+ * @example
+ * ```ts ignore
+ * const [delivery] = await appendSender({ maxLen: 1000 })(redis, [{ channel: "update", payload: "{}" }]);
+ * console.log(delivery.entryId);
+ * ```
+ */
+export function appendSender(retention?: Retention): BatchSender {
+  return async (redis, messages) => {
+    const pipeline = redis.pipeline();
+    for (const m of messages) {
+      pipeline.xadd(m.channel, ...retentionArgs(retention), "*", PAYLOAD_FIELD, wire(m.payload));
+    }
+    const replies = (await pipeline.exec()) ?? [];
+    return replies.map(([err, id]) => {
+      if (err) throw err;
+      return { receivers: 0, entryId: String(id) };
+    });
+  };
+}
+
+/**
+ * Appends events to the stream named after their topic and returns each
+ * entry id. Fields an event lacks (`timestamp`, `id`, `source`) are filled
+ * in; an invalid event — by the envelope or by its topic's schema — is never
+ * appended.
+ *
+ * @example
+ * ```ts
+ * import { Redis } from "ioredis";
+ * import { StreamPublisher } from "./stream_publisher.ts";
+ * import { LocalServer } from "../core/local_server.ts";
+ *
+ * await using server = await LocalServer.start();
+ * const redis = new Redis(server.url);
+ * const publisher = new StreamPublisher(redis, { source: "shop", retention: { maxLen: 10_000 } });
+ * const entryId = await publisher.append("orders", { event_type: "order_placed", total: 42 });
+ * console.assert(/^\d+-\d+$/.test(entryId));
+ * console.assert(await redis.xlen("orders") === 1); // kept until retention trims it
+ * await redis.quit();
+ * ```
+ */
+export class StreamPublisher {
+  readonly #redis: Redis;
+  readonly #events: EventPublisher;
+  readonly #options: StreamPublisherOptions;
+
+  /**
+   * Creates a StreamPublisher.
+   *
+   * @param redis a connection for XADD
+   * @param options what to stamp, how to trim, which schemas to check
+   */
+  constructor(redis: Redis, options: StreamPublisherOptions = {}) {
+    this.#redis = redis;
+    this.#events = new EventPublisher(redis, { source: options.source });
+    this.#options = options;
+  }
+
+  /**
+   * Completes and checks the event without appending it: what
+   * {@linkcode append} would store.
+   *
+   * @param topic the topic (its schema is checked)
+   * @param event the event; only `event_type` is required
+   * @returns the complete event
+   * @throws {EventValidationError} when the envelope or the topic's schema refuses it
+   */
+  prepare(topic: string, event: EventInput): CreatedEvent {
+    const complete = this.#events.prepare(event);
+    const problems = this.#options.schemas?.problems(topic, complete) ?? [];
+    if (problems.length > 0) throw new EventValidationError(problems.map((p) => `schema of ${topic}: ${p}`));
+    return complete;
+  }
+
+  /**
+   * Appends one event to the stream `topic`.
+   *
+   * @param topic the stream
+   * @param event the event; only `event_type` is required
+   * @returns the entry id
+   * @throws {EventValidationError} when it is not a valid event (nothing is appended)
+   */
+  async append(topic: string, event: EventInput): Promise<string> {
+    return await this.appendPrepared(topic, this.prepare(topic, event));
+  }
+
+  /**
+   * Appends an event that {@linkcode prepare} returned, without checking it
+   * again.
+   *
+   * @param topic the stream (the one it was prepared for)
+   * @param event the prepared event
+   * @returns the entry id
+   */
+  async appendPrepared(topic: string, event: CreatedEvent): Promise<string> {
+    const payload = JSON.stringify(event);
+    return (await this.#redis.xadd(topic, ...retentionArgs(this.#options.retention), "*", PAYLOAD_FIELD, payload))!;
+  }
+
+  /**
+   * Appends many events in one pipeline (all are checked before any is sent).
+   *
+   * @param items the topic and event of each
+   * @returns the entry ids, in order
+   * @throws {EventValidationError} when any is invalid (nothing is appended)
+   * @throws {Error} when an XADD fails
+   */
+  async appendMany(items: { topic: string; event: EventInput }[]): Promise<string[]> {
+    const messages = items.map(({ topic, event }) => ({
+      channel: topic,
+      payload: JSON.stringify(this.prepare(topic, event)),
+    }));
+    const deliveries = await appendSender(this.#options.retention)(this.#redis, messages);
+    return deliveries.map((d) => d.entryId!);
+  }
+}

@@ -1,0 +1,201 @@
+#!/usr/bin/env -S deno run -A
+/**
+ * A reader for people, the streams counterpart of `kcat -C`: prints a
+ * stream's entries from the start, an entry id or a time, follows new ones,
+ * and with `--groups` shows each consumer group — its consumers, pending
+ * counts, idle times and lag — and the dead-letter stream.
+ *
+ *   deno run -A scripts/stream_tail.ts key_submission --from 10m --follow
+ *   deno run -A scripts/stream_tail.ts key_submission profile_events --groups
+ *
+ * @module
+ */
+import { COMMON_OPTIONS, runScript, type ScriptSpec } from "../lib/core/cli.ts";
+import { Connection } from "../lib/core/client.ts";
+import { resolveUrl } from "../lib/core/config.ts";
+import { CliError, ExitCode, UsageError } from "../lib/core/exit_codes.ts";
+import { defaultIo, escapeControl, type Io, Printer, Reporter } from "../lib/core/output.ts";
+import { onShutdown } from "../lib/core/shutdown.ts";
+import { formatNumber } from "../lib/core/stats.ts";
+import { deadLetterStream, entryTime, parseStartPosition, type StreamEntry } from "../lib/streams/entry.ts";
+import { groupConsumers, streamGroups } from "../lib/streams/groups.ts";
+import { readStream } from "../lib/streams/reader.ts";
+
+const SPEC: ScriptSpec = {
+  name: "stream_tail.ts",
+  summary: "print a stream's entries from a position and follow new ones, or show its consumer groups.",
+  usage: [
+    "STREAM [--from WHERE] [--follow] [--count N] [--json]",
+    "STREAM... --groups [--json]",
+  ],
+  positionals: true,
+  options: {
+    from: {
+      type: "string",
+      arg: "WHERE",
+      help: "start at: start (default), new, an entry id (1700000000000-0), an ISO time, or an age such as 10m",
+    },
+    follow: {
+      type: "boolean",
+      short: "f",
+      help: "after the existing entries, print new ones as they come (Ctrl+C stops)",
+    },
+    count: { type: "string", short: "n", arg: "N", help: "stop after N entries" },
+    groups: {
+      type: "boolean",
+      help: "show each consumer group: consumers, pending, idle times, lag; and the dead-letter stream",
+    },
+    ...COMMON_OPTIONS,
+  },
+  examples: [
+    "deno run -A scripts/stream_tail.ts key_submission                     # every entry, oldest first",
+    "deno run -A scripts/stream_tail.ts processing_results --from new -f   # new results as they come",
+    "deno run -A scripts/stream_tail.ts key_submission:dead --json | jq .fields.reason",
+    "deno run -A scripts/stream_tail.ts key_submission --from 2026-01-01T10:00:00Z --count 10",
+    "deno run -A scripts/stream_tail.ts key_submission profile_events --groups",
+  ],
+};
+
+/**
+ * Runs the stream reader.
+ *
+ * @param args command-line arguments
+ * @param io output streams and an optional stop signal
+ * @returns the exit code
+ * @example
+ * ```ts ignore
+ * import { main } from "./stream_tail.ts";
+ * Deno.exit(await main(["key_submission", "--groups"]));
+ * ```
+ */
+export function main(args: string[], io: Io = defaultIo()): Promise<number> {
+  return runScript(SPEC, args, io, async (flags) => {
+    const streams = flags.positionals;
+    const groups = flags.boolean("groups");
+    const json = flags.boolean("json");
+    if (streams.length === 0) throw new UsageError("Name the STREAM to read, e.g. key_submission");
+    if (groups && (flags.string("from") !== undefined || flags.boolean("follow") || flags.string("count"))) {
+      throw new UsageError("--groups shows the groups only: it takes no --from, --follow or --count");
+    }
+    if (!groups && streams.length > 1) throw new UsageError("Read one STREAM at a time (--groups takes several)");
+    const from = parseStartPosition(flags.string("from") ?? "start");
+    const count = flags.int("count", { min: 1 });
+    const url = resolveUrl(flags.string("url"));
+    const out = new Printer(io.stdout);
+    const status = new Reporter(io.stderr);
+    using shutdown = onShutdown(io.signal);
+    const conn = await Connection.open({
+      url,
+      reporter: status,
+      reconnect: false,
+    });
+    try {
+      if (groups) {
+        for (const stream of streams) await printGroups(conn, out, json, stream);
+        return ExitCode.Ok;
+      }
+      const stream = streams[0]!;
+      let printed = 0;
+      try {
+        const pages = readStream(conn.redis, stream, from, {
+          follow: flags.boolean("follow"),
+          signal: shutdown.signal,
+        });
+        for await (const page of pages) {
+          for (const entry of page) {
+            printEntry(out, json, stream, entry);
+            if (++printed === count) return ExitCode.Ok;
+          }
+        }
+      } catch (err) {
+        throw explain(err, stream);
+      }
+      if (printed === 0 && !shutdown.signal.aborted) {
+        status.info(`No entries in ${stream} from ${flags.string("from") ?? "the start"}.`);
+      }
+      return ExitCode.Ok;
+    } finally {
+      await conn.close();
+    }
+  });
+}
+
+function explain(err: unknown, stream: string): Error {
+  const message = err instanceof Error ? err.message : String(err);
+  if (/WRONGTYPE/.test(message)) return new CliError(ExitCode.Failure, `"${stream}" is not a stream (${message})`);
+  return err instanceof Error ? err : new Error(message);
+}
+
+function printEntry(out: Printer, json: boolean, stream: string, entry: StreamEntry): void {
+  const time = new Date(entryTime(entry.id)).toISOString();
+  if (json) {
+    out.json({ event: "entry", stream, id: entry.id, time, fields: entry.fields });
+    return;
+  }
+  const fields = entry.fields ?? {};
+  const names = Object.keys(fields);
+  const body = names.length === 1 && names[0] === "payload"
+    ? escapeControl(fields.payload!)
+    : names.map((n) => `${escapeControl(n)}=${escapeControl(fields[n]!)}`).join(" ");
+  out.line(`${out.bold(entry.id)}  ${out.dim(time)}  ${body}`);
+}
+
+async function printGroups(conn: Connection, out: Printer, json: boolean, stream: string): Promise<void> {
+  const redis = conn.redis;
+  let length: number;
+  let deadLength: number;
+  let groups;
+  try {
+    [length, deadLength, groups] = await Promise.all([
+      redis.xlen(stream),
+      redis.xlen(deadLetterStream(stream)),
+      streamGroups(redis, stream),
+    ]);
+  } catch (err) {
+    throw explain(err, stream);
+  }
+  const withConsumers = await Promise.all(
+    groups.map(async (g) => ({ ...g, consumerList: await groupConsumers(redis, stream, g.name) })),
+  );
+  if (json) {
+    out.json({
+      event: "groups",
+      stream,
+      length,
+      dead_letters: deadLength,
+      groups: withConsumers.map((g) => ({
+        name: g.name,
+        pending: g.pending,
+        lag: g.lag,
+        last_delivered_id: g.lastDeliveredId,
+        consumers: g.consumerList.map((c) => ({ name: c.name, pending: c.pending, idle_ms: c.idleMs })),
+      })),
+    });
+    return;
+  }
+  const dead = deadLength > 0 ? `; ${formatNumber(deadLength)} in ${deadLetterStream(stream)}` : "";
+  out.line(`${out.bold(stream)}: ${formatNumber(length)} entries${dead}`);
+  if (withConsumers.length === 0) out.line("  no consumer groups");
+  for (const g of withConsumers) {
+    const lag = g.lag === null ? "unknown" : formatNumber(g.lag);
+    out.line(
+      `  group ${out.bold(g.name)}: ${g.consumerList.length} consumer(s), ${formatNumber(g.pending)} pending, ` +
+        `lag ${lag}, last delivered ${g.lastDeliveredId}`,
+    );
+    const width = Math.max(0, ...g.consumerList.map((c) => c.name.length));
+    for (const c of g.consumerList) {
+      out.line(
+        `    ${escapeControl(c.name).padEnd(width)}  ${formatNumber(c.pending).padStart(6)} pending  ` +
+          `idle ${formatIdle(c.idleMs)}`,
+      );
+    }
+  }
+}
+
+function formatIdle(ms: number): string {
+  if (ms < 1000) return `${ms} ms`;
+  if (ms < 120_000) return `${(ms / 1000).toFixed(1)} s`;
+  return `${(ms / 60_000).toFixed(1)} min`;
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));
