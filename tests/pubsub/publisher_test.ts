@@ -4,7 +4,7 @@ import { Redis } from "ioredis";
 import { main as publisher } from "../../scripts/publisher.ts";
 import { main as subscriber } from "../../scripts/subscriber.ts";
 import { ExitCode } from "../../lib/core/exit_codes.ts";
-import { captureIo, runMain, testServer, withClient } from "../harness.ts";
+import { captureIo, runMain, testServer } from "../harness.ts";
 
 Deno.test("publisher says plainly when a message reached nobody", async () => {
   await using server = await testServer();
@@ -145,15 +145,22 @@ Deno.test("publisher --repeat --retry waits for a restarted server and carries o
 
 Deno.test("publisher --retry at full speed: batches lost with the server are counted, the rest published", async () => {
   await using server = await testServer({ own: true });
+  // Sees the first message, then loses its connection with the server for good (no retries): nothing to close after.
+  const watcher = new Redis(server.url, { retryStrategy: () => null, maxRetriesPerRequest: 0 });
+  watcher.on("error", () => {});
+  const ended = new Promise<void>((resolve) => watcher.once("end", () => resolve()));
+  await watcher.subscribe("p6:bulk");
+  const first = new Promise<void>((resolve) => watcher.once("message", () => resolve()));
   const io = captureIo();
   const running = publisher(
     ["--url", server.url, "p6:bulk", "{{n}}", "--repeat", "200000", "--quiet", "--json", "--retry", "20s"],
     io,
   );
   // Stop the server while pipelined batches are in flight.
-  await withClient(server.url, (r) => r.ping());
+  await first;
   await server.local!.stop();
   await io.err.waitFor(/Connection to .* lost/);
+  await ended;
   await server.local!.start();
   assert.equal(await running, ExitCode.Ok);
   const summary = jsonSummary(io.out.text);
