@@ -6,7 +6,8 @@
  *
  * Each event is encoded once and the same bytes are queued for every client.
  * A client's queue holds at most `maxBufferedBytes`; what does not fit waits
- * in the replay ring (nothing is copied), and is queued as the client reads.
+ * in the replay ring (nothing is copied; the last `replay` events, at most
+ * `replayBytes`), and is queued as the client reads.
  * So a fast reader rides out a burst however large its events, as long as
  * the burst is kept in the ring; a client whose queue stays full (it takes
  * nothing) for `stallMs` is dropped and its queue released.
@@ -178,6 +179,8 @@ export class SseClient {
 export interface SseHubOptions {
   /** Events kept for clients that reconnect with Last-Event-ID, and for clients catching up (default 1000). */
   replay?: number;
+  /** At most this many bytes of events are kept for replay, however few events that is (default 16 MiB). */
+  replayBytes?: number;
   /** Bytes that may be queued per client (default 1 MiB). */
   maxBufferedBytes?: number;
   /** A client whose queue stays full this long, taking nothing, is dropped, in ms (default 10000). */
@@ -236,6 +239,7 @@ export class SseHub {
   readonly boot: string = Date.now().toString(36);
   #seq = 0;
   #ring: SseEvent[] = [];
+  #ringBytes = 0;
   #states = new Map<SseClient, ClientState>();
   #live = 0;
   #streams = 0;
@@ -299,9 +303,12 @@ export class SseHub {
    */
   publish(event: string, data: string): SseEvent {
     const e = { id: `${this.boot}-${++this.#seq}`, event, data };
-    bytesOf(e);
     this.#ring.push(e);
-    if (this.#ring.length > (this.options.replay ?? 1000)) this.#ring.shift();
+    this.#ringBytes += bytesOf(e).byteLength;
+    const [count, bytes] = [this.options.replay ?? 1000, this.options.replayBytes ?? 16 * 1024 * 1024];
+    while (this.#ring.length > 1 && (this.#ring.length > count || this.#ringBytes > bytes)) {
+      this.#ringBytes -= bytesOf(this.#ring.shift()!).byteLength;
+    }
     for (const [client, state] of this.#states) if (state.cursor !== undefined) this.#fill(client, state);
     return e;
   }
@@ -432,7 +439,7 @@ export class SseHub {
       state.live = false;
       this.#live--;
     }
-    const lag = `fell more than ${this.#ring.length} events behind (a burst larger than the replay ring)`;
+    const lag = `fell more than ${this.#ring.length} events behind (a burst longer than the replay ring keeps)`;
     if (state.onBehind) {
       this.options.log.info(`SSE client ${client.label} ${lag}: sending it the current values again`);
       state.onBehind(client);

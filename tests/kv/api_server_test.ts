@@ -664,3 +664,12 @@ Deno.test("SseHub hands back a client that fell behind more than the replay ring
   await client.gone;
   hub.close();
 });
+
+Deno.test("SseHub keeps at most `replay` events for replay, and at most `replayBytes` of them", () => {
+  const hub = new SseHub({ log: new Logger(captureIo().stderr, "error"), heartbeatMs: 0, replayBytes: 5000 });
+  const ids = Array.from({ length: 20 }, () => hub.publish("update", "r".repeat(1000)).id);
+  // Each event is about 1,030 bytes on the wire: four fit in 5,000.
+  assert.equal(hub.since(ids[15]!)?.length, 4);
+  assert.equal(hub.since(ids[14]!), undefined);
+  hub.close();
+});
