@@ -35,6 +35,7 @@ const BACKSLASH = 92; // \
  * ```
  */
 export function jsonDepthProblem(text: string, max: number = MAX_JSON_DEPTH): string | undefined {
+  if (!moreOpeningsThan(text, max)) return undefined; // the common case, found by the engine's own search
   let depth = 0;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
@@ -49,4 +50,13 @@ export function jsonDepthProblem(text: string, max: number = MAX_JSON_DEPTH): st
     } else if (c === CLOSE_OBJECT || c === CLOSE_ARRAY) depth--;
   }
   return undefined;
+}
+
+/** Whether the text has more than `max` `{` and `[` in all (inside strings too): only then can it nest that deep. */
+function moreOpeningsThan(text: string, max: number): boolean {
+  let count = 0;
+  for (const bracket of ["{", "["]) {
+    for (let i = text.indexOf(bracket); i !== -1; i = text.indexOf(bracket, i + 1)) if (++count > max) return true;
+  }
+  return false;
 }
