@@ -6,7 +6,7 @@ import { parseUpdate } from "../../lib/kv/message.ts";
 import { Logger } from "../../lib/core/log.ts";
 import { SseHub } from "../../lib/web/sse.ts";
 import { delay, withTimeout } from "../../lib/core/timing.ts";
-import { type CapturedIo, captureIo, testClient, testServer, withClient } from "../harness.ts";
+import { type CapturedIo, captureIo, testServer, withClient } from "../harness.ts";
 
 /** Unique per run, so tests sharing a REDIS_URL server never see earlier runs' keys. */
 const NS = `r${crypto.randomUUID().slice(0, 8)}.`;
@@ -367,7 +367,11 @@ Deno.test("api_server with a server that stops answering: 503 within --timeout, 
     io.err.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)\//),
     done.then(() => assert.fail(io.err.text)),
   ]);
-  await using admin = testClient(server.url);
+  // Ends with the server (no retries), so nothing is left to close: a disconnect() on it would arm ioredis's 2 s
+  // disconnectTimeout, a timer that outlives the test.
+  const admin = new Redis(server.url, { maxRetriesPerRequest: 0, retryStrategy: () => null });
+  admin.on("error", () => {});
+  const adminEnded = new Promise<void>((resolve) => admin.once("end", () => resolve()));
   await storeAndPublish(admin, update("BeforePause", { n: 1 }));
   await admin.call("CLIENT", "PAUSE", "20000", "ALL"); // the server now answers no one, connections stay open
   try {
@@ -395,6 +399,7 @@ Deno.test("api_server with a server that stops answering: 503 within --timeout, 
     await connecting;
   } finally {
     await server.local!.stop(); // CLIENT UNPAUSE would itself wait for the pause to end
+    await adminEnded;
   }
 });
 
