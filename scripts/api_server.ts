@@ -29,7 +29,10 @@ import { toSeconds } from "../lib/core/json_event.ts";
 const SPEC: ScriptSpec = {
   name: "api_server.ts",
   summary: "serve the values kv_updater stored, push each change to browsers over SSE, with a live page.",
-  usage: ["[--port N] [--host ADDRESS] [--channel NAME] [--prefix TEXT] [--max-bytes SIZE] [--log-level LEVEL]"],
+  usage: [
+    "[--port N] [--host ADDRESS] [--channel NAME] [--prefix TEXT] [--max-bytes SIZE] [--max-clients N] " +
+    "[--log-level LEVEL]",
+  ],
   options: {
     port: { type: "string", short: "p", arg: "N", help: "HTTP port (default: 8000; 0: any free port)" },
     host: { type: "string", arg: "ADDRESS", help: "address to listen on (default: 127.0.0.1; 0.0.0.0 in a container)" },
@@ -49,8 +52,17 @@ const SPEC: ScriptSpec = {
     "client-buffer": {
       type: "string",
       arg: "SIZE",
-      help: "unread bytes after which a slow SSE client is dropped; a snapshot is queued in pieces of this size " +
-        "(default: 1mb)",
+      help: "bytes queued at most per SSE client; what does not fit waits in the replay ring (default: 1mb)",
+    },
+    "client-timeout": {
+      type: "string",
+      arg: "DURATION",
+      help: "drop an SSE client whose queue stays full this long, reading nothing (default: 10s)",
+    },
+    "max-clients": {
+      type: "string",
+      arg: "N",
+      help: "SSE streams open at once; more get 503 (default: 100)",
     },
     "log-level": {
       type: "string",
@@ -71,8 +83,11 @@ const SPEC: ScriptSpec = {
 /** What --host accepts, for the error when it cannot be used. */
 const HOST_HINT = "use an address of this machine: 127.0.0.1 (default), ::1, or 0.0.0.0 for every interface";
 
-function json(body: unknown, status = 200): Response {
-  return new Response(JSON.stringify(body) + "\n", { status, headers: { "content-type": "application/json" } });
+function json(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body) + "\n", {
+    status,
+    headers: { "content-type": "application/json", ...headers },
+  });
 }
 
 /**
@@ -91,6 +106,9 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     const bufferFlag = flags.string("client-buffer");
     const maxBufferedBytes = bufferFlag === undefined ? 1024 * 1024 : parseByteSize(bufferFlag, "--client-buffer");
     const heartbeatMs = flags.duration("heartbeat") ?? 15_000;
+    const stallMs = flags.duration("client-timeout") ?? 10_000;
+    if (stallMs <= 0) throw new UsageError("--client-timeout must be more than 0, e.g. 10s");
+    const maxClients = flags.int("max-clients", { min: 1 }) ?? 100;
     const maxBytes = parseMaxBytes(flags.string("max-bytes"));
     const timeoutMs = flags.duration("timeout") ?? 5000;
     if (timeoutMs <= 0) throw new UsageError("--timeout must be more than 0, e.g. 5s");
@@ -115,22 +133,41 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     });
     let subscriber: SubscriberConnection | undefined;
     let server: Deno.HttpServer | undefined;
-    const hub = new SseHub({ log, heartbeatMs, maxBufferedBytes });
+    const hub = new SseHub({ log, heartbeatMs, maxBufferedBytes, stallMs });
     const feed = new KvFeed({ redis: reads.redis, prefix, hub, log, connected: () => reads.ready });
     let requests = 0;
     let fatal: CliError | undefined;
+    let refused = 0;
+    let refusing = false;
     const seconds = `${timeoutMs / 1000} s`;
+    // Responses go to any HTTP client: they never name the server (user, host, port); the log does.
     /** The 503 for a failed read: an outage or a timeout is expected now and then; anything else is logged. */
     const unavailable = (request: Request, pathname: string, err: Error): Response => {
-      if (!reads.ready) {
-        return json({ error: `Not connected to the server at ${reads.address}: reconnecting, try again soon` }, 503);
-      }
+      if (!reads.ready) return json({ error: "Not connected to the Redis server: reconnecting, try again soon" }, 503);
       if (/timed out/i.test(err.message)) {
         log.warn(`${request.method} ${pathname}: the server at ${reads.address} did not answer within ${seconds}`);
-        return json({ error: `The server at ${reads.address} did not answer within ${seconds}` }, 503);
+        return json({ error: `The Redis server did not answer within ${seconds}` }, 503);
       }
       log.error(`${request.method} ${pathname} failed: ${err.message}`);
-      return json({ error: `The server at ${reads.address} did not answer: ${err.message}` }, 503);
+      return json({ error: "The Redis server did not answer: the API server's log says why" }, 503);
+    };
+    /** `GET /events`: a stream, or 503 past --max-clients (said once until a stream is admitted again). */
+    const events = (request: Request, completed: Promise<unknown>): Response => {
+      if (hub.streams < maxClients) {
+        refusing = false;
+        return feed.connect(request, completed);
+      }
+      refused++;
+      if (!refusing) {
+        log.warn(
+          `Refusing event streams: ${hub.streams} are open (--max-clients ${maxClients}; ${hub.clients} connected, ` +
+            "the others waiting for their first values or dropped and not yet closed). Said once until one is admitted.",
+        );
+      }
+      refusing = true;
+      return json({ error: `Too many event streams open (at most ${maxClients}): try again later` }, 503, {
+        "retry-after": "5",
+      });
     };
     try {
       subscriber = await SubscriberConnection.open({
@@ -162,7 +199,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
           if (pathname === "/") {
             return new Response(LIVE_PAGE_HTML, { headers: { "content-type": "text/html; charset=utf-8" } });
           }
-          if (pathname === "/events") return feed.connect(request, info.completed);
+          if (pathname === "/events") return events(request, info.completed);
           if (pathname === "/kv" || pathname === "/kv/") {
             return json({ types: (await readAllStored(reads.redis, prefix)).map((s) => s.type) });
           }
@@ -241,7 +278,12 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
       await reads.close();
     }
     const out = new Printer(io.stdout);
-    const summary = { requests, events: Number(hub.lastId.split("-")[1]), dropped_slow_clients: hub.dropped };
+    const summary = {
+      requests,
+      events: Number(hub.lastId.split("-")[1]),
+      dropped_slow_clients: hub.dropped,
+      refused_clients: refused,
+    };
     if (flags.boolean("json")) {
       out.event("summary", {
         ...summary,
@@ -251,7 +293,8 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     } else {
       out.line(
         `Stopped. ${summary.requests} request(s), ${summary.events} update event(s) sent, ` +
-          `${summary.dropped_slow_clients} slow client(s) dropped.`,
+          `${summary.dropped_slow_clients} slow client(s) dropped` +
+          (refused > 0 ? `, ${refused} refused (--max-clients ${maxClients}).` : "."),
       );
       const lost = subscriber?.outageSummary("updates published then were not pushed.");
       if (lost) out.line(lost);

@@ -17,7 +17,13 @@ import { demoMessages } from "../lib/pubsub/demo_messages.ts";
 import { ExitCode, UsageError } from "../lib/core/exit_codes.ts";
 import { compileTemplate } from "../lib/pubsub/message_template.ts";
 import { defaultIo, escapeControl, type Io, Printer, Reporter, showPayload } from "../lib/core/output.ts";
-import { type Outgoing, type Published, publishSender, publishSeries } from "../lib/pubsub/publish.ts";
+import {
+  type Outgoing,
+  type Published,
+  publishSender,
+  publishSeries,
+  type SeriesResult,
+} from "../lib/pubsub/publish.ts";
 import { appendSender } from "../lib/streams/stream_publisher.ts";
 import { onShutdown } from "../lib/core/shutdown.ts";
 import { formatNumber, MessageCounter } from "../lib/core/stats.ts";
@@ -32,7 +38,7 @@ const SPEC: ScriptSpec = {
     "                                   # the lab's demo: six messages",
     "CHANNEL MESSAGE                    # one message",
     "CHANNEL --stdin                    # one message per input line",
-    "CHANNEL TEMPLATE --repeat N [--rate R | --interval DURATION]",
+    "CHANNEL TEMPLATE --repeat N [--rate R | --interval DURATION] [--retry DURATION]",
     "--stream CHANNEL ...               # any of the above, appended to a stream (XADD) instead",
   ],
   positionals: true,
@@ -44,6 +50,11 @@ const SPEC: ScriptSpec = {
       type: "string",
       arg: "DURATION",
       help: "pause between messages (--repeat, or the demo's pauses; default 0.5–1.5 s there)",
+    },
+    retry: {
+      type: "string",
+      arg: "DURATION",
+      help: "with --repeat: when the server goes away, wait this long for it and carry on (default: stop at once)",
     },
     quiet: { type: "boolean", short: "q", help: "print only the summary, not each message" },
     stream: {
@@ -59,6 +70,7 @@ const SPEC: ScriptSpec = {
     "deno run -A scripts/publisher.ts ticks 'tick {{n}} at {{iso}}' --repeat 10 --interval 1s",
     "deno run -A scripts/publisher.ts bench 'msg {{n}} {{ts}}' --repeat 100000 --quiet",
     `deno run -A scripts/publisher.ts --stream key_submission '{"event_type":"key_submitted","timestamp":"{{iso}}","key_value":"k{{n}}"}' --repeat 1000`,
+    "deno run -A scripts/publisher.ts ticks 'tick {{n}}' --repeat 600 --interval 1s --retry 30s",
   ],
 };
 
@@ -66,13 +78,24 @@ type Mode =
   | { kind: "demo"; intervalMs?: number }
   | { kind: "one"; message: Outgoing }
   | { kind: "stdin"; channel: string }
-  | { kind: "repeat"; channel: string; template: string; count: number; rate?: number; intervalMs?: number };
+  | {
+    kind: "repeat";
+    channel: string;
+    template: string;
+    count: number;
+    rate?: number;
+    intervalMs?: number;
+    retryMs?: number;
+  };
 
 function chooseMode(flags: Flags): Mode {
   const [channel, message, ...extra] = flags.positionals;
   const repeat = flags.int("repeat", { min: 1 });
   const rate = flags.number("rate", { min: 0.001 });
   const intervalMs = flags.duration("interval");
+  const retryMs = flags.duration("retry");
+  if (retryMs !== undefined && repeat === undefined) throw new UsageError("--retry goes with --repeat N");
+  if (retryMs !== undefined && retryMs <= 0) throw new UsageError("--retry must be more than 0, e.g. 30s");
   if (extra.length > 0) throw new UsageError(`Unexpected argument "${extra[0]}": quote a message that has spaces`);
   if (rate !== undefined && intervalMs !== undefined) throw new UsageError("Use --rate or --interval, not both");
   if (rate !== undefined && repeat === undefined) throw new UsageError("--rate goes with --repeat N");
@@ -88,7 +111,7 @@ function chooseMode(flags: Flags): Mode {
   }
   if (repeat !== undefined) {
     if (channel === undefined || message === undefined) throw new UsageError("--repeat needs a CHANNEL and a MESSAGE");
-    return { kind: "repeat", channel, template: message, count: repeat, rate, intervalMs };
+    return { kind: "repeat", channel, template: message, count: repeat, rate, intervalMs, retryMs };
   }
   if (channel === undefined) return { kind: "demo", intervalMs };
   if (message === undefined) {
@@ -113,7 +136,19 @@ export function main(args: string[], io: Io & { stdin?: ReadableStream<Uint8Arra
     const status = new Reporter(io.stderr);
     const url = resolveUrl(flags.string("url"));
     using shutdown = onShutdown(io.signal);
-    const conn = await Connection.open({ url, reporter: status, reconnect: false });
+    const retryMs = mode.kind === "repeat" ? mode.retryMs : undefined;
+    const outage = new OutageWait(shutdown.signal);
+    const conn = await Connection.open({
+      url,
+      reporter: status,
+      reconnect: retryMs !== undefined,
+      ...(retryMs !== undefined
+        ? {
+          lossNote: `Publishing waits for it, up to ${retryMs / 1000} s (--retry).`,
+          onRestored: () => outage.restored(),
+        }
+        : {}),
+    });
     const send = flags.boolean("stream") ? appendSender() : publishSender;
     const tally = new Tally();
     const report = (p: Published) => {
@@ -144,19 +179,27 @@ export function main(args: string[], io: Io & { stdin?: ReadableStream<Uint8Arra
         }
       } else {
         const template = compileTemplate(mode.template);
-        await publishSeries(
+        const waitForServer = retryMs === undefined
+          ? undefined
+          // A command the server refused is no outage: only a lost connection is waited for.
+          : (): Promise<boolean> => conn.ready ? Promise.resolve(false) : outage.wait(retryMs);
+        const series = await publishSeries(
           conn.redis,
           mode.count,
           (n) => ({ channel: mode.channel, payload: template(n) }),
           { rate: mode.rate, intervalMs: mode.intervalMs },
           report,
           shutdown.signal,
-          send,
+          { send, onFailure: waitForServer },
         );
+        if (retryMs !== undefined) tally.series = series;
       }
     } catch (err) {
       if (conn.ready) throw err;
-      status.error(`Publishing stopped after ${formatNumber(tally.sent)} message(s): the server went away.`);
+      const why = retryMs === undefined
+        ? "the server went away (--retry DURATION waits for it)"
+        : `the server did not come back within ${retryMs / 1000} s (--retry)`;
+      status.error(`Publishing stopped after ${formatNumber(tally.sent)} message(s): ${why}.`);
       return ExitCode.Failure;
     } finally {
       await conn.close();
@@ -196,11 +239,38 @@ function wireBytes(payload: string | Uint8Array): Uint8Array {
   return typeof payload === "string" ? encoder.encode(payload) : payload;
 }
 
+/** Lets a failed publish wait, up to a deadline, for the connection to come back. */
+class OutageWait {
+  #waiters: (() => void)[] = [];
+
+  constructor(private readonly stop: AbortSignal) {}
+
+  /** The connection is back: wakes every waiter. */
+  restored(): void {
+    for (const wake of this.#waiters.splice(0)) wake();
+  }
+
+  /** Resolves true once the connection is back (or on Ctrl+C: the series then ends), false after `ms`. */
+  async wait(ms: number): Promise<boolean> {
+    if (this.stop.aborted) return true;
+    const done = new AbortController();
+    const back = new Promise<boolean>((resolve) => this.#waiters.push(() => resolve(true)));
+    const late = delay(ms, AbortSignal.any([done.signal, this.stop])).then(() => this.stop.aborted);
+    try {
+      return await Promise.race([back, late]);
+    } finally {
+      done.abort();
+    }
+  }
+}
+
 /** Counts what was published and what reached nobody. */
 class Tally {
   unheard = 0;
   deliveries = 0;
   appended = 0;
+  /** What a series with --retry skipped and delayed (reported only with --retry). */
+  series: SeriesResult | undefined;
   readonly startedAt = performance.now();
   /** When the replies came: the rate is over the time messages were flowing. */
   readonly flow = new MessageCounter();
@@ -220,6 +290,13 @@ class Tally {
     const ms = performance.now() - this.startedAt;
     const seconds = ms / 1000;
     const rate = flowRate(this.sent, this.flow.flowingMs);
+    if (this.series && (this.series.skipped > 0 || this.series.delayed > 0)) {
+      status.warn(
+        `While the server was away: ${formatNumber(this.series.skipped)} message(s) skipped (sent as it went away, ` +
+          `unconfirmed, not sent again so none arrives twice), ${formatNumber(this.series.delayed)} delayed ` +
+          "(sent once it was back).",
+      );
+    }
     if (json) {
       out.event("summary", {
         published: this.sent,
@@ -229,6 +306,7 @@ class Tally {
         seconds: toSeconds(ms),
         flowing_seconds: toSeconds(this.flow.flowingMs),
         ...(rate !== undefined ? { rate_per_second: rate } : {}),
+        ...(this.series ? { skipped: this.series.skipped, delayed: this.series.delayed } : {}),
       });
       return;
     }

@@ -10,6 +10,7 @@ export * from "./cli.ts";
 export * from "./client.ts";
 export * from "./config.ts";
 export * from "./exit_codes.ts";
+export * from "./json_depth.ts";
 export * from "./json_event.ts";
 export * from "./latency.ts";
 export * from "./local_server.ts";

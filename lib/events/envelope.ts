@@ -18,6 +18,7 @@
  */
 import { Buffer } from "node:buffer";
 import { isIsoTime } from "../core/iso_time.ts";
+import { jsonDepthProblem } from "../core/json_depth.ts";
 
 /** The fields every event has, plus its own fields. */
 export interface EventEnvelope {
@@ -221,11 +222,12 @@ export function encodeEvent(event: EventEnvelope): string {
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 /**
- * Reads an event off the wire: UTF-8, JSON, then the envelope checks.
+ * Reads an event off the wire: UTF-8, JSON nested at most 100 levels deep, then the envelope checks.
  *
  * @param payload the message as received (bytes or text)
  * @returns the event
- * @throws {EventValidationError} saying why it is not an event (not UTF-8, not JSON, or what is wrong)
+ * @throws {EventValidationError} saying why it is not an event (not UTF-8, not JSON, nested too deeply, or what is
+ *   wrong)
  * @example
  * ```ts
  * import { decodeEvent } from "./envelope.ts";
@@ -247,6 +249,9 @@ export function decodeEvent(payload: string | Uint8Array): EventEnvelope {
       }
     }
   }
+  // JSON.parse takes any depth, but what walks the event then (JSON.stringify of a result) overflows the stack.
+  const deep = jsonDepthProblem(text);
+  if (deep) throw new EventValidationError([`the payload is ${deep}`]);
   let value: unknown;
   try {
     value = JSON.parse(text);

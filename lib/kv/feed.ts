@@ -102,13 +102,16 @@ export class KvFeed {
     const client = hub.open(completed);
     const missed = hub.since(request.headers.get("last-event-id"));
     if (missed) this.#attach(client, missed);
-    else {
-      this.#snapshots.push(client);
-      // A client that leaves while waiting (reads failing, say) is forgotten at once.
-      client.gone.then(() => (this.#snapshots = this.#snapshots.filter((c) => c !== client)));
-      this.#kick();
-    }
+    else this.#wantSnapshot(client);
     return client.response;
+  }
+
+  /** Queues a client for the next snapshot: a new one, or one that fell behind a burst longer than the replay ring. */
+  #wantSnapshot(client: SseClient): void {
+    this.#snapshots.push(client);
+    // A client that leaves while waiting (reads failing, say) is forgotten at once.
+    client.gone.then(() => (this.#snapshots = this.#snapshots.filter((c) => c !== client)));
+    this.#kick();
   }
 
   /**
@@ -211,16 +214,13 @@ export class KvFeed {
     return stored.map((s) => ({ id, event: "update", data: s.event }));
   }
 
-  /** Sends the current values to the clients waiting for them, then makes them live (they wait on failure). */
+  /** Sends the current values (read once, shared) to the clients waiting for them, then makes them live (they wait on failure). */
   async #sendSnapshot(): Promise<void> {
     const events = await this.#readAll();
     for (const client of this.#snapshots.splice(0)) this.#attach(client, events);
   }
 
   #attach(client: SseClient, first: readonly SseEvent[]): void {
-    this.options.hub.attach(client, first).catch((err) => {
-      this.options.log.error(`Sending first events to SSE client ${client.label} failed: ${(err as Error).message}`);
-      client.close();
-    });
+    void this.options.hub.attach(client, first, { onBehind: (behind) => this.#wantSnapshot(behind) });
   }
 }

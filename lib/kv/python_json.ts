@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { jsonDepthProblem } from "../core/json_depth.ts";
 
 /** A number as it was written, so `1.0` and `12345678901234567890` survive. */
 export class JsonNumber {
@@ -40,9 +41,6 @@ export class JsonSyntaxError extends Error {
   }
 }
 
-/** How deeply arrays and objects may nest before the text is refused. */
-export const MAX_DEPTH = 100;
-
 const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
 // deno-lint-ignore no-control-regex -- JSON forbids raw control characters in strings
 const PLAIN_STRING = /[^"\\\x00-\x1f]*/y;
@@ -53,7 +51,8 @@ const ESCAPES: Record<string, string> = { '"': '"', "\\": "\\", "/": "/", b: "\b
  *
  * @param text the JSON text
  * @returns the value: objects as `Map`, numbers as {@linkcode JsonNumber}
- * @throws {JsonSyntaxError} naming the position of the first error
+ * @throws {JsonSyntaxError} naming the position of the first error, or of the first level past 100 (see
+ *   `jsonDepthProblem` in lib/core/json_depth.ts)
  * @example
  * ```ts
  * import { parseOrdered } from "./python_json.ts";
@@ -62,6 +61,9 @@ const ESCAPES: Record<string, string> = { '"': '"', "\\": "\\", "/": "/", b: "\b
  * ```
  */
 export function parseOrdered(text: string): JsonNode {
+  // The parser recurses once per level: bound the depth before it starts.
+  const deep = jsonDepthProblem(text);
+  if (deep) throw new JsonSyntaxError(deep[0]!.toUpperCase() + deep.slice(1));
   let i = 0;
   const fail = (what: string): never => {
     throw new JsonSyntaxError(`${what} at position ${i}`);
@@ -97,14 +99,12 @@ export function parseOrdered(text: string): JsonNode {
       }
     }
   };
-  const value = (depth: number): JsonNode => {
+  const value = (): JsonNode => {
     space();
     const c = text[i];
     if (c === '"') return string();
-    if (c === "{" || c === "[") {
-      if (depth >= MAX_DEPTH) fail(`Nested deeper than ${MAX_DEPTH} levels`);
-      return c === "{" ? object(depth + 1) : array(depth + 1);
-    }
+    if (c === "{") return object();
+    if (c === "[") return array();
     if (c === "t" && text.startsWith("true", i)) return (i += 4, true);
     if (c === "f" && text.startsWith("false", i)) return (i += 5, false);
     if (c === "n" && text.startsWith("null", i)) return (i += 4, null);
@@ -114,7 +114,7 @@ export function parseOrdered(text: string): JsonNode {
     i = NUMBER.lastIndex;
     return new JsonNumber(m[0]);
   };
-  const object = (depth: number): JsonObject => {
+  const object = (): JsonObject => {
     i++;
     const map: JsonObject = new Map();
     space();
@@ -126,27 +126,27 @@ export function parseOrdered(text: string): JsonNode {
       space();
       if (text[i] !== ":") fail("Expected ':' after a property name");
       i++;
-      map.set(key, value(depth));
+      map.set(key, value());
       space();
       if (text[i] === ",") i++;
       else if (text[i] === "}") return (i++, map);
       else fail("Expected ',' or '}' in object");
     }
   };
-  const array = (depth: number): JsonNode[] => {
+  const array = (): JsonNode[] => {
     i++;
     const items: JsonNode[] = [];
     space();
     if (text[i] === "]") return (i++, items);
     for (;;) {
-      items.push(value(depth));
+      items.push(value());
       space();
       if (text[i] === ",") i++;
       else if (text[i] === "]") return (i++, items);
       else fail("Expected ',' or ']' in array");
     }
   };
-  const result = value(0);
+  const result = value();
   space();
   if (i < text.length) fail("Unexpected text after the JSON value");
   return result;

@@ -93,10 +93,27 @@ export interface Pacing {
   intervalMs?: number;
 }
 
+/** What {@linkcode publishSeries} did. */
+export interface SeriesResult {
+  /** Messages the server confirmed (each was passed to `onResult`). */
+  published: number;
+  /**
+   * Messages of batches that failed as the server went away: unconfirmed (they may or may not have reached
+   * subscribers) and not sent again, since pub/sub has no acknowledgement and a resend could deliver them twice.
+   */
+  skipped: number;
+  /** Messages that were ready to go while the server was away and went out once it was back. */
+  delayed: number;
+}
+
 /**
  * Publishes `count` messages made by `make(n)`: as fast as possible in
  * pipelined batches (two in flight), or held to `rate` messages per second
  * (everything due is sent in one pipeline), or one every `intervalMs`.
+ *
+ * When a batch fails and `onFailure` resolves true (it waited until the
+ * server was back), the batch is counted as skipped and the series goes on;
+ * otherwise the error is thrown.
  *
  * @param redis a connected client
  * @param count how many messages
@@ -104,8 +121,9 @@ export interface Pacing {
  * @param pacing rate or interval (neither: full speed)
  * @param onResult called for every message, in order
  * @param signal stops early
- * @param send how a batch is sent (default PUBLISH; a stream sender appends instead)
- * @returns how many were published
+ * @param how `send`: how a batch is sent (default PUBLISH; a stream sender appends instead); `onFailure`:
+ *   decides, after a failed batch, whether to go on (default: never)
+ * @returns how many were published, skipped and delayed
  * @example
  * ```ts ignore
  * await publishSeries(redis, 100, (n) => ({ channel: "c", payload: `m${n}` }), { rate: 50 }, () => {});
@@ -118,14 +136,29 @@ export async function publishSeries(
   pacing: Pacing,
   onResult: (result: Published) => void,
   signal?: AbortSignal,
-  send: BatchSender = publishSender,
-): Promise<number> {
+  how: { send?: BatchSender; onFailure?: (err: Error) => Promise<boolean> } = {},
+): Promise<SeriesResult> {
+  const { send = publishSender, onFailure } = how;
+  const result: SeriesResult = { published: 0, skipped: 0, delayed: 0 };
   let next = 1;
+  let afterOutage = false;
   const sendBatch = async (size: number) => {
     const first = next;
     const batch = Array.from({ length: size }, (_, i) => make(first + i));
     next += size;
-    const deliveries = await send(redis, batch);
+    const waited = afterOutage;
+    afterOutage = false;
+    let deliveries: Delivery[];
+    try {
+      deliveries = await send(redis, batch);
+    } catch (err) {
+      if (!onFailure || !(await onFailure(err as Error))) throw err;
+      result.skipped += size;
+      afterOutage = true;
+      return;
+    }
+    if (waited) result.delayed += size;
+    result.published += size;
     batch.forEach((m, i) => onResult({ ...m, n: first + i, ...deliveries[i]! }));
   };
   const start = performance.now();
@@ -152,5 +185,5 @@ export async function publishSeries(
     }
     await inFlight;
   }
-  return next - 1;
+  return result;
 }

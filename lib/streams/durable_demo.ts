@@ -222,7 +222,7 @@ async function appendMany(
     events.set(n, { topic, event });
     return { channel: topic, payload: JSON.stringify(event) };
   };
-  const appended = await publishSeries(
+  const { published: appended } = await publishSeries(
     commands.redis,
     count,
     make,
@@ -234,7 +234,7 @@ async function appendMany(
       tally.sentOne(`${topic} ${p.entryId}`, topic, event, performance.now());
     },
     stop,
-    appendSender(),
+    { send: appendSender() },
   );
   const seconds = (performance.now() - started) / 1000;
   if (o.json) {

@@ -1,8 +1,16 @@
 /**
  * Server-Sent Events for `Deno.serve`: numbered events kept for replay after
- * a reconnect (`Last-Event-ID`), a bounded buffer per client so one slow or
- * vanished client never holds up the others, and heartbeats that keep
- * proxies from closing idle streams.
+ * a reconnect (`Last-Event-ID`), a bounded queue per client so one slow or
+ * vanished client never holds up the others nor holds memory for long, and
+ * heartbeats that keep proxies from closing idle streams.
+ *
+ * Each event is encoded once and the same bytes are queued for every client.
+ * A client's queue holds at most `maxBufferedBytes`; what does not fit waits
+ * in the replay ring (nothing is copied; the last `replay` events, at most
+ * `replayBytes`), and is queued as the client reads.
+ * So a fast reader rides out a burst however large its events, as long as
+ * the burst is kept in the ring; a client whose queue stays full (it takes
+ * nothing) for `stallMs` is dropped and its queue released.
  *
  * @module
  */
@@ -35,24 +43,33 @@ export function formatEvent(e: SseEvent): string {
 }
 
 const encoder = new TextEncoder();
+/** Each event's bytes, encoded once however many clients get it. */
+const encoded = new WeakMap<SseEvent, Uint8Array>();
+
+function bytesOf(e: SseEvent): Uint8Array {
+  let bytes = encoded.get(e);
+  if (!bytes) encoded.set(e, bytes = encoder.encode(formatEvent(e)));
+  return bytes;
+}
 
 /**
- * One connected client: a response whose body is fed by {@linkcode send}.
- * When more than `maxBufferedBytes` would wait unread, the client is dropped:
- * it gets no more events and its stream ends after what is already queued
- * (so it holds at most that much memory); a browser then reconnects and
- * resumes with Last-Event-ID.
+ * One connected client: a response whose body is fed from a queue of at most
+ * `maxBufferedBytes` (plus one event). The connection takes one chunk at a
+ * time, as fast as the client reads; {@linkcode SseHub} refills the queue
+ * each time.
  */
 export class SseClient {
   /** The response to return from the handler. */
   readonly response: Response;
-  /** Whether the client is gone (closed, dropped, or disconnected). */
+  /** Whether the client is gone (closed, dropped, or disconnected): it takes no more events. */
   closed = false;
-  #controller!: ReadableStreamDefaultController<Uint8Array>;
-  #onGone: () => void;
-  #enqueued = 0;
-  #initial = 0;
-  #writable: (() => void)[] = [];
+  /** When the connection last took a chunk (`performance.now()`). */
+  lastTakenAt: number = performance.now();
+  #chunks: Uint8Array[] = [];
+  #head = 0;
+  #queued = 0;
+  #ending = false;
+  #wake: (() => void) | undefined;
   #goneResolve!: () => void;
   /** Settles when the client is gone (closed, dropped, or disconnected). */
   readonly gone: Promise<void> = new Promise((resolve) => (this.#goneResolve = resolve));
@@ -61,18 +78,18 @@ export class SseClient {
    * Creates a SseClient.
    *
    * @param label who it is, for logs
-   * @param maxBufferedBytes bytes that may wait unread before the client is dropped
-   * @param onGone called once when the client is gone, for whatever reason
+   * @param maxBufferedBytes bytes that may be queued for it
+   * @param hooks `onTaken` after the connection took a chunk (to refill); `onGone` once when it is gone
    */
-  constructor(readonly label: string, private readonly maxBufferedBytes: number, onGone: () => void) {
-    this.#onGone = onGone;
+  constructor(
+    readonly label: string,
+    readonly maxBufferedBytes: number,
+    private readonly hooks: { onTaken: () => void; onGone: () => void },
+  ) {
     const body = new ReadableStream<Uint8Array>({
-      start: (controller) => {
-        this.#controller = controller;
-      },
-      pull: () => this.#wakeWriters(),
+      pull: (controller) => this.#pull(controller),
       cancel: () => this.#gone(),
-    }, { highWaterMark: maxBufferedBytes, size: (chunk) => chunk.byteLength });
+    }, { highWaterMark: 0 });
     this.response = new Response(body, {
       headers: {
         "content-type": "text/event-stream; charset=utf-8",
@@ -82,79 +99,124 @@ export class SseClient {
     });
   }
 
-  /**
-   * Queues text for the client.
-   *
-   * @param text wire-format SSE text
-   * @param initial part of what a client gets on connecting (a snapshot or a replay): never counted against the
-   *   buffer limit, however large
-   * @returns `sent`; `dropped` when it would overflow the buffer (the client is then closed); `gone` when closed before
-   */
-  send(text: string, initial = false): "sent" | "dropped" | "gone" {
-    if (this.closed) return "gone";
-    const bytes = encoder.encode(text);
-    if (!initial && this.backlog + bytes.byteLength > this.maxBufferedBytes) {
-      this.close();
-      return "dropped";
-    }
-    this.#controller.enqueue(bytes);
-    this.#enqueued += bytes.byteLength;
-    if (initial) this.#initial += bytes.byteLength;
-    return "sent";
-  }
-
-  /** Bytes queued and not yet taken by the connection (what was sent on connecting included). */
+  /** Bytes queued and not yet taken by the connection. */
   get queued(): number {
-    return this.maxBufferedBytes - (this.#controller.desiredSize ?? 0);
+    return this.#queued;
+  }
+
+  /** Whether the queue has room for more. */
+  get hasRoom(): boolean {
+    return !this.closed && this.#queued < this.maxBufferedBytes;
   }
 
   /**
-   * Settles once fewer than `maxBufferedBytes` are queued (the connection took some), or the client is gone.
+   * Queues bytes for the client (shared: they are never modified).
    *
-   * @returns a promise that never rejects
+   * @param bytes wire-format SSE text, encoded
+   * @returns false when the client is gone
    */
-  whenWritable(): Promise<void> {
-    if (this.closed || this.queued < this.maxBufferedBytes) return Promise.resolve();
-    return new Promise((resolve) => this.#writable.push(resolve));
+  push(bytes: Uint8Array): boolean {
+    if (this.closed) return false;
+    this.#chunks.push(bytes);
+    this.#queued += bytes.byteLength;
+    this.#wakeUp();
+    return true;
   }
 
-  /** Bytes of live events queued and not yet taken by the connection (what was sent on connecting excluded). */
-  get backlog(): number {
-    const queued = this.maxBufferedBytes - (this.#controller.desiredSize ?? 0);
-    const taken = this.#enqueued - queued;
-    return queued - Math.max(0, this.#initial - taken); // the queue is FIFO: the initial bytes go first
-  }
-
-  /** Ends the stream (what was queued is still delivered). */
+  /** Ends the stream after what is already queued; the client takes no more events. */
   close(): void {
     if (this.closed) return;
-    this.#controller.close();
+    this.#ending = true;
+    this.#wakeUp();
     this.#gone();
+  }
+
+  /** Drops the client: its queue is released at once and the stream ends. */
+  drop(): void {
+    this.#chunks = [];
+    this.#head = 0;
+    this.#queued = 0;
+    this.close();
+  }
+
+  async #pull(controller: ReadableStreamDefaultController<Uint8Array>): Promise<void> {
+    while (this.#head === this.#chunks.length && !this.#ending && !this.closed) {
+      await new Promise<void>((resolve) => (this.#wake = resolve));
+    }
+    if (this.#head < this.#chunks.length) {
+      const chunk = this.#chunks[this.#head]!;
+      this.#chunks[this.#head++] = undefined as unknown as Uint8Array;
+      if (this.#head === this.#chunks.length) {
+        this.#chunks = [];
+        this.#head = 0;
+      } else if (this.#head > 1024) {
+        this.#chunks = this.#chunks.slice(this.#head);
+        this.#head = 0;
+      }
+      this.#queued -= chunk.byteLength;
+      this.lastTakenAt = performance.now();
+      controller.enqueue(chunk);
+      if (!this.closed) this.hooks.onTaken();
+    } else if (this.#ending) controller.close();
+  }
+
+  #wakeUp(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
   }
 
   #gone(): void {
     if (this.closed) return;
     this.closed = true;
-    this.#wakeWriters();
+    this.#wakeUp();
     this.#goneResolve();
-    this.#onGone();
-  }
-
-  #wakeWriters(): void {
-    for (const wake of this.#writable.splice(0)) wake();
+    this.hooks.onGone();
   }
 }
 
 /** How an {@linkcode SseHub} behaves. */
 export interface SseHubOptions {
-  /** Events kept for clients that reconnect with Last-Event-ID (default 1000). */
+  /** Events kept for clients that reconnect with Last-Event-ID, and for clients catching up (default 1000). */
   replay?: number;
-  /** Bytes that may wait unread per client before it is dropped (default 1 MiB). */
+  /** At most this many bytes of events are kept for replay, however few events that is (default 16 MiB). */
+  replayBytes?: number;
+  /** Bytes that may be queued per client (default 1 MiB). */
   maxBufferedBytes?: number;
-  /** A comment line is sent to every client this often, in ms (default 15000; 0: never). */
+  /** A client whose queue stays full this long, taking nothing, is dropped, in ms (default 10000). */
+  stallMs?: number;
+  /** A comment line is sent to every idle client this often, in ms (default 15000; 0: never). */
   heartbeatMs?: number;
   /** Client connects, drops and disconnects are logged here. */
   log: Logger;
+}
+
+/** What {@linkcode SseHub.attach} may be told besides the first events. */
+export interface AttachOptions {
+  /** The id of the last event `first` accounts for (default: the last one's id, or the current one). */
+  throughId?: string;
+  /**
+   * Called when the client fell so far behind that the events it still needs are no longer kept (a burst longer
+   * than the replay ring): it is detached and should be attached again with fresh first events (default: it is
+   * closed, and reconnects).
+   */
+  onBehind?: (client: SseClient) => void;
+}
+
+/** What the hub keeps per client. */
+interface ClientState {
+  /** Events to send before the live ones, and how many of them were queued. */
+  first?: readonly SseEvent[];
+  index: number;
+  /** The sequence number of the next live event to queue; undefined until attached. */
+  cursor?: number;
+  /** Whether it has caught up with its first events (it counts as connected). */
+  live: boolean;
+  /** Since when events have been waiting for room in its queue (`performance.now()`). */
+  waitingSince?: number;
+  onBehind?: (client: SseClient) => void;
+  /** Resolves {@linkcode SseHub.attach}'s promise. */
+  attached?: () => void;
 }
 
 /**
@@ -177,33 +239,53 @@ export class SseHub {
   readonly boot: string = Date.now().toString(36);
   #seq = 0;
   #ring: SseEvent[] = [];
-  #clients = new Set<SseClient>();
-  /** Opened and not yet live (waiting for or receiving their first events): they get heartbeats too. */
-  #pending = new Set<SseClient>();
+  #ringBytes = 0;
+  #states = new Map<SseClient, ClientState>();
+  #live = 0;
+  #streams = 0;
   #opened = 0;
-  #timer: ReturnType<typeof setInterval> | undefined;
-  /** Clients dropped for being too slow. */
+  #timers: ReturnType<typeof setInterval>[] = [];
+  /** Clients dropped for not reading. */
   dropped = 0;
 
   /**
    * Creates a SseHub.
    *
-   * @param options replay size, buffer limit, heartbeat
+   * @param options replay size, buffer limit, stall deadline, heartbeat
    */
   constructor(private readonly options: SseHubOptions) {
     const every = options.heartbeatMs ?? 15_000;
     if (every > 0) {
-      this.#timer = setInterval(() => {
-        const text = `: heartbeat ${new Date().toISOString()}\n\n`;
-        for (const client of [...this.#pending]) this.#send(client, text);
-        this.#broadcast(text);
-      }, every);
+      this.#timers.push(setInterval(() => {
+        const beat = encoder.encode(`: heartbeat ${new Date().toISOString()}\n\n`);
+        for (const [client, state] of this.#states) {
+          if (client.queued === 0 && state.waitingSince === undefined) client.push(beat);
+        }
+      }, every));
     }
+    const stallMs = this.#stallMs;
+    this.#timers.push(setInterval(() => this.#dropStalled(), Math.max(20, Math.min(1000, stallMs / 4))));
+  }
+
+  get #limit(): number {
+    return this.options.maxBufferedBytes ?? 1024 * 1024;
+  }
+
+  get #stallMs(): number {
+    return this.options.stallMs ?? 10_000;
   }
 
   /** Clients receiving live events. */
   get clients(): number {
-    return this.#clients.size;
+    return this.#live;
+  }
+
+  /**
+   * Event streams whose response is not over yet: connected clients, clients waiting for their first events, and
+   * dropped ones whose connection has not closed yet (what a cap on clients must count).
+   */
+  get streams(): number {
+    return this.#streams;
   }
 
   /** The id of the last event published (`<boot>-0` before any). */
@@ -212,7 +294,8 @@ export class SseHub {
   }
 
   /**
-   * Numbers an event, keeps it for replay and sends it to every live client.
+   * Numbers an event, keeps it for replay and queues it for every live client that has room (the others get it
+   * from the ring as they read).
    *
    * @param event the event name
    * @param data the data
@@ -221,8 +304,12 @@ export class SseHub {
   publish(event: string, data: string): SseEvent {
     const e = { id: `${this.boot}-${++this.#seq}`, event, data };
     this.#ring.push(e);
-    if (this.#ring.length > (this.options.replay ?? 1000)) this.#ring.shift();
-    this.#broadcast(formatEvent(e));
+    this.#ringBytes += bytesOf(e).byteLength;
+    const [count, bytes] = [this.options.replay ?? 1000, this.options.replayBytes ?? 16 * 1024 * 1024];
+    while (this.#ring.length > 1 && (this.#ring.length > count || this.#ringBytes > bytes)) {
+      this.#ringBytes -= bytesOf(this.#ring.shift()!).byteLength;
+    }
+    for (const [client, state] of this.#states) if (state.cursor !== undefined) this.#fill(client, state);
     return e;
   }
 
@@ -233,17 +320,13 @@ export class SseHub {
    * @returns the events to replay (maybe none), or undefined when the id is unknown or too old
    */
   since(lastEventId: string | null): SseEvent[] | undefined {
-    const m = lastEventId ? /^([0-9a-z]+)-(\d+)$/.exec(lastEventId) : null;
-    if (!m || m[1] !== this.boot) return undefined;
-    const seq = Number(m[2]);
-    if (seq > this.#seq) return undefined;
-    const oldest = this.#seq - this.#ring.length; // the ring holds oldest+1 … seq
-    if (seq < oldest) return undefined;
-    return this.#ring.slice(seq - oldest);
+    const seq = this.#seqOf(lastEventId);
+    if (seq === undefined || seq < this.#oldest) return undefined;
+    return this.#ring.slice(seq - this.#oldest);
   }
 
   /**
-   * Opens a stream for a request; the client gets heartbeats at once and receives live events once
+   * Opens a stream for a request; the client gets heartbeats at once and receives events once
    * {@linkcode attach}ed. It is removed when it disconnects.
    *
    * @param completed settles when the response is over (`Deno.ServeHandlerInfo.completed`)
@@ -251,72 +334,135 @@ export class SseHub {
    */
   open(completed: Promise<unknown>): SseClient {
     const label = `#${++this.#opened}`;
-    const limit = this.options.maxBufferedBytes ?? 1024 * 1024;
-    const client = new SseClient(label, limit, () => {
-      const wasPending = this.#pending.delete(client);
-      const wasLive = this.#clients.delete(client);
-      if (wasLive) this.options.log.debug(`SSE client ${label} left (${this.#clients.size} connected)`);
-      if (wasPending) this.options.log.debug(`SSE client ${label} left before its first events were sent`);
+    const state: ClientState = { index: 0, live: false };
+    const client: SseClient = new SseClient(label, this.#limit, {
+      onTaken: () => {
+        state.waitingSince = undefined;
+        if (state.cursor !== undefined) this.#fill(client, state);
+      },
+      onGone: () => {
+        this.#states.delete(client);
+        state.attached?.();
+        if (state.live) {
+          this.#live--;
+          this.options.log.debug(`SSE client ${label} left (${this.#live} connected)`);
+        } else this.options.log.debug(`SSE client ${label} left before its first events were sent`);
+      },
     });
-    completed.then(() => client.close(), () => client.close());
-    this.#pending.add(client);
-    client.send("retry: 2000\n\n", true);
+    this.#streams++;
+    const over = () => {
+      this.#streams--;
+      client.drop();
+      this.options.log.debug(`SSE client ${label}'s response is over (${this.#streams} stream(s) open)`);
+    };
+    completed.then(over, over);
+    this.#states.set(client, state);
+    client.push(encoder.encode("retry: 2000\n\n"));
     return client;
   }
 
   /**
    * Sends `first` (a replay or a snapshot) to the client, then the events
-   * published meanwhile, then makes it live. `first` is sent as the client
-   * reads it, never more than `maxBufferedBytes` queued at once (so a large
-   * snapshot costs no more memory per client); a client that falls so far
-   * behind that the events published meanwhile are no longer kept is closed
-   * (it reconnects and gets a fresh snapshot).
+   * published meanwhile, then makes it live. Everything goes through the
+   * client's bounded queue as it reads, so a large snapshot costs no more
+   * memory per client; `first` is shared, not copied.
    *
    * @param client an opened client
    * @param first events to send before the live ones
-   * @param throughId the id of the last event `first` accounts for (default: the last one's id, or the current one)
+   * @param options up to which event `first` accounts for; what to do when the client falls too far behind
    * @returns when the client is live or gone
    */
-  async attach(client: SseClient, first: readonly SseEvent[], throughId?: string): Promise<void> {
-    const through = throughId ?? first.at(-1)?.id ?? this.lastId;
-    const limit = this.options.maxBufferedBytes ?? 1024 * 1024;
-    for (const e of first) {
-      if (client.queued >= limit) await client.whenWritable();
-      if (!this.#send(client, formatEvent(e), true)) return;
+  attach(client: SseClient, first: readonly SseEvent[], options: AttachOptions = {}): Promise<void> {
+    const state = this.#states.get(client);
+    if (!state || client.closed) return Promise.resolve();
+    const through = this.#seqOf(options.throughId ?? first.at(-1)?.id ?? this.lastId) ?? this.#seq;
+    if (state.live) {
+      state.live = false;
+      this.#live--;
     }
-    const meanwhile = this.since(through);
-    if (meanwhile === undefined) {
-      this.options.log.debug(`SSE client ${client.label} read its first events too slowly to catch up: closed`);
-      client.close();
-      return;
-    }
-    for (const e of meanwhile) if (!this.#send(client, formatEvent(e), true)) return;
-    if (client.closed) return; // left while its snapshot was being read
-    this.#pending.delete(client);
-    this.#clients.add(client);
-    this.options.log.debug(`SSE client ${client.label} connected (${this.#clients.size} connected)`);
+    Object.assign(state, { first, index: 0, cursor: through + 1, onBehind: options.onBehind });
+    const attached = new Promise<void>((resolve) => (state.attached = resolve));
+    this.#fill(client, state);
+    return attached;
   }
 
-  /** Ends every stream and stops the heartbeat. */
+  /** Ends every stream (what was queued is still delivered) and stops the timers. */
   close(): void {
-    clearInterval(this.#timer);
-    for (const client of [...this.#pending, ...this.#clients]) client.close();
+    for (const timer of this.#timers) clearInterval(timer);
+    for (const client of [...this.#states.keys()]) client.close();
   }
 
-  #broadcast(text: string): void {
-    for (const client of [...this.#clients]) this.#send(client, text);
+  get #oldest(): number {
+    return this.#seq - this.#ring.length; // the ring holds oldest+1 … seq
   }
 
-  #send(client: SseClient, text: string, initial = false): boolean {
-    const waiting = client.backlog;
-    const result = client.send(text, initial);
-    if (result === "dropped") {
+  #seqOf(id: string | null | undefined): number | undefined {
+    const m = id ? /^([0-9a-z]+)-(\d+)$/.exec(id) : null;
+    if (!m || m[1] !== this.boot) return undefined;
+    const seq = Number(m[2]);
+    return seq > this.#seq ? undefined : seq;
+  }
+
+  /** Queues what the client needs next (first events, then the ring from its cursor) while it has room. */
+  #fill(client: SseClient, state: ClientState): void {
+    const first = state.first;
+    while (first && state.index < first.length) {
+      if (!client.hasRoom) return this.#waiting(state);
+      client.push(bytesOf(first[state.index++]!));
+    }
+    state.first = undefined;
+    const cursor = state.cursor!;
+    if (cursor <= this.#oldest) return this.#behind(client, state);
+    let next = cursor;
+    while (next <= this.#seq && client.hasRoom) client.push(bytesOf(this.#ring[next++ - this.#oldest - 1]!));
+    state.cursor = next;
+    if (client.closed) return;
+    if (!state.live) {
+      state.live = true;
+      this.#live++;
+      this.options.log.debug(`SSE client ${client.label} connected (${this.#live} connected)`);
+      state.attached?.();
+      state.attached = undefined;
+    }
+    if (next <= this.#seq) this.#waiting(state);
+    else state.waitingSince = undefined;
+  }
+
+  #waiting(state: ClientState): void {
+    state.waitingSince ??= performance.now();
+  }
+
+  #behind(client: SseClient, state: ClientState): void {
+    state.cursor = undefined;
+    state.waitingSince = undefined;
+    if (state.live) {
+      state.live = false;
+      this.#live--;
+    }
+    const lag = `fell more than ${this.#ring.length} events behind (a burst longer than the replay ring keeps)`;
+    if (state.onBehind) {
+      this.options.log.info(`SSE client ${client.label} ${lag}: sending it the current values again`);
+      state.onBehind(client);
+    } else {
+      this.options.log.info(`SSE client ${client.label} ${lag}: closed, it reconnects`);
+      client.close();
+    }
+  }
+
+  #dropStalled(): void {
+    const now = performance.now();
+    const stallMs = this.#stallMs;
+    for (const [client, state] of this.#states) {
+      if (state.waitingSince === undefined || now - Math.max(state.waitingSince, client.lastTakenAt) < stallMs) {
+        continue;
+      }
+      const waiting = client.queued;
       this.dropped++;
       this.options.log.warn(
-        `SSE client ${client.label} dropped: ${waiting} bytes were waiting unread (slower than the updates). ` +
-          "It can reconnect and resume with Last-Event-ID.",
+        `SSE client ${client.label} dropped: ${waiting} bytes were waiting unread for ${stallMs / 1000} s ` +
+          "(it stopped reading). It can reconnect and resume with Last-Event-ID.",
       );
+      client.drop();
     }
-    return result === "sent";
   }
 }

@@ -349,3 +349,37 @@ Deno.test("a full queue drops new events, counts them and says what to do", asyn
   assert.deepEqual(await subscriber.shutdown(), { drained: true, abandoned: 0 });
   assert.equal(subscriber.stats()[0]!.processed, 3);
 });
+
+Deno.test("decodeEvent() refuses a valid event nested 100,000 levels deep, saying so", () => {
+  const deep = `{"event_type":"x","timestamp":"2024-01-01T10:00:00Z","extra":${"[".repeat(100_000)}${
+    "]".repeat(100_000)
+  }}`;
+  assert.throws(() => decodeEvent(deep), /Invalid event: the payload is nested deeper than 100 levels at position 160/);
+  const ok = `{"event_type":"x","timestamp":"2024-01-01T10:00:00Z","extra":${"[".repeat(99)}"]]]"${"]".repeat(99)}}`;
+  assert.equal(decodeEvent(ok).event_type, "x");
+});
+
+Deno.test("the subscriber reports a deeply nested event as malformed and never hands it to the handler", async () => {
+  await using t = await setup();
+  const topic = `${t.prefix}:deep`;
+  const handled: string[] = [];
+  const subscriber = new EventSubscriber(t.sub.redis, {
+    // As event_processor's handlers do: the result carries the original event, stringified.
+    topics: { [topic]: (e) => void handled.push(JSON.stringify({ original_event: e })) },
+    reporter: t.reporter,
+  });
+  await subscriber.start();
+  const deep = `{"event_type":"key_submitted","timestamp":"2024-01-01T10:00:00Z","key_value":"k","extra":${
+    "[".repeat(100_000)
+  }${"]".repeat(100_000)}}`;
+  await t.pub.redis.publish(topic, deep);
+  await t.pub.redis.publish(topic, SEED_EVENT);
+  await until(() => handled.length === 1 && subscriber.stats()[0]!.malformed === 1, "both events handled");
+  assert.equal(subscriber.stats()[0]!.failed, 0);
+  assert.match(
+    t.io.err.text,
+    /Malformed event on ev:\w+:deep: the payload is nested deeper than 100 levels at position/,
+  );
+  assert.doesNotMatch(t.io.err.text, /call stack/);
+  await subscriber.shutdown();
+});

@@ -5,8 +5,8 @@ import { ExitCode } from "../../lib/core/exit_codes.ts";
 import { parseUpdate } from "../../lib/kv/message.ts";
 import { Logger } from "../../lib/core/log.ts";
 import { SseHub } from "../../lib/web/sse.ts";
-import { withTimeout } from "../../lib/core/timing.ts";
-import { type CapturedIo, captureIo, testClient, testServer, withClient } from "../harness.ts";
+import { delay, withTimeout } from "../../lib/core/timing.ts";
+import { type CapturedIo, captureIo, testServer, withClient } from "../harness.ts";
 
 /** Unique per run, so tests sharing a REDIS_URL server never see earlier runs' keys. */
 const NS = `r${crypto.randomUUID().slice(0, 8)}.`;
@@ -216,6 +216,8 @@ Deno.test("api_server drops a client that stops reading, and the others keep rec
     `${NS}t5:`,
     "--client-buffer",
     "200kb",
+    "--client-timeout",
+    "300ms",
   ]);
   const port = Number(new URL(api.base).port);
   const stuck = await Deno.connect({ hostname: "127.0.0.1", port });
@@ -232,7 +234,9 @@ Deno.test("api_server drops a client that stops reading, and the others keep rec
         await reader.waitFor((e) => e.data.includes(`"type":"Big${n}"`));
       }
     });
-    assert.match(api.io.err.text, /WARN {2}SSE client #1 dropped: \d+ bytes were waiting unread/);
+    // It is dropped once its queue has stayed full for --client-timeout, which may end after the last update.
+    await api.io.err.waitFor(/WARN {2}SSE client #1 dropped: \d+ bytes were waiting unread for 0\.3 s/);
+    assert.doesNotMatch(api.io.err.text, /SSE client #2 dropped/);
   } finally {
     stuck.close();
   }
@@ -263,7 +267,7 @@ Deno.test("api_server survives a server restart: 503 while it is away, then live
   await api.io.err.waitFor(/subscription: Connection to .* lost/);
   const down = await fetch(`${api.base}/kv`);
   assert.equal(down.status, 503);
-  assert.match((await down.json()).error, /Not connected to the server at .*: reconnecting/);
+  assert.match((await down.json()).error, /Not connected to the Redis server: reconnecting/);
   await server.local!.start();
   await api.io.err.waitFor(/subscription: Reconnected to .* after/, 20_000);
   await withClient(server.url, (redis) => storeAndPublish(redis, update("AfterRestart", { ok: true })));
@@ -363,13 +367,20 @@ Deno.test("api_server with a server that stops answering: 503 within --timeout, 
     io.err.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)\//),
     done.then(() => assert.fail(io.err.text)),
   ]);
-  await using admin = testClient(server.url);
+  // Ends with the server (no retries), so nothing is left to close: a disconnect() on it would arm ioredis's 2 s
+  // disconnectTimeout, a timer that outlives the test.
+  const admin = new Redis(server.url, { maxRetriesPerRequest: 0, retryStrategy: () => null });
+  admin.on("error", () => {});
+  const adminEnded = new Promise<void>((resolve) => admin.once("end", () => resolve()));
   await storeAndPublish(admin, update("BeforePause", { n: 1 }));
   await admin.call("CLIENT", "PAUSE", "20000", "ALL"); // the server now answers no one, connections stay open
   try {
     const kv = await fetch(`${base}/kv`);
     assert.equal(kv.status, 503);
-    assert.match((await kv.json()).error, /did not answer within 0\.5 s/);
+    const body = await kv.text();
+    assert.match(body, /The Redis server did not answer within 0\.5 s/);
+    assert.doesNotMatch(body, new RegExp(`127\\.0\\.0\\.1|${server.local!.port}`));
+    assert.match(io.err.text, new RegExp(`the server at redis://127\\.0\\.0\\.1:${server.local!.port} did not answer`));
     const health = await fetch(`${base}/health`);
     assert.equal(health.status, 503);
     assert.deepEqual(await health.json(), { status: "degraded", server: "not answering within 0.5 s", clients: 0 });
@@ -388,6 +399,7 @@ Deno.test("api_server with a server that stops answering: 503 within --timeout, 
     await connecting;
   } finally {
     await server.local!.stop(); // CLIENT UNPAUSE would itself wait for the pause to end
+    await adminEnded;
   }
 });
 
@@ -475,5 +487,195 @@ Deno.test("SseHub sends a large snapshot as the client reads it, never more than
   await attached;
   assert.equal(text.split("event: update").length - 1, 101);
   finish();
+  hub.close();
+});
+
+Deno.test("api_server drops a client that never reads its snapshot, at --client-timeout, and others get it whole", async () => {
+  await using server = await testServer();
+  const prefix = `${NS}t10:`;
+  await withClient(server.url, async (redis) => {
+    // 12 MB: more than the kernel's socket buffers take for a client that reads nothing.
+    for (let n = 0; n < 12; n++) {
+      await storeAndPublish(redis, update(`Huge${n}`, { pad: "h".repeat(1 << 20) }), prefix, "-");
+    }
+  });
+  await using api = await startApi(server.url, [
+    "--channel",
+    `${NS}t10:update`,
+    "--prefix",
+    prefix,
+    "--client-buffer",
+    "64kb",
+    "--client-timeout",
+    "300ms",
+  ]);
+  const port = Number(new URL(api.base).port);
+  const stuck = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    await stuck.write(new TextEncoder().encode(`GET /events HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`));
+    await api.io.err.waitFor(/WARN {2}SSE client #1 dropped: \d+ bytes were waiting unread for 0\.3 s/);
+    const health = await (await fetch(`${api.base}/health`)).json();
+    assert.equal(health.clients, 0);
+    await using reader = SseReader.open(`${api.base}/events`);
+    await reader.waitFor((e) => JSON.parse(e.data).type === "Huge9", 20_000); // the last of them by name
+    assert.equal(reader.events.length, 12);
+  } finally {
+    stuck.close();
+  }
+  assert.doesNotMatch(api.io.err.text, /SSE client #2 dropped/);
+});
+
+Deno.test("api_server never drops a client reading at full speed through a burst of 300 × 20 KB; a stuck one goes", async () => {
+  await using server = await testServer();
+  const prefix = `${NS}t11:`;
+  const channel = `${NS}t11:update`;
+  await using api = await startApi(server.url, ["--channel", channel, "--prefix", prefix, "--client-timeout", "2s"]);
+  const port = Number(new URL(api.base).port);
+  await using reader = SseReader.open(`${api.base}/events`);
+  await reader.ready;
+  const stuck = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    await stuck.write(new TextEncoder().encode(`GET /events HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`));
+    await withClient(server.url, async (redis) => {
+      const pipeline = redis.pipeline();
+      for (let n = 0; n < 300; n++) {
+        const message = update(`Burst${n}`, { n, pad: "b".repeat(20 * 1024) });
+        const parsed = parseUpdate(new TextEncoder().encode(message));
+        assert.ok(parsed.ok);
+        pipeline.set(prefix + parsed.update.type, parsed.update.stored).publish(channel, message);
+      }
+      await pipeline.exec();
+    });
+    await reader.waitFor((e) => JSON.parse(e.data).type === "Burst299", 20_000);
+    const types = new Set(reader.events.map((e) => JSON.parse(e.data).type));
+    assert.equal(types.size, 300);
+    await api.io.err.waitFor(/SSE client #2 dropped: \d+ bytes were waiting unread for 2 s/);
+    assert.doesNotMatch(api.io.err.text, /SSE client #1 (dropped|fell)/);
+  } finally {
+    stuck.close();
+  }
+});
+
+Deno.test("api_server --max-clients: 503 past the cap (the body says why), admitted again once a stream is over", async () => {
+  await using server = await testServer();
+  const io = captureIo();
+  const done = apiServer(
+    ["--url", server.url, "--port", "0", "--max-clients", "2", "--channel", `${NS}t12:update`, "--log-level", "debug"],
+    io,
+  );
+  const [, base] = await Promise.race([
+    io.err.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)\//),
+    done.then(() => assert.fail(io.err.text)),
+  ]);
+  try {
+    await using first = SseReader.open(`${base}/events`);
+    await using second = SseReader.open(`${base}/events`);
+    assert.equal((await first.ready).status, 200);
+    assert.equal((await second.ready).status, 200);
+    const refused = await fetch(`${base}/events`);
+    assert.equal(refused.status, 503);
+    assert.equal(refused.headers.get("retry-after"), "5");
+    assert.deepEqual(await refused.json(), { error: "Too many event streams open (at most 2): try again later" });
+    assert.match(io.err.text, /WARN {2}Refusing event streams: 2 are open \(--max-clients 2;/);
+    await first[Symbol.asyncDispose]();
+    await io.err.waitFor(/SSE client #1's response is over \(1 stream\(s\) open\)/);
+    await using third = SseReader.open(`${base}/events`);
+    assert.equal((await third.ready).status, 200);
+  } finally {
+    io.stop();
+    assert.equal(await done, ExitCode.Ok);
+  }
+  assert.match(io.out.text, /0 slow client\(s\) dropped, 1 refused \(--max-clients 2\)\./);
+});
+
+Deno.test("api_server's 503 bodies never show the server's user name, host or port; the log does", async () => {
+  await using server = await testServer({ own: true });
+  await withClient(
+    server.url,
+    (redis) => redis.call("ACL", "SETUSER", "labuser", "on", ">S3cretPw", "~*", "&*", "+@all"),
+  );
+  const port = server.local!.port;
+  await using api = await startApi(`redis://labuser:S3cretPw@127.0.0.1:${port}`);
+  await server.local!.stop();
+  await api.io.err.waitFor(/reads: Connection to .* lost/);
+  for (const path of ["/kv", "/kv/Weather", "/health"]) {
+    const res = await fetch(`${api.base}${path}`);
+    assert.equal(res.status, 503);
+    const body = await res.text();
+    assert.doesNotMatch(body, new RegExp(`labuser|127\\.0\\.0\\.1|${port}|S3cret`), `${path}: ${body}`);
+  }
+  assert.match(api.io.err.text, new RegExp(`labuser.*127\\.0\\.0\\.1:${port}`));
+  assert.doesNotMatch(api.io.err.text, /S3cretPw/);
+});
+
+Deno.test("SseHub drops a client that takes nothing at the stall deadline and releases its queue; memory stays bounded", async () => {
+  const io = captureIo();
+  const hub = new SseHub({ log: new Logger(io.stderr, "warn"), heartbeatMs: 0, maxBufferedBytes: 8192, stallMs: 100 });
+  const finishers: (() => void)[] = [];
+  const clients = Array.from({ length: 20 }, () => hub.open(new Promise<void>((resolve) => finishers.push(resolve))));
+  const snapshot = Array.from({ length: 100 }, () => ({ id: hub.lastId, event: "update", data: "s".repeat(1000) }));
+  for (const client of clients) void hub.attach(client, snapshot);
+  for (let n = 0; n < 200; n++) hub.publish("update", "d".repeat(4000));
+  // Nobody reads: each queue holds at most the buffer plus one event, however much was sent.
+  for (const client of clients) assert.ok(client.queued <= 8192 + 1100, `${client.queued} bytes queued`);
+  await io.err.waitFor(/SSE client #20 dropped: \d+ bytes were waiting unread for 0\.1 s \(it stopped reading\)/);
+  assert.equal(hub.dropped, 20);
+  for (const client of clients) assert.ok(client.closed && client.queued === 0);
+  assert.equal(hub.streams, 20); // the responses are not over yet…
+  for (const finish of finishers) finish();
+  await Promise.all(clients.map((c) => c.gone));
+  await delay(0);
+  assert.equal(hub.streams, 0); // …until the connections close
+  hub.close();
+});
+
+Deno.test("SseHub: a fast reader rides out a burst of 300 × 20 KB, six times its buffer, and is never dropped", async () => {
+  const io = captureIo();
+  const hub = new SseHub({ log: new Logger(io.stderr, "info"), heartbeatMs: 0, stallMs: 5000 });
+  let finish!: () => void;
+  const client = hub.open(new Promise<void>((resolve) => (finish = resolve)));
+  await hub.attach(client, []);
+  const pad = "p".repeat(20 * 1024);
+  for (let n = 1; n <= 300; n++) hub.publish("update", `${n} ${pad}`); // at once: nobody reads meanwhile
+  assert.ok(client.queued <= 1024 * 1024 + 21 * 1024, `${client.queued} bytes queued`);
+  const text = await readUntil(client.response, /data: 300 p/);
+  assert.equal(text.split("event: update").length - 1, 300);
+  assert.equal(hub.dropped, 0);
+  finish();
+  await client.gone;
+  hub.close();
+  assert.equal(io.err.text, "");
+});
+
+Deno.test("SseHub hands back a client that fell behind more than the replay ring holds, instead of dropping it", async () => {
+  const io = captureIo();
+  const hub = new SseHub({ log: new Logger(io.stderr, "info"), heartbeatMs: 0, maxBufferedBytes: 8192, replay: 50 });
+  let finish!: () => void;
+  const client = hub.open(new Promise<void>((resolve) => (finish = resolve)));
+  const behind: string[] = [];
+  await hub.attach(client, [], { onBehind: (c) => void behind.push(c.label) });
+  assert.equal(hub.clients, 1);
+  for (let n = 1; n <= 60; n++) hub.publish("update", "x".repeat(1000)); // nobody reads: 8 fit, 50 are kept
+  assert.deepEqual(behind, ["#1"]);
+  assert.equal(hub.clients, 0);
+  assert.equal(hub.dropped, 0);
+  assert.match(io.err.text, /SSE client #1 fell more than 50 events behind .*: sending it the current values again/);
+  // What KvFeed does: a fresh snapshot after what was queued, then live again.
+  const attached = hub.attach(client, [{ id: hub.lastId, event: "update", data: "fresh" }]);
+  const read = readUntil(client.response, /data: fresh\n/);
+  await attached;
+  assert.equal(hub.clients, 1);
+  assert.equal((await read).split("event: update").length - 1, 9);
+  finish();
+  await client.gone;
+  hub.close();
+});
+
+Deno.test("SseHub keeps at most `replay` events for replay, and at most `replayBytes` of them", () => {
+  const hub = new SseHub({ log: new Logger(captureIo().stderr, "error"), heartbeatMs: 0, replayBytes: 5000 });
+  const ids = Array.from({ length: 20 }, () => hub.publish("update", "r".repeat(1000)).id);
+  // Each event is about 1,030 bytes on the wire: four fit in 5,000.
+  assert.equal(hub.since(ids[15]!)?.length, 4);
+  assert.equal(hub.since(ids[14]!), undefined);
   hub.close();
 });

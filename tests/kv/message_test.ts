@@ -111,3 +111,17 @@ Deno.test("parseByteSize() reads plain and suffixed sizes", () => {
   assert.equal(parseByteSize("100", "--x"), 100);
   assert.throws(() => parseByteSize("lots", "--x"), /--x expects a size/);
 });
+
+Deno.test("parseUpdate() refuses values nested deeper than 100 levels by the same rule as events", () => {
+  const at = (depth: number) =>
+    bytes(
+      `{"type":"T","updated":"2023-10-01T12:00:00Z","valid":"2023-10-01T12:05:32Z","values":{"v":${"[".repeat(depth)}${
+        "]".repeat(depth)
+      }}}`,
+    );
+  const parsed = parseUpdate(at(100_000), 1024 * 1024);
+  assert.ok(!parsed.ok);
+  assert.equal(parsed.rejection.reason, "invalid_json");
+  assert.match(parsed.rejection.detail, /^Nested deeper than 100 levels at position \d+$/);
+  assert.ok(parseUpdate(at(98)).ok); // the root object and "values" are two of the 100 levels
+});
