@@ -2,36 +2,113 @@
  * The test harness: a real throw-away server for each test, in-process and
  * subprocess runs of the scripts, and waiting on output instead of sleeping.
  *
- * Server choice, in order: `REDIS_URL` if set; else a `keydb-server`,
- * `valkey-server` or `redis-server` from PATH on a free loopback port; else
- * the test fails saying what to install. Nothing is mocked, nothing skipped.
+ * Servers: a test's own process is a `keydb-server`, `valkey-server` or
+ * `redis-server` from PATH (`SERVER=keydb|valkey|redis` picks one) on a free
+ * loopback port. With `REDIS_URL` set, the tests that need no process of their
+ * own use that server instead, each under a key and channel prefix of its own
+ * that is deleted afterwards, with `notify-keyspace-events` restored. The tests
+ * that start, stop, pause or reconfigure their server are registered with
+ * {@linkcode ownServerTest}: with `REDIS_URL` and no binary they are ignored
+ * (and listed), in CI (`CI=true`) they fail saying what to install.
  *
  * @module
  */
 import { Redis } from "ioredis";
-import { INSTALL_HINT, LocalServer, type LocalServerOptions } from "../lib/core/local_server.ts";
+import { redactUrl } from "../lib/core/config.ts";
+import { findServerBinary, INSTALL_HINT, LocalServer, type LocalServerOptions } from "../lib/core/local_server.ts";
 import type { Io, Writer } from "../lib/core/output.ts";
-import { withTimeout } from "../lib/core/timing.ts";
+import { readServerIdentity } from "../lib/core/server_identity.ts";
+import { delay, withTimeout } from "../lib/core/timing.ts";
 
-/** A server a test talks to; dispose it to stop it. */
-export interface TestServer extends AsyncDisposable {
-  /** Where to connect. */
-  url: string;
-  /** The server process, when this run started one (always with `own: true`). */
-  local?: LocalServer;
+const SHARED_URL = Deno.env.get("REDIS_URL") || undefined;
+const SHARED_REPLICA_URL = Deno.env.get("REDIS_URL_REPLICA") || undefined;
+const BINARY = await findServerBinary();
+
+/**
+ * Whether tests may start server processes of their own: a binary is on PATH,
+ * or nothing else is (no `REDIS_URL`) or it is CI, where a missing binary must
+ * fail the run rather than skip tests.
+ */
+export const ownServerAvailable: boolean = BINARY !== undefined || SHARED_URL === undefined ||
+  Deno.env.get("CI") === "true";
+
+/** Whether two-node tests run: on the `REDIS_URL` / `REDIS_URL_REPLICA` pair, or on a pair of their own. */
+export const twoNodesAvailable: boolean = ownServerAvailable || SHARED_REPLICA_URL !== undefined;
+
+const ignoredHere: string[] = [];
+
+/** Says once per run (the environment is shared by every test file's worker) what is ignored and why. */
+function noteIgnored(name: string): void {
+  ignoredHere.push(name);
+  if (ignoredHere.length > 1) return;
+  if (!Deno.env.get("PUBSUB_LAB_TEST_IGNORES")) {
+    Deno.env.set("PUBSUB_LAB_TEST_IGNORES", "1");
+    console.error(
+      `No server binary on PATH: the tests that start, stop, pause or reconfigure a server of their own are ignored, ` +
+        `the others use REDIS_URL (${redactUrl(SHARED_URL!)}). To run them all, install one:\n${INSTALL_HINT}`,
+    );
+  }
+  globalThis.addEventListener("load", () => {
+    const file = Deno.mainModule.replace(/^.*\/tests\//, "tests/");
+    console.error(`Ignored in ${file} (they need their own server process): ${ignoredHere.join("; ")}`);
+  });
 }
 
 /**
- * A server for one test: the `REDIS_URL` one if set (unless `own` asks for
- * a private process, e.g. to restart it or start it with other settings),
- * else a fresh local process.
+ * Registers a test that needs a server process of its own (to start, stop,
+ * pause or reconfigure it): ignored when the run has only `REDIS_URL`.
+ *
+ * @param name the test's name
+ * @param fn the test
+ */
+export function ownServerTest(name: string, fn: () => Promise<void>): void {
+  if (!ownServerAvailable) noteIgnored(name);
+  Deno.test({ name, ignore: !ownServerAvailable, fn });
+}
+
+/**
+ * Registers a test that needs two nodes ({@linkcode twoNodes}): ignored when
+ * the run has neither `REDIS_URL_REPLICA` nor a server binary.
+ *
+ * @param name the test's name
+ * @param fn the test
+ */
+export function twoNodeTest(name: string, fn: () => Promise<void>): void {
+  if (!twoNodesAvailable) noteIgnored(name);
+  Deno.test({ name, ignore: !twoNodesAvailable, fn });
+}
+
+/** A server a test talks to; dispose it to stop it (or, on a shared server, to delete the test's keys). */
+export interface TestServer extends AsyncDisposable {
+  /** Where to connect. */
+  url: string;
+  /** A key and channel prefix unique to this test: name everything the test writes with it. */
+  prefix: string;
+  /** The server process, when this test started one (always with `own: true`). */
+  local?: LocalServer;
+}
+
+/** Options of {@linkcode testServer}. */
+export interface TestServerOptions extends LocalServerOptions {
+  /** A private process (to stop, restart, pause it or start it with `args`); register the test with {@linkcode ownServerTest}. */
+  own?: boolean;
+}
+
+/**
+ * A server for one test: the `REDIS_URL` one if set (unless `own` asks for a
+ * private process), else a fresh local process. On the shared server
+ * `notify-keyspace-events` is set as a fresh process would have it
+ * (`notifications`, default off) and restored afterwards.
  *
  * @param options `own: true` for a private server; other fields go to {@linkcode LocalServer.start}
- * @returns the server; `await using` stops it at the end of the test
+ * @returns the server; `await using` stops it (or cleans up after the test) at the end
  */
-export async function testServer(options: LocalServerOptions & { own?: boolean } = {}): Promise<TestServer> {
-  const external = Deno.env.get("REDIS_URL");
-  if (external && !options.own) return { url: external, [Symbol.asyncDispose]: () => Promise.resolve() };
+export async function testServer(options: TestServerOptions = {}): Promise<TestServer> {
+  const own = options.own || options.args !== undefined || options.port !== undefined;
+  if (SHARED_URL && !own) return await sharedServer(SHARED_URL, uniquePrefix(), options.notifications);
+  if (!ownServerAvailable) {
+    throw new Error("This test needs a server process of its own: register it with ownServerTest().");
+  }
   let local: LocalServer;
   try {
     local = await LocalServer.start(options);
@@ -41,7 +118,72 @@ export async function testServer(options: LocalServerOptions & { own?: boolean }
     }
     throw err;
   }
-  return { url: local.url, local, [Symbol.asyncDispose]: () => local[Symbol.asyncDispose]() };
+  try {
+    await announce(local.url, local.binary);
+  } catch (err) {
+    await local[Symbol.asyncDispose]();
+    throw err;
+  }
+  return { url: local.url, prefix: uniquePrefix(), local, [Symbol.asyncDispose]: () => local[Symbol.asyncDispose]() };
+}
+
+function uniquePrefix(): string {
+  return `t${crypto.randomUUID().slice(0, 8)}:`;
+}
+
+/** Prints once per run which server (and version) the tests use. */
+async function announce(url: string, binary?: string): Promise<void> {
+  if (Deno.env.get("PUBSUB_LAB_TEST_SERVER")) return;
+  const who = await withClient(url, readServerIdentity);
+  const name = who ? `${who.name} ${who.version}` : "an unknown server";
+  const line = binary
+    ? `Test servers: ${name} (${binary}; SERVER=keydb|valkey|redis picks another)`
+    : `Test server: ${name} at REDIS_URL ${redactUrl(url)}` +
+      (BINARY ? `; tests that need their own process start ${BINARY}` : "");
+  Deno.env.set("PUBSUB_LAB_TEST_SERVER", line);
+  console.error(line);
+}
+
+async function sharedServer(url: string, prefix: string, notifications = ""): Promise<TestServer> {
+  const saved = await withClient(url, async (redis) => {
+    const value = await configGet(redis);
+    if (value !== undefined && value !== notifications) {
+      await redis.config("SET", "notify-keyspace-events", notifications);
+    }
+    return value;
+  });
+  await announce(url);
+  return {
+    url,
+    prefix,
+    [Symbol.asyncDispose]: () =>
+      withClient(url, async (redis) => {
+        await deleteKeys(redis, prefix);
+        if (saved !== undefined && await configGet(redis) !== saved) {
+          await redis.config("SET", "notify-keyspace-events", saved);
+        }
+      }),
+  };
+}
+
+/** `notify-keyspace-events`, or undefined where CONFIG is refused. */
+async function configGet(redis: Redis): Promise<string | undefined> {
+  try {
+    return ((await redis.config("GET", "notify-keyspace-events")) as string[])[1];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Deletes every key starting with `prefix` (bounded: at most 1000 SCAN rounds). */
+async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
+  let cursor = "0";
+  for (let round = 0; round < 1000; round++) {
+    const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
+    if (keys.length) await redis.unlink(...keys);
+    cursor = next;
+    if (cursor === "0") return;
+  }
 }
 
 /** Text that grows as it is written, with waiting for a pattern to appear. */
@@ -209,8 +351,33 @@ async function pump(stream: ReadableStream<Uint8Array>, sink: TextSink): Promise
  */
 export function testClient(url: string): Redis & AsyncDisposable {
   const redis = new Redis(url, { maxRetriesPerRequest: 0, retryStrategy: () => null }) as Redis & AsyncDisposable;
-  redis[Symbol.asyncDispose] = async () => void await redis.quit().catch(() => redis.disconnect());
+  redis[Symbol.asyncDispose] = () => closeClient(redis);
   return redis;
+}
+
+/**
+ * Closes an ioredis client whatever state it is in, and waits until it has
+ * ended. It never calls `disconnect()` on a client that has already ended:
+ * ioredis would arm a `disconnectTimeout` timer (2 s by default) on the closed
+ * socket that nothing clears, which the leak sanitizer reports — the race when
+ * a test has stopped its server before its clients are disposed.
+ *
+ * @param redis the client
+ */
+export async function closeClient(redis: Redis): Promise<void> {
+  if (redis.status === "end") return;
+  if (redis.status === "reconnecting") {
+    // Its socket is closed already: disconnect() arms that timer and never emits "end"; wait the timer out.
+    redis.disconnect();
+    await delay((redis.options.disconnectTimeout ?? 2000) + 50);
+    return;
+  }
+  const ended = new Promise<void>((resolve) => redis.once("end", () => resolve()));
+  if (redis.status === "ready") {
+    await withTimeout(redis.quit(), 1000, () => new Error("QUIT unanswered")).catch(() => {});
+  }
+  if ((redis.status as string) !== "end") redis.disconnect();
+  await withTimeout(ended, 5000, () => new Error(`ioredis client still ${redis.status} 5 s after it was closed`));
 }
 
 /**
