@@ -44,13 +44,14 @@ function noteIgnored(name: string): void {
   if (!Deno.env.get("PUBSUB_LAB_TEST_IGNORES")) {
     Deno.env.set("PUBSUB_LAB_TEST_IGNORES", "1");
     console.error(
-      `No server binary on PATH: the tests that start, stop, pause or reconfigure a server of their own are ignored, ` +
-        `the others use REDIS_URL (${redactUrl(SHARED_URL!)}). To run them all, install one:\n${INSTALL_HINT}`,
+      `REDIS_URL (${redactUrl(SHARED_URL!)}) and no server binary: the tests that start, stop, pause or ` +
+        `reconfigure a server of their own are ignored (listed below per file), the others use REDIS_URL.\n` +
+        `To run them all: ${INSTALL_HINT}`,
     );
   }
   globalThis.addEventListener("load", () => {
     const file = Deno.mainModule.replace(/^.*\/tests\//, "tests/");
-    console.error(`Ignored in ${file} (they need their own server process): ${ignoredHere.join("; ")}`);
+    console.error(`Ignored in ${file}, needing their own server process:\n  - ${ignoredHere.join("\n  - ")}`);
   });
 }
 
@@ -466,12 +467,39 @@ export async function replicaPair(replicaOptions: LocalServerOptions = {}): Prom
     await primary[Symbol.asyncDispose]();
     throw err;
   }
-  const started = replica;
+  const started = { ...replica, prefix: primary.prefix };
   return {
     primary,
     replica: started,
     [Symbol.asyncDispose]: async () => {
       await started[Symbol.asyncDispose]();
+      await primary[Symbol.asyncDispose]();
+    },
+  };
+}
+
+/**
+ * Two nodes where a write on one reaches the other, for lab 3: `REDIS_URL` and
+ * `REDIS_URL_REPLICA` when both are set (compose's KeyDB active replicas, both
+ * writable), else a {@linkcode replicaPair} of the test's own (read-only
+ * replica). Register the test with {@linkcode twoNodeTest}.
+ *
+ * @param replicaOptions `notifications` for the second node (other fields only for a pair of its own)
+ * @returns the two nodes, sharing one key prefix; `await using` stops or cleans up both
+ */
+export async function twoNodes(replicaOptions: LocalServerOptions = {}): Promise<ReplicaPair> {
+  if (!SHARED_URL || !SHARED_REPLICA_URL) return await replicaPair(replicaOptions);
+  const prefix = uniquePrefix();
+  const primary = await sharedServer(SHARED_URL, prefix);
+  const replica = await sharedServer(SHARED_REPLICA_URL, prefix, replicaOptions.notifications).catch(async (err) => {
+    await primary[Symbol.asyncDispose]();
+    throw err;
+  });
+  return {
+    primary,
+    replica,
+    [Symbol.asyncDispose]: async () => {
+      await replica[Symbol.asyncDispose]();
       await primary[Symbol.asyncDispose]();
     },
   };
