@@ -4,9 +4,9 @@ import { main as demo } from "../../scripts/demo.ts";
 import { main as server } from "../../scripts/server.ts";
 import { ExitCode } from "../../lib/core/exit_codes.ts";
 import { freePort } from "../../lib/core/local_server.ts";
-import { captureIo, ScriptProcess, testServer } from "../harness.ts";
+import { captureIo, ownServerTest, ScriptProcess, testServer } from "../harness.ts";
 
-Deno.test("deno task server runs a server with notifications on until Ctrl+C", async () => {
+ownServerTest("deno task server runs a server with notifications on until Ctrl+C", async () => {
   const port = await freePort();
   await using p = new ScriptProcess("server.ts", ["--port", String(port)]);
   await p.err.waitFor(/is running on redis:\/\/127\.0\.0\.1:\d+ with keyspace notifications \(KEA\)/, 15_000);
@@ -24,7 +24,7 @@ Deno.test("deno task server runs a server with notifications on until Ctrl+C", a
   assert.match(p.err.text, /stopped/);
 });
 
-Deno.test("deno task server says so when a server already answers on the port", async () => {
+ownServerTest("deno task server says so when a server already answers on the port", async () => {
   await using running = await testServer({ own: true });
   const io = captureIo();
   assert.equal(await server(["--port", String(running.local!.port)], io), ExitCode.Ok);
