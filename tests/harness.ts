@@ -119,12 +119,7 @@ export async function testServer(options: TestServerOptions = {}): Promise<TestS
     }
     throw err;
   }
-  try {
-    await announce(local.url, local.binary);
-  } catch (err) {
-    await local[Symbol.asyncDispose]();
-    throw err;
-  }
+  await announce(local.url, local.binary);
   return { url: local.url, prefix: uniquePrefix(), local, [Symbol.asyncDispose]: () => local[Symbol.asyncDispose]() };
 }
 
@@ -135,14 +130,24 @@ function uniquePrefix(): string {
 /** Prints once per run which server (and version) the tests use. */
 async function announce(url: string, binary?: string): Promise<void> {
   if (Deno.env.get("PUBSUB_LAB_TEST_SERVER")) return;
-  const who = await withClient(url, readServerIdentity);
-  const name = who ? `${who.name} ${who.version}` : "an unknown server";
   const line = binary
-    ? `Test servers: ${name} (${binary}; SERVER=keydb|valkey|redis picks another)`
-    : `Test server: ${name} at REDIS_URL ${redactUrl(url)}` +
+    ? `Test servers: ${await binaryVersion(binary)} (${binary}; SERVER=keydb|valkey|redis picks another)`
+    : `Test server: ${await withClient(url, serverName)} at REDIS_URL ${redactUrl(url)}` +
       (BINARY ? `; tests that need their own process start ${BINARY}` : "");
   Deno.env.set("PUBSUB_LAB_TEST_SERVER", line);
   console.error(line);
+}
+
+/** E.g. `KeyDB 6.3.4`, from `keydb-server --version` ("KeyDB server v=6.3.4 sha=…"). */
+async function binaryVersion(binary: string): Promise<string> {
+  const { stdout } = await new Deno.Command(binary, { args: ["--version"], stderr: "null" }).output();
+  const m = new TextDecoder().decode(stdout).match(/^(\S+) server v=(\S+)/);
+  return m ? `${m[1]} ${m[2]}` : "an unknown version";
+}
+
+async function serverName(redis: Redis): Promise<string> {
+  const who = await readServerIdentity(redis);
+  return who ? `${who.name} ${who.version}` : "an unknown server";
 }
 
 async function sharedServer(url: string, prefix: string, notifications = ""): Promise<TestServer> {
