@@ -106,6 +106,7 @@ export interface TestServerOptions extends LocalServerOptions {
  */
 export async function testServer(options: TestServerOptions = {}): Promise<TestServer> {
   const own = options.own || options.args !== undefined || options.port !== undefined;
+  await announce();
   if (SHARED_URL && !own) return await sharedServer(SHARED_URL, uniquePrefix(), options.notifications);
   if (!ownServerAvailable) {
     throw new Error("This test needs a server process of its own: register it with ownServerTest().");
@@ -119,7 +120,6 @@ export async function testServer(options: TestServerOptions = {}): Promise<TestS
     }
     throw err;
   }
-  await announce(local.url, local.binary);
   return { url: local.url, prefix: uniquePrefix(), local, [Symbol.asyncDispose]: () => local[Symbol.asyncDispose]() };
 }
 
@@ -127,13 +127,19 @@ function uniquePrefix(): string {
   return `t${crypto.randomUUID().slice(0, 8)}:`;
 }
 
-/** Prints once per run which server (and version) the tests use. */
-async function announce(url: string, binary?: string): Promise<void> {
+/** Prints once per run (at the first test that asks for a server) which servers and versions the tests use. */
+async function announce(): Promise<void> {
   if (Deno.env.get("PUBSUB_LAB_TEST_SERVER")) return;
-  const line = binary
-    ? `Test servers: ${await binaryVersion(binary)} (${binary}; SERVER=keydb|valkey|redis picks another)`
-    : `Test server: ${await withClient(url, serverName)} at REDIS_URL ${redactUrl(url)}` +
-      (BINARY ? `; tests that need their own process start ${BINARY}` : "");
+  const parts: string[] = [];
+  if (SHARED_URL) {
+    const who = await withClient(SHARED_URL, serverName).catch((err) => `not answering: ${err.message}`);
+    parts.push(`REDIS_URL ${redactUrl(SHARED_URL)} (${who})${BINARY ? " for the tests that can share it" : ""}`);
+  }
+  if (BINARY) {
+    const own = SHARED_URL ? " for the tests that need their own" : "";
+    parts.push(`${await binaryVersion(BINARY)} (${BINARY})${own}; SERVER=keydb|valkey|redis picks another`);
+  }
+  const line = `Test servers: ${parts.join("; ")}`;
   Deno.env.set("PUBSUB_LAB_TEST_SERVER", line);
   console.error(line);
 }
@@ -158,7 +164,6 @@ async function sharedServer(url: string, prefix: string, notifications = ""): Pr
     }
     return value;
   });
-  await announce(url);
   return {
     url,
     prefix,
@@ -494,6 +499,7 @@ export async function replicaPair(replicaOptions: LocalServerOptions = {}): Prom
  */
 export async function twoNodes(replicaOptions: LocalServerOptions = {}): Promise<ReplicaPair> {
   if (!SHARED_URL || !SHARED_REPLICA_URL) return await replicaPair(replicaOptions);
+  await announce();
   const prefix = uniquePrefix();
   const primary = await sharedServer(SHARED_URL, prefix);
   const replica = await sharedServer(SHARED_REPLICA_URL, prefix, replicaOptions.notifications).catch(async (err) => {
