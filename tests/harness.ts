@@ -156,7 +156,18 @@ async function serverName(redis: Redis): Promise<string> {
   return who ? `${who.name} ${who.version}` : "an unknown server";
 }
 
-async function sharedServer(url: string, prefix: string, notifications = ""): Promise<TestServer> {
+/**
+ * A server shared with others (the `REDIS_URL` one) used for one test: sets
+ * `notify-keyspace-events` to `notifications` (as a fresh process would have
+ * it) and, when disposed, deletes every key under `prefix` and puts
+ * `notify-keyspace-events` back as it was.
+ *
+ * @param url the shared server
+ * @param prefix the test's key prefix
+ * @param notifications `notify-keyspace-events` during the test (default: off)
+ * @returns the server; `await using` cleans up after the test
+ */
+export async function sharedServer(url: string, prefix: string, notifications = ""): Promise<TestServer> {
   const saved = await withClient(url, async (redis) => {
     const value = await configGet(redis);
     if (value !== undefined && value !== notifications) {

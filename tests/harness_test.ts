@@ -2,9 +2,13 @@ import assert from "node:assert/strict";
 import { Redis } from "ioredis";
 import { CliError, ExitCode } from "../lib/core/exit_codes.ts";
 import { findServerBinary } from "../lib/core/local_server.ts";
-import { closeClient, ownServerTest, testClient, testServer } from "./harness.ts";
+import { flagLetters } from "../lib/keyspace/notify_flags.ts";
+import { closeClient, ownServerTest, sharedServer, testClient, testServer } from "./harness.ts";
 
 // Run with the leak sanitizers on (deno.json): a timer left behind fails these tests.
+
+const notifyFlags = async (redis: Redis) =>
+  flagLetters(((await redis.config("GET", "notify-keyspace-events")) as string[])[1]!);
 
 ownServerTest("closeClient() after the server has gone leaves no disconnectTimeout timer behind", async () => {
   await using server = await testServer({ own: true });
@@ -41,6 +45,24 @@ Deno.test("testServer() gives each test its own key prefix", async () => {
   assert.match(a.prefix, /^t[0-9a-f]{8}:$/);
   assert.notEqual(a.prefix, b.prefix);
 });
+
+ownServerTest(
+  "sharedServer() leaves nothing behind: the test's keys deleted, notify-keyspace-events restored",
+  async () => {
+    await using server = await testServer({ own: true, notifications: "AKE" });
+    await using redis = testClient(server.url);
+    await redis.set("someone:else", "kept");
+    {
+      await using shared = await sharedServer(server.url, "t1234abcd:", "Kh");
+      assert.deepEqual(await notifyFlags(redis), flagLetters("Kh"));
+      await redis.config("SET", "notify-keyspace-events", "KEA"); // as a script that turns on what it needs
+      for (let n = 0; n < 2500; n++) redis.set(`${shared.prefix}k${n}`, "x");
+      await redis.hset(`${shared.prefix}hash`, "f", "v");
+    }
+    assert.deepEqual(await redis.keys("*"), ["someone:else"]);
+    assert.deepEqual(await notifyFlags(redis), flagLetters("AKE"));
+  },
+);
 
 Deno.test("findServerBinary() takes the binary SERVER names, and refuses a name it does not know", async () => {
   const dir = await Deno.makeTempDir({ prefix: "pubsub-lab-path-" });
