@@ -1,7 +1,8 @@
 /**
  * A real headless Chromium driven over the DevTools protocol with Deno's own
- * WebSocket: no npm package, no browser download. The browser test fails
- * (never skips) with the install command when Chromium is missing.
+ * WebSocket: no npm package, no browser download. When Chromium is missing,
+ * the browser tests fail in CI (`CI=true`) and are ignored elsewhere, with the
+ * install command either way.
  *
  * @module
  */
@@ -28,6 +29,26 @@ async function findChromium(): Promise<string> {
     }
   }
   throw new Error(CHROMIUM_HINT);
+}
+
+/**
+ * Whether the browser tests run: Chromium is found (or `$CHROMIUM` names one),
+ * or it is CI, where a missing browser must fail the run.
+ */
+export const chromiumAvailable: boolean = Deno.env.get("CI") === "true" || Deno.env.get("CHROMIUM") !== undefined ||
+  await findChromium().then(() => true, () => false);
+
+if (!chromiumAvailable) console.error(`The browser tests are ignored. ${CHROMIUM_HINT}`);
+
+/**
+ * Registers a test that drives Chromium: ignored (with the install line,
+ * printed once) when it is missing outside CI.
+ *
+ * @param name the test's name
+ * @param fn the test
+ */
+export function browserTest(name: string, fn: () => Promise<void>): void {
+  Deno.test({ name, ignore: !chromiumAvailable, fn });
 }
 
 interface Pending {

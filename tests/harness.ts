@@ -2,36 +2,115 @@
  * The test harness: a real throw-away server for each test, in-process and
  * subprocess runs of the scripts, and waiting on output instead of sleeping.
  *
- * Server choice, in order: `REDIS_URL` if set; else a `keydb-server`,
- * `valkey-server` or `redis-server` from PATH on a free loopback port; else
- * the test fails saying what to install. Nothing is mocked, nothing skipped.
+ * Servers: a test's own process is a `keydb-server`, `valkey-server` or
+ * `redis-server` from PATH (`SERVER=keydb|valkey|redis` picks one) on a free
+ * loopback port. With `REDIS_URL` set, the tests that need no process of their
+ * own use that server instead, each under a key and channel prefix of its own
+ * that is deleted afterwards, with `notify-keyspace-events` restored. The tests
+ * that start, stop, pause or reconfigure their server are registered with
+ * {@linkcode ownServerTest}: with `REDIS_URL` and no binary they are ignored
+ * (and listed), in CI (`CI=true`) they fail saying what to install.
  *
  * @module
  */
 import { Redis } from "ioredis";
-import { INSTALL_HINT, LocalServer, type LocalServerOptions } from "../lib/core/local_server.ts";
+import { redactUrl } from "../lib/core/config.ts";
+import { findServerBinary, INSTALL_HINT, LocalServer, type LocalServerOptions } from "../lib/core/local_server.ts";
 import type { Io, Writer } from "../lib/core/output.ts";
-import { withTimeout } from "../lib/core/timing.ts";
+import { readServerIdentity } from "../lib/core/server_identity.ts";
+import { delay, withTimeout } from "../lib/core/timing.ts";
 
-/** A server a test talks to; dispose it to stop it. */
-export interface TestServer extends AsyncDisposable {
-  /** Where to connect. */
-  url: string;
-  /** The server process, when this run started one (always with `own: true`). */
-  local?: LocalServer;
+const SHARED_URL = Deno.env.get("REDIS_URL") || undefined;
+const SHARED_REPLICA_URL = Deno.env.get("REDIS_URL_REPLICA") || undefined;
+const BINARY = await findServerBinary();
+
+/**
+ * Whether tests may start server processes of their own: a binary is on PATH,
+ * or nothing else is (no `REDIS_URL`) or it is CI, where a missing binary must
+ * fail the run rather than skip tests.
+ */
+export const ownServerAvailable: boolean = BINARY !== undefined || SHARED_URL === undefined ||
+  Deno.env.get("CI") === "true";
+
+/** Whether two-node tests run: on the `REDIS_URL` / `REDIS_URL_REPLICA` pair, or on a pair of their own. */
+export const twoNodesAvailable: boolean = ownServerAvailable || SHARED_REPLICA_URL !== undefined;
+
+const ignoredHere: string[] = [];
+
+/** Says once per run (the environment is shared by every test file's worker) what is ignored and why. */
+function noteIgnored(name: string): void {
+  ignoredHere.push(name);
+  if (ignoredHere.length > 1) return;
+  if (!Deno.env.get("PUBSUB_LAB_TEST_IGNORES")) {
+    Deno.env.set("PUBSUB_LAB_TEST_IGNORES", "1");
+    console.error(
+      `REDIS_URL (${redactUrl(SHARED_URL!)}) and no server binary: the tests that start, stop, pause or ` +
+        `reconfigure a server of their own are ignored (listed below per file), the others use REDIS_URL.\n` +
+        `To run them all: ${INSTALL_HINT}`,
+    );
+  }
+  globalThis.addEventListener("load", () => {
+    const file = Deno.mainModule.replace(/^.*\/tests\//, "tests/");
+    console.error(`Ignored in ${file}, needing their own server process:\n  - ${ignoredHere.join("\n  - ")}`);
+  });
 }
 
 /**
- * A server for one test: the `REDIS_URL` one if set (unless `own` asks for
- * a private process, e.g. to restart it or start it with other settings),
- * else a fresh local process.
+ * Registers a test that needs a server process of its own (to start, stop,
+ * pause or reconfigure it): ignored when the run has only `REDIS_URL`.
+ *
+ * @param name the test's name
+ * @param fn the test
+ */
+export function ownServerTest(name: string, fn: () => Promise<void>): void {
+  if (!ownServerAvailable) noteIgnored(name);
+  Deno.test({ name, ignore: !ownServerAvailable, fn });
+}
+
+/**
+ * Registers a test that needs two nodes ({@linkcode twoNodes}): ignored when
+ * the run has neither `REDIS_URL_REPLICA` nor a server binary.
+ *
+ * @param name the test's name
+ * @param fn the test
+ */
+export function twoNodeTest(name: string, fn: () => Promise<void>): void {
+  if (!twoNodesAvailable) noteIgnored(name);
+  Deno.test({ name, ignore: !twoNodesAvailable, fn });
+}
+
+/** A server a test talks to; dispose it to stop it (or, on a shared server, to delete the test's keys). */
+export interface TestServer extends AsyncDisposable {
+  /** Where to connect. */
+  url: string;
+  /** A key and channel prefix unique to this test: name everything the test writes with it. */
+  prefix: string;
+  /** The server process, when this test started one (always with `own: true`). */
+  local?: LocalServer;
+}
+
+/** Options of {@linkcode testServer}. */
+export interface TestServerOptions extends LocalServerOptions {
+  /** A private process (to stop, restart, pause it or start it with `args`); register the test with {@linkcode ownServerTest}. */
+  own?: boolean;
+}
+
+/**
+ * A server for one test: the `REDIS_URL` one if set (unless `own` asks for a
+ * private process), else a fresh local process. On the shared server
+ * `notify-keyspace-events` is set as a fresh process would have it
+ * (`notifications`, default off) and restored afterwards.
  *
  * @param options `own: true` for a private server; other fields go to {@linkcode LocalServer.start}
- * @returns the server; `await using` stops it at the end of the test
+ * @returns the server; `await using` stops it (or cleans up after the test) at the end
  */
-export async function testServer(options: LocalServerOptions & { own?: boolean } = {}): Promise<TestServer> {
-  const external = Deno.env.get("REDIS_URL");
-  if (external && !options.own) return { url: external, [Symbol.asyncDispose]: () => Promise.resolve() };
+export async function testServer(options: TestServerOptions = {}): Promise<TestServer> {
+  const own = options.own || options.args !== undefined || options.port !== undefined;
+  await announce();
+  if (SHARED_URL && !own) return await sharedServer(SHARED_URL, uniquePrefix(), options.notifications);
+  if (!ownServerAvailable) {
+    throw new Error("This test needs a server process of its own: register it with ownServerTest().");
+  }
   let local: LocalServer;
   try {
     local = await LocalServer.start(options);
@@ -41,7 +120,92 @@ export async function testServer(options: LocalServerOptions & { own?: boolean }
     }
     throw err;
   }
-  return { url: local.url, local, [Symbol.asyncDispose]: () => local[Symbol.asyncDispose]() };
+  return { url: local.url, prefix: uniquePrefix(), local, [Symbol.asyncDispose]: () => local[Symbol.asyncDispose]() };
+}
+
+function uniquePrefix(): string {
+  return `t${crypto.randomUUID().slice(0, 8)}:`;
+}
+
+/** Prints once per run (at the first test that asks for a server) which servers and versions the tests use. */
+async function announce(): Promise<void> {
+  if (Deno.env.get("PUBSUB_LAB_TEST_SERVER")) return;
+  const parts: string[] = [];
+  if (SHARED_URL) {
+    const who = await withClient(SHARED_URL, serverName).catch((err) => `not answering: ${err.message}`);
+    parts.push(`REDIS_URL ${redactUrl(SHARED_URL)} (${who})${BINARY ? " for the tests that can share it" : ""}`);
+  }
+  if (BINARY) {
+    const own = SHARED_URL ? " for the tests that need their own" : "";
+    parts.push(`${await binaryVersion(BINARY)} (${BINARY})${own}; SERVER=keydb|valkey|redis picks another`);
+  }
+  const line = `Test servers: ${parts.join("; ")}`;
+  Deno.env.set("PUBSUB_LAB_TEST_SERVER", line);
+  console.error(line);
+}
+
+/** E.g. `KeyDB 6.3.4`, from `keydb-server --version` ("KeyDB server v=6.3.4 sha=…"). */
+async function binaryVersion(binary: string): Promise<string> {
+  const { stdout } = await new Deno.Command(binary, { args: ["--version"], stderr: "null" }).output();
+  const m = new TextDecoder().decode(stdout).match(/^(\S+) server v=(\S+)/);
+  return m ? `${m[1]} ${m[2]}` : "an unknown version";
+}
+
+async function serverName(redis: Redis): Promise<string> {
+  const who = await readServerIdentity(redis);
+  return who ? `${who.name} ${who.version}` : "an unknown server";
+}
+
+/**
+ * A server shared with others (the `REDIS_URL` one) used for one test: sets
+ * `notify-keyspace-events` to `notifications` (as a fresh process would have
+ * it) and, when disposed, deletes every key under `prefix` and puts
+ * `notify-keyspace-events` back as it was.
+ *
+ * @param url the shared server
+ * @param prefix the test's key prefix
+ * @param notifications `notify-keyspace-events` during the test (default: off)
+ * @returns the server; `await using` cleans up after the test
+ */
+export async function sharedServer(url: string, prefix: string, notifications = ""): Promise<TestServer> {
+  const saved = await withClient(url, async (redis) => {
+    const value = await configGet(redis);
+    if (value !== undefined && value !== notifications) {
+      await redis.config("SET", "notify-keyspace-events", notifications);
+    }
+    return value;
+  });
+  return {
+    url,
+    prefix,
+    [Symbol.asyncDispose]: () =>
+      withClient(url, async (redis) => {
+        await deleteKeys(redis, prefix);
+        if (saved !== undefined && await configGet(redis) !== saved) {
+          await redis.config("SET", "notify-keyspace-events", saved);
+        }
+      }),
+  };
+}
+
+/** `notify-keyspace-events`, or undefined where CONFIG is refused. */
+async function configGet(redis: Redis): Promise<string | undefined> {
+  try {
+    return ((await redis.config("GET", "notify-keyspace-events")) as string[])[1];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Deletes every key starting with `prefix` (bounded: at most 1000 SCAN rounds). */
+async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
+  let cursor = "0";
+  for (let round = 0; round < 1000; round++) {
+    const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
+    if (keys.length) await redis.unlink(...keys);
+    cursor = next;
+    if (cursor === "0") return;
+  }
 }
 
 /** Text that grows as it is written, with waiting for a pattern to appear. */
@@ -227,8 +391,33 @@ async function pump(stream: ReadableStream<Uint8Array>, sink: TextSink): Promise
  */
 export function testClient(url: string): Redis & AsyncDisposable {
   const redis = new Redis(url, { maxRetriesPerRequest: 0, retryStrategy: () => null }) as Redis & AsyncDisposable;
-  redis[Symbol.asyncDispose] = async () => void await redis.quit().catch(() => redis.disconnect());
+  redis[Symbol.asyncDispose] = () => closeClient(redis);
   return redis;
+}
+
+/**
+ * Closes an ioredis client whatever state it is in, and waits until it has
+ * ended. It never calls `disconnect()` on a client that has already ended:
+ * ioredis would arm a `disconnectTimeout` timer (2 s by default) on the closed
+ * socket that nothing clears, which the leak sanitizer reports — the race when
+ * a test has stopped its server before its clients are disposed.
+ *
+ * @param redis the client
+ */
+export async function closeClient(redis: Redis): Promise<void> {
+  if (redis.status === "end") return;
+  if (redis.status === "reconnecting") {
+    // Its socket is closed already: disconnect() arms that timer and never emits "end"; wait the timer out.
+    redis.disconnect();
+    await delay((redis.options.disconnectTimeout ?? 2000) + 50);
+    return;
+  }
+  const ended = new Promise<void>((resolve) => redis.once("end", () => resolve()));
+  if (redis.status === "ready") {
+    await withTimeout(redis.quit(), 1000, () => new Error("QUIT unanswered")).catch(() => {});
+  }
+  if ((redis.status as string) !== "end") redis.disconnect();
+  await withTimeout(ended, 5000, () => new Error(`ioredis client still ${redis.status} 5 s after it was closed`));
 }
 
 /**
@@ -317,12 +506,40 @@ export async function replicaPair(replicaOptions: LocalServerOptions = {}): Prom
     await primary[Symbol.asyncDispose]();
     throw err;
   }
-  const started = replica;
+  const started = { ...replica, prefix: primary.prefix };
   return {
     primary,
     replica: started,
     [Symbol.asyncDispose]: async () => {
       await started[Symbol.asyncDispose]();
+      await primary[Symbol.asyncDispose]();
+    },
+  };
+}
+
+/**
+ * Two nodes where a write on one reaches the other, for lab 3: `REDIS_URL` and
+ * `REDIS_URL_REPLICA` when both are set (compose's KeyDB active replicas, both
+ * writable), else a {@linkcode replicaPair} of the test's own (read-only
+ * replica). Register the test with {@linkcode twoNodeTest}.
+ *
+ * @param replicaOptions `notifications` for the second node (other fields only for a pair of its own)
+ * @returns the two nodes, sharing one key prefix; `await using` stops or cleans up both
+ */
+export async function twoNodes(replicaOptions: LocalServerOptions = {}): Promise<ReplicaPair> {
+  if (!SHARED_URL || !SHARED_REPLICA_URL) return await replicaPair(replicaOptions);
+  await announce();
+  const prefix = uniquePrefix();
+  const primary = await sharedServer(SHARED_URL, prefix);
+  const replica = await sharedServer(SHARED_REPLICA_URL, prefix, replicaOptions.notifications).catch(async (err) => {
+    await primary[Symbol.asyncDispose]();
+    throw err;
+  });
+  return {
+    primary,
+    replica,
+    [Symbol.asyncDispose]: async () => {
+      await replica[Symbol.asyncDispose]();
       await primary[Symbol.asyncDispose]();
     },
   };

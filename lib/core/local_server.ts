@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { readEnv } from "./config.ts";
 import { CliError, ExitCode } from "./exit_codes.ts";
 import { delay, withTimeout } from "./timing.ts";
 
@@ -24,9 +25,12 @@ export const INSTALL_HINT: string = "No keydb-server, valkey-server or redis-ser
   "or run KeyDB in Docker: docker compose up -d --wait";
 
 /**
- * Looks for a server binary on PATH.
+ * Looks for a server binary on PATH: the one `$SERVER` names (`keydb`,
+ * `valkey` or `redis`) when it is set, else the first of
+ * {@linkcode SERVER_BINARIES} found.
  *
- * @returns the full path of the first one found, or undefined
+ * @returns the full path of the binary found, or undefined
+ * @throws {CliError} (exit code 2) when `$SERVER` names none of them
  * @example
  * ```ts
  * import { findServerBinary } from "./local_server.ts";
@@ -35,7 +39,7 @@ export const INSTALL_HINT: string = "No keydb-server, valkey-server or redis-ser
  */
 export async function findServerBinary(): Promise<string | undefined> {
   const dirs = (Deno.env.get("PATH") ?? "").split(Deno.build.os === "windows" ? ";" : ":");
-  for (const name of SERVER_BINARIES) {
+  for (const name of serverChoice()) {
     for (const dir of dirs) {
       if (!dir) continue;
       const path = `${dir}/${name}`;
@@ -48,6 +52,15 @@ export async function findServerBinary(): Promise<string | undefined> {
     }
   }
   return undefined;
+}
+
+/** The binaries `$SERVER` allows: one of {@linkcode SERVER_BINARIES}, or all of them when unset. */
+function serverChoice(): readonly string[] {
+  const wanted = readEnv("SERVER");
+  if (wanted === undefined) return SERVER_BINARIES;
+  const name = SERVER_BINARIES.find((b) => b === wanted || b === `${wanted}-server`);
+  if (!name) throw new CliError(ExitCode.Usage, `SERVER is "${wanted}": use keydb, valkey or redis, or unset it.`);
+  return [name];
 }
 
 /**
@@ -75,7 +88,7 @@ export interface LocalServerOptions {
   notifications?: string;
   /** More `--name value` arguments for the server (e.g. `--replicaof`). */
   args?: string[];
-  /** The binary (default: the first of {@linkcode SERVER_BINARIES} on PATH). */
+  /** The binary (default: {@linkcode findServerBinary}'s choice). */
   binary?: string;
   /** Show the server's log on this terminal instead of writing it to a file. */
   foreground?: boolean;

@@ -98,8 +98,10 @@ export function identifyServer(info: Map<string, string>): ServerIdentity | unde
  * import { LocalServer } from "./local_server.ts";
  * import { readServerIdentity } from "./server_identity.ts";
  *
- * await using server = await LocalServer.start();
- * const redis = new Redis(server.url);
+ * // A throw-away server for the example, unless REDIS_URL names one to use:
+ * await using local = Deno.env.get("REDIS_URL") ? undefined : await LocalServer.start();
+ * const url = local?.url ?? Deno.env.get("REDIS_URL")!;
+ * const redis = new Redis(url);
  * const who = await readServerIdentity(redis);
  * console.assert(["KeyDB", "Valkey", "Redis"].includes(who!.name), who);
  * await redis.quit();

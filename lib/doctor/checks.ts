@@ -67,12 +67,14 @@ const PINGS = 5;
  * import { LocalServer } from "../core/local_server.ts";
  * import { Reporter } from "../core/output.ts";
  *
- * await using server = await LocalServer.start({ notifications: "KEA" });
+ * // A throw-away server for the example, unless REDIS_URL names one to use:
+ * await using local = Deno.env.get("REDIS_URL") ? undefined : await LocalServer.start({ notifications: "KEA" });
+ * const url = local?.url ?? Deno.env.get("REDIS_URL")!;
  * const reporter = new Reporter(Deno.stderr);
- * const conn = await Connection.open({ url: server.url, reporter });
- * const report = await runDoctor(conn, server.url, reporter, 2000);
+ * const conn = await Connection.open({ url, reporter });
+ * const report = await runDoctor(conn, url, reporter, 2000);
  * await conn.close();
- * console.assert(report.ok && report.notifications === true, report.checks);
+ * console.assert(report.ok, report.checks);
  * ```
  */
 export async function runDoctor(

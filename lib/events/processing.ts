@@ -134,8 +134,10 @@ export interface ProcessedEvent {
  * import { EventSubscriber } from "./subscriber.ts";
  * import { LocalServer } from "../core/local_server.ts";
  *
- * await using server = await LocalServer.start();
- * const [sub, pub] = [new Redis(server.url), new Redis(server.url)];
+ * // A throw-away server for the example, unless REDIS_URL names one to use:
+ * await using local = Deno.env.get("REDIS_URL") ? undefined : await LocalServer.start();
+ * const url = local?.url ?? Deno.env.get("REDIS_URL")!;
+ * const [sub, pub] = [new Redis(url), new Redis(url)];
  * const publisher = new EventPublisher(pub);
  * const results: string[] = [];
  * const subscriber = new EventSubscriber(sub, {

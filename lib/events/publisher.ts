@@ -25,8 +25,10 @@ export interface EventPublisherOptions {
  * import { EventPublisher } from "./publisher.ts";
  * import { LocalServer } from "../core/local_server.ts";
  *
- * await using server = await LocalServer.start(); // or your own server's URL
- * const redis = new Redis(server.url);
+ * // A throw-away server for the example, unless REDIS_URL names one to use:
+ * await using local = Deno.env.get("REDIS_URL") ? undefined : await LocalServer.start();
+ * const url = local?.url ?? Deno.env.get("REDIS_URL")!;
+ * const redis = new Redis(url);
  * const publisher = new EventPublisher(redis, { source: "my_app" });
  * const receivers = await publisher.keySubmitted("abc123", "My Token");
  * console.assert(receivers === 0); // nobody subscribed: the event is gone

@@ -110,9 +110,11 @@ const LOG_EVERY = 1000;
  * import { EventSubscriber } from "./subscriber.ts";
  * import { LocalServer } from "../core/local_server.ts";
  *
- * await using server = await LocalServer.start(); // or your own server's URL
- * const sub = new Redis(server.url); // used for nothing but this subscriber
- * const pub = new Redis(server.url);
+ * // A throw-away server for the example, unless REDIS_URL names one to use:
+ * await using local = Deno.env.get("REDIS_URL") ? undefined : await LocalServer.start();
+ * const url = local?.url ?? Deno.env.get("REDIS_URL")!;
+ * const sub = new Redis(url); // used for nothing but this subscriber
+ * const pub = new Redis(url);
  * const seen: string[] = [];
  * const subscriber = new EventSubscriber(sub, {
  *   topics: { key_submission: (event) => void seen.push(`${event.event_type} ${event.key_value}`) },

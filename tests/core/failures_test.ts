@@ -5,7 +5,7 @@ import { main as subscriber } from "../../scripts/subscriber.ts";
 import { ExitCode } from "../../lib/core/exit_codes.ts";
 import { answersPing, freePort } from "../../lib/core/local_server.ts";
 import { withTimeout } from "../../lib/core/timing.ts";
-import { captureIo, ScriptProcess, stallingServer, testServer, withClient } from "../harness.ts";
+import { captureIo, ownServerTest, ScriptProcess, stallingServer, testServer, withClient } from "../harness.ts";
 
 const STACK_LINE = /^\s+at .+:\d+:\d+/m;
 
@@ -40,7 +40,7 @@ Deno.test("a server that accepts but never answers gives the connect code after 
   assert.match(io.err.text, /no answer within 5 s/);
 });
 
-Deno.test("a wrong password gives the connect code and never shows the password", async () => {
+ownServerTest("a wrong password gives the connect code and never shows the password", async () => {
   await using server = await testServer({ own: true, args: ["--requirepass", "right-horse-battery"] });
   const url = `redis://:wrong-staple-42@127.0.0.1:${server.local!.port}`;
   await using p = new ScriptProcess("subscriber.ts", ["--url", url]);
@@ -50,7 +50,7 @@ Deno.test("a wrong password gives the connect code and never shows the password"
   assert.doesNotMatch(p.out.text + p.err.text, /wrong-staple-42|right-horse-battery/);
 });
 
-Deno.test("a server restart: the subscriber reports the loss, resubscribes and receives again", async () => {
+ownServerTest("a server restart: the subscriber reports the loss, resubscribes and receives again", async () => {
   const password = "s3cret-restart-pw";
   await using server = await testServer({ own: true, args: ["--requirepass", password] });
   const url = `redis://:${password}@127.0.0.1:${server.local!.port}`;
@@ -87,7 +87,7 @@ Deno.test("SIGTERM stops the subscriber cleanly, as Ctrl+C does", async () => {
   assert.match(sub.out.text, /Received 0 message\(s\)/);
 });
 
-Deno.test("the publisher stops with the failure code when the server goes away mid-run", async () => {
+ownServerTest("the publisher stops with the failure code when the server goes away mid-run", async () => {
   await using server = await testServer({ own: true });
   const io = captureIo();
   const running = publisher(["--url", server.url, "gone:ch", "{{n}}", "--repeat", "100000", "--rate", "200"], io);
@@ -98,7 +98,7 @@ Deno.test("the publisher stops with the failure code when the server goes away m
   assert.match(io.err.text, /Publishing stopped after \d+ message\(s\): the server went away/);
 });
 
-Deno.test("the publisher at full speed fails cleanly when the server goes away mid-batch", async () => {
+ownServerTest("the publisher at full speed fails cleanly when the server goes away mid-batch", async () => {
   await using server = await testServer({ own: true });
   const io = captureIo();
   const running = publisher(["--url", server.url, "gone:fast", "{{n}}", "--repeat", "100000000", "--quiet"], io);

@@ -4,11 +4,10 @@ import { main as processor } from "../../scripts/event_processor.ts";
 import { Connection } from "../../lib/core/client.ts";
 import { ExitCode } from "../../lib/core/exit_codes.ts";
 import { Reporter } from "../../lib/core/output.ts";
-import { captureIo, runMain, ScriptProcess, testServer } from "../harness.ts";
-import { Redis } from "ioredis";
+import { captureIo, ownServerTest, runMain, ScriptProcess, testClient, testServer } from "../harness.ts";
 
 Deno.test("demo_events shows the whole round trip through a running event_processor", async () => {
-  await using server = await testServer({ own: true });
+  await using server = await testServer();
   const proc = captureIo();
   const running = processor(["--url", server.url, "--stats-interval", "0"], proc);
   await proc.out.waitFor(/subscribed to profile_events/);
@@ -31,7 +30,7 @@ Deno.test("demo_events shows the whole round trip through a running event_proces
 });
 
 Deno.test("demo_events --json gives one object per step, as a real process", async () => {
-  await using server = await testServer({ own: true });
+  await using server = await testServer();
   const proc = captureIo();
   const running = processor(["--url", server.url, "--quiet", "--stats-interval", "0"], proc);
   await proc.out.waitFor(/subscribed to profile_events/);
@@ -57,7 +56,7 @@ Deno.test("demo_events --json gives one object per step, as a real process", asy
 });
 
 Deno.test("demo_events says to start the processor when nobody listens, without waiting", async () => {
-  await using server = await testServer({ own: true });
+  await using server = await testServer();
   const io = captureIo();
   const started = Date.now();
   assert.equal(await demo(["--url", server.url, "--timeout", "30s"], io), ExitCode.Timeout);
@@ -70,7 +69,7 @@ Deno.test("demo_events says to start the processor when nobody listens, without 
 });
 
 Deno.test("demo_events times out with the timeout code when results do not come back", async () => {
-  await using server = await testServer({ own: true });
+  await using server = await testServer();
   // A listener that receives the events but never answers.
   const conn = await Connection.open({ url: server.url, reporter: new Reporter(captureIo().stderr) });
   try {
@@ -88,7 +87,7 @@ Deno.test("demo_events times out with the timeout code when results do not come 
 });
 
 Deno.test("demo_events: Ctrl+C while waiting for results is a normal stop, with how many came back", async () => {
-  await using server = await testServer({ own: true });
+  await using server = await testServer();
   // A listener that receives the events but never answers.
   const conn = await Connection.open({ url: server.url, reporter: new Reporter(captureIo().stderr) });
   try {
@@ -104,9 +103,9 @@ Deno.test("demo_events: Ctrl+C while waiting for results is a normal stop, with 
   }
 });
 
-Deno.test("demo_events: a server that holds PUBLISH → the timeout code within --timeout, saying so", async () => {
+ownServerTest("demo_events: a server that holds PUBLISH → the timeout code within --timeout, saying so", async () => {
   await using server = await testServer({ own: true });
-  const pauser = new Redis(server.url);
+  await using pauser = testClient(server.url);
   try {
     await pauser.call("CLIENT", "PAUSE", "30000", "WRITE");
     const started = Date.now();
@@ -116,6 +115,5 @@ Deno.test("demo_events: a server that holds PUBLISH → the timeout code within 
     assert.match(io.err.text, /stopped answering: PUBLISH got no answer within 0\.5 s/);
   } finally {
     await pauser.call("CLIENT", "UNPAUSE");
-    await pauser.quit();
   }
 });

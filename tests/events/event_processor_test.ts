@@ -7,7 +7,7 @@ import { EventSubscriber } from "../../lib/events/subscriber.ts";
 import { ExitCode } from "../../lib/core/exit_codes.ts";
 import { freePort } from "../../lib/core/local_server.ts";
 import { Reporter } from "../../lib/core/output.ts";
-import { captureIo, ScriptProcess, testServer } from "../harness.ts";
+import { captureIo, ownServerTest, ScriptProcess, testServer } from "../harness.ts";
 
 /** A plain client for publishing, closed at the end of the test. */
 async function openClient(url: string) {
@@ -45,7 +45,7 @@ async function resultsListener(url: string) {
 }
 
 Deno.test("event_processor publishes a result for each event kind and reports malformed ones", async () => {
-  await using server = await testServer({ own: true });
+  await using server = await testServer();
   await using listener = await resultsListener(server.url);
   const io = captureIo();
   const running = processor(["--url", server.url, "--stats-interval", "0"], io);
@@ -122,7 +122,7 @@ Deno.test("event_processor publishes a result for each event kind and reports ma
 });
 
 Deno.test("event_processor --json prints each result, periodic statistics and a summary", async () => {
-  await using server = await testServer({ own: true });
+  await using server = await testServer();
   const io = captureIo();
   const running = processor(["--url", server.url, "--json", "--stats-interval", "200ms", "-c", "4"], io);
   await io.out.waitFor(/"channel":"profile_events","active":2/);
@@ -146,7 +146,7 @@ Deno.test("event_processor --json prints each result, periodic statistics and a 
 });
 
 Deno.test("event_processor stops cleanly on SIGINT as a real process", async () => {
-  await using server = await testServer({ own: true });
+  await using server = await testServer();
   await using p = new ScriptProcess("event_processor.ts", ["--url", server.url, "--quiet"]);
   await p.err.waitFor(/Press Ctrl\+C to stop/, 20_000);
   p.kill("SIGINT");
@@ -165,7 +165,7 @@ Deno.test("event_processor refuses bad flags and a missing server with their exi
   assert.match(io2.err.text, /Cannot connect to redis:\/\/127\.0\.0\.1:\d+: connection refused/);
 });
 
-Deno.test("event_processor keeps processing after the server restarts", async () => {
+ownServerTest("event_processor keeps processing after the server restarts", async () => {
   await using server = await testServer({ own: true });
   const io = captureIo();
   const running = processor(["--url", server.url, "--stats-interval", "0"], io);
@@ -190,7 +190,7 @@ Deno.test("event_processor keeps processing after the server restarts", async ()
 });
 
 Deno.test("event_processor escapes control characters in profile field names", async () => {
-  await using server = await testServer({ own: true });
+  await using server = await testServer();
   const io = captureIo();
   const running = processor(["--url", server.url, "--stats-interval", "0"], io);
   try {

@@ -1,20 +1,22 @@
 import assert from "node:assert/strict";
-import { Redis } from "ioredis";
 import { main as listener } from "../../scripts/keyspace_listener.ts";
 import { main as writer } from "../../scripts/keyspace_writer.ts";
 import { ExitCode } from "../../lib/core/exit_codes.ts";
 import { percentile } from "../../lib/core/stats.ts";
-import { captureIo, runMain, ScriptProcess, testClient, testServer } from "../harness.ts";
+import { captureIo, ownServerTest, runMain, ScriptProcess, testClient, testServer } from "../harness.ts";
 
 const runListener = (args: string[]) => runMain(listener, args);
 
+/** The lab's two keys under the test's prefix, as flags for either script. */
+const labKeys = (prefix: string) => ["--key", `${prefix}shared_key`, "--handshake-key", `${prefix}handshake_key`];
+
 Deno.test("keyspace_writer and keyspace_listener complete 50 handshakes with consistent statistics", async () => {
-  await using server = await testServer({ own: true });
-  await using l = runListener(["--url", server.url, "--count", "50", "--json"]);
+  await using server = await testServer();
+  await using l = runListener(["--url", server.url, ...labKeys(server.prefix), "--count", "50", "--json"]);
   await l.io.err.waitFor(/Listening on /);
   const io = captureIo();
-  const args = ["--url", server.url, "--count", "50", "--interval", "0", "--timeout", "5s", "--json"];
-  assert.equal(await writer(args, io), ExitCode.Ok);
+  const args = ["--url", server.url, ...labKeys(server.prefix), "--count", "50", "--interval", "0", "--timeout", "5s"];
+  assert.equal(await writer([...args, "--json"], io), ExitCode.Ok);
   assert.equal(await l.exit, ExitCode.Ok);
 
   const lines = io.out.text.trim().split("\n").map((line) => JSON.parse(line));
@@ -41,30 +43,31 @@ Deno.test("keyspace_writer and keyspace_listener complete 50 handshakes with con
 });
 
 Deno.test("keyspace_writer times out each round when nobody answers, and exits with the timeout code", async () => {
-  await using server = await testServer({ own: true });
+  await using server = await testServer();
   const io = captureIo();
   const started = Date.now();
-  const code = await writer(["--url", server.url, "--count", "2", "--interval", "0", "--timeout", "200ms"], io);
+  const args = ["--url", server.url, ...labKeys(server.prefix), "--count", "2", "--interval", "0"];
+  const code = await writer([...args, "--timeout", "200ms"], io);
   assert.equal(code, ExitCode.Timeout);
   assert.ok(Date.now() - started < 5000);
   assert.equal(io.out.count(/no handshake within 0.2 s/), 2);
   assert.match(io.out.text, /0 handshake\(s\) in 2 round\(s\): min – .* 2 timed out/);
-  assert.match(io.err.text, /No handshake arrived on handshake_key/);
+  assert.match(io.err.text, new RegExp(`No handshake arrived on ${server.prefix}handshake_key`));
 });
 
 Deno.test("keyspace_writer ignores a handshake that is not for its round", async () => {
-  await using server = await testServer({ own: true, notifications: "K$" });
+  await using server = await testServer({ notifications: "K$" });
+  const p = server.prefix;
   const io = captureIo();
-  const running = writer(["--url", server.url, "--count", "1", "--timeout", "400ms"], io);
-  await io.err.waitFor(/Writing shared_key/);
+  const running = writer(["--url", server.url, ...labKeys(p), "--count", "1", "--timeout", "400ms"], io);
+  await io.err.waitFor(new RegExp(`Writing ${p}shared_key`));
   // Someone else's handshake (not carrying this round's value) must not end the round.
-  await using l = runListener(["--url", server.url, "--key", "other", "--count", "1"]);
+  const other = ["--key", `${p}other`, "--handshake-key", `${p}handshake_key`];
+  await using l = runListener(["--url", server.url, ...other, "--count", "1"]);
   await l.io.err.waitFor(/Listening on /);
-  const redis = new Redis(server.url);
-  try {
-    await redis.set("other", "someone else timestamp 1725543675");
-  } finally {
-    await redis.quit();
+  {
+    await using redis = testClient(server.url);
+    await redis.set(`${p}other`, "someone else timestamp 1725543675");
   }
   assert.equal(await l.exit, ExitCode.Ok);
   assert.equal(await running, ExitCode.Timeout);
@@ -82,10 +85,11 @@ Deno.test("keyspace_writer as a subprocess: --help, usage errors, and a clean Ct
     assert.equal(await bad.exit(), ExitCode.Usage);
     assert.match(bad.err.text, /--key and --handshake-key must differ/);
   }
-  await using server = await testServer({ own: true });
+  await using server = await testServer();
   await using p = new ScriptProcess("keyspace_writer.ts", [
     "--url",
     server.url,
+    ...labKeys(server.prefix),
     "--interval",
     "10s",
     "--timeout",
@@ -97,7 +101,7 @@ Deno.test("keyspace_writer as a subprocess: --help, usage errors, and a clean Ct
   assert.match(p.out.text, /0 handshake\(s\) in 1 round\(s\)/);
 });
 
-Deno.test("keyspace_writer keeps measuring across a server restart, with the listener", async () => {
+ownServerTest("keyspace_writer keeps measuring across a server restart, with the listener", async () => {
   await using server = await testServer({ own: true });
   await using l = runListener(["--url", server.url]);
   await l.io.err.waitFor(/Listening on /);
@@ -122,17 +126,17 @@ Deno.test("keyspace_writer keeps measuring across a server restart, with the lis
 
 /** Makes the server hold every write (SET, PUBLISH) without answering, until disposed. */
 async function frozen(url: string): Promise<AsyncDisposable> {
-  const redis = new Redis(url);
+  const redis = testClient(url);
   await redis.call("CLIENT", "PAUSE", "30000", "WRITE");
   return {
     [Symbol.asyncDispose]: async () => {
       await redis.call("CLIENT", "UNPAUSE");
-      await redis.quit();
+      await redis[Symbol.asyncDispose]();
     },
   };
 }
 
-Deno.test("keyspace_writer: a server that holds its writes → rounds skipped within --timeout, exit 1", async () => {
+ownServerTest("keyspace_writer: a server that holds its writes → rounds skipped within --timeout, exit 1", async () => {
   await using server = await testServer({ own: true, notifications: "K$" });
   await using _frozen = await frozen(server.url);
   const started = Date.now();
@@ -148,7 +152,7 @@ Deno.test("keyspace_writer: a server that holds its writes → rounds skipped wi
   assert.match(io.err.text, /unavailable for every round/);
 });
 
-Deno.test("keyspace_writer: Ctrl+C while the server holds a write stops at once", async () => {
+ownServerTest("keyspace_writer: Ctrl+C while the server holds a write stops at once", async () => {
   await using server = await testServer({ own: true, notifications: "K$" });
   await using _frozen = await frozen(server.url);
   const { io, exit } = runMain(writer, ["--url", server.url, "--timeout", "30s"], 10_000);
@@ -160,7 +164,7 @@ Deno.test("keyspace_writer: Ctrl+C while the server holds a write stops at once"
   assert.match(io.out.text, /0 handshake\(s\) in 0 round\(s\)/);
 });
 
-Deno.test("keyspace_writer: rounds while the server is down are skipped and counted, not failed", async () => {
+ownServerTest("keyspace_writer: rounds while the server is down are skipped and counted, not failed", async () => {
   await using server = await testServer({ own: true, notifications: "K$" });
   const { io, exit } = runMain(writer, [
     "--url",
@@ -187,18 +191,15 @@ Deno.test("keyspace_writer: a --name too long for the handshake's copy is a usag
 });
 
 Deno.test("keyspace_writer turns on K$ even when --handshake-key looks like a pattern", async () => {
-  await using server = await testServer({ own: true });
+  await using server = await testServer();
   const io = captureIo();
-  const args = ["--url", server.url, "--handshake-key", "hs:[1]*", "--count", "1", "--timeout", "200ms"];
+  const keys = ["--key", `${server.prefix}shared_key`, "--handshake-key", `${server.prefix}hs:[1]*`];
+  const args = ["--url", server.url, ...keys, "--count", "1", "--timeout", "200ms"];
   assert.equal(await writer(args, io), ExitCode.Timeout);
   assert.match(io.err.text, /added K\$/);
-  const redis = new Redis(server.url);
-  try {
-    const [, flags] = await redis.config("GET", "notify-keyspace-events") as string[];
-    assert.ok(flags!.includes("K") && !flags!.includes("E"), flags);
-  } finally {
-    await redis.quit();
-  }
+  await using redis = testClient(server.url);
+  const [, flags] = await redis.config("GET", "notify-keyspace-events") as string[];
+  assert.ok(flags!.includes("K") && !flags!.includes("E"), flags);
 });
 
 Deno.test("keyspace_writer --restore-config puts notify-keyspace-events back at exit, even after a timeout", async () => {

@@ -10,7 +10,7 @@ import {
   writeNotifyConfig,
 } from "../../lib/keyspace/notifications.ts";
 import { Reporter } from "../../lib/core/output.ts";
-import { captureIo, replicaPair, testClient, testServer } from "../harness.ts";
+import { captureIo, ownServerTest, replicaPair, testClient, testServer } from "../harness.ts";
 
 Deno.test("missingFlags() and mergeFlags() add exactly the missing letters", () => {
   assert.equal(missingFlags("", "K$"), "K$");
@@ -49,7 +49,7 @@ Deno.test("isInvalidValue() tells a rejected letter from a refused CONFIG", () =
   assert.ok(!isInvalidValue("ERR unknown command 'config', with args beginning with: 'SET'"));
 });
 
-Deno.test("writeNotifyConfig(): a letter the server rejects is told apart from a refused CONFIG", async () => {
+ownServerTest("writeNotifyConfig(): a letter the server rejects is told apart from a refused CONFIG", async () => {
   await using server = await testServer({ own: true });
   await using renamed = await testServer({ own: true, args: ["--rename-command", "CONFIG", ""] });
   const redis = new Redis(server.url);
@@ -65,7 +65,7 @@ Deno.test("writeNotifyConfig(): a letter the server rejects is told apart from a
   }
 });
 
-Deno.test("readNotifyConfig() reads the value, and tells a refusal from a lost connection", async () => {
+ownServerTest("readNotifyConfig() reads the value, and tells a refusal from a lost connection", async () => {
   await using server = await testServer({ own: true, notifications: "KEA", args: ["--rename-command", "CONFIG", ""] });
   await using plain = await testServer({ own: true, notifications: "Kh" });
   const renamed = new Redis(server.url);
@@ -85,15 +85,17 @@ Deno.test("readNotifyConfig() reads the value, and tells a refusal from a lost c
 });
 
 Deno.test("probeFlags() is ok when the events arrive and not when they do not, in any db", async () => {
-  await using on = await testServer({ own: true, notifications: "K$" });
-  await using off = await testServer({ own: true, notifications: "E$" });
-  assert.equal((await probeFlags({ url: on.url, db: 0, flags: "K$" })).ok, true);
-  assert.equal((await probeFlags({ url: on.url, db: 7, flags: "K$" })).ok, true);
+  {
+    await using on = await testServer({ notifications: "K$" });
+    assert.equal((await probeFlags({ url: on.url, db: 0, flags: "K$" })).ok, true);
+    assert.equal((await probeFlags({ url: on.url, db: 7, flags: "K$" })).ok, true);
+  }
+  await using off = await testServer({ notifications: "E$" });
   const missed = await probeFlags({ url: off.url, db: 0, flags: "K$", timeoutMs: 300 });
   assert.deepEqual([missed.ok, missed.error], [false, undefined]);
 });
 
-Deno.test("probeFlags() leaves every probe key with an expiry", async () => {
+ownServerTest("probeFlags() leaves every probe key with an expiry", async () => {
   await using server = await testServer({ own: true, notifications: "KA", args: ["--rename-command", "DEL", ""] });
   const result = await probeFlags({ url: server.url, db: 0, flags: "K$hlszt", timeoutMs: 2000 });
   assert.equal(result.ok, true);
@@ -108,14 +110,14 @@ Deno.test("probeFlags() leaves every probe key with an expiry", async () => {
 });
 
 Deno.test("probeFlags() proves each class it can, and names what is missing", async () => {
-  await using server = await testServer({ own: true, notifications: "KE$hx" });
+  await using server = await testServer({ notifications: "KE$hx" });
   const some = await probeFlags({ url: server.url, db: 0, flags: "KE$hxe", timeoutMs: 2000 });
   assert.deepEqual([some.ok, some.unproven], [true, "e"]);
   const lacking = await probeFlags({ url: server.url, db: 0, flags: "Kl", timeoutMs: 300 });
   assert.deepEqual([lacking.ok, lacking.missing], [false, ["keyspace:lpush"]]);
 });
 
-Deno.test("probeFlags() writes through writeUrl when it listens on a read-only replica", async () => {
+ownServerTest("probeFlags() writes through writeUrl when it listens on a read-only replica", async () => {
   await using pair = await replicaPair({ notifications: "K$" });
   const { primary, replica } = pair;
   const direct = await probeFlags({ url: replica.url, db: 0, flags: "K$", timeoutMs: 300 });
@@ -125,10 +127,10 @@ Deno.test("probeFlags() writes through writeUrl when it listens on a read-only r
 });
 
 Deno.test("ensureNotifications() keeps the flags already set and reports what it added", async () => {
-  await using server = await testServer({ own: true, notifications: "Elg" });
-  const redis = new Redis(server.url);
+  await using server = await testServer({ notifications: "Elg" });
+  await using redis = testClient(server.url);
   const io = captureIo();
-  try {
+  {
     const options = {
       redis,
       url: server.url,
@@ -145,8 +147,6 @@ Deno.test("ensureNotifications() keeps the flags already set and reports what it
     assert.match(io.err.text, /added K\$/);
     const again = await ensureNotifications(options);
     assert.equal(again.kind, "already");
-  } finally {
-    await redis.quit();
   }
 });
 

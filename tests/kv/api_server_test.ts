@@ -6,7 +6,7 @@ import { parseUpdate } from "../../lib/kv/message.ts";
 import { Logger } from "../../lib/core/log.ts";
 import { SseHub } from "../../lib/web/sse.ts";
 import { delay, withTimeout } from "../../lib/core/timing.ts";
-import { type CapturedIo, captureIo, testServer, withClient } from "../harness.ts";
+import { type CapturedIo, captureIo, ownServerTest, testServer, withClient } from "../harness.ts";
 
 /** Unique per run, so tests sharing a REDIS_URL server never see earlier runs' keys. */
 const NS = `r${crypto.randomUUID().slice(0, 8)}.`;
@@ -114,12 +114,13 @@ class SseReader implements AsyncDisposable {
 }
 
 Deno.test("api_server returns what was stored: /kv lists the types, /kv/:type the stored JSON, 404 when absent", async () => {
-  await using server = await testServer({ own: true });
-  await using api = await startApi(server.url, ["--prefix", "kv:"]);
+  await using server = await testServer();
+  const [prefix, channel] = [`${server.prefix}kv:`, `${server.prefix}update`];
+  await using api = await startApi(server.url, ["--prefix", prefix, "--channel", channel]);
   await withClient(server.url, async (redis) => {
-    await storeAndPublish(redis, update("Weather", { temp: 21.5 }), "kv:");
-    await storeAndPublish(redis, update("AQI", { pm25: 4 }), "kv:");
-    await redis.set("unrelated", "x");
+    await storeAndPublish(redis, update("Weather", { temp: 21.5 }), prefix, channel);
+    await storeAndPublish(redis, update("AQI", { pm25: 4 }), prefix, channel);
+    await redis.set(`${server.prefix}unrelated`, "x");
   });
   const list = await fetch(`${api.base}/kv`);
   assert.equal(list.status, 200);
@@ -132,7 +133,7 @@ Deno.test("api_server returns what was stored: /kv lists the types, /kv/:type th
   );
   const missing = await fetch(`${api.base}/kv/Nope`);
   assert.equal(missing.status, 404);
-  assert.match((await missing.json()).error, /Nothing stored for type "Nope" \(key "kv:Nope"\)/);
+  assert.match((await missing.json()).error, new RegExp(`Nothing stored for type "Nope" \\(key "${prefix}Nope"\\)`));
   const bad = await fetch(`${api.base}/kv/a%20b`);
   assert.equal(bad.status, 400);
   await bad.body?.cancel();
@@ -147,13 +148,18 @@ Deno.test("api_server returns what was stored: /kv lists the types, /kv/:type th
 
 Deno.test("api_server /events: current values first, then an update published after the client connected", async () => {
   await using server = await testServer();
-  await using api = await startApi(server.url, ["--channel", `${NS}t2:update`, "--prefix", `${NS}t2:`]);
+  await using api = await startApi(server.url, [
+    "--channel",
+    `${server.prefix}t2:update`,
+    "--prefix",
+    `${server.prefix}t2:`,
+  ]);
   await withClient(server.url, async (redis) => {
-    await storeAndPublish(redis, update("Existing", { a: 1 }), `${NS}t2:`, `${NS}t2:update`);
+    await storeAndPublish(redis, update("Existing", { a: 1 }), `${server.prefix}t2:`, `${server.prefix}t2:update`);
     await using sse = SseReader.open(`${api.base}/events`);
     const first = await sse.waitFor((e) => JSON.parse(e.data).type === "Existing");
     assert.equal(first.event, "update");
-    await storeAndPublish(redis, update("Live", { b: 2 }), `${NS}t2:`, `${NS}t2:update`);
+    await storeAndPublish(redis, update("Live", { b: 2 }), `${server.prefix}t2:`, `${server.prefix}t2:update`);
     const live = await sse.waitFor((e) => JSON.parse(e.data).type === "Live");
     assert.deepEqual(JSON.parse(live.data), {
       type: "Live",
@@ -167,16 +173,21 @@ Deno.test("api_server /events: current values first, then an update published af
 
 Deno.test("api_server /events waits for kv_updater's write when it lags behind the channel message", async () => {
   await using server = await testServer();
-  await using api = await startApi(server.url, ["--channel", `${NS}t3:update`, "--prefix", `${NS}t3:`]);
+  await using api = await startApi(server.url, [
+    "--channel",
+    `${server.prefix}t3:update`,
+    "--prefix",
+    `${server.prefix}t3:`,
+  ]);
   await withClient(server.url, async (redis) => {
     await using sse = SseReader.open(`${api.base}/events`);
     await sse.ready;
     const message = update("Lagging", { v: "new" });
-    await redis.set(`${NS}t3:Lagging`, '{"updated": "old", "valid": "old", "values": {"v": "old"}}');
-    await redis.publish(`${NS}t3:update`, message);
+    await redis.set(`${server.prefix}t3:Lagging`, '{"updated": "old", "valid": "old", "values": {"v": "old"}}');
+    await redis.publish(`${server.prefix}t3:update`, message);
     const parsed = parseUpdate(new TextEncoder().encode(message));
     assert.ok(parsed.ok);
-    await redis.set(`${NS}t3:Lagging`, parsed.update.stored); // the updater's write, after the message
+    await redis.set(`${server.prefix}t3:Lagging`, parsed.update.stored); // the updater's write, after the message
     const e = await sse.waitFor((e) => JSON.parse(e.data).type === "Lagging" && JSON.parse(e.data).values.v !== "old");
     assert.equal(JSON.parse(e.data).values.v, "new");
   });
@@ -184,18 +195,18 @@ Deno.test("api_server /events waits for kv_updater's write when it lags behind t
 
 Deno.test("api_server /events replays what a client missed when it reconnects with Last-Event-ID", async () => {
   await using server = await testServer();
-  const args = ["--channel", `${NS}t4:update`, "--prefix", `${NS}t4:`, "--log-level", "debug"];
+  const args = ["--channel", `${server.prefix}t4:update`, "--prefix", `${server.prefix}t4:`, "--log-level", "debug"];
   await using api = await startApi(server.url, args);
   await withClient(server.url, async (redis) => {
     let lastId: string;
     {
       await using sse = SseReader.open(`${api.base}/events`);
       await api.io.err.waitFor(/SSE client #1 connected/); // it has had its (empty) snapshot: now live
-      await storeAndPublish(redis, update("One", { n: 1 }), `${NS}t4:`, `${NS}t4:update`);
+      await storeAndPublish(redis, update("One", { n: 1 }), `${server.prefix}t4:`, `${server.prefix}t4:update`);
       lastId = (await sse.waitFor((e) => JSON.parse(e.data).type === "One")).id;
     }
-    await storeAndPublish(redis, update("Two", { n: 2 }), `${NS}t4:`, `${NS}t4:update`);
-    await storeAndPublish(redis, update("Three", { n: 3 }), `${NS}t4:`, `${NS}t4:update`);
+    await storeAndPublish(redis, update("Two", { n: 2 }), `${server.prefix}t4:`, `${server.prefix}t4:update`);
+    await storeAndPublish(redis, update("Three", { n: 3 }), `${server.prefix}t4:`, `${server.prefix}t4:update`);
     // Wait until the server has sent both (a fresh client sees them as live events).
     await using watcher = SseReader.open(`${api.base}/events`, lastId);
     await watcher.waitFor((e) => JSON.parse(e.data).type === "Three");
@@ -211,9 +222,9 @@ Deno.test("api_server drops a client that stops reading, and the others keep rec
   await using server = await testServer();
   await using api = await startApi(server.url, [
     "--channel",
-    `${NS}t5:update`,
+    `${server.prefix}t5:update`,
     "--prefix",
-    `${NS}t5:`,
+    `${server.prefix}t5:`,
     "--client-buffer",
     "200kb",
     "--client-timeout",
@@ -230,7 +241,7 @@ Deno.test("api_server drops a client that stops reading, and the others keep rec
     await withClient(server.url, async (redis) => {
       // Bounded: at most 200 × 48 KiB; stops as soon as the stuck client is dropped.
       for (let n = 0; n < 200 && !/SSE client #1 dropped/.test(api.io.err.text); n++) {
-        await storeAndPublish(redis, update(`Big${n}`, { n, big }), `${NS}t5:`, `${NS}t5:update`);
+        await storeAndPublish(redis, update(`Big${n}`, { n, big }), `${server.prefix}t5:`, `${server.prefix}t5:update`);
         await reader.waitFor((e) => e.data.includes(`"type":"Big${n}"`));
       }
     });
@@ -258,7 +269,7 @@ Deno.test("api_server refuses a port in use and bad options", async () => {
   assert.match(io.err.text, /--port must be between 0 and 65535/);
 });
 
-Deno.test("api_server survives a server restart: 503 while it is away, then live events again", async () => {
+ownServerTest("api_server survives a server restart: 503 while it is away, then live events again", async () => {
   await using server = await testServer({ own: true });
   await using api = await startApi(server.url);
   await using sse = SseReader.open(`${api.base}/events`);
@@ -281,9 +292,9 @@ Deno.test("api_server /events sends heartbeats on an idle stream", async () => {
   await using server = await testServer();
   await using api = await startApi(server.url, [
     "--channel",
-    `${NS}t8:update`,
+    `${server.prefix}t8:update`,
     "--prefix",
-    `${NS}t8:`,
+    `${server.prefix}t8:`,
     "--heartbeat",
     "100ms",
   ]);
@@ -312,10 +323,10 @@ Deno.test("api_server /events sends heartbeats on an idle stream", async () => {
 
 Deno.test("api_server sends a snapshot larger than --client-buffer whole, and the client stays live", async () => {
   await using server = await testServer();
-  const prefix = `${NS}t9:`;
+  const prefix = `${server.prefix}t9:`;
   await using api = await startApi(server.url, [
     "--channel",
-    `${NS}t9:update`,
+    `${server.prefix}t9:update`,
     "--prefix",
     prefix,
     "--client-buffer",
@@ -327,7 +338,7 @@ Deno.test("api_server sends a snapshot larger than --client-buffer whole, and th
     }
     await using sse = SseReader.open(`${api.base}/events`);
     await sse.waitFor((e) => JSON.parse(e.data).type === "Wide9");
-    await storeAndPublish(redis, update("After", { small: 1 }), prefix, `${NS}t9:update`);
+    await storeAndPublish(redis, update("After", { small: 1 }), prefix, `${server.prefix}t9:update`);
     await sse.waitFor((e) => JSON.parse(e.data).type === "After");
     assert.equal(sse.events.length, 11);
   });
@@ -356,61 +367,68 @@ async function readUntil(res: Response, pattern: RegExp, ms = 10_000): Promise<s
   }
 }
 
-Deno.test("api_server with a server that stops answering: 503 within --timeout, /health degraded, Ctrl+C exits", async () => {
-  await using server = await testServer({ own: true });
-  const io = captureIo();
-  const done = apiServer(
-    ["--url", server.url, "--port", "0", "--timeout", "500ms", "--heartbeat", "100ms", "--log-level", "debug"],
-    io,
-  );
-  const [, base] = await Promise.race([
-    io.err.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)\//),
-    done.then(() => assert.fail(io.err.text)),
-  ]);
-  // Ends with the server (no retries), so nothing is left to close: a disconnect() on it would arm ioredis's 2 s
-  // disconnectTimeout, a timer that outlives the test.
-  const admin = new Redis(server.url, { maxRetriesPerRequest: 0, retryStrategy: () => null });
-  admin.on("error", () => {});
-  const adminEnded = new Promise<void>((resolve) => admin.once("end", () => resolve()));
-  await storeAndPublish(admin, update("BeforePause", { n: 1 }));
-  await admin.call("CLIENT", "PAUSE", "20000", "ALL"); // the server now answers no one, connections stay open
-  try {
-    const kv = await fetch(`${base}/kv`);
-    assert.equal(kv.status, 503);
-    const body = await kv.text();
-    assert.match(body, /The Redis server did not answer within 0\.5 s/);
-    assert.doesNotMatch(body, new RegExp(`127\\.0\\.0\\.1|${server.local!.port}`));
-    assert.match(io.err.text, new RegExp(`the server at redis://127\\.0\\.0\\.1:${server.local!.port} did not answer`));
-    const health = await fetch(`${base}/health`);
-    assert.equal(health.status, 503);
-    assert.deepEqual(await health.json(), { status: "degraded", server: "not answering within 0.5 s", clients: 0 });
-    // A client waiting for its snapshot gets heartbeats, and is forgotten when it leaves.
-    const waiting = await fetch(`${base}/events`);
-    const text = await readUntil(waiting, /: heartbeat /);
-    assert.doesNotMatch(text, /event: update/);
-    await io.err.waitFor(/SSE client #1 left before its first events were sent/);
-    // Ctrl+C while a client is connecting and the server is still frozen: exits without waiting for it.
-    const connecting = fetch(`${base}/events`).then((res) => res.body?.cancel(), () => {});
-    await io.err.waitFor(/GET \/events[\s\S]*GET \/events/);
-    const stoppedAt = Date.now();
-    io.stop();
-    assert.equal(await withTimeout(done, 10_000, () => new Error(`still running:\n${io.err.text}`)), ExitCode.Ok);
-    assert.ok(Date.now() - stoppedAt < 8000, `took ${Date.now() - stoppedAt} ms to stop`);
-    await connecting;
-  } finally {
-    await server.local!.stop(); // CLIENT UNPAUSE would itself wait for the pause to end
-    await adminEnded;
-  }
-});
+ownServerTest(
+  "api_server with a server that stops answering: 503 within --timeout, /health degraded, Ctrl+C exits",
+  async () => {
+    await using server = await testServer({ own: true });
+    const io = captureIo();
+    const done = apiServer(
+      ["--url", server.url, "--port", "0", "--timeout", "500ms", "--heartbeat", "100ms", "--log-level", "debug"],
+      io,
+    );
+    const [, base] = await Promise.race([
+      io.err.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)\//),
+      done.then(() => assert.fail(io.err.text)),
+    ]);
+    // Ends with the server (no retries), so nothing is left to close: a disconnect() on it would arm ioredis's 2 s
+    // disconnectTimeout, a timer that outlives the test.
+    const admin = new Redis(server.url, { maxRetriesPerRequest: 0, retryStrategy: () => null });
+    admin.on("error", () => {});
+    const adminEnded = new Promise<void>((resolve) => admin.once("end", () => resolve()));
+    await storeAndPublish(admin, update("BeforePause", { n: 1 }));
+    await admin.call("CLIENT", "PAUSE", "20000", "ALL"); // the server now answers no one, connections stay open
+    try {
+      const kv = await fetch(`${base}/kv`);
+      assert.equal(kv.status, 503);
+      const body = await kv.text();
+      assert.match(body, /The Redis server did not answer within 0\.5 s/);
+      assert.doesNotMatch(body, new RegExp(`127\\.0\\.0\\.1|${server.local!.port}`));
+      assert.match(
+        io.err.text,
+        new RegExp(`the server at redis://127\\.0\\.0\\.1:${server.local!.port} did not answer`),
+      );
+      const health = await fetch(`${base}/health`);
+      assert.equal(health.status, 503);
+      assert.deepEqual(await health.json(), { status: "degraded", server: "not answering within 0.5 s", clients: 0 });
+      // A client waiting for its snapshot gets heartbeats, and is forgotten when it leaves.
+      const waiting = await fetch(`${base}/events`);
+      const text = await readUntil(waiting, /: heartbeat /);
+      assert.doesNotMatch(text, /event: update/);
+      await io.err.waitFor(/SSE client #1 left before its first events were sent/);
+      // Ctrl+C while a client is connecting and the server is still frozen: exits without waiting for it.
+      const connecting = fetch(`${base}/events`).then((res) => res.body?.cancel(), () => {});
+      await io.err.waitFor(/GET \/events[\s\S]*GET \/events/);
+      const stoppedAt = Date.now();
+      io.stop();
+      assert.equal(await withTimeout(done, 10_000, () => new Error(`still running:\n${io.err.text}`)), ExitCode.Ok);
+      assert.ok(Date.now() - stoppedAt < 8000, `took ${Date.now() - stoppedAt} ms to stop`);
+      await connecting;
+    } finally {
+      await server.local!.stop(); // CLIENT UNPAUSE would itself wait for the pause to end
+      await adminEnded;
+    }
+  },
+);
 
 Deno.test("api_server /kv lists only stored updates (not other labs' keys), the same as the /events snapshot", async () => {
-  await using server = await testServer({ own: true });
-  await using api = await startApi(server.url);
+  await using server = await testServer();
+  const [prefix, channel] = [server.prefix, `${server.prefix}update`];
+  await using api = await startApi(server.url, ["--prefix", prefix, "--channel", channel]);
   await withClient(server.url, async (redis) => {
-    await redis.set("handshake_key", "abc123");
-    await redis.set("shared_key", '{"key": "x"}');
-    await storeAndPublish(redis, update("Weather", { temp: 20 }));
-    await storeAndPublish(redis, update("zz", { last: true })); // sorts after the other keys
+    await redis.set(`${prefix}handshake_key`, "abc123");
+    await redis.set(`${prefix}shared_key`, '{"key": "x"}');
+    await storeAndPublish(redis, update("Weather", { temp: 20 }), prefix, channel);
+    await storeAndPublish(redis, update("zz", { last: true }), prefix, channel); // sorts after the other keys
   });
   assert.deepEqual(await (await fetch(`${api.base}/kv`)).json(), { types: ["Weather", "zz"] });
   const other = await fetch(`${api.base}/kv/handshake_key`);
@@ -423,12 +441,12 @@ Deno.test("api_server /kv lists only stored updates (not other labs' keys), the 
 
 Deno.test("api_server --max-bytes ignores larger update messages, as kv_updater does", async () => {
   await using server = await testServer();
-  const channel = `${NS}mb:update`;
+  const channel = `${server.prefix}mb:update`;
   await using api = await startApi(server.url, [
     "--channel",
     channel,
     "--prefix",
-    `${NS}mb:`,
+    `${server.prefix}mb:`,
     "--max-bytes",
     "150",
     "--log-level",
@@ -443,8 +461,8 @@ Deno.test("api_server --max-bytes ignores larger update messages, as kv_updater 
 
 Deno.test("api_server does not suspect the prefix for an update that has already expired", async () => {
   await using server = await testServer();
-  const channel = `${NS}ex:update`;
-  await using api = await startApi(server.url, ["--channel", channel, "--prefix", `${NS}ex:`]);
+  const channel = `${server.prefix}ex:update`;
+  await using api = await startApi(server.url, ["--channel", channel, "--prefix", `${server.prefix}ex:`]);
   await withClient(server.url, async (redis) => {
     // Neither is stored: kv_updater --expire-at-valid drops the expired one, the other is a real problem.
     const expired = JSON.stringify({

@@ -5,10 +5,7 @@ import { ExitCode } from "../../lib/core/exit_codes.ts";
 import { parseUpdate } from "../../lib/kv/message.ts";
 import { KvWriter } from "../../lib/kv/writer.ts";
 import { Logger } from "../../lib/core/log.ts";
-import { type CapturedIo, captureIo, testServer, withClient } from "../harness.ts";
-
-/** Unique per run, so tests sharing a REDIS_URL server never see earlier runs' keys. */
-const NS = `r${crypto.randomUUID().slice(0, 8)}.`;
+import { type CapturedIo, captureIo, ownServerTest, testServer, withClient } from "../harness.ts";
 
 /** Starts the updater in-process and waits until it listens. */
 async function startUpdater(url: string, args: string[]): Promise<{ io: CapturedIo; done: Promise<number> }> {
@@ -25,9 +22,9 @@ Deno.test("kv_updater stores seed-format messages byte for byte in the seed's st
   await using server = await testServer();
   const { io, done } = await startUpdater(server.url, [
     "--channel",
-    `${NS}t1:update`,
+    `${server.prefix}t1:update`,
     "--prefix",
-    `${NS}t1:`,
+    `${server.prefix}t1:`,
     "--log-level",
     "debug",
   ]);
@@ -36,10 +33,10 @@ Deno.test("kv_updater stores seed-format messages byte for byte in the seed's st
   const rich = '{"type":"Rich","updated":"2023-10-01T12:00:00+02:00","valid":"2023-10-01T12:05:32.5Z",' +
     '"values":{"temp":21.0,"2":"b","name":"Zürich","nested":{"list":[1,2.5e-7,true,null]}},"extra":"dropped"}';
   const stored = await withClient(server.url, async (redis) => {
-    await redis.publish(`${NS}t1:update`, seed);
-    await redis.publish(`${NS}t1:update`, rich);
-    await io.err.waitFor(new RegExp(`persisted "${NS}t1:Rich"`));
-    return await redis.mget(`${NS}t1:key`, `${NS}t1:Rich`);
+    await redis.publish(`${server.prefix}t1:update`, seed);
+    await redis.publish(`${server.prefix}t1:update`, rich);
+    await io.err.waitFor(new RegExp(`persisted "${server.prefix}t1:Rich"`));
+    return await redis.mget(`${server.prefix}t1:key`, `${server.prefix}t1:Rich`);
   });
   io.stop();
   assert.equal(await done, ExitCode.Ok);
@@ -52,8 +49,10 @@ Deno.test("kv_updater stores seed-format messages byte for byte in the seed's st
 });
 
 Deno.test("kv_updater rejects each kind of bad message with its reason, writes nothing for them, and stores every valid one", async () => {
-  await using server = await testServer({ own: true });
-  const { io, done } = await startUpdater(server.url, ["--prefix", "kv:", "--max-bytes", "400", "--validate"]);
+  await using server = await testServer();
+  const [prefix, channel] = [`${server.prefix}kv:`, `${server.prefix}update`];
+  const args = ["--prefix", prefix, "--channel", channel, "--max-bytes", "400", "--validate"];
+  const { io, done } = await startUpdater(server.url, args);
   const bad = [
     "not json at all",
     '{"type": "Truncated", "updated":',
@@ -73,14 +72,14 @@ Deno.test("kv_updater rejects each kind of bad message with its reason, writes n
   const valid = Array.from({ length: bad.length }, (_, n) => update(`Good${n}`, { n }));
   const keys = await withClient(server.url, async (redis) => {
     const pipeline = redis.pipeline();
-    bad.forEach((b, n) => pipeline.publish("update", b).publish("update", valid[n]!));
+    bad.forEach((b, n) => pipeline.publish(channel, b).publish(channel, valid[n]!));
     await pipeline.exec();
     await io.err.waitFor(/Rejected message \(too_large\)/);
     io.stop();
     assert.equal(await done, ExitCode.Ok);
-    return (await redis.keys("*")).sort();
+    return (await redis.keys(`${server.prefix}*`)).sort();
   });
-  assert.deepEqual(keys, valid.map((_, n) => `kv:Good${n}`).sort());
+  assert.deepEqual(keys, valid.map((_, n) => `${prefix}Good${n}`).sort());
   const out = io.out.text;
   assert.match(
     out,
@@ -107,15 +106,17 @@ Deno.test("kv_updater under a burst: pipelined writes, the last message for each
   const total = 5000;
   const { io, done } = await startUpdater(server.url, [
     "--channel",
-    `${NS}t3:update`,
+    `${server.prefix}t3:update`,
     "--prefix",
-    `${NS}t3:`,
+    `${server.prefix}t3:`,
     "--validate",
   ]);
   await withClient(server.url, async (redis) => {
     for (let start = 0; start < total; start += 1000) {
       const pipeline = redis.pipeline();
-      for (let n = start; n < start + 1000; n++) pipeline.publish(`${NS}t3:update`, update(`K${n % keys}`, { seq: n }));
+      for (let n = start; n < start + 1000; n++) {
+        pipeline.publish(`${server.prefix}t3:update`, update(`K${n % keys}`, { seq: n }));
+      }
       await pipeline.exec();
     }
   });
@@ -123,7 +124,7 @@ Deno.test("kv_updater under a burst: pipelined writes, the last message for each
   assert.equal(await done, ExitCode.Ok);
   const stored = await withClient(
     server.url,
-    (redis) => redis.mget(...Array.from({ length: keys }, (_, k) => `${NS}t3:K${k}`)),
+    (redis) => redis.mget(...Array.from({ length: keys }, (_, k) => `${server.prefix}t3:K${k}`)),
   );
   stored.forEach((value, k) => assert.equal(JSON.parse(value!).values.seq, total - keys + k, `t3:K${k}`));
   const m = io.out.text.match(/received ([\d,]+) · stored ([\d,]+) · superseded ([\d,]+) · rejected 0/);
@@ -134,7 +135,7 @@ Deno.test("kv_updater under a burst: pipelined writes, the last message for each
   assert.match(io.out.text, new RegExp(`validation ${m[2]} ok, 0 mismatch`));
 });
 
-Deno.test("kv_updater survives a server restart: reports the outage and keeps storing", async () => {
+ownServerTest("kv_updater survives a server restart: reports the outage and keeps storing", async () => {
   await using server = await testServer({ own: true });
   const { io, done } = await startUpdater(server.url, ["--log-level", "debug", "--stats-interval", "0"]);
   await withClient(server.url, (redis) => redis.publish("update", update("Before", { n: 1 })));
@@ -155,7 +156,7 @@ Deno.test("kv_updater survives a server restart: reports the outage and keeps st
   assert.match(io.out.text, /Connection lost 1 time\(s\), \d+\.\d s in all: updates published then were not/);
 });
 
-Deno.test("KvWriter keeps updates received while the server is away and writes them when it is back", async () => {
+ownServerTest("KvWriter keeps updates received while the server is away and writes them when it is back", async () => {
   await using server = await testServer({ own: true });
   const log = new Logger(captureIo().stderr, "error");
   const conn = await Connection.open({ url: server.url, reporter: log.reporter(), offlineQueue: true });
@@ -190,19 +191,19 @@ Deno.test("kv_updater --expire-at-valid lets each key expire at its valid time",
   await using server = await testServer();
   const { io, done } = await startUpdater(server.url, [
     "--channel",
-    `${NS}t6:update`,
+    `${server.prefix}t6:update`,
     "--prefix",
-    `${NS}t6:`,
+    `${server.prefix}t6:`,
     "--expire-at-valid",
     "--log-level",
     "debug",
   ]);
   const validAt = Date.now() + 60_000;
   const [pttl, stale] = await withClient(server.url, async (redis) => {
-    await redis.publish(`${NS}t6:update`, update("Soon", { a: 1 }, new Date(validAt).toISOString()));
-    await redis.publish(`${NS}t6:update`, update("Stale", { a: 1 }, "2000-01-01T00:00:00Z"));
-    await io.err.waitFor(new RegExp(`persisted "${NS}t6:Stale".*already expired`));
-    return [await redis.pttl(`${NS}t6:Soon`), await redis.exists(`${NS}t6:Stale`)];
+    await redis.publish(`${server.prefix}t6:update`, update("Soon", { a: 1 }, new Date(validAt).toISOString()));
+    await redis.publish(`${server.prefix}t6:update`, update("Stale", { a: 1 }, "2000-01-01T00:00:00Z"));
+    await io.err.waitFor(new RegExp(`persisted "${server.prefix}t6:Stale".*already expired`));
+    return [await redis.pttl(`${server.prefix}t6:Soon`), await redis.exists(`${server.prefix}t6:Stale`)];
   });
   assert.ok(pttl > 50_000 && pttl <= 60_000, `PTTL ${pttl}`);
   assert.equal(stale, 0);
@@ -219,27 +220,30 @@ Deno.test("kv_updater refuses bad options with a usage error and exit code 2", a
   }
 });
 
-Deno.test("KvWriter gives up at the drain deadline when the server stays away, and counts what was not stored", async () => {
-  await using server = await testServer({ own: true });
-  const log = new Logger(captureIo().stderr, "error");
-  const conn = await Connection.open({ url: server.url, reporter: log.reporter(), offlineQueue: true });
-  const writer = new KvWriter({ redis: conn.redis, prefix: "", validate: false, expireAtValid: false, log });
-  try {
-    await server.local!.stop();
-    for (const type of ["Lost1", "Lost2"]) {
-      const parsed = parseUpdate(new TextEncoder().encode(update(type, {})));
-      assert.ok(parsed.ok);
-      writer.add(parsed.update);
+ownServerTest(
+  "KvWriter gives up at the drain deadline when the server stays away, and counts what was not stored",
+  async () => {
+    await using server = await testServer({ own: true });
+    const log = new Logger(captureIo().stderr, "error");
+    const conn = await Connection.open({ url: server.url, reporter: log.reporter(), offlineQueue: true });
+    const writer = new KvWriter({ redis: conn.redis, prefix: "", validate: false, expireAtValid: false, log });
+    try {
+      await server.local!.stop();
+      for (const type of ["Lost1", "Lost2"]) {
+        const parsed = parseUpdate(new TextEncoder().encode(update(type, {})));
+        assert.ok(parsed.ok);
+        writer.add(parsed.update);
+      }
+      assert.equal(await writer.drain(300), 2);
+    } finally {
+      await conn.close();
     }
-    assert.equal(await writer.drain(300), 2);
-  } finally {
-    await conn.close();
-  }
-  assert.equal(writer.stats.stored, 0);
-  assert.equal(writer.stats.abandoned, 2);
-});
+    assert.equal(writer.stats.stored, 0);
+    assert.equal(writer.stats.abandoned, 2);
+  },
+);
 
-Deno.test("kv_updater logs a server that refuses a write as an ERROR, counts it, and keeps going", async () => {
+ownServerTest("kv_updater logs a server that refuses a write as an ERROR, counts it, and keeps going", async () => {
   // maxmemory 1 byte with nothing to evict: every SET is refused with OOM.
   await using server = await testServer({ own: true, args: ["--maxmemory", "1", "--maxmemory-policy", "noeviction"] });
   const { io, done } = await startUpdater(server.url, ["--stats-interval", "0"]);

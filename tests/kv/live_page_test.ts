@@ -3,11 +3,8 @@ import { main as apiServer } from "../../scripts/api_server.ts";
 import { main as kvUpdater } from "../../scripts/kv_updater.ts";
 import { main as publisher } from "../../scripts/publisher.ts";
 import { ExitCode } from "../../lib/core/exit_codes.ts";
-import { Chromium } from "../chromium.ts";
-import { captureIo, runMain, testServer } from "../harness.ts";
-
-/** Unique per run, so tests sharing a REDIS_URL server never see earlier runs' keys. */
-const NS = `r${crypto.randomUUID().slice(0, 8)}.`;
+import { browserTest, Chromium } from "../chromium.ts";
+import { captureIo, runMain, type TestServer, testServer } from "../harness.ts";
 
 /** In the page: resolves true once `check()` holds (watched with a MutationObserver), false after `ms`. */
 function pageWaitsFor(check: string, ms = 15_000): string {
@@ -21,9 +18,12 @@ function pageWaitsFor(check: string, ms = 15_000): string {
 }
 
 /** kv_updater and api_server running in-process on their own channel and prefix; dispose to stop both cleanly. */
-async function startChain(url: string, name: string): Promise<{ base: string; channel: string } & AsyncDisposable> {
-  const channel = `${NS}${name}:update`;
-  const args = ["--url", url, "--channel", channel, "--prefix", `${NS}${name}:`];
+async function startChain(
+  server: TestServer,
+  name: string,
+): Promise<{ base: string; channel: string } & AsyncDisposable> {
+  const channel = `${server.prefix}${name}:update`;
+  const args = ["--url", server.url, "--channel", channel, "--prefix", `${server.prefix}${name}:`];
   const updater = runMain(kvUpdater, [...args, "--stats-interval", "0"]);
   const api = runMain(apiServer, [...args, "--port", "0"]);
   const stop = async () => {
@@ -42,10 +42,10 @@ async function startChain(url: string, name: string): Promise<{ base: string; ch
   }
 }
 
-Deno.test("the live page, in headless Chromium, shows a value published after it opened", async () => {
+browserTest("the live page, in headless Chromium, shows a value published after it opened", async () => {
   await using browser = await Chromium.launch();
   await using server = await testServer();
-  await using chain = await startChain(server.url, "lp");
+  await using chain = await startChain(server, "lp");
   const tab = await browser.open(`${chain.base}/`);
   assert.equal(await browser.evaluate(tab, "document.title"), "pubsub-lab · live values");
   assert.ok(
@@ -71,34 +71,37 @@ Deno.test("the live page, in headless Chromium, shows a value published after it
   assert.match(String(card), /updated .* ago/);
 });
 
-Deno.test("the live page reads a time without a zone as UTC, as kv_updater does, whatever the browser's zone", async () => {
-  // A browser 5 hours behind UTC: read as local time, a time that passed 30 minutes ago would still be valid.
-  const zone = Deno.env.get("TZ");
-  Deno.env.set("TZ", "America/New_York");
-  let browser: Chromium;
-  try {
-    browser = await Chromium.launch();
-  } finally {
-    if (zone === undefined) Deno.env.delete("TZ");
-    else Deno.env.set("TZ", zone);
-  }
-  await using _browser = browser;
-  await using server = await testServer();
-  await using chain = await startChain(server.url, "tz");
-  const zoneless = (ms: number) => new Date(ms).toISOString().slice(0, 19); // no Z
-  const message = JSON.stringify({
-    type: "Zoneless",
-    updated: zoneless(Date.now() - 3_600_000),
-    valid: zoneless(Date.now() - 1_800_000),
-    values: { v: 1 },
-  });
-  assert.equal(await publisher(["--url", server.url, chain.channel, message], captureIo()), ExitCode.Ok);
-  const tab = await browser.open(`${chain.base}/`);
-  assert.equal(await browser.evaluate(tab, "new Date(2024, 0, 1).getTimezoneOffset()"), 300, "the zone was not set");
-  const shown = await browser.evaluate(
-    tab,
-    pageWaitsFor(`document.querySelector('[data-type="Zoneless"]').textContent.includes("expired 30 min ago")`),
-  );
-  const card = await browser.evaluate(tab, `document.querySelector('[data-type="Zoneless"]')?.innerText ?? ""`);
-  assert.ok(shown, `the page does not show the update as expired 30 min ago; it shows: ${card}`);
-});
+browserTest(
+  "the live page reads a time without a zone as UTC, as kv_updater does, whatever the browser's zone",
+  async () => {
+    // A browser 5 hours behind UTC: read as local time, a time that passed 30 minutes ago would still be valid.
+    const zone = Deno.env.get("TZ");
+    Deno.env.set("TZ", "America/New_York");
+    let browser: Chromium;
+    try {
+      browser = await Chromium.launch();
+    } finally {
+      if (zone === undefined) Deno.env.delete("TZ");
+      else Deno.env.set("TZ", zone);
+    }
+    await using _browser = browser;
+    await using server = await testServer();
+    await using chain = await startChain(server, "tz");
+    const zoneless = (ms: number) => new Date(ms).toISOString().slice(0, 19); // no Z
+    const message = JSON.stringify({
+      type: "Zoneless",
+      updated: zoneless(Date.now() - 3_600_000),
+      valid: zoneless(Date.now() - 1_800_000),
+      values: { v: 1 },
+    });
+    assert.equal(await publisher(["--url", server.url, chain.channel, message], captureIo()), ExitCode.Ok);
+    const tab = await browser.open(`${chain.base}/`);
+    assert.equal(await browser.evaluate(tab, "new Date(2024, 0, 1).getTimezoneOffset()"), 300, "the zone was not set");
+    const shown = await browser.evaluate(
+      tab,
+      pageWaitsFor(`document.querySelector('[data-type="Zoneless"]').textContent.includes("expired 30 min ago")`),
+    );
+    const card = await browser.evaluate(tab, `document.querySelector('[data-type="Zoneless"]')?.innerText ?? ""`);
+    assert.ok(shown, `the page does not show the update as expired 30 min ago; it shows: ${card}`);
+  },
+);
