@@ -106,6 +106,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     };
     const reads = await Connection.open({
       url,
+      signal: shutdown.signal,
       reporter: log.reporter("reads: "),
       commandTimeoutMs: timeoutMs,
       onRestored: resyncWhenBothUp,
@@ -131,6 +132,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     try {
       subscriber = await Connection.open({
         url,
+        signal: shutdown.signal,
         reporter: log.reporter("subscription: "),
         lossNote: "Updates published until it is back are not pushed; the current values are sent when it is back.",
         onRestored: () => {

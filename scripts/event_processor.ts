@@ -78,6 +78,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     using shutdown = onShutdown(io.signal);
     const subConn = await Connection.open({
       url,
+      signal: shutdown.signal,
       reporter: status,
       lossNote: "Events published until it is back are lost: pub/sub keeps nothing for absent subscribers.",
     });
@@ -85,7 +86,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     let pubConn: Connection | undefined;
     try {
       // Results wait in the offline queue during an outage instead of failing the handler.
-      pubConn = await Connection.open({ url, reporter: status, offlineQueue: true });
+      pubConn = await Connection.open({ url, reporter: status, offlineQueue: true, signal: shutdown.signal });
       const publisher = new EventPublisher(pubConn.redis, { source: "event_processor" });
       const subscriber = new EventSubscriber(subConn.redis, {
         topics: processorHandlers(publisher, quiet ? undefined : printProcessed(out, json)),

@@ -142,10 +142,20 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     const conns: Connection[] = [];
     try {
       const lossNote = "Events until it is back are lost: notifications are not kept for absent listeners.";
-      const cmd = await Connection.open({ url: urlForDb(url, db), reporter: status, offlineQueue: true });
+      const cmd = await Connection.open({
+        url: urlForDb(url, db),
+        reporter: status,
+        offlineQueue: true,
+        signal: shutdown.signal,
+      });
       conns.push(cmd);
       const write = writeUrl
-        ? await Connection.open({ url: urlForDb(writeUrl, db), reporter: status, offlineQueue: true })
+        ? await Connection.open({
+          url: urlForDb(writeUrl, db),
+          reporter: status,
+          offlineQueue: true,
+          signal: shutdown.signal,
+        })
         : undefined;
       if (write) conns.push(write);
       const ensure = () =>
@@ -162,6 +172,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
       await ensure();
       const sub = await Connection.open({
         url,
+        signal: shutdown.signal,
         reporter: status,
         lossNote,
         onRestored: () => void ensure().catch((err) => err instanceof CliError ? stopWith(err) : undefined),

@@ -105,7 +105,7 @@ export function main(args: string[], io: Io & { stdin?: ReadableStream<Uint8Arra
     const status = new Reporter(io.stderr);
     const url = resolveUrl(flags.string("url"));
     using shutdown = onShutdown(io.signal);
-    const conn = await Connection.open({ url, reporter: status, reconnect: false });
+    const conn = await Connection.open({ url, reporter: status, reconnect: false, signal: shutdown.signal });
     const tally = new Tally();
     const report = (p: Published) => {
       tally.add(p);

@@ -8,7 +8,9 @@ import { Redis, type RedisOptions } from "ioredis";
 import { redactUrl, scrubSecret } from "./config.ts";
 import { CliError, ExitCode } from "./exit_codes.ts";
 import type { Reporter } from "./output.ts";
+import { diagnose, type FailureFacts } from "./server_faults.ts";
 import { delay, withTimeout } from "./timing.ts";
+import { currentTls } from "./tls.ts";
 
 /** How a {@linkcode Connection} behaves. */
 export interface ConnectionOptions {
@@ -28,6 +30,8 @@ export interface ConnectionOptions {
   commandTimeoutMs?: number;
   /** Called once the connection is back (after subscriptions are restored). */
   onRestored?: (downMs: number) => void;
+  /** Stops the first connect at once (Ctrl+C): {@linkcode Connection.open} then throws a {@linkcode CliError} with code 0. */
+  signal?: AbortSignal;
 }
 
 /** How long to wait before reconnect attempt `n` (1-based): 100 ms doubling to 5 s, with jitter. */
@@ -35,11 +39,20 @@ export function backoffMs(attempt: number): number {
   return Math.min(100 * 2 ** (attempt - 1), 5000) + Math.floor(Math.random() * 100);
 }
 
-/** What the user can do when the server cannot be reached. */
-export const START_SERVER_HINT =
-  'Start a server with "docker compose up -d --wait" or "deno task server", or point --url / REDIS_URL at one.';
-
 const DISCONNECT_TIMEOUT_MS = 200;
+
+/** The last error ioredis reported, free of secrets. */
+interface SeenError {
+  message: string;
+  code?: string;
+  command?: string;
+}
+
+/** What came back on the current socket: how many bytes, and how they began. */
+interface Wire {
+  bytesIn: number;
+  firstBytes: string;
+}
 
 /**
  * One ioredis client plus the bookkeeping every script needs: a redacted
@@ -65,7 +78,8 @@ export class Connection {
   #closing = false;
   #everReady = false;
   #lostAt: number | undefined;
-  #lastError: string | undefined;
+  #lastError: SeenError | undefined;
+  #wire: Wire = { bytesIn: 0, firstBytes: "" };
 
   /** The ioredis client. */
   readonly redis: Redis;
@@ -83,20 +97,61 @@ export class Connection {
       autoResubscribe: true,
       retryStrategy: (attempt) => this.#retry(attempt),
       ...(options.commandTimeoutMs ? { commandTimeout: options.commandTimeoutMs } : {}),
+      ...tlsOptions(options.url),
     };
+    // Our own deadline (in #connect) comes first, so a failure can say what the socket saw.
+    redisOptions.connectTimeout = (options.connectTimeoutMs ?? 5000) + 1000;
     this.redis = new Redis(options.url, redisOptions);
-    this.redis.on("error", (err: Error) => {
-      this.#lastError = scrubSecret(err.message, options.url);
+    this.redis.on("error", (err: Error & { code?: string; command?: { name?: string } }) => {
+      this.#lastError = {
+        message: scrubSecret(err.message, options.url).replace(/\. Please report this\.$/, ""),
+        ...(typeof err.code === "string" ? { code: err.code } : {}),
+        ...(err.command?.name ? { command: err.command.name } : {}),
+      };
+    });
+    this.redis.on("connect", () => this.#watchWire());
+    ioredisWarnings.add(options.reporter);
+  }
+
+  /** Starts afresh on the socket just connected: counts what the server sends, forgets earlier errors. */
+  #watchWire(): void {
+    this.#lastError = undefined;
+    const wire: Wire = { bytesIn: 0, firstBytes: "" };
+    this.#wire = wire;
+    this.redis.stream?.on("data", (chunk: Uint8Array) => {
+      if (wire.firstBytes.length < 40) {
+        wire.firstBytes += String.fromCharCode(...chunk.subarray(0, 40 - wire.firstBytes.length));
+      }
+      wire.bytesIn += chunk.length;
     });
   }
 
+  /** What the current (or last) socket saw, with the last error. */
+  #facts(timedOut: boolean): FailureFacts {
+    const stream = this.redis.stream as { connecting?: boolean } | undefined;
+    const e = this.#lastError;
+    return {
+      ...(e ? { reason: e.message } : {}),
+      ...(e?.code ? { code: e.code } : {}),
+      ...(e?.command ? { command: e.command } : {}),
+      timedOut,
+      timeoutMs: this.options.connectTimeoutMs ?? 5000,
+      accepted: this.#wire.bytesIn > 0 || this.redis.status === "connect" || stream?.connecting === false,
+      bytesIn: this.#wire.bytesIn,
+      firstBytes: this.#wire.firstBytes,
+      tls: /^rediss:/i.test(this.options.url),
+    };
+  }
+
   /**
-   * Connects, or throws a {@linkcode CliError} with exit code 3 that names
-   * the address, the reason and what to do, within `connectTimeoutMs`.
+   * Connects, or throws a {@linkcode CliError} that names the address, what
+   * the server did and what to do, within `connectTimeoutMs`: exit code 3
+   * when it cannot be reached or refuses the login, 7 when it breaks the
+   * protocol, 0 when `signal` stops the attempt.
    *
    * @param options the URL and behaviour
    * @returns the connected client
-   * @throws {CliError} when the server cannot be reached or refuses the login
+   * @throws {CliError} when the server cannot be reached, refuses the login or breaks the protocol
    */
   static async open(options: ConnectionOptions): Promise<Connection> {
     const conn = new Connection(options);
@@ -108,38 +163,37 @@ export class Connection {
 
   async #connect(): Promise<void> {
     const timeoutMs = this.options.connectTimeoutMs ?? 5000;
+    const stop = this.options.signal;
+    let timedOut = false;
+    let onStop = () => {};
+    const stopped = new Promise<"stopped">((resolve) => (onStop = () => resolve("stopped")));
+    stop?.addEventListener("abort", onStop, { once: true });
     try {
-      await withTimeout(
+      if (stop?.aborted) throw STOPPED;
+      const connected = withTimeout(
         this.redis.connect().then(() => this.redis.ping()),
         timeoutMs,
-        () => new Error(`no answer within ${timeoutMs / 1000} s`),
+        () => {
+          timedOut = true;
+          return new Error(`no answer within ${timeoutMs / 1000} s`);
+        },
       );
-      if (this.#lastError) throw new Error(this.#lastError);
+      if (await Promise.race([connected, stopped]) === "stopped") throw STOPPED;
+      if (this.#lastError) throw new Error(this.#lastError.message);
       this.#everReady = true;
     } catch (err) {
+      const facts = this.#facts(timedOut);
       this.#closing = true;
       this.redis.disconnect();
+      ioredisWarnings.delete(this.options.reporter);
       await delay(DISCONNECT_TIMEOUT_MS + 20);
-      const reason = this.#lastError ?? scrubSecret((err as Error).message, this.options.url);
-      throw new CliError(ExitCode.Connect, this.#explain(reason));
+      if (err === STOPPED) throw new CliError(ExitCode.Ok, `Stopped while connecting to ${this.address}.`);
+      facts.reason ??= scrubSecret((err as Error).message, this.options.url);
+      const d = diagnose(facts);
+      throw new CliError(d.exitCode, `Cannot connect to ${this.address}: ${d.what}.\n${d.fix}`);
+    } finally {
+      stop?.removeEventListener("abort", onStop);
     }
-  }
-
-  #explain(reason: string): string {
-    const what = `Cannot connect to ${this.address}`;
-    if (/WRONGPASS|NOAUTH|invalid password|invalid username/i.test(reason)) {
-      return `${what}: authentication failed (${reason}).\nCheck the user name and password in --url or REDIS_URL.`;
-    }
-    if (/DB index is out of range|invalid DB index/i.test(reason)) {
-      return `${what}: ${reason}.\nUse a database number the server has (usually 0–15) in the URL path, e.g. redis://host:6379/0.`;
-    }
-    if (/ECONNREFUSED/.test(reason)) {
-      return `${what}: connection refused (nothing is listening there).\n${START_SERVER_HINT}`;
-    }
-    if (/ENOTFOUND|EAI_AGAIN|getaddrinfo/.test(reason)) {
-      return `${what}: the host name does not resolve (${reason}).\nCheck the host in --url or REDIS_URL.`;
-    }
-    return `${what}: ${reason}.\n${START_SERVER_HINT}`;
   }
 
   #retry(attempt: number): number | null {
@@ -151,11 +205,19 @@ export class Connection {
     if (this.#closing || this.#lostAt !== undefined) return;
     this.#lostAt = Date.now();
     this.outages++;
-    const reason = this.#lastError ? ` (${this.#lastError})` : "";
+    const reason = this.#lossReason();
     const tail = this.options.reconnect === false ? "" : " Reconnecting…";
     const note = this.options.lossNote ? ` ${this.options.lossNote}` : "";
     this.options.reporter.warn(`Connection to ${this.address} lost${reason}.${tail}${note}`);
     this.#lastError = undefined;
+  }
+
+  /** Why this connection just closed: the server's fault in words when it broke the protocol, else the error. */
+  #lossReason(): string {
+    const e = this.#lastError;
+    if (!e) return this.#wire.bytesIn > 0 || this.#everReady ? " (closed by the server)" : "";
+    const d = diagnose({ ...this.#facts(false), accepted: true });
+    return d.exitCode === ExitCode.Protocol ? `: ${d.what}` : ` (${e.message})`;
   }
 
   async #onReady(): Promise<void> {
@@ -200,6 +262,7 @@ export class Connection {
    * otherwise drops it; never reconnects afterwards.
    */
   async close(): Promise<void> {
+    ioredisWarnings.delete(this.options.reporter);
     if (this.#closing && this.redis.status === "end") return;
     this.#closing = true;
     if (this.redis.status === "ready") {
@@ -213,3 +276,63 @@ export class Connection {
     }
   }
 }
+
+/** Thrown inside {@linkcode Connection} when the stop signal ends the first connect. */
+const STOPPED = new Error("stopped");
+
+/** ioredis's options for `rediss://` URLs, from the run's {@linkcode currentTls} settings. */
+function tlsOptions(url: string): Pick<RedisOptions, "tls"> {
+  if (!/^rediss:/i.test(url)) return {};
+  const { ca, insecure } = currentTls();
+  return { tls: { ...(ca ? { ca } : {}), ...(insecure ? { rejectUnauthorized: false } : {}) } };
+}
+
+/** ioredis's own advice, printed with `console.warn`, reworded as ours. */
+const OUR_WORDS: [RegExp, string][] = [
+  [
+    /does not require a password/,
+    "The server does not require a password, but the URL gives one: it was ignored. Drop it from --url / REDIS_URL.",
+  ],
+  [
+    /wrong number of arguments for 'auth'/,
+    "The server (Redis 5 or older) takes a password but no user name: drop the user name from --url / REDIS_URL.",
+  ],
+];
+
+/**
+ * Routes ioredis's `[WARN]` / `[ERROR]` lines, which it writes with
+ * `console.warn` straight to the terminal, to the reporter of the newest open
+ * connection instead: once per reporter, worded as ours.
+ */
+const ioredisWarnings = new class {
+  #reporters = new Map<Reporter, number>();
+  #said = new WeakMap<Reporter, Set<string>>();
+  #original: typeof console.warn | undefined;
+
+  add(reporter: Reporter): void {
+    this.#reporters.set(reporter, (this.#reporters.get(reporter) ?? 0) + 1);
+    if (this.#original) return;
+    const original = console.warn;
+    this.#original = original;
+    console.warn = (...args: unknown[]) => {
+      const text = args.map(String).join(" ");
+      const reporter = [...this.#reporters.keys()].at(-1);
+      if (!reporter || !/^\[(WARN|ERROR)\] /.test(text)) return original(...args);
+      const ours = OUR_WORDS.find(([re]) => re.test(text))?.[1] ??
+        `The client library says: ${text.replace(/^\[\w+\] /, "")}`;
+      const said = this.#said.get(reporter) ?? new Set<string>();
+      this.#said.set(reporter, said);
+      if (!said.has(ours)) reporter.warn(ours);
+      said.add(ours);
+    };
+  }
+
+  delete(reporter: Reporter): void {
+    const n = (this.#reporters.get(reporter) ?? 0) - 1;
+    if (n > 0) this.#reporters.set(reporter, n);
+    else this.#reporters.delete(reporter);
+    if (this.#reporters.size > 0 || !this.#original) return;
+    console.warn = this.#original;
+    this.#original = undefined;
+  }
+}();

@@ -20,6 +20,8 @@ export const ExitCode = {
   ConfigRefused: 5,
   /** A check found something the labs need missing (`ping.ts`). */
   CheckFailed: 6,
+  /** The server broke the protocol: garbage, a reply too deep or never finished, a handshake refused, a close without a word. */
+  Protocol: 7,
 } as const;
 
 /** One of the values of {@linkcode ExitCode}. */

@@ -16,6 +16,8 @@ export * from "./log.ts";
 export * from "./no_answer.ts";
 export * from "./output.ts";
 export * from "./progress.ts";
+export * from "./server_faults.ts";
 export * from "./shutdown.ts";
 export * from "./stats.ts";
 export * from "./timing.ts";
+export * from "./tls.ts";

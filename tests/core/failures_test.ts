@@ -5,7 +5,8 @@ import { main as subscriber } from "../../scripts/subscriber.ts";
 import { ExitCode } from "../../lib/core/exit_codes.ts";
 import { answersPing, freePort } from "../../lib/core/local_server.ts";
 import { withTimeout } from "../../lib/core/timing.ts";
-import { captureIo, ScriptProcess, stallingServer, testServer, withClient } from "../harness.ts";
+import { captureIo, ScriptProcess, testServer, withClient } from "../harness.ts";
+import { stallingServer } from "../fake_servers.ts";
 
 const STACK_LINE = /^\s+at .+:\d+:\d+/m;
 
