@@ -14,6 +14,26 @@ export interface FakeServer extends AsyncDisposable {
   port: number;
   /** `redis://127.0.0.1:<port>`. */
   url: string;
+  /** Resolves once it has accepted `n` connections in all. */
+  accepted(n: number): Promise<void>;
+}
+
+/** Counts accepted connections and wakes whoever waits for a count. */
+function acceptCounter(): { add(): void; accepted(n: number): Promise<void> } {
+  let count = 0;
+  const waiters: { n: number; resolve: () => void }[] = [];
+  return {
+    add() {
+      count++;
+      for (const w of waiters.filter((w) => w.n <= count)) w.resolve();
+    },
+    accepted(n) {
+      if (count >= n) return Promise.resolve();
+      const { promise, resolve } = Promise.withResolvers<void>();
+      waiters.push({ n, resolve });
+      return promise;
+    },
+  };
 }
 
 /** What a fake server does with one command: bytes to send, nothing (stay silent), or close the connection. */
@@ -42,8 +62,10 @@ export function fakeServer(behaviour: FakeBehaviour): FakeServer {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const conns = new Set<Deno.Conn>();
   const loops: Promise<void>[] = [];
+  const counter = acceptCounter();
   const accepting = (async () => {
     for await (const c of listener) {
+      counter.add();
       conns.add(c);
       loops.push(
         serve(c, behaviour).finally(() => {
@@ -56,6 +78,7 @@ export function fakeServer(behaviour: FakeBehaviour): FakeServer {
   return {
     port,
     url: `redis://${behaviour.password ? `:${behaviour.password}@` : ""}127.0.0.1:${port}`,
+    accepted: counter.accepted,
     [Symbol.asyncDispose]: async () => {
       listener.close();
       await accepting.catch(() => {});
@@ -167,8 +190,6 @@ export const HOSTILE_SERVERS: Record<string, () => FakeServer> = {
 export interface FaultProxy extends FakeServer {
   /** Sends `bytes` to every client connected now, as if the server had sent them. */
   inject(bytes: Uint8Array | string): Promise<void>;
-  /** How many client connections it has accepted so far. */
-  readonly accepted: number;
 }
 
 /**
@@ -182,14 +203,14 @@ export function faultProxy(port: number): FaultProxy {
   const clients = new Set<Deno.Conn>();
   const open = new Set<Deno.Conn>();
   const loops: Promise<void>[] = [];
-  let accepted = 0;
+  const counter = acceptCounter();
   const closeBoth = (a: Deno.Conn, b: Deno.Conn) => {
     for (const c of [a, b]) if (open.delete(c)) c.close();
     clients.delete(a);
   };
   const accepting = (async () => {
     for await (const client of listener) {
-      accepted++;
+      counter.add();
       open.add(client);
       let server: Deno.Conn;
       try {
@@ -209,9 +230,7 @@ export function faultProxy(port: number): FaultProxy {
   return {
     port: proxyPort,
     url: `redis://127.0.0.1:${proxyPort}`,
-    get accepted() {
-      return accepted;
-    },
+    accepted: counter.accepted,
     inject: async (bytes) => {
       for (const c of clients) await send(c, bytes);
     },
@@ -235,9 +254,5 @@ async function copy(from: Deno.Conn, to: Deno.Conn): Promise<void> {
   } catch {
     // either side closed
   }
-  try {
-    to.closeWrite();
-  } catch {
-    // already closed
-  }
+  await to.closeWrite().catch(() => {}); // already closed
 }

@@ -46,12 +46,15 @@ interface SeenError {
   message: string;
   code?: string;
   command?: string;
+  /** The server sent something that does not parse: this error stands until the next connection. */
+  unreadable?: boolean;
 }
 
-/** What came back on the current socket: how many bytes, and how they began. */
+/** What came back on the current socket: how many bytes, how they began, how the latest piece began. */
 interface Wire {
   bytesIn: number;
   firstBytes: string;
+  lastChunk: string;
 }
 
 /**
@@ -79,7 +82,7 @@ export class Connection {
   #everReady = false;
   #lostAt: number | undefined;
   #lastError: SeenError | undefined;
-  #wire: Wire = { bytesIn: 0, firstBytes: "" };
+  #wire: Wire = { bytesIn: 0, firstBytes: "", lastChunk: "" };
 
   /** The ioredis client. */
   readonly redis: Redis;
@@ -103,10 +106,17 @@ export class Connection {
     redisOptions.connectTimeout = (options.connectTimeoutMs ?? 5000) + 1000;
     this.redis = new Redis(options.url, redisOptions);
     this.redis.on("error", (err: Error & { code?: string; command?: { name?: string } }) => {
+      // ioredis marks a reply it cannot parse "Please report this" and drops the connection; the rest of what
+      // arrived would fail again (one error and one more close listener per piece), so stop reading at once
+      // and keep the first error: it is what the server did wrong.
+      const unreadable = err.message.endsWith(". Please report this.");
+      if (unreadable) this.redis.stream?.destroy();
+      if (this.#lastError?.unreadable) return;
       this.#lastError = {
         message: scrubSecret(err.message, options.url).replace(/\. Please report this\.$/, ""),
         ...(typeof err.code === "string" ? { code: err.code } : {}),
         ...(err.command?.name ? { command: err.command.name } : {}),
+        ...(unreadable ? { unreadable } : {}),
       };
     });
     this.redis.on("connect", () => this.#watchWire());
@@ -116,12 +126,11 @@ export class Connection {
   /** Starts afresh on the socket just connected: counts what the server sends, forgets earlier errors. */
   #watchWire(): void {
     this.#lastError = undefined;
-    const wire: Wire = { bytesIn: 0, firstBytes: "" };
+    const wire: Wire = { bytesIn: 0, firstBytes: "", lastChunk: "" };
     this.#wire = wire;
     this.redis.stream?.on("data", (chunk: Uint8Array) => {
-      if (wire.firstBytes.length < 40) {
-        wire.firstBytes += String.fromCharCode(...chunk.subarray(0, 40 - wire.firstBytes.length));
-      }
+      wire.lastChunk = String.fromCharCode(...chunk.subarray(0, 40));
+      if (wire.firstBytes.length < 40) wire.firstBytes += wire.lastChunk.slice(0, 40 - wire.firstBytes.length);
       wire.bytesIn += chunk.length;
     });
   }
@@ -139,6 +148,7 @@ export class Connection {
       accepted: this.#wire.bytesIn > 0 || this.redis.status === "connect" || stream?.connecting === false,
       bytesIn: this.#wire.bytesIn,
       firstBytes: this.#wire.firstBytes,
+      lastChunk: this.#wire.lastChunk,
       tls: /^rediss:/i.test(this.options.url),
     };
   }

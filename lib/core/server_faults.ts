@@ -27,6 +27,8 @@ export interface FailureFacts {
   bytesIn?: number;
   /** The first bytes received (at most 40), as Latin-1 text. */
   firstBytes?: string;
+  /** The first bytes (at most 40) of the latest piece received, as Latin-1 text. */
+  lastChunk?: string;
   /** The URL is `rediss://`. */
   tls?: boolean;
 }
@@ -167,7 +169,7 @@ function protocol(what: string): Diagnosis {
 
 /** Bytes that do not parse as RESP: TLS, HTTP, or anything else, shown by how they began. */
 function garbage(f: FailureFacts): Diagnosis {
-  const first = f.firstBytes ?? "";
+  const first = f.lastChunk ?? f.firstBytes ?? "";
   // A TLS record (alert 0x15 or handshake 0x16, version 3.x) where a RESP type byte belongs.
   // deno-lint-ignore no-control-regex
   if (/^[\x15\x16]\x03/.test(first)) {
