@@ -8,6 +8,7 @@ import { Redis, type RedisOptions } from "ioredis";
 import { redactUrl, scrubSecret } from "./config.ts";
 import { CliError, ExitCode } from "./exit_codes.ts";
 import type { Reporter } from "./output.ts";
+import { routeIoredisWarnings } from "./ioredis_warnings.ts";
 import { diagnose, type FailureFacts } from "./server_faults.ts";
 import { delay, withTimeout } from "./timing.ts";
 import { currentTls } from "./tls.ts";
@@ -83,6 +84,7 @@ export class Connection {
   #lostAt: number | undefined;
   #lastError: SeenError | undefined;
   #wire: Wire = { bytesIn: 0, firstBytes: "", lastChunk: "" };
+  #unrouteWarnings: () => void;
 
   /** The ioredis client. */
   readonly redis: Redis;
@@ -120,7 +122,7 @@ export class Connection {
       };
     });
     this.redis.on("connect", () => this.#watchWire());
-    ioredisWarnings.add(options.reporter);
+    this.#unrouteWarnings = routeIoredisWarnings(options.reporter);
   }
 
   /** Starts afresh on the socket just connected: counts what the server sends, forgets earlier errors. */
@@ -195,7 +197,7 @@ export class Connection {
       const facts = this.#facts(timedOut);
       this.#closing = true;
       this.redis.disconnect();
-      ioredisWarnings.delete(this.options.reporter);
+      this.#unrouteWarnings();
       await delay(DISCONNECT_TIMEOUT_MS + 20);
       if (err === STOPPED) throw new CliError(ExitCode.Ok, `Stopped while connecting to ${this.address}.`);
       facts.reason ??= scrubSecret((err as Error).message, this.options.url);
@@ -272,7 +274,7 @@ export class Connection {
    * otherwise drops it; never reconnects afterwards.
    */
   async close(): Promise<void> {
-    ioredisWarnings.delete(this.options.reporter);
+    this.#unrouteWarnings();
     if (this.#closing && this.redis.status === "end") return;
     this.#closing = true;
     if (this.redis.status === "ready") {
@@ -296,53 +298,3 @@ function tlsOptions(url: string): Pick<RedisOptions, "tls"> {
   const { ca, insecure } = currentTls();
   return { tls: { ...(ca ? { ca } : {}), ...(insecure ? { rejectUnauthorized: false } : {}) } };
 }
-
-/** ioredis's own advice, printed with `console.warn`, reworded as ours. */
-const OUR_WORDS: [RegExp, string][] = [
-  [
-    /does not require a password/,
-    "The server does not require a password, but the URL gives one: it was ignored. Drop it from --url / REDIS_URL.",
-  ],
-  [
-    /wrong number of arguments for 'auth'/,
-    "The server (Redis 5 or older) takes a password but no user name: drop the user name from --url / REDIS_URL.",
-  ],
-];
-
-/**
- * Routes ioredis's `[WARN]` / `[ERROR]` lines, which it writes with
- * `console.warn` straight to the terminal, to the reporter of the newest open
- * connection instead: once per reporter, worded as ours.
- */
-const ioredisWarnings = new class {
-  #reporters = new Map<Reporter, number>();
-  #said = new WeakMap<Reporter, Set<string>>();
-  #original: typeof console.warn | undefined;
-
-  add(reporter: Reporter): void {
-    this.#reporters.set(reporter, (this.#reporters.get(reporter) ?? 0) + 1);
-    if (this.#original) return;
-    const original = console.warn;
-    this.#original = original;
-    console.warn = (...args: unknown[]) => {
-      const text = args.map(String).join(" ");
-      const reporter = [...this.#reporters.keys()].at(-1);
-      if (!reporter || !/^\[(WARN|ERROR)\] /.test(text)) return original(...args);
-      const ours = OUR_WORDS.find(([re]) => re.test(text))?.[1] ??
-        `The client library says: ${text.replace(/^\[\w+\] /, "")}`;
-      const said = this.#said.get(reporter) ?? new Set<string>();
-      this.#said.set(reporter, said);
-      if (!said.has(ours)) reporter.warn(ours);
-      said.add(ours);
-    };
-  }
-
-  delete(reporter: Reporter): void {
-    const n = (this.#reporters.get(reporter) ?? 0) - 1;
-    if (n > 0) this.#reporters.set(reporter, n);
-    else this.#reporters.delete(reporter);
-    if (this.#reporters.size > 0 || !this.#original) return;
-    console.warn = this.#original;
-    this.#original = undefined;
-  }
-}();

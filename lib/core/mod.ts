@@ -10,6 +10,7 @@ export * from "./cli.ts";
 export * from "./client.ts";
 export * from "./config.ts";
 export * from "./exit_codes.ts";
+export * from "./ioredis_warnings.ts";
 export * from "./latency.ts";
 export * from "./local_server.ts";
 export * from "./log.ts";

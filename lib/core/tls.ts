@@ -21,7 +21,7 @@ export interface TlsSettings {
 }
 
 /** The warning every run with `--tls-insecure` prints. */
-export const INSECURE_WARNING =
+export const INSECURE_WARNING: string =
   "--tls-insecure: the server's TLS certificate is not checked, so anyone on the way can read and change the traffic. " +
   "Use it for a lab server only; give the server's CA with --tls-ca FILE instead.";
 
