@@ -109,6 +109,21 @@ export function diagnose(f: FailureFacts): Diagnosis {
     return protocol("the server sent a reply nested too deeply to read, which no Redis-protocol server does");
   }
   if (/Unknown RESP type|Protocol error|Please report this/.test(reason)) return garbage(f);
+  if (/max number of clients/i.test(reason)) {
+    return connect(
+      `the server is full (${reason})`,
+      "Close some of its clients or raise its maxclients, then try again.",
+    );
+  }
+  if (/^DENIED|protected mode/i.test(reason)) {
+    return connect(
+      "the server refuses clients from other machines (protected mode, no password set)",
+      "Give the server a password (requirepass) or bind it to this network on purpose, or connect from its own machine.",
+    );
+  }
+  if (/^LOADING|^BUSY|^MASTERDOWN/.test(reason)) {
+    return connect(`the server cannot serve yet (${reason})`, "Try again in a moment.");
+  }
   if (f.command === "hello") {
     return {
       exitCode: ExitCode.Protocol,
