@@ -78,7 +78,7 @@ for (const [fault, make] of Object.entries(HOSTILE_SERVERS)) {
       assert.doesNotMatch(err + out, NOT_ALLOWED, `${name}:\n${err}`);
       assert.doesNotMatch(err + out, /fake-server-pw/, `${name} shows the password`);
     }
-    assert.ok(Date.now() - started < 9000, `took ${Date.now() - started} ms`);
+    assert.ok(Date.now() - started < 12_000, `took ${Date.now() - started} ms`);
     const grewMb = (Deno.memoryUsage().rss - rssBefore) / 2 ** 20;
     assert.ok(grewMb < 200, `memory grew by ${grewMb.toFixed(0)} MB`);
   });
@@ -133,7 +133,8 @@ Deno.test("Ctrl+C while connecting to a server that accepts but never answers st
     const started = Date.now();
     run.io.stop();
     assert.equal(await run.exit, ExitCode.Ok, `${name}:\n${run.io.err.text}`);
-    assert.ok(Date.now() - started < 1000, `${name} took ${Date.now() - started} ms to stop`);
+    // The connect timeout is 5 s: well under it means the stop did not wait for it.
+    assert.ok(Date.now() - started < 2500, `${name} took ${Date.now() - started} ms to stop`);
     assert.match(run.io.err.text, /Stopped while connecting to redis:\/\/127\.0\.0\.1:\d+(\/\d+)?\./, name);
     assert.doesNotMatch(run.io.err.text, /error:|Start a server/, name);
   }
