@@ -33,6 +33,7 @@ export const INSECURE_WARNING: string =
  * @param insecure whether `--tls-insecure` was given
  * @returns the settings
  * @throws {UsageError} when the CA file cannot be read or holds no PEM certificate, or both flags are given
+ *   (`--tls-insecure` alone overrides `REDIS_TLS_CA`)
  * @example
  * ```ts
  * import { resolveTls } from "./tls.ts";
@@ -40,9 +41,12 @@ export const INSECURE_WARNING: string =
  * ```
  */
 export function resolveTls(caFlag: string | undefined, insecure: boolean): TlsSettings {
+  if (caFlag !== undefined && insecure) {
+    throw new UsageError("--tls-ca and --tls-insecure contradict each other: give one of them");
+  }
+  if (insecure) return { insecure }; // the flag beats REDIS_TLS_CA
   const [file, source] = caFlag !== undefined ? [caFlag, "--tls-ca"] : [readEnv("REDIS_TLS_CA"), "REDIS_TLS_CA"];
-  if (file === undefined) return insecure ? { insecure } : {};
-  if (insecure) throw new UsageError(`${source} and --tls-insecure contradict each other: give one of them`);
+  if (file === undefined) return {};
   let ca: string;
   try {
     ca = Deno.readTextFileSync(file);

@@ -10,6 +10,7 @@
 import assert from "node:assert/strict";
 import { ExitCode } from "../../lib/core/exit_codes.ts";
 import { freePort } from "../../lib/core/local_server.ts";
+import { resolveTls } from "../../lib/core/tls.ts";
 import { main as ping } from "../../scripts/ping.ts";
 import { main as publisher } from "../../scripts/publisher.ts";
 import { captureIo, ScriptProcess, type TestServer, testServer } from "../harness.ts";
@@ -182,4 +183,20 @@ Deno.test("rediss:// with a private CA: trusted with --tls-ca or REDIS_TLS_CA, n
     assert.match(io.err.text, /did not answer the TLS handshake within 1 s: probably not a TLS port/);
     assert.match(io.err.text, /Use redis:\/\/ for a plain-text port/);
   });
+});
+
+Deno.test("resolveTls(): --tls-insecure beats REDIS_TLS_CA, but not --tls-ca given with it", () => {
+  const saved = Deno.env.get("REDIS_TLS_CA");
+  try {
+    Deno.env.set("REDIS_TLS_CA", "/nonexistent/ca.pem");
+    assert.deepEqual(resolveTls(undefined, true), { insecure: true });
+    assert.throws(
+      () => resolveTls(undefined, false),
+      /Cannot read the CA certificate "\/nonexistent\/ca\.pem" given in REDIS_TLS_CA/,
+    );
+    assert.throws(() => resolveTls("/x.pem", true), /--tls-ca and --tls-insecure contradict each other/);
+  } finally {
+    if (saved === undefined) Deno.env.delete("REDIS_TLS_CA");
+    else Deno.env.set("REDIS_TLS_CA", saved);
+  }
 });
