@@ -9,9 +9,10 @@ import { redactUrl, scrubSecret } from "./config.ts";
 import { CliError, ExitCode } from "./exit_codes.ts";
 import type { Reporter } from "./output.ts";
 import { routeIoredisWarnings } from "./ioredis_warnings.ts";
-import { diagnose, type FailureFacts } from "./server_faults.ts";
+import { diagnose, type FailureFacts, TLS_PORT } from "./server_faults.ts";
 import { delay, withTimeout } from "./timing.ts";
 import { currentTls } from "./tls.ts";
+import { speaksTls } from "./tls_probe.ts";
 
 /** How a {@linkcode Connection} behaves. */
 export interface ConnectionOptions {
@@ -201,7 +202,8 @@ export class Connection {
       await delay(DISCONNECT_TIMEOUT_MS + 20);
       if (err === STOPPED) throw new CliError(ExitCode.Ok, `Stopped while connecting to ${this.address}.`);
       facts.reason ??= scrubSecret((err as Error).message, this.options.url);
-      const d = diagnose(facts);
+      let d = diagnose(facts);
+      if (d.closedAtOnce && !facts.tls && await speaksTls(this.options.url, 1000)) d = TLS_PORT;
       throw new CliError(d.exitCode, `Cannot connect to ${this.address}: ${d.what}.\n${d.fix}`);
     } finally {
       stop?.removeEventListener("abort", onStop);

@@ -22,3 +22,4 @@ export * from "./shutdown.ts";
 export * from "./stats.ts";
 export * from "./timing.ts";
 export * from "./tls.ts";
+export * from "./tls_probe.ts";

@@ -41,7 +41,16 @@ export interface Diagnosis {
   what: string;
   /** What to do about it. */
   fix: string;
+  /** The server accepted a plain-text connection and closed it at once: worth asking whether the port speaks TLS. */
+  closedAtOnce?: boolean;
 }
+
+/** The verdict for a `redis://` URL at a port that speaks TLS. */
+export const TLS_PORT: Diagnosis = {
+  exitCode: ExitCode.Connect,
+  what: "that port speaks TLS, and the URL says redis:// (plain text)",
+  fix: "Use rediss:// for it (with --tls-ca FILE if its certificate comes from a private CA).",
+};
 
 /** What the user can do when the server cannot be reached. */
 export const START_SERVER_HINT =
@@ -142,6 +151,7 @@ export function diagnose(f: FailureFacts): Diagnosis {
     if ((f.bytesIn ?? 0) > 0) return protocol("the server closed the connection in the middle of its answer");
     return {
       exitCode: ExitCode.Protocol,
+      closedAtOnce: true,
       what: "the server accepted the connection and closed it without a word",
       fix: f.tls
         ? "That is what some servers do to a TLS client they cannot serve: check the port and the server's TLS settings (and its log)."
@@ -187,13 +197,7 @@ function garbage(f: FailureFacts): Diagnosis {
   const first = f.lastChunk ?? f.firstBytes ?? "";
   // A TLS record (alert 0x15 or handshake 0x16, version 3.x) where a RESP type byte belongs.
   // deno-lint-ignore no-control-regex
-  if (/^[\x15\x16]\x03/.test(first)) {
-    return {
-      exitCode: ExitCode.Protocol,
-      what: "the server answered in TLS: it is a TLS port",
-      fix: "Use rediss:// for it (with --tls-ca FILE if its certificate comes from a private CA).",
-    };
-  }
+  if (/^[\x15\x16]\x03/.test(first)) return TLS_PORT;
   const shown = JSON.stringify(first.slice(0, 24)).replace(/\\u00([0-9a-f]{2})/g, "\\x$1");
   return protocol(`the server's answer is not the Redis protocol (it began ${shown})`);
 }

@@ -44,8 +44,8 @@ const CASES: [string, FailureFacts, number, RegExp][] = [
   [
     "a TLS alert where RESP belongs",
     { reason: 'Unknown RESP type 21 ""', accepted: true, bytesIn: 7, lastChunk: "\x15\x03\x03\x00\x02\x02\x46" },
-    ExitCode.Protocol,
-    /it is a TLS port/,
+    ExitCode.Connect,
+    /that port speaks TLS/,
   ],
   [
     "closed without a word",

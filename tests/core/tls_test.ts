@@ -163,11 +163,11 @@ Deno.test("rediss:// with a private CA: trusted with --tls-ca or REDIS_TLS_CA, n
     assert.match(notPem.err.text, /holds no PEM certificate/);
   });
 
-  await t.step("redis:// at the TLS port: closed without a word, with the rediss:// advice", async () => {
+  await t.step("redis:// at the TLS port: named as a TLS port, with the rediss:// advice", async () => {
     const io = captureIo();
-    assert.equal(await ping(["--url", `redis://127.0.0.1:${tlsPort}`], io), ExitCode.Protocol, io.err.text);
-    assert.match(io.err.text, /closed it without a word\.\nIf that is a TLS port, use rediss:\/\//);
-    assert.doesNotMatch(io.err.text, /docker compose|EPIPE|ECONNRESET/);
+    assert.equal(await ping(["--url", `redis://127.0.0.1:${tlsPort}`], io), ExitCode.Connect, io.err.text);
+    assert.match(io.err.text, /that port speaks TLS, and the URL says redis:\/\/ \(plain text\)\.\nUse rediss:\/\//);
+    assert.doesNotMatch(io.err.text, /docker compose|EPIPE|ECONNRESET|without a word/);
   });
 
   await t.step("rediss:// at the plain port: probably not a TLS port, within --timeout", async () => {
