@@ -172,8 +172,11 @@ export const HOSTILE_SERVERS: Record<string, () => FakeServer> = {
   "garbage bytes": () => fakeServer({ onCommand: () => GARBAGE }),
   "a 600 MB bulk-string header, then nothing": () => fakeServer({ onCommand: () => HUGE_BULK_HEADER }),
   "accept and close at once": () => fakeServer({ onAccept: "close" }),
+  // A RESP2 client sends no HELLO: then the PING after the handshake is what this one refuses.
   "HELLO refused with an error": () =>
-    fakeServer({ onCommand: ([name]) => name === "HELLO" ? "-ERR HELLO is disabled here\r\n" : "+PONG\r\n" }),
+    fakeServer({
+      onCommand: ([name]) => name === "HELLO" ? "-ERR HELLO is disabled here\r\n" : "-ERR unknown command\r\n",
+    }),
   "AUTH refused with an error": () =>
     fakeServer({
       password: "fake-server-pw",

@@ -133,6 +133,15 @@ export function diagnose(f: FailureFacts): Diagnosis {
   if (/^LOADING|^BUSY|^MASTERDOWN/.test(reason)) {
     return connect(`the server cannot serve yet (${reason})`, "Try again in a moment.");
   }
+  if (/^NOPERM/.test(reason)) {
+    return connect(
+      `the server refuses this user a command it needs (${reason})`,
+      "Check the user in --url / REDIS_URL and its ACL rules (ACL GETUSER on the server).",
+    );
+  }
+  if (f.command === "ping") {
+    return protocol(`the server answered PING with an error (${reason}), which a Redis-protocol server does not do`);
+  }
   if (f.command === "hello") {
     return {
       exitCode: ExitCode.Protocol,

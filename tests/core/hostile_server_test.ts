@@ -53,7 +53,10 @@ const EXPECTED: Record<string, { says: RegExp; code: number }> = {
     code: ExitCode.Protocol,
   },
   "accept and close at once": { says: /accepted the connection and closed it without a word/, code: ExitCode.Protocol },
-  "HELLO refused with an error": { says: /refused HELLO.*ERR HELLO is disabled here/, code: ExitCode.Protocol },
+  "HELLO refused with an error": {
+    says: /refused HELLO.*ERR HELLO is disabled here|answered PING with an error \(ERR unknown command\)/,
+    code: ExitCode.Protocol,
+  },
   "AUTH refused with an error": { says: /refused the login \(ERR internal error/, code: ExitCode.Connect },
 };
 

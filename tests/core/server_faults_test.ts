@@ -28,6 +28,18 @@ const CASES: [string, FailureFacts, number, RegExp][] = [
     ExitCode.Connect,
     /cannot serve yet/,
   ],
+  [
+    "PING answered with an error",
+    { reason: "ERR unknown command", command: "ping" },
+    ExitCode.Protocol,
+    /answered PING with an error/,
+  ],
+  [
+    "an ACL that forbids a needed command",
+    { reason: "NOPERM this user has no permissions to run the 'ping' command", command: "ping" },
+    ExitCode.Connect,
+    /refuses this user a command/,
+  ],
   ["HELLO refused otherwise", { reason: "ERR nope", command: "hello" }, ExitCode.Protocol, /refused HELLO/],
   [
     "untrusted certificate",
