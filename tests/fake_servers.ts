@@ -235,7 +235,8 @@ export function faultProxy(port: number): FaultProxy {
     url: `redis://127.0.0.1:${proxyPort}`,
     accepted: counter.accepted,
     inject: async (bytes) => {
-      for (const c of clients) await send(c, bytes);
+      // Only the connections open now: a client that reconnects meanwhile gets a clean one.
+      for (const c of [...clients]) await send(c, bytes);
     },
     [Symbol.asyncDispose]: async () => {
       listener.close();

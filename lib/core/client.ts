@@ -202,6 +202,7 @@ export class Connection {
       await delay(DISCONNECT_TIMEOUT_MS + 20);
       if (err === STOPPED) throw new CliError(ExitCode.Ok, `Stopped while connecting to ${this.address}.`);
       facts.reason ??= scrubSecret((err as Error).message, this.options.url);
+      facts.command ??= (err as { command?: { name?: string } }).command?.name; // our PING, refused
       let d = diagnose(facts);
       if (d.closedAtOnce && !facts.tls && await speaksTls(this.options.url, 1000)) d = TLS_PORT;
       throw new CliError(d.exitCode, `Cannot connect to ${this.address}: ${d.what}.\n${d.fix}`);
