@@ -57,6 +57,7 @@ interface Wire {
   bytesIn: number;
   firstBytes: string;
   lastChunk: string;
+  stream?: Redis["stream"];
 }
 
 /**
@@ -85,6 +86,8 @@ export class Connection {
   #lostAt: number | undefined;
   #lastError: SeenError | undefined;
   #wire: Wire = { bytesIn: 0, firstBytes: "", lastChunk: "" };
+  /** The socket whose data is being parsed right now. */
+  #reading: Wire | undefined;
   #unrouteWarnings: () => void;
 
   /** The ioredis client. */
@@ -113,7 +116,8 @@ export class Connection {
       // arrived would fail again (one error and one more close listener per piece), so stop reading at once
       // and keep the first error: it is what the server did wrong.
       const unreadable = err.message.endsWith(". Please report this.");
-      if (unreadable) this.redis.stream?.destroy();
+      if (unreadable) this.#reading?.stream?.destroy();
+      if (unreadable && this.#reading !== this.#wire) return; // from a socket already given up
       if (this.#lastError?.unreadable) return;
       this.#lastError = {
         message: scrubSecret(err.message, options.url).replace(/\. Please report this\.$/, ""),
@@ -129,9 +133,12 @@ export class Connection {
   /** Starts afresh on the socket just connected: counts what the server sends, forgets earlier errors. */
   #watchWire(): void {
     this.#lastError = undefined;
-    const wire: Wire = { bytesIn: 0, firstBytes: "", lastChunk: "" };
+    const stream = this.redis.stream;
+    const wire: Wire = { bytesIn: 0, firstBytes: "", lastChunk: "", stream };
     this.#wire = wire;
-    this.redis.stream?.on("data", (chunk: Uint8Array) => {
+    // Before ioredis's own listener: an error its parser raises on this piece then knows where it came from.
+    stream?.prependListener("data", (chunk: Uint8Array) => {
+      this.#reading = wire;
       wire.lastChunk = String.fromCharCode(...chunk.subarray(0, 40));
       if (wire.firstBytes.length < 40) wire.firstBytes += wire.lastChunk.slice(0, 40 - wire.firstBytes.length);
       wire.bytesIn += chunk.length;
