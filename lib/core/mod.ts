@@ -1,7 +1,8 @@
 /**
- * What every script shares: where the server address comes from and how it is shown, connecting or explaining why not,
- * flags and `--help`, text or NDJSON output, exit codes, logging, graceful shutdown, timing, statistics, and finding and
- * starting a local keydb/valkey/redis-server. Nothing here knows about a particular lab.
+ * What every script shares: where the server address comes from and how it is shown, connecting (plain or TLS) or
+ * explaining what the server did wrong, flags and `--help`, text or NDJSON output, exit codes, logging, graceful
+ * shutdown, timing, statistics, and finding and starting a local keydb/valkey/redis-server. Nothing here knows about a
+ * particular lab.
  *
  * @module
  */
