@@ -234,12 +234,11 @@ export class Connection {
     this.#lastError = undefined;
   }
 
-  /** Why this connection just closed: the server's fault in words when it broke the protocol, else the error. */
+  /** Why this connection just closed: what the server sent, in words, when it could not be read; else the error. */
   #lossReason(): string {
     const e = this.#lastError;
-    if (!e) return this.#wire.bytesIn > 0 || this.#everReady ? " (closed by the server)" : "";
-    const d = diagnose({ ...this.#facts(false), accepted: true });
-    return d.exitCode === ExitCode.Protocol ? `: ${d.what}` : ` (${e.message})`;
+    if (!e) return " (closed by the server)";
+    return e.unreadable ? `: ${diagnose(this.#facts(false)).what}` : ` (${e.message})`;
   }
 
   async #onReady(): Promise<void> {

@@ -164,7 +164,7 @@ export function diagnose(f: FailureFacts): Diagnosis {
       what: "the server accepted the connection and closed it without a word",
       fix: f.tls
         ? "That is what some servers do to a TLS client they cannot serve: check the port and the server's TLS settings (and its log)."
-        : "If that is a TLS port, use rediss://; otherwise what listens there is not a Redis-protocol server, or it turns this client away (see its log).",
+        : "Check the port: what listens there is not a Redis-protocol server, or it turns this client away (see its log).",
     };
   }
   if (f.timedOut || /ETIMEDOUT/.test(reason)) {
