@@ -8,6 +8,7 @@
 import { parseArgs } from "node:util";
 import { CliError, ExitCode, UsageError } from "./exit_codes.ts";
 import { type Io, Printer, Reporter } from "./output.ts";
+import { unreadableReply } from "./server_faults.ts";
 import { INSECURE_WARNING, resolveTls, withTls } from "./tls.ts";
 
 /** One flag a script accepts. */
@@ -257,8 +258,9 @@ export function helpText(spec: ScriptSpec): string {
  * Runs a script's body with parsed flags: prints `--help`, applies the TLS
  * flags to every connection the body opens (warning about `--tls-insecure`),
  * turns {@linkcode CliError}s into a message on stderr and their exit code
- * (a plain line for code 0, e.g. stopped while connecting), and any other
- * error into exit code 1 (with the stack only when `DEBUG` is set).
+ * (a plain line for code 0, e.g. stopped while connecting), a reply that
+ * could not be read into exit code 7, and any other error into exit code 1
+ * (with the stack only when `DEBUG` is set).
  *
  * @param spec the script's spec
  * @param args the command-line arguments
@@ -301,6 +303,11 @@ export async function runScript(
       err.line(`${err.red("error:")} ${e.message}`);
       if (e.exitCode === ExitCode.Usage) err.line(`Run "deno run -A scripts/${spec.name} --help" for usage.`);
       return e.exitCode;
+    }
+    const fault = unreadableReply(e);
+    if (fault) {
+      err.line(`${err.red("error:")} ${fault.what}.\n${fault.fix}`);
+      return fault.exitCode;
     }
     const message = e instanceof Error ? e.message : String(e);
     err.line(`${err.red("error:")} unexpected failure: ${message}`);

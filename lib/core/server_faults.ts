@@ -175,7 +175,7 @@ export function diagnose(f: FailureFacts): Diagnosis {
       );
     }
     if ((f.bytesIn ?? 0) > 0) {
-      const size = /^\$(\d+)\r\n/.exec(f.firstBytes ?? "")?.[1];
+      const size = /^\$(\d+)\r\n/.exec(f.lastChunk ?? "")?.[1] ?? /^\$(\d+)\r\n/.exec(f.firstBytes ?? "")?.[1];
       const announced = size ? `; it announced a string of ${formatBytes(Number(size))}` : "";
       return protocol(`the server began its answer but did not finish it within ${secs}${announced}`);
     }
@@ -207,8 +207,29 @@ function garbage(f: FailureFacts): Diagnosis {
   // A TLS record (alert 0x15 or handshake 0x16, version 3.x) where a RESP type byte belongs.
   // deno-lint-ignore no-control-regex
   if (/^[\x15\x16]\x03/.test(first)) return TLS_PORT;
+  if (!first) return protocol("the server's answer is not the Redis protocol");
   const shown = JSON.stringify(first.slice(0, 24)).replace(/\\u00([0-9a-f]{2})/g, "\\x$1");
   return protocol(`the server's answer is not the Redis protocol (it began ${shown})`);
+}
+
+/**
+ * The verdict for an error a command failed with because the reply could not
+ * be read (ioredis ends such messages with "Please report this."), or
+ * undefined for any other error.
+ *
+ * @param err what a command or a script failed with
+ * @returns the verdict (exit code 7), or undefined
+ * @example
+ * ```ts
+ * import { unreadableReply } from "./server_faults.ts";
+ * const d = unreadableReply(new Error('Unknown RESP type 83 "S". Please report this.'));
+ * console.assert(d?.exitCode === 7 && d.what === "the server's answer is not the Redis protocol");
+ * console.assert(unreadableReply(new Error("ERR wrong type")) === undefined);
+ * ```
+ */
+export function unreadableReply(err: unknown): Diagnosis | undefined {
+  const message = err instanceof Error ? err.message : "";
+  return message.endsWith(". Please report this.") ? diagnose({ reason: message }) : undefined;
 }
 
 function formatBytes(n: number): string {

@@ -142,3 +142,26 @@ Deno.test("Ctrl+C while connecting to a server that accepts but never answers st
     assert.doesNotMatch(run.io.err.text, /error:|Start a server/, name);
   }
 });
+
+Deno.test("publisher.ts whose PUBLISH gets garbage or a nested reply after a good handshake: exit 7, one line", async () => {
+  for (const bad of [GARBAGE, nestedReply()]) {
+    await using fake = fakeServer({
+      onCommand: ([name]) =>
+        name === "HELLO"
+          ? "-NOPROTO unsupported\r\n"
+          : name === "PUBLISH"
+          ? bad
+          : name === "PING"
+          ? "+PONG\r\n"
+          : "+OK\r\n",
+    });
+    const { exit, io } = runMain(publisher, ["--url", fake.url, "late:ch", "hi"], 10_000);
+    assert.equal(await exit, ExitCode.Protocol, io.err.text);
+    assert.match(
+      io.err.text,
+      /^error: the server('s answer is not the Redis protocol| sent a reply nested too deeply)/m,
+    );
+    assert.doesNotMatch(io.err.text + io.out.text, NOT_ALLOWED);
+    assert.doesNotMatch(io.err.text, /unexpected failure/);
+  }
+});
