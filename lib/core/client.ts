@@ -116,7 +116,7 @@ export class Connection {
       // arrived would fail again (one error and one more close listener per piece), so stop reading at once
       // and keep the first error: it is what the server did wrong.
       const unreadable = err.message.endsWith(". Please report this.");
-      if (unreadable) this.#reading?.stream?.destroy();
+      if (unreadable) stopReading(this.#reading?.stream);
       if (unreadable && this.#reading !== this.#wire) return; // from a socket already given up
       if (this.#lastError?.unreadable) return;
       this.#lastError = {
@@ -296,6 +296,16 @@ export class Connection {
       await delay(DISCONNECT_TIMEOUT_MS + 20);
     }
   }
+}
+
+/**
+ * Stops a socket whose data cannot be parsed: no more of it reaches ioredis's parser (whose every further error
+ * would make ioredis drop the connection again, by then perhaps the next one), and it closes.
+ */
+function stopReading(stream: Redis["stream"] | undefined): void {
+  stream?.removeAllListeners("data");
+  stream?.pause();
+  stream?.destroy();
 }
 
 /** Thrown inside {@linkcode Connection} when the stop signal ends the first connect. */
