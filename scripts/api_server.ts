@@ -127,6 +127,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     };
     const reads = await Connection.open({
       url,
+      signal: shutdown.signal,
       reporter: log.reporter("reads: "),
       commandTimeoutMs: timeoutMs,
       onRestored: resyncWhenBothUp,
@@ -172,6 +173,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     try {
       subscriber = await SubscriberConnection.open({
         url,
+        signal: shutdown.signal,
         reporter: log.reporter("subscription: "),
         lossNote: "Updates published until it is back are not pushed; the current values are sent when it is back.",
         remedies: ["--log-level info (not debug)"],

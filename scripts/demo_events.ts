@@ -88,7 +88,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     // Every step that waits for the server also ends on Ctrl+C (undefined) or after --timeout (NoAnswerError).
     const step = <T>(reply: Promise<T>, what: string): Promise<T | undefined> =>
       Promise.race([answerWithin(reply, timeoutMs, what), whenAborted(shutdown.signal).then(() => undefined)]);
-    const subConn = await Connection.open({ url, reporter: status, reconnect: false });
+    const subConn = await Connection.open({ url, reporter: status, reconnect: false, signal: shutdown.signal });
     let pubConn: Connection | undefined;
     const waiting = new Map<string, { event: CreatedEvent; sentAt: number }>();
     const allBack = Promise.withResolvers<void>();
@@ -113,7 +113,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
       reporter: status,
     });
     try {
-      pubConn = await Connection.open({ url, reporter: status, reconnect: false });
+      pubConn = await Connection.open({ url, reporter: status, reconnect: false, signal: shutdown.signal });
       await step(subscriber.start(), "SUBSCRIBE");
       const publisher = new EventPublisher(pubConn.redis, { source: "demo_events" });
       const demo = [

@@ -99,6 +99,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     let subscriber: EventSubscriber | undefined;
     const subConn = await SubscriberConnection.open({
       url,
+      signal: shutdown.signal,
       reporter: status,
       lossNote: "Events published until it is back are lost: pub/sub keeps nothing for absent subscribers.",
       pending: () => subscriber?.queued ?? 0,
@@ -109,7 +110,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     let fatal: CliError | undefined;
     try {
       // Results wait in the offline queue during an outage instead of failing the handler.
-      pubConn = await Connection.open({ url, reporter: status, offlineQueue: true });
+      pubConn = await Connection.open({ url, reporter: status, offlineQueue: true, signal: shutdown.signal });
       const publisher = new EventPublisher(pubConn.redis, { source: "event_processor" });
       subscriber = new EventSubscriber(subConn, {
         topics: processorHandlers(publisher, quiet ? undefined : printProcessed(out, json)),

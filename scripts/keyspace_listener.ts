@@ -150,11 +150,21 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     let command: Connection | undefined; // on the server whose setting may change
     try {
       const lossNote = "Events until it is back are lost: notifications are not kept for absent listeners.";
-      const cmd = await Connection.open({ url: urlForDb(url, db), reporter: status, offlineQueue: true });
+      const cmd = await Connection.open({
+        url: urlForDb(url, db),
+        reporter: status,
+        offlineQueue: true,
+        signal: shutdown.signal,
+      });
       conns.push(cmd);
       command = cmd;
       const write = writeUrl
-        ? await Connection.open({ url: urlForDb(writeUrl, db), reporter: status, offlineQueue: true })
+        ? await Connection.open({
+          url: urlForDb(writeUrl, db),
+          reporter: status,
+          offlineQueue: true,
+          signal: shutdown.signal,
+        })
         : undefined;
       if (write) conns.push(write);
       const ensure = () =>
@@ -173,6 +183,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
       let waiting = 0;
       const sub = await SubscriberConnection.open({
         url,
+        signal: shutdown.signal,
         reporter: status,
         lossNote,
         onRestored: () => void ensure().catch((err) => err instanceof CliError ? stopWith(err) : undefined),

@@ -105,7 +105,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
 
     using shutdown = onShutdown(io.signal);
     const lossNote = "Rounds until it is back are skipped or time out.";
-    const cmd = await Connection.open({ url: urlForDb(url, db), reporter: status });
+    const cmd = await Connection.open({ url: urlForDb(url, db), reporter: status, signal: shutdown.signal });
     const changes = new NotifyChanges();
     let sub: Connection | undefined;
     try {
@@ -126,7 +126,13 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
         whenReady(cmd.redis).then(ensure).catch((err) =>
           status.warn(`Could not check notify-keyspace-events again: ${(err as Error).message.split("\n")[0]}`)
         );
-      sub = await Connection.open({ url, reporter: status, lossNote, onRestored: () => void ensureAgain() });
+      sub = await Connection.open({
+        url,
+        reporter: status,
+        lossNote,
+        onRestored: () => void ensureAgain(),
+        signal: shutdown.signal,
+      });
       await using watcher = await HandshakeWatcher.start({ sub: sub.redis, read: cmd.redis, db, key: handshakeKey });
       status.info(
         `Writing ${key} on ${sub.address} db ${db}, ${count} time(s) ${

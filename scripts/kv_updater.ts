@@ -114,13 +114,19 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
         ? "No update was waiting to be written."
         : `${n} update(s) received and not yet stored are kept and will be written when it is back.`;
     };
-    const writes = await Connection.open({ url, reporter: log.reporter("writes: ", keptNote), offlineQueue: true });
+    const writes = await Connection.open({
+      url,
+      reporter: log.reporter("writes: ", keptNote),
+      offlineQueue: true,
+      signal: shutdown.signal,
+    });
     let subscriber: SubscriberConnection | undefined;
     let abandoned = 0;
     let fatal: CliError | undefined;
     try {
       subscriber = await SubscriberConnection.open({
         url,
+        signal: shutdown.signal,
         reporter: log.reporter("subscription: "),
         lossNote: SUBSCRIPTION_LOSS,
         pending: () => writer?.pending ?? 0,

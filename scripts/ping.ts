@@ -20,6 +20,7 @@ import { redactUrl, resolveUrl } from "../lib/core/config.ts";
 import { type Check, type DoctorReport, runDoctor } from "../lib/doctor/checks.ts";
 import { CliError, ExitCode, UsageError } from "../lib/core/exit_codes.ts";
 import { defaultIo, type Io, Printer, Reporter } from "../lib/core/output.ts";
+import { onShutdown } from "../lib/core/shutdown.ts";
 
 const SPEC: ScriptSpec = {
   name: "ping.ts",
@@ -66,9 +67,17 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     if (!json) status.info(`Checking ${redactUrl(url)} …`);
     let conn: Connection;
     try {
-      conn = await Connection.open({ url, reporter: status, reconnect: false, connectTimeoutMs: timeoutMs });
+      // Ctrl+C while connecting stops at once; afterwards every check is bounded by --timeout.
+      using shutdown = onShutdown(io.signal);
+      conn = await Connection.open({
+        url,
+        reporter: status,
+        reconnect: false,
+        connectTimeoutMs: timeoutMs,
+        signal: shutdown.signal,
+      });
     } catch (err) {
-      if (json && err instanceof CliError) {
+      if (json && err instanceof CliError && err.exitCode !== ExitCode.Ok) {
         const [detail, ...fix] = err.message.split("\n");
         out.event("report", {
           url: redactUrl(url),

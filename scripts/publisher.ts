@@ -142,6 +142,7 @@ export function main(args: string[], io: Io & { stdin?: ReadableStream<Uint8Arra
       url,
       reporter: status,
       reconnect: retryMs !== undefined,
+      signal: shutdown.signal,
       ...(retryMs !== undefined
         ? {
           lossNote: `Publishing waits for it, up to ${retryMs / 1000} s (--retry).`,

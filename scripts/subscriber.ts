@@ -85,6 +85,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     using shutdown = onShutdown(io.signal);
     const conn = await SubscriberConnection.open({
       url,
+      signal: shutdown.signal,
       reporter: status,
       lossNote: "Messages published until it is back are lost: pub/sub keeps nothing for absent subscribers.",
       remedies: quiet ? [] : ["--quiet (printing each message is the slow part)"],

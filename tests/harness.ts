@@ -545,53 +545,6 @@ export async function twoNodes(replicaOptions: LocalServerOptions = {}): Promise
   };
 }
 
-/** A fake server on loopback for tests of servers that stop answering; dispose it to close it. */
-export interface StallingServer extends AsyncDisposable {
-  /** Its port on 127.0.0.1. */
-  port: number;
-}
-
-/**
- * A fake server on 127.0.0.1 that accepts connections and answers every
- * command with `+PONG` until the `nth` `command` (e.g. the 2nd `PING`), and
- * from then on never answers. Without a command it never answers at all.
- *
- * @param command the command (upper case) from which it goes silent
- * @param nth which occurrence of `command` is the first left unanswered
- * @returns the fake server
- */
-export function stallingServer(command?: string, nth = 1): StallingServer {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const conns: Deno.Conn[] = [];
-  const loops: Promise<void>[] = [];
-  const accepting = (async () => {
-    for await (const c of listener) {
-      conns.push(c);
-      loops.push((async () => {
-        const buf = new Uint8Array(4096);
-        let seen = 0;
-        let silent = command === undefined;
-        for (let n = await c.read(buf).catch(() => null); n !== null; n = await c.read(buf).catch(() => null)) {
-          const names = [...new TextDecoder().decode(buf.subarray(0, n)).matchAll(/\*\d+\r\n\$\d+\r\n([^\r]*)/g)];
-          for (const [, name] of names) {
-            if (name!.toUpperCase() === command && ++seen >= nth) silent = true;
-            if (!silent) await c.write(new TextEncoder().encode("+PONG\r\n")).catch(() => 0);
-          }
-        }
-      })());
-    }
-  })();
-  return {
-    port: (listener.addr as Deno.NetAddr).port,
-    [Symbol.asyncDispose]: async () => {
-      listener.close();
-      await accepting.catch(() => {});
-      for (const c of conns) c.close();
-      await Promise.all(loops);
-    },
-  };
-}
-
 /**
  * Polls `check` every 50 ms until it holds, for what no event announces (a
  * process outside the test ending, a directory it removes); bounded by `ms`.

@@ -7,7 +7,9 @@
  */
 import { parseArgs } from "node:util";
 import { CliError, ExitCode, UsageError } from "./exit_codes.ts";
-import { type Io, Printer } from "./output.ts";
+import { type Io, Printer, Reporter } from "./output.ts";
+import { unreadableReply } from "./server_faults.ts";
+import { INSECURE_WARNING, resolveTls, withTls } from "./tls.ts";
 
 /** One flag a script accepts. */
 export interface OptionSpec {
@@ -41,13 +43,19 @@ export interface ScriptSpec {
   positionals?: boolean;
 }
 
-/** `--url`, `--json` and `--help`, which every script has. */
+/** `--url`, the TLS flags, `--json` and `--help`, which every script has. */
 export const COMMON_OPTIONS: Record<string, OptionSpec> = {
   url: {
     type: "string",
     arg: "URL",
     help: "server URL (default: $REDIS_URL, else redis://localhost:6379)",
   },
+  "tls-ca": {
+    type: "string",
+    arg: "FILE",
+    help: "rediss://: trust the CA certificate(s) in this PEM file (default: $REDIS_TLS_CA)",
+  },
+  "tls-insecure": { type: "boolean", help: "rediss://: accept any certificate, unchecked (lab servers only)" },
   json: { type: "boolean", help: "print NDJSON, one object per event" },
   help: { type: "boolean", short: "h", help: "show this help" },
 };
@@ -240,15 +248,19 @@ export function helpText(spec: ScriptSpec): string {
     ...spec.examples.map((e) => `  ${e}`),
     "",
     "Exit codes: 0 ok, 1 failure, 2 usage error, 3 cannot connect or auth failed,",
-    "            4 timeout with nothing received, 5 CONFIG refused, 6 a check failed.",
+    "            4 timeout with nothing received, 5 CONFIG refused, 6 a check failed,",
+    "            7 the server broke the protocol (not a Redis-protocol server).",
     "",
   ].join("\n");
 }
 
 /**
- * Runs a script's body with parsed flags: prints `--help`, turns
- * {@linkcode CliError}s into a message on stderr and their exit code, and any
- * other error into exit code 1 (with the stack only when `DEBUG` is set).
+ * Runs a script's body with parsed flags: prints `--help`, applies the TLS
+ * flags to every connection the body opens (warning about `--tls-insecure`),
+ * turns {@linkcode CliError}s into a message on stderr and their exit code
+ * (a plain line for code 0, e.g. stopped while connecting), a reply that
+ * could not be read into exit code 7, and any other error into exit code 1
+ * (with the stack only when `DEBUG` is set).
  *
  * @param spec the script's spec
  * @param args the command-line arguments
@@ -278,12 +290,24 @@ export async function runScript(
       new Printer(io.stdout).line(helpText(spec));
       return ExitCode.Ok;
     }
-    return await body(flags);
+    if (!("tls-ca" in spec.options)) return await body(flags);
+    const tls = resolveTls(flags.string("tls-ca"), flags.boolean("tls-insecure"));
+    if (tls.insecure) new Reporter(io.stderr).warn(INSECURE_WARNING);
+    return await withTls(tls, () => body(flags));
   } catch (e) {
+    if (e instanceof CliError && e.exitCode === ExitCode.Ok) {
+      err.line(e.message);
+      return ExitCode.Ok;
+    }
     if (e instanceof CliError) {
       err.line(`${err.red("error:")} ${e.message}`);
       if (e.exitCode === ExitCode.Usage) err.line(`Run "deno run -A scripts/${spec.name} --help" for usage.`);
       return e.exitCode;
+    }
+    const fault = unreadableReply(e);
+    if (fault) {
+      err.line(`${err.red("error:")} ${fault.what}.\n${fault.fix}`);
+      return fault.exitCode;
     }
     const message = e instanceof Error ? e.message : String(e);
     err.line(`${err.red("error:")} unexpected failure: ${message}`);

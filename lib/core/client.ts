@@ -8,7 +8,11 @@ import { Redis, type RedisOptions } from "ioredis";
 import { redactUrl, scrubSecret } from "./config.ts";
 import { CliError, ExitCode } from "./exit_codes.ts";
 import type { Reporter } from "./output.ts";
+import { routeIoredisWarnings } from "./ioredis_warnings.ts";
+import { diagnose, type FailureFacts, TLS_PORT } from "./server_faults.ts";
 import { delay, withTimeout } from "./timing.ts";
+import { currentTls } from "./tls.ts";
+import { speaksTls } from "./tls_probe.ts";
 
 /** How a {@linkcode Connection} behaves. */
 export interface ConnectionOptions {
@@ -37,6 +41,8 @@ export interface ConnectionOptions {
   lostSince?: () => number | undefined;
   /** Send the commands issued in one turn of the event loop in one write (ioredis `enableAutoPipelining`; default false). */
   autoPipelining?: boolean;
+  /** Stops the first connect at once (Ctrl+C): {@linkcode Connection.open} then throws a {@linkcode CliError} with code 0. */
+  signal?: AbortSignal;
 }
 
 /** How long to wait before reconnect attempt `n` (1-based): 100 ms doubling to 5 s, with jitter. */
@@ -44,11 +50,24 @@ export function backoffMs(attempt: number): number {
   return Math.min(100 * 2 ** (attempt - 1), 5000) + Math.floor(Math.random() * 100);
 }
 
-/** What the user can do when the server cannot be reached. */
-export const START_SERVER_HINT =
-  'Start a server with "docker compose up -d --wait" or "deno task server", or point --url / REDIS_URL at one.';
-
 const DISCONNECT_TIMEOUT_MS = 200;
+
+/** The last error ioredis reported, free of secrets. */
+interface SeenError {
+  message: string;
+  code?: string;
+  command?: string;
+  /** The server sent something that does not parse: this error stands until the next connection. */
+  unreadable?: boolean;
+}
+
+/** What came back on the current socket: how many bytes, how they began, how the latest piece began. */
+interface Wire {
+  bytesIn: number;
+  firstBytes: string;
+  lastChunk: string;
+  stream?: Redis["stream"];
+}
 
 /**
  * One ioredis client plus the bookkeeping every script needs: a redacted
@@ -74,7 +93,11 @@ export class Connection {
   #closing = false;
   #everReady = false;
   #lostAt: number | undefined;
-  #lastError: string | undefined;
+  #lastError: SeenError | undefined;
+  #wire: Wire = { bytesIn: 0, firstBytes: "", lastChunk: "" };
+  /** The socket whose data is being parsed right now. */
+  #reading: Wire | undefined;
+  #unrouteWarnings: () => void;
 
   /** The ioredis client. */
   readonly redis: Redis;
@@ -98,20 +121,72 @@ export class Connection {
       retryStrategy: (attempt) => this.#retry(attempt),
       ...(options.commandTimeoutMs ? { commandTimeout: options.commandTimeoutMs } : {}),
       ...(options.autoPipelining ? { enableAutoPipelining: true } : {}),
+      ...tlsOptions(options.url),
     };
+    // Our own deadline (in #connect) comes first, so a failure can say what the socket saw.
+    redisOptions.connectTimeout = (options.connectTimeoutMs ?? 5000) + 1000;
     this.redis = new Redis(options.url, redisOptions);
-    this.redis.on("error", (err: Error) => {
-      this.#lastError = scrubSecret(err.message, options.url);
+    this.redis.on("error", (err: Error & { code?: string; command?: { name?: string } }) => {
+      // ioredis marks a reply it cannot parse "Please report this" and drops the connection; the rest of what
+      // arrived would fail again (one error and one more close listener per piece), so stop reading at once
+      // and keep the first error: it is what the server did wrong.
+      const unreadable = err.message.endsWith(". Please report this.");
+      if (unreadable) stopReading(this.#reading?.stream);
+      if (unreadable && this.#reading !== this.#wire) return; // from a socket already given up
+      if (this.#lastError?.unreadable) return;
+      this.#lastError = {
+        message: scrubSecret(err.message, options.url).replace(/\. Please report this\.$/, ""),
+        ...(typeof err.code === "string" ? { code: err.code } : {}),
+        ...(err.command?.name ? { command: err.command.name } : {}),
+        ...(unreadable ? { unreadable } : {}),
+      };
+    });
+    this.redis.on("connect", () => this.#watchWire());
+    this.#unrouteWarnings = routeIoredisWarnings(options.reporter);
+  }
+
+  /** Starts afresh on the socket just connected: counts what the server sends, forgets earlier errors. */
+  #watchWire(): void {
+    this.#lastError = undefined;
+    const stream = this.redis.stream;
+    const wire: Wire = { bytesIn: 0, firstBytes: "", lastChunk: "", stream };
+    this.#wire = wire;
+    // Before ioredis's own listener: an error its parser raises on this piece then knows where it came from.
+    stream?.prependListener("data", (chunk: Uint8Array) => {
+      this.#reading = wire;
+      wire.lastChunk = String.fromCharCode(...chunk.subarray(0, 40));
+      if (wire.firstBytes.length < 40) wire.firstBytes += wire.lastChunk.slice(0, 40 - wire.firstBytes.length);
+      wire.bytesIn += chunk.length;
     });
   }
 
+  /** What the current (or last) socket saw, with the last error. */
+  #facts(timedOut: boolean): FailureFacts {
+    const stream = this.redis.stream as { connecting?: boolean } | undefined;
+    const e = this.#lastError;
+    return {
+      ...(e ? { reason: e.message } : {}),
+      ...(e?.code ? { code: e.code } : {}),
+      ...(e?.command ? { command: e.command } : {}),
+      timedOut,
+      timeoutMs: this.options.connectTimeoutMs ?? 5000,
+      accepted: this.#wire.bytesIn > 0 || this.redis.status === "connect" || stream?.connecting === false,
+      bytesIn: this.#wire.bytesIn,
+      firstBytes: this.#wire.firstBytes,
+      lastChunk: this.#wire.lastChunk,
+      tls: /^rediss:/i.test(this.options.url),
+    };
+  }
+
   /**
-   * Connects, or throws a {@linkcode CliError} with exit code 3 that names
-   * the address, the reason and what to do, within `connectTimeoutMs`.
+   * Connects, or throws a {@linkcode CliError} that names the address, what
+   * the server did and what to do, within `connectTimeoutMs`: exit code 3
+   * when it cannot be reached or refuses the login, 7 when it breaks the
+   * protocol, 0 when `signal` stops the attempt.
    *
    * @param options the URL and behaviour
    * @returns the connected client
-   * @throws {CliError} when the server cannot be reached or refuses the login
+   * @throws {CliError} when the server cannot be reached, refuses the login or breaks the protocol
    */
   static async open(options: ConnectionOptions): Promise<Connection> {
     const conn = new Connection(options);
@@ -123,38 +198,39 @@ export class Connection {
 
   async #connect(): Promise<void> {
     const timeoutMs = this.options.connectTimeoutMs ?? 5000;
+    const stop = this.options.signal;
+    let timedOut = false;
+    let onStop = () => {};
+    const stopped = new Promise<"stopped">((resolve) => (onStop = () => resolve("stopped")));
+    stop?.addEventListener("abort", onStop, { once: true });
     try {
-      await withTimeout(
+      if (stop?.aborted) throw STOPPED;
+      const connected = withTimeout(
         this.redis.connect().then(() => this.redis.ping()),
         timeoutMs,
-        () => new Error(`no answer within ${timeoutMs / 1000} s`),
+        () => {
+          timedOut = true;
+          return new Error(`no answer within ${timeoutMs / 1000} s`);
+        },
       );
-      if (this.#lastError) throw new Error(this.#lastError);
+      if (await Promise.race([connected, stopped]) === "stopped") throw STOPPED;
+      if (this.#lastError) throw new Error(this.#lastError.message);
       this.#everReady = true;
     } catch (err) {
+      const facts = this.#facts(timedOut);
       this.#closing = true;
       this.redis.disconnect();
+      this.#unrouteWarnings();
       await delay(DISCONNECT_TIMEOUT_MS + 20);
-      const reason = this.#lastError ?? scrubSecret((err as Error).message, this.options.url);
-      throw new CliError(ExitCode.Connect, this.#explain(reason));
+      if (err === STOPPED) throw new CliError(ExitCode.Ok, `Stopped while connecting to ${this.address}.`);
+      facts.reason ??= scrubSecret((err as Error).message, this.options.url);
+      facts.command ??= (err as { command?: { name?: string } }).command?.name; // our PING, refused
+      let d = diagnose(facts);
+      if (d.closedAtOnce && !facts.tls && await speaksTls(this.options.url, 1000)) d = TLS_PORT;
+      throw new CliError(d.exitCode, `Cannot connect to ${this.address}: ${d.what}.\n${d.fix}`);
+    } finally {
+      stop?.removeEventListener("abort", onStop);
     }
-  }
-
-  #explain(reason: string): string {
-    const what = `Cannot connect to ${this.address}`;
-    if (/WRONGPASS|NOAUTH|invalid password|invalid username/i.test(reason)) {
-      return `${what}: authentication failed (${reason}).\nCheck the user name and password in --url or REDIS_URL.`;
-    }
-    if (/DB index is out of range|invalid DB index/i.test(reason)) {
-      return `${what}: ${reason}.\nUse a database number the server has (usually 0–15) in the URL path, e.g. redis://host:6379/0.`;
-    }
-    if (/ECONNREFUSED/.test(reason)) {
-      return `${what}: connection refused (nothing is listening there).\n${START_SERVER_HINT}`;
-    }
-    if (/ENOTFOUND|EAI_AGAIN|getaddrinfo/.test(reason)) {
-      return `${what}: the host name does not resolve (${reason}).\nCheck the host in --url or REDIS_URL.`;
-    }
-    return `${what}: ${reason}.\n${START_SERVER_HINT}`;
   }
 
   #retry(attempt: number): number | null {
@@ -167,11 +243,18 @@ export class Connection {
     const now = Date.now();
     this.#lostAt = Math.min(now, this.options.lostSince?.() ?? now);
     this.outages++;
-    const reason = this.#lastError ? ` (${this.#lastError})` : "";
+    const reason = this.#lossReason();
     const tail = this.options.reconnect === false ? "" : " Reconnecting…";
     const note = this.options.lossNote ? ` ${this.options.lossNote}` : "";
     this.options.reporter.warn(`Connection to ${this.address} lost${reason}.${tail}${note}`);
     this.#lastError = undefined;
+  }
+
+  /** Why this connection just closed: what the server sent, in words, when it could not be read; else the error. */
+  #lossReason(): string {
+    const e = this.#lastError;
+    if (!e) return " (closed by the server)";
+    return e.unreadable ? `: ${diagnose(this.#facts(false)).what}` : ` (${e.message})`;
   }
 
   async #onReady(): Promise<void> {
@@ -217,6 +300,7 @@ export class Connection {
    * otherwise drops it; never reconnects afterwards.
    */
   async close(): Promise<void> {
+    this.#unrouteWarnings();
     if (this.#closing && this.redis.status === "end") return;
     this.#closing = true;
     if (this.redis.status === "ready") {
@@ -229,4 +313,24 @@ export class Connection {
       await delay(DISCONNECT_TIMEOUT_MS + 20);
     }
   }
+}
+
+/**
+ * Stops a socket whose data cannot be parsed: no more of it reaches ioredis's parser (whose every further error
+ * would make ioredis drop the connection again, by then perhaps the next one), and it closes.
+ */
+function stopReading(stream: Redis["stream"] | undefined): void {
+  stream?.removeAllListeners("data");
+  stream?.pause();
+  stream?.destroy();
+}
+
+/** Thrown inside {@linkcode Connection} when the stop signal ends the first connect. */
+const STOPPED = new Error("stopped");
+
+/** ioredis's options for `rediss://` URLs, from the run's {@linkcode currentTls} settings. */
+function tlsOptions(url: string): Pick<RedisOptions, "tls"> {
+  if (!/^rediss:/i.test(url)) return {};
+  const { ca, insecure } = currentTls();
+  return { tls: { ...(ca ? { ca } : {}), ...(insecure ? { rejectUnauthorized: false } : {}) } };
 }

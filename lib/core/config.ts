@@ -50,31 +50,43 @@ export function resolveUrl(flag?: string): string {
 
 /**
  * Checks that a URL is a `redis://` or `rediss://` URL with a numeric
- * database, naming where it came from when it is not.
+ * database, naming where it came from when it is not. Spaces and line breaks
+ * around it (a pasted or `echo`ed value) are trimmed; blanks or control
+ * characters inside it are refused, since parsers disagree on them and the
+ * client library would then echo the raw string, password and all.
  *
  * @param url the URL
  * @param source where it came from, e.g. `--write-url`
- * @returns the URL, unchanged
+ * @returns the URL, trimmed
  * @throws {UsageError} when the URL is not a valid redis URL
  * @example
  * ```ts
  * import { checkUrl } from "./config.ts";
  * console.assert(checkUrl("redis://primary:6379", "--write-url") === "redis://primary:6379");
+ * console.assert(checkUrl(" redis://primary:6379\n", "REDIS_URL") === "redis://primary:6379");
  * ```
  */
 export function checkUrl(url: string, source: string): string {
+  const trimmed = url.trim();
+  // deno-lint-ignore no-control-regex
+  if (/[\s\x00-\x1f\x7f]/.test(trimmed)) {
+    throw new UsageError(
+      `Invalid server URL in ${source}: "${redactUrl(trimmed)}" contains a blank or a control character; ` +
+        `percent-encode it (a space is %20), e.g. redis://user:pass%20word@host:6379`,
+    );
+  }
   let parsed: URL;
   try {
-    parsed = new URL(url);
+    parsed = new URL(trimmed);
   } catch {
     throw new UsageError(
-      `Invalid server URL in ${source}: "${redactUrl(url)}". ` +
+      `Invalid server URL in ${source}: "${redactUrl(trimmed)}". ` +
         `Use redis://[user:password@]host[:port][/db], e.g. ${DEFAULT_URL}`,
     );
   }
   if (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:") {
     throw new UsageError(
-      `Invalid server URL in ${source}: "${redactUrl(url)}" must start with redis:// or rediss://`,
+      `Invalid server URL in ${source}: "${redactUrl(trimmed)}" must start with redis:// or rediss://`,
     );
   }
   const db = parsed.pathname.replace(/^\//, "");
@@ -83,7 +95,7 @@ export function checkUrl(url: string, source: string): string {
       `Invalid server URL in ${source}: database "${db}" must be a number, as in ${DEFAULT_URL}/0`,
     );
   }
-  return url;
+  return trimmed;
 }
 
 /** Query parameters that carry a password (ioredis reads URL query parameters as options). */
@@ -109,7 +121,7 @@ export function redactUrl(url: string): string {
   try {
     parsed = new URL(url);
   } catch {
-    return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*):.*@/i, "$1:***@").replace(/\?.*$/, "?***");
+    return url.replace(/^(\s*[a-z][a-z0-9+.-]*:\/\/[^:/@]*):.*@/is, "$1:***@").replace(/\?.*$/s, "?***");
   }
   if (parsed.password) parsed.password = "***";
   for (const key of [...parsed.searchParams.keys()]) {
@@ -118,20 +130,23 @@ export function redactUrl(url: string): string {
   return parsed.href.replace(/:%2A%2A%2A@/, ":***@").replace(/=%2A%2A%2A/g, "=***");
 }
 
-/** The passwords a URL carries, decoded, as the client library would send them. */
+/** The passwords a URL carries: as written (blanks and all) and as the client library would send them. */
 function secretsOf(url: string): string[] {
-  let parsed: URL;
+  const raw = /^\s*[a-z][a-z0-9+.-]*:\/\/[^:/@]*:(.*)@/is.exec(url)?.[1];
+  const secrets = raw ? [raw, raw.trim()] : [];
+  let parsed: URL | undefined;
   try {
     parsed = new URL(url);
   } catch {
-    const m = /^[a-z][a-z0-9+.-]*:\/\/[^:/@]*:(.*)@/i.exec(url);
-    return m?.[1] ? [m[1]] : [];
+    // not a URL: the raw form is all there is
   }
-  const secrets = [...parsed.searchParams].filter(([k]) => SECRET_PARAMS.test(k)).map(([, v]) => v);
-  if (parsed.password) {
-    secrets.push(parsed.password);
+  if (parsed) {
+    secrets.push(...[...parsed.searchParams].filter(([k]) => SECRET_PARAMS.test(k)).map(([, v]) => v));
+    if (parsed.password) secrets.push(parsed.password);
+  }
+  for (const s of [...secrets]) {
     try {
-      secrets.push(decodeURIComponent(parsed.password));
+      secrets.push(decodeURIComponent(s));
     } catch {
       // not valid percent-encoding: the raw form is enough
     }
@@ -141,7 +156,9 @@ function secretsOf(url: string): string[] {
 
 /**
  * Removes the URL's password from any text (an error message from the
- * client library, say), in every form the URL carries it.
+ * client library or from Deno, say), in every form the text may carry it:
+ * as given, decoded, percent-encoded, and the whole URL as given, trimmed,
+ * percent-encoded or taken for a Unix-socket path.
  *
  * @param text any text that may contain the password
  * @param url the URL whose password must not appear
@@ -150,12 +167,21 @@ function secretsOf(url: string): string[] {
  * ```ts
  * import { scrubSecret } from "./config.ts";
  * console.assert(scrubSecret("bad pw hunter2", "redis://:hunter2@h") === "bad pw ***");
+ * console.assert(scrubSecret("ENOENT / redis://:x%20y@h", " redis://:x%20y@h") === "ENOENT / redis://:***@h");
  * ```
  */
 export function scrubSecret(text: string, url: string): string {
   let scrubbed = text;
-  for (const secret of secretsOf(url).sort((a, b) => b.length - a.length)) {
+  for (const form of urlForms(url)) scrubbed = scrubbed.split(form).join(redactUrl(url.trim()));
+  const forms = secretsOf(url).flatMap((s) => [s, encodeURIComponent(s), encodeURI(s)]);
+  for (const secret of [...new Set(forms)].sort((a, b) => b.length - a.length)) {
     scrubbed = scrubbed.split(secret).join("***");
   }
-  return scrubbed.includes(url) ? scrubbed.split(url).join(redactUrl(url)) : scrubbed;
+  return scrubbed;
+}
+
+/** The URL as the text of a message may quote it, longest first. */
+function urlForms(url: string): string[] {
+  const forms = [url, url.trim(), encodeURI(url), encodeURIComponent(url), encodeURI(url.trim())];
+  return [...new Set(forms)].filter((f) => f.length > 0).sort((a, b) => b.length - a.length);
 }

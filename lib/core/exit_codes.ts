@@ -20,6 +20,8 @@ export const ExitCode = {
   ConfigRefused: 5,
   /** A check found something the labs need missing (`ping.ts`). */
   CheckFailed: 6,
+  /** The server broke the protocol: garbage, a reply too deep or never finished, a handshake refused, a close without a word. */
+  Protocol: 7,
   /** The server refuses every channel and pattern the script subscribes to (ACL channel rules). */
   NoSubscription: 8,
 } as const;

@@ -1,7 +1,8 @@
 /**
- * What every script shares: where the server address comes from and how it is shown, connecting or explaining why not,
- * flags and `--help`, text or NDJSON output, exit codes, logging, graceful shutdown, timing, statistics, and finding and
- * starting a local keydb/valkey/redis-server. Nothing here knows about a particular lab.
+ * What every script shares: where the server address comes from and how it is shown, connecting (plain or TLS) or
+ * explaining what the server did wrong, flags and `--help`, text or NDJSON output, exit codes, logging, graceful
+ * shutdown, timing, statistics, and finding and starting a local keydb/valkey/redis-server. Nothing here knows about a
+ * particular lab.
  *
  * @module
  */
@@ -10,6 +11,7 @@ export * from "./cli.ts";
 export * from "./client.ts";
 export * from "./config.ts";
 export * from "./exit_codes.ts";
+export * from "./ioredis_warnings.ts";
 export * from "./json_depth.ts";
 export * from "./json_event.ts";
 export * from "./latency.ts";
@@ -18,7 +20,10 @@ export * from "./log.ts";
 export * from "./no_answer.ts";
 export * from "./output.ts";
 export * from "./progress.ts";
+export * from "./server_faults.ts";
 export * from "./shutdown.ts";
 export * from "./stats.ts";
 export * from "./task_pool.ts";
 export * from "./timing.ts";
+export * from "./tls.ts";
+export * from "./tls_probe.ts";

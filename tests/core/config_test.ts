@@ -48,3 +48,35 @@ Deno.test("scrubSecret() removes a URL's password from any text", () => {
   assert.equal(scrubSecret("bad hunter2", "redis://h:1/0?password=hunter2"), "bad ***");
   assert.equal(scrubSecret("nothing here", "redis://h:6379"), "nothing here");
 });
+
+Deno.test("checkUrl() trims blanks around a URL and refuses blanks or control characters inside it", () => {
+  assert.equal(checkUrl(" redis://:TopSecret99@localhost:6379", "REDIS_URL"), "redis://:TopSecret99@localhost:6379");
+  assert.equal(checkUrl("redis://h:6379/0\n", "REDIS_URL"), "redis://h:6379/0");
+  assert.equal(checkUrl("\tredis://h:6379 ", "--url"), "redis://h:6379");
+  for (const bad of ["redis://:Top Secret@h:6379", "redis://:Top\tSecret@h:6379", "redis://h:63\n79"]) {
+    assert.throws(() => checkUrl(bad, "REDIS_URL"), (e: Error) => {
+      assert.ok(e instanceof UsageError);
+      assert.match(e.message, /contains a blank or a control character; percent-encode it/);
+      assert.doesNotMatch(e.message, /Secret|Top/);
+      return true;
+    });
+  }
+});
+
+Deno.test("scrubSecret() removes the URL in every form a message may carry it", () => {
+  const url = " redis://:Top%20Secret99@localhost:6379";
+  for (
+    const text of [
+      `connect ENOENT ${url}`, // as given, with the space
+      `getaddrinfo ENOTFOUND redis://${url}`, // taken for a host name
+      `connect ENOENT /${url.trim()}`, // taken for a Unix-socket path
+      encodeURIComponent(url), // percent-encoded
+      `auth failed for "Top Secret99"`, // decoded
+      `auth failed for Top%2520Secret99`, // encoded once more
+    ]
+  ) {
+    const scrubbed = scrubSecret(text, url);
+    assert.doesNotMatch(scrubbed, /Top|Secret/, `${text} → ${scrubbed}`);
+  }
+  assert.equal(scrubSecret(`ENOENT ${url}`, url), "ENOENT redis://:***@localhost:6379");
+});

@@ -3,15 +3,8 @@ import { main as ping } from "../../scripts/ping.ts";
 import { ExitCode } from "../../lib/core/exit_codes.ts";
 import { freePort } from "../../lib/core/local_server.ts";
 import { identifyServer, parseInfo } from "../../lib/core/server_identity.ts";
-import {
-  captureIo,
-  ownServerTest,
-  replicaPair,
-  runMain,
-  ScriptProcess,
-  stallingServer,
-  testServer,
-} from "../harness.ts";
+import { captureIo, ownServerTest, replicaPair, runMain, ScriptProcess, testServer } from "../harness.ts";
+import { stallingServer } from "../fake_servers.ts";
 
 const SERVER_LINE = /✓ server +(KeyDB|Valkey|Redis) \d+\.\d+\.\d+/;
 

@@ -1,0 +1,262 @@
+/**
+ * Deliberately broken servers on loopback for fault tests: one that stops
+ * answering, one that answers with a reply nested 200,000 deep, with garbage,
+ * with a 600 MB bulk-string header and then nothing, one that closes every
+ * connection at once, one that refuses HELLO or AUTH — and a proxy in front of
+ * a real server that can slip such bytes into a working connection.
+ *
+ * @module
+ */
+
+/** A fake server on 127.0.0.1; dispose it to close it and every connection it holds. */
+export interface FakeServer extends AsyncDisposable {
+  /** Its port on 127.0.0.1. */
+  port: number;
+  /** `redis://127.0.0.1:<port>`. */
+  url: string;
+  /** Resolves once it has accepted `n` connections in all. */
+  accepted(n: number): Promise<void>;
+}
+
+/** Counts accepted connections and wakes whoever waits for a count. */
+function acceptCounter(): { add(): void; accepted(n: number): Promise<void> } {
+  let count = 0;
+  const waiters: { n: number; resolve: () => void }[] = [];
+  return {
+    add() {
+      count++;
+      for (const w of waiters.filter((w) => w.n <= count)) w.resolve();
+    },
+    accepted(n) {
+      if (count >= n) return Promise.resolve();
+      const { promise, resolve } = Promise.withResolvers<void>();
+      waiters.push({ n, resolve });
+      return promise;
+    },
+  };
+}
+
+/** What a fake server does with one command: bytes to send, nothing (stay silent), or close the connection. */
+export type FakeAnswer = Uint8Array | string | undefined | "close";
+
+/** How a fake server behaves. */
+export interface FakeBehaviour {
+  /** Sent as soon as a connection is accepted; `"close"` closes it at once. */
+  onAccept?: FakeAnswer;
+  /** The answer to each command (its words, the first upper-cased); the `n`-th command of the connection is `n`. */
+  onCommand?: (words: string[], n: number) => FakeAnswer;
+  /** A password to put in its `url` (so clients send AUTH). */
+  password?: string;
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * Starts a fake server that reads RESP commands (arrays of bulk strings) and
+ * answers as `behaviour` says.
+ *
+ * @param behaviour what it does on accept and on each command
+ * @returns the fake server
+ */
+export function fakeServer(behaviour: FakeBehaviour): FakeServer {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns = new Set<Deno.Conn>();
+  const loops: Promise<void>[] = [];
+  const counter = acceptCounter();
+  const accepting = (async () => {
+    for await (const c of listener) {
+      counter.add();
+      conns.add(c);
+      loops.push(
+        serve(c, behaviour).finally(() => {
+          if (conns.delete(c)) c.close();
+        }),
+      );
+    }
+  })();
+  const port = (listener.addr as Deno.NetAddr).port;
+  return {
+    port,
+    url: `redis://${behaviour.password ? `:${behaviour.password}@` : ""}127.0.0.1:${port}`,
+    accepted: counter.accepted,
+    [Symbol.asyncDispose]: async () => {
+      listener.close();
+      await accepting.catch(() => {});
+      for (const c of conns) c.close();
+      conns.clear();
+      await Promise.all(loops);
+    },
+  };
+}
+
+/** Sends `answer` on `c`; false when the connection is to be closed or is gone. */
+async function send(c: Deno.Conn, answer: FakeAnswer): Promise<boolean> {
+  if (answer === "close") return false;
+  if (answer === undefined) return true;
+  const bytes = typeof answer === "string" ? encoder.encode(answer) : answer;
+  try {
+    for (let off = 0; off < bytes.length;) off += await c.write(bytes.subarray(off));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function serve(c: Deno.Conn, behaviour: FakeBehaviour): Promise<void> {
+  if (!await send(c, behaviour.onAccept)) return;
+  const buf = new Uint8Array(64 * 1024);
+  const decoder = new TextDecoder();
+  let pending = "";
+  let n = 0;
+  for (let got = await c.read(buf).catch(() => null); got !== null; got = await c.read(buf).catch(() => null)) {
+    pending += decoder.decode(buf.subarray(0, got), { stream: true });
+    for (let cmd = takeCommand(pending); cmd; cmd = takeCommand(pending)) {
+      pending = pending.slice(cmd.used);
+      if (!await send(c, behaviour.onCommand?.(cmd.words, ++n))) return;
+    }
+  }
+}
+
+/** Reads one `*N\r\n$L\r\nword\r\n…` command off the front of `text`, if complete. */
+function takeCommand(text: string): { words: string[]; used: number } | undefined {
+  const head = /^\*(\d+)\r\n/.exec(text);
+  if (!head) return undefined;
+  let at = head[0].length;
+  const words: string[] = [];
+  for (let i = 0; i < Number(head[1]); i++) {
+    const len = /^\$(\d+)\r\n/.exec(text.slice(at));
+    if (!len) return undefined;
+    at += len[0].length;
+    if (text.length < at + Number(len[1]) + 2) return undefined;
+    words.push(text.slice(at, at + Number(len[1])));
+    at += Number(len[1]) + 2;
+  }
+  if (words[0] !== undefined) words[0] = words[0].toUpperCase();
+  return { words, used: at };
+}
+
+/**
+ * A fake server that accepts connections and answers every command with
+ * `+PONG` until the `nth` `command` (e.g. the 2nd `PING`), and from then on
+ * never answers. Without a command it never answers at all.
+ *
+ * @param command the command (upper case) from which it goes silent
+ * @param nth which occurrence of `command` is the first left unanswered
+ * @returns the fake server
+ */
+export function stallingServer(command?: string, nth = 1): FakeServer {
+  let seen = 0;
+  let silent = command === undefined;
+  return fakeServer({
+    onCommand: ([name]) => {
+      if (name === command && ++seen >= nth) silent = true;
+      return silent ? undefined : "+PONG\r\n";
+    },
+  });
+}
+
+/** The bytes of a reply nested `depth` arrays deep: `*1\r\n` × depth, then `:1\r\n`. */
+export function nestedReply(depth = 200_000): Uint8Array {
+  return encoder.encode("*1\r\n".repeat(depth) + ":1\r\n");
+}
+
+/** Bytes no Redis-protocol server sends: a banner of another protocol with control bytes in it. */
+export const GARBAGE = encoder.encode("SSH-2.0-OpenSSH_9.2\r\n\x00\x01\x02\xfe\xff garbage \x1b[31m\r\n");
+
+/** A bulk-string header announcing 600 MB. */
+export const HUGE_BULK_HEADER = `$${600 * 1024 * 1024}\r\n`;
+
+/** The fake servers every script is tried against, by what they do wrong. */
+export const HOSTILE_SERVERS: Record<string, () => FakeServer> = {
+  "a reply nested 200,000 deep": () => fakeServer({ onCommand: () => nestedReply() }),
+  "garbage bytes": () => fakeServer({ onCommand: () => GARBAGE }),
+  "a 600 MB bulk-string header, then nothing": () => fakeServer({ onCommand: () => HUGE_BULK_HEADER }),
+  "accept and close at once": () => fakeServer({ onAccept: "close" }),
+  // A RESP2 client sends no HELLO: then the PING after the handshake is what this one refuses.
+  "HELLO refused with an error": () =>
+    fakeServer({
+      onCommand: ([name]) => name === "HELLO" ? "-ERR HELLO is disabled here\r\n" : "-ERR unknown command\r\n",
+    }),
+  "AUTH refused with an error": () =>
+    fakeServer({
+      password: "fake-server-pw",
+      onCommand: ([name]) =>
+        name === "HELLO"
+          ? "-NOPROTO sorry, this protocol version is not supported\r\n"
+          : name === "AUTH"
+          ? "-ERR internal error while checking the password\r\n"
+          : "+PONG\r\n",
+    }),
+};
+
+/** A TCP proxy in front of a real server that can slip bytes into what the clients receive. */
+export interface FaultProxy extends FakeServer {
+  /** Sends `bytes` to every client connected now, as if the server had sent them. */
+  inject(bytes: Uint8Array | string): Promise<void>;
+}
+
+/**
+ * Starts a proxy on 127.0.0.1 that forwards both ways to `127.0.0.1:port`.
+ *
+ * @param port the real server's port
+ * @returns the proxy
+ */
+export function faultProxy(port: number): FaultProxy {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const clients = new Set<Deno.Conn>();
+  const open = new Set<Deno.Conn>();
+  const loops: Promise<void>[] = [];
+  const counter = acceptCounter();
+  const closeBoth = (a: Deno.Conn, b: Deno.Conn) => {
+    for (const c of [a, b]) if (open.delete(c)) c.close();
+    clients.delete(a);
+  };
+  const accepting = (async () => {
+    for await (const client of listener) {
+      counter.add();
+      open.add(client);
+      let server: Deno.Conn;
+      try {
+        server = await Deno.connect({ hostname: "127.0.0.1", port });
+      } catch {
+        closeBoth(client, client);
+        continue;
+      }
+      open.add(server);
+      clients.add(client);
+      loops.push(
+        Promise.all([copy(client, server), copy(server, client)]).then(() => closeBoth(client, server)),
+      );
+    }
+  })();
+  const proxyPort = (listener.addr as Deno.NetAddr).port;
+  return {
+    port: proxyPort,
+    url: `redis://127.0.0.1:${proxyPort}`,
+    accepted: counter.accepted,
+    inject: async (bytes) => {
+      // Only the connections open now: a client that reconnects meanwhile gets a clean one.
+      for (const c of [...clients]) await send(c, bytes);
+    },
+    [Symbol.asyncDispose]: async () => {
+      listener.close();
+      await accepting.catch(() => {});
+      for (const c of open) c.close();
+      open.clear();
+      await Promise.all(loops);
+    },
+  };
+}
+
+/** Copies `from` to `to` until either side ends; then ends both. */
+async function copy(from: Deno.Conn, to: Deno.Conn): Promise<void> {
+  const buf = new Uint8Array(64 * 1024);
+  try {
+    for (let n = await from.read(buf); n !== null; n = await from.read(buf)) {
+      for (let off = 0; off < n;) off += await to.write(buf.subarray(off, n));
+    }
+  } catch {
+    // either side closed
+  }
+  await to.closeWrite().catch(() => {}); // already closed
+}
