@@ -62,7 +62,7 @@ function noteIgnored(name: string): void {
  * @param name the test's name
  * @param fn the test
  */
-export function ownServerTest(name: string, fn: () => Promise<void>): void {
+export function ownServerTest(name: string, fn: (t: Deno.TestContext) => void | Promise<void>): void {
   if (!ownServerAvailable) noteIgnored(name);
   Deno.test({ name, ignore: !ownServerAvailable, fn });
 }
@@ -74,7 +74,7 @@ export function ownServerTest(name: string, fn: () => Promise<void>): void {
  * @param name the test's name
  * @param fn the test
  */
-export function twoNodeTest(name: string, fn: () => Promise<void>): void {
+export function twoNodeTest(name: string, fn: (t: Deno.TestContext) => void | Promise<void>): void {
   if (!twoNodesAvailable) noteIgnored(name);
   Deno.test({ name, ignore: !twoNodesAvailable, fn });
 }

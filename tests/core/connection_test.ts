@@ -10,11 +10,11 @@ import assert from "node:assert/strict";
 import { ExitCode } from "../../lib/core/exit_codes.ts";
 import { main as subscriber } from "../../scripts/subscriber.ts";
 import { fakeServer, stallingServer } from "../fake_servers.ts";
-import { runMain, ScriptProcess, testServer } from "../harness.ts";
+import { ownServerTest, runMain, ScriptProcess, testServer } from "../harness.ts";
 
 const PASSWORD = "TopSecret99";
 
-Deno.test("REDIS_URL with blanks around it: trimmed, and the password never shows", async () => {
+ownServerTest("REDIS_URL with blanks around it: trimmed, and the password never shows", async () => {
   await using server = await testServer({ own: true, args: ["--requirepass", PASSWORD] });
   const port = server.local!.port;
   await using ok = new ScriptProcess("ping.ts", [], { REDIS_URL: ` redis://:${PASSWORD}@127.0.0.1:${port}\n` });
@@ -61,7 +61,7 @@ Deno.test("ioredis's 'does not require a password' warning comes once, worded as
   assert.doesNotMatch(p.out.text + p.err.text, /not-needed-pw/);
 });
 
-Deno.test("each outage line gives that outage's reason, not the previous one's", async () => {
+ownServerTest("each outage line gives that outage's reason, not the previous one's", async () => {
   await using server = await testServer({ own: true });
   await using run = runMain(subscriber, ["--url", server.url, "outage:ch"], 60_000);
   await run.io.err.waitFor(/Press Ctrl\+C to stop/);

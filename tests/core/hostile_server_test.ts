@@ -27,7 +27,7 @@ import {
   nestedReply,
   stallingServer,
 } from "../fake_servers.ts";
-import { runMain, testServer, withClient } from "../harness.ts";
+import { ownServerTest, runMain, testServer, withClient } from "../harness.ts";
 
 type Main = Parameters<typeof runMain>[0];
 
@@ -111,21 +111,24 @@ for (
     ["garbage bytes", GARBAGE, /the server's answer is not the Redis protocol \(it began "SSH-2\.0/],
   ] as const
 ) {
-  Deno.test(`long-running scripts whose working connection gets ${fault}: they report it, reconnect and stop cleanly`, async () => {
-    await using server = await testServer({ own: true });
-    for (const [name, main, args] of LONG_RUNNING) {
-      await using proxy = faultProxy(server.local!.port);
-      await using run = runMain(main, ["--url", proxy.url, ...args], 30_000);
-      await run.io.err.waitFor(/Press Ctrl\+C to stop/, 15_000);
-      await proxy.inject(bytes);
-      await run.io.err.waitFor(new RegExp(`lost: ${says.source}`), 10_000);
-      await run.io.err.waitFor(/Reconnected to /, 15_000);
-      run.io.stop();
-      assert.equal(await run.exit, ExitCode.Ok, `${name}:\n${run.io.err.text}`);
-      assert.doesNotMatch(run.io.err.text + run.io.out.text, NOT_ALLOWED, `${name}:\n${run.io.err.text}`);
-    }
-    await withClient(server.url, (redis) => redis.flushall());
-  });
+  ownServerTest(
+    `long-running scripts whose working connection gets ${fault}: they report it, reconnect and stop cleanly`,
+    async () => {
+      await using server = await testServer({ own: true });
+      for (const [name, main, args] of LONG_RUNNING) {
+        await using proxy = faultProxy(server.local!.port);
+        await using run = runMain(main, ["--url", proxy.url, ...args], 30_000);
+        await run.io.err.waitFor(/Press Ctrl\+C to stop/, 15_000);
+        await proxy.inject(bytes);
+        await run.io.err.waitFor(new RegExp(`lost: ${says.source}`), 10_000);
+        await run.io.err.waitFor(/Reconnected to /, 15_000);
+        run.io.stop();
+        assert.equal(await run.exit, ExitCode.Ok, `${name}:\n${run.io.err.text}`);
+        assert.doesNotMatch(run.io.err.text + run.io.out.text, NOT_ALLOWED, `${name}:\n${run.io.err.text}`);
+      }
+      await withClient(server.url, (redis) => redis.flushall());
+    },
+  );
 }
 
 Deno.test("Ctrl+C while connecting to a server that accepts but never answers stops at once, exit 0", async () => {

@@ -11,7 +11,7 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { ExitCode } from "../../lib/core/exit_codes.ts";
-import { type CapturedIo, captureIo, runMain, testClient, testServer } from "../harness.ts";
+import { type CapturedIo, captureIo, ownServerTest, runMain, testClient, testServer } from "../harness.ts";
 
 type Stream = "stdout" | "stderr";
 type Main = (args: string[], io: CapturedIo) => Promise<number>;
@@ -148,7 +148,7 @@ Deno.test("README's --json table lists every script once per event, with fields"
   }
 });
 
-Deno.test("every script's --json output follows README's table and the envelope's rules", async (t) => {
+ownServerTest("every script's --json output follows README's table and the envelope's rules", async (t) => {
   await using server = await testServer({ own: true, notifications: "KEA" });
   const url = server.url;
   await using redis = testClient(url);

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { answersPing, findServerBinary } from "../../lib/core/local_server.ts";
 import { linkUp, LocalPair } from "../../lib/core/local_pair.ts";
 import { REPEAT_WINDOW_MS } from "../../lib/core/shutdown.ts";
-import { eventually, ScriptProcess, withClient } from "../harness.ts";
+import { eventually, ownServerTest, ScriptProcess, withClient } from "../harness.ts";
 
 /** tests/core/hold_server.ts as a subprocess, its temporary files in a directory of the test's own. */
 async function holdServer(mode: "stop" | "hang" | "lose"): Promise<{ p: ScriptProcess; port: number; tmp: string }> {
@@ -69,7 +69,7 @@ for (const signal of ["SIGTERM", "SIGHUP"] as const) {
   });
 }
 
-Deno.test("LocalPair: two nodes whose writes reach each other; KeyDB's both ways", async () => {
+ownServerTest("LocalPair: two nodes whose writes reach each other; KeyDB's both ways", async () => {
   const binary = await findServerBinary();
   await using pair = await LocalPair.start({ notifications: "KEA" });
   assert.equal(pair.active, binary!.endsWith("keydb-server"));

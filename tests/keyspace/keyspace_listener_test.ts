@@ -33,7 +33,7 @@ Deno.test("keyspace_listener turns on the missing flags, keeps the others, and s
   assert.match((await redis.get(handshake))!, /^listener handshake \d{13} for t1 timestamp \d{13}$/);
 });
 
-Deno.test("keyspace_listener --no-config leaves the server alone and says what is missing", async () => {
+ownServerTest("keyspace_listener --no-config leaves the server alone and says what is missing", async () => {
   await using server = await testServer();
   await using redis = testClient(server.url);
   await using l = runMain(listener, ["--url", server.url, "--key", `${server.prefix}k`, "--no-config"]);
@@ -260,25 +260,34 @@ Deno.test("keyspace_listener does not count its own handshake writes when a patt
   assert.doesNotMatch(l.io.out.text, /set \S*handshake_key/);
 });
 
-Deno.test("keyspace_listener at exit: says notifications stay on and how to revert; --restore-config puts them back", async () => {
-  await using server = await testServer({ own: true });
-  await using redis = testClient(server.url);
-  const flags = async () => ((await redis.config("GET", "notify-keyspace-events")) as string[])[1];
-  for (const restore of [false, true]) {
-    await redis.config("SET", "notify-keyspace-events", "");
-    await using l = runMain(listener, ["--url", server.url, "--count", "1", ...(restore ? ["--restore-config"] : [])]);
-    await l.io.err.waitFor(LISTENING);
-    await redis.set("shared_key", `t timestamp ${Date.now()}`);
-    assert.equal(await l.exit, ExitCode.Ok);
-    if (restore) {
-      assert.equal(await flags(), "");
-      assert.match(l.io.err.text, /Put notify-keyspace-events back to "" on /);
-    } else {
-      assert.notEqual(await flags(), "");
-      assert.match(
-        l.io.err.text,
-        /notify-keyspace-events stays "\S+" on .* \(it was "" before this run\)\. To revert: redis-cli -u \S+ CONFIG SET notify-keyspace-events ''/,
-      );
+ownServerTest(
+  "keyspace_listener at exit: says notifications stay on and how to revert; --restore-config puts them back",
+  async () => {
+    await using server = await testServer({ own: true });
+    await using redis = testClient(server.url);
+    const flags = async () => ((await redis.config("GET", "notify-keyspace-events")) as string[])[1];
+    for (const restore of [false, true]) {
+      await redis.config("SET", "notify-keyspace-events", "");
+      await using l = runMain(listener, [
+        "--url",
+        server.url,
+        "--count",
+        "1",
+        ...(restore ? ["--restore-config"] : []),
+      ]);
+      await l.io.err.waitFor(LISTENING);
+      await redis.set("shared_key", `t timestamp ${Date.now()}`);
+      assert.equal(await l.exit, ExitCode.Ok);
+      if (restore) {
+        assert.equal(await flags(), "");
+        assert.match(l.io.err.text, /Put notify-keyspace-events back to "" on /);
+      } else {
+        assert.notEqual(await flags(), "");
+        assert.match(
+          l.io.err.text,
+          /notify-keyspace-events stays "\S+" on .* \(it was "" before this run\)\. To revert: redis-cli -u \S+ CONFIG SET notify-keyspace-events ''/,
+        );
+      }
     }
-  }
-});
+  },
+);

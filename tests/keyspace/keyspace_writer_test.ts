@@ -202,13 +202,16 @@ Deno.test("keyspace_writer turns on K$ even when --handshake-key looks like a pa
   assert.ok(flags!.includes("K") && !flags!.includes("E"), flags);
 });
 
-Deno.test("keyspace_writer --restore-config puts notify-keyspace-events back at exit, even after a timeout", async () => {
-  await using server = await testServer({ own: true, notifications: "Eh" });
-  await using redis = testClient(server.url);
-  const io = captureIo();
-  const args = ["--url", server.url, "--count", "1", "--timeout", "100ms", "--restore-config"];
-  assert.equal(await writer(args, io), ExitCode.Timeout);
-  assert.match(io.err.text, /Enabled keyspace notifications/);
-  assert.match(io.err.text, /Put notify-keyspace-events back to "hE" on /);
-  assert.deepEqual(await redis.config("GET", "notify-keyspace-events"), ["notify-keyspace-events", "hE"]);
-});
+ownServerTest(
+  "keyspace_writer --restore-config puts notify-keyspace-events back at exit, even after a timeout",
+  async () => {
+    await using server = await testServer({ own: true, notifications: "Eh" });
+    await using redis = testClient(server.url);
+    const io = captureIo();
+    const args = ["--url", server.url, "--count", "1", "--timeout", "100ms", "--restore-config"];
+    assert.equal(await writer(args, io), ExitCode.Timeout);
+    assert.match(io.err.text, /Enabled keyspace notifications/);
+    assert.match(io.err.text, /Put notify-keyspace-events back to "hE" on /);
+    assert.deepEqual(await redis.config("GET", "notify-keyspace-events"), ["notify-keyspace-events", "hE"]);
+  },
+);

@@ -126,7 +126,7 @@ ownServerTest("probeFlags() writes through writeUrl when it listens on a read-on
   assert.equal((await probeFlags({ url: replica.url, writeUrl: primary.url, db: 0, flags: "K$" })).ok, true);
 });
 
-Deno.test("ensureNotifications() keeps the flags already set and reports what it added", async () => {
+ownServerTest("ensureNotifications() keeps the flags already set and reports what it added", async () => {
   await using server = await testServer({ notifications: "Elg" });
   await using redis = testClient(server.url);
   const io = captureIo();

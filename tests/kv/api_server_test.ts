@@ -606,7 +606,7 @@ Deno.test("api_server --max-clients: 503 past the cap (the body says why), admit
   assert.match(io.out.text, /0 slow client\(s\) dropped, 1 refused \(--max-clients 2\)\./);
 });
 
-Deno.test("api_server's 503 bodies never show the server's user name, host or port; the log does", async () => {
+ownServerTest("api_server's 503 bodies never show the server's user name, host or port; the log does", async () => {
   await using server = await testServer({ own: true });
   await withClient(
     server.url,

@@ -4,7 +4,7 @@ import { Redis } from "ioredis";
 import { main as publisher } from "../../scripts/publisher.ts";
 import { main as subscriber } from "../../scripts/subscriber.ts";
 import { ExitCode } from "../../lib/core/exit_codes.ts";
-import { captureIo, runMain, testServer } from "../harness.ts";
+import { captureIo, ownServerTest, runMain, testServer } from "../harness.ts";
 
 Deno.test("publisher says plainly when a message reached nobody", async () => {
   await using server = await testServer();
@@ -112,85 +112,94 @@ function jsonSummary(text: string): { published: number; skipped: number; delaye
   return summary;
 }
 
-Deno.test("publisher --repeat --retry waits for a restarted server and carries on, saying what it skipped and delayed", async () => {
-  await using server = await testServer({ own: true });
-  await using pub = runMain(publisher, [
-    "--url",
-    server.url,
-    "p5:ticks",
-    "{{n}}",
-    "--repeat",
-    "30",
-    "--interval",
-    "20ms",
-    "--retry",
-    "20s",
-    "--json",
-  ]);
-  await pub.io.out.waitFor(/"n":5,/);
-  await server.local!.stop();
-  await pub.io.err.waitFor(/Connection to .* lost.*Publishing waits for it, up to 20 s \(--retry\)\./);
-  await server.local!.start();
-  assert.equal(await pub.exit, ExitCode.Ok);
-  assert.match(pub.io.err.text, /Reconnected to .* after \d+\.\d s/);
-  // The one publish that failed is not sent again (it may have arrived); the next one waited for the server.
-  const summary = jsonSummary(pub.io.out.text);
-  assert.deepEqual([summary.published, summary.skipped, summary.delayed], [29, 1, 1]);
-  assert.match(pub.io.err.text, /1 message\(s\) skipped .*, 1 delayed/);
-  const numbers = pub.io.out.text.trim().split("\n").map((l) => JSON.parse(l)).filter((e) => e.event === "published")
-    .map((e) => Number(e.payload));
-  assert.equal(numbers.length, 29);
-  assert.equal(numbers.at(-1), 30);
-});
+ownServerTest(
+  "publisher --repeat --retry waits for a restarted server and carries on, saying what it skipped and delayed",
+  async () => {
+    await using server = await testServer({ own: true });
+    await using pub = runMain(publisher, [
+      "--url",
+      server.url,
+      "p5:ticks",
+      "{{n}}",
+      "--repeat",
+      "30",
+      "--interval",
+      "20ms",
+      "--retry",
+      "20s",
+      "--json",
+    ]);
+    await pub.io.out.waitFor(/"n":5,/);
+    await server.local!.stop();
+    await pub.io.err.waitFor(/Connection to .* lost.*Publishing waits for it, up to 20 s \(--retry\)\./);
+    await server.local!.start();
+    assert.equal(await pub.exit, ExitCode.Ok);
+    assert.match(pub.io.err.text, /Reconnected to .* after \d+\.\d s/);
+    // The one publish that failed is not sent again (it may have arrived); the next one waited for the server.
+    const summary = jsonSummary(pub.io.out.text);
+    assert.deepEqual([summary.published, summary.skipped, summary.delayed], [29, 1, 1]);
+    assert.match(pub.io.err.text, /1 message\(s\) skipped .*, 1 delayed/);
+    const numbers = pub.io.out.text.trim().split("\n").map((l) => JSON.parse(l)).filter((e) => e.event === "published")
+      .map((e) => Number(e.payload));
+    assert.equal(numbers.length, 29);
+    assert.equal(numbers.at(-1), 30);
+  },
+);
 
-Deno.test("publisher --retry at full speed: batches lost with the server are counted, the rest published", async () => {
-  await using server = await testServer({ own: true });
-  // Sees the first message, then loses its connection with the server for good (no retries): nothing to close after.
-  const watcher = new Redis(server.url, { retryStrategy: () => null, maxRetriesPerRequest: 0 });
-  watcher.on("error", () => {});
-  const ended = new Promise<void>((resolve) => watcher.once("end", () => resolve()));
-  await watcher.subscribe("p6:bulk");
-  const first = new Promise<void>((resolve) => watcher.once("message", () => resolve()));
-  const io = captureIo();
-  const running = publisher(
-    ["--url", server.url, "p6:bulk", "{{n}}", "--repeat", "200000", "--quiet", "--json", "--retry", "20s"],
-    io,
-  );
-  // Stop the server while pipelined batches are in flight.
-  await first;
-  await server.local!.stop();
-  await io.err.waitFor(/Connection to .* lost/);
-  await ended;
-  await server.local!.start();
-  assert.equal(await running, ExitCode.Ok);
-  const summary = jsonSummary(io.out.text);
-  assert.equal(summary.published + summary.skipped, 200000);
-  assert.ok(summary.delayed > 0, JSON.stringify(summary));
-  assert.doesNotMatch(io.err.text, /Publishing stopped/);
-});
+ownServerTest(
+  "publisher --retry at full speed: batches lost with the server are counted, the rest published",
+  async () => {
+    await using server = await testServer({ own: true });
+    // Sees the first message, then loses its connection with the server for good (no retries): nothing to close after.
+    const watcher = new Redis(server.url, { retryStrategy: () => null, maxRetriesPerRequest: 0 });
+    watcher.on("error", () => {});
+    const ended = new Promise<void>((resolve) => watcher.once("end", () => resolve()));
+    await watcher.subscribe("p6:bulk");
+    const first = new Promise<void>((resolve) => watcher.once("message", () => resolve()));
+    const io = captureIo();
+    const running = publisher(
+      ["--url", server.url, "p6:bulk", "{{n}}", "--repeat", "200000", "--quiet", "--json", "--retry", "20s"],
+      io,
+    );
+    // Stop the server while pipelined batches are in flight.
+    await first;
+    await server.local!.stop();
+    await io.err.waitFor(/Connection to .* lost/);
+    await ended;
+    await server.local!.start();
+    assert.equal(await running, ExitCode.Ok);
+    const summary = jsonSummary(io.out.text);
+    assert.equal(summary.published + summary.skipped, 200000);
+    assert.ok(summary.delayed > 0, JSON.stringify(summary));
+    assert.doesNotMatch(io.err.text, /Publishing stopped/);
+  },
+);
 
-Deno.test("publisher --retry gives up at its deadline with the failure code, and goes only with --repeat", async () => {
-  await using server = await testServer({ own: true });
-  await using pub = runMain(publisher, [
-    "--url",
-    server.url,
-    "p7:ticks",
-    "{{n}}",
-    "--repeat",
-    "1000",
-    "--interval",
-    "20ms",
-    "--retry",
-    "300ms",
-  ]);
-  await pub.io.out.waitFor(/→ p7:ticks: 3 /);
-  await server.local!.stop();
-  assert.equal(await pub.exit, ExitCode.Failure);
-  assert.match(
-    pub.io.err.text,
-    /Publishing stopped after \d+ message\(s\): the server did not come back within 0\.3 s \(--retry\)\./,
-  );
-  const io = captureIo();
-  assert.equal(await publisher(["--url", server.url, "c", "m", "--retry", "5s"], io), ExitCode.Usage);
-  assert.match(io.err.text, /--retry goes with --repeat N/);
-});
+ownServerTest(
+  "publisher --retry gives up at its deadline with the failure code, and goes only with --repeat",
+  async () => {
+    await using server = await testServer({ own: true });
+    await using pub = runMain(publisher, [
+      "--url",
+      server.url,
+      "p7:ticks",
+      "{{n}}",
+      "--repeat",
+      "1000",
+      "--interval",
+      "20ms",
+      "--retry",
+      "300ms",
+    ]);
+    await pub.io.out.waitFor(/→ p7:ticks: 3 /);
+    await server.local!.stop();
+    assert.equal(await pub.exit, ExitCode.Failure);
+    assert.match(
+      pub.io.err.text,
+      /Publishing stopped after \d+ message\(s\): the server did not come back within 0\.3 s \(--retry\)\./,
+    );
+    const io = captureIo();
+    assert.equal(await publisher(["--url", server.url, "c", "m", "--retry", "5s"], io), ExitCode.Usage);
+    assert.match(io.err.text, /--retry goes with --repeat N/);
+  },
+);

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import type { Redis } from "ioredis";
 import { delay } from "../../lib/core/timing.ts";
-import { ScriptProcess, testClient, testServer, TextSink } from "../harness.ts";
+import { ownServerTest, ScriptProcess, testClient, testServer, TextSink } from "../harness.ts";
 
 /** A tiny limit on a private server: 64 KB at once, or 32 KB for a second. */
 const TINY_LIMIT = "pubsub 64kb 32kb 1";
@@ -131,30 +131,33 @@ const CASES: Case[] = [
 ];
 
 for (const c of CASES) {
-  Deno.test(`${c.script} dropped for falling behind says why, reconnects, resubscribes and carries on`, async () => {
-    await using server = await testServer({ own: true });
-    await using redis = testClient(server.url);
-    await redis.config("SET", "client-output-buffer-limit", TINY_LIMIT);
-    await using p = new ScriptProcess(c.script, ["--url", server.url, ...c.args]);
-    await p.err.waitFor(c.ready, 20_000);
-    p.kill("SIGSTOP"); // a consumer that stops reading for a few seconds (Ctrl+Z, a stalled pipe)
-    const stoppedAt = Date.now();
-    try {
-      await floodUntilDropped(redis, c.flood);
-      await delay(STALL_MS - (Date.now() - stoppedAt)); // the stall itself, not a wait for an event
-    } finally {
-      p.kill("SIGCONT");
-    }
-    await p.err.waitFor(DROPPED, 15_000);
-    await p.err.waitFor(/Reconnected to /, 15_000);
-    await publishUntilSeen(() => c.marker(redis), c.handled(p, redis));
-    p.kill("SIGINT");
-    assert.equal(await p.exit(), 0, p.err.text);
-    assert.doesNotMatch(p.err.text, /Uncaught|\n\s+at /);
-    if (Deno.env.get("SHOW")) console.log(p.err.text, p.out.text.split("\n").slice(-6).join("\n"));
-    assert.match(p.out.text, c.summary);
-    assert.match(p.out.text, /1 time\(s\): the server dropped this subscriber because it fell behind/);
-  });
+  ownServerTest(
+    `${c.script} dropped for falling behind says why, reconnects, resubscribes and carries on`,
+    async () => {
+      await using server = await testServer({ own: true });
+      await using redis = testClient(server.url);
+      await redis.config("SET", "client-output-buffer-limit", TINY_LIMIT);
+      await using p = new ScriptProcess(c.script, ["--url", server.url, ...c.args]);
+      await p.err.waitFor(c.ready, 20_000);
+      p.kill("SIGSTOP"); // a consumer that stops reading for a few seconds (Ctrl+Z, a stalled pipe)
+      const stoppedAt = Date.now();
+      try {
+        await floodUntilDropped(redis, c.flood);
+        await delay(STALL_MS - (Date.now() - stoppedAt)); // the stall itself, not a wait for an event
+      } finally {
+        p.kill("SIGCONT");
+      }
+      await p.err.waitFor(DROPPED, 15_000);
+      await p.err.waitFor(/Reconnected to /, 15_000);
+      await publishUntilSeen(() => c.marker(redis), c.handled(p, redis));
+      p.kill("SIGINT");
+      assert.equal(await p.exit(), 0, p.err.text);
+      assert.doesNotMatch(p.err.text, /Uncaught|\n\s+at /);
+      if (Deno.env.get("SHOW")) console.log(p.err.text, p.out.text.split("\n").slice(-6).join("\n"));
+      assert.match(p.out.text, c.summary);
+      assert.match(p.out.text, /1 time\(s\): the server dropped this subscriber because it fell behind/);
+    },
+  );
 }
 
 /** A subscriber.ts process whose stdout the test reads slowly (as a slow pipe would), or at full speed. */
@@ -215,43 +218,46 @@ class SlowReader implements AsyncDisposable {
   }
 }
 
-Deno.test("subscriber.ts read slowly warns past half of the limit, names the drop from its backlog, and dates the outage from the close", async () => {
-  await using server = await testServer({ own: true });
-  await using redis = testClient(server.url);
-  await redis.config("SET", "client-output-buffer-limit", "pubsub 8mb 256kb 2");
-  await using sub = new SlowReader(["--url", server.url, "slow"]);
-  await sub.err.waitFor(/Listening on /, 20_000);
-  // About 1 MB/s, read at about 80 KB/s: the backlog grows until the server drops the subscriber.
-  const deadline = Date.now() + 30_000;
-  let n = 0;
-  while (await subscribers(redis) > 0) {
-    if (Date.now() > deadline) throw new Error(`Not dropped after ${n} messages:\n${sub.err.text}`);
-    const p = redis.pipeline();
-    for (let i = 0; i < 100; i++) p.publish("slow", `${n++} ${padding}`);
-    await p.exec();
-    await delay(100);
-  }
-  const droppedSeenAt = Date.now();
-  await delay(4000); // still read slowly for a while: the drop is noticed late, after what the socket held
-  sub.slow = false;
-  await sub.err.waitFor(/Connection to \S+ lost/, 30_000);
-  const lostSeenAt = Date.now();
-  const [, seconds] = await sub.err.waitFor(/Reconnected to \S+ after ([\d.]+) s/, 15_000);
-  await publishUntilSeen(
-    () => redis.publish("slow", "marker-after-drop"),
-    sub.out.waitFor(/marker-after-drop/, 15_000),
-  );
-  assert.equal(await sub.stop(), 0, sub.err.text);
-  if (Deno.env.get("SHOW")) console.log(sub.err.text, { n, late: lostSeenAt - droppedSeenAt, seconds });
-  const err = sub.err.text;
-  assert.match(err, /Falling behind: the server holds [\d.]+ [KM]B of messages for this subscriber, past half/);
-  assert.ok(err.indexOf("Falling behind") < err.indexOf(" lost"), err);
-  assert.match(err, DROPPED);
-  assert.doesNotMatch(err, /Uncaught|\n\s+at /);
-  // Noticed late (the backlog in the socket was read first), but counted from about when the server closed it.
-  assert.ok(
-    Number(seconds) * 1000 >= lostSeenAt - droppedSeenAt - 1500,
-    `${seconds} s for ${lostSeenAt - droppedSeenAt} ms`,
-  );
-  assert.match(sub.out.text, /1 time\(s\): the server dropped this subscriber because it fell behind/);
-});
+ownServerTest(
+  "subscriber.ts read slowly warns past half of the limit, names the drop from its backlog, and dates the outage from the close",
+  async () => {
+    await using server = await testServer({ own: true });
+    await using redis = testClient(server.url);
+    await redis.config("SET", "client-output-buffer-limit", "pubsub 8mb 256kb 2");
+    await using sub = new SlowReader(["--url", server.url, "slow"]);
+    await sub.err.waitFor(/Listening on /, 20_000);
+    // About 1 MB/s, read at about 80 KB/s: the backlog grows until the server drops the subscriber.
+    const deadline = Date.now() + 30_000;
+    let n = 0;
+    while (await subscribers(redis) > 0) {
+      if (Date.now() > deadline) throw new Error(`Not dropped after ${n} messages:\n${sub.err.text}`);
+      const p = redis.pipeline();
+      for (let i = 0; i < 100; i++) p.publish("slow", `${n++} ${padding}`);
+      await p.exec();
+      await delay(100);
+    }
+    const droppedSeenAt = Date.now();
+    await delay(4000); // still read slowly for a while: the drop is noticed late, after what the socket held
+    sub.slow = false;
+    await sub.err.waitFor(/Connection to \S+ lost/, 30_000);
+    const lostSeenAt = Date.now();
+    const [, seconds] = await sub.err.waitFor(/Reconnected to \S+ after ([\d.]+) s/, 15_000);
+    await publishUntilSeen(
+      () => redis.publish("slow", "marker-after-drop"),
+      sub.out.waitFor(/marker-after-drop/, 15_000),
+    );
+    assert.equal(await sub.stop(), 0, sub.err.text);
+    if (Deno.env.get("SHOW")) console.log(sub.err.text, { n, late: lostSeenAt - droppedSeenAt, seconds });
+    const err = sub.err.text;
+    assert.match(err, /Falling behind: the server holds [\d.]+ [KM]B of messages for this subscriber, past half/);
+    assert.ok(err.indexOf("Falling behind") < err.indexOf(" lost"), err);
+    assert.match(err, DROPPED);
+    assert.doesNotMatch(err, /Uncaught|\n\s+at /);
+    // Noticed late (the backlog in the socket was read first), but counted from about when the server closed it.
+    assert.ok(
+      Number(seconds) * 1000 >= lostSeenAt - droppedSeenAt - 1500,
+      `${seconds} s for ${lostSeenAt - droppedSeenAt} ms`,
+    );
+    assert.match(sub.out.text, /1 time\(s\): the server dropped this subscriber because it fell behind/);
+  },
+);

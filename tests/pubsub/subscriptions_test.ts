@@ -12,7 +12,7 @@ import { main as kvUpdater } from "../../scripts/kv_updater.ts";
 import { main as subscriber } from "../../scripts/subscriber.ts";
 import { ExitCode } from "../../lib/core/exit_codes.ts";
 import { delay, withTimeout } from "../../lib/core/timing.ts";
-import { type CapturedIo, runMain, testClient, testServer } from "../harness.ts";
+import { type CapturedIo, ownServerTest, runMain, testClient, testServer } from "../harness.ts";
 
 const NO_CRASH = /Uncaught|\n\s+at /;
 
@@ -150,7 +150,7 @@ for (const c of CASES) {
   });
 }
 
-Deno.test("subscriber counts a server restart apart from drops for falling behind", async () => {
+ownServerTest("subscriber counts a server restart apart from drops for falling behind", async () => {
   await using server = await testServer({ own: true });
   await using s = runMain(subscriber, ["--url", server.url, "news"]);
   await s.io.err.waitFor(/Listening on /);

@@ -7,7 +7,7 @@ import { keySubmittedEvent, profileEvent } from "../../lib/events/kinds.ts";
 import { PAYLOAD_FIELD, toEntries } from "../../lib/streams/entry.ts";
 import { pendingCount } from "../../lib/streams/groups.ts";
 import { StreamPublisher } from "../../lib/streams/stream_publisher.ts";
-import { captureIo, runMain, ScriptProcess, testClient, testServer } from "../harness.ts";
+import { captureIo, ownServerTest, runMain, ScriptProcess, testClient, testServer } from "../harness.ts";
 
 /** Waits until `check` holds, polling the server-side state it reads; fails after `ms`. */
 async function until(what: string, check: () => Promise<boolean>, ms = 20_000): Promise<void> {
@@ -51,62 +51,71 @@ function events(n: number, offset = 0) {
 // streams) plus the 100 handlers (the default --concurrency with --durable) still running from the read before.
 const IN_FLIGHT_BOUND = 2 * 100 + 100;
 
-Deno.test("event_processor --durable killed with SIGKILL 10 times while 10,000 events are appended: none lost", async () => {
-  await using server = await testServer({ own: true });
-  await using redis = testClient(server.url);
-  const publisher = new StreamPublisher(redis, { source: "test" });
-  const appended: string[] = [];
-  // Killed ten times, an entry in flight at several kills in a row would look like a crash loop and, after
-  // --max-deliveries (default 5), be dead-lettered — correctly, but this test is about losing nothing.
-  const args = ["--url", server.url, "--durable", "--consumer", "p1", "--from", "start", "--quiet"];
-  args.push("--max-deliveries", "100");
-  const kills = 10;
-  const perRound = 10_000 / (kills + 1);
-  const started = Date.now();
-  for (let round = 0; round <= kills; round++) {
-    await using p = new ScriptProcess("event_processor.ts", [...args, "--stats-interval", "0", "--claim-after", "2s"]);
-    await p.err.waitFor(/Press Ctrl\+C to stop/, 20_000);
-    const before = await redis.xlen("processing_results");
-    // Appended in pieces while it works, so that the kill lands in the middle of processing.
-    const count = round === kills ? 10_000 - appended.length : Math.round(perRound);
-    for (let i = 0; i < count; i += 250) {
-      const batch = events(Math.min(250, count - i), appended.length);
-      const ids = await publisher.appendMany(batch);
-      appended.push(...ids.map((id, n) => `${batch[n]!.topic} ${id}`));
+ownServerTest(
+  "event_processor --durable killed with SIGKILL 10 times while 10,000 events are appended: none lost",
+  async () => {
+    await using server = await testServer({ own: true });
+    await using redis = testClient(server.url);
+    const publisher = new StreamPublisher(redis, { source: "test" });
+    const appended: string[] = [];
+    // Killed ten times, an entry in flight at several kills in a row would look like a crash loop and, after
+    // --max-deliveries (default 5), be dead-lettered — correctly, but this test is about losing nothing.
+    const args = ["--url", server.url, "--durable", "--consumer", "p1", "--from", "start", "--quiet"];
+    args.push("--max-deliveries", "100");
+    const kills = 10;
+    const perRound = 10_000 / (kills + 1);
+    const started = Date.now();
+    for (let round = 0; round <= kills; round++) {
+      await using p = new ScriptProcess("event_processor.ts", [
+        ...args,
+        "--stats-interval",
+        "0",
+        "--claim-after",
+        "2s",
+      ]);
+      await p.err.waitFor(/Press Ctrl\+C to stop/, 20_000);
+      const before = await redis.xlen("processing_results");
+      // Appended in pieces while it works, so that the kill lands in the middle of processing.
+      const count = round === kills ? 10_000 - appended.length : Math.round(perRound);
+      for (let i = 0; i < count; i += 250) {
+        const batch = events(Math.min(250, count - i), appended.length);
+        const ids = await publisher.appendMany(batch);
+        appended.push(...ids.map((id, n) => `${batch[n]!.topic} ${id}`));
+      }
+      if (round === kills) {
+        await until("every event processed", async () => (await resultSources(redis)).sources.size === 10_000, 30_000)
+          .catch(async (err) => {
+            const dead = (await redis.xlen("key_submission:dead")) + (await redis.xlen("profile_events:dead"));
+            const pending = (await pendingCount(redis, "key_submission", "processors")) +
+              (await pendingCount(redis, "profile_events", "processors"));
+            const { sources } = await resultSources(redis);
+            throw new Error(`${err.message}: ${sources.size} with a result, ${dead} dead-lettered, ${pending} pending`);
+          });
+        p.kill("SIGINT");
+        assert.equal(await p.exit(), ExitCode.Ok);
+      } else {
+        await until("some results", async () => await redis.xlen("processing_results") > before + 50);
+        p.kill("SIGKILL");
+        await p.exit();
+      }
     }
-    if (round === kills) {
-      await until("every event processed", async () => (await resultSources(redis)).sources.size === 10_000, 30_000)
-        .catch(async (err) => {
-          const dead = (await redis.xlen("key_submission:dead")) + (await redis.xlen("profile_events:dead"));
-          const pending = (await pendingCount(redis, "key_submission", "processors")) +
-            (await pendingCount(redis, "profile_events", "processors"));
-          const { sources } = await resultSources(redis);
-          throw new Error(`${err.message}: ${sources.size} with a result, ${dead} dead-lettered, ${pending} pending`);
-        });
-      p.kill("SIGINT");
-      assert.equal(await p.exit(), ExitCode.Ok);
-    } else {
-      await until("some results", async () => await redis.xlen("processing_results") > before + 50);
-      p.kill("SIGKILL");
-      await p.exit();
-    }
-  }
-  const { total, sources } = await resultSources(redis);
-  const lost = appended.filter((id) => !sources.has(id));
-  const duplicates = total - sources.size;
-  console.log(
-    `  kill -9 × ${kills}: ${appended.length} events, ${total} results, ${lost.length} lost, ` +
-      `${duplicates} duplicate(s) (bound ${kills * IN_FLIGHT_BOUND}), ${(Date.now() - started) / 1000} s`,
-  );
-  assert.equal(lost.length, 0);
-  assert.equal(sources.size, 10_000);
-  assert.ok(duplicates <= kills * IN_FLIGHT_BOUND, `${duplicates} duplicates`);
-  assert.equal(await pendingCount(redis, "key_submission", "processors"), 0);
-  assert.equal(await pendingCount(redis, "profile_events", "processors"), 0);
-  assert.equal(await redis.exists("key_submission:dead", "profile_events:dead"), 0);
-});
+    const { total, sources } = await resultSources(redis);
+    const lost = appended.filter((id) => !sources.has(id));
+    const duplicates = total - sources.size;
+    console.log(
+      `  kill -9 × ${kills}: ${appended.length} events, ${total} results, ${lost.length} lost, ` +
+        `${duplicates} duplicate(s) (bound ${kills * IN_FLIGHT_BOUND}), ${(Date.now() - started) / 1000} s`,
+    );
+    assert.equal(lost.length, 0);
+    assert.equal(sources.size, 10_000);
+    assert.ok(duplicates <= kills * IN_FLIGHT_BOUND, `${duplicates} duplicates`);
+    assert.equal(await pendingCount(redis, "key_submission", "processors"), 0);
+    assert.equal(await pendingCount(redis, "profile_events", "processors"), 0);
+    assert.equal(await redis.exists("key_submission:dead", "profile_events:dead"), 0);
+  },
+);
 
-Deno.test("Two event_processor --durable in one group share the work, each event once", async () => {
+ownServerTest("Two event_processor --durable in one group share the work, each event once", async () => {
   await using server = await testServer({ own: true });
   await using redis = testClient(server.url);
   const common = ["--url", server.url, "--durable", "--quiet", "--json", "--stats-interval", "0"];
@@ -132,61 +141,70 @@ Deno.test("Two event_processor --durable in one group share the work, each event
   assert.ok(summary.topics.every((t: { lag: unknown }) => t.lag === null || typeof t.lag === "number"));
 });
 
-Deno.test("event_processor --durable: a poison event is tried exactly --max-deliveries times, then dead-lettered", async () => {
-  await using server = await testServer({ own: true });
-  await using redis = testClient(server.url);
-  await using running = runMain(processor, [
-    ...["--url", server.url, "--durable", "--consumer", "c1", "--json", "--stats-interval", "100ms"],
-    ...["--claim-after", "100ms", "--max-deliveries", "3", "--fail-key", "poison"],
-  ]);
-  await running.io.err.waitFor(/Press Ctrl\+C to stop/);
-  const publisher = new StreamPublisher(redis);
-  const [poison] = await publisher.appendMany([
-    { topic: "key_submission", event: keySubmittedEvent("poison") },
-    ...events(20),
-  ]);
-  await running.io.out.waitFor(/"event":"dead_letter"/);
-  await until("20 results", async () => (await resultSources(redis)).total === 20);
-  const dead = toEntries(await redis.xrange("key_submission:dead", "-", "+"));
-  assert.equal(dead.length, 1);
-  assert.equal(dead[0]!.fields!.original_id, poison);
-  assert.equal(dead[0]!.fields!.attempts, "3");
-  assert.match(dead[0]!.fields!.reason!, /the key "poison" is the --fail-key/);
-  assert.equal(running.io.err.count(/failed on key_submitted/), 2, "attempts 1 and 2 are logged as failures");
-  await running.io.out.waitFor(/"event":"stats".*"dead_lettered":1/);
-  running.io.stop();
-  assert.equal(await running.exit, ExitCode.Ok);
-  const summary = JSON.parse(running.io.out.text.trim().split("\n").at(-1)!);
-  const keys = summary.topics[0];
-  assert.equal(keys.failed, 3);
-  assert.equal(keys.retried, 2);
-  assert.equal(keys.dead_lettered, 1);
-  assert.equal(keys.processed, 15);
-  assert.equal(keys.pending, 0);
-});
+ownServerTest(
+  "event_processor --durable: a poison event is tried exactly --max-deliveries times, then dead-lettered",
+  async () => {
+    await using server = await testServer({ own: true });
+    await using redis = testClient(server.url);
+    await using running = runMain(processor, [
+      ...["--url", server.url, "--durable", "--consumer", "c1", "--json", "--stats-interval", "100ms"],
+      ...["--claim-after", "100ms", "--max-deliveries", "3", "--fail-key", "poison"],
+    ]);
+    await running.io.err.waitFor(/Press Ctrl\+C to stop/);
+    const publisher = new StreamPublisher(redis);
+    const [poison] = await publisher.appendMany([
+      { topic: "key_submission", event: keySubmittedEvent("poison") },
+      ...events(20),
+    ]);
+    await running.io.out.waitFor(/"event":"dead_letter"/);
+    await until("20 results", async () => (await resultSources(redis)).total === 20);
+    const dead = toEntries(await redis.xrange("key_submission:dead", "-", "+"));
+    assert.equal(dead.length, 1);
+    assert.equal(dead[0]!.fields!.original_id, poison);
+    assert.equal(dead[0]!.fields!.attempts, "3");
+    assert.match(dead[0]!.fields!.reason!, /the key "poison" is the --fail-key/);
+    assert.equal(running.io.err.count(/failed on key_submitted/), 2, "attempts 1 and 2 are logged as failures");
+    await running.io.out.waitFor(/"event":"stats".*"dead_lettered":1/);
+    running.io.stop();
+    assert.equal(await running.exit, ExitCode.Ok);
+    const summary = JSON.parse(running.io.out.text.trim().split("\n").at(-1)!);
+    const keys = summary.topics[0];
+    assert.equal(keys.failed, 3);
+    assert.equal(keys.retried, 2);
+    assert.equal(keys.dead_lettered, 1);
+    assert.equal(keys.processed, 15);
+    assert.equal(keys.pending, 0);
+  },
+);
 
-Deno.test("event_processor --durable prints each result with its entry ids and a stream statistics table", async () => {
-  await using server = await testServer({ own: true });
-  await using redis = testClient(server.url);
-  const id = await new StreamPublisher(redis).append("key_submission", keySubmittedEvent("abc123", "Token1"));
-  await using running = runMain(processor, ["--url", server.url, "--durable", "--from", "start", "--consumer", "t1"]);
-  const m = await running.io.out.waitFor(
-    /key_submission (\S+) key_submitted \S+ → key_processed: valid, 6 chars, token "Token1" \(result (\S+)\)/,
-  );
-  assert.equal(m[1], id);
-  assert.match(running.io.out.text, /✓ group processors on stream key_submission \(created, reading from the start\)/);
-  running.io.stop();
-  assert.equal(await running.exit, ExitCode.Ok);
-  assert.match(running.io.out.text, /Processed 1 event\(s\) in [\d.]+ s as consumer t1 of group processors\./);
-  assert.match(
-    running.io.out.text,
-    /topic +received +processed +failed +malformed +dropped +retried +claimed +dead +pending +lag/,
-  );
-  assert.match(running.io.out.text, /key_submission +1 +1 +0 +0 +0 +0 +0 +0 +0 +(0|unknown) /);
-  assert.match(running.io.out.text, /Consumer t1 had nothing pending and left the group\./);
-  const [result] = toEntries(await redis.xrange("processing_results", m[2]!, m[2]!));
-  assert.equal(JSON.parse(result!.fields![PAYLOAD_FIELD]!).source_entry_id, id);
-});
+ownServerTest(
+  "event_processor --durable prints each result with its entry ids and a stream statistics table",
+  async () => {
+    await using server = await testServer({ own: true });
+    await using redis = testClient(server.url);
+    const id = await new StreamPublisher(redis).append("key_submission", keySubmittedEvent("abc123", "Token1"));
+    await using running = runMain(processor, ["--url", server.url, "--durable", "--from", "start", "--consumer", "t1"]);
+    const m = await running.io.out.waitFor(
+      /key_submission (\S+) key_submitted \S+ → key_processed: valid, 6 chars, token "Token1" \(result (\S+)\)/,
+    );
+    assert.equal(m[1], id);
+    assert.match(
+      running.io.out.text,
+      /✓ group processors on stream key_submission \(created, reading from the start\)/,
+    );
+    running.io.stop();
+    assert.equal(await running.exit, ExitCode.Ok);
+    assert.match(running.io.out.text, /Processed 1 event\(s\) in [\d.]+ s as consumer t1 of group processors\./);
+    assert.match(
+      running.io.out.text,
+      /topic +received +processed +failed +malformed +dropped +retried +claimed +dead +pending +lag/,
+    );
+    assert.match(running.io.out.text, /key_submission +1 +1 +0 +0 +0 +0 +0 +0 +0 +(0|unknown) /);
+    assert.match(running.io.out.text, /Consumer t1 had nothing pending and left the group\./);
+    const [result] = toEntries(await redis.xrange("processing_results", m[2]!, m[2]!));
+    assert.equal(JSON.parse(result!.fields![PAYLOAD_FIELD]!).source_entry_id, id);
+  },
+);
 
 Deno.test("event_processor refuses durable flags without --durable and a bad --from", async () => {
   const io = captureIo();

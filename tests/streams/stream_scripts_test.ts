@@ -5,9 +5,9 @@ import { main as publisher } from "../../scripts/publisher.ts";
 import { main as tail } from "../../scripts/stream_tail.ts";
 import { ExitCode } from "../../lib/core/exit_codes.ts";
 import { PAYLOAD_FIELD, toEntries } from "../../lib/streams/entry.ts";
-import { captureIo, runMain, testClient, testServer } from "../harness.ts";
+import { captureIo, ownServerTest, runMain, testClient, testServer } from "../harness.ts";
 
-Deno.test("publisher.ts --stream appends each message with XADD and prints its entry id", async () => {
+ownServerTest("publisher.ts --stream appends each message with XADD and prints its entry id", async () => {
   await using server = await testServer({ own: true });
   await using redis = testClient(server.url);
   const io = captureIo();
@@ -24,7 +24,7 @@ Deno.test("publisher.ts --stream appends each message with XADD and prints its e
   assert.match(one.out.text, /→ jobs: last one {2}\(appended as \d+-\d+\)/);
 });
 
-Deno.test("stream_tail.ts prints entries from the start, an id or a time, with --count and --json", async () => {
+ownServerTest("stream_tail.ts prints entries from the start, an id or a time, with --count and --json", async () => {
   await using server = await testServer({ own: true });
   await using redis = testClient(server.url);
   for (const ms of [1000, 2000, 3000]) await redis.xadd("log", `${ms}-0`, PAYLOAD_FIELD, `line ${ms}`);
@@ -60,7 +60,7 @@ Deno.test("stream_tail.ts prints entries from the start, an id or a time, with -
   assert.match(none.err.text, /No entries in missing from the start\./);
 });
 
-Deno.test("stream_tail.ts --follow prints new entries until stopped", async () => {
+ownServerTest("stream_tail.ts --follow prints new entries until stopped", async () => {
   await using server = await testServer({ own: true });
   await using redis = testClient(server.url);
   await redis.xadd("log", "*", PAYLOAD_FIELD, "old");
@@ -76,7 +76,7 @@ Deno.test("stream_tail.ts --follow prints new entries until stopped", async () =
   assert.equal(await running.exit, ExitCode.Ok);
 });
 
-Deno.test("stream_tail.ts --groups shows consumers, pending, idle, lag and dead letters", async () => {
+ownServerTest("stream_tail.ts --groups shows consumers, pending, idle, lag and dead letters", async () => {
   await using server = await testServer({ own: true });
   await using redis = testClient(server.url);
   await redis.xgroup("CREATE", "jobs", "workers", "0", "MKSTREAM");
@@ -102,7 +102,7 @@ Deno.test("stream_tail.ts --groups shows consumers, pending, idle, lag and dead 
   assert.equal(await tail(["--url", server.url], captureIo()), ExitCode.Usage);
 });
 
-Deno.test("demo_events.ts --durable: the round trip through event_processor --durable, by entry id", async () => {
+ownServerTest("demo_events.ts --durable: the round trip through event_processor --durable, by entry id", async () => {
   await using server = await testServer({ own: true });
   await using proc = runMain(processor, ["--url", server.url, "--durable", "--consumer", "p", "--stats-interval", "0"]);
   await proc.io.err.waitFor(/Press Ctrl\+C to stop/);
@@ -131,18 +131,21 @@ Deno.test("demo_events.ts --durable: the round trip through event_processor --du
   });
 });
 
-Deno.test("demo_events.ts --durable without a processor: the events wait in their streams, exit code 4", async () => {
-  await using server = await testServer({ own: true });
-  await using redis = testClient(server.url);
-  const io = captureIo();
-  assert.equal(await demo(["--url", server.url, "--durable", "--timeout", "200ms"], io), ExitCode.Timeout);
-  assert.match(
-    io.err.text,
-    /2 of 2 result\(s\) did not come back within 0\.2 s\. The events are kept in their streams/,
-  );
-  assert.equal(await redis.xlen("key_submission"), 1);
-  assert.equal(await redis.xlen("profile_events"), 1);
-  const bad = captureIo();
-  assert.equal(await demo(["--count", "5"], bad), ExitCode.Usage);
-  assert.match(bad.err.text, /--count goes with --durable/);
-});
+ownServerTest(
+  "demo_events.ts --durable without a processor: the events wait in their streams, exit code 4",
+  async () => {
+    await using server = await testServer({ own: true });
+    await using redis = testClient(server.url);
+    const io = captureIo();
+    assert.equal(await demo(["--url", server.url, "--durable", "--timeout", "200ms"], io), ExitCode.Timeout);
+    assert.match(
+      io.err.text,
+      /2 of 2 result\(s\) did not come back within 0\.2 s\. The events are kept in their streams/,
+    );
+    assert.equal(await redis.xlen("key_submission"), 1);
+    assert.equal(await redis.xlen("profile_events"), 1);
+    const bad = captureIo();
+    assert.equal(await demo(["--count", "5"], bad), ExitCode.Usage);
+    assert.match(bad.err.text, /--count goes with --durable/);
+  },
+);

@@ -8,7 +8,7 @@ import { parseStartPosition, PAYLOAD_FIELD, toEntries } from "../../lib/streams/
 import { ensureGroup, groupConsumers, pendingCount, streamGroups } from "../../lib/streams/groups.ts";
 import { TopicSchemas } from "../../lib/streams/schema.ts";
 import { StreamPublisher } from "../../lib/streams/stream_publisher.ts";
-import { captureIo, testClient, testServer } from "../harness.ts";
+import { captureIo, ownServerTest, testClient, testServer } from "../harness.ts";
 
 /** Waits until `check` holds, polling the server-side state it reads; fails after `ms`. */
 async function until(what: string, check: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
@@ -42,31 +42,34 @@ async function dead(redis: Redis, stream: string) {
   return toEntries(await redis.xrange(`${stream}:dead`, "-", "+")).map((e) => e.fields!);
 }
 
-Deno.test("StreamPublisher appends the envelope and returns the entry id; retention trims by count and by age", async () => {
-  await using server = await testServer({ own: true, args: ["--stream-node-max-entries", "4"] });
-  await using redis = testClient(server.url);
-  const publisher = new StreamPublisher(redis, { source: "test", retention: { maxLen: 20 } });
-  const id = await publisher.append("orders", { event_type: "order_placed", total: 42 });
-  const [entry] = toEntries(await redis.xrange("orders", id, id));
-  const event = JSON.parse(entry!.fields![PAYLOAD_FIELD]!);
-  assert.equal(event.event_type, "order_placed");
-  assert.equal(event.source, "test");
-  assert.equal(event.total, 42);
-  assert.equal(typeof event.id, "string");
-  const ids = await publisher.appendMany(
-    Array.from({ length: 200 }, (_, n) => ({ topic: "orders", event: { event_type: "order_placed", n } })),
-  );
-  assert.equal(ids.length, 200);
-  const len = await redis.xlen("orders");
-  assert.ok(len >= 20 && len <= 24, `MAXLEN ~ 20 keeps about 20 entries, got ${len}`);
+ownServerTest(
+  "StreamPublisher appends the envelope and returns the entry id; retention trims by count and by age",
+  async () => {
+    await using server = await testServer({ own: true, args: ["--stream-node-max-entries", "4"] });
+    await using redis = testClient(server.url);
+    const publisher = new StreamPublisher(redis, { source: "test", retention: { maxLen: 20 } });
+    const id = await publisher.append("orders", { event_type: "order_placed", total: 42 });
+    const [entry] = toEntries(await redis.xrange("orders", id, id));
+    const event = JSON.parse(entry!.fields![PAYLOAD_FIELD]!);
+    assert.equal(event.event_type, "order_placed");
+    assert.equal(event.source, "test");
+    assert.equal(event.total, 42);
+    assert.equal(typeof event.id, "string");
+    const ids = await publisher.appendMany(
+      Array.from({ length: 200 }, (_, n) => ({ topic: "orders", event: { event_type: "order_placed", n } })),
+    );
+    assert.equal(ids.length, 200);
+    const len = await redis.xlen("orders");
+    assert.ok(len >= 20 && len <= 24, `MAXLEN ~ 20 keeps about 20 entries, got ${len}`);
 
-  // Entries from long ago (explicit ids at the epoch's first milliseconds), then one appended with a 1-hour age.
-  for (let ms = 1; ms <= 10; ms++) await redis.xadd("audit", `${ms}-0`, PAYLOAD_FIELD, "{}");
-  await new StreamPublisher(redis, { retention: { maxAgeMs: 3_600_000 } }).append("audit", { event_type: "login" });
-  assert.ok(await redis.xlen("audit") <= 4, "MINID ~ trims entries older than the age");
-});
+    // Entries from long ago (explicit ids at the epoch's first milliseconds), then one appended with a 1-hour age.
+    for (let ms = 1; ms <= 10; ms++) await redis.xadd("audit", `${ms}-0`, PAYLOAD_FIELD, "{}");
+    await new StreamPublisher(redis, { retention: { maxAgeMs: 3_600_000 } }).append("audit", { event_type: "login" });
+    assert.ok(await redis.xlen("audit") <= 4, "MINID ~ trims entries older than the age");
+  },
+);
 
-Deno.test("StreamPublisher never appends an event refused by the envelope or its topic's schema", async () => {
+ownServerTest("StreamPublisher never appends an event refused by the envelope or its topic's schema", async () => {
   await using server = await testServer({ own: true });
   await using redis = testClient(server.url);
   const schemas = new TopicSchemas({
@@ -87,7 +90,7 @@ Deno.test("StreamPublisher never appends an event refused by the envelope or its
   assert.equal(await redis.xlen("profile_events"), 1);
 });
 
-Deno.test("StreamConsumer creates its group idempotently, handles each entry and acknowledges it", async () => {
+ownServerTest("StreamConsumer creates its group idempotently, handles each entry and acknowledges it", async () => {
   await using server = await testServer({ own: true });
   await using redis = testClient(server.url);
   await ensureGroup(redis, "orders", "billing", "$");
@@ -113,7 +116,7 @@ Deno.test("StreamConsumer creates its group idempotently, handles each entry and
   assert.deepEqual(await groupConsumers(redis, "orders", "billing"), []);
 });
 
-Deno.test("StreamConsumer restarted under the same name first finishes its own pending entries", async () => {
+ownServerTest("StreamConsumer restarted under the same name first finishes its own pending entries", async () => {
   await using server = await testServer({ own: true });
   await using redis = testClient(server.url);
   await ensureGroup(redis, "jobs", "workers", "0");
@@ -136,7 +139,7 @@ Deno.test("StreamConsumer restarted under the same name first finishes its own p
   await until("all acknowledged", async () => await pendingCount(redis, "jobs", "workers") === 0);
 });
 
-Deno.test("StreamConsumer claims what a dead consumer left pending after claimAfterMs", async () => {
+ownServerTest("StreamConsumer claims what a dead consumer left pending after claimAfterMs", async () => {
   await using server = await testServer({ own: true });
   await using redis = testClient(server.url);
   await ensureGroup(redis, "jobs", "workers", "0");
@@ -159,50 +162,53 @@ Deno.test("StreamConsumer claims what a dead consumer left pending after claimAf
   assert.ok((await groupConsumers(redis, "jobs", "workers")).some((c) => c.name === "crashed" && c.pending === 0));
 });
 
-Deno.test("StreamConsumer retries a failing entry exactly maxDeliveries times, then dead-letters it; the others flow", async () => {
-  await using server = await testServer({ own: true });
-  await using redis = testClient(server.url);
-  const attempts: number[] = [];
-  const ok: number[] = [];
-  const deadLetters: DeadLetter[] = [];
-  await using running = await consumer(server.url, {
-    group: "g",
-    consumer: "c1",
-    claimAfterMs: 50,
-    maxDeliveries: 3,
-    streams: {
-      jobs: (e, { deliveries }) => {
-        if (e.n === 5) {
-          attempts.push(deliveries);
-          throw new Error("cannot handle job 5");
-        }
-        ok.push(e.n as number);
+ownServerTest(
+  "StreamConsumer retries a failing entry exactly maxDeliveries times, then dead-letters it; the others flow",
+  async () => {
+    await using server = await testServer({ own: true });
+    await using redis = testClient(server.url);
+    const attempts: number[] = [];
+    const ok: number[] = [];
+    const deadLetters: DeadLetter[] = [];
+    await using running = await consumer(server.url, {
+      group: "g",
+      consumer: "c1",
+      claimAfterMs: 50,
+      maxDeliveries: 3,
+      streams: {
+        jobs: (e, { deliveries }) => {
+          if (e.n === 5) {
+            attempts.push(deliveries);
+            throw new Error("cannot handle job 5");
+          }
+          ok.push(e.n as number);
+        },
       },
-    },
-    onDeadLetter: (d) => void deadLetters.push(d),
-  });
-  const ids = await new StreamPublisher(redis).appendMany(
-    Array.from({ length: 10 }, (_, n) => ({ topic: "jobs", event: { event_type: "job", n } })),
-  );
-  await until("one dead letter", () => deadLetters.length === 1);
-  assert.equal(ok.length, 9);
-  assert.deepEqual(attempts, [1, 2, 3]);
-  const [entry, ...more] = await dead(redis, "jobs");
-  assert.equal(more.length, 0);
-  assert.equal(entry!.original_id, ids[5]);
-  assert.equal(entry!.attempts, "3");
-  assert.equal(entry!.reason, "handler failed: cannot handle job 5");
-  assert.equal(JSON.parse(entry!.payload!).n, 5);
-  await until("nothing pending", async () => await pendingCount(redis, "jobs", "g") === 0);
-  const stats = running.c.stats()[0]!;
-  assert.equal(stats.failed, 3);
-  assert.equal(stats.dead_lettered, 1);
-  assert.equal(stats.retried, 2);
-  assert.match(running.err.text, /failed on job .* \(attempt 1 of 3\): cannot handle job 5; it stays pending/);
-  assert.match(running.err.text, /Moved entry \S+ of jobs to jobs:dead after 3 attempt\(s\)/);
-});
+      onDeadLetter: (d) => void deadLetters.push(d),
+    });
+    const ids = await new StreamPublisher(redis).appendMany(
+      Array.from({ length: 10 }, (_, n) => ({ topic: "jobs", event: { event_type: "job", n } })),
+    );
+    await until("one dead letter", () => deadLetters.length === 1);
+    assert.equal(ok.length, 9);
+    assert.deepEqual(attempts, [1, 2, 3]);
+    const [entry, ...more] = await dead(redis, "jobs");
+    assert.equal(more.length, 0);
+    assert.equal(entry!.original_id, ids[5]);
+    assert.equal(entry!.attempts, "3");
+    assert.equal(entry!.reason, "handler failed: cannot handle job 5");
+    assert.equal(JSON.parse(entry!.payload!).n, 5);
+    await until("nothing pending", async () => await pendingCount(redis, "jobs", "g") === 0);
+    const stats = running.c.stats()[0]!;
+    assert.equal(stats.failed, 3);
+    assert.equal(stats.dead_lettered, 1);
+    assert.equal(stats.retried, 2);
+    assert.match(running.err.text, /failed on job .* \(attempt 1 of 3\): cannot handle job 5; it stays pending/);
+    assert.match(running.err.text, /Moved entry \S+ of jobs to jobs:dead after 3 attempt\(s\)/);
+  },
+);
 
-Deno.test("StreamConsumer dead-letters at once what is not JSON, not an event, or fails its schema", async () => {
+ownServerTest("StreamConsumer dead-letters at once what is not JSON, not an event, or fails its schema", async () => {
   await using server = await testServer({ own: true });
   await using redis = testClient(server.url);
   const schemas = new TopicSchemas({ jobs: { type: "object", properties: { n: { type: "integer" } } } });
@@ -237,66 +243,72 @@ Deno.test("StreamConsumer dead-letters at once what is not JSON, not an event, o
   await until("nothing pending", async () => await pendingCount(redis, "jobs", "g") === 0);
 });
 
-Deno.test("StreamConsumer dead-letters without running an entry delivered more than maxDeliveries times", async () => {
-  await using server = await testServer({ own: true });
-  await using redis = testClient(server.url);
-  await ensureGroup(redis, "jobs", "g", "0");
-  const id = await new StreamPublisher(redis).append("jobs", { event_type: "job" });
-  // A consumer that crashed on it twice (each restart re-read it).
-  for (let i = 0; i < 2; i++) await redis.xreadgroup("GROUP", "g", "c1", "STREAMS", "jobs", i === 0 ? ">" : "0");
-  let ran = 0;
-  await using _running = await consumer(server.url, {
-    group: "g",
-    consumer: "c1",
-    maxDeliveries: 2,
-    streams: { jobs: () => void ran++ },
-  });
-  await until("one dead letter", async () => (await dead(redis, "jobs")).length === 1);
-  const [entry] = await dead(redis, "jobs");
-  assert.equal(ran, 0);
-  assert.equal(entry!.original_id, id);
-  assert.equal(entry!.attempts, "3");
-  assert.match(entry!.reason!, /delivered 3 times without being acknowledged/);
-});
-
-Deno.test("StreamConsumer replays from a time; a new group from the start; an existing group keeps its place", async () => {
-  await using server = await testServer({ own: true });
-  await using redis = testClient(server.url);
-  const publisher = new StreamPublisher(redis);
-  for (const ms of [1000, 2000, 3000]) {
-    await redis.xadd("log", `${ms}-0`, PAYLOAD_FIELD, "{}");
-    await redis.xadd(
-      "log",
-      `${ms}-1`,
-      PAYLOAD_FIELD,
-      JSON.stringify(publisher.prepare("log", { event_type: "e", ms })),
-    );
-  }
-  const fromTime = new Set<string>();
-  {
-    await using _c = await consumer(server.url, {
-      group: "from-time",
-      consumer: "c",
-      from: parseStartPosition("1970-01-01T00:00:02Z"),
-      streams: { log: (_e, { entryId }) => void fromTime.add(entryId) },
+ownServerTest(
+  "StreamConsumer dead-letters without running an entry delivered more than maxDeliveries times",
+  async () => {
+    await using server = await testServer({ own: true });
+    await using redis = testClient(server.url);
+    await ensureGroup(redis, "jobs", "g", "0");
+    const id = await new StreamPublisher(redis).append("jobs", { event_type: "job" });
+    // A consumer that crashed on it twice (each restart re-read it).
+    for (let i = 0; i < 2; i++) await redis.xreadgroup("GROUP", "g", "c1", "STREAMS", "jobs", i === 0 ? ">" : "0");
+    let ran = 0;
+    await using _running = await consumer(server.url, {
+      group: "g",
+      consumer: "c1",
+      maxDeliveries: 2,
+      streams: { jobs: () => void ran++ },
     });
-    await until("2 replayed", async () => (await dead(redis, "log")).length === 2 && fromTime.size === 2);
-  }
-  assert.deepEqual([...fromTime], ["2000-1", "3000-1"], "entries at and after 2 s (the others are not events)");
-  const all: string[] = [];
-  await using c2 = await consumer(server.url, {
-    group: "from-start",
-    consumer: "c",
-    from: { kind: "start" },
-    streams: { log: (_e, { entryId }) => void all.push(entryId) },
-  });
-  assert.deepEqual(c2.created, ["log"]);
-  await until("3 replayed", () => all.length === 3);
-  const [group] = (await streamGroups(redis, "log")).filter((g) => g.name === "from-time");
-  assert.equal(group!.lastDeliveredId, "3000-1");
-});
+    await until("one dead letter", async () => (await dead(redis, "jobs")).length === 1);
+    const [entry] = await dead(redis, "jobs");
+    assert.equal(ran, 0);
+    assert.equal(entry!.original_id, id);
+    assert.equal(entry!.attempts, "3");
+    assert.match(entry!.reason!, /delivered 3 times without being acknowledged/);
+  },
+);
 
-Deno.test("Two StreamConsumers in one group share the work, each entry handled once", async () => {
+ownServerTest(
+  "StreamConsumer replays from a time; a new group from the start; an existing group keeps its place",
+  async () => {
+    await using server = await testServer({ own: true });
+    await using redis = testClient(server.url);
+    const publisher = new StreamPublisher(redis);
+    for (const ms of [1000, 2000, 3000]) {
+      await redis.xadd("log", `${ms}-0`, PAYLOAD_FIELD, "{}");
+      await redis.xadd(
+        "log",
+        `${ms}-1`,
+        PAYLOAD_FIELD,
+        JSON.stringify(publisher.prepare("log", { event_type: "e", ms })),
+      );
+    }
+    const fromTime = new Set<string>();
+    {
+      await using _c = await consumer(server.url, {
+        group: "from-time",
+        consumer: "c",
+        from: parseStartPosition("1970-01-01T00:00:02Z"),
+        streams: { log: (_e, { entryId }) => void fromTime.add(entryId) },
+      });
+      await until("2 replayed", async () => (await dead(redis, "log")).length === 2 && fromTime.size === 2);
+    }
+    assert.deepEqual([...fromTime], ["2000-1", "3000-1"], "entries at and after 2 s (the others are not events)");
+    const all: string[] = [];
+    await using c2 = await consumer(server.url, {
+      group: "from-start",
+      consumer: "c",
+      from: { kind: "start" },
+      streams: { log: (_e, { entryId }) => void all.push(entryId) },
+    });
+    assert.deepEqual(c2.created, ["log"]);
+    await until("3 replayed", () => all.length === 3);
+    const [group] = (await streamGroups(redis, "log")).filter((g) => g.name === "from-time");
+    assert.equal(group!.lastDeliveredId, "3000-1");
+  },
+);
+
+ownServerTest("Two StreamConsumers in one group share the work, each entry handled once", async () => {
   await using server = await testServer({ own: true });
   await using redis = testClient(server.url);
   await ensureGroup(redis, "jobs", "g", "$");
@@ -331,7 +343,7 @@ Deno.test("Two StreamConsumers in one group share the work, each entry handled o
   assert.ok((counts.get("a") ?? 0) > 0 && (counts.get("b") ?? 0) > 0, `both worked: ${[...counts]}`);
 });
 
-Deno.test("StreamConsumer never removes itself while it has pending entries", async () => {
+ownServerTest("StreamConsumer never removes itself while it has pending entries", async () => {
   await using server = await testServer({ own: true });
   await using redis = testClient(server.url);
   const running = await consumer(server.url, {
@@ -363,27 +375,30 @@ Deno.test("parseStartPosition reads start, new, ids, times and ages, and refuses
   assert.throws(() => parseStartPosition("yesterday"), /--from expects start, new, an entry id/);
 });
 
-Deno.test("StreamConsumer.shutdown gives up at its deadline: what was abandoned stays pending for the next run", async () => {
-  await using server = await testServer({ own: true });
-  await using redis = testClient(server.url);
-  const started = Promise.withResolvers<void>();
-  const running = await consumer(server.url, {
-    group: "g",
-    consumer: "slow",
-    streams: {
-      jobs: (_e, { signal }) =>
-        new Promise<void>((_, reject) => {
-          started.resolve();
-          signal.addEventListener("abort", () => reject(new Error("gave up")), { once: true });
-        }),
-    },
-  });
-  try {
-    await new StreamPublisher(redis).append("jobs", { event_type: "job" });
-    await started.promise;
-    assert.deepEqual(await running.c.shutdown(100), { drained: false, abandoned: 1, removed: false });
-    assert.equal(await pendingCount(redis, "jobs", "g"), 1);
-  } finally {
-    await running[Symbol.asyncDispose]();
-  }
-});
+ownServerTest(
+  "StreamConsumer.shutdown gives up at its deadline: what was abandoned stays pending for the next run",
+  async () => {
+    await using server = await testServer({ own: true });
+    await using redis = testClient(server.url);
+    const started = Promise.withResolvers<void>();
+    const running = await consumer(server.url, {
+      group: "g",
+      consumer: "slow",
+      streams: {
+        jobs: (_e, { signal }) =>
+          new Promise<void>((_, reject) => {
+            started.resolve();
+            signal.addEventListener("abort", () => reject(new Error("gave up")), { once: true });
+          }),
+      },
+    });
+    try {
+      await new StreamPublisher(redis).append("jobs", { event_type: "job" });
+      await started.promise;
+      assert.deepEqual(await running.c.shutdown(100), { drained: false, abandoned: 1, removed: false });
+      assert.equal(await pendingCount(redis, "jobs", "g"), 1);
+    } finally {
+      await running[Symbol.asyncDispose]();
+    }
+  },
+);
