@@ -150,8 +150,9 @@ export function main(args: string[], io: Io & { stdin?: ReadableStream<Uint8Arra
         }
         : {}),
     });
-    const send = flags.boolean("stream") ? appendSender() : publishSender;
-    const tally = new Tally();
+    const stream = flags.boolean("stream");
+    const send = stream ? appendSender() : publishSender;
+    const tally = new Tally(stream);
     const report = (p: Published) => {
       tally.add(p);
       if (!quiet) printResult(out, json, p);
@@ -276,6 +277,9 @@ class Tally {
   /** When the replies came: the rate is over the time messages were flowing. */
   readonly flow = new MessageCounter();
 
+  /** @param stream whether messages are appended (`--stream`): the summary then says how many */
+  constructor(readonly stream: boolean) {}
+
   get sent(): number {
     return this.flow.total;
   }
@@ -303,7 +307,7 @@ class Tally {
         published: this.sent,
         deliveries: this.deliveries,
         unheard: this.unheard,
-        ...(this.appended > 0 ? { appended: this.appended } : {}),
+        ...(this.stream ? { appended: this.appended } : {}),
         seconds: toSeconds(ms),
         flowing_seconds: toSeconds(this.flow.flowingMs),
         ...(rate !== undefined ? { rate_per_second: rate } : {}),

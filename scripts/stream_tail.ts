@@ -129,7 +129,7 @@ function explain(err: unknown, stream: string): Error {
 function printEntry(out: Printer, json: boolean, stream: string, entry: StreamEntry): void {
   const time = new Date(entryTime(entry.id)).toISOString();
   if (json) {
-    out.json({ event: "entry", stream, id: entry.id, time, fields: entry.fields });
+    out.event("entry", { channel: stream, entry_id: entry.id, entry_time: time, fields: entry.fields });
     return;
   }
   const fields = entry.fields ?? {};
@@ -158,9 +158,8 @@ async function printGroups(conn: Connection, out: Printer, json: boolean, stream
     groups.map(async (g) => ({ ...g, consumerList: await groupConsumers(redis, stream, g.name) })),
   );
   if (json) {
-    out.json({
-      event: "groups",
-      stream,
+    out.event("groups", {
+      channel: stream,
       length,
       dead_letters: deadLength,
       groups: withConsumers.map((g) => ({

@@ -11,7 +11,9 @@ import { Connection } from "../core/client.ts";
 import { CliError, ExitCode } from "../core/exit_codes.ts";
 import { escapeControl, type Io, Printer, Reporter } from "../core/output.ts";
 import type { Shutdown } from "../core/shutdown.ts";
-import { formatNumber } from "../core/stats.ts";
+import { flowRate, toSeconds } from "../core/json_event.ts";
+import { roundMs } from "../core/latency.ts";
+import { formatNumber, MessageCounter } from "../core/stats.ts";
 import { delay } from "../core/timing.ts";
 import type { CreatedEvent, EventEnvelope } from "../events/envelope.ts";
 import { keySubmittedEvent, profileEvent, TOPICS } from "../events/kinds.ts";
@@ -188,8 +190,9 @@ async function appendThree(
     const at = performance.now();
     const entryId = await publisher.append(topic, event);
     const processed = topic === TOPICS.keySubmission || topic === TOPICS.profileEvents;
-    if (o.json) out.json({ event: "appended", topic, event_type: event.event_type, id: event.id, entry_id: entryId });
-    else {
+    if (o.json) {
+      out.event("appended", { channel: topic, event_type: event.event_type, id: event.id, entry_id: entryId });
+    } else {
       const note = processed ? "" : " — no processor reads that stream";
       out.line(`→ appended ${out.bold(event.event_type)} to ${out.cyan(topic)} as ${entryId}, id ${event.id}${note}`);
     }
@@ -211,7 +214,7 @@ async function appendMany(
 ): Promise<void> {
   const count = o.count!;
   const events = new Map<number, { topic: string; event: CreatedEvent }>();
-  const perTopic = new Map<string, number>();
+  const flow = new MessageCounter();
   const started = performance.now();
   const make = (n: number) => {
     const topic = n % 4 === 0 ? TOPICS.profileEvents : TOPICS.keySubmission;
@@ -230,7 +233,7 @@ async function appendMany(
     (p) => {
       const { topic, event } = events.get(p.n)!;
       events.delete(p.n);
-      perTopic.set(topic, (perTopic.get(topic) ?? 0) + 1);
+      flow.record(topic);
       tally.sentOne(`${topic} ${p.entryId}`, topic, event, performance.now());
     },
     stop,
@@ -238,10 +241,16 @@ async function appendMany(
   );
   const seconds = (performance.now() - started) / 1000;
   if (o.json) {
-    out.json({ event: "appended", count: appended, topics: Object.fromEntries(perTopic), seconds });
+    const rate = flowRate(flow.total, flow.flowingMs);
+    out.event("appended", {
+      appended,
+      channels: Object.fromEntries(flow.byName),
+      flowing_seconds: toSeconds(flow.flowingMs),
+      ...(rate !== undefined ? { rate_per_second: rate } : {}),
+    });
     return;
   }
-  const split = [...perTopic].map(([t, n]) => `${formatNumber(n)} to ${t}`).join(", ");
+  const split = [...flow.byName].map(([t, n]) => `${formatNumber(n)} to ${t}`).join(", ");
   out.line(`→ appended ${formatNumber(appended)} event(s) (${split}) in ${seconds.toFixed(1)} s`);
 }
 
@@ -250,13 +259,12 @@ function finish(out: Printer, status: Reporter, o: DurableDemoOptions, t: Tally,
     ? `; ${formatNumber(t.duplicates)} duplicate(s) dropped (the same source entry processed again after a crash)`
     : "";
   if (o.json) {
-    out.json({
-      event: "summary",
+    out.event("summary", {
       expected: t.expected,
       received: t.back,
       duplicates: t.duplicates,
-      seconds: ms / 1000,
-      ...(stopped ? { stopped: true } : {}),
+      seconds: toSeconds(ms),
+      stopped,
     });
   }
   if (stopped) {
@@ -288,7 +296,7 @@ function printResult(
   ms: number,
 ): void {
   if (json) {
-    out.json({ event: "result", round_trip_ms: Math.round(ms * 10) / 10, result_entry_id: resultId, result });
+    out.event("result", { round_trip_ms: roundMs(ms), result_entry_id: resultId, result });
     return;
   }
   out.line(

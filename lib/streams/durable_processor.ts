@@ -9,6 +9,7 @@
  */
 import { Connection } from "../core/client.ts";
 import { ExitCode } from "../core/exit_codes.ts";
+import { toSeconds } from "../core/json_event.ts";
 import { clock, escapeControl, type Io, Printer, Reporter } from "../core/output.ts";
 import type { Shutdown } from "../core/shutdown.ts";
 import { formatNumber } from "../core/stats.ts";
@@ -172,7 +173,7 @@ export async function runDurableProcessor(o: DurableProcessorOptions, io: Io, sh
     const created = await consumer.start();
     for (const stream of Object.keys(PROCESSOR_STEPS)) {
       const isNew = created.includes(stream);
-      if (o.json) out.json({ event: "group", stream, group: o.group, created: isNew });
+      if (o.json) out.event("group", { channel: stream, group: o.group, created: isNew });
       else {
         const how = isNew ? `created, reading from ${describeStart(o.from)}` : "exists: it goes on where it was";
         out.line(`${out.green("✓")} group ${out.bold(o.group)} on stream ${out.bold(stream)} (${how})`);
@@ -222,12 +223,10 @@ async function withinMs<T>(work: Promise<T>, ms: number, fallback: T): Promise<T
 
 function printProcessed(out: Printer, o: DurableProcessorOptions, p: DurablyProcessed): void {
   if (o.json) {
-    out.json({
-      event: "processed",
-      time: new Date().toISOString(),
-      topic: p.stream,
+    out.event("processed", {
+      channel: p.stream,
       entry_id: p.entryId,
-      deliveries: p.deliveries,
+      attempt: p.deliveries,
       event_type: p.event.event_type,
       id: p.event.id ?? null,
       result_type: p.result.event_type,
@@ -246,10 +245,8 @@ function printProcessed(out: Printer, o: DurableProcessorOptions, p: DurablyProc
 }
 
 function printDeadLetter(out: Printer, d: DeadLetter): void {
-  out.json({
-    event: "dead_letter",
-    time: new Date().toISOString(),
-    topic: d.stream,
+  out.event("dead_letter", {
+    channel: d.stream,
     entry_id: d.originalId,
     dead_stream: deadLetterStream(d.stream),
     dead_entry_id: d.deadId,
@@ -264,9 +261,7 @@ async function statsLoop(out: Printer, o: DurableProcessorOptions, consumer: Str
     if (stop.aborted) return;
     const topics = await consumer.serverStats();
     if (o.json) {
-      out.json({
-        event: "stats",
-        time: new Date().toISOString(),
+      out.event("stats", {
         in_flight: consumer.inFlight,
         queued: consumer.queued,
         topics,
@@ -288,9 +283,8 @@ function printSummary(
 ): void {
   const processed = topics.reduce((n, t) => n + t.processed, 0);
   if (o.json) {
-    out.json({
-      event: "summary",
-      seconds: elapsedMs / 1000,
+    out.event("summary", {
+      seconds: toSeconds(elapsedMs),
       processed,
       group: o.group,
       consumer: o.consumer,
@@ -299,7 +293,7 @@ function printSummary(
       abandoned: end.abandoned,
       consumer_removed: end.removed,
       outages: conn.outages,
-      disconnected_seconds: conn.downMs / 1000,
+      disconnected_seconds: toSeconds(conn.downMs),
     });
     return;
   }

@@ -12,6 +12,7 @@
 import type { Redis } from "ioredis";
 import { Connection } from "../core/client.ts";
 import { ExitCode } from "../core/exit_codes.ts";
+import { toSeconds } from "../core/json_event.ts";
 import type { Logger } from "../core/log.ts";
 import { type Io, Printer } from "../core/output.ts";
 import type { Shutdown } from "../core/shutdown.ts";
@@ -211,7 +212,8 @@ export async function runKvStream(o: KvStreamOptions, io: Io, shutdown: Shutdown
       while (o.statsEveryMs > 0 && !timer.signal.aborted) {
         await delay(o.statsEveryMs, timer.signal);
         if (!timer.signal.aborted) {
-          log.info(`stats: ${stats.text(writer, consumer!.inFlight, false)}`, stats.json(writer, 0));
+          const inFlight = consumer!.inFlight;
+          log.write("info", `stats: ${stats.text(writer, inFlight, false)}`, stats.json(writer, inFlight), "stats");
         }
       }
     })();
@@ -234,11 +236,10 @@ export async function runKvStream(o: KvStreamOptions, io: Io, shutdown: Shutdown
   }
   const out = new Printer(io.stdout);
   if (o.json) {
-    out.json({
-      event: "summary",
+    out.event("summary", {
       ...stats.json(writer, 0),
       outages: reader.outages,
-      disconnected_seconds: reader.downMs / 1000,
+      disconnected_seconds: toSeconds(reader.downMs),
     });
   } else {
     out.line(`Stopped. ${stats.text(writer, 0, false)}`);

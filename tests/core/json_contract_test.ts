@@ -1,8 +1,9 @@
 /**
  * One NDJSON contract for every script: each script runs with `--json` and
  * every line it writes is held to README's "`--json` output" table and to the
- * envelope's rules (lib/core/json_event.ts). The table is read from README
- * itself, so the manual and this check cannot disagree silently: an event or
+ * envelope's rules (lib/core/json_event.ts), and so is every line of the
+ * streams modes (`--durable`, `--stream`) to the table after it, whose rows are
+ * keyed by script and mode. The tables are read from README itself, so the manual and this check cannot disagree silently: an event or
  * field the table does not list fails here, and so does a row of the table
  * that no script produced.
  *
@@ -11,14 +12,18 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { ExitCode } from "../../lib/core/exit_codes.ts";
+import { PAYLOAD_FIELD } from "../../lib/streams/entry.ts";
 import { type CapturedIo, captureIo, ownServerTest, runMain, testClient, testServer } from "../harness.ts";
 
 type Stream = "stdout" | "stderr";
 type Main = (args: string[], io: CapturedIo) => Promise<number>;
 
-/** One row of README's table: a script's event on a stream and its fields (`?` in README: optional). */
+/** One row of README's tables: a script's event on a stream and its fields (`?` in README: optional). */
 interface Row {
+  /** The script and its mode as README names them, e.g. `event_processor.ts --durable`. */
   script: string;
+  /** The script's file, e.g. `event_processor.ts`. */
+  file: string;
   /** null for a script without `--json` (`—` in README). */
   stream: Stream | null;
   event: string | null;
@@ -29,19 +34,26 @@ interface Row {
 const README = new URL("../../README.md", import.meta.url);
 const SCRIPTS_DIR = new URL("../../scripts/", import.meta.url);
 
-/** The rows of README's `--json` table. */
+/** The rows of README's `--json` tables: the scripts' own, then their streams modes'. */
 function readContract(): Row[] {
   const lines = Deno.readTextFileSync(README).split("\n");
-  const header = lines.findIndex((l) => /^\|\s*script\s*\|\s*stream\s*\|\s*event\s*\|\s*fields\s*\|$/.test(l));
-  assert.ok(header >= 0, "README has no table headed | script | stream | event | fields |");
+  const headers = lines.flatMap((l, i) =>
+    /^\|\s*script\s*\|\s*stream\s*\|\s*event\s*\|\s*fields\s*\|$/.test(l) ? [i] : []
+  );
+  assert.equal(headers.length, 2, "README has two tables headed | script | stream | event | fields |");
+  const tableLines = headers.flatMap((h) => {
+    const after = lines.slice(h + 2);
+    const end = after.findIndex((l) => !l.startsWith("|"));
+    return end < 0 ? after : after.slice(0, end);
+  });
   const rows: Row[] = [];
-  for (const line of lines.slice(header + 2)) {
-    if (!line.startsWith("|")) break;
+  for (const line of tableLines) {
     const [script, stream, event, fields] = line.split("|").slice(1, -1).map((c) => c.trim().replaceAll("`", ""));
     const none = event === "—";
     const names = none ? [] : [...line.split("|")[4]!.matchAll(/`([a-z][a-z0-9_]*)(\?)?`/g)];
     rows.push({
       script: script!,
+      file: script!.split(" ")[0]!,
       stream: none ? null : stream as Stream,
       event: none ? null : event!,
       required: names.filter((m) => !m[2]).map((m) => m[1]!),
@@ -57,8 +69,8 @@ const SEEN = new Set<string>();
 const rowKey = (script: string, stream: Stream | null, event: string | null) => `${script} ${stream} ${event}`;
 
 const ISO_MS = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
-/** Fields whose content is the user's data (payloads, values, results, channel names as keys), not ours to name. */
-const USER_DATA = new Set(["payload", "value", "result", "channels", "rejected_by_reason"]);
+/** Fields whose content is the user's data (payloads, values, results, entry fields, channel names as keys), not ours to name. */
+const USER_DATA = new Set(["payload", "value", "result", "channels", "rejected_by_reason", "fields"]);
 
 const hasDecimals = (v: number, digits: number) => Math.round(v * 10 ** digits) / 10 ** digits === v;
 
@@ -116,7 +128,10 @@ function lineProblems(script: string, stream: Stream, line: string): string[] {
   return problems;
 }
 
-/** Holds everything a script wrote to its table: stdout always, stderr when the table has stderr events for it. */
+/**
+ * Holds everything a script (with its mode, as README's rows name it) wrote to its table: stdout always, stderr when
+ * the table has stderr events for it.
+ */
 function hold(script: string, io: CapturedIo): void {
   const streams: Stream[] = ["stdout"];
   if (CONTRACT.some((r) => r.script === script && r.stream === "stderr")) streams.push("stderr");
@@ -137,7 +152,7 @@ Deno.test("README's --json table lists every script once per event, with fields"
   const scripts = [...Deno.readDirSync(SCRIPTS_DIR)].filter((e) => e.isFile && e.name.endsWith(".ts")).map((e) =>
     e.name
   );
-  assert.deepEqual([...new Set(CONTRACT.map((r) => r.script))].sort(), scripts.sort());
+  assert.deepEqual([...new Set(CONTRACT.map((r) => r.file))].sort(), scripts.sort());
   const keys = CONTRACT.map((r) => rowKey(r.script, r.stream, r.event));
   assert.equal(new Set(keys).size, keys.length, "a row appears twice");
   for (const r of CONTRACT) {
@@ -237,6 +252,52 @@ ownServerTest("every script's --json output follows README's table and the envel
     hold("demo_events.ts", demo);
   });
 
+  await t.step(
+    "event_processor.ts --durable, demo_events.ts --durable (with --count) and publisher.ts --stream",
+    async () => {
+      const args = ["--url", url, "--durable", "--consumer", "jc", "--stats-interval", "100ms", "--json"];
+      await using processor = runMain(await mainOf("event_processor.ts"), args);
+      await processor.io.err.waitFor(/Press Ctrl\+C to stop/);
+      const demoEvents = await mainOf("demo_events.ts");
+      const demo = captureIo();
+      assert.equal(await demoEvents(["--url", url, "--durable", "--json"], demo), ExitCode.Ok);
+      const many = captureIo();
+      assert.equal(await demoEvents(["--url", url, "--durable", "--count", "3", "--json"], many), ExitCode.Ok);
+      // Not an event: the processor moves it to key_submission:dead at once.
+      const pub = captureIo();
+      const pubArgs = ["--url", url, "--stream", "key_submission", "not json", "--json"];
+      assert.equal(await (await mainOf("publisher.ts"))(pubArgs, pub), ExitCode.Ok);
+      await processor.io.out.waitFor(/"event":"dead_letter"[\s\S]*"event":"stats"/);
+      processor.io.stop();
+      assert.equal(await processor.exit, ExitCode.Ok);
+      hold("event_processor.ts --durable", processor.io);
+      hold("demo_events.ts --durable", demo);
+      hold("demo_events.ts --durable --count", many);
+      hold("publisher.ts --stream", pub);
+    },
+  );
+
+  await t.step("kv_updater.ts --stream, then stream_tail.ts on its stream", async () => {
+    const args = ["--url", url, "--stream", "jc:updates", "--prefix", "jc:s:", "--stats-interval", "100ms", "--json"];
+    await using updater = runMain(await mainOf("kv_updater.ts"), args);
+    await updater.io.err.waitFor(/Consuming stream/);
+    const update = { type: "Weather", updated: "2025-06-01T12:00:00Z", valid: "2025-06-01T12:15:00Z", values: {} };
+    await redis.xadd("jc:updates", "*", PAYLOAD_FIELD, JSON.stringify(update));
+    await redis.xadd("jc:updates", "*", PAYLOAD_FIELD, '{"type": "Weather", "updated":');
+    await updater.io.err.waitFor(/"event":"stats".*"received":2/);
+    updater.io.stop();
+    assert.equal(await updater.exit, ExitCode.Ok);
+    hold("kv_updater.ts --stream", updater.io);
+    assert.match(updater.io.err.text, /"event":"log".*"reason":"invalid_json","entry_id":"\d+-\d+"/);
+    const tail = await mainOf("stream_tail.ts");
+    const entries = captureIo();
+    assert.equal(await tail(["--url", url, "jc:updates", "--json"], entries), ExitCode.Ok);
+    hold("stream_tail.ts", entries);
+    const groups = captureIo();
+    assert.equal(await tail(["--url", url, "jc:updates", "--groups", "--json"], groups), ExitCode.Ok);
+    hold("stream_tail.ts", groups);
+  });
+
   await t.step("ping.ts, connected and not", async () => {
     const ping = await mainOf("ping.ts");
     const io = captureIo();
@@ -253,7 +314,7 @@ ownServerTest("every script's --json output follows README's table and the envel
   await t.step("scripts without --json refuse it", async () => {
     for (const row of CONTRACT.filter((r) => r.event === null)) {
       const io = captureIo();
-      assert.equal(await (await mainOf(row.script))(["--json"], io), ExitCode.Usage, row.script);
+      assert.equal(await (await mainOf(row.file))(["--json"], io), ExitCode.Usage, row.script);
       assert.equal(io.out.text, "");
       assert.match(io.err.text, /--json/);
       SEEN.add(rowKey(row.script, null, null));
