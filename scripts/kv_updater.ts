@@ -150,15 +150,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
           return log.error(`Could not handle a message (${(err as Error).message}): it is not stored`);
         }
         if (parsed.ok) return w.add(parsed.update);
-        const { reason, detail, excerpt } = parsed.rejection;
-        stats.reject(reason);
-        log.write(
-          reason === "invalid_json" ? "error" : "warn",
-          `Rejected message (${reason}): ${detail} — ${excerpt}`,
-          {
-            reason,
-          },
-        );
+        stats.rejectAndLog(parsed.rejection, log);
       });
       const subscriptions = [{ kind: "channel" as const, name: channel }];
       await subscriber.subscribe(subscriptions);

@@ -560,3 +560,26 @@ export async function eventually(check: () => boolean | Promise<boolean>, what: 
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
+
+/**
+ * Repeats `publish` every 200 ms until `seen` resolves (bounded by `ms`): a
+ * message sent before a resubscription is lost, so one sent after it proves it.
+ *
+ * @param publish sends one message
+ * @param seen resolves once a message has arrived
+ * @param ms how long to keep trying
+ */
+export async function publishUntilSeen(
+  publish: () => Promise<unknown>,
+  seen: Promise<unknown>,
+  ms = 15_000,
+): Promise<void> {
+  const stop = new AbortController();
+  const waiting = seen.finally(() => stop.abort());
+  const deadline = Date.now() + ms;
+  while (!stop.signal.aborted && Date.now() < deadline) {
+    await publish();
+    await delay(200, stop.signal);
+  }
+  await waiting;
+}

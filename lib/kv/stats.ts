@@ -4,7 +4,9 @@
  *
  * @module
  */
-import type { RejectReason } from "./message.ts";
+import type { Rejection, RejectReason } from "./message.ts";
+import type { Logger } from "../core/log.ts";
+import type { EventFields } from "../core/json_event.ts";
 import type { WriterStats } from "./writer.ts";
 import { formatNumber } from "../core/stats.ts";
 import { toSeconds } from "../core/json_event.ts";
@@ -34,6 +36,22 @@ export class UpdaterStats {
   /** Counts one rejected message. */
   reject(reason: RejectReason): void {
     this.byReason.set(reason, (this.byReason.get(reason) ?? 0) + 1);
+  }
+
+  /**
+   * Counts one rejected message and logs why: an error for what is not JSON at all, a warning otherwise.
+   *
+   * @param rejection what was wrong
+   * @param log where the record goes
+   * @param fields more fields for the record (e.g. the stream entry's id)
+   */
+  rejectAndLog(rejection: Rejection, log: Logger, fields: EventFields = {}): void {
+    const { reason, detail, excerpt } = rejection;
+    this.reject(reason);
+    log.write(reason === "invalid_json" ? "error" : "warn", `Rejected message (${reason}): ${detail} — ${excerpt}`, {
+      reason,
+      ...fields,
+    });
   }
 
   /** All rejected messages. */

@@ -49,6 +49,20 @@ export interface WriterStats {
 const TRANSIENT = /^(LOADING|BUSY|TRYAGAIN|MASTERDOWN|CLUSTERDOWN)\b|Connection is closed|ECONNRESET|EPIPE/;
 
 /**
+ * Writer counters all at zero.
+ *
+ * @returns fresh counters
+ * @example
+ * ```ts
+ * import { newWriterStats } from "./writer.ts";
+ * console.assert(newWriterStats().stored === 0);
+ * ```
+ */
+export function newWriterStats(): WriterStats {
+  return { stored: 0, superseded: 0, verified: 0, mismatches: 0, expiredOnArrival: 0, serverErrors: 0, abandoned: 0 };
+}
+
+/**
  * Batches, writes and (optionally) verifies updates.
  *
  * @example
@@ -61,15 +75,7 @@ const TRANSIENT = /^(LOADING|BUSY|TRYAGAIN|MASTERDOWN|CLUSTERDOWN)\b|Connection 
  */
 export class KvWriter {
   /** Counters, updated as replies come in. */
-  readonly stats: WriterStats = {
-    stored: 0,
-    superseded: 0,
-    verified: 0,
-    mismatches: 0,
-    expiredOnArrival: 0,
-    serverErrors: 0,
-    abandoned: 0,
-  };
+  readonly stats: WriterStats = newWriterStats();
   #queued = new Map<string, KvUpdate>();
   #inFlight = 0;
   #running = false;

@@ -20,7 +20,7 @@ import { delay } from "../core/timing.ts";
 import { MalformedEventError } from "../events/subscriber.ts";
 import { type KvUpdate, parseIsoTime, parseUpdate } from "../kv/message.ts";
 import type { UpdaterStats } from "../kv/stats.ts";
-import type { WriterStats } from "../kv/writer.ts";
+import { newWriterStats, type WriterStats } from "../kv/writer.ts";
 import { StreamConsumer } from "./consumer.ts";
 
 /** The default consumer group of `kv_updater.ts --stream`. */
@@ -138,15 +138,7 @@ export interface KvStreamOptions {
 export async function runKvStream(o: KvStreamOptions, io: Io, shutdown: Shutdown): Promise<number> {
   const { log, stats } = o;
   stats.stale = 0;
-  const writer: WriterStats = {
-    stored: 0,
-    superseded: 0,
-    verified: 0,
-    mismatches: 0,
-    expiredOnArrival: 0,
-    serverErrors: 0,
-    abandoned: 0,
-  };
+  const writer: WriterStats = newWriterStats();
   const reader = await Connection.open({
     url: o.url,
     reporter: log.reporter("stream: "),
@@ -172,16 +164,8 @@ export async function runKvStream(o: KvStreamOptions, io: Io, shutdown: Shutdown
           stats.received++;
           const parsed = parseUpdate(new TextEncoder().encode(payload), o.maxBytes);
           if (!parsed.ok) {
-            const { reason, detail, excerpt } = parsed.rejection;
-            stats.reject(reason);
-            log.write(
-              reason === "invalid_json" ? "error" : "warn",
-              `Rejected message (${reason}): ${detail} — ${excerpt}`,
-              {
-                reason,
-                entry_id: entryId,
-              },
-            );
+            const { reason, detail } = parsed.rejection;
+            stats.rejectAndLog(parsed.rejection, log, { entry_id: entryId });
             throw new MalformedEventError(`${reason}: ${detail}`); // to <stream>:dead, acknowledged
           }
           const key = o.prefix + parsed.update.type;

@@ -25,7 +25,8 @@ import { median, onPath, printTable, type Row, runCommand } from "./bench_kit.ts
 
 const EVENTS = 100_000;
 const RUNS = 3;
-const EVENT = JSON.stringify({
+/** One lab event as published, for the event benchmarks. */
+export const EVENT = JSON.stringify({
   event_type: "key_submitted",
   timestamp: "2026-01-01T10:00:00.000Z",
   id: "0b7e0d4e-58c4-4a5e-9d55-6f1f0b0c3a11",

@@ -32,20 +32,12 @@ import { PAYLOAD_FIELD, toEntries } from "../../lib/streams/entry.ts";
 import { StreamPublisher } from "../../lib/streams/stream_publisher.ts";
 import { ScriptProcess } from "../harness.ts";
 import { median, onPath, printTable, type Row } from "./bench_kit.ts";
-import { measure as measurePubSub, processorHandlersConsumer } from "./event_processor.ts";
+import { EVENT, measure as measurePubSub, processorHandlersConsumer } from "./event_processor.ts";
 
 const EVENTS = 100_000;
 const APPENDS = 200_000;
 const RUNS = 3;
 const BATCH = 100;
-const EVENT = JSON.stringify({
-  event_type: "key_submitted",
-  timestamp: "2026-01-01T10:00:00.000Z",
-  id: "0b7e0d4e-58c4-4a5e-9d55-6f1f0b0c3a11",
-  source: "bench",
-  key_value: "abc123",
-  token_name: "Token1",
-});
 
 type Open = (autoPipelining?: boolean) => Promise<Connection>;
 

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import type { Redis } from "ioredis";
 import { delay } from "../../lib/core/timing.ts";
-import { ownServerTest, ScriptProcess, testClient, testServer, TextSink } from "../harness.ts";
+import { ownServerTest, publishUntilSeen, ScriptProcess, testClient, testServer, TextSink } from "../harness.ts";
 
 /** A tiny limit on a private server: 64 KB at once, or 32 KB for a second. */
 const TINY_LIMIT = "pubsub 64kb 32kb 1";
@@ -36,18 +36,6 @@ async function floodUntilDropped(redis: Redis, send: (p: ReturnType<Redis["pipel
     if (await subscribers(redis) === 0) return sent;
   }
   throw new Error(`The server still had a subscriber after ${sent} messages`);
-}
-
-/** Repeats `publish` until `seen` resolves (bounded), so a message published before the resubscription does not count. */
-async function publishUntilSeen(publish: () => Promise<unknown>, seen: Promise<unknown>, ms = 15_000): Promise<void> {
-  const stop = new AbortController();
-  const waiting = seen.finally(() => stop.abort());
-  const deadline = Date.now() + ms;
-  while (!stop.signal.aborted && Date.now() < deadline) {
-    await publish();
-    await delay(300, stop.signal);
-  }
-  await waiting;
 }
 
 const padding = "x".repeat(1000);

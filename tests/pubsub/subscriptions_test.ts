@@ -12,7 +12,7 @@ import { main as kvUpdater } from "../../scripts/kv_updater.ts";
 import { main as subscriber } from "../../scripts/subscriber.ts";
 import { ExitCode } from "../../lib/core/exit_codes.ts";
 import { delay, withTimeout } from "../../lib/core/timing.ts";
-import { type CapturedIo, ownServerTest, runMain, testClient, testServer } from "../harness.ts";
+import { type CapturedIo, ownServerTest, publishUntilSeen, runMain, testClient, testServer } from "../harness.ts";
 
 const NO_CRASH = /Uncaught|\n\s+at /;
 
@@ -45,18 +45,6 @@ async function aclServer(channels: string[]) {
       await server[Symbol.asyncDispose]();
     },
   };
-}
-
-/** Repeats `publish` until `seen` resolves (bounded): a message sent before the resubscription is lost. */
-async function publishUntilSeen(publish: () => Promise<unknown>, seen: Promise<unknown>, ms = 15_000): Promise<void> {
-  const stop = new AbortController();
-  const waiting = seen.finally(() => stop.abort());
-  const deadline = Date.now() + ms;
-  while (!stop.signal.aborted && Date.now() < deadline) {
-    await publish();
-    await delay(200, stop.signal);
-  }
-  await waiting;
 }
 
 Deno.test("subscriber reports a channel refused after an ACL change in one line and goes on with the others", async () => {
