@@ -6,7 +6,7 @@ import { parseUpdate } from "../../lib/kv/message.ts";
 import { Logger } from "../../lib/core/log.ts";
 import { SseHub } from "../../lib/web/sse.ts";
 import { delay, withTimeout } from "../../lib/core/timing.ts";
-import { type CapturedIo, captureIo, ownServerTest, testServer, withClient } from "../harness.ts";
+import { type CapturedIo, captureIo, ownServerTest, type TestServer, testServer, withClient } from "../harness.ts";
 
 /** Unique per run, so tests sharing a REDIS_URL server never see earlier runs' keys. */
 const NS = `r${crypto.randomUUID().slice(0, 8)}.`;
@@ -34,6 +34,17 @@ async function startApi(url: string, args: string[] = []): Promise<Api> {
       assert.equal(await done, ExitCode.Ok);
     },
   };
+}
+
+/** An api_server of the test's own on `server`, on channel and prefix named after `tag` under the test's prefix. */
+async function startApiIn(
+  server: TestServer,
+  tag: string,
+  args: string[] = [],
+): Promise<Api & { prefix: string; channel: string }> {
+  const prefix = `${server.prefix}${tag}:`;
+  const channel = `${prefix}update`;
+  return { ...(await startApi(server.url, ["--channel", channel, "--prefix", prefix, ...args])), prefix, channel };
 }
 
 /** Stands in for kv_updater: stores the update as it would, then publishes it. */
@@ -148,18 +159,13 @@ Deno.test("api_server returns what was stored: /kv lists the types, /kv/:type th
 
 Deno.test("api_server /events: current values first, then an update published after the client connected", async () => {
   await using server = await testServer();
-  await using api = await startApi(server.url, [
-    "--channel",
-    `${server.prefix}t2:update`,
-    "--prefix",
-    `${server.prefix}t2:`,
-  ]);
+  await using api = await startApiIn(server, "t2");
   await withClient(server.url, async (redis) => {
-    await storeAndPublish(redis, update("Existing", { a: 1 }), `${server.prefix}t2:`, `${server.prefix}t2:update`);
+    await storeAndPublish(redis, update("Existing", { a: 1 }), api.prefix, api.channel);
     await using sse = SseReader.open(`${api.base}/events`);
     const first = await sse.waitFor((e) => JSON.parse(e.data).type === "Existing");
     assert.equal(first.event, "update");
-    await storeAndPublish(redis, update("Live", { b: 2 }), `${server.prefix}t2:`, `${server.prefix}t2:update`);
+    await storeAndPublish(redis, update("Live", { b: 2 }), api.prefix, api.channel);
     const live = await sse.waitFor((e) => JSON.parse(e.data).type === "Live");
     assert.deepEqual(JSON.parse(live.data), {
       type: "Live",
@@ -173,21 +179,16 @@ Deno.test("api_server /events: current values first, then an update published af
 
 Deno.test("api_server /events waits for kv_updater's write when it lags behind the channel message", async () => {
   await using server = await testServer();
-  await using api = await startApi(server.url, [
-    "--channel",
-    `${server.prefix}t3:update`,
-    "--prefix",
-    `${server.prefix}t3:`,
-  ]);
+  await using api = await startApiIn(server, "t3");
   await withClient(server.url, async (redis) => {
     await using sse = SseReader.open(`${api.base}/events`);
     await sse.ready;
     const message = update("Lagging", { v: "new" });
-    await redis.set(`${server.prefix}t3:Lagging`, '{"updated": "old", "valid": "old", "values": {"v": "old"}}');
-    await redis.publish(`${server.prefix}t3:update`, message);
+    await redis.set(`${api.prefix}Lagging`, '{"updated": "old", "valid": "old", "values": {"v": "old"}}');
+    await redis.publish(api.channel, message);
     const parsed = parseUpdate(new TextEncoder().encode(message));
     assert.ok(parsed.ok);
-    await redis.set(`${server.prefix}t3:Lagging`, parsed.update.stored); // the updater's write, after the message
+    await redis.set(`${api.prefix}Lagging`, parsed.update.stored); // the updater's write, after the message
     const e = await sse.waitFor((e) => JSON.parse(e.data).type === "Lagging" && JSON.parse(e.data).values.v !== "old");
     assert.equal(JSON.parse(e.data).values.v, "new");
   });
@@ -195,18 +196,17 @@ Deno.test("api_server /events waits for kv_updater's write when it lags behind t
 
 Deno.test("api_server /events replays what a client missed when it reconnects with Last-Event-ID", async () => {
   await using server = await testServer();
-  const args = ["--channel", `${server.prefix}t4:update`, "--prefix", `${server.prefix}t4:`, "--log-level", "debug"];
-  await using api = await startApi(server.url, args);
+  await using api = await startApiIn(server, "t4", ["--log-level", "debug"]);
   await withClient(server.url, async (redis) => {
     let lastId: string;
     {
       await using sse = SseReader.open(`${api.base}/events`);
       await api.io.err.waitFor(/SSE client #1 connected/); // it has had its (empty) snapshot: now live
-      await storeAndPublish(redis, update("One", { n: 1 }), `${server.prefix}t4:`, `${server.prefix}t4:update`);
+      await storeAndPublish(redis, update("One", { n: 1 }), api.prefix, api.channel);
       lastId = (await sse.waitFor((e) => JSON.parse(e.data).type === "One")).id;
     }
-    await storeAndPublish(redis, update("Two", { n: 2 }), `${server.prefix}t4:`, `${server.prefix}t4:update`);
-    await storeAndPublish(redis, update("Three", { n: 3 }), `${server.prefix}t4:`, `${server.prefix}t4:update`);
+    await storeAndPublish(redis, update("Two", { n: 2 }), api.prefix, api.channel);
+    await storeAndPublish(redis, update("Three", { n: 3 }), api.prefix, api.channel);
     // Wait until the server has sent both (a fresh client sees them as live events).
     await using watcher = SseReader.open(`${api.base}/events`, lastId);
     await watcher.waitFor((e) => JSON.parse(e.data).type === "Three");
@@ -220,16 +220,7 @@ Deno.test("api_server /events replays what a client missed when it reconnects wi
 
 Deno.test("api_server drops a client that stops reading, and the others keep receiving", async () => {
   await using server = await testServer();
-  await using api = await startApi(server.url, [
-    "--channel",
-    `${server.prefix}t5:update`,
-    "--prefix",
-    `${server.prefix}t5:`,
-    "--client-buffer",
-    "200kb",
-    "--client-timeout",
-    "300ms",
-  ]);
+  await using api = await startApiIn(server, "t5", ["--client-buffer", "200kb", "--client-timeout", "300ms"]);
   const port = Number(new URL(api.base).port);
   const stuck = await Deno.connect({ hostname: "127.0.0.1", port });
   try {
@@ -241,7 +232,7 @@ Deno.test("api_server drops a client that stops reading, and the others keep rec
     await withClient(server.url, async (redis) => {
       // Bounded: at most 200 × 48 KiB; stops as soon as the stuck client is dropped.
       for (let n = 0; n < 200 && !/SSE client #1 dropped/.test(api.io.err.text); n++) {
-        await storeAndPublish(redis, update(`Big${n}`, { n, big }), `${server.prefix}t5:`, `${server.prefix}t5:update`);
+        await storeAndPublish(redis, update(`Big${n}`, { n, big }), api.prefix, api.channel);
         await reader.waitFor((e) => e.data.includes(`"type":"Big${n}"`));
       }
     });
@@ -290,14 +281,7 @@ ownServerTest("api_server survives a server restart: 503 while it is away, then 
 
 Deno.test("api_server /events sends heartbeats on an idle stream", async () => {
   await using server = await testServer();
-  await using api = await startApi(server.url, [
-    "--channel",
-    `${server.prefix}t8:update`,
-    "--prefix",
-    `${server.prefix}t8:`,
-    "--heartbeat",
-    "100ms",
-  ]);
+  await using api = await startApiIn(server, "t8", ["--heartbeat", "100ms"]);
   const controller = new AbortController();
   const res = await fetch(`${api.base}/events`, { signal: controller.signal });
   assert.equal(res.headers.get("content-type"), "text/event-stream; charset=utf-8");
@@ -323,22 +307,15 @@ Deno.test("api_server /events sends heartbeats on an idle stream", async () => {
 
 Deno.test("api_server sends a snapshot larger than --client-buffer whole, and the client stays live", async () => {
   await using server = await testServer();
-  const prefix = `${server.prefix}t9:`;
-  await using api = await startApi(server.url, [
-    "--channel",
-    `${server.prefix}t9:update`,
-    "--prefix",
-    prefix,
-    "--client-buffer",
-    "16kb",
-  ]);
+  await using api = await startApiIn(server, "t9", ["--client-buffer", "16kb"]);
+  const prefix = api.prefix;
   await withClient(server.url, async (redis) => {
     for (let n = 0; n < 10; n++) {
       await storeAndPublish(redis, update(`Wide${n}`, { pad: "p".repeat(8000) }), prefix, "-");
     }
     await using sse = SseReader.open(`${api.base}/events`);
     await sse.waitFor((e) => JSON.parse(e.data).type === "Wide9");
-    await storeAndPublish(redis, update("After", { small: 1 }), prefix, `${server.prefix}t9:update`);
+    await storeAndPublish(redis, update("After", { small: 1 }), prefix, api.channel);
     await sse.waitFor((e) => JSON.parse(e.data).type === "After");
     assert.equal(sse.events.length, 11);
   });
