@@ -11,7 +11,7 @@
  * @module
  */
 import { COMMON_OPTIONS, type Flags, runScript, type ScriptSpec } from "../lib/core/cli.ts";
-import { Connection } from "../lib/core/client.ts";
+import { commandLostConnection, Connection } from "../lib/core/client.ts";
 import { resolveUrl } from "../lib/core/config.ts";
 import { demoMessages } from "../lib/pubsub/demo_messages.ts";
 import { ExitCode, UsageError } from "../lib/core/exit_codes.ts";
@@ -184,7 +184,8 @@ export function main(args: string[], io: Io & { stdin?: ReadableStream<Uint8Arra
         const waitForServer = retryMs === undefined
           ? undefined
           // A command the server refused is no outage: only a lost connection is waited for.
-          : (): Promise<boolean> => conn.ready ? Promise.resolve(false) : outage.wait(retryMs);
+          : (err: Error): Promise<boolean> =>
+            conn.ready && !commandLostConnection(err) ? Promise.resolve(false) : outage.wait(retryMs);
         const series = await publishSeries(
           conn.redis,
           mode.count,
@@ -197,7 +198,7 @@ export function main(args: string[], io: Io & { stdin?: ReadableStream<Uint8Arra
         if (retryMs !== undefined) tally.series = series;
       }
     } catch (err) {
-      if (conn.ready) throw err;
+      if (conn.ready && !commandLostConnection(err)) throw err;
       const why = retryMs === undefined
         ? "the server went away (--retry DURATION waits for it)"
         : `the server did not come back within ${retryMs / 1000} s (--retry)`;

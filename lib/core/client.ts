@@ -45,6 +45,27 @@ export interface ConnectionOptions {
   signal?: AbortSignal;
 }
 
+/** What ioredis says when a command could not be sent or answered because the connection went away. */
+const LOST = /Stream isn't writeable|Connection is closed|MaxRetriesPerRequest|ECONNRESET|EPIPE/;
+
+/**
+ * Whether a failed command failed because the connection was lost (as
+ * opposed to a server that answered with an error): the socket may be gone
+ * before ioredis has noticed the close, so its status can still say ready.
+ *
+ * @param err what the command rejected with
+ * @returns true for a lost connection
+ * @example
+ * ```ts
+ * import { commandLostConnection } from "./client.ts";
+ * console.assert(commandLostConnection(new Error("Stream isn't writeable and enableOfflineQueue options is false")));
+ * console.assert(!commandLostConnection(new Error("NOPERM no permissions")));
+ * ```
+ */
+export function commandLostConnection(err: unknown): boolean {
+  return err instanceof Error && (err.name === "MaxRetriesPerRequestError" || LOST.test(err.message));
+}
+
 /** How long to wait before reconnect attempt `n` (1-based): 100 ms doubling to 5 s, with jitter. */
 export function backoffMs(attempt: number): number {
   return Math.min(100 * 2 ** (attempt - 1), 5000) + Math.floor(Math.random() * 100);
