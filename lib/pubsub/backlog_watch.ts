@@ -70,9 +70,11 @@ const RECENT_MS = 3000;
  * import { BacklogWatch } from "./backlog_watch.ts";
  * import { DEFAULT_OUTPUT_LIMIT } from "./output_limit.ts";
  *
- * await using server = await LocalServer.start();
+ * // A throw-away server for the example, unless REDIS_URL names one to use:
+ * await using local = Deno.env.get("REDIS_URL") ? undefined : await LocalServer.start();
+ * const url = local?.url ?? Deno.env.get("REDIS_URL")!;
  * const watch = new BacklogWatch({
- *   url: server.url,
+ *   url,
  *   reporter: new Reporter(nullWriter),
  *   limit: () => DEFAULT_OUTPUT_LIMIT,
  *   advice: "",

@@ -38,8 +38,10 @@ export interface SubscriberFacts {
  * import { LocalServer } from "../core/local_server.ts";
  * import { readSubscriberFacts } from "./drop_cause.ts";
  *
- * await using server = await LocalServer.start();
- * const redis = new Redis(server.url);
+ * // A throw-away server for the example, unless REDIS_URL names one to use:
+ * await using local = Deno.env.get("REDIS_URL") ? undefined : await LocalServer.start();
+ * const url = local?.url ?? Deno.env.get("REDIS_URL")!;
+ * const redis = new Redis(url);
  * const facts = await readSubscriberFacts(redis);
  * console.assert(facts.clientId! > 0 && facts.runId !== undefined && facts.limit.known, facts);
  * await redis.quit();

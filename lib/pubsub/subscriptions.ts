@@ -83,9 +83,11 @@ export const NO_OUTAGES: OutageFields = { outages: 0, disconnected_seconds: 0, f
  * import { nullWriter, Reporter } from "../core/output.ts";
  * import { SubscriberConnection } from "./subscriptions.ts";
  *
- * await using server = await LocalServer.start();
- * const sub = await SubscriberConnection.open({ url: server.url, reporter: new Reporter(nullWriter) });
- * await sub.subscribe([{ kind: "channel", name: "news" }], (c) => console.assert(c.active === 1));
+ * // A throw-away server for the example, unless REDIS_URL names one to use:
+ * await using local = Deno.env.get("REDIS_URL") ? undefined : await LocalServer.start();
+ * const url = local?.url ?? Deno.env.get("REDIS_URL")!;
+ * const sub = await SubscriberConnection.open({ url, reporter: new Reporter(nullWriter) });
+ * await sub.subscribe([{ kind: "channel", name: `news-${crypto.randomUUID()}` }], (c) => console.assert(c.active === 1));
  * await sub.unsubscribe();
  * await sub.close();
  * ```

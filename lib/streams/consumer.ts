@@ -146,21 +146,25 @@ type Via = "new" | "pending" | "claimed";
  * import { StreamPublisher } from "./stream_publisher.ts";
  * import { LocalServer } from "../core/local_server.ts";
  *
- * await using server = await LocalServer.start();
- * const [reader, commands] = [new Redis(server.url), new Redis(server.url)];
+ * // A throw-away server for the example, unless REDIS_URL names one to use:
+ * await using local = Deno.env.get("REDIS_URL") ? undefined : await LocalServer.start();
+ * const url = local?.url ?? Deno.env.get("REDIS_URL")!;
+ * const [reader, commands] = [new Redis(url), new Redis(url)];
+ * const orders = `orders-${crypto.randomUUID()}`; // a stream of the example's own
  * const publisher = new StreamPublisher(commands);
- * await publisher.append("orders", { event_type: "order_placed", total: 42 }); // before the consumer exists
+ * await publisher.append(orders, { event_type: "order_placed", total: 42 }); // before the consumer exists
  * const seen: string[] = [];
  * const consumer = new StreamConsumer(reader, commands, {
  *   group: "billing",
  *   consumer: "billing-1",
  *   from: { kind: "start" }, // a new group reads what is already there
- *   streams: { orders: (event, { entryId }) => void seen.push(`${entryId} ${event.total}`) },
+ *   streams: { [orders]: (event, { entryId }) => void seen.push(`${entryId} ${event.total}`) },
  * });
  * await consumer.start();
  * while (seen.length === 0) await new Promise((r) => setTimeout(r, 10));
  * const { drained } = await consumer.shutdown(5000);
  * console.assert(drained && seen[0]!.endsWith(" 42"), seen);
+ * await commands.del(orders);
  * await reader.quit();
  * await commands.quit();
  * ```

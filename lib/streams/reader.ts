@@ -49,13 +49,17 @@ export async function lastEntryId(redis: Redis, stream: string): Promise<string>
  * import { readStream } from "./reader.ts";
  * import { LocalServer } from "../core/local_server.ts";
  *
- * await using server = await LocalServer.start();
- * const redis = new Redis(server.url);
- * await redis.xadd("log", "1-0", "payload", "a");
- * await redis.xadd("log", "2-0", "payload", "b");
+ * // A throw-away server for the example, unless REDIS_URL names one to use:
+ * await using local = Deno.env.get("REDIS_URL") ? undefined : await LocalServer.start();
+ * const url = local?.url ?? Deno.env.get("REDIS_URL")!;
+ * const redis = new Redis(url);
+ * const log = `log-${crypto.randomUUID()}`; // a stream of the example's own
+ * await redis.xadd(log, "1-0", "payload", "a");
+ * await redis.xadd(log, "2-0", "payload", "b");
  * const ids: string[] = [];
- * for await (const page of readStream(redis, "log", { kind: "id", id: "2-0" })) ids.push(...page.map((e) => e.id));
+ * for await (const page of readStream(redis, log, { kind: "id", id: "2-0" })) ids.push(...page.map((e) => e.id));
  * console.assert(ids.join() === "2-0", ids);
+ * await redis.del(log);
  * await redis.quit();
  * ```
  */

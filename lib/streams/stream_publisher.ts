@@ -82,12 +82,16 @@ export function appendSender(retention?: Retention): BatchSender {
  * import { StreamPublisher } from "./stream_publisher.ts";
  * import { LocalServer } from "../core/local_server.ts";
  *
- * await using server = await LocalServer.start();
- * const redis = new Redis(server.url);
+ * // A throw-away server for the example, unless REDIS_URL names one to use:
+ * await using local = Deno.env.get("REDIS_URL") ? undefined : await LocalServer.start();
+ * const url = local?.url ?? Deno.env.get("REDIS_URL")!;
+ * const redis = new Redis(url);
+ * const orders = `orders-${crypto.randomUUID()}`; // a stream of the example's own
  * const publisher = new StreamPublisher(redis, { source: "shop", retention: { maxLen: 10_000 } });
- * const entryId = await publisher.append("orders", { event_type: "order_placed", total: 42 });
+ * const entryId = await publisher.append(orders, { event_type: "order_placed", total: 42 });
  * console.assert(/^\d+-\d+$/.test(entryId));
- * console.assert(await redis.xlen("orders") === 1); // kept until retention trims it
+ * console.assert(await redis.xlen(orders) === 1); // kept until retention trims it
+ * await redis.del(orders);
  * await redis.quit();
  * ```
  */

@@ -19,47 +19,59 @@ async function nothingLeft(port: number, tmp: string): Promise<void> {
   await Deno.remove(tmp, { recursive: true });
 }
 
-Deno.test("LocalServer: a second Ctrl+C exits at once with 130, and the server still stops, its files removed", async () => {
-  const { p, port, tmp } = await holdServer("hang");
-  await using _ = p;
-  p.kill("SIGINT");
-  await p.out.waitFor(/stopping/);
-  await new Promise((resolve) => setTimeout(resolve, REPEAT_WINDOW_MS + 100)); // a second press, not the same one twice
-  assert.ok(await answersPing(port), "the script hangs in its stop: the server is still there");
-  p.kill("SIGINT");
-  assert.equal(await p.exit(), 130);
-  await nothingLeft(port, tmp);
-});
+ownServerTest(
+  "LocalServer: a second Ctrl+C exits at once with 130, and the server still stops, its files removed",
+  async () => {
+    const { p, port, tmp } = await holdServer("hang");
+    await using _ = p;
+    p.kill("SIGINT");
+    await p.out.waitFor(/stopping/);
+    await new Promise((resolve) => setTimeout(resolve, REPEAT_WINDOW_MS + 100)); // a second press, not the same one twice
+    assert.ok(await answersPing(port), "the script hangs in its stop: the server is still there");
+    p.kill("SIGINT");
+    assert.equal(await p.exit(), 130);
+    await nothingLeft(port, tmp);
+  },
+);
 
-Deno.test("LocalServer: the script killed with SIGKILL → its watchdog stops the server and removes its files", async () => {
-  const { p, port, tmp } = await holdServer("hang");
-  await using _ = p;
-  p.kill("SIGKILL");
-  await p.exit();
-  await nothingLeft(port, tmp);
-});
+ownServerTest(
+  "LocalServer: the script killed with SIGKILL → its watchdog stops the server and removes its files",
+  async () => {
+    const { p, port, tmp } = await holdServer("hang");
+    await using _ = p;
+    p.kill("SIGKILL");
+    await p.exit();
+    await nothingLeft(port, tmp);
+  },
+);
 
-Deno.test("LocalServer: a server that exited on its own → its watchdog only removes its files when the script dies", async () => {
-  const { p, port, tmp } = await holdServer("lose");
-  await using _ = p;
-  await p.out.waitFor(/lost/);
-  p.kill("SIGKILL");
-  await p.exit();
-  await nothingLeft(port, tmp);
-});
+ownServerTest(
+  "LocalServer: a server that exited on its own → its watchdog only removes its files when the script dies",
+  async () => {
+    const { p, port, tmp } = await holdServer("lose");
+    await using _ = p;
+    await p.out.waitFor(/lost/);
+    p.kill("SIGKILL");
+    await p.exit();
+    await nothingLeft(port, tmp);
+  },
+);
 
-Deno.test("LocalServer: the same signal delivered twice at once (as deno task does) is one stop request", async () => {
-  const { p, port, tmp } = await holdServer("stop");
-  await using _ = p;
-  p.kill("SIGINT");
-  p.kill("SIGINT");
-  assert.equal(await p.exit(), 0);
-  assert.match(p.out.text, /stopping\nstopped/);
-  await nothingLeft(port, tmp);
-});
+ownServerTest(
+  "LocalServer: the same signal delivered twice at once (as deno task does) is one stop request",
+  async () => {
+    const { p, port, tmp } = await holdServer("stop");
+    await using _ = p;
+    p.kill("SIGINT");
+    p.kill("SIGINT");
+    assert.equal(await p.exit(), 0);
+    assert.match(p.out.text, /stopping\nstopped/);
+    await nothingLeft(port, tmp);
+  },
+);
 
 for (const signal of ["SIGTERM", "SIGHUP"] as const) {
-  Deno.test(`LocalServer: ${signal} stops the script in order, and the server with it`, async () => {
+  ownServerTest(`LocalServer: ${signal} stops the script in order, and the server with it`, async () => {
     const { p, port, tmp } = await holdServer("stop");
     await using _ = p;
     p.kill(signal);

@@ -13,7 +13,7 @@ import { freePort } from "../../lib/core/local_server.ts";
 import { resolveTls } from "../../lib/core/tls.ts";
 import { main as ping } from "../../scripts/ping.ts";
 import { main as publisher } from "../../scripts/publisher.ts";
-import { captureIo, ScriptProcess, type TestServer, testServer } from "../harness.ts";
+import { captureIo, ownServerTest, ScriptProcess, type TestServer, testServer } from "../harness.ts";
 
 /** A CA and a certificate for 127.0.0.1 and localhost signed by it, in a temp dir removed on dispose. */
 interface Certificates extends AsyncDisposable {
@@ -114,76 +114,79 @@ async function tlsServer(certs: Certificates): Promise<{ server: TestServer; tls
   return { server, tlsPort, plainPort: server.local!.port };
 }
 
-Deno.test("rediss:// with a private CA: trusted with --tls-ca or REDIS_TLS_CA, named as untrusted without", async (t) => {
-  await using certs = await makeCertificates();
-  const { server, tlsPort, plainPort } = await tlsServer(certs);
-  await using _server = server;
-  const tlsUrl = `rediss://127.0.0.1:${tlsPort}`;
+ownServerTest(
+  "rediss:// with a private CA: trusted with --tls-ca or REDIS_TLS_CA, named as untrusted without",
+  async (t) => {
+    await using certs = await makeCertificates();
+    const { server, tlsPort, plainPort } = await tlsServer(certs);
+    await using _server = server;
+    const tlsUrl = `rediss://127.0.0.1:${tlsPort}`;
 
-  await t.step("untrusted: one line saying so and what to pass, exit 3", async () => {
-    const io = captureIo();
-    assert.equal(await ping(["--url", tlsUrl], io), ExitCode.Connect, io.err.text);
-    assert.match(
-      io.err.text,
-      /error: Cannot connect to rediss:\/\/127\.0\.0\.1:\d+: the server's TLS certificate is not trusted/,
-    );
-    assert.match(io.err.text, /--tls-ca FILE \(or REDIS_TLS_CA\), or --tls-insecure/);
-    assert.doesNotMatch(io.err.text, /docker compose/);
-  });
+    await t.step("untrusted: one line saying so and what to pass, exit 3", async () => {
+      const io = captureIo();
+      assert.equal(await ping(["--url", tlsUrl], io), ExitCode.Connect, io.err.text);
+      assert.match(
+        io.err.text,
+        /error: Cannot connect to rediss:\/\/127\.0\.0\.1:\d+: the server's TLS certificate is not trusted/,
+      );
+      assert.match(io.err.text, /--tls-ca FILE \(or REDIS_TLS_CA\), or --tls-insecure/);
+      assert.doesNotMatch(io.err.text, /docker compose/);
+    });
 
-  await t.step("--tls-ca FILE: connects and checks", async () => {
-    const io = captureIo();
-    assert.equal(await ping(["--url", tlsUrl, "--tls-ca", certs.ca], io), ExitCode.Ok, io.err.text + io.out.text);
-    assert.doesNotMatch(io.err.text, /tls-insecure/);
-  });
+    await t.step("--tls-ca FILE: connects and checks", async () => {
+      const io = captureIo();
+      assert.equal(await ping(["--url", tlsUrl, "--tls-ca", certs.ca], io), ExitCode.Ok, io.err.text + io.out.text);
+      assert.doesNotMatch(io.err.text, /tls-insecure/);
+    });
 
-  await t.step("--tls-ca FILE also for a name in the certificate (localhost)", async () => {
-    const io = captureIo();
-    const url = `rediss://localhost:${tlsPort}`;
-    assert.equal(await publisher(["--url", url, "--tls-ca", certs.ca, "tls:ch", "hi"], io), ExitCode.Ok, io.err.text);
-  });
+    await t.step("--tls-ca FILE also for a name in the certificate (localhost)", async () => {
+      const io = captureIo();
+      const url = `rediss://localhost:${tlsPort}`;
+      assert.equal(await publisher(["--url", url, "--tls-ca", certs.ca, "tls:ch", "hi"], io), ExitCode.Ok, io.err.text);
+    });
 
-  await t.step("REDIS_TLS_CA, in a real process", async () => {
-    await using p = new ScriptProcess("ping.ts", ["--url", tlsUrl], { REDIS_TLS_CA: certs.ca });
-    assert.equal(await p.exit(), ExitCode.Ok, p.err.text + p.out.text);
-  });
+    await t.step("REDIS_TLS_CA, in a real process", async () => {
+      await using p = new ScriptProcess("ping.ts", ["--url", tlsUrl], { REDIS_TLS_CA: certs.ca });
+      assert.equal(await p.exit(), ExitCode.Ok, p.err.text + p.out.text);
+    });
 
-  await t.step("--tls-insecure: connects, and says every run what it gives up", async () => {
-    const io = captureIo();
-    assert.equal(await ping(["--url", tlsUrl, "--tls-insecure"], io), ExitCode.Ok, io.err.text);
-    assert.match(io.err.text, /--tls-insecure: the server's TLS certificate is not checked/);
-  });
+    await t.step("--tls-insecure: connects, and says every run what it gives up", async () => {
+      const io = captureIo();
+      assert.equal(await ping(["--url", tlsUrl, "--tls-insecure"], io), ExitCode.Ok, io.err.text);
+      assert.match(io.err.text, /--tls-insecure: the server's TLS certificate is not checked/);
+    });
 
-  await t.step("a CA file that is not there, or not a certificate: usage error", async () => {
-    const missing = captureIo();
-    assert.equal(await ping(["--url", tlsUrl, "--tls-ca", `${certs.dir}/nope.pem`], missing), ExitCode.Usage);
-    assert.match(missing.err.text, /Cannot read the CA certificate ".*nope\.pem" given in --tls-ca/);
-    const notPem = captureIo();
-    assert.equal(await ping(["--url", tlsUrl, "--tls-ca", `${certs.dir}/ext.cnf`], notPem), ExitCode.Usage);
-    assert.match(notPem.err.text, /holds no PEM certificate/);
-  });
+    await t.step("a CA file that is not there, or not a certificate: usage error", async () => {
+      const missing = captureIo();
+      assert.equal(await ping(["--url", tlsUrl, "--tls-ca", `${certs.dir}/nope.pem`], missing), ExitCode.Usage);
+      assert.match(missing.err.text, /Cannot read the CA certificate ".*nope\.pem" given in --tls-ca/);
+      const notPem = captureIo();
+      assert.equal(await ping(["--url", tlsUrl, "--tls-ca", `${certs.dir}/ext.cnf`], notPem), ExitCode.Usage);
+      assert.match(notPem.err.text, /holds no PEM certificate/);
+    });
 
-  await t.step("redis:// at the TLS port: named as a TLS port, with the rediss:// advice", async () => {
-    const io = captureIo();
-    assert.equal(await ping(["--url", `redis://127.0.0.1:${tlsPort}`], io), ExitCode.Connect, io.err.text);
-    assert.match(io.err.text, /that port speaks TLS, and the URL says redis:\/\/ \(plain text\)\.\nUse rediss:\/\//);
-    assert.doesNotMatch(io.err.text, /docker compose|EPIPE|ECONNRESET|without a word/);
-  });
+    await t.step("redis:// at the TLS port: named as a TLS port, with the rediss:// advice", async () => {
+      const io = captureIo();
+      assert.equal(await ping(["--url", `redis://127.0.0.1:${tlsPort}`], io), ExitCode.Connect, io.err.text);
+      assert.match(io.err.text, /that port speaks TLS, and the URL says redis:\/\/ \(plain text\)\.\nUse rediss:\/\//);
+      assert.doesNotMatch(io.err.text, /docker compose|EPIPE|ECONNRESET|without a word/);
+    });
 
-  await t.step("rediss:// at the plain port: probably not a TLS port, within --timeout", async () => {
-    const io = captureIo();
-    const started = Date.now();
-    const url = `rediss://127.0.0.1:${plainPort}`;
-    assert.equal(
-      await ping(["--url", url, "--tls-ca", certs.ca, "--timeout", "1s"], io),
-      ExitCode.Connect,
-      io.err.text,
-    );
-    assert.ok(Date.now() - started < 3000, `took ${Date.now() - started} ms`);
-    assert.match(io.err.text, /did not answer the TLS handshake within 1 s: probably not a TLS port/);
-    assert.match(io.err.text, /Use redis:\/\/ for a plain-text port/);
-  });
-});
+    await t.step("rediss:// at the plain port: probably not a TLS port, within --timeout", async () => {
+      const io = captureIo();
+      const started = Date.now();
+      const url = `rediss://127.0.0.1:${plainPort}`;
+      assert.equal(
+        await ping(["--url", url, "--tls-ca", certs.ca, "--timeout", "1s"], io),
+        ExitCode.Connect,
+        io.err.text,
+      );
+      assert.ok(Date.now() - started < 3000, `took ${Date.now() - started} ms`);
+      assert.match(io.err.text, /did not answer the TLS handshake within 1 s: probably not a TLS port/);
+      assert.match(io.err.text, /Use redis:\/\/ for a plain-text port/);
+    });
+  },
+);
 
 Deno.test("resolveTls(): --tls-insecure beats REDIS_TLS_CA, but not --tls-ca given with it", () => {
   const saved = Deno.env.get("REDIS_TLS_CA");

@@ -181,21 +181,24 @@ async function changedServer(found: string) {
   };
 }
 
-Deno.test("NotifyChanges.settle(): says what stays changed, with a revert command that works as printed", async () => {
-  await using s = await changedServer("Eh");
-  const set = await s.read();
-  await s.settle(false);
-  const [, command] =
-    s.io.err.text.match(/stays "\S+" on .* \(it was "hE" before this run\)\. To revert: (.*) \(or run/) ??
-      [];
-  assert.equal(command, `redis-cli -u ${s.url} CONFIG SET notify-keyspace-events 'hE'`, s.io.err.text);
-  assert.equal(await s.read(), set, "left as it is without restore");
-  const run = await new Deno.Command("sh", { args: ["-c", command!], stdout: "piped", stderr: "piped" }).output();
-  assert.equal(run.code, 0, new TextDecoder().decode(run.stderr));
-  assert.equal(await s.read(), "hE");
-});
+ownServerTest(
+  "NotifyChanges.settle(): says what stays changed, with a revert command that works as printed",
+  async () => {
+    await using s = await changedServer("Eh");
+    const set = await s.read();
+    await s.settle(false);
+    const [, command] =
+      s.io.err.text.match(/stays "\S+" on .* \(it was "hE" before this run\)\. To revert: (.*) \(or run/) ??
+        [];
+    assert.equal(command, `redis-cli -u ${s.url} CONFIG SET notify-keyspace-events 'hE'`, s.io.err.text);
+    assert.equal(await s.read(), set, "left as it is without restore");
+    const run = await new Deno.Command("sh", { args: ["-c", command!], stdout: "piped", stderr: "piped" }).output();
+    assert.equal(run.code, 0, new TextDecoder().decode(run.stderr));
+    assert.equal(await s.read(), "hE");
+  },
+);
 
-Deno.test("NotifyChanges.settle() with restore puts back the value found, even when it was off", async () => {
+ownServerTest("NotifyChanges.settle() with restore puts back the value found, even when it was off", async () => {
   await using s = await changedServer("");
   assert.notEqual(await s.read(), "");
   await s.settle(true);
@@ -203,13 +206,16 @@ Deno.test("NotifyChanges.settle() with restore puts back the value found, even w
   assert.match(s.io.err.text, /Put notify-keyspace-events back to "" on /);
 });
 
-Deno.test("NotifyChanges.settle() with restore leaves a value someone changed since alone, and says so", async () => {
-  await using s = await changedServer("");
-  await s.redis.config("SET", "notify-keyspace-events", "Kx");
-  await s.settle(true);
-  assert.equal(await s.read(), "xK");
-  assert.match(s.io.err.text, /is now "xK", not the "\S+" this run set: someone changed it since/);
-});
+ownServerTest(
+  "NotifyChanges.settle() with restore leaves a value someone changed since alone, and says so",
+  async () => {
+    await using s = await changedServer("");
+    await s.redis.config("SET", "notify-keyspace-events", "Kx");
+    await s.settle(true);
+    assert.equal(await s.read(), "xK");
+    assert.match(s.io.err.text, /is now "xK", not the "\S+" this run set: someone changed it since/);
+  },
+);
 
 Deno.test("NotifyChanges.settle() says nothing when nothing was changed", async () => {
   const io = captureIo();

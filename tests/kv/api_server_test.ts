@@ -8,9 +8,6 @@ import { SseHub } from "../../lib/web/sse.ts";
 import { delay, withTimeout } from "../../lib/core/timing.ts";
 import { type CapturedIo, captureIo, ownServerTest, type TestServer, testServer, withClient } from "../harness.ts";
 
-/** Unique per run, so tests sharing a REDIS_URL server never see earlier runs' keys. */
-const NS = `r${crypto.randomUUID().slice(0, 8)}.`;
-
 /** A running API server (in-process, on a free port). */
 interface Api extends AsyncDisposable {
   base: string;
@@ -487,7 +484,7 @@ Deno.test("SseHub sends a large snapshot as the client reads it, never more than
 
 Deno.test("api_server drops a client that never reads its snapshot, at --client-timeout, and others get it whole", async () => {
   await using server = await testServer();
-  const prefix = `${NS}t10:`;
+  const prefix = `${server.prefix}t10:`;
   await withClient(server.url, async (redis) => {
     // 12 MB: more than the kernel's socket buffers take for a client that reads nothing.
     for (let n = 0; n < 12; n++) {
@@ -496,7 +493,7 @@ Deno.test("api_server drops a client that never reads its snapshot, at --client-
   });
   await using api = await startApi(server.url, [
     "--channel",
-    `${NS}t10:update`,
+    `${server.prefix}t10:update`,
     "--prefix",
     prefix,
     "--client-buffer",
@@ -522,8 +519,8 @@ Deno.test("api_server drops a client that never reads its snapshot, at --client-
 
 Deno.test("api_server never drops a client reading at full speed through a burst of 300 × 20 KB; a stuck one goes", async () => {
   await using server = await testServer();
-  const prefix = `${NS}t11:`;
-  const channel = `${NS}t11:update`;
+  const prefix = `${server.prefix}t11:`;
+  const channel = `${server.prefix}t11:update`;
   await using api = await startApi(server.url, ["--channel", channel, "--prefix", prefix, "--client-timeout", "2s"]);
   const port = Number(new URL(api.base).port);
   await using reader = SseReader.open(`${api.base}/events`);
@@ -555,7 +552,18 @@ Deno.test("api_server --max-clients: 503 past the cap (the body says why), admit
   await using server = await testServer();
   const io = captureIo();
   const done = apiServer(
-    ["--url", server.url, "--port", "0", "--max-clients", "2", "--channel", `${NS}t12:update`, "--log-level", "debug"],
+    [
+      "--url",
+      server.url,
+      "--port",
+      "0",
+      "--max-clients",
+      "2",
+      "--channel",
+      `${server.prefix}t12:update`,
+      "--log-level",
+      "debug",
+    ],
     io,
   );
   const [, base] = await Promise.race([

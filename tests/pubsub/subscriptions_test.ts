@@ -47,23 +47,26 @@ async function aclServer(channels: string[]) {
   };
 }
 
-Deno.test("subscriber reports a channel refused after an ACL change in one line and goes on with the others", async () => {
-  await using acl = await aclServer(["news", "sport"]);
-  await using s = runMain(subscriber, ["--url", acl.url, "news", "sport"]);
-  await s.io.err.waitFor(/Listening on /);
-  await acl.allowOnly(["sport"]);
-  await s.io.err.waitFor(/Reconnected to /);
-  await publishUntilSeen(() => acl.admin.publish("sport", "still here"), s.io.out.waitFor(/sport: still here/));
-  s.io.stop();
-  assert.equal(await s.exit, ExitCode.Ok);
-  const refusals = s.io.err.text.split("\n").filter((l) => /refuses/.test(l));
-  assert.equal(refusals.length, 1, s.io.err.text);
-  assert.match(refusals[0]!, /refuses channel "news" for user "bob" \(NOPERM.*\): .*ACL SETUSER bob &news\b/);
-  assert.match(refusals[0]!, /Going on with 1 other subscription/);
-  assert.doesNotMatch(s.io.err.text, NO_CRASH);
-});
+ownServerTest(
+  "subscriber reports a channel refused after an ACL change in one line and goes on with the others",
+  async () => {
+    await using acl = await aclServer(["news", "sport"]);
+    await using s = runMain(subscriber, ["--url", acl.url, "news", "sport"]);
+    await s.io.err.waitFor(/Listening on /);
+    await acl.allowOnly(["sport"]);
+    await s.io.err.waitFor(/Reconnected to /);
+    await publishUntilSeen(() => acl.admin.publish("sport", "still here"), s.io.out.waitFor(/sport: still here/));
+    s.io.stop();
+    assert.equal(await s.exit, ExitCode.Ok);
+    const refusals = s.io.err.text.split("\n").filter((l) => /refuses/.test(l));
+    assert.equal(refusals.length, 1, s.io.err.text);
+    assert.match(refusals[0]!, /refuses channel "news" for user "bob" \(NOPERM.*\): .*ACL SETUSER bob &news\b/);
+    assert.match(refusals[0]!, /Going on with 1 other subscription/);
+    assert.doesNotMatch(s.io.err.text, NO_CRASH);
+  },
+);
 
-Deno.test("subscriber says which channel is refused at the start and listens on the others", async () => {
+ownServerTest("subscriber says which channel is refused at the start and listens on the others", async () => {
   await using acl = await aclServer(["open"]);
   await using s = runMain(subscriber, ["--url", acl.url, "open", "-p", "secret:*"]);
   await s.io.err.waitFor(/Listening on /);
@@ -73,7 +76,7 @@ Deno.test("subscriber says which channel is refused at the start and listens on 
   assert.equal(await s.exit, ExitCode.Ok);
 });
 
-Deno.test("subscriber survives connections cut again and again while it resubscribes", async () => {
+ownServerTest("subscriber survives connections cut again and again while it resubscribes", async () => {
   await using acl = await aclServer(["news"]);
   await using s = runMain(subscriber, ["--url", acl.url, "news"]);
   await s.io.err.waitFor(/Listening on /);
@@ -125,17 +128,20 @@ const CASES: Case[] = [
 ];
 
 for (const c of CASES) {
-  Deno.test(`${c.name} stops with exit code 8 and one line when the server refuses every channel after a reconnect`, async () => {
-    await using acl = await aclServer(c.channels);
-    await using s = runMain(c.main, ["--url", acl.url, ...c.args]);
-    await s.io.err.waitFor(c.ready);
-    await acl.allowOnly(["something_else"]);
-    const code = await withTimeout(s.exit, 15_000, () => new Error(`Still running:\n${s.io.err.text}`));
-    assert.equal(code, ExitCode.NoSubscription, s.io.err.text);
-    const err = s.io.err.text;
-    assert.match(err, /refuses every channel and pattern asked for, for user "bob": .*ACL SETUSER bob &/);
-    assert.doesNotMatch(err, NO_CRASH);
-  });
+  ownServerTest(
+    `${c.name} stops with exit code 8 and one line when the server refuses every channel after a reconnect`,
+    async () => {
+      await using acl = await aclServer(c.channels);
+      await using s = runMain(c.main, ["--url", acl.url, ...c.args]);
+      await s.io.err.waitFor(c.ready);
+      await acl.allowOnly(["something_else"]);
+      const code = await withTimeout(s.exit, 15_000, () => new Error(`Still running:\n${s.io.err.text}`));
+      assert.equal(code, ExitCode.NoSubscription, s.io.err.text);
+      const err = s.io.err.text;
+      assert.match(err, /refuses every channel and pattern asked for, for user "bob": .*ACL SETUSER bob &/);
+      assert.doesNotMatch(err, NO_CRASH);
+    },
+  );
 }
 
 ownServerTest("subscriber counts a server restart apart from drops for falling behind", async () => {
