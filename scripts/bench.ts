@@ -85,11 +85,9 @@ const DEFAULT_LIMIT_MS = 5 * 60_000;
  * ```ts
  * import { main } from "./bench.ts";
  * import { LocalServer } from "../lib/core/local_server.ts";
- * import { captureIo } from "../tests/harness.ts";
+ * import { nullWriter } from "../lib/core/output.ts";
  * await using server = await LocalServer.start();
- * const io = captureIo();
- * console.assert(await main(["--url", server.url, "--msgs", "200", "--json"], io) === 0);
- * console.assert(JSON.parse(io.out.text).lost === 0);
+ * console.assert(await main(["--url", server.url, "--msgs", "200"], { stdout: nullWriter, stderr: nullWriter }) === 0);
  * ```
  */
 export function main(args: string[], io: Io = defaultIo()): Promise<number> {
