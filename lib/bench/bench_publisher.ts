@@ -1,7 +1,7 @@
 /**
  * One benchmark publisher: its own connection, sending stamped messages in
- * pipelines round-robin over the channels, either as fast as the server
- * confirms them (64 in flight) or paced to a rate against the clock (each
+ * pipelines of 64 round-robin over the channels, either as fast as the
+ * server confirms them (4 pipelines out at once) or paced to a rate against the clock (each
  * message's due time is `start + seq / rate`, so a late turn catches up
  * instead of drifting).
  *
@@ -14,6 +14,9 @@ import { encodeStamp } from "./payload.ts";
 
 /** Messages per pipeline when sending as fast as possible (as `redis-benchmark -P 64`). */
 export const PIPELINE = 64;
+
+/** Pipelines a publisher has out at once when sending as fast as possible. */
+export const IN_FLIGHT = 4;
 
 /** When a publisher stops: whichever comes first. */
 export interface PublishLimits {
@@ -63,19 +66,36 @@ export class BenchPublisher {
    * @param limits when to stop
    */
   async run(limits: PublishLimits): Promise<void> {
+    if (this.rate > 0) return await this.#paced(limits);
+    // As fast as possible: IN_FLIGHT pipelines out at once, each taking the next sequence numbers; one connection
+    // writes them in the order they were made, so the server sees every publisher's messages in order.
+    this.firstAt = performance.now();
+    let next = 0;
+    const { quota, deadline, signal } = limits;
+    const worker = async () => {
+      // Bounded: every turn takes at least one message of the quota.
+      while (next < quota && !signal.aborted && performance.now() < deadline && this.error === undefined) {
+        const from = next, count = Math.min(PIPELINE, quota - next);
+        next += count;
+        await this.#send(from, count);
+        this.lastAt = performance.now();
+      }
+    };
+    await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
+  }
+
+  /** Paced: each message is due at `start + seq / rate`; a turn sends whatever is due (at most a pipeline). */
+  async #paced(limits: PublishLimits): Promise<void> {
     const { quota, deadline, signal } = limits;
     const start = performance.now();
     let seq = 0;
     // Bounded: every turn sends at least one message (seq grows to quota) or waits for the next due time.
     while (seq < quota && !signal.aborted && performance.now() < deadline && this.error === undefined) {
-      let batch = Math.min(PIPELINE, quota - seq);
-      if (this.rate > 0) {
-        const due = Math.floor(((performance.now() - start) * this.rate) / 1000) + 1;
-        batch = Math.min(batch, due - seq);
-        if (batch <= 0) {
-          await delay(start + (seq * 1000) / this.rate - performance.now(), signal);
-          continue;
-        }
+      const due = Math.floor(((performance.now() - start) * this.rate) / 1000) + 1;
+      const batch = Math.min(PIPELINE, quota - seq, due - seq);
+      if (batch <= 0) {
+        await delay(start + (seq * 1000) / this.rate - performance.now(), signal);
+        continue;
       }
       this.firstAt ??= performance.now();
       await this.#send(seq, batch);
