@@ -10,7 +10,8 @@
  *   deno run -A scripts/bench.ts --url redis://127.0.0.1:6380 --pub 2 --sub 2 --msgs 200000
  *   deno run -A scripts/bench.ts --rate 1000 --duration 10s --json | jq .latency_ms
  *
- * Exit codes: 0 done (also after Ctrl+C, with what was measured), 1 failed (the server lacks the mode),
+ * Exit codes: 0 done (also after Ctrl+C, with what was measured), 1 failed (the server lacks the mode, or a
+ * publish failed: the figures are still printed),
  * 2 bad usage (a non-loopback server without --allow-remote), 3 cannot connect.
  *
  * @module
@@ -80,7 +81,8 @@ const DEFAULT_LIMIT_MS = 5 * 60_000;
  *
  * @param args command-line arguments
  * @param io output streams
- * @returns 0 when it ran (also after Ctrl+C), 1 when the server lacks the mode, 2 on bad usage, 3 cannot connect
+ * @returns 0 when it ran (also after Ctrl+C), 1 when the server lacks the mode or a publish failed, 2 on bad usage,
+ *   3 cannot connect
  * @example
  * ```ts
  * import { main } from "./bench.ts";
@@ -148,12 +150,12 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
       if ("rate" in ran) baseline = ran.rate;
       else reporter.warn(`No baseline: ${ran.missing}.`);
     }
-    if (result.publishError) reporter.warn(`A publish failed: ${result.publishError}`);
+    if (result.publishError) reporter.error(`A publish failed: ${result.publishError}`);
     const summary = summarize(setup, result, baseline);
     if (flags.boolean("json")) out.event("summary", { ...summary });
     else if (flags.boolean("csv")) { for (const line of csvReport(summary)) out.line(line); }
     else for (const line of textReport(summary)) out.line(line);
-    return ExitCode.Ok;
+    return result.publishError ? ExitCode.Failure : ExitCode.Ok;
   });
 }
 

@@ -61,18 +61,18 @@ ownServerTest("bench.ts reports exactly the loss of a subscriber the server drop
   await using server = await testServer({ own: true });
   await using redis = testClient(server.url);
   await redis.config("SET", "client-output-buffer-limit", "pubsub 64kb 32kb 1");
-  // 20 MB while the first subscriber reads nothing for 3 s: far past what the sockets hold, so the server drops it.
-  const args = ["--url", server.url, "--sub", "2", "--size", "1024", "--msgs", "20000", "--stall-sub", "3s"];
+  // 40 MB while the first subscriber reads nothing for 3 s: far past what the sockets hold, so the server drops it.
+  const args = ["--url", server.url, "--sub", "2", "--size", "1024", "--msgs", "40000", "--stall-sub", "3s"];
   const { code, summary, err } = await bench(args);
   assert.equal(code, ExitCode.Ok, err);
-  assert.equal(summary.published, 20_000);
+  assert.equal(summary.published, 40_000);
   const [stalled, steady] = summary.per_subscriber as PerSubscriber[];
   assert.equal(stalled!.dropped, true);
-  assert.ok(stalled!.delivered < 20_000, `the stalled subscriber received ${stalled!.delivered}`);
-  assert.equal(stalled!.lost, 20_000 - stalled!.delivered);
-  assert.deepEqual([steady!.delivered, steady!.lost, steady!.dropped], [20_000, 0, false]);
-  assert.equal(summary.lost, 20_000 - stalled!.delivered);
-  assert.equal(summary.delivered, 20_000 + stalled!.delivered);
+  assert.ok(stalled!.delivered < 40_000, `the stalled subscriber received ${stalled!.delivered}`);
+  assert.equal(stalled!.lost, 40_000 - stalled!.delivered);
+  assert.deepEqual([steady!.delivered, steady!.lost, steady!.dropped], [40_000, 0, false]);
+  assert.equal(summary.lost, 40_000 - stalled!.delivered);
+  assert.equal(summary.delivered, 40_000 + stalled!.delivered);
   assert.equal(summary.duplicates, 0);
   assert.equal(summary.slow_consumer_disconnects, 1);
   assert.equal(summary.other_disconnects, 0);
