@@ -298,6 +298,13 @@ ownServerTest("every script's --json output follows README's table and the envel
     hold("stream_tail.ts", groups);
   });
 
+  await t.step("bench.ts", async () => {
+    const io = captureIo();
+    const args = ["--url", url, "--pub", "2", "--sub", "2", "--msgs", "300", "--json"];
+    assert.equal(await (await mainOf("bench.ts"))(args, io), ExitCode.Ok);
+    hold("bench.ts", io);
+  });
+
   await t.step("ping.ts, connected and not", async () => {
     const ping = await mainOf("ping.ts");
     const io = captureIo();

@@ -1,0 +1,78 @@
+/**
+ * The benchmark's message: publisher id, sequence number and send time in
+ * microseconds (`performance.timeOrigin + performance.now()`), as text,
+ * padded to the size asked for.
+ *
+ * @module
+ */
+
+/** What a subscriber reads back from a benchmark message. */
+export interface Stamp {
+  /** Which publisher sent it (0-based). */
+  publisher: number;
+  /** Its sequence number from that publisher (0-based, no gaps). */
+  seq: number;
+  /** When it was sent, in microseconds since the epoch, on this process's clock. */
+  sentUs: number;
+}
+
+/**
+ * Now, in microseconds since the epoch, from the monotonic high-resolution clock.
+ *
+ * @returns microseconds (with a fraction)
+ * @example
+ * ```ts
+ * import { nowMicros } from "./payload.ts";
+ * console.assert(Math.abs(nowMicros() / 1000 - Date.now()) < 1000);
+ * ```
+ */
+export function nowMicros(): number {
+  return (performance.timeOrigin + performance.now()) * 1000;
+}
+
+/** The smallest payload that holds every stamp: `p,seq,µs;` with room for big numbers. */
+export const MIN_PAYLOAD_BYTES = 32;
+
+/**
+ * A payload of at least `size` bytes: `publisher,seq,sentUs;` then `x` up to `size`.
+ *
+ * @param publisher the publisher id
+ * @param seq its sequence number
+ * @param size the size asked for, in bytes
+ * @param sentUs the send time in µs (default: now)
+ * @returns the payload
+ * @example
+ * ```ts
+ * import { encodeStamp, decodeStamp } from "./payload.ts";
+ * const text = encodeStamp(2, 41, 64, 1_700_000_000_000_000);
+ * console.assert(text.length === 64);
+ * console.assert(decodeStamp(text)?.seq === 41);
+ * ```
+ */
+export function encodeStamp(publisher: number, seq: number, size: number, sentUs: number = nowMicros()): string {
+  const head = `${publisher},${seq},${Math.round(sentUs)};`;
+  return size > head.length ? head + "x".repeat(size - head.length) : head;
+}
+
+/**
+ * Reads a stamp back; `undefined` for a message that is not one of ours.
+ *
+ * @param text the payload
+ * @returns the stamp, or undefined
+ * @example
+ * ```ts
+ * import { decodeStamp } from "./payload.ts";
+ * console.assert(decodeStamp("0,7,1700000000000000;xx")?.publisher === 0);
+ * console.assert(decodeStamp("hello") === undefined);
+ * ```
+ */
+export function decodeStamp(text: string): Stamp | undefined {
+  const end = text.indexOf(";");
+  if (end < 0 || end > 40) return undefined;
+  const [p, s, t] = text.slice(0, end).split(",");
+  const publisher = Number(p), seq = Number(s), sentUs = Number(t);
+  if (!Number.isInteger(publisher) || !Number.isInteger(seq) || !Number.isFinite(sentUs) || t === undefined) {
+    return undefined;
+  }
+  return { publisher, seq, sentUs };
+}
