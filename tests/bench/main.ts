@@ -10,6 +10,7 @@ const BENCHMARKS: Record<string, () => Promise<{ run: () => Promise<void> }>> = 
   event_processor: () => import("./event_processor.ts"),
   kv_updater: () => import("./kv_updater.ts"),
   streams: () => import("./streams.ts"),
+  sse_clients: () => import("./sse_clients.ts"),
 };
 
 const names = Deno.args.length ? Deno.args : Object.keys(BENCHMARKS);
