@@ -59,7 +59,7 @@ export const DASHBOARD_HTML = `<!doctype html>
   input, button { font: inherit; color: var(--text); background: #0f1419; border: 1px solid var(--line);
     border-radius: .4rem; padding: .25rem .55rem; }
   input { flex: 1; min-width: 6rem; } button { cursor: pointer; } button:hover { border-color: var(--blue); }
-  .scroll { max-height: 22rem; overflow: auto; }
+  .scroll { max-height: 17rem; overflow: auto; }
   .time { color: var(--muted); white-space: nowrap; font-variant-numeric: tabular-nums; font-size: .85rem; }
   .chan { color: var(--blue); white-space: nowrap; max-width: 14rem; overflow: hidden; text-overflow: ellipsis; }
   .banner { border-radius: .5rem; padding: .45rem .7rem; margin-bottom: .6rem; font-size: .9rem; }
@@ -135,6 +135,10 @@ function el(tag, cls, text) {
 }
 const clock = (ms) => new Date(ms).toLocaleTimeString([], { hour12: false }) + "." + String(ms % 1000).padStart(3, "0");
 const rate = (n) => n >= 100 ? Math.round(n).toLocaleString("en") : n >= 10 ? n.toFixed(1) : n.toFixed(n ? 2 : 0);
+// kv_updater reads a time without a zone as UTC: so does the page, as lab 4's live page does.
+function timeOf(iso) {
+  return Date.parse(/([Zz]|[+-]\\d{2}(:?\\d{2})?)$/.test(iso) ? iso : iso + "Z");
+}
 function ago(ms) {
   const s = Math.round(Math.abs(Date.now() - ms) / 1000);
   return s < 60 ? s + " s" : s < 3600 ? Math.round(s / 60) + " min" : Math.round(s / 3600) + " h";
@@ -155,9 +159,10 @@ function drawChart(history) {
     chart?.destroy();
     chartSeries = names;
     chart = new uPlot({
-      width, height: 150, cursor: { show: false }, legend: { show: true },
+      width, height: 150, cursor: { show: false }, legend: { show: true, live: false },
       scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] } },
-      axes: [{ stroke: "#8b98a5", grid: { stroke: "#2a3440" }, ticks: { stroke: "#2a3440" } },
+      axes: [{ stroke: "#8b98a5", grid: { stroke: "#2a3440" }, ticks: { stroke: "#2a3440" }, space: 90,
+        values: (u, splits) => splits.map((t) => new Date(t * 1000).toLocaleTimeString([], { hour12: false })) },
         { stroke: "#8b98a5", grid: { stroke: "#2a3440" }, ticks: { stroke: "#2a3440" }, size: 55 }],
       series: [{}, ...history.series.map((s, i) => ({ label: s.name, stroke: COLORS[i % COLORS.length], width: 2,
         value: (u, v) => v == null ? "" : rate(v) + "/s" }))],
@@ -251,7 +256,8 @@ function showStored(s) {
       const tr = el("tr"); tr.append(el("td", "k", k), el("td", "mono", typeof v === "string" ? v : JSON.stringify(v))); t.append(tr);
     }
     card.append(el("h3", "", st.type), el("div", "times", st.gone ? "deleted or expired " + ago(st.gone) + " ago"
-      : "updated " + u.updated + " · valid until " + u.valid), t);
+      : "updated " + ago(timeOf(u.updated)) + " ago · " + (timeOf(u.valid) < Date.now() ? "expired" : "valid until " +
+        new Date(timeOf(u.valid)).toLocaleString([], { hour12: false, dateStyle: "short", timeStyle: "short" }))), t);
     return card;
   });
   $("cards").replaceChildren(...cards);

@@ -72,6 +72,9 @@ export class MessageSampler {
   #keyRing: { at: number; channel: string; payload: Uint8Array }[] = [];
   #keyNext = 0;
   #keyTotal = 0;
+  #spaceRing: { at: number; channel: string; payload: Uint8Array }[] = [];
+  #spaceNext = 0;
+  #spaceTotal = 0;
 
   /**
    * Creates a MessageSampler.
@@ -91,10 +94,17 @@ export class MessageSampler {
     // Keyspace channels start with "__key": told apart from the bytes, without decoding every channel.
     if (channel[0] === 0x5f && channel[1] === 0x5f && channel[2] === 0x6b && channel[3] === 0x65) {
       const name = decoder.decode(channel);
-      if (name.startsWith("__keyspace@") || name.startsWith("__keyevent@")) {
+      // With both K and E on, each event comes twice: keyevent channels are shown, keyspace ones only without them.
+      if (name.startsWith("__keyevent@")) {
         this.#keyTotal++;
         this.#keyRing[this.#keyNext] = { at, channel: name, payload };
         this.#keyNext = (this.#keyNext + 1) % this.rows;
+        return;
+      }
+      if (name.startsWith("__keyspace@")) {
+        this.#spaceTotal++;
+        this.#spaceRing[this.#spaceNext] = { at, channel: name, payload };
+        this.#spaceNext = (this.#spaceNext + 1) % this.rows;
         return;
       }
     }
@@ -122,11 +132,19 @@ export class MessageSampler {
         bytes: m.payload.length,
       };
     });
-    const keyEvents = ordered(this.#keyRing, this.#keyNext).flatMap((k) => {
+    const byEvent = this.#keyTotal > 0;
+    const keyRing = byEvent ? ordered(this.#keyRing, this.#keyNext) : ordered(this.#spaceRing, this.#spaceNext);
+    const keyEvents = keyRing.flatMap((k) => {
       const n = parseNotification(k.channel, k.payload);
       return n ? [{ at: k.at, event: n.event, key: escapeControl(n.key) }] : [];
     });
-    const sample = { counts: this.#counts, total: this.#total, messages, keyEvents, keyEventTotal: this.#keyTotal };
+    const sample = {
+      counts: this.#counts,
+      total: this.#total,
+      messages,
+      keyEvents,
+      keyEventTotal: byEvent ? this.#keyTotal : this.#spaceTotal,
+    };
     this.#counts = new Map();
     this.#total = 0;
     this.#ring = [];
@@ -134,6 +152,9 @@ export class MessageSampler {
     this.#keyRing = [];
     this.#keyNext = 0;
     this.#keyTotal = 0;
+    this.#spaceRing = [];
+    this.#spaceNext = 0;
+    this.#spaceTotal = 0;
     return sample;
   }
 }
