@@ -23,6 +23,7 @@ import { onMessage } from "../lib/pubsub/subscribe.ts";
 import { NO_OUTAGES, SubscriberConnection } from "../lib/pubsub/subscriptions.ts";
 import { onShutdown } from "../lib/core/shutdown.ts";
 import { SseHub } from "../lib/web/sse.ts";
+import { serveOrExplain } from "../lib/web/listen.ts";
 import { withTimeout } from "../lib/core/timing.ts";
 import { toSeconds } from "../lib/core/json_event.ts";
 
@@ -79,9 +80,6 @@ const SPEC: ScriptSpec = {
     "curl -N http://127.0.0.1:8000/events                      # the event stream",
   ],
 };
-
-/** What --host accepts, for the error when it cannot be used. */
-const HOST_HINT = "use an address of this machine: 127.0.0.1 (default), ::1, or 0.0.0.0 for every interface";
 
 function json(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
   return new Response(JSON.stringify(body) + "\n", {
@@ -238,31 +236,15 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
           return unavailable(request, pathname, err as Error);
         }
       };
-      try {
-        server = Deno.serve({
-          port,
-          hostname,
-          onListen: ({ hostname, port }) =>
-            log.info(
-              `API server listening on http://${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}/ ` +
-                `(following channel "${channel}" at ${subscriber!.address}). Press Ctrl+C to stop.`,
-            ),
-        }, handler);
-      } catch (err) {
-        if (err instanceof Deno.errors.AddrInUse) {
-          throw new CliError(
-            ExitCode.Failure,
-            `Port ${port} on ${hostname} is already in use: choose another with --port`,
-          );
-        }
-        if (err instanceof Deno.errors.AddrNotAvailable) {
-          throw new UsageError(`--host ${hostname} is not an address of this machine: ${HOST_HINT}`);
-        }
-        if (err instanceof URIError || /lookup address|invalid host/i.test((err as Error).message)) {
-          throw new UsageError(`--host ${hostname} is not a usable address (${(err as Error).message}): ${HOST_HINT}`);
-        }
-        throw err;
-      }
+      server = serveOrExplain({
+        port,
+        hostname,
+        onListen: ({ hostname, port }) =>
+          log.info(
+            `API server listening on http://${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}/ ` +
+              `(following channel "${channel}" at ${subscriber!.address}). Press Ctrl+C to stop.`,
+          ),
+      }, handler);
       fatal = await Promise.race([shutdown.requested, subscriber.failed]) ?? undefined;
       log.info(`Stopping: closing ${hub.clients} event stream(s)…`);
       stopListening();

@@ -1,6 +1,7 @@
 /**
- * What the HTTP scripts share: Server-Sent Events with replay and per-client back-pressure.
+ * What the HTTP scripts share: Server-Sent Events with replay and per-client back-pressure, and listening on --host/--port.
  *
  * @module
  */
+export * from "./listen.ts";
 export * from "./sse.ts";

@@ -1,0 +1,179 @@
+/**
+ * The dashboard's model: each tick it takes the sampler's counts and rows,
+ * keeps a minute of rates for the chart (the busiest channels), remembers
+ * stored values that vanished (deleted or expired), and builds the one
+ * `state` event the page gets per tick. Its size is bounded whatever the
+ * traffic: rows per tick, channels listed and points per series are capped.
+ *
+ * @module
+ */
+import type { KeyEventRow, MessageRow, Sample } from "./sampler.ts";
+import { MAX_LISTED, type ServerState } from "./server_state.ts";
+import { escapeControl } from "../core/output.ts";
+
+/** The connection side of the page. */
+export interface ConnectionState {
+  /** Both connections are up. */
+  live: boolean;
+  /** Since when it is live or down (ms since the epoch). */
+  since: number;
+  /** The subscriber is up. */
+  subscriberLive: boolean;
+  /** The subscriber's outages, drops for falling behind, and server restarts. */
+  outages: number;
+  fellBehind: number;
+  restarts: number;
+}
+
+/** The one event the page gets per tick. */
+export interface BoardState {
+  at: number;
+  tickMs: number;
+  address: string;
+  connection: ConnectionState;
+  server?: ServerState;
+  /** Active and recently heard channels (escaped), with subscribers and msg/s over the last second. */
+  channels: { name: string; subscribers?: number; rate: number }[];
+  totalRate: number;
+  /** The chart: times in seconds and msg/s per series (the total and the busiest channels). */
+  history: { times: number[]; series: { name: string; values: number[] }[] };
+  /** Messages heard this tick, and the last of them. */
+  heard: number;
+  messages: MessageRow[];
+  keyEventTotal: number;
+  keyEvents: KeyEventRow[];
+  /** Stored values; `gone` is when one was first seen missing. */
+  stored: { type: string; event: unknown; gone?: number }[];
+}
+
+/** Points per chart series (a minute at the default tick). */
+const POINTS = 120;
+/** Channels drawn in the chart besides the total. */
+const CHART_CHANNELS = 5;
+/** A channel heard but without subscribers stays listed this long. */
+const HEARD_MS = 60_000;
+/** A vanished stored value stays shown this long. */
+const GONE_MS = 120_000;
+
+/**
+ * Keeps what the page needs between ticks.
+ *
+ * @example
+ * ```ts
+ * import { Board } from "./board.ts";
+ * import { MessageSampler } from "./sampler.ts";
+ * const board = new Board(500, "redis://localhost:6379");
+ * const sampler = new MessageSampler(10);
+ * sampler.add(new TextEncoder().encode("news"), new TextEncoder().encode("hi"));
+ * const state = board.tick(sampler.take(), undefined, { live: true, since: 0, subscriberLive: true, outages: 0, fellBehind: 0, restarts: 0 });
+ * console.assert(state.channels[0]!.name === "news" && state.channels[0]!.rate === 2);
+ * ```
+ */
+export class Board {
+  #times: number[] = [];
+  #total: number[] = [];
+  /** Per channel (raw name): counts of the last ticks, newest last, and when last heard. */
+  #heard = new Map<string, { counts: number[]; last: number }>();
+  #stored = new Map<string, { type: string; event: unknown; gone?: number }>();
+
+  /**
+   * Creates a Board.
+   *
+   * @param tickMs how often {@linkcode tick} is called
+   * @param address the server's address (password hidden)
+   */
+  constructor(readonly tickMs: number, readonly address: string) {}
+
+  /**
+   * One tick: folds in the sample and the latest server state.
+   *
+   * @param sample what the subscriber heard since the last tick
+   * @param server the last server state read (undefined until one is)
+   * @param connection the connections' state
+   * @returns the event for the page
+   */
+  tick(sample: Sample, server: ServerState | undefined, connection: ConnectionState): BoardState {
+    const now = Date.now();
+    const perSecond = 1000 / this.tickMs;
+    const window = Math.max(1, Math.round(perSecond)); // ticks in a second
+    for (const [name, n] of sample.counts) {
+      const h = this.#heard.get(name) ?? { counts: [], last: now };
+      h.counts.push(n);
+      h.last = now;
+      this.#heard.set(name, h);
+    }
+    for (const [name, h] of this.#heard) {
+      if (!sample.counts.has(name)) h.counts.push(0);
+      if (h.counts.length > POINTS) h.counts.shift();
+      if (now - h.last > HEARD_MS) this.#heard.delete(name);
+    }
+    if (this.#heard.size > MAX_LISTED * 10) { // a flood of distinct channels: keep the busiest
+      const keep = [...this.#heard].sort((a, b) => sum(b[1].counts) - sum(a[1].counts)).slice(0, MAX_LISTED);
+      this.#heard = new Map(keep);
+    }
+    this.#times.push(now / 1000);
+    this.#total.push(sample.total * perSecond);
+    if (this.#times.length > POINTS) {
+      this.#times.shift();
+      this.#total.shift();
+    }
+    const rateOf = (name: string) => {
+      const counts = this.#heard.get(name)?.counts ?? [];
+      return sum(counts.slice(-window)) * perSecond / Math.min(window, Math.max(1, counts.length));
+    };
+    const channels = new Map<string, { name: string; subscribers?: number; rate: number }>();
+    for (const c of server?.channels ?? []) channels.set(c.name, { ...c, rate: 0 });
+    for (const name of this.#heard.keys()) {
+      const shown = escapeControl(name);
+      const row = channels.get(shown) ?? { name: shown, rate: 0 };
+      row.rate = rateOf(name);
+      channels.set(shown, row);
+    }
+    const listed = [...channels.values()].sort((a, b) =>
+      b.rate - a.rate || (b.subscribers ?? 0) - (a.subscribers ?? 0) || a.name.localeCompare(b.name)
+    ).slice(0, MAX_LISTED);
+    const busiest = [...this.#heard].sort((a, b) => sum(b[1].counts) - sum(a[1].counts)).slice(0, CHART_CHANNELS);
+    const pad = (counts: number[]) => [
+      ...Array(this.#times.length - Math.min(counts.length, this.#times.length)).fill(null),
+      ...counts.slice(-this.#times.length).map((n) => n * perSecond),
+    ];
+    if (server) this.#foldStored(server, now);
+    return {
+      at: now,
+      tickMs: this.tickMs,
+      address: this.address,
+      connection,
+      ...(server ? { server } : {}),
+      channels: listed,
+      totalRate: sum(this.#total.slice(-window)) / Math.min(window, this.#total.length),
+      history: {
+        times: [...this.#times],
+        series: [
+          { name: "total", values: [...this.#total] },
+          ...busiest.map(([name, h]) => ({ name: escapeControl(name), values: pad(h.counts) })),
+        ],
+      },
+      heard: sample.total,
+      messages: sample.messages,
+      keyEventTotal: sample.keyEventTotal,
+      keyEvents: sample.keyEvents,
+      stored: [...this.#stored.values()].sort((a, b) => a.type.localeCompare(b.type)),
+    };
+  }
+
+  #foldStored(server: ServerState, now: number): void {
+    const present = new Set(server.stored.map((s) => s.type));
+    for (const s of server.stored) this.#stored.set(s.type, { type: s.type, event: s.event });
+    for (const [type, s] of this.#stored) {
+      if (present.has(type)) continue;
+      s.gone ??= now;
+      if (now - s.gone > GONE_MS) this.#stored.delete(type);
+    }
+  }
+}
+
+function sum(values: number[]): number {
+  let total = 0;
+  for (const v of values) total += v;
+  return total;
+}

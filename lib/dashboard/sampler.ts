@@ -1,0 +1,160 @@
+/**
+ * What the dashboard's `*` subscriber heard: messages counted per channel for
+ * rates, and a bounded sample of the last ones (and of keyspace events) to
+ * show. Counting is all the subscriber's handler does; payloads are decoded
+ * only for the few rows sent to the page.
+ *
+ * @module
+ */
+import { parseNotification } from "../keyspace/channels.ts";
+import { escapeControl, showPayload } from "../core/output.ts";
+
+/** One message as the page shows it. */
+export interface MessageRow {
+  /** When it arrived (ms since the epoch). */
+  at: number;
+  /** The channel it was published on, control characters escaped. */
+  channel: string;
+  /** The payload, binary-safe text, cut to {@linkcode PREVIEW_CHARS}. */
+  payload: string;
+  /** Its size in bytes. */
+  bytes: number;
+}
+
+/** One keyspace event as the page shows it. */
+export interface KeyEventRow {
+  /** When it arrived (ms since the epoch). */
+  at: number;
+  /** The event, e.g. `set`, `del`, `expired`. */
+  event: string;
+  /** The key, control characters escaped. */
+  key: string;
+}
+
+/** What one {@linkcode MessageSampler.take} returns. */
+export interface Sample {
+  /** Messages per channel since the last take (keyspace channels excluded). */
+  counts: Map<string, number>;
+  /** All messages since the last take. */
+  total: number;
+  /** The last messages since the last take, oldest first, at most `rows`. */
+  messages: MessageRow[];
+  /** The last keyspace events since the last take, oldest first, at most `rows`. */
+  keyEvents: KeyEventRow[];
+  /** Keyspace events since the last take. */
+  keyEventTotal: number;
+}
+
+/** Characters of a payload the page shows. */
+export const PREVIEW_CHARS = 200;
+
+const decoder = new TextDecoder();
+
+/**
+ * Counts every message and keeps the last `rows` of them raw, until
+ * {@linkcode take} turns them into rows and starts over.
+ *
+ * @example
+ * ```ts
+ * import { MessageSampler } from "./sampler.ts";
+ * const s = new MessageSampler(2);
+ * const enc = new TextEncoder();
+ * for (const p of ["a", "b", "<c>"]) s.add(enc.encode("news"), enc.encode(p));
+ * const sample = s.take();
+ * console.assert(sample.total === 3 && sample.messages.length === 2 && sample.messages[1]!.payload === "<c>");
+ * ```
+ */
+export class MessageSampler {
+  #counts = new Map<string, number>();
+  #total = 0;
+  #ring: { at: number; channel: Uint8Array; payload: Uint8Array }[] = [];
+  #next = 0;
+  #keyRing: { at: number; channel: string; payload: Uint8Array }[] = [];
+  #keyNext = 0;
+  #keyTotal = 0;
+  #spaceRing: { at: number; channel: string; payload: Uint8Array }[] = [];
+  #spaceNext = 0;
+  #spaceTotal = 0;
+
+  /**
+   * Creates a MessageSampler.
+   *
+   * @param rows how many of the last messages (and key events) to keep between takes
+   */
+  constructor(readonly rows: number) {}
+
+  /**
+   * Counts one message (the subscriber's `pmessageBuffer` handler).
+   *
+   * @param channel the channel's bytes
+   * @param payload the payload's bytes
+   */
+  add(channel: Uint8Array, payload: Uint8Array): void {
+    const at = Date.now();
+    // Keyspace channels start with "__key": told apart from the bytes, without decoding every channel.
+    if (channel[0] === 0x5f && channel[1] === 0x5f && channel[2] === 0x6b && channel[3] === 0x65) {
+      const name = decoder.decode(channel);
+      // With both K and E on, each event comes twice: keyevent channels are shown, keyspace ones only without them.
+      if (name.startsWith("__keyevent@")) {
+        this.#keyTotal++;
+        this.#keyRing[this.#keyNext] = { at, channel: name, payload };
+        this.#keyNext = (this.#keyNext + 1) % this.rows;
+        return;
+      }
+      if (name.startsWith("__keyspace@")) {
+        this.#spaceTotal++;
+        this.#spaceRing[this.#spaceNext] = { at, channel: name, payload };
+        this.#spaceNext = (this.#spaceNext + 1) % this.rows;
+        return;
+      }
+    }
+    this.#total++;
+    const name = decoder.decode(channel);
+    this.#counts.set(name, (this.#counts.get(name) ?? 0) + 1);
+    this.#ring[this.#next] = { at, channel, payload };
+    this.#next = (this.#next + 1) % this.rows;
+  }
+
+  /**
+   * What was heard since the last take; starts over.
+   *
+   * @returns counts and the last rows
+   */
+  take(): Sample {
+    const ordered = <T>(ring: T[], next: number) =>
+      ring.length < this.rows ? ring : [...ring.slice(next), ...ring.slice(0, next)];
+    const messages = ordered(this.#ring, this.#next).map((m) => {
+      const text = showPayload(m.payload).text;
+      return {
+        at: m.at,
+        channel: showPayload(m.channel).text,
+        payload: text.length > PREVIEW_CHARS ? text.slice(0, PREVIEW_CHARS) + "…" : text,
+        bytes: m.payload.length,
+      };
+    });
+    const byEvent = this.#keyTotal > 0;
+    const keyRing = byEvent ? ordered(this.#keyRing, this.#keyNext) : ordered(this.#spaceRing, this.#spaceNext);
+    const keyEvents = keyRing.flatMap((k) => {
+      const n = parseNotification(k.channel, k.payload);
+      return n ? [{ at: k.at, event: n.event, key: escapeControl(n.key) }] : [];
+    });
+    const sample = {
+      counts: this.#counts,
+      total: this.#total,
+      messages,
+      keyEvents,
+      keyEventTotal: byEvent ? this.#keyTotal : this.#spaceTotal,
+    };
+    this.#counts = new Map();
+    this.#total = 0;
+    this.#ring = [];
+    this.#next = 0;
+    this.#keyRing = [];
+    this.#keyNext = 0;
+    this.#keyTotal = 0;
+    this.#spaceRing = [];
+    this.#spaceNext = 0;
+    this.#spaceTotal = 0;
+    return sample;
+  }
+}

@@ -1,0 +1,127 @@
+/**
+ * What the dashboard reads from the server on its command connection, once
+ * per poll: the active channels and their subscribers, the server's identity,
+ * memory and clients, the round trip, whether keyspace notifications are on,
+ * lab 4's stored values and the streams' lengths and groups. Each part is
+ * bounded (at most {@linkcode MAX_LISTED} channels, streams and values).
+ *
+ * @module
+ */
+import type { Redis } from "ioredis";
+import { escapeControl } from "../core/output.ts";
+import { identifyServer, parseInfo } from "../core/server_identity.ts";
+import { readAllStored } from "../kv/store.ts";
+import { streamGroups } from "../streams/groups.ts";
+
+/** At most this many channels, streams and stored values are read and shown. */
+export const MAX_LISTED = 100;
+
+/** The server's side of the page. */
+export interface ServerState {
+  /** e.g. `Redis 7.0.15`. */
+  server: string;
+  /** PING's round trip in ms. */
+  roundTripMs: number;
+  /** `used_memory_human`. */
+  memory: string;
+  /** `connected_clients`. */
+  clients: number;
+  /** Active channels (escaped) and their subscriber counts, most subscribers first. */
+  channels: { name: string; subscribers: number }[];
+  /** Whether more channels are active than were read. */
+  moreChannels: boolean;
+  /** `PUBSUB NUMPAT`. */
+  patterns: number;
+  /** `notify-keyspace-events`, or undefined when CONFIG is refused. */
+  notify?: string;
+  /** Lab 4's stored values: the live page's `update` event JSON, by type. */
+  stored: { type: string; event: unknown }[];
+  /** Streams: length and groups. */
+  streams: {
+    name: string;
+    length: number;
+    groups: { name: string; pending: number; lag: number | null; consumers: number }[];
+  }[];
+}
+
+/** What {@linkcode readServerState} reads besides the basics. */
+export interface StateOptions {
+  /** Lab 4's key prefix, as kv_updater's `--prefix`; undefined: no stored values. */
+  prefix?: string;
+  /** Streams to show; undefined: the first ones a `SCAN … TYPE stream` finds. */
+  streams?: string[];
+}
+
+/**
+ * Reads the server's state for the page.
+ *
+ * @param redis the command connection (not the subscriber)
+ * @param options prefix and streams
+ * @returns the state
+ * @example
+ * ```ts
+ * import { Redis } from "ioredis";
+ * import { LocalServer } from "../core/local_server.ts";
+ * import { readServerState } from "./server_state.ts";
+ *
+ * await using local = Deno.env.get("REDIS_URL") ? undefined : await LocalServer.start();
+ * const redis = new Redis(local?.url ?? Deno.env.get("REDIS_URL")!);
+ * const state = await readServerState(redis, {});
+ * console.assert(state.clients >= 1 && state.roundTripMs >= 0);
+ * redis.disconnect();
+ * ```
+ */
+export async function readServerState(redis: Redis, options: StateOptions): Promise<ServerState> {
+  const started = performance.now();
+  await redis.ping();
+  const roundTripMs = Math.round((performance.now() - started) * 1000) / 1000;
+  const [info, names, patterns, notify] = await Promise.all([
+    redis.info(),
+    redis.pubsub("CHANNELS") as Promise<string[]>,
+    redis.pubsub("NUMPAT") as Promise<unknown> as Promise<number>,
+    redis.config("GET", "notify-keyspace-events").then(
+      (r) => String((r as string[])[1] ?? ""),
+      () => undefined,
+    ),
+  ]);
+  const fields = parseInfo(info);
+  const who = identifyServer(fields);
+  const listed = names.filter((n) => !n.startsWith("__key")).slice(0, MAX_LISTED);
+  const counts = listed.length ? (await redis.pubsub("NUMSUB", ...listed)) as (string | number)[] : [];
+  const channels = listed.map((name, i) => ({ name: escapeControl(name), subscribers: Number(counts[i * 2 + 1]) }))
+    .sort((a, b) => b.subscribers - a.subscribers || a.name.localeCompare(b.name));
+  const stored = options.prefix === undefined ? [] : (await readAllStored(redis, options.prefix)).slice(0, MAX_LISTED)
+    .map((s) => ({ type: s.type, event: JSON.parse(s.event) }));
+  const streamNames = options.streams ?? await findStreams(redis);
+  const streams = await Promise.all(streamNames.map(async (name) => {
+    const [length, groups] = await Promise.all([redis.xlen(name), streamGroups(redis, name).catch(() => [])]);
+    return {
+      name: escapeControl(name),
+      length,
+      groups: groups.map((g) => ({
+        name: escapeControl(g.name),
+        pending: g.pending,
+        lag: g.lag,
+        consumers: g.consumers,
+      })),
+    };
+  }));
+  return {
+    server: who ? `${who.name} ${who.version}` : "unknown server",
+    roundTripMs,
+    memory: fields.get("used_memory_human") ?? "?",
+    clients: Number(fields.get("connected_clients") ?? 0),
+    channels,
+    moreChannels: names.length > listed.length + names.filter((n) => n.startsWith("__key")).length,
+    patterns: Number(patterns),
+    ...(notify !== undefined ? { notify } : {}),
+    stored,
+    streams,
+  };
+}
+
+/** The first streams one bounded SCAN finds (10 at most). */
+async function findStreams(redis: Redis): Promise<string[]> {
+  const [, keys] = await redis.scan("0", "COUNT", 1000, "TYPE", "stream") as [string, string[]];
+  return keys.slice(0, 10).sort();
+}

@@ -1,0 +1,195 @@
+#!/usr/bin/env -S deno run -A
+/**
+ * Lab 8: a live dashboard in the browser — channels and their rates, the
+ * last messages, keyspace events, lab 4's stored values, lab 6's streams and
+ * the server — sampled with its own two connections and pushed over SSE.
+ *
+ *   deno run -A scripts/dashboard.ts                 # http://127.0.0.1:8080/
+ *
+ * @module
+ */
+import { COMMON_OPTIONS, runScript, type ScriptSpec } from "../lib/core/cli.ts";
+import { Connection } from "../lib/core/client.ts";
+import { resolveUrl } from "../lib/core/config.ts";
+import { ExitCode, UsageError } from "../lib/core/exit_codes.ts";
+import { Logger, parseLogLevel } from "../lib/core/log.ts";
+import { defaultIo, type Io, Printer } from "../lib/core/output.ts";
+import { onShutdown } from "../lib/core/shutdown.ts";
+import { withTimeout } from "../lib/core/timing.ts";
+import { SubscriberConnection } from "../lib/pubsub/subscriptions.ts";
+import { parsePrefix } from "../lib/kv/message.ts";
+import { serveOrExplain } from "../lib/web/listen.ts";
+import { SseHub } from "../lib/web/sse.ts";
+import {
+  Board,
+  type ConnectionState,
+  DASHBOARD_HTML,
+  MessageSampler,
+  readAssets,
+  readServerState,
+  type ServerState,
+} from "../lib/dashboard/mod.ts";
+
+/** The common flags but `--json`: the dashboard's output is the page (its log is text). */
+const { json: _json, ...FLAGS } = COMMON_OPTIONS;
+
+const SPEC: ScriptSpec = {
+  name: "dashboard.ts",
+  summary:
+    "a live dashboard in the browser: channels, rates, messages, keyspace events, stored values, streams, server.",
+  usage: ["[--port N] [--host ADDRESS] [--prefix TEXT] [--stream NAME]… [--interval DURATION] [--log-level LEVEL]"],
+  options: {
+    port: { type: "string", short: "p", arg: "N", help: "HTTP port (default: 8080; 0: any free port)" },
+    host: { type: "string", arg: "ADDRESS", help: "address to listen on (default: 127.0.0.1; 0.0.0.0 in a container)" },
+    prefix: { type: "string", arg: "TEXT", help: "lab 4's key prefix, the same as kv_updater's (default: \"\")" },
+    stream: {
+      type: "string",
+      multiple: true,
+      arg: "NAME",
+      help: "a stream to show (repeatable; default: the first 10 a SCAN finds)",
+    },
+    interval: {
+      type: "string",
+      arg: "DURATION",
+      help: "how often the page is updated and the server read (default: 500ms; at least 100ms)",
+    },
+    "log-level": { type: "string", arg: "LEVEL", help: "debug, info (default), warn or error" },
+    ...FLAGS,
+  },
+  examples: [
+    "deno run -A scripts/dashboard.ts                        # lab 8: open http://127.0.0.1:8080/",
+    "deno run -A scripts/dashboard.ts --port 9000 --prefix kv: --stream events",
+  ],
+};
+
+/** Rows of messages and key events kept per tick. */
+const ROWS_PER_TICK = 40;
+
+/**
+ * Runs the dashboard until Ctrl+C / SIGTERM.
+ *
+ * @param args command-line arguments
+ * @param io output streams and an optional stop signal
+ * @returns the exit code
+ */
+export function main(args: string[], io: Io = defaultIo()): Promise<number> {
+  return runScript(SPEC, args, io, async (flags) => {
+    const port = flags.int("port", { min: 0, max: 65535 }) ?? 8080;
+    const hostname = flags.string("host") ?? "127.0.0.1";
+    const prefix = parsePrefix(flags.string("prefix"));
+    const streams = flags.list("stream");
+    const tickMs = flags.duration("interval") ?? 500;
+    if (tickMs < 100) throw new UsageError("--interval must be at least 100ms, e.g. 500ms");
+    const log = new Logger(io.stderr, parseLogLevel(flags.string("log-level")));
+    const url = resolveUrl(flags.string("url"));
+    using shutdown = onShutdown(io.signal);
+    const assets = readAssets();
+
+    const reads = await Connection.open({
+      url,
+      signal: shutdown.signal,
+      reporter: log.reporter("reads: "),
+      commandTimeoutMs: 2000,
+    });
+    const sampler = new MessageSampler(ROWS_PER_TICK);
+    const board = new Board(tickMs, reads.address);
+    const hub = new SseHub({ log, replay: 4, heartbeatMs: 15_000, maxBufferedBytes: 256 * 1024 });
+    let subscriber: SubscriberConnection | undefined;
+    let server: Deno.HttpServer | undefined;
+    let timer: ReturnType<typeof setInterval> | undefined;
+    try {
+      subscriber = await SubscriberConnection.open({
+        url,
+        signal: shutdown.signal,
+        reporter: log.reporter("sampler: "),
+        lossNote: "Messages published until it is back are not counted.",
+      });
+      const sub = subscriber;
+      sub.redis.on(
+        "pmessageBuffer",
+        (_pattern: unknown, channel: Uint8Array, payload: Uint8Array) => sampler.add(channel, payload),
+      );
+      await sub.subscribe([{ kind: "pattern", name: "*" }]);
+
+      let state: ServerState | undefined;
+      let reading = false;
+      let live = true;
+      let since = Date.now();
+      const poll = async () => {
+        if (reading || !reads.ready) return;
+        reading = true;
+        try {
+          state = await readServerState(reads.redis, { prefix, ...(streams.length ? { streams } : {}) });
+        } catch (err) {
+          if (reads.ready) log.warn(`Could not read the server's state: ${(err as Error).message}`);
+        } finally {
+          reading = false;
+        }
+      };
+      let last = "";
+      const tick = () => {
+        const up = reads.ready && sub.ready;
+        if (up !== live) [live, since] = [up, Date.now()];
+        const connection: ConnectionState = {
+          live,
+          since,
+          subscriberLive: sub.ready,
+          outages: sub.conn.outages,
+          fellBehind: sub.fellBehind,
+          restarts: sub.restarts,
+        };
+        last = JSON.stringify(board.tick(sampler.take(), state, connection));
+        hub.publish("state", last);
+        void poll();
+      };
+      await poll();
+      tick();
+      timer = setInterval(tick, tickMs);
+
+      const page = (body: string, type: string) =>
+        new Response(body, { headers: { "content-type": type, "cache-control": "no-store" } });
+      server = serveOrExplain({
+        port,
+        hostname,
+        onListen: ({ hostname, port }) =>
+          log.info(
+            `Dashboard on http://${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}/ ` +
+              `(sampling ${sub.address}). Press Ctrl+C to stop.`,
+          ),
+      }, (request, info) => {
+        const { pathname } = new URL(request.url);
+        if (request.method !== "GET" && request.method !== "HEAD") {
+          return new Response(`${request.method} is not allowed: the dashboard is read-only\n`, { status: 405 });
+        }
+        if (pathname === "/") return page(DASHBOARD_HTML, "text/html; charset=utf-8");
+        if (pathname === "/events") {
+          const client = hub.open(info.completed);
+          void hub.attach(client, [{ id: hub.lastId, event: "state", data: last }]);
+          return client.response;
+        }
+        const asset = assets.get(pathname);
+        if (asset) return page(asset.body, asset.type);
+        return new Response(`No such page: ${pathname}. Try /\n`, { status: 404 });
+      });
+      const fatal = await Promise.race([shutdown.requested, sub.failed]) ?? undefined;
+      log.info(`Stopping: closing ${hub.clients} page(s)…`);
+      clearInterval(timer);
+      hub.close();
+      await withTimeout(server.shutdown(), 2000, () => new Error("connections still open")).catch(() =>
+        log.warn("Some HTTP connections were still open after 2 s; closing anyway.")
+      );
+      await sub.unsubscribe();
+      if (fatal) throw fatal;
+    } finally {
+      clearInterval(timer);
+      hub.close();
+      await subscriber?.close();
+      await reads.close();
+    }
+    const lost = subscriber?.outageSummary("messages published then were not counted.");
+    new Printer(io.stdout).line(`Stopped.${lost ? `\n${lost}` : ""}`);
+    return ExitCode.Ok;
+  });
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));
