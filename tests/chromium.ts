@@ -212,3 +212,21 @@ export class Chromium implements AsyncDisposable {
     await Deno.remove(this.profile, { recursive: true }).catch(() => {});
   }
 }
+
+/**
+ * A page-side expression that resolves true once `check` holds (watched with
+ * a MutationObserver, no polling), false after `ms`: for `evaluate()`.
+ *
+ * @param check a JavaScript expression evaluated in the page
+ * @param ms how long to wait at most
+ * @returns the expression
+ */
+export function pageWaitsFor(check: string, ms = 15_000): string {
+  return `new Promise((resolve) => {
+    const check = () => { try { return ${check}; } catch { return false; } };
+    if (check()) return resolve(true);
+    const observer = new MutationObserver(() => { if (check()) { observer.disconnect(); clearTimeout(timer); resolve(true); } });
+    observer.observe(document, { subtree: true, childList: true, characterData: true, attributes: true });
+    const timer = setTimeout(() => { observer.disconnect(); resolve(false); }, ${ms});
+  })`;
+}

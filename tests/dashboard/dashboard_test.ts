@@ -2,19 +2,8 @@ import assert from "node:assert/strict";
 import type { Redis } from "ioredis";
 import { main as kvUpdater } from "../../scripts/kv_updater.ts";
 import { ExitCode } from "../../lib/core/exit_codes.ts";
-import { browserTest, Chromium, chromiumAvailable } from "../chromium.ts";
+import { browserTest, Chromium, chromiumAvailable, pageWaitsFor } from "../chromium.ts";
 import { ownServerAvailable, runMain, ScriptProcess, testClient, testServer } from "../harness.ts";
-
-/** In the page: resolves true once `check()` holds (watched with a MutationObserver), false after `ms`. */
-function pageWaitsFor(check: string, ms = 15_000): string {
-  return `new Promise((resolve) => {
-    const check = () => { try { return ${check}; } catch { return false; } };
-    if (check()) return resolve(true);
-    const observer = new MutationObserver(() => { if (check()) { observer.disconnect(); clearTimeout(timer); resolve(true); } });
-    observer.observe(document, { subtree: true, childList: true, characterData: true, attributes: true });
-    const timer = setTimeout(() => { observer.disconnect(); resolve(false); }, ${ms});
-  })`;
-}
 
 /** The page's row for a channel, as a CSS selector (the name JSON-quoted, which CSS reads alike). */
 const rowOf = (channel: string) =>

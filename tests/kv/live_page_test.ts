@@ -3,19 +3,8 @@ import { main as apiServer } from "../../scripts/api_server.ts";
 import { main as kvUpdater } from "../../scripts/kv_updater.ts";
 import { main as publisher } from "../../scripts/publisher.ts";
 import { ExitCode } from "../../lib/core/exit_codes.ts";
-import { browserTest, Chromium } from "../chromium.ts";
+import { browserTest, Chromium, pageWaitsFor } from "../chromium.ts";
 import { captureIo, runMain, type TestServer, testServer } from "../harness.ts";
-
-/** In the page: resolves true once `check()` holds (watched with a MutationObserver), false after `ms`. */
-function pageWaitsFor(check: string, ms = 15_000): string {
-  return `new Promise((resolve) => {
-    const check = () => { try { return ${check}; } catch { return false; } };
-    if (check()) return resolve(true);
-    const observer = new MutationObserver(() => { if (check()) { observer.disconnect(); clearTimeout(timer); resolve(true); } });
-    observer.observe(document, { subtree: true, childList: true, characterData: true, attributes: true });
-    const timer = setTimeout(() => { observer.disconnect(); resolve(false); }, ${ms});
-  })`;
-}
 
 /** kv_updater and api_server running in-process on their own channel and prefix; dispose to stop both cleanly. */
 async function startChain(
