@@ -8,6 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { main } from "../../scripts/bench.ts";
+import { runBaseline } from "../../lib/bench/baseline.ts";
 import { ExitCode } from "../../lib/core/exit_codes.ts";
 import { captureIo, ownServerTest, testClient, testServer } from "../harness.ts";
 
@@ -105,4 +106,11 @@ Deno.test("bench.ts --csv writes a header and one row of the same columns", asyn
   const values = Object.fromEntries(header!.split(",").map((c, i) => [c, row!.split(",")[i]]));
   assert.equal(values.published, "200");
   assert.equal(values.lost, "0");
+});
+
+Deno.test("runBaseline() never puts a URL's password on redis-benchmark's command line", async () => {
+  const result = await runBaseline("redis://user:TopSecret99@127.0.0.1:1", 10, 32, new AbortController().signal);
+  assert.ok("missing" in result, "not run");
+  assert.match(result.missing, /process list/);
+  assert.doesNotMatch(result.missing, /TopSecret99/);
 });
