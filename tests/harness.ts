@@ -15,7 +15,13 @@
  */
 import { Redis } from "ioredis";
 import { redactUrl } from "../lib/core/config.ts";
-import { findServerBinary, INSTALL_HINT, LocalServer, type LocalServerOptions } from "../lib/core/local_server.ts";
+import {
+  answersPing,
+  findServerBinary,
+  INSTALL_HINT,
+  LocalServer,
+  type LocalServerOptions,
+} from "../lib/core/local_server.ts";
 import type { Io, Writer } from "../lib/core/output.ts";
 import { readServerIdentity } from "../lib/core/server_identity.ts";
 import { delay, withTimeout } from "../lib/core/timing.ts";
@@ -582,4 +588,17 @@ export async function publishUntilSeen(
     await delay(200, stop.signal);
   }
   await waiting;
+}
+
+/**
+ * Waits until nothing answers on any of `ports` and `tmp` is empty (a script
+ * and the servers it started are gone, with their files), then removes `tmp`.
+ *
+ * @param ports the servers' ports
+ * @param tmp the TMPDIR the script was given
+ */
+export async function nothingLeft(ports: number[], tmp: string): Promise<void> {
+  for (const port of ports) await eventually(async () => !(await answersPing(port)), `the server on ${port} to stop`);
+  await eventually(async () => (await Array.fromAsync(Deno.readDir(tmp))).length === 0, `${tmp} to be emptied`);
+  await Deno.remove(tmp, { recursive: true });
 }

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { formatBytes } from "./byte_size.ts";
 import { ExitCode, type ExitCodeValue } from "./exit_codes.ts";
 
 /** What a connection attempt saw before it failed. */
@@ -230,10 +231,4 @@ function garbage(f: FailureFacts): Diagnosis {
 export function unreadableReply(err: unknown): Diagnosis | undefined {
   const message = err instanceof Error ? err.message : "";
   return message.endsWith(". Please report this.") ? diagnose({ reason: message }) : undefined;
-}
-
-function formatBytes(n: number): string {
-  if (n >= 1024 * 1024) return `${Math.round(n / (1024 * 1024))} MB`;
-  if (n >= 1024) return `${Math.round(n / 1024)} KB`;
-  return `${n} bytes`;
 }

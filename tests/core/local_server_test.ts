@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { answersPing, findServerBinary } from "../../lib/core/local_server.ts";
 import { linkUp, LocalPair } from "../../lib/core/local_pair.ts";
 import { REPEAT_WINDOW_MS } from "../../lib/core/shutdown.ts";
-import { eventually, ownServerTest, ScriptProcess, withClient } from "../harness.ts";
+import { eventually, nothingLeft, ownServerTest, ScriptProcess, withClient } from "../harness.ts";
 
 /** tests/core/hold_server.ts as a subprocess, its temporary files in a directory of the test's own. */
 async function holdServer(mode: "stop" | "hang" | "lose"): Promise<{ p: ScriptProcess; port: number; tmp: string }> {
@@ -10,13 +10,6 @@ async function holdServer(mode: "stop" | "hang" | "lose"): Promise<{ p: ScriptPr
   const p = new ScriptProcess("../tests/core/hold_server.ts", [mode], { TMPDIR: tmp });
   const [, port] = await p.out.waitFor(/ready (\d+)/, 15_000);
   return { p, port: Number(port), tmp };
-}
-
-/** Waits until nothing answers on `port` and `tmp` is empty, then removes `tmp`. */
-async function nothingLeft(port: number, tmp: string): Promise<void> {
-  await eventually(async () => !(await answersPing(port)), `the server on ${port} to stop`);
-  await eventually(async () => (await Array.fromAsync(Deno.readDir(tmp))).length === 0, `${tmp} to be emptied`);
-  await Deno.remove(tmp, { recursive: true });
 }
 
 ownServerTest(
@@ -30,7 +23,7 @@ ownServerTest(
     assert.ok(await answersPing(port), "the script hangs in its stop: the server is still there");
     p.kill("SIGINT");
     assert.equal(await p.exit(), 130);
-    await nothingLeft(port, tmp);
+    await nothingLeft([port], tmp);
   },
 );
 
@@ -41,7 +34,7 @@ ownServerTest(
     await using _ = p;
     p.kill("SIGKILL");
     await p.exit();
-    await nothingLeft(port, tmp);
+    await nothingLeft([port], tmp);
   },
 );
 
@@ -53,7 +46,7 @@ ownServerTest(
     await p.out.waitFor(/lost/);
     p.kill("SIGKILL");
     await p.exit();
-    await nothingLeft(port, tmp);
+    await nothingLeft([port], tmp);
   },
 );
 
@@ -66,7 +59,7 @@ ownServerTest(
     p.kill("SIGINT");
     assert.equal(await p.exit(), 0);
     assert.match(p.out.text, /stopping\nstopped/);
-    await nothingLeft(port, tmp);
+    await nothingLeft([port], tmp);
   },
 );
 
@@ -77,7 +70,7 @@ for (const signal of ["SIGTERM", "SIGHUP"] as const) {
     p.kill(signal);
     assert.equal(await p.exit(), 0);
     assert.match(p.out.text, /stopped/);
-    await nothingLeft(port, tmp);
+    await nothingLeft([port], tmp);
   });
 }
 

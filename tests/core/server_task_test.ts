@@ -3,19 +3,12 @@ import { Redis } from "ioredis";
 import { main as demo } from "../../scripts/demo.ts";
 import { main as server } from "../../scripts/server.ts";
 import { ExitCode } from "../../lib/core/exit_codes.ts";
-import { answersPing, askServer, findServerBinary, freePort } from "../../lib/core/local_server.ts";
-import { captureIo, eventually, ownServerTest, ScriptProcess, testServer } from "../harness.ts";
+import { askServer, findServerBinary, freePort } from "../../lib/core/local_server.ts";
+import { captureIo, nothingLeft, ownServerTest, ScriptProcess, testServer } from "../harness.ts";
 
 /** A directory of the test's own for a script's TMPDIR, so that what it leaves behind can be seen. */
 function privateTmp(): Promise<string> {
   return Deno.makeTempDir({ prefix: "pubsub-lab-test-" });
-}
-
-/** Waits until nothing answers on any of `ports` and `tmp` is empty, then removes `tmp`. */
-async function nothingLeft(ports: number[], tmp: string): Promise<void> {
-  for (const port of ports) await eventually(async () => !(await answersPing(port)), `the server on ${port} to stop`);
-  await eventually(async () => (await Array.fromAsync(Deno.readDir(tmp))).length === 0, `${tmp} to be emptied`);
-  await Deno.remove(tmp, { recursive: true });
 }
 
 /** A port P with P + 1 free too, for --pair (bounded tries). */

@@ -19,19 +19,10 @@ import {
 } from "../../lib/events/subscriber.ts";
 import { Reporter } from "../../lib/core/output.ts";
 import { delay } from "../../lib/core/timing.ts";
-import { captureIo, testServer } from "../harness.ts";
+import { captureIo, eventually, testServer } from "../harness.ts";
 
 const SEED_EVENT = '{"event_type": "key_submitted", "key_value": "abc123", "token_name": "Token1", ' +
   '"timestamp": "2024-01-01T10:00:00"}';
-
-/** Waits until `check()` holds, looking every 10 ms, failing after `ms`. */
-async function until(check: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`Timed out after ${ms} ms waiting until ${what}`);
-    await delay(10);
-  }
-}
 
 /** A server, a subscriber connection, a publisher connection and a captured reporter; all closed at the end. */
 async function setup() {
@@ -123,7 +114,7 @@ Deno.test("publish() fills in the envelope, keeps what is given and returns the 
     () => t.publisher.publish(topic, { event_type: "custom", timestamp: "later" }),
     EventValidationError,
   );
-  await until(() => received.length === 2, "two events arrive");
+  await eventually(() => received.length === 2, "two events arrive");
   assert.equal(received[0]!.source, "events_test");
   assert.deepEqual(received[0]!.data, { anything: "you want" });
   assert.ok(isIsoTimestamp(received[0]!.timestamp) && typeof received[0]!.id === "string");
@@ -142,7 +133,7 @@ Deno.test("the helpers publish the seed's events on their topics", async () => {
   assert.ok(await t.publisher.profileCreated(1, { active: true }) >= 1);
   assert.ok(await t.publisher.profileUpdated("p-2", { active: false }) >= 1);
   assert.ok(await t.publisher.profileDeleted(3) >= 1);
-  await until(() => got.length >= 4, "four events arrive");
+  await eventually(() => got.length >= 4, "four events arrive");
   const ours = got.filter(([, e]) => e.source === "events_test");
   assert.deepEqual(ours.map(([topic, e]) => [topic, e.event_type]), [
     ["key_submission", "key_submitted"],
@@ -177,7 +168,7 @@ Deno.test("the subscriber routes topics and patterns, and counts malformed messa
   await t.pub.redis.publish(topic, "not json at all");
   await t.pub.redis.publish(topic, '{"event_type": 5, "timestamp": "2024-01-01T10:00:00"}');
   await t.publisher.publish(`${t.prefix}:audit:login`, { event_type: "login" });
-  await until(
+  await eventually(
     () => subscriber.stats().every((s) => s.received === s.processed + s.malformed) && seen.length === 2,
     "all handled",
   );
@@ -217,7 +208,10 @@ Deno.test("a throwing handler is logged and counted and never stops the others",
     await t.publisher.publish(flaky, { event_type: "job", mode });
     await t.publisher.publish(steady, { event_type: "job" });
   }
-  await until(() => steadyDone === 10 && subscriber.stats()[0]!.received === 10 && subscriber.inFlight === 0, "done");
+  await eventually(
+    () => steadyDone === 10 && subscriber.stats()[0]!.received === 10 && subscriber.inFlight === 0,
+    "done",
+  );
   const [f, s] = subscriber.stats();
   assert.deepEqual([f!.received, f!.processed, f!.failed, f!.malformed], [10, 2, 6, 2]);
   assert.deepEqual([s!.received, s!.processed, s!.failed], [10, 10, 0]);
@@ -249,12 +243,12 @@ Deno.test("concurrency is bounded: extra events wait, then all are handled", asy
   });
   await subscriber.start();
   for (let n = 1; n <= 10; n++) await t.publisher.publish(topic, { event_type: "job", n });
-  await until(() => subscriber.stats()[0]!.received === 10, "ten events received");
+  await eventually(() => subscriber.stats()[0]!.received === 10, "ten events received");
   assert.equal(subscriber.inFlight, 3);
   assert.equal(subscriber.queued, 7);
   assert.equal(running, 3);
   gate.resolve();
-  await until(() => subscriber.stats()[0]!.processed === 10, "all processed");
+  await eventually(() => subscriber.stats()[0]!.processed === 10, "all processed");
   assert.equal(maxRunning, 3);
   assert.deepEqual([...order].sort((a, b) => a - b), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
   assert.equal(subscriber.queued, 0);
@@ -271,7 +265,7 @@ Deno.test("concurrency 1 handles events one at a time, in arrival order", async 
   });
   await subscriber.start();
   for (let n = 1; n <= 20; n++) await t.publisher.publish(topic, { event_type: "job", n });
-  await until(() => order.length === 20, "twenty handled");
+  await eventually(() => order.length === 20, "twenty handled");
   assert.deepEqual(order, Array.from({ length: 20 }, (_, i) => i + 1));
   await subscriber.shutdown();
 });
@@ -287,10 +281,10 @@ Deno.test("shutdown stops receiving and drains the events already received", asy
   });
   await subscriber.start();
   for (let n = 1; n <= 6; n++) await t.publisher.publish(topic, { event_type: "job", n });
-  await until(() => subscriber.stats()[0]!.received === 6, "six received");
+  await eventually(() => subscriber.stats()[0]!.received === 6, "six received");
   const stopping = subscriber.shutdown(10_000);
   // Once unsubscribed, nothing more is received: the server has no subscriber left for the topic.
-  await until(() => subscriber.inFlight === 2, "two in flight");
+  await eventually(() => subscriber.inFlight === 2, "two in flight");
   let receivers = 1;
   for (let i = 0; i < 50 && receivers > 0; i++) {
     receivers = await t.pub.redis.publish(topic, "late");
@@ -322,12 +316,12 @@ Deno.test("shutdown gives up at the deadline, aborts the handlers' signal and sa
   });
   await subscriber.start();
   for (let n = 1; n <= 5; n++) await t.publisher.publish(topic, { event_type: "job", n });
-  await until(() => subscriber.stats()[0]!.received === 5, "five received");
+  await eventually(() => subscriber.stats()[0]!.received === 5, "five received");
   const started = Date.now();
   const result = await subscriber.shutdown(300);
   assert.ok(Date.now() - started < 3000);
   assert.deepEqual(result, { drained: false, abandoned: 5 });
-  await until(() => aborted.length === 2, "both running handlers see the abort");
+  await eventually(() => aborted.length === 2, "both running handlers see the abort");
 });
 
 Deno.test("a full queue drops new events, counts them and says what to do", async () => {
@@ -342,7 +336,7 @@ Deno.test("a full queue drops new events, counts them and says what to do", asyn
   });
   await subscriber.start();
   for (let n = 1; n <= 5; n++) await t.publisher.publish(topic, { event_type: "job", n });
-  await until(() => subscriber.stats()[0]!.received === 5, "five received");
+  await eventually(() => subscriber.stats()[0]!.received === 5, "five received");
   assert.deepEqual([subscriber.inFlight, subscriber.queued, subscriber.stats()[0]!.dropped], [1, 2, 2]);
   assert.match(t.io.err.text, /Dropped an event on ev:\w+:full: 2 events are already waiting .* Raise the concurrency/);
   gate.resolve();
@@ -374,7 +368,7 @@ Deno.test("the subscriber reports a deeply nested event as malformed and never h
   }${"]".repeat(100_000)}}`;
   await t.pub.redis.publish(topic, deep);
   await t.pub.redis.publish(topic, SEED_EVENT);
-  await until(() => handled.length === 1 && subscriber.stats()[0]!.malformed === 1, "both events handled");
+  await eventually(() => handled.length === 1 && subscriber.stats()[0]!.malformed === 1, "both events handled");
   assert.equal(subscriber.stats()[0]!.failed, 0);
   assert.match(
     t.io.err.text,

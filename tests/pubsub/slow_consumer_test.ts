@@ -6,7 +6,15 @@
 import assert from "node:assert/strict";
 import type { Redis } from "ioredis";
 import { delay } from "../../lib/core/timing.ts";
-import { ownServerTest, publishUntilSeen, ScriptProcess, testClient, testServer, TextSink } from "../harness.ts";
+import {
+  eventually,
+  ownServerTest,
+  publishUntilSeen,
+  ScriptProcess,
+  testClient,
+  testServer,
+  TextSink,
+} from "../harness.ts";
 
 /** A tiny limit on a private server: 64 KB at once, or 32 KB for a second. */
 const TINY_LIMIT = "pubsub 64kb 32kb 1";
@@ -60,15 +68,6 @@ interface Case {
   summary: RegExp;
 }
 
-/** Polls until `check` is true (bounded). */
-async function until(check: () => Promise<boolean>, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`Not true within ${ms} ms: ${check}`);
-    await delay(100);
-  }
-}
-
 const CASES: Case[] = [
   {
     script: "subscriber.ts",
@@ -85,7 +84,8 @@ const CASES: Case[] = [
     ready: /Listening on channel "update"/,
     flood: (p, n) => p.publish("update", update("Flood", n)),
     marker: (redis) => redis.publish("update", update("Marker", 1)),
-    handled: (_, redis) => until(async () => (await redis.exists("Marker")) === 1),
+    handled: (_, redis) =>
+      eventually(async () => (await redis.exists("Marker")) === 1, "the marker to be stored", 15_000),
     summary: /Stopped\. /,
   },
   {

@@ -2,21 +2,14 @@ import assert from "node:assert/strict";
 import type { Redis } from "ioredis";
 import { main as processor } from "../../scripts/event_processor.ts";
 import { ExitCode } from "../../lib/core/exit_codes.ts";
-import { delay } from "../../lib/core/timing.ts";
 import { keySubmittedEvent, profileEvent } from "../../lib/events/kinds.ts";
 import { PAYLOAD_FIELD, toEntries } from "../../lib/streams/entry.ts";
 import { pendingCount } from "../../lib/streams/groups.ts";
 import { StreamPublisher } from "../../lib/streams/stream_publisher.ts";
-import { captureIo, ownServerTest, runMain, ScriptProcess, testClient, testServer } from "../harness.ts";
+import { captureIo, eventually, ownServerTest, runMain, ScriptProcess, testClient, testServer } from "../harness.ts";
 
-/** Waits until `check` holds, polling the server-side state it reads; fails after `ms`. */
-async function until(what: string, check: () => Promise<boolean>, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`Timed out after ${ms} ms waiting for ${what}`);
-    await delay(20);
-  }
-}
+/** Waits until `check` holds (the harness's {@linkcode eventually}, named first as these tests read). */
+const until = (what: string, check: () => boolean | Promise<boolean>, ms = 20_000) => eventually(check, what, ms);
 
 /** The sources (`stream id`) of the results in processing_results, read in pages; with how many results there are. */
 async function resultSources(redis: Redis): Promise<{ total: number; sources: Map<string, number> }> {

@@ -8,16 +8,10 @@ import { parseStartPosition, PAYLOAD_FIELD, toEntries } from "../../lib/streams/
 import { ensureGroup, groupConsumers, pendingCount, streamGroups } from "../../lib/streams/groups.ts";
 import { TopicSchemas } from "../../lib/streams/schema.ts";
 import { StreamPublisher } from "../../lib/streams/stream_publisher.ts";
-import { captureIo, ownServerTest, testClient, testServer } from "../harness.ts";
+import { captureIo, eventually, ownServerTest, testClient, testServer } from "../harness.ts";
 
-/** Waits until `check` holds, polling the server-side state it reads; fails after `ms`. */
-async function until(what: string, check: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`Timed out after ${ms} ms waiting for ${what}`);
-    await delay(10);
-  }
-}
+/** Waits until `check` holds (the harness's {@linkcode eventually}, named first as these tests read). */
+const until = (what: string, check: () => boolean | Promise<boolean>, ms = 10_000) => eventually(check, what, ms);
 
 /** A consumer on its own two connections, shut down and closed at the end of the test. */
 async function consumer(url: string, options: Omit<StreamConsumerOptions, "reporter">) {
