@@ -43,6 +43,11 @@ export interface ConnectionOptions {
   autoPipelining?: boolean;
   /** Stops the first connect at once (Ctrl+C): {@linkcode Connection.open} then throws a {@linkcode CliError} with code 0. */
   signal?: AbortSignal;
+  /**
+   * The server is known to be a cluster node (a connection of a cluster's own): skip the check that otherwise
+   * refuses one, which needs `--cluster` for its keys to be routed.
+   */
+  clusterNode?: boolean;
 }
 
 /** What ioredis says when a command could not be sent or answered because the connection went away. */
@@ -236,6 +241,7 @@ export class Connection {
       );
       if (await Promise.race([connected, stopped]) === "stopped") throw STOPPED;
       if (this.#lastError) throw new Error(this.#lastError.message);
+      if (!this.options.clusterNode) await this.#refuseClusterNode();
       this.#everReady = true;
     } catch (err) {
       const facts = this.#facts(timedOut);
@@ -243,6 +249,7 @@ export class Connection {
       this.redis.disconnect();
       this.#unrouteWarnings();
       await delay(DISCONNECT_TIMEOUT_MS + 20);
+      if (err instanceof CliError) throw err;
       if (err === STOPPED) throw new CliError(ExitCode.Ok, `Stopped while connecting to ${this.address}.`);
       facts.reason ??= scrubSecret((err as Error).message, this.options.url);
       facts.command ??= (err as { command?: { name?: string } }).command?.name; // our PING, refused
@@ -252,6 +259,21 @@ export class Connection {
     } finally {
       stop?.removeEventListener("abort", onStop);
     }
+  }
+
+  /**
+   * Refuses a node of a cluster: its keys and sharded channels live on several nodes, which only a cluster client
+   * routes. A server that does not answer INFO (or answers it oddly) is taken for a single one.
+   */
+  async #refuseClusterNode(): Promise<void> {
+    const info = await withTimeout(this.redis.info("cluster"), 1000, () => new Error("INFO unanswered"))
+      .catch(() => "");
+    if (!/^cluster_enabled:1\b/m.test(String(info))) return;
+    throw new CliError(
+      ExitCode.Usage,
+      `${this.address} is a node of a cluster (cluster_enabled:1): run with --cluster (or REDIS_CLUSTER=1) so ` +
+        `that keys and sharded channels reach the node that serves them.`,
+    );
   }
 
   #retry(attempt: number): number | null {
@@ -349,8 +371,13 @@ function stopReading(stream: Redis["stream"] | undefined): void {
 /** Thrown inside {@linkcode Connection} when the stop signal ends the first connect. */
 const STOPPED = new Error("stopped");
 
-/** ioredis's options for `rediss://` URLs, from the run's {@linkcode currentTls} settings. */
-function tlsOptions(url: string): Pick<RedisOptions, "tls"> {
+/**
+ * ioredis's options for `rediss://` URLs, from the run's {@linkcode currentTls} settings.
+ *
+ * @param url the server URL
+ * @returns `{ tls }` for a `rediss://` URL, else nothing
+ */
+export function tlsOptions(url: string): Pick<RedisOptions, "tls"> {
   if (!/^rediss:/i.test(url)) return {};
   const { ca, insecure } = currentTls();
   return { tls: { ...(ca ? { ca } : {}), ...(insecure ? { rejectUnauthorized: false } : {}) } };

@@ -1,0 +1,182 @@
+/**
+ * A cluster's slot map as this project reads it: which master (`host:port`)
+ * serves each of the 16384 hash slots, which slots moved between two reads,
+ * and slot ranges written as people read them (`0-5460 10923-16383`).
+ *
+ * @module
+ */
+import type { Cluster } from "ioredis";
+import calculateSlot from "cluster-key-slot";
+
+/** How many hash slots a cluster has. */
+export const SLOTS = 16384;
+
+/** The master (`host:port`) serving each slot, indexed by slot; `""` where none does. */
+export type SlotOwners = readonly string[];
+
+/** Slots that moved from one master to another between two reads of the slot map. */
+export interface SlotMove {
+  /** The slots, as inclusive ranges. */
+  slots: [number, number][];
+  /** The master that served them (`""`: none did). */
+  from: string;
+  /** The master that serves them now (`""`: none does). */
+  to: string;
+}
+
+/**
+ * The hash slot of a key or channel name, as the cluster computes it (CRC16 of
+ * the name, or of its `{hash tag}`).
+ *
+ * @param name a key or a sharded channel
+ * @returns its slot, 0 to 16383
+ * @example
+ * ```ts
+ * import { slotOf } from "./topology.ts";
+ * console.assert(slotOf("{user1}.name") === slotOf("{user1}.mail"));
+ * console.assert(slotOf("foo") === 12182);
+ * ```
+ */
+export function slotOf(name: string): number {
+  return calculateSlot(name);
+}
+
+/**
+ * Reads ioredis's slot map: the master of each slot.
+ *
+ * @param cluster a connected cluster client
+ * @returns the owners, indexed by slot
+ */
+export function slotOwners(cluster: Cluster): SlotOwners {
+  const owners = new Array<string>(SLOTS);
+  for (let slot = 0; slot < SLOTS; slot++) owners[slot] = cluster.slots[slot]?.[0] ?? "";
+  return owners;
+}
+
+/**
+ * The slots whose master changed between two reads, grouped by old and new master.
+ *
+ * @param before the earlier map
+ * @param after the later map
+ * @returns one entry per (old master, new master) pair, in slot order
+ * @example
+ * ```ts
+ * import { topologyChanges } from "./topology.ts";
+ * const before = ["a:1", "a:1", "b:2"];
+ * const after = ["c:3", "c:3", "b:2"];
+ * console.assert(topologyChanges(before, after)[0]?.to === "c:3");
+ * ```
+ */
+export function topologyChanges(before: SlotOwners, after: SlotOwners): SlotMove[] {
+  if (before.length === 0) return [];
+  const moves = new Map<string, SlotMove>();
+  for (let slot = 0; slot < after.length; slot++) {
+    const from = before[slot] ?? "";
+    const to = after[slot] ?? "";
+    if (from === to) continue;
+    const id = `${from}>${to}`;
+    const move = moves.get(id) ?? { slots: [], from, to };
+    moves.set(id, move);
+    const last = move.slots.at(-1);
+    if (last && last[1] === slot - 1) last[1] = slot;
+    else move.slots.push([slot, slot]);
+  }
+  return [...moves.values()];
+}
+
+/**
+ * The slot ranges a master serves.
+ *
+ * @param owners the slot map
+ * @param node the master, `host:port`
+ * @returns its slots, as inclusive ranges
+ * @example
+ * ```ts
+ * import { rangesOf } from "./topology.ts";
+ * console.assert(JSON.stringify(rangesOf(["a:1", "a:1", "b:2", "a:1"], "a:1")) === "[[0,1],[3,3]]");
+ * ```
+ */
+export function rangesOf(owners: SlotOwners, node: string): [number, number][] {
+  const ranges: [number, number][] = [];
+  owners.forEach((owner, slot) => {
+    if (owner !== node) return;
+    const last = ranges.at(-1);
+    if (last && last[1] === slot - 1) last[1] = slot;
+    else ranges.push([slot, slot]);
+  });
+  return ranges;
+}
+
+/**
+ * Slot ranges as people write them: `0-5460 10923`.
+ *
+ * @param ranges inclusive ranges
+ * @returns the text
+ * @example
+ * ```ts
+ * import { describeSlots } from "./topology.ts";
+ * console.assert(describeSlots([[0, 5460], [7, 7]]) === "0-5460 7");
+ * ```
+ */
+export function describeSlots(ranges: readonly (readonly [number, number])[]): string {
+  return ranges.map(([a, b]) => a === b ? String(a) : `${a}-${b}`).join(" ");
+}
+
+/**
+ * The masters of a slot map, each once, in order of their first slot.
+ *
+ * @param owners the slot map
+ * @returns `host:port` of each master serving slots
+ */
+export function mastersOf(owners: SlotOwners): string[] {
+  return [...new Set(owners.filter((o) => o !== ""))];
+}
+
+/** One line of `CLUSTER NODES`. */
+export interface ClusterNodeLine {
+  /** The node's id. */
+  id: string;
+  /** `host:port` it serves clients on. */
+  address: string;
+  /** Its role. */
+  role: "master" | "replica";
+  /** For a replica, its master's id. */
+  masterId?: string;
+  /** Whether the cluster takes it for failed (`fail` or `fail?`) or it has no address yet (`handshake`, `noaddr`). */
+  down: boolean;
+  /** The slot ranges it serves (masters). */
+  slots: [number, number][];
+}
+
+/**
+ * Parses the text `CLUSTER NODES` answers (`<id> <ip:port@cport[,hostname]> <flags> <master> … <slot>…`).
+ *
+ * @param text the reply
+ * @returns one entry per node, in the reply's order
+ * @example
+ * ```ts
+ * import { parseClusterNodes } from "./topology.ts";
+ * const [n] = parseClusterNodes("abc 127.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-5460 7\n");
+ * console.assert(n?.role === "master" && n.slots.length === 2 && n.address === "127.0.0.1:7000");
+ * ```
+ */
+export function parseClusterNodes(text: string): ClusterNodeLine[] {
+  return text.split("\n").map((l) => l.trim()).filter((l) => l !== "").map((line) => {
+    const [id = "", addr = "", flags = "", master = "-", , , , , ...slotWords] = line.split(" ");
+    const flagSet = new Set(flags.split(","));
+    const slots: [number, number][] = [];
+    for (const word of slotWords) {
+      if (word.startsWith("[")) continue; // a slot being migrated or imported
+      const [a, b = a] = word.split("-").map(Number);
+      if (Number.isInteger(a) && Number.isInteger(b)) slots.push([a!, b!]);
+    }
+    return {
+      id,
+      address: addr.split("@")[0]!,
+      role: flagSet.has("master") ? "master" : "replica",
+      ...(master !== "-" ? { masterId: master } : {}),
+      down: flagSet.has("fail") || flagSet.has("fail?") || flagSet.has("handshake") || flagSet.has("noaddr"),
+      slots,
+    };
+  });
+}
