@@ -9,13 +9,13 @@
 import { COMMON_OPTIONS, runScript, type ScriptSpec } from "../lib/core/cli.ts";
 import { readEnv } from "../lib/core/config.ts";
 import { CliError, ExitCode, UsageError } from "../lib/core/exit_codes.ts";
+import { LAB_NOTIFICATIONS } from "../lib/core/foreground.ts";
 import { LocalServer } from "../lib/core/local_server.ts";
 import { defaultIo, type Io, prefixedWriter, Printer, Reporter } from "../lib/core/output.ts";
 import { Connection } from "../lib/core/client.ts";
 import { onShutdown } from "../lib/core/shutdown.ts";
 import { resolveUrl } from "../lib/core/config.ts";
 import { main as publisher } from "./publisher.ts";
-import { LAB_NOTIFICATIONS } from "./server.ts";
 import { main as subscriber } from "./subscriber.ts";
 
 const SPEC: ScriptSpec = {

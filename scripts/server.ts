@@ -9,13 +9,11 @@
  */
 import { runScript, type ScriptSpec } from "../lib/core/cli.ts";
 import { CliError, ExitCode, UsageError } from "../lib/core/exit_codes.ts";
-import { answersPing, INSTALL_HINT, LocalServer } from "../lib/core/local_server.ts";
+import { LAB_NOTIFICATIONS, untilStopped } from "../lib/core/foreground.ts";
+import { answersPing, INSTALL_HINT, LocalServer, portFree } from "../lib/core/local_server.ts";
 import { LocalPair } from "../lib/core/local_pair.ts";
 import { defaultIo, type Io, Reporter } from "../lib/core/output.ts";
 import { onShutdown, type Shutdown } from "../lib/core/shutdown.ts";
-
-/** The notification flags the labs need: every class, keyspace and keyevent channels. */
-export const LAB_NOTIFICATIONS = "KEA";
 
 /** The ports of lab 3's two nodes when none is given: those of compose.yaml. */
 const PAIR_PORTS: [number, number] = [6379, 6380];
@@ -104,29 +102,6 @@ async function runPair(port: number | undefined, status: Reporter, shutdown: Shu
   return await untilStopped(shutdown, status, pair.exited, pair, "Both nodes stopped.");
 }
 
-/** Waits for Ctrl+C (exit 0) or for a server to exit on its own (exit 1, with its log), then stops everything. */
-async function untilStopped(
-  shutdown: Shutdown,
-  status: Reporter,
-  exited: Promise<{ node: LocalServer; code: number }>,
-  running: AsyncDisposable,
-  stopped: string,
-): Promise<number> {
-  const how = await Promise.race([shutdown.requested.then(() => undefined), exited]);
-  if (how) {
-    const tail = await how.node.logTail();
-    status.error(
-      `${how.node.kind} on ${how.node.url} exited with code ${how.code}` +
-        (tail ? `:\n${tail}` : "; see its log above."),
-    );
-    await running[Symbol.asyncDispose]();
-    return ExitCode.Failure;
-  }
-  await running[Symbol.asyncDispose]();
-  status.ok(stopped);
-  return ExitCode.Ok;
-}
-
 /** `--port N`: N and N+1, which must be free; none: 6379 and 6380 when free, else two free ports. */
 function choosePairPorts(port: number | undefined, status: Reporter): [number, number] | undefined {
   if (port !== undefined) {
@@ -145,15 +120,6 @@ function choosePairPorts(port: number | undefined, status: Reporter): [number, n
   if (taken.length === 0) return PAIR_PORTS;
   status.info(`Port ${taken.join(" and ")} on 127.0.0.1 is in use, so the pair runs on two free ports.`);
   return undefined;
-}
-
-function portFree(port: number): boolean {
-  try {
-    Deno.listen({ hostname: "127.0.0.1", port }).close();
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function withInstallHint<T>(starting: Promise<T>): Promise<T> {

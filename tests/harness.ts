@@ -23,12 +23,21 @@ import {
   type LocalServerOptions,
 } from "../lib/core/local_server.ts";
 import type { Io, Writer } from "../lib/core/output.ts";
+import {
+  CLUSTER_BINARIES,
+  CLUSTER_INSTALL_HINT,
+  LocalCluster,
+  type LocalClusterOptions,
+} from "../lib/cluster/local_cluster.ts";
 import { readServerIdentity } from "../lib/core/server_identity.ts";
 import { delay, withTimeout } from "../lib/core/timing.ts";
 
 const SHARED_URL = Deno.env.get("REDIS_URL") || undefined;
 const SHARED_REPLICA_URL = Deno.env.get("REDIS_URL_REPLICA") || undefined;
 const BINARY = await findServerBinary();
+const CLUSTER_BINARY = Deno.env.get("SERVER")?.startsWith("keydb")
+  ? undefined
+  : await findServerBinary(CLUSTER_BINARIES);
 
 /**
  * Whether tests may start server processes of their own: a binary is on PATH,
@@ -38,26 +47,41 @@ const BINARY = await findServerBinary();
 export const ownServerAvailable: boolean = BINARY !== undefined || SHARED_URL === undefined ||
   Deno.env.get("CI") === "true";
 
+/**
+ * Whether the cluster suites run: a valkey-server or redis-server is on PATH
+ * (KeyDB does not run the local cluster), or it is CI, where a missing one
+ * must fail the run, or nothing else is (no `REDIS_URL`, no `SERVER=keydb`).
+ */
+export const clusterAvailable: boolean = CLUSTER_BINARY !== undefined || Deno.env.get("CI") === "true" ||
+  (SHARED_URL === undefined && !Deno.env.get("SERVER")?.startsWith("keydb"));
+
 /** Whether two-node tests run: on the `REDIS_URL` / `REDIS_URL_REPLICA` pair, or on a pair of their own. */
 export const twoNodesAvailable: boolean = ownServerAvailable || SHARED_REPLICA_URL !== undefined;
 
-const ignoredHere: string[] = [];
+const OWN_PROCESS = "their own server process";
+const CLUSTER_NEED = "a local cluster (valkey-server or redis-server)";
+
+const ignoredHere: { name: string; need: string }[] = [];
 
 /** Says once per run (the environment is shared by every test file's worker) what is ignored and why. */
-function noteIgnored(name: string): void {
-  ignoredHere.push(name);
+function noteIgnored(name: string, need = OWN_PROCESS): void {
+  ignoredHere.push({ name, need });
   if (ignoredHere.length > 1) return;
   if (!Deno.env.get("PUBSUB_LAB_TEST_IGNORES")) {
     Deno.env.set("PUBSUB_LAB_TEST_IGNORES", "1");
+    const having = SHARED_URL ? `REDIS_URL (${redactUrl(SHARED_URL)})` : `SERVER=${Deno.env.get("SERVER")}`;
     console.error(
-      `REDIS_URL (${redactUrl(SHARED_URL!)}) and no server binary: the tests that start, stop, pause or ` +
-        `reconfigure a server of their own are ignored (listed below per file), the others use REDIS_URL.\n` +
-        `To run them all: ${INSTALL_HINT}`,
+      `${having} and no server binary for some tests: those that start, stop, pause or reconfigure a server of ` +
+        `their own, or a cluster, are ignored (listed below per file), the others use what there is.\n` +
+        `To run them all: ${INSTALL_HINT}\nFor the cluster tests: ${CLUSTER_INSTALL_HINT}`,
     );
   }
   globalThis.addEventListener("load", () => {
     const file = Deno.mainModule.replace(/^.*\/tests\//, "tests/");
-    console.error(`Ignored in ${file}, needing their own server process:\n  - ${ignoredHere.join("\n  - ")}`);
+    for (const need of new Set(ignoredHere.map((i) => i.need))) {
+      const names = ignoredHere.filter((i) => i.need === need).map((i) => i.name);
+      console.error(`Ignored in ${file}, needing ${need}:\n  - ${names.join("\n  - ")}`);
+    }
   });
 }
 
@@ -129,7 +153,8 @@ export async function testServer(options: TestServerOptions = {}): Promise<TestS
   return { url: local.url, prefix: uniquePrefix(), local, [Symbol.asyncDispose]: () => local[Symbol.asyncDispose]() };
 }
 
-function uniquePrefix(): string {
+/** A key and channel prefix of its own, for one test or step. */
+export function uniquePrefix(): string {
   return `t${crypto.randomUUID().slice(0, 8)}:`;
 }
 
@@ -212,6 +237,66 @@ async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
     cursor = next;
     if (cursor === "0") return;
   }
+}
+
+/** What a {@linkcode clusterSuite}'s body gets: steps, each with a key prefix of its own. */
+export interface ClusterSuite {
+  /** The test's context. */
+  readonly context: Deno.TestContext;
+  /**
+   * Runs one step of the suite on its cluster.
+   *
+   * @param name the step's name
+   * @param fn the step; `prefix` names the keys and channels it writes
+   * @returns whether it passed
+   */
+  step(name: string, fn: (prefix: string, t: Deno.TestContext) => void | Promise<void>): Promise<boolean>;
+}
+
+/**
+ * Registers one test that starts a {@linkcode LocalCluster} and runs the
+ * body's steps on it, so that a test file forms its cluster once (sanitizers
+ * are per test: each step is checked, the cluster is stopped at the end).
+ * Ignored when there is no valkey-server or redis-server and the run has
+ * `REDIS_URL` (or `SERVER=keydb`); in CI (`CI=true`) it fails saying what to install.
+ *
+ * @param name the test's name
+ * @param fn the body: `t.step(name, (prefix) => …)` for each case
+ * @param options how to start the cluster (default: 3 masters, no replicas)
+ * @example
+ * ```ts ignore
+ * clusterSuite("keys spread over the masters", async (t, cluster) => {
+ *   await t.step("SET and GET", async (prefix) => { ... cluster.seedUrl ... });
+ * }, { replicas: 1, nodeTimeoutMs: 1000 });
+ * ```
+ */
+export function clusterSuite(
+  name: string,
+  fn: (t: ClusterSuite, cluster: LocalCluster) => Promise<void>,
+  options: LocalClusterOptions = {},
+): void {
+  if (!clusterAvailable) noteIgnored(name, CLUSTER_NEED);
+  Deno.test({
+    name,
+    ignore: !clusterAvailable,
+    async fn(context) {
+      await announce();
+      await using cluster = await LocalCluster.start(options);
+      await fn({ context, step: (stepName, body) => context.step(stepName, (t) => body(uniquePrefix(), t)) }, cluster);
+    },
+  });
+}
+
+/**
+ * Registers a test that starts clusters itself (e.g. through `deno task
+ * cluster`): ignored, and failing in CI, as {@linkcode clusterSuite}.
+ *
+ * @param name the test's name
+ * @param fn the test
+ */
+export function clusterTest(name: string, fn: (t: Deno.TestContext) => void | Promise<void>): void {
+  if (!clusterAvailable) noteIgnored(name, CLUSTER_NEED);
+  Deno.test({ name, ignore: !clusterAvailable, fn });
 }
 
 /** Text that grows as it is written, with waiting for a pattern to appear. */

@@ -1,9 +1,11 @@
 /**
  * Redis/Valkey Cluster: choosing between one server and a cluster's seed nodes, an ioredis `Cluster` that connects
- * or explains and reports lost nodes and moved slots, the slot map, and a local cluster for the labs and tests.
+ * or explains and reports lost nodes and moved slots, the slot map, and a throw-away local cluster of valkey-server
+ * or redis-server nodes for `deno task cluster` and the tests.
  *
  * @module
  */
 export * from "./cluster_connection.ts";
+export * from "./local_cluster.ts";
 export * from "./target.ts";
 export * from "./topology.ts";

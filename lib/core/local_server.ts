@@ -29,6 +29,7 @@ export const INSTALL_HINT: string = "No keydb-server, valkey-server or redis-ser
  * `valkey` or `redis`) when it is set, else the first of
  * {@linkcode SERVER_BINARIES} found.
  *
+ * @param among the binaries acceptable to the caller, in order of preference (default: all)
  * @returns the full path of the binary found, or undefined
  * @throws {CliError} (exit code 2) when `$SERVER` names none of them
  * @example
@@ -37,9 +38,11 @@ export const INSTALL_HINT: string = "No keydb-server, valkey-server or redis-ser
  * console.log(await findServerBinary() ?? "none installed");
  * ```
  */
-export async function findServerBinary(): Promise<string | undefined> {
+export async function findServerBinary(
+  among: readonly string[] = SERVER_BINARIES,
+): Promise<string | undefined> {
   const dirs = (Deno.env.get("PATH") ?? "").split(Deno.build.os === "windows" ? ";" : ":");
-  for (const name of serverChoice()) {
+  for (const name of serverChoice().filter((b) => among.includes(b))) {
     for (const dir of dirs) {
       if (!dir) continue;
       const path = `${dir}/${name}`;
@@ -78,6 +81,26 @@ export function freePort(): Promise<number> {
   const { port } = listener.addr as Deno.NetAddr;
   listener.close();
   return Promise.resolve(port);
+}
+
+/**
+ * Whether nothing listens on 127.0.0.1:`port` right now.
+ *
+ * @param port the port to try
+ * @returns true when it could be bound
+ * @example
+ * ```ts
+ * import { freePort, portFree } from "./local_server.ts";
+ * console.assert(portFree(await freePort()));
+ * ```
+ */
+export function portFree(port: number): boolean {
+  try {
+    Deno.listen({ hostname: "127.0.0.1", port }).close();
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** How to start a {@linkcode LocalServer}. */
@@ -179,6 +202,11 @@ export class LocalServer implements AsyncDisposable {
   /** Stops the server (SIGTERM, then SIGKILL after 5 s); its files stay for {@linkcode start}. */
   stop(): Promise<void> {
     return this.#process.halt(5000);
+  }
+
+  /** Kills the server at once (SIGKILL), as a crash would; its files stay for {@linkcode start}. */
+  kill(): Promise<void> {
+    return this.#process.halt(0);
   }
 
   /** Starts the server again on the same port, after {@linkcode stop}. */

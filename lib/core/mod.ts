@@ -11,6 +11,7 @@ export * from "./cli.ts";
 export * from "./client.ts";
 export * from "./config.ts";
 export * from "./exit_codes.ts";
+export * from "./foreground.ts";
 export * from "./ioredis_warnings.ts";
 export * from "./json_depth.ts";
 export * from "./json_event.ts";
