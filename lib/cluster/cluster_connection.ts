@@ -104,7 +104,7 @@ export class ClusterConnection {
     };
     this.cluster = new Cluster(options.urls.map(hostPort), clusterOptions);
     this.cluster.on("error", () => {}); // each node's trouble is reported once, from "node error" and "-node"
-    this.cluster.on("node error", (err: Error, key: string) => this.#nodeLost(key, err));
+    this.cluster.on("node error", (err: Error, key: string) => this.#nodeLost(key, err.message));
     this.cluster.on("refresh", () => this.#refreshed());
     this.#unrouteWarnings = routeIoredisWarnings(options.reporter);
   }
@@ -198,7 +198,7 @@ export class ClusterConnection {
   }
 
   /** A node's connection failed: said once, until the slot map shows the node serving again. */
-  #nodeLost(key: string, err: Error): void {
+  #nodeLost(key: string, why: string): void {
     if (this.#closing || !this.#connected || this.#lostNodes.has(key)) return;
     this.#lostNodes.set(key, Date.now());
     this.outages++;
@@ -206,31 +206,36 @@ export class ClusterConnection {
     const slots = owned.length > 0 ? `, master of slots ${describeSlots(owned)}` : "";
     const note = this.options.lossNote ? ` ${this.options.lossNote}` : "";
     this.options.reporter.warn(
-      `Lost cluster node ${key}${slots} (${scrubSecret(err.message, this.options.urls[0]!)}).${note}`,
+      `Lost cluster node ${key}${slots} (${scrubSecret(why, this.options.urls[0]!)}).${note}`,
     );
   }
 
-  /** The slot map was re-read: report what moved, and nodes serving again. */
+  /** The slot map was re-read: report what moved, and lost nodes that answer again. */
   #refreshed(): void {
     if (this.#closing || !this.#connected) return;
     const next = slotOwners(this.cluster);
     const changes = topologyChanges(this.#owners, next);
     this.#owners = next;
-    const owners = new Set(next.values());
     for (const [key, since] of this.#lostNodes) {
-      const reachable = this.cluster.nodes("all").some((n) => nodeKey(n) === key && n.status === "ready");
-      if (!reachable && !changes.some((c) => c.from === key)) continue;
+      if (!this.cluster.nodes("all").some((n) => nodeKey(n) === key && n.status === "ready")) continue;
       this.#lostNodes.delete(key);
-      const seconds = ((Date.now() - since) / 1000).toFixed(1);
-      if (reachable && owners.has(key)) this.options.reporter.ok(`Cluster node ${key} is back after ${seconds} s.`);
+      this.options.reporter.ok(
+        `Cluster node ${key} answers again, after ${((Date.now() - since) / 1000).toFixed(1)} s.`,
+      );
     }
+    if (changes.length === 0) return;
+    const serving = new Set(next);
     for (const c of changes) {
-      this.options.reporter.warn(`Slots ${describeSlots(c.slots)} moved from ${c.from} to ${c.to}.`);
+      const to = c.to || "no node (commands on them fail until one serves them)";
+      const emptied = c.from && !serving.has(c.from)
+        ? ` ${c.from} serves no slots now (it failed and a replica took over, or a resharding emptied it).`
+        : "";
+      this.options.reporter.warn(
+        `Slots ${describeSlots(c.slots)} moved from ${c.from || "no node"} to ${to}.${emptied}`,
+      );
     }
-    if (changes.length > 0) {
-      this.topologyChanges++;
-      for (const listener of this.#listeners) listener(next);
-    }
+    this.topologyChanges++;
+    for (const listener of this.#listeners) listener(next);
   }
 
   /**
