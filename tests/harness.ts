@@ -18,6 +18,7 @@ import { redactUrl } from "../lib/core/config.ts";
 import {
   answersPing,
   findServerBinary,
+  freePort,
   INSTALL_HINT,
   LocalServer,
   type LocalServerOptions,
@@ -70,10 +71,14 @@ function noteIgnored(name: string, need = OWN_PROCESS): void {
   if (!Deno.env.get("PUBSUB_LAB_TEST_IGNORES")) {
     Deno.env.set("PUBSUB_LAB_TEST_IGNORES", "1");
     const having = SHARED_URL ? `REDIS_URL (${redactUrl(SHARED_URL)})` : `SERVER=${Deno.env.get("SERVER")}`;
+    const missing = [
+      ...(BINARY ? [] : [`no server binary: the tests that start, stop, pause or reconfigure a server of their own`]),
+      ...(CLUSTER_BINARY ? [] : [`no valkey-server or redis-server: the cluster tests`]),
+    ];
+    const hints = [...(BINARY ? [] : [INSTALL_HINT]), ...(CLUSTER_BINARY ? [] : [CLUSTER_INSTALL_HINT])];
     console.error(
-      `${having} and no server binary for some tests: those that start, stop, pause or reconfigure a server of ` +
-        `their own, or a cluster, are ignored (listed below per file), the others use what there is.\n` +
-        `To run them all: ${INSTALL_HINT}\nFor the cluster tests: ${CLUSTER_INSTALL_HINT}`,
+      `${having} and ${missing.join("; ")} are ignored (listed below per file), the others use what there is.\n` +
+        `To run them all: ${hints.join("\n")}`,
     );
   }
   globalThis.addEventListener("load", () => {
@@ -673,6 +678,29 @@ export async function publishUntilSeen(
     await delay(200, stop.signal);
   }
   await waiting;
+}
+
+/**
+ * A free port on 127.0.0.1 with the `count - 1` ports after it free too (bounded tries).
+ *
+ * @param count how many ports in a row
+ * @returns the first of them
+ */
+export async function consecutiveFreePorts(count: number): Promise<number> {
+  for (let i = 0; i < 50; i++) {
+    const base = await freePort();
+    if (base + count > 65535) continue;
+    const listeners: Deno.Listener[] = [];
+    try {
+      for (let k = 1; k < count; k++) listeners.push(Deno.listen({ hostname: "127.0.0.1", port: base + k }));
+      return base;
+    } catch {
+      // one is taken: try another base
+    } finally {
+      for (const l of listeners) l.close();
+    }
+  }
+  throw new Error(`No ${count} consecutive free ports found in 50 tries`);
 }
 
 /**

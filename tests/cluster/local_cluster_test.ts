@@ -2,11 +2,12 @@ import assert from "node:assert/strict";
 import { main as cluster } from "../../scripts/cluster.ts";
 import { CLUSTER_SLOTS, type SlotRange } from "../../lib/cluster/local_cluster.ts";
 import { ExitCode } from "../../lib/core/exit_codes.ts";
-import { answersPing, askServer, freePort } from "../../lib/core/local_server.ts";
+import { answersPing, askServer } from "../../lib/core/local_server.ts";
 import {
   captureIo,
   clusterSuite,
   clusterTest,
+  consecutiveFreePorts,
   nothingLeft,
   ScriptProcess,
   testClient,
@@ -114,26 +115,8 @@ Deno.test("cluster.ts with SERVER=keydb exits 3 with one line naming what to ins
   assert.match(p.err.text, /^error: .*valkey-server or redis-server.*apt-get install redis-server.*\n$/);
 });
 
-/** A base port with the next `count - 1` free too (bounded tries). */
-async function freePortRun(count: number): Promise<number> {
-  for (let i = 0; i < 50; i++) {
-    const base = await freePort();
-    if (base + count > 65535) continue;
-    const listeners: Deno.Listener[] = [];
-    try {
-      for (let k = 1; k < count; k++) listeners.push(Deno.listen({ hostname: "127.0.0.1", port: base + k }));
-      return base;
-    } catch {
-      // one is taken: try another base
-    } finally {
-      for (const l of listeners) l.close();
-    }
-  }
-  throw new Error(`No ${count} consecutive free ports found in 50 tries`);
-}
-
 clusterTest("cluster.ts: a port in use exits 1 with one line saying which", async () => {
-  const base = await freePortRun(3);
+  const base = await consecutiveFreePorts(3);
   using _held = Deno.listen({ hostname: "127.0.0.1", port: base + 1 });
   const io = captureIo();
   assert.equal(await cluster(["--port", String(base)], io), ExitCode.Failure);
@@ -143,14 +126,14 @@ clusterTest("cluster.ts: a port in use exits 1 with one line saying which", asyn
 clusterTest(
   "deno task cluster prints the seed URL and the nodes; PING works on it; Ctrl+C stops it, exit 0, nothing left",
   async () => {
-    const base = await freePortRun(3);
+    const base = await consecutiveFreePorts(3);
     const ports = [base, base + 1, base + 2];
     const tmp = await Deno.makeTempDir({ prefix: "pubsub-lab-test-" });
     await using p = new ScriptProcess("cluster", ["--port", String(base)], { TMPDIR: tmp }, "null", "task");
     const [, seed] = await p.err.waitFor(/Seed URL: (redis:\/\/127\.0\.0\.1:\d+)\n/, 30_000);
     assert.equal(seed, `redis://127.0.0.1:${base}`);
     assert.match(p.err.text, /cluster of 3 master\(s\) is running, with keyspace notifications \(KEA\)/);
-    assert.match(p.err.text, /export REDIS_URL=redis:\/\/127\.0\.0\.1:\d+ REDIS_CLUSTER=1/);
+    await p.err.waitFor(/export REDIS_URL=redis:\/\/127\.0\.0\.1:\d+ REDIS_CLUSTER=1\n.*--cluster\n/);
     for (const port of ports) assert.match(p.err.text, new RegExp(`127\\.0\\.0\\.1:${port} +master +\\d+-\\d+\\n`));
     {
       await using redis = testClient(seed!);

@@ -4,25 +4,11 @@ import { main as demo } from "../../scripts/demo.ts";
 import { main as server } from "../../scripts/server.ts";
 import { ExitCode } from "../../lib/core/exit_codes.ts";
 import { askServer, findServerBinary, freePort } from "../../lib/core/local_server.ts";
-import { captureIo, nothingLeft, ownServerTest, ScriptProcess, testServer } from "../harness.ts";
+import { captureIo, consecutiveFreePorts, nothingLeft, ownServerTest, ScriptProcess, testServer } from "../harness.ts";
 
 /** A directory of the test's own for a script's TMPDIR, so that what it leaves behind can be seen. */
 function privateTmp(): Promise<string> {
   return Deno.makeTempDir({ prefix: "pubsub-lab-test-" });
-}
-
-/** A port P with P + 1 free too, for --pair (bounded tries). */
-async function twoConsecutiveFreePorts(): Promise<number> {
-  for (let i = 0; i < 20; i++) {
-    const port = await freePort();
-    try {
-      Deno.listen({ hostname: "127.0.0.1", port: port + 1 }).close();
-      return port;
-    } catch {
-      // taken: try another
-    }
-  }
-  throw new Error("No two consecutive free ports found in 20 tries");
 }
 
 ownServerTest(
@@ -71,7 +57,7 @@ ownServerTest("deno task server says so when a server already answers on the por
 ownServerTest(
   "deno task server --pair: the two commands it prints run lab 3's round trip; Ctrl+C stops both nodes",
   async () => {
-    const port = await twoConsecutiveFreePorts();
+    const port = await consecutiveFreePorts(2);
     const tmp = await privateTmp();
     const keydb = (await findServerBinary())!.endsWith("keydb-server");
     await using p = new ScriptProcess("server", ["--pair", "--port", String(port)], { TMPDIR: tmp }, "null", "task");
@@ -110,7 +96,7 @@ ownServerTest(
 ownServerTest(
   "server.ts --pair: a node that exits ends it with exit 1 and the node's log; the other node stops",
   async () => {
-    const port = await twoConsecutiveFreePorts();
+    const port = await consecutiveFreePorts(2);
     const tmp = await privateTmp();
     await using p = new ScriptProcess("server.ts", ["--pair", "--port", String(port)], { TMPDIR: tmp });
     await p.err.waitFor(/writer: /, 20_000);
