@@ -13,9 +13,7 @@ import { readEnv } from "../core/config.ts";
 import { CliError, ExitCode } from "../core/exit_codes.ts";
 import { askServer, findServerBinary, freePort, LocalServer, portFree } from "../core/local_server.ts";
 import { delay } from "../core/timing.ts";
-
-/** The number of hash slots of a Redis Cluster. */
-export const CLUSTER_SLOTS = 16384;
+import { CLUSTER_SLOTS, type ClusterNodeLine, parseClusterNodes } from "./topology.ts";
 
 /** The binaries a local cluster runs on, in order of preference. */
 export const CLUSTER_BINARIES = ["valkey-server", "redis-server"] as const;
@@ -313,7 +311,7 @@ export class LocalCluster implements AsyncDisposable {
     throw lastError;
   }
 
-  #apply(view: NodeEntry[]): void {
+  #apply(view: ClusterNodeLine[]): void {
     for (const entry of view) {
       const node = this.#nodes.find((n) => n.id === entry.id);
       if (!node) continue;
@@ -524,38 +522,6 @@ async function command(port: number, text: string): Promise<string> {
     return reply.slice(eol + 2, eol + 2 + Number(reply.slice(1, eol)));
   }
   return reply.slice(1).trim();
-}
-
-/** One line of CLUSTER NODES. */
-interface NodeEntry {
-  id: string;
-  port: number;
-  flags: Set<string>;
-  masterId?: string;
-  slots: SlotRange[];
-}
-
-/**
- * Parses the reply of CLUSTER NODES (`<id> <ip:port@bus> <flags> <master>
- * <ping> <pong> <epoch> <link> <slot>…`); slots being migrated (`[…]`) are skipped.
- *
- * @param text the reply
- * @returns one entry per node
- */
-function parseClusterNodes(text: string): NodeEntry[] {
-  return text.trim().split("\n").filter((l) => l.trim()).map((line) => {
-    const [id = "", addr = "", flags = "", master = "-", , , , , ...slots] = line.trim().split(" ");
-    return {
-      id,
-      port: Number(addr.match(/:(\d+)@/)?.[1] ?? 0),
-      flags: new Set(flags.split(",")),
-      masterId: master === "-" ? undefined : master,
-      slots: slots.filter((s) => !s.startsWith("[")).map((s) => {
-        const [a, b = a] = s.split("-").map(Number);
-        return [a!, b!] as const;
-      }),
-    };
-  });
 }
 
 /** A canonical text of who serves which slots: `id:first-last,…` sorted. */

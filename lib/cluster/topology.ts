@@ -9,7 +9,7 @@ import type { Cluster } from "ioredis";
 import calculateSlot from "cluster-key-slot";
 
 /** How many hash slots a cluster has. */
-export const SLOTS = 16384;
+export const CLUSTER_SLOTS = 16384;
 
 /** The master (`host:port`) serving each slot, indexed by slot; `""` where none does. */
 export type SlotOwners = readonly string[];
@@ -48,8 +48,8 @@ export function slotOf(name: string): number {
  * @returns the owners, indexed by slot
  */
 export function slotOwners(cluster: Cluster): SlotOwners {
-  const owners = new Array<string>(SLOTS);
-  for (let slot = 0; slot < SLOTS; slot++) owners[slot] = cluster.slots[slot]?.[0] ?? "";
+  const owners = new Array<string>(CLUSTER_SLOTS);
+  for (let slot = 0; slot < CLUSTER_SLOTS; slot++) owners[slot] = cluster.slots[slot]?.[0] ?? "";
   return owners;
 }
 
@@ -144,6 +144,8 @@ export interface ClusterNodeLine {
   masterId?: string;
   /** Whether the cluster takes it for failed (`fail` or `fail?`) or it has no address yet (`handshake`, `noaddr`). */
   down: boolean;
+  /** Its flags as the reply gives them: `myself`, `master`, `slave`, `fail?`, `fail`, `handshake`… */
+  flags: ReadonlySet<string>;
   /** The slot ranges it serves (masters). */
   slots: [number, number][];
 }
@@ -176,6 +178,7 @@ export function parseClusterNodes(text: string): ClusterNodeLine[] {
       role: flagSet.has("master") ? "master" : "replica",
       ...(master !== "-" ? { masterId: master } : {}),
       down: flagSet.has("fail") || flagSet.has("fail?") || flagSet.has("handshake") || flagSet.has("noaddr"),
+      flags: flagSet,
       slots,
     };
   });

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { main as cluster } from "../../scripts/cluster.ts";
-import { CLUSTER_SLOTS, type SlotRange } from "../../lib/cluster/local_cluster.ts";
+import type { SlotRange } from "../../lib/cluster/local_cluster.ts";
+import { CLUSTER_SLOTS } from "../../lib/cluster/topology.ts";
 import { ExitCode } from "../../lib/core/exit_codes.ts";
 import { answersPing, askServer } from "../../lib/core/local_server.ts";
 import {
