@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { main as listener } from "../../scripts/keyspace_listener.ts";
+import { main as writer } from "../../scripts/keyspace_writer.ts";
 import { ExitCode } from "../../lib/core/exit_codes.ts";
 import { slotOf } from "../../lib/cluster/topology.ts";
 import { clusterSuite, eventually, runMain, withClient } from "../harness.ts";
@@ -60,6 +61,41 @@ clusterSuite("keyspace_listener --cluster through a failover", async (t, local) 
       const summary = lines.find((e) => e.event === "summary");
       assert.ok(Number(summary?.topology_changes) >= 1);
       await withClient(promoted.url, (redis) => redis.del(key));
+    },
+  );
+
+  await t.step(
+    "the master of the handshake key killed: the writer watches it on the promoted replica and handshakes go on",
+    async (prefix) => {
+      const withReplica = (slot: number) => local.replicasOf(local.nodeOwning(slot)).length > 0;
+      let i = 0;
+      while (!withReplica(slotOf(`${prefix}hs${i}`)) && i < 1000) i++;
+      const handshake = `${prefix}hs${i}`;
+      const dead = local.nodeOwning(slotOf(handshake));
+      let j = 0;
+      while (local.nodeOwning(slotOf(`${prefix}k${j}`)).id === dead.id && j < 1000) j++;
+      const key = `${prefix}k${j}`;
+      const [replica] = local.replicasOf(dead);
+      const keyArgs = ["--url", local.seedUrl, "--cluster", "--key", key, "--handshake-key", handshake];
+      await using l = runMain(listener, keyArgs, 90_000);
+      await l.io.err.waitFor(/Listening on cluster /);
+      await using w = runMain(writer, [...keyArgs, "--count", "1000", "--interval", "50ms", "--timeout", "1s"], 90_000);
+      await w.io.out.waitFor(/#3 .*→ handshake/);
+      await local.kill(dead);
+      await local.waitFailover(dead, 30_000);
+      await w.io.err.waitFor(
+        new RegExp(`Watching ${handshake} on 127\\.0\\.0\\.1:${replica!.port} now`),
+        20_000,
+      );
+      const after = w.io.out.text.length;
+      await eventually(() => /→ handshake in/.test(w.io.out.text.slice(after)), "a handshake after the move", 15_000);
+      w.io.stop();
+      l.io.stop();
+      assert.equal(await w.exit, ExitCode.Ok, w.io.err.text);
+      assert.equal(await l.exit, ExitCode.Ok, l.io.err.text);
+      assert.match(w.io.out.text, /\d+ handshake\(s\) in \d+ round\(s\)/);
+      await withClient(local.nodeOwning(slotOf(key)).url, (redis) => redis.del(key));
+      await withClient(local.nodeOwning(slotOf(handshake)).url, (redis) => redis.del(handshake));
     },
   );
 }, { masters: 3, replicas: 1, nodeTimeoutMs: 1000 });
