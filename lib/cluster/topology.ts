@@ -183,3 +183,28 @@ export function parseClusterNodes(text: string): ClusterNodeLine[] {
     };
   });
 }
+
+/**
+ * A hash tag whose keys land on `node`'s slots: `{<tag>}anything` is stored on
+ * that master (e.g. a probe key that must be written where it is listened to).
+ *
+ * @param owners the slot map
+ * @param node the master, `host:port`
+ * @returns a tag such as `{12}`, or undefined when the node serves no slot
+ * @example
+ * ```ts
+ * import { hashTagOn, slotOf } from "./topology.ts";
+ * const owners = Array.from({ length: 16384 }, (_, s) => (s < 8192 ? "a:1" : "b:2"));
+ * const tag = hashTagOn(owners, "b:2")!;
+ * console.assert(owners[slotOf(`${tag}key`)] === "b:2");
+ * ```
+ */
+export function hashTagOn(owners: SlotOwners, node: string): string | undefined {
+  if (!owners.includes(node)) return undefined;
+  // 16384 slots: a node with even one slot is hit within a few hundred thousand tries; bounded all the same.
+  for (let i = 0; i < 1_000_000; i++) {
+    const tag = `{${i}}`;
+    if (owners[slotOf(tag)] === node) return tag;
+  }
+  return undefined;
+}

@@ -9,8 +9,9 @@
  */
 import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
-import { type Redis, ReplyError } from "ioredis";
+import { type Cluster, type Redis, ReplyError } from "ioredis";
 import { CliError, ExitCode } from "../core/exit_codes.ts";
+import { slotOf } from "../cluster/topology.ts";
 import { keyspaceChannel, parseNotification } from "./channels.ts";
 import { onMessage, subscribeAll, type Subscription, unsubscribeAll } from "../pubsub/subscribe.ts";
 
@@ -86,18 +87,23 @@ export interface Response {
   handshake: boolean;
 }
 
+/** A command connection: one server's, or a cluster client that routes each key to its node. */
+export type KeyClient = Redis | Cluster;
+
 /** Where the listener reads and writes. */
 export interface ResponderOptions {
-  /** A command connection to the server listened to. */
-  read: Redis;
+  /** A command connection to the server listened to, or the cluster client. */
+  read: KeyClient;
   /** A connection to the server the handshake goes to, when it is another one (`--write-url`). */
-  write?: Redis;
+  write?: KeyClient;
   /** The handshake key, or undefined for `--no-handshake`. */
   handshakeKey?: string;
   /** The listener's name in the handshake value. */
   name: string;
   /** Told once when the Lua script is refused and two round trips are used instead. */
   onFallback?: (reason: string) => void;
+  /** `read` is a cluster client: a key of another slot than the handshake key's is read, then acknowledged (2 trips). */
+  cluster?: boolean;
 }
 
 /**
@@ -113,6 +119,8 @@ export interface ResponderOptions {
 export class HandshakeResponder {
   /** `script`: 1 round trip; `pipeline`: read, then write (2); `read-only`: no handshake (1). */
   mode: RespondMode;
+  /** On a cluster, the script runs only for keys in the handshake key's slot (one node, one script); others use two. */
+  readonly #handshakeSlot: number | undefined;
 
   /**
    * Creates a HandshakeResponder.
@@ -121,6 +129,9 @@ export class HandshakeResponder {
    */
   constructor(private readonly options: ResponderOptions) {
     this.mode = options.handshakeKey === undefined ? "read-only" : options.write ? "pipeline" : "script";
+    this.#handshakeSlot = options.cluster && options.handshakeKey !== undefined
+      ? slotOf(options.handshakeKey)
+      : undefined;
   }
 
   /**
@@ -133,7 +144,8 @@ export class HandshakeResponder {
   async respond(key: string): Promise<Response> {
     const writes = this.options.handshakeKey !== undefined && key !== this.options.handshakeKey;
     try {
-      if (this.mode === "script") {
+      const oneSlot = this.#handshakeSlot === undefined || slotOf(key) === this.#handshakeSlot;
+      if (this.mode === "script" && oneSlot) {
         try {
           return await this.#viaScript(key, writes);
         } catch (err) {
@@ -231,25 +243,53 @@ export class HandshakeWatcher implements AsyncDisposable {
   #stop: () => void = () => {};
   readonly #subscription: Subscription;
 
-  private constructor(private readonly sub: Redis, private readonly read: Redis, db: number, key: string) {
+  private constructor(private sub: Redis, private readonly read: KeyClient, db: number, key: string) {
     this.#subscription = { kind: "channel", name: keyspaceChannel(db, key) };
   }
 
   /**
    * Subscribes to the handshake key's keyspace channel.
    *
-   * @param options the subscriber connection, a command connection, the db and the handshake key
+   * @param options the subscriber connection (on a cluster: to the node owning the key), a command connection (or
+   *   the cluster client), the db and the handshake key
    * @returns the watcher, subscribed
    */
-  static async start(options: { sub: Redis; read: Redis; db: number; key: string }): Promise<HandshakeWatcher> {
+  static async start(options: { sub: Redis; read: KeyClient; db: number; key: string }): Promise<HandshakeWatcher> {
     const watcher = new HandshakeWatcher(options.sub, options.read, options.db, options.key);
-    watcher.#stop = onMessage(options.sub, (m) => {
+    watcher.#stop = await watcher.#listen(options.sub);
+    return watcher;
+  }
+
+  async #listen(sub: Redis): Promise<() => void> {
+    const stop = onMessage(sub, (m) => {
       const arrivedAt = performance.now();
       const n = parseNotification(m.channel, m.payload);
-      if (n?.event === "set") void watcher.#check(n.key, arrivedAt);
+      if (n?.event === "set") void this.#check(n.key, arrivedAt);
     });
-    await subscribeAll(options.sub, [watcher.#subscription], () => {});
-    return watcher;
+    await subscribeAll(sub, [this.#subscription], () => {}).catch((err) => {
+      stop();
+      throw err;
+    });
+    return stop;
+  }
+
+  /**
+   * Follows the handshake key to another server (on a cluster, the node that
+   * serves its slot after a failover): subscribes there first, then leaves
+   * the old one. A round waiting goes on waiting.
+   *
+   * @param sub a subscriber connection to the new server
+   * @returns when subscribed there
+   */
+  async moveTo(sub: Redis): Promise<void> {
+    const stop = await this.#listen(sub);
+    const [oldSub, oldStop] = [this.sub, this.#stop];
+    this.sub = sub;
+    this.#stop = stop;
+    oldStop();
+    if (oldSub.status === "ready") {
+      await unsubscribeAll(oldSub, [this.#subscription]).catch(() => {}); // the old node may be gone
+    }
   }
 
   async #check(key: string, arrivedAt: number): Promise<void> {

@@ -111,6 +111,10 @@ export interface ProbeOptions {
   flags: string;
   /** How long to wait for the events, and for each command, in ms (default {@linkcode PROBE_TIMEOUT_MS}). */
   timeoutMs?: number;
+  /** The server is a node of a cluster: its probe connections say so, and its probe keys carry `keyTag`. */
+  clusterNode?: boolean;
+  /** A hash tag (`{12}`) that puts the probe keys on the slots of the node probed, on a cluster. */
+  keyTag?: string;
 }
 
 /** What a probe found. */
@@ -189,14 +193,20 @@ export async function probeFlags(options: ProbeOptions): Promise<ProbeResult> {
   const unproven = classes.filter((c) => !tried.includes(c)).join("");
   const kinds: ("keyspace" | "keyevent")[] = letters.has("E") ? ["keyevent"] : [];
   if (letters.has("K") || kinds.length === 0) kinds.push("keyspace");
-  const base = `pubsub-lab:probe:${crypto.randomUUID()}`;
+  const base = `${options.keyTag ?? ""}pubsub-lab:probe:${crypto.randomUUID()}`;
   const steps = tried.map((c) => PROBE_STEPS[c]!);
   const expected = new Set(kinds.flatMap((kind) => steps.map((s) => `${kind}:${s.event}`)));
 
   const timeoutMs = options.timeoutMs ?? PROBE_TIMEOUT_MS;
   const reporter = new Reporter(nullWriter);
   const open = (url: string) =>
-    Connection.open({ url: urlForDb(url, options.db), reporter, reconnect: false, connectTimeoutMs: timeoutMs });
+    Connection.open({
+      url: urlForDb(url, options.db),
+      reporter,
+      reconnect: false,
+      connectTimeoutMs: timeoutMs,
+      ...(options.clusterNode ? { clusterNode: true } : {}),
+    });
   const sub = await open(options.url);
   let writer: Connection | undefined;
   try {
@@ -270,6 +280,8 @@ export interface EnsureOptions {
   address: string;
   /** Where a change is recorded, to be reported or undone at exit. */
   changes?: NotifyChanges;
+  /** On a cluster: the node's probe connections skip the cluster check, and its probe keys carry this hash tag. */
+  cluster?: { keyTag: string };
 }
 
 /** What {@linkcode ensureNotifications} did. */
@@ -337,7 +349,13 @@ export async function ensureNotifications(options: EnsureOptions): Promise<Ensur
       "That keeps the letters already set and adds the missing ones.",
     );
   }
-  const probe = await probeFlags({ url: options.url, writeUrl: options.writeUrl, db: options.db, flags: needed });
+  const probe = await probeFlags({
+    url: options.url,
+    writeUrl: options.writeUrl,
+    db: options.db,
+    flags: needed,
+    ...(options.cluster ? { clusterNode: true, keyTag: options.cluster.keyTag } : {}),
+  });
   if (probe.ok) {
     const assumed = probe.unproven ? ` (${probe.unproven} cannot be probed: assumed on)` : "";
     reporter.info(
