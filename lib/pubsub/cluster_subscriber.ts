@@ -14,9 +14,12 @@ import { ClusterConnection } from "../cluster/cluster_connection.ts";
 import { slotOf, type SlotOwners } from "../cluster/topology.ts";
 import { CliError, ExitCode } from "../core/exit_codes.ts";
 import { escapeControl, type Reporter } from "../core/output.ts";
-import { withTimeout } from "../core/timing.ts";
+import { delay, withTimeout } from "../core/timing.ts";
 import { noShardedPubSub, shardedUnsupported } from "./sharded.ts";
 import { type Confirmation, leaveAll, type PubSubMessage, subscribeOne, type Subscription } from "./subscribe.ts";
+
+/** The longest backoff (with jitter) ioredis 6.0.0 waits before retrying a per-shard subscriber: 2 s + 25 %. */
+export const SUBSCRIBER_RETRY_MS = 2600;
 
 /** How a {@linkcode ClusterSubscriber} connects. */
 export interface ClusterSubscriberOptions {
@@ -64,8 +67,28 @@ export class ClusterSubscriber {
   readonly #shardNode = new Map<string, string>();
   readonly #moveListeners = new Set<(move: ShardMove) => void>();
 
+  /** When ioredis last failed to connect a per-shard subscriber (it then arms a timer to refresh the slot map). */
+  #subscriberFailedAt: number | undefined;
+
   private constructor(readonly conn: ClusterConnection, private readonly reporter: Reporter) {
     conn.onTopologyChange((owners) => this.#topologyChanged(owners));
+    // ioredis emits "error" on the cluster only for a per-shard subscriber that could not connect.
+    conn.cluster.on("error", () => (this.#subscriberFailedAt = Date.now()));
+    conn.cluster.on("node error", (_err: Error, key: string) => this.#lost.add(key));
+  }
+
+  /** Nodes whose connection failed and has not been seen ready since. */
+  readonly #lost = new Set<string>();
+
+  /**
+   * Whether `key` is a node lost and not back: a slot map read from a node that has not heard of the failover
+   * yet still names it, and the channel has not really moved back.
+   */
+  #stillLost(key: string): boolean {
+    if (!this.#lost.has(key)) return false;
+    const node = this.conn.cluster.nodes("all").find((n) => `${n.options.host}:${n.options.port}` === key);
+    if (node?.status === "ready") this.#lost.delete(key);
+    return this.#lost.has(key);
   }
 
   /**
@@ -178,7 +201,7 @@ export class ClusterSubscriber {
     for (const [channel, from] of this.#shardNode) {
       const slot = slotOf(channel);
       const to = owners[slot] ?? "";
-      if (to === from || to === "") continue;
+      if (to === from || to === "" || this.#stillLost(to)) continue;
       this.#shardNode.set(channel, to);
       this.moves++;
       this.reporter.warn(
@@ -221,8 +244,14 @@ export class ClusterSubscriber {
     };
   }
 
-  /** Closes every connection. */
-  close(): Promise<void> {
-    return this.conn.close();
+  /**
+   * Closes every connection. After a per-shard subscriber failed to connect (a node lost), ioredis 6.0.0 has armed
+   * a timer of up to {@linkcode SUBSCRIBER_RETRY_MS} to refresh the slot map, which nothing can cancel: let it run
+   * out, so that nothing is left behind.
+   */
+  async close(): Promise<void> {
+    await this.conn.close();
+    const failedAt = this.#subscriberFailedAt;
+    if (failedAt !== undefined) await delay(Math.max(0, failedAt + SUBSCRIBER_RETRY_MS - Date.now()));
   }
 }
