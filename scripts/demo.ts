@@ -21,17 +21,22 @@ import { main as subscriber } from "./subscriber.ts";
 const SPEC: ScriptSpec = {
   name: "demo.ts",
   summary: "lab 1 in one terminal: a subscriber and the publisher's demo together.",
-  usage: ["[--url URL | --local] [--interval DURATION]"],
+  usage: ["[--url URL | --local] [--interval DURATION]", "--cluster --url SEED [--interval DURATION]"],
   options: {
     interval: { type: "string", arg: "DURATION", help: "pause between the demo's messages (default 0.5–1.5 s)" },
     local: { type: "boolean", help: "start a throw-away local server even when one answers on localhost:6379" },
     url: COMMON_OPTIONS.url!,
+    cluster: {
+      type: "boolean",
+      help: "the URL is a seed node of a cluster (e.g. deno task cluster's): the same demo across its nodes",
+    },
     help: COMMON_OPTIONS.help!,
   },
   examples: [
     "deno task demo",
     "deno task demo --url redis://localhost:6380 --interval 200ms",
     "deno task demo --local            # leave the server on localhost:6379 alone",
+    "deno task demo --cluster --url redis://127.0.0.1:7000   # on the cluster of deno task cluster",
   ],
 };
 
@@ -47,12 +52,19 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     const status = new Reporter(io.stderr);
     const wantsLocal = flags.boolean("local");
     if (wantsLocal && flags.string("url") !== undefined) throw new UsageError("--local and --url exclude each other");
+    const cluster = flags.boolean("cluster");
+    if (cluster && (wantsLocal || flags.string("url") === undefined)) {
+      throw new UsageError(
+        "--cluster needs --url SEED (it starts no cluster): run deno task cluster in another terminal, then " +
+          "deno task demo --cluster --url redis://127.0.0.1:7000",
+      );
+    }
     const explicit = flags.string("url") ?? readEnv("REDIS_URL");
     let url = resolveUrl(flags.string("url"));
     // One stop request for the whole demo (the subscriber and the publisher follow it), from its very start.
     using shutdown = onShutdown(io.signal);
     let local: LocalServer | undefined;
-    if (wantsLocal || (!explicit && !(await reachable(url, status)))) {
+    if (!cluster && (wantsLocal || (!explicit && !(await reachable(url, status))))) {
       local = await LocalServer.start({ notifications: LAB_NOTIFICATIONS });
       url = local.url;
       const why = wantsLocal ? "--local" : "No server on localhost:6379";
@@ -75,11 +87,12 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
         stderr: prefixedWriter(io.stderr, tag("publisher", (s) => out.magenta(s))),
         signal: shutdown.signal,
       };
-      const listening = subscriber(["--url", url, "--count", "6", "--timeout", "10s"], subIo);
+      const target = ["--url", url, ...(cluster ? ["--cluster"] : [])];
+      const listening = subscriber([...target, "--count", "6", "--timeout", "10s"], subIo);
       const first = await Promise.race([subscribed.then(() => undefined), listening]);
       if (first !== undefined) return first;
       const interval = flags.string("interval");
-      const published = await publisher(["--url", url, ...(interval ? ["--interval", interval] : [])], pubIo);
+      const published = await publisher([...target, ...(interval ? ["--interval", interval] : [])], pubIo);
       const received = await listening;
       if (published !== ExitCode.Ok) return published;
       if (received === ExitCode.Ok) {

@@ -7,17 +7,22 @@
  *   deno run -A scripts/publisher.ts                       # the lab's six messages
  *   deno run -A scripts/publisher.ts chat:general "hello"
  *   deno run -A scripts/publisher.ts bench 'msg {{n}}' --repeat 100000 --quiet
+ *   deno run -A scripts/publisher.ts --cluster --url redis://127.0.0.1:7000 --sharded orders "hi"   # lab 7
  *
  * @module
  */
 import { COMMON_OPTIONS, type Flags, runScript, type ScriptSpec } from "../lib/core/cli.ts";
 import { commandLostConnection, Connection } from "../lib/core/client.ts";
-import { resolveUrl } from "../lib/core/config.ts";
+import { CLUSTER_OPTIONS, resolveTarget } from "../lib/cluster/target.ts";
+import { ClusterConnection } from "../lib/cluster/cluster_connection.ts";
+import { slotOf } from "../lib/cluster/topology.ts";
+import { clusterOutage, noShardedPubSub, shardedUnsupported, spublishSender } from "../lib/pubsub/sharded.ts";
 import { demoMessages } from "../lib/pubsub/demo_messages.ts";
 import { ExitCode, UsageError } from "../lib/core/exit_codes.ts";
 import { compileTemplate } from "../lib/pubsub/message_template.ts";
 import { defaultIo, escapeControl, type Io, Printer, Reporter, showPayload } from "../lib/core/output.ts";
 import {
+  type Client,
   type Outgoing,
   type Published,
   publishSender,
@@ -40,6 +45,8 @@ const SPEC: ScriptSpec = {
     "CHANNEL --stdin                    # one message per input line",
     "CHANNEL TEMPLATE --repeat N [--rate R | --interval DURATION] [--retry DURATION]",
     "--stream CHANNEL ...               # any of the above, appended to a stream (XADD) instead",
+    "--sharded CHANNEL ...              # any of the above, published with SPUBLISH (sharded pub/sub)",
+    "--cluster --url SEED ...           # any of the above on a Redis/Valkey cluster",
   ],
   positionals: true,
   options: {
@@ -61,7 +68,12 @@ const SPEC: ScriptSpec = {
       type: "boolean",
       help: "append to the stream CHANNEL (XADD, field payload) instead of publishing: kept for later readers",
     },
+    sharded: {
+      type: "boolean",
+      help: "publish with SPUBLISH (sharded pub/sub, Redis >= 7 or Valkey): on a cluster it stays on its slot's shard",
+    },
     ...COMMON_OPTIONS,
+    ...CLUSTER_OPTIONS,
   },
   examples: [
     "deno run -A scripts/publisher.ts                                  # lab 1's demo",
@@ -71,6 +83,7 @@ const SPEC: ScriptSpec = {
     "deno run -A scripts/publisher.ts bench 'msg {{n}} {{ts}}' --repeat 100000 --quiet",
     `deno run -A scripts/publisher.ts --stream key_submission '{"event_type":"key_submitted","timestamp":"{{iso}}","key_value":"k{{n}}"}' --repeat 1000`,
     "deno run -A scripts/publisher.ts ticks 'tick {{n}}' --repeat 600 --interval 1s --retry 30s",
+    "deno run -A scripts/publisher.ts --cluster --url redis://127.0.0.1:7000 --sharded orders 'o {{n}}' --repeat 100",
   ],
 };
 
@@ -134,29 +147,54 @@ export function main(args: string[], io: Io & { stdin?: ReadableStream<Uint8Arra
     const quiet = flags.boolean("quiet");
     const out = new Printer(io.stdout);
     const status = new Reporter(io.stderr);
-    const url = resolveUrl(flags.string("url"));
+    const target = resolveTarget(flags.list("url"), flags.boolean("cluster"));
+    const stream = flags.boolean("stream");
+    const sharded = flags.boolean("sharded");
+    if (stream && sharded) throw new UsageError("--stream appends to a stream, --sharded publishes: choose one");
     using shutdown = onShutdown(io.signal);
     const retryMs = mode.kind === "repeat" ? mode.retryMs : undefined;
-    const outage = new OutageWait(shutdown.signal);
-    const conn = await Connection.open({
-      url,
-      reporter: status,
-      reconnect: retryMs !== undefined,
-      signal: shutdown.signal,
-      ...(retryMs !== undefined
-        ? {
-          lossNote: `Publishing waits for it, up to ${retryMs / 1000} s (--retry).`,
-          onRestored: () => outage.restored(),
-        }
-        : {}),
-    });
-    const stream = flags.boolean("stream");
-    const send = stream ? appendSender() : publishSender;
-    const tally = new Tally(stream);
+    const outage = new OutageWait(shutdown.signal, target.cluster);
+    const lossNote = retryMs !== undefined
+      ? `Publishing waits for it, up to ${retryMs / 1000} s (--retry).`
+      : undefined;
+    let conn: Connection | ClusterConnection;
+    let client: Client;
+    let send;
+    if (target.cluster) {
+      const cluster = await ClusterConnection.open({
+        urls: target.urls,
+        reporter: status,
+        signal: shutdown.signal,
+        ...(lossNote ? { lossNote } : {}),
+      });
+      cluster.onTopologyChange(() => outage.restored());
+      conn = cluster;
+      client = cluster.cluster;
+      send = stream
+        ? appendSender()
+        : sharded
+        ? spublishSender((channel) => cluster.owners[slotOf(channel)] ?? "")
+        : publishSender;
+    } else {
+      const single = await Connection.open({
+        url: target.url,
+        reporter: status,
+        reconnect: retryMs !== undefined,
+        signal: shutdown.signal,
+        ...(lossNote ? { lossNote, onRestored: () => outage.restored() } : {}),
+      });
+      conn = single;
+      client = single.redis;
+      send = stream ? appendSender() : sharded ? spublishSender() : publishSender;
+    }
+    // On a cluster a PUBLISH counts the subscribers of the node that took it only: 0 there says nothing.
+    const nodeLocalCount = target.cluster && !sharded && !stream;
+    const tally = new Tally(stream, nodeLocalCount);
     const report = (p: Published) => {
       tally.add(p);
-      if (!quiet) printResult(out, json, p);
-      if (p.receivers === 0 && p.entryId === undefined && tally.unheard === 1) {
+      outage.published();
+      if (!quiet) printResult(out, json, p, nodeLocalCount);
+      if (!nodeLocalCount && p.receivers === 0 && p.entryId === undefined && tally.unheard === 1) {
         warnUnheard(status, p.channel, mode.kind !== "one" && mode.kind !== "demo");
       }
     };
@@ -165,18 +203,18 @@ export function main(args: string[], io: Io & { stdin?: ReadableStream<Uint8Arra
         const messages = demoMessages();
         for (const [i, message] of messages.entries()) {
           if (shutdown.signal.aborted) break;
-          const [delivery] = await send(conn.redis, [message]);
+          const [delivery] = await send(client, [message]);
           report({ ...message, n: i + 1, ...delivery! });
           if (i < messages.length - 1) await delay(mode.intervalMs ?? 500 + Math.random() * 1000, shutdown.signal);
         }
       } else if (mode.kind === "one") {
-        const [delivery] = await send(conn.redis, [mode.message]);
+        const [delivery] = await send(client, [mode.message]);
         report({ ...mode.message, n: 1, ...delivery! });
       } else if (mode.kind === "stdin") {
         let n = 0;
         for await (const lines of readLines(io.stdin ?? Deno.stdin.readable, shutdown.signal)) {
           const batch = lines.map((payload) => ({ channel: mode.channel, payload }));
-          const deliveries = await send(conn.redis, batch);
+          const deliveries = await send(client, batch);
           batch.forEach((m, i) => report({ ...m, n: ++n, ...deliveries[i]! }));
         }
       } else {
@@ -185,9 +223,11 @@ export function main(args: string[], io: Io & { stdin?: ReadableStream<Uint8Arra
           ? undefined
           // A command the server refused is no outage: only a lost connection is waited for.
           : (err: Error): Promise<boolean> =>
-            conn.ready && !commandLostConnection(err) ? Promise.resolve(false) : outage.wait(retryMs);
+            conn.ready && !commandLostConnection(err) && !(target.cluster && clusterOutage(err))
+              ? Promise.resolve(false)
+              : outage.wait(retryMs);
         const series = await publishSeries(
-          conn.redis,
+          client,
           mode.count,
           (n) => ({ channel: mode.channel, payload: template(n) }),
           { rate: mode.rate, intervalMs: mode.intervalMs },
@@ -198,10 +238,12 @@ export function main(args: string[], io: Io & { stdin?: ReadableStream<Uint8Arra
         if (retryMs !== undefined) tally.series = series;
       }
     } catch (err) {
-      if (conn.ready && !commandLostConnection(err)) throw err;
+      if (sharded && noShardedPubSub(err)) throw shardedUnsupported(conn.address, "SPUBLISH");
+      if (conn.ready && !commandLostConnection(err) && !(target.cluster && clusterOutage(err))) throw err;
+      const server = target.cluster ? "a cluster node" : "the server";
       const why = retryMs === undefined
-        ? "the server went away (--retry DURATION waits for it)"
-        : `the server did not come back within ${retryMs / 1000} s (--retry)`;
+        ? `${server} went away (--retry DURATION waits for it)`
+        : `${server} did not come back within ${retryMs / 1000} s (--retry)`;
       status.error(`Publishing stopped after ${formatNumber(tally.sent)} message(s): ${why}.`);
       return ExitCode.Failure;
     } finally {
@@ -212,18 +254,20 @@ export function main(args: string[], io: Io & { stdin?: ReadableStream<Uint8Arra
   });
 }
 
-function printResult(out: Printer, json: boolean, p: Published): void {
+function printResult(out: Printer, json: boolean, p: Published, nodeLocalCount: boolean): void {
   if (json) {
     out.event("published", {
       n: p.n,
       channel: p.channel,
       ...showPayload(wireBytes(p.payload)).json,
       ...p.entryId !== undefined ? { entry_id: p.entryId } : { receivers: p.receivers },
+      ...p.node !== undefined ? { node: p.node } : {},
     });
     return;
   }
   const body = showPayload(wireBytes(p.payload)).text;
-  const who = p.receivers === 1 ? "1 subscriber" : `${p.receivers} subscribers`;
+  const who = (p.receivers === 1 ? "1 subscriber" : `${p.receivers} subscribers`) +
+    (p.node !== undefined ? ` on ${p.node}` : nodeLocalCount ? " on the node that took it" : "");
   const fate = p.entryId !== undefined ? `appended as ${p.entryId}` : `received by ${who}`;
   out.line(`→ ${out.cyan(escapeControl(p.channel))}: ${body}  ${out.dim(`(${fate})`)}`);
 }
@@ -242,15 +286,30 @@ function wireBytes(payload: string | Uint8Array): Uint8Array {
   return typeof payload === "string" ? encoder.encode(payload) : payload;
 }
 
+/** How often a publisher on a cluster tries again while a node is lost (the slot map may change at any time). */
+const CLUSTER_RETRY_MS = 250;
+
 /** Lets a failed publish wait, up to a deadline, for the connection to come back. */
 class OutageWait {
   #waiters: (() => void)[] = [];
+  /** On a cluster: when publishing began to fail (undefined while it works). */
+  #failingSince: number | undefined;
 
-  constructor(private readonly stop: AbortSignal) {}
+  /**
+   * @param stop Ctrl+C
+   * @param cluster on a cluster the publish is tried again every {@linkcode CLUSTER_RETRY_MS} until `ms` after the
+   *   first failure (a failover moves the slots to another node, a node that comes back moves none)
+   */
+  constructor(private readonly stop: AbortSignal, private readonly cluster = false) {}
 
-  /** The connection is back: wakes every waiter. */
+  /** The connection is back (or the slot map changed): wakes every waiter. */
   restored(): void {
     for (const wake of this.#waiters.splice(0)) wake();
+  }
+
+  /** A message was published: the outage, if any, is over. */
+  published(): void {
+    this.#failingSince = undefined;
   }
 
   /** Resolves true once the connection is back (or on Ctrl+C: the series then ends), false after `ms`. */
@@ -258,6 +317,17 @@ class OutageWait {
     if (this.stop.aborted) return true;
     const done = new AbortController();
     const back = new Promise<boolean>((resolve) => this.#waiters.push(() => resolve(true)));
+    if (this.cluster) {
+      const since = this.#failingSince ??= Date.now();
+      const left = since + ms - Date.now();
+      if (left <= 0) return false;
+      const again = delay(Math.min(CLUSTER_RETRY_MS, left), AbortSignal.any([done.signal, this.stop])).then(() => true);
+      try {
+        return await Promise.race([back, again]);
+      } finally {
+        done.abort();
+      }
+    }
     const late = delay(ms, AbortSignal.any([done.signal, this.stop])).then(() => this.stop.aborted);
     try {
       return await Promise.race([back, late]);
@@ -278,8 +348,11 @@ class Tally {
   /** When the replies came: the rate is over the time messages were flowing. */
   readonly flow = new MessageCounter();
 
-  /** @param stream whether messages are appended (`--stream`): the summary then says how many */
-  constructor(readonly stream: boolean) {}
+  /**
+   * @param stream whether messages are appended (`--stream`): the summary then says how many
+   * @param nodeLocalCount PUBLISH on a cluster: receivers are those of the node that took each message only
+   */
+  constructor(readonly stream: boolean, readonly nodeLocalCount = false) {}
 
   get sent(): number {
     return this.flow.total;
@@ -324,9 +397,9 @@ class Tally {
     }
     out.line(
       `Published ${formatNumber(this.sent)} message(s) in ${seconds.toFixed(2)} s${pace}; ` +
-        `${formatNumber(this.deliveries)} deliveries.`,
+        `${formatNumber(this.deliveries)} deliveries` + (this.nodeLocalCount ? " on the nodes that took them." : "."),
     );
-    if (this.unheard > 0 && this.sent > 1) {
+    if (this.unheard > 0 && this.sent > 1 && !this.nodeLocalCount) {
       status.warn(`${formatNumber(this.unheard)} message(s) reached no subscriber and are gone.`);
     }
   }

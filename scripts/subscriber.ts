@@ -5,17 +5,20 @@
  *
  *   deno run -A scripts/subscriber.ts                # the lab: 2 channels + alerts:*
  *   deno run -A scripts/subscriber.ts news -p 'log:*' --json | jq .
+ *   deno run -A scripts/subscriber.ts --cluster --url redis://127.0.0.1:7000 --shard orders   # lab 7
  *
  * @module
  */
 import { COMMON_OPTIONS, type Flags, runScript, type ScriptSpec } from "../lib/core/cli.ts";
-import { resolveUrl } from "../lib/core/config.ts";
+import { CLUSTER_OPTIONS, resolveTarget } from "../lib/cluster/target.ts";
+import { slotOf } from "../lib/cluster/topology.ts";
 import { LAB_CHANNELS, LAB_PATTERN } from "../lib/pubsub/demo_messages.ts";
 import { type CliError, ExitCode } from "../lib/core/exit_codes.ts";
 import { clock, defaultIo, escapeControl, type Io, Printer, Reporter, showPayload } from "../lib/core/output.ts";
 import { liveProgress } from "../lib/core/progress.ts";
 import { type Confirmation, onMessage, type PubSubMessage, type Subscription } from "../lib/pubsub/subscribe.ts";
-import { SubscriberConnection } from "../lib/pubsub/subscriptions.ts";
+import { type OutageFields, SubscriberConnection } from "../lib/pubsub/subscriptions.ts";
+import { ClusterSubscriber } from "../lib/pubsub/cluster_subscriber.ts";
 import { onShutdown } from "../lib/core/shutdown.ts";
 import { formatNumber, MessageCounter } from "../lib/core/stats.ts";
 import { flowRate, toSeconds } from "../lib/core/json_event.ts";
@@ -24,7 +27,10 @@ import { whenAborted } from "../lib/core/timing.ts";
 const SPEC: ScriptSpec = {
   name: "subscriber.ts",
   summary: "subscribe to channels and patterns and print each message as it arrives.",
-  usage: ["[CHANNEL...] [-c CHANNEL]... [-p PATTERN]... [--count N] [--timeout DURATION] [--json | --quiet]"],
+  usage: [
+    "[CHANNEL...] [-c CHANNEL]... [-p PATTERN]... [-s CHANNEL]... [--count N] [--timeout DURATION] [--json | --quiet]",
+    "--cluster --url SEED [...]            # the same on a Redis/Valkey cluster",
+  ],
   positionals: true,
   options: {
     channel: { type: "string", short: "c", multiple: true, arg: "CHANNEL", help: "subscribe to a channel" },
@@ -35,16 +41,26 @@ const SPEC: ScriptSpec = {
       arg: "PATTERN",
       help: "subscribe to a glob pattern, e.g. 'alerts:*'",
     },
+    shard: {
+      type: "string",
+      short: "s",
+      multiple: true,
+      arg: "CHANNEL",
+      help:
+        "subscribe to a sharded channel (SSUBSCRIBE; Redis >= 7 or Valkey): on a cluster, on the master of its slot",
+    },
     count: { type: "string", short: "n", arg: "N", help: "exit after N messages" },
     timeout: { type: "string", arg: "DURATION", help: "exit when nothing arrives for this long (e.g. 10s, 500ms)" },
     quiet: { type: "boolean", short: "q", help: "show a live count and rate instead of each message" },
     ...COMMON_OPTIONS,
+    ...CLUSTER_OPTIONS,
   },
   examples: [
     "deno run -A scripts/subscriber.ts                      # lab 1: system_notifications, chat:general, alerts:*",
     "deno run -A scripts/subscriber.ts news sports -p 'alerts:*'",
     "deno run -A scripts/subscriber.ts bench --quiet --timeout 5s",
     "deno run -A scripts/subscriber.ts --json news | jq -r 'select(.event == \"message\") | .payload'",
+    "deno run -A scripts/subscriber.ts --cluster --url redis://127.0.0.1:7000 -s orders -s payments   # lab 7",
   ],
 };
 
@@ -52,7 +68,8 @@ const SPEC: ScriptSpec = {
 function chooseSubscriptions(flags: Flags): Subscription[] {
   const channels = [...flags.positionals, ...flags.list("channel")];
   const patterns = flags.list("pattern");
-  if (channels.length === 0 && patterns.length === 0) {
+  const shards = flags.list("shard");
+  if (channels.length === 0 && patterns.length === 0 && shards.length === 0) {
     return [
       ...LAB_CHANNELS.map((name) => ({ kind: "channel" as const, name })),
       { kind: "pattern", name: LAB_PATTERN },
@@ -61,7 +78,48 @@ function chooseSubscriptions(flags: Flags): Subscription[] {
   return [
     ...channels.map((name) => ({ kind: "channel" as const, name })),
     ...patterns.map((name) => ({ kind: "pattern" as const, name })),
+    ...shards.map((name) => ({ kind: "shard" as const, name })),
   ];
+}
+
+/** What the subscriber needs from its connection, on one server or on a cluster (chosen once, at startup). */
+interface Listener {
+  readonly address: string;
+  readonly failed: Promise<CliError>;
+  listen(handler: (m: PubSubMessage) => void): () => void;
+  subscribe(subscriptions: readonly Subscription[], onConfirm: (c: Confirmation) => void): Promise<void>;
+  unsubscribe(): Promise<void>;
+  close(): Promise<void>;
+  outageSummary(cost: string): string | undefined;
+  outageJson(): OutageFields | ReturnType<ClusterSubscriber["outageJson"]>;
+}
+
+const LOSS_NOTE = "Messages published until it is back are lost: pub/sub keeps nothing for absent subscribers.";
+
+async function openListener(flags: Flags, status: Reporter, out: Printer, signal: AbortSignal): Promise<Listener> {
+  const target = resolveTarget(flags.list("url"), flags.boolean("cluster"));
+  if (target.cluster) {
+    const sub = await ClusterSubscriber.open({ urls: target.urls, reporter: status, signal, lossNote: LOSS_NOTE });
+    if (flags.boolean("json")) sub.onMove((move) => out.event("shard_moved", { ...move }));
+    return sub;
+  }
+  const conn = await SubscriberConnection.open({
+    url: target.url,
+    signal,
+    reporter: status,
+    lossNote: LOSS_NOTE,
+    remedies: flags.boolean("quiet") ? [] : ["--quiet (printing each message is the slow part)"],
+  });
+  return {
+    address: conn.address,
+    failed: conn.failed,
+    listen: (handler) => onMessage(conn.redis, handler),
+    subscribe: (subscriptions, onConfirm) => conn.subscribe(subscriptions, onConfirm),
+    unsubscribe: () => conn.unsubscribe(),
+    close: () => conn.close(),
+    outageSummary: (cost) => conn.outageSummary(cost),
+    outageJson: () => conn.outageJson(),
+  };
 }
 
 /**
@@ -78,18 +136,11 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     const idleMs = flags.duration("timeout");
     const json = flags.boolean("json");
     const quiet = flags.boolean("quiet");
-    const url = resolveUrl(flags.string("url"));
     const out = new Printer(io.stdout);
     const status = new Reporter(io.stderr);
 
     using shutdown = onShutdown(io.signal);
-    const conn = await SubscriberConnection.open({
-      url,
-      signal: shutdown.signal,
-      reporter: status,
-      lossNote: "Messages published until it is back are lost: pub/sub keeps nothing for absent subscribers.",
-      remedies: quiet ? [] : ["--quiet (printing each message is the slow part)"],
-    });
+    const conn = await openListener(flags, status, out, shutdown.signal);
     const counter = new MessageCounter();
     const startedAt = Date.now();
     const done = new AbortController();
@@ -97,7 +148,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     let fatal: CliError | undefined;
     try {
       const print = json ? printJson(out) : printText(out);
-      const stopListening = onMessage(conn.redis, (m) => {
+      const stopListening = conn.listen((m) => {
         counter.record(m.channel);
         if (!quiet) print(m);
         if (counter.total === count) done.abort();
@@ -124,11 +175,17 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
   });
 }
 
+const CONFIRMATION_EVENT = { channel: "subscribe", pattern: "psubscribe", shard: "ssubscribe" } as const;
+
 function printConfirmation(out: Printer, c: Confirmation, json: boolean): void {
   if (json) {
-    out.event(c.kind === "channel" ? "subscribe" : "psubscribe", { [c.kind]: c.name, active: c.active });
+    const name = c.kind === "pattern" ? { pattern: c.name } : { channel: c.name };
+    const where = c.node !== undefined ? { node: c.node, slot: slotOf(c.name) } : {};
+    out.event(CONFIRMATION_EVENT[c.kind], { ...name, active: c.active, ...where });
   } else {
-    out.line(`${out.green("✓")} subscribed to ${c.kind} ${out.bold(c.name)} (${c.active} active)`);
+    const what = c.kind === "shard" ? "sharded channel" : c.kind;
+    const where = c.node !== undefined ? ` on ${out.bold(c.node)} ${out.dim(`(slot ${slotOf(c.name)})`)}` : "";
+    out.line(`${out.green("✓")} subscribed to ${what} ${out.bold(escapeControl(c.name))}${where} (${c.active} active)`);
   }
 }
 
@@ -136,18 +193,23 @@ function printText(out: Printer): (m: PubSubMessage) => void {
   return (m) => {
     const body = showPayload(m.payload).text;
     const channel = out.cyan(escapeControl(m.channel));
-    const where = m.pattern === undefined
-      ? `${out.dim("message ")} ${channel}`
-      : `${out.dim("pmessage")} ${out.magenta(escapeControl(m.pattern))} ${out.dim("matched")} ${channel}`;
-    out.line(`${out.dim(clock())} ${where}: ${body}`);
+    const where = m.pattern !== undefined
+      ? `${out.dim("pmessage")} ${out.magenta(escapeControl(m.pattern))} ${out.dim("matched")} ${channel}`
+      : m.sharded
+      ? `${out.dim("smessage")} ${channel}`
+      : `${out.dim("message ")} ${channel}`;
+    const from = m.node !== undefined ? `  ${out.dim(`(from ${m.node})`)}` : "";
+    out.line(`${out.dim(clock())} ${where}: ${body}${from}`);
   };
 }
 
 function printJson(out: Printer): (m: PubSubMessage) => void {
   return (m) => {
     const payload = showPayload(m.payload).json;
-    if (m.pattern === undefined) out.event("message", { channel: m.channel, ...payload });
-    else out.event("pmessage", { pattern: m.pattern, channel: m.channel, ...payload });
+    if (m.pattern !== undefined) out.event("pmessage", { pattern: m.pattern, channel: m.channel, ...payload });
+    else if (m.sharded) {
+      out.event("smessage", { channel: m.channel, ...payload, ...(m.node !== undefined ? { node: m.node } : {}) });
+    } else out.event("message", { channel: m.channel, ...payload });
   };
 }
 
@@ -168,7 +230,7 @@ function printSummary(
   json: boolean,
   counter: MessageCounter,
   elapsedMs: number,
-  conn: SubscriberConnection,
+  conn: Listener,
 ): void {
   const rate = flowRate(counter.total, counter.flowingMs);
   if (json) {

@@ -1,16 +1,19 @@
 /**
  * Plain pub/sub, labs 1 and 2: subscribing with one confirmation per channel, keeping subscriptions across reconnects
  * (a refused channel said once, a drop for falling behind named as such, the backlog watched), publishing in pipelined
- * batches at a rate, message templates, stdin read as lines, and lab 1's demo messages.
+ * batches at a rate, message templates, stdin read as lines, lab 1's demo messages — and sharded pub/sub, on one
+ * server and on a cluster (lab 7).
  *
  * @module
  */
 export * from "./backlog_watch.ts";
+export * from "./cluster_subscriber.ts";
 export * from "./demo_messages.ts";
 export * from "./drop_cause.ts";
 export * from "./message_template.ts";
 export * from "./output_limit.ts";
 export * from "./publish.ts";
+export * from "./sharded.ts";
 export * from "./stdin_lines.ts";
 export * from "./subscribe.ts";
 export * from "./subscriptions.ts";

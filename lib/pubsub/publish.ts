@@ -5,7 +5,7 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import type { Redis } from "ioredis";
+import type { Cluster, Redis } from "ioredis";
 import { delay } from "../core/timing.ts";
 
 /** One message to publish. */
@@ -16,10 +16,15 @@ export interface Outgoing {
   payload: string | Uint8Array;
 }
 
+/** A connection to one server, or a cluster client: what a {@linkcode BatchSender} sends through. */
+export type Client = Redis | Cluster;
+
 /** What the server answered for one message. */
 export interface Delivery {
   /** How many subscribers received it (0: it is gone); 0 for a stream append, which keeps it. */
   receivers: number;
+  /** On a cluster, the master (`host:port`) that took a sharded message (SPUBLISH). */
+  node?: string;
   /** The entry id, when the message was appended to a stream (`XADD`) instead of published. */
   entryId?: string;
 }
@@ -31,7 +36,7 @@ export interface Published extends Outgoing, Delivery {
 }
 
 /** Sends a batch of messages in one round trip and says what became of each, in order. */
-export type BatchSender = (redis: Redis, messages: readonly Outgoing[]) => Promise<Delivery[]>;
+export type BatchSender = (redis: Client, messages: readonly Outgoing[]) => Promise<Delivery[]>;
 
 /**
  * The {@linkcode BatchSender} that PUBLISHes (see {@linkcode publishBatch}).
@@ -58,7 +63,7 @@ export const BATCH_SIZE = 1000;
  * const [receivers] = await publishBatch(redis, [{ channel: "news", payload: "hi" }]);
  * ```
  */
-export async function publishBatch(redis: Redis, messages: readonly Outgoing[]): Promise<number[]> {
+export async function publishBatch(redis: Client, messages: readonly Outgoing[]): Promise<number[]> {
   if (messages.length === 1) return [await redis.publish(messages[0]!.channel, wire(messages[0]!.payload))];
   const pipeline = redis.pipeline();
   for (const m of messages) pipeline.publish(m.channel, wire(m.payload));
@@ -130,7 +135,7 @@ export interface SeriesResult {
  * ```
  */
 export async function publishSeries(
-  redis: Redis,
+  redis: Client,
   count: number,
   make: (n: number) => Outgoing,
   pacing: Pacing,

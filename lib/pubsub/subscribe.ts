@@ -5,21 +5,23 @@
  * @module
  */
 import type { Buffer } from "node:buffer";
-import type { Redis } from "ioredis";
+import type { Cluster, Redis } from "ioredis";
 import { withTimeout } from "../core/timing.ts";
 
 /** A channel or a pattern to subscribe to. */
 export interface Subscription {
-  /** `channel` for SUBSCRIBE, `pattern` for PSUBSCRIBE. */
-  kind: "channel" | "pattern";
+  /** `channel` for SUBSCRIBE, `pattern` for PSUBSCRIBE, `shard` for SSUBSCRIBE (a sharded channel). */
+  kind: "channel" | "pattern" | "shard";
   /** The channel name or glob pattern. */
   name: string;
 }
 
 /** The server's confirmation of one subscription. */
 export interface Confirmation extends Subscription {
-  /** How many subscriptions this connection has now. */
+  /** How many subscriptions this connection has now (on a cluster: the connection to that node). */
   active: number;
+  /** On a cluster, the node (`host:port`) that serves a sharded channel's slot. */
+  node?: string;
 }
 
 /** A message received, direct or through a pattern. */
@@ -28,6 +30,10 @@ export interface PubSubMessage {
   channel: string;
   /** The pattern it matched, for PSUBSCRIBE messages. */
   pattern?: string;
+  /** True for a message on a sharded channel (SSUBSCRIBE). */
+  sharded?: true;
+  /** On a cluster, the node (`host:port`) a sharded message came from. */
+  node?: string;
   /** The payload, byte for byte. */
   payload: Uint8Array;
 }
@@ -50,11 +56,25 @@ export async function subscribeAll(
   onConfirm: (confirmation: Confirmation) => void,
 ): Promise<void> {
   const replies = subscriptions.map((s) =>
-    (s.kind === "channel" ? redis.subscribe(s.name) : redis.psubscribe(s.name)).then((active) =>
-      onConfirm({ ...s, active: Number(active) })
-    )
+    subscribeOne(redis, s).then((active) => onConfirm({ ...s, active: Number(active) }))
   );
   await Promise.all(replies);
+}
+
+/**
+ * Sends the one command that subscribes to `s`: SUBSCRIBE, PSUBSCRIBE or SSUBSCRIBE.
+ *
+ * @param redis a connection (or a cluster client) used for pub/sub
+ * @param s what to subscribe to
+ * @returns the connection's count of active subscriptions
+ */
+export function subscribeOne(redis: Redis | Cluster, s: Subscription): Promise<number> {
+  const sent = s.kind === "channel"
+    ? redis.subscribe(s.name)
+    : s.kind === "pattern"
+    ? redis.psubscribe(s.name)
+    : redis.ssubscribe(s.name);
+  return sent.then(Number);
 }
 
 /**
@@ -69,17 +89,21 @@ export async function subscribeAll(
  * stop();
  * ```
  */
-export function onMessage(redis: Redis, handler: (message: PubSubMessage) => void): () => void {
+export function onMessage(redis: Redis | Cluster, handler: (message: PubSubMessage) => void): () => void {
   // buffer.toString() rather than String(buffer): this runs once per message, and under a flood String()'s
   // generic conversion was a measurable share of the subscriber's CPU.
   const direct = (channel: Buffer, payload: Buffer) => handler({ channel: channel.toString(), payload });
   const viaPattern = (pattern: string, channel: Buffer, payload: Buffer) =>
     handler({ pattern, channel: channel.toString(), payload });
+  const sharded = (channel: Buffer, payload: Buffer) =>
+    handler({ channel: channel.toString(), payload, sharded: true });
   redis.on("messageBuffer", direct);
   redis.on("pmessageBuffer", viaPattern);
+  redis.on("smessageBuffer", sharded);
   return () => {
     redis.off("messageBuffer", direct);
     redis.off("pmessageBuffer", viaPattern);
+    redis.off("smessageBuffer", sharded);
   };
 }
 
@@ -97,11 +121,24 @@ export function onMessage(redis: Redis, handler: (message: PubSubMessage) => voi
  */
 export async function unsubscribeAll(redis: Redis, subscriptions: readonly Subscription[]): Promise<void> {
   if (redis.status !== "ready") return;
-  const channels = subscriptions.filter((s) => s.kind === "channel").map((s) => s.name);
-  const patterns = subscriptions.filter((s) => s.kind === "pattern").map((s) => s.name);
-  const leaving = Promise.all([
+  await withTimeout(leaveAll(redis, subscriptions), 1000, () => new Error("UNSUBSCRIBE unanswered")).catch(() => {});
+}
+
+/**
+ * Sends UNSUBSCRIBE, PUNSUBSCRIBE and SUNSUBSCRIBE (one per sharded channel:
+ * on a cluster each may live on another node) for `subscriptions`.
+ *
+ * @param redis the subscribed connection (or cluster client)
+ * @param subscriptions what to leave
+ * @returns when every reply came
+ */
+export async function leaveAll(redis: Redis | Cluster, subscriptions: readonly Subscription[]): Promise<void> {
+  const names = (kind: Subscription["kind"]) => subscriptions.filter((s) => s.kind === kind).map((s) => s.name);
+  const channels = names("channel");
+  const patterns = names("pattern");
+  await Promise.all([
     channels.length ? redis.unsubscribe(...channels) : 0,
     patterns.length ? redis.punsubscribe(...patterns) : 0,
+    ...names("shard").map((name) => redis.sunsubscribe(name)),
   ]);
-  await withTimeout(leaving, 1000, () => new Error("UNSUBSCRIBE unanswered")).catch(() => {});
 }

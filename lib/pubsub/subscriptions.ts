@@ -25,7 +25,8 @@ import {
   type SubscriberFacts,
 } from "./drop_cause.ts";
 import { describeOutputLimit, dropThreshold } from "./output_limit.ts";
-import type { Confirmation, Subscription } from "./subscribe.ts";
+import { type Confirmation, leaveAll, subscribeOne, type Subscription } from "./subscribe.ts";
+import { noShardedPubSub, shardedUnsupported } from "./sharded.ts";
 import { withTimeout } from "../core/timing.ts";
 
 /** How a {@linkcode SubscriberConnection} behaves: a {@linkcode ConnectionOptions} plus what falling behind means. */
@@ -192,6 +193,7 @@ export class SubscriberConnection {
       const s = subscriptions[i]!;
       if (r.status === "fulfilled") return onConfirm({ ...s, active: r.value });
       if (!(r.reason instanceof ReplyError)) throw r.reason;
+      if (s.kind === "shard" && noShardedPubSub(r.reason)) throw shardedUnsupported(this.address, "SSUBSCRIBE");
       this.#refuse(s, r.reason.message);
     });
     if (this.#refused.size === this.#wanted.length) throw this.#noneLeft();
@@ -201,13 +203,7 @@ export class SubscriberConnection {
   async unsubscribe(): Promise<void> {
     const active = this.#wanted.filter((s) => !this.#refused.has(s));
     if (this.redis.status !== "ready" || active.length === 0) return;
-    const channels = active.filter((s) => s.kind === "channel").map((s) => s.name);
-    const patterns = active.filter((s) => s.kind === "pattern").map((s) => s.name);
-    const leaving = Promise.all([
-      channels.length ? this.redis.unsubscribe(...channels) : 0,
-      patterns.length ? this.redis.punsubscribe(...patterns) : 0,
-    ]);
-    await withTimeout(leaving, 1000, () => new Error("UNSUBSCRIBE unanswered")).catch(() => {});
+    await withTimeout(leaveAll(this.redis, active), 1000, () => new Error("UNSUBSCRIBE unanswered")).catch(() => {});
   }
 
   /** What the script saw at the close; dates the outage from when the server really closed the connection. */
@@ -339,10 +335,6 @@ export class SubscriberConnection {
   }
 }
 
-function subscribeOne(redis: Redis, s: Subscription): Promise<number> {
-  return (s.kind === "channel" ? redis.subscribe(s.name) : redis.psubscribe(s.name)).then(Number);
-}
-
 function what(s: Subscription): string {
-  return `${s.kind} "${escapeControl(s.name)}"`;
+  return `${s.kind === "shard" ? "sharded channel" : s.kind} "${escapeControl(s.name)}"`;
 }

@@ -74,6 +74,24 @@ ownServerTest("every script's --json output follows README's table and the envel
     assert.ok(!single.out.text.includes('"rate_per_second"'), "one message gives no rate");
   });
 
+  await t.step("subscriber.ts -s (sharded pub/sub, where the server has it)", async () => {
+    const [command] = await redis.command("INFO", "SSUBSCRIBE") as unknown[];
+    if (!Array.isArray(command)) return; // KeyDB: no sharded pub/sub, so no such rows to produce
+    await using sub = runMain(await mainOf("subscriber.ts"), [
+      "--url",
+      url,
+      "-s",
+      "jc:orders",
+      "--count",
+      "1",
+      "--json",
+    ]);
+    await sub.io.out.waitFor(/"event":"ssubscribe"/);
+    await redis.spublish("jc:orders", "paid");
+    assert.equal(await sub.exit, ExitCode.Ok);
+    hold("subscriber.ts", sub.io);
+  });
+
   await t.step("keyspace_listener.ts and keyspace_writer.ts", async () => {
     await using listener = runMain(await mainOf("keyspace_listener.ts"), ["--url", url, "--count", "2", "--json"]);
     await listener.io.err.waitFor(/Listening on /);
