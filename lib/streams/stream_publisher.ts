@@ -71,6 +71,22 @@ export function appendSender(retention?: Retention): BatchSender {
 }
 
 /**
+ * The {@linkcode BatchSender} that XADDs on a cluster: each append on its
+ * own, routed by its stream's slot (a pipeline may only touch one node), and
+ * sent together per node by the cluster's auto-pipelining.
+ *
+ * @param retention how to trim each stream as it grows
+ * @returns the sender
+ */
+export function clusterAppendSender(retention?: Retention): BatchSender {
+  return (redis, messages) =>
+    Promise.all(messages.map(async (m) => ({
+      receivers: 0,
+      entryId: String(await redis.xadd(m.channel, ...retentionArgs(retention), "*", PAYLOAD_FIELD, wire(m.payload))),
+    })));
+}
+
+/**
  * Appends events to the stream named after their topic and returns each
  * entry id. Fields an event lacks (`timestamp`, `id`, `source`) are filled
  * in; an invalid event — by the envelope or by its topic's schema — is never
