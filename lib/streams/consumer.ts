@@ -107,6 +107,8 @@ export interface StreamConsumerOptions {
   reporter?: Reporter;
   /** Called for each entry moved to a dead-letter stream. */
   onDeadLetter?: (dead: DeadLetter) => void;
+  /** On a cluster: sends an XACK again while its slot fails over (else it stays pending and is claimed again). */
+  retryAck?: <T>(command: () => Promise<T>) => Promise<T>;
 }
 
 /** What {@linkcode StreamConsumer.shutdown} achieved. */
@@ -208,6 +210,7 @@ export class StreamConsumer {
   readonly #schemas: TopicSchemas | undefined;
   readonly #reporter: Reporter;
   readonly #onDeadLetter: (dead: DeadLetter) => void;
+  readonly #retryAck: (<T>(command: () => Promise<T>) => Promise<T>) | undefined;
   readonly #pool: TaskPool<Delivery>;
   readonly #stop = new AbortController();
   readonly #abort = new AbortController();
@@ -240,6 +243,7 @@ export class StreamConsumer {
     this.#schemas = options.schemas;
     this.#reporter = options.reporter ?? new Reporter(Deno.stderr);
     this.#onDeadLetter = options.onDeadLetter ?? (() => {});
+    this.#retryAck = options.retryAck;
     for (const [stream, handler] of Object.entries(options.streams ?? {})) {
       this.#routes.set(stream, { stream, handler, stats: new StreamStats(stream), taken: new Set() });
     }
@@ -714,7 +718,8 @@ export class StreamConsumer {
     this.#acks = new Map();
     const sent = [...batch].map(async ([stream, ids]) => {
       try {
-        await this.#redis.xack(stream, this.#group, ...ids);
+        if (this.#retryAck) await this.#retryAck(() => this.#redis.xack(stream, this.#group, ...ids));
+        else await this.#redis.xack(stream, this.#group, ...ids);
       } catch (err) {
         // Still pending: redelivered after the claim time, so at least once still holds.
         this.#reporter.warn(`XACK of ${ids.length} entr(ies) of ${stream} failed (${message(err)}).`);

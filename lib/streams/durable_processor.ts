@@ -9,6 +9,7 @@
  */
 import type { Redis } from "ioredis";
 import { ClusterConnection } from "../cluster/cluster_connection.ts";
+import { duringFailover } from "../cluster/failover_retry.ts";
 import type { Target } from "../cluster/target.ts";
 import { Connection } from "../core/client.ts";
 import { ExitCode } from "../core/exit_codes.ts";
@@ -149,6 +150,7 @@ export async function runDurableProcessor(o: DurableProcessorOptions, io: Io, sh
   try {
     const results = new StreamPublisher(conns.commands, {
       source: "event_processor",
+      ...(o.target.cluster ? { duringFailover: true } : {}),
       ...(o.resultsMaxLen > 0 ? { retention: { maxLen: o.resultsMaxLen } } : {}),
     });
     const handlers = durableProcessorHandlers(results, {
@@ -166,6 +168,7 @@ export async function runDurableProcessor(o: DurableProcessorOptions, io: Io, sh
       ...(o.schemas ? { schemas: o.schemas } : {}),
       reporter: status,
       onDeadLetter: (d) => o.json && printDeadLetter(out, d),
+      ...(o.target.cluster ? { retryAck: duringFailover } : {}),
     });
     const created = await consumer.start();
     const nodes = conns.nodes();
