@@ -8,7 +8,8 @@
  * @module
  */
 import type { Redis } from "ioredis";
-import type { ClusterConnection } from "../cluster/cluster_connection.ts";
+import { ClusterConnection } from "../cluster/cluster_connection.ts";
+import type { Target } from "../cluster/target.ts";
 import { slotOf } from "../cluster/topology.ts";
 import { backoffMs, Connection } from "../core/client.ts";
 import { nullWriter, Reporter } from "../core/output.ts";
@@ -145,4 +146,35 @@ class NodeLane implements ReadLane {
     await this.#conn?.close();
     this.#conn = undefined;
   }
+}
+
+/** A client for reading streams: one server's connection, or a cluster routing each stream to its node. */
+export interface StreamClient {
+  /** The client (on a cluster: the cluster, its command methods those of one connection). */
+  readonly redis: Redis;
+  /** The node (`host:port`) serving a stream, on a cluster; undefined on one server. */
+  nodeOf(stream: string): string | undefined;
+  /** Closes it. */
+  close(): Promise<void>;
+}
+
+/**
+ * Opens a {@linkcode StreamClient}: a {@linkcode Connection} (no reconnect), or a {@linkcode ClusterConnection}.
+ *
+ * @param target one server, or a cluster's seeds
+ * @param reporter where outages are reported
+ * @returns the client
+ * @throws {CliError} when it cannot connect
+ */
+export async function openStreamClient(target: Target, reporter: Reporter): Promise<StreamClient> {
+  if (!target.cluster) {
+    const conn = await Connection.open({ url: target.url, reporter, reconnect: false });
+    return { redis: conn.redis, nodeOf: () => undefined, close: () => conn.close() };
+  }
+  const cluster = await ClusterConnection.open({ urls: target.urls, reporter });
+  return {
+    redis: cluster.cluster as unknown as Redis,
+    nodeOf: (stream) => cluster.owners[slotOf(stream)],
+    close: () => cluster.close(),
+  };
 }
