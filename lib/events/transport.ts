@@ -16,7 +16,6 @@ import { CliError, ExitCode, UsageError } from "../core/exit_codes.ts";
 import { toSeconds } from "../core/json_event.ts";
 import type { Reporter } from "../core/output.ts";
 import { ClusterConnection } from "../cluster/cluster_connection.ts";
-import { slotOf } from "../cluster/topology.ts";
 import type { Target } from "../cluster/target.ts";
 import {
   type Confirmation,
@@ -243,15 +242,4 @@ export function noShardedPubSub(err: unknown, address: string): Error {
     `${address} has no sharded pub/sub (SSUBSCRIBE refused: ${text.split("\n")[0]}): it needs Redis 7 or later or ` +
       `Valkey (KeyDB has none: it scales with active replicas, as compose.yaml runs them). Drop --sharded.`,
   );
-}
-
-/**
- * The node (`host:port`) a sharded topic lives on, on a cluster.
- *
- * @param cluster the cluster
- * @param topic the channel
- * @returns the master serving its slot
- */
-export function topicNode(cluster: ClusterConnection, topic: string): string {
-  return cluster.owners[slotOf(topic)] ?? "";
 }
