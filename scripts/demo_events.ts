@@ -11,8 +11,9 @@
  * @module
  */
 import { COMMON_OPTIONS, runScript, type ScriptSpec } from "../lib/core/cli.ts";
+import { CLUSTER_OPTIONS, resolveTarget } from "../lib/cluster/target.ts";
 import { Connection } from "../lib/core/client.ts";
-import { resolveUrl } from "../lib/core/config.ts";
+import { refuseTopicFlags, TOPIC_OPTIONS, type TopicPublisher, topicTransport } from "../lib/events/transport.ts";
 import type { CreatedEvent, EventEnvelope } from "../lib/events/envelope.ts";
 import { keySubmittedEvent, profileEvent, TOPICS } from "../lib/events/kinds.ts";
 import { EventPublisher } from "../lib/events/publisher.ts";
@@ -30,7 +31,7 @@ const SPEC: ScriptSpec = {
   name: "demo_events.ts",
   summary: "publish the lab's three events and print what the event processor sends back.",
   usage: [
-    "[--timeout DURATION] [--custom-topic TOPIC] [--json]",
+    "[--timeout DURATION] [--custom-topic TOPIC] [--sharded] [--json]",
     "--durable [--count N [--rate R]] [--timeout DURATION] [--json]",
   ],
   options: {
@@ -42,12 +43,15 @@ const SPEC: ScriptSpec = {
     },
     count: { type: "string", short: "n", arg: "N", help: "with --durable: append N events instead of the three" },
     rate: { type: "string", arg: "R", help: "with --count: at most R events per second" },
+    ...TOPIC_OPTIONS,
     ...COMMON_OPTIONS,
+    ...CLUSTER_OPTIONS,
   },
   examples: [
     "deno run -A scripts/demo_events.ts                 # lab 5, terminal 2 (event_processor.ts in terminal 1)",
     "deno run -A scripts/demo_events.ts --timeout 10s --json | jq .",
     "deno run -A scripts/demo_events.ts --durable --count 1000 --rate 100 --timeout 2m   # lab 6",
+    "deno run -A scripts/demo_events.ts --cluster --url redis://127.0.0.1:7000 --sharded   # lab 7: SPUBLISH",
   ],
 };
 
@@ -71,30 +75,37 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     if (timeoutMs <= 0) throw new UsageError("--timeout must be more than 0");
     const customTopic = flags.string("custom-topic") ?? "my_topic";
     const json = flags.boolean("json");
-    const url = resolveUrl(flags.string("url"));
+    const target = resolveTarget(flags.list("url"), flags.boolean("cluster"));
     const count = flags.int("count", { min: 1, max: 10_000_000 });
     const rate = flags.number("rate", { min: 0.001 });
     if (rate !== undefined && count === undefined) throw new UsageError("--rate goes with --count N");
     if (flags.boolean("durable")) {
+      refuseTopicFlags(flags);
       using shutdown = onShutdown(io.signal);
-      return await runDurableDemo({ url, timeoutMs, customTopic, json, count, rate }, io, shutdown);
+      return await runDurableDemo({ target, timeoutMs, customTopic, json, count, rate }, io, shutdown);
     }
     if (count !== undefined) throw new UsageError("--count goes with --durable");
     const out = new Printer(io.stdout);
     const status = new Reporter(io.stderr);
+    const topics = topicTransport(target, flags.boolean("sharded"));
 
     using shutdown = onShutdown(io.signal);
     const startedAt = performance.now();
     // Every step that waits for the server also ends on Ctrl+C (undefined) or after --timeout (NoAnswerError).
     const step = <T>(reply: Promise<T>, what: string): Promise<T | undefined> =>
       Promise.race([answerWithin(reply, timeoutMs, what), whenAborted(shutdown.signal).then(() => undefined)]);
-    const subConn = await Connection.open({ url, reporter: status, reconnect: false, signal: shutdown.signal });
-    let pubConn: Connection | undefined;
+    const how = { reporter: status, reconnect: false, signal: shutdown.signal };
+    const subConn = target.cluster || topics.sharded
+      ? await topics.subscriber(how)
+      : await Connection.open({ url: target.url, ...how });
+    let pubConn: TopicPublisher | undefined;
     const waiting = new Map<string, { event: CreatedEvent; sentAt: number }>();
     const allBack = Promise.withResolvers<void>();
     const shown = new Set<string>(); // events whose "published" line is out
     const early = new Map<string, () => void>(); // results that came back before that line
-    const subscriber = new EventSubscriber(subConn.redis, {
+    // A plain PUBLISH on a cluster counts the receivers of the node that took it only: results are awaited anyway.
+    const countsReceivers = !topics.cluster || topics.sharded;
+    const subscriber = new EventSubscriber(subConn instanceof Connection ? subConn.redis : subConn, {
       topics: {
         [TOPICS.processingResults]: (result) => {
           const original = result.original_event as EventEnvelope | undefined;
@@ -113,9 +124,9 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
       reporter: status,
     });
     try {
-      pubConn = await Connection.open({ url, reporter: status, reconnect: false, signal: shutdown.signal });
+      pubConn = await topics.publisher({ reporter: status, reconnect: false, signal: shutdown.signal });
       await step(subscriber.start(), "SUBSCRIBE");
-      const publisher = new EventPublisher(pubConn.redis, { source: "demo_events" });
+      const publisher = new EventPublisher(pubConn.redis, { source: "demo_events", sharded: topics.sharded });
       const demo = [
         { topic: TOPICS.keySubmission, event: publisher.prepare(keySubmittedEvent("abc123", "Token1")) },
         {
@@ -141,9 +152,9 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
         if (sent) sent.sentAt = performance.now();
         const receivers = await step(publisher.publish(topic, event), "PUBLISH");
         if (receivers === undefined) break;
-        if (sent && receivers > 0) expected++;
+        if (sent && (receivers > 0 || !countsReceivers)) expected++;
         else waiting.delete(event.id);
-        printPublished(out, json, topic, event, receivers, sent !== undefined);
+        printPublished(out, json, topic, event, receivers, sent !== undefined, countsReceivers);
         shown.add(event.id);
         early.get(event.id)?.();
       }
@@ -219,13 +230,16 @@ function printPublished(
   event: CreatedEvent,
   receivers: number,
   processed: boolean,
+  countsReceivers: boolean,
 ): void {
   if (json) {
     out.event("published", { channel: topic, event_type: event.event_type, id: event.id, receivers });
     return;
   }
-  const who = `${receivers} receiver${receivers === 1 ? "" : "s"}`;
-  const note = receivers === 0 ? (processed ? " — no event processor is listening" : " — nobody listens there") : "";
+  const who = `${receivers} receiver${receivers === 1 ? "" : "s"}${countsReceivers ? "" : " on the node that took it"}`;
+  const note = receivers === 0 && countsReceivers
+    ? (processed ? " — no event processor is listening" : " — nobody listens there")
+    : "";
   out.line(`→ published ${out.bold(event.event_type)} on ${out.cyan(topic)} (${who}) id ${event.id}${note}`);
 }
 

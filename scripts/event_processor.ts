@@ -10,8 +10,7 @@
  * @module
  */
 import { COMMON_OPTIONS, runScript, type ScriptSpec } from "../lib/core/cli.ts";
-import { Connection } from "../lib/core/client.ts";
-import { resolveUrl } from "../lib/core/config.ts";
+import { CLUSTER_OPTIONS, resolveTarget } from "../lib/cluster/target.ts";
 import { formatStatsTable, type TopicStatsSnapshot } from "../lib/events/stats.ts";
 import { EventPublisher } from "../lib/events/publisher.ts";
 import { type ProcessedEvent, processorHandlers } from "../lib/events/processing.ts";
@@ -21,7 +20,8 @@ import { clock, defaultIo, escapeControl, type Io, Printer, Reporter } from "../
 import { onShutdown } from "../lib/core/shutdown.ts";
 import { formatNumber } from "../lib/core/stats.ts";
 import { toSeconds } from "../lib/core/json_event.ts";
-import { SubscriberConnection } from "../lib/pubsub/subscriptions.ts";
+import type { SubscriberConnection } from "../lib/pubsub/subscriptions.ts";
+import { refuseTopicFlags, TOPIC_OPTIONS, type TopicPublisher, topicTransport } from "../lib/events/transport.ts";
 import type { CreatedEvent } from "../lib/events/envelope.ts";
 import { runDurableProcessor } from "../lib/streams/durable_processor.ts";
 import { DURABLE_OPTIONS, parseDurableFlags, refuseDurableFlags } from "../lib/streams/durable_flags.ts";
@@ -31,7 +31,7 @@ const SPEC: ScriptSpec = {
   name: "event_processor.ts",
   summary: "process key and profile events and publish the results on processing_results.",
   usage: [
-    "[--concurrency N] [--stats-interval DURATION] [--shutdown-timeout DURATION] [--quiet | --json]",
+    "[--concurrency N] [--stats-interval DURATION] [--shutdown-timeout DURATION] [--quiet | --json] [--sharded]",
     "--durable [--group NAME] [--consumer NAME] [--claim-after DURATION] [--max-deliveries N] [--from WHERE]",
   ],
   options: {
@@ -54,7 +54,9 @@ const SPEC: ScriptSpec = {
     },
     quiet: { type: "boolean", short: "q", help: "do not print each event, only statistics" },
     ...DURABLE_OPTIONS,
+    ...TOPIC_OPTIONS,
     ...COMMON_OPTIONS,
+    ...CLUSTER_OPTIONS,
   },
   examples: [
     "deno run -A scripts/event_processor.ts                        # lab 5, terminal 1",
@@ -62,6 +64,8 @@ const SPEC: ScriptSpec = {
     "deno run -A scripts/event_processor.ts --json | jq 'select(.event == \"processed\")'",
     "deno run -A scripts/event_processor.ts --durable                  # lab 6: streams, at least once",
     "deno run -A scripts/event_processor.ts --durable --consumer p2 --claim-after 10s --max-deliveries 3",
+    "deno run -A scripts/event_processor.ts --cluster --url redis://127.0.0.1:7000 --sharded   # lab 7: SSUBSCRIBE",
+    "deno run -A scripts/event_processor.ts --cluster --url redis://127.0.0.1:7000 --durable   # a stream per slot",
   ],
 };
 
@@ -84,9 +88,10 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     const shutdownMs = flags.duration("shutdown-timeout") ?? 5000;
     const json = flags.boolean("json");
     const quiet = flags.boolean("quiet");
-    const url = resolveUrl(flags.string("url"));
+    const target = resolveTarget(flags.list("url"), flags.boolean("cluster"));
     if (flags.boolean("durable")) {
-      const options = { url, concurrency, statsEveryMs, shutdownMs, json, quiet, describe: describeResult };
+      refuseTopicFlags(flags);
+      const options = { target, concurrency, statsEveryMs, shutdownMs, json, quiet, describe: describeResult };
       const durable = await parseDurableFlags(flags, options);
       using shutdown = onShutdown(io.signal);
       return await runDurableProcessor(durable, io, shutdown);
@@ -94,11 +99,11 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     refuseDurableFlags(flags);
     const out = new Printer(io.stdout);
     const status = new Reporter(io.stderr);
+    const topics = topicTransport(target, flags.boolean("sharded"));
 
     using shutdown = onShutdown(io.signal);
     let subscriber: EventSubscriber | undefined;
-    const subConn = await SubscriberConnection.open({
-      url,
+    const subConn = await topics.subscriber({
       signal: shutdown.signal,
       reporter: status,
       lossNote: "Events published until it is back are lost: pub/sub keeps nothing for absent subscribers.",
@@ -106,12 +111,12 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
       remedies: [...(quiet ? [] : ["--quiet (printing each event is slow)"]), "a higher --concurrency"],
     });
     const startedAt = Date.now();
-    let pubConn: Connection | undefined;
+    let pubConn: TopicPublisher | undefined;
     let fatal: CliError | undefined;
     try {
       // Results wait in the offline queue during an outage instead of failing the handler.
-      pubConn = await Connection.open({ url, reporter: status, offlineQueue: true, signal: shutdown.signal });
-      const publisher = new EventPublisher(pubConn.redis, { source: "event_processor" });
+      pubConn = await topics.publisher({ reporter: status, offlineQueue: true, signal: shutdown.signal });
+      const publisher = new EventPublisher(pubConn.redis, { source: "event_processor", sharded: topics.sharded });
       subscriber = new EventSubscriber(subConn, {
         topics: processorHandlers(publisher, quiet ? undefined : printProcessed(out, json)),
         concurrency,
@@ -201,7 +206,7 @@ function printSummary(
   json: boolean,
   topics: TopicStatsSnapshot[],
   elapsedMs: number,
-  conn: SubscriberConnection,
+  conn: Pick<SubscriberConnection, "outageJson" | "outageSummary">,
   drain: { drained: boolean; abandoned: number },
 ): void {
   const processed = topics.reduce((n, t) => n + t.processed, 0);

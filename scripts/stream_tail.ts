@@ -11,8 +11,8 @@
  * @module
  */
 import { COMMON_OPTIONS, runScript, type ScriptSpec } from "../lib/core/cli.ts";
-import { Connection } from "../lib/core/client.ts";
-import { resolveUrl } from "../lib/core/config.ts";
+import { CLUSTER_OPTIONS, resolveTarget } from "../lib/cluster/target.ts";
+import { openStreamClient, type StreamClient } from "../lib/streams/cluster_lanes.ts";
 import { CliError, ExitCode, UsageError } from "../lib/core/exit_codes.ts";
 import { defaultIo, escapeControl, type Io, Printer, Reporter } from "../lib/core/output.ts";
 import { onShutdown } from "../lib/core/shutdown.ts";
@@ -46,6 +46,7 @@ const SPEC: ScriptSpec = {
       help: "show each consumer group: consumers, pending, idle times, lag; and the dead-letter stream",
     },
     ...COMMON_OPTIONS,
+    ...CLUSTER_OPTIONS,
   },
   examples: [
     "deno run -A scripts/stream_tail.ts key_submission                     # every entry, oldest first",
@@ -53,6 +54,7 @@ const SPEC: ScriptSpec = {
     "deno run -A scripts/stream_tail.ts key_submission:dead --json | jq .fields.reason",
     "deno run -A scripts/stream_tail.ts key_submission --from 2026-01-01T10:00:00Z --count 10",
     "deno run -A scripts/stream_tail.ts key_submission profile_events --groups",
+    "deno run -A scripts/stream_tail.ts --cluster --url redis://127.0.0.1:7000 key_submission profile_events --groups",
   ],
 };
 
@@ -80,15 +82,11 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     if (!groups && streams.length > 1) throw new UsageError("Read one STREAM at a time (--groups takes several)");
     const from = parseStartPosition(flags.string("from") ?? "start");
     const count = flags.int("count", { min: 1 });
-    const url = resolveUrl(flags.string("url"));
+    const target = resolveTarget(flags.list("url"), flags.boolean("cluster"));
     const out = new Printer(io.stdout);
     const status = new Reporter(io.stderr);
     using shutdown = onShutdown(io.signal);
-    const conn = await Connection.open({
-      url,
-      reporter: status,
-      reconnect: false,
-    });
+    const conn = await openStreamClient(target, status);
     try {
       if (groups) {
         for (const stream of streams) await printGroups(conn, out, json, stream);
@@ -140,7 +138,7 @@ function printEntry(out: Printer, json: boolean, stream: string, entry: StreamEn
   out.line(`${out.bold(entry.id)}  ${out.dim(time)}  ${body}`);
 }
 
-async function printGroups(conn: Connection, out: Printer, json: boolean, stream: string): Promise<void> {
+async function printGroups(conn: StreamClient, out: Printer, json: boolean, stream: string): Promise<void> {
   const redis = conn.redis;
   let length: number;
   let deadLength: number;
@@ -157,9 +155,11 @@ async function printGroups(conn: Connection, out: Printer, json: boolean, stream
   const withConsumers = await Promise.all(
     groups.map(async (g) => ({ ...g, consumerList: await groupConsumers(redis, stream, g.name) })),
   );
+  const node = conn.nodeOf(stream);
   if (json) {
     out.event("groups", {
       channel: stream,
+      ...(node ? { node } : {}),
       length,
       dead_letters: deadLength,
       groups: withConsumers.map((g) => ({
@@ -173,7 +173,7 @@ async function printGroups(conn: Connection, out: Printer, json: boolean, stream
     return;
   }
   const dead = deadLength > 0 ? `; ${formatNumber(deadLength)} in ${deadLetterStream(stream)}` : "";
-  out.line(`${out.bold(stream)}: ${formatNumber(length)} entries${dead}`);
+  out.line(`${out.bold(stream)}${node ? ` (on ${node})` : ""}: ${formatNumber(length)} entries${dead}`);
   if (withConsumers.length === 0) out.line("  no consumer groups");
   for (const g of withConsumers) {
     const lag = g.lag === null ? "unknown" : formatNumber(g.lag);

@@ -13,6 +13,8 @@ import { keySubmittedEvent, profileEvent, type ProfileId, TOPICS } from "./kinds
 export interface EventPublisherOptions {
   /** Put in `source` of every event that has none, e.g. the program's name. */
   source?: string;
+  /** Publish with SPUBLISH (sharded channels: Redis ≥ 7, Valkey) instead of PUBLISH. */
+  sharded?: boolean;
 }
 
 /**
@@ -66,11 +68,13 @@ export class EventPublisher {
    *
    * @param topic the channel
    * @param event the event; only `event_type` is required
-   * @returns how many subscribers received it
+   * @returns how many subscribers received it (on a cluster: subscribers of the node that took it)
    * @throws {EventValidationError} when it is not a valid event (nothing is sent)
    */
   async publish(topic: string, event: EventInput): Promise<number> {
-    return await this.redis.publish(topic, JSON.stringify(this.prepare(event)));
+    const payload = JSON.stringify(this.prepare(event));
+    if (this.options.sharded) return Number(await this.redis.spublish(topic, payload));
+    return await this.redis.publish(topic, payload);
   }
 
   /**

@@ -11,11 +11,33 @@ import type { Redis } from "ioredis";
 import { decodeEvent, type EventEnvelope, EventValidationError } from "./envelope.ts";
 import { TopicStats, type TopicStatsSnapshot } from "./stats.ts";
 import { escapeControl, Reporter } from "../core/output.ts";
-import { type Confirmation, onMessage, type PubSubMessage, subscribeAll, unsubscribeAll } from "../pubsub/subscribe.ts";
+import {
+  type Confirmation,
+  onMessage,
+  type PubSubMessage,
+  subscribeAll,
+  type Subscription,
+  unsubscribeAll,
+} from "../pubsub/subscribe.ts";
 import { SubscriberConnection } from "../pubsub/subscriptions.ts";
 import { delay } from "../core/timing.ts";
 import { formatNumber } from "../core/stats.ts";
 import { TaskPool } from "../core/task_pool.ts";
+
+/**
+ * A subscriber connection that keeps its subscriptions: a {@linkcode SubscriberConnection}, or one with its own
+ * way of listening (sharded channels, a cluster).
+ */
+export interface KeptSubscriptions {
+  /** The ioredis client. */
+  readonly redis: Redis;
+  /** Subscribes, reporting each confirmation. */
+  subscribe(subscriptions: Subscription[], onConfirm: (c: Confirmation) => void): Promise<void>;
+  /** Leaves every subscription. */
+  unsubscribe(): Promise<void>;
+  /** Delivers every message to `handler` (default: the plain and pattern messages of `redis`). */
+  listen?(handler: (message: PubSubMessage) => void): () => void;
+}
 
 /** What a handler is told besides the event. */
 export interface EventContext {
@@ -134,7 +156,7 @@ const LOG_EVERY = 1000;
  */
 export class EventSubscriber {
   readonly #redis: Redis;
-  readonly #kept: SubscriberConnection | undefined;
+  readonly #kept: KeptSubscriptions | undefined;
   readonly #routes: Route[];
   readonly #channels = new Map<string, Route>();
   readonly #patterns = new Map<string, Route>();
@@ -149,13 +171,15 @@ export class EventSubscriber {
    * Creates an EventSubscriber.
    *
    * @param redis a connection used only for this subscriber; a {@linkcode SubscriberConnection} also restores the
-   *   subscriptions after each reconnect and reports a topic the server refuses
+   *   subscriptions after each reconnect and reports a topic the server refuses (any {@linkcode KeptSubscriptions}
+   *   subscribes its own way)
    * @param options topics, patterns, concurrency, queue bound, reporter
    * @throws {RangeError} when there is nothing to subscribe to or a bound is not a positive whole number
    */
-  constructor(redis: Redis | SubscriberConnection, options: EventSubscriberOptions) {
-    this.#kept = redis instanceof SubscriberConnection ? redis : undefined;
-    this.#redis = redis instanceof SubscriberConnection ? redis.redis : redis;
+  constructor(redis: Redis | KeptSubscriptions, options: EventSubscriberOptions) {
+    const kept = redis instanceof SubscriberConnection || "listen" in redis ? redis as KeptSubscriptions : undefined;
+    this.#kept = kept;
+    this.#redis = kept ? kept.redis : redis as Redis;
     this.#maxQueued = options.maxQueued ?? DEFAULT_MAX_QUEUED;
     this.#pool = new TaskPool((p) => this.#run(p), {
       concurrency: options.concurrency ?? DEFAULT_CONCURRENCY,
@@ -186,7 +210,8 @@ export class EventSubscriber {
   async start(onConfirm: (confirmation: Confirmation) => void = () => {}): Promise<void> {
     if (this.#state !== "new") throw new Error("EventSubscriber.start() was already called");
     this.#state = "running";
-    this.#stopListening = onMessage(this.#redis, (m) => this.#accept(m));
+    const accept = (m: PubSubMessage) => this.#accept(m);
+    this.#stopListening = this.#kept?.listen ? this.#kept.listen(accept) : onMessage(this.#redis, accept);
     const subscriptions = this.#routes.map(({ kind, name }) => ({ kind, name }));
     if (this.#kept) await this.#kept.subscribe(subscriptions, onConfirm);
     else await subscribeAll(this.#redis, subscriptions, onConfirm);

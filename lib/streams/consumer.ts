@@ -62,6 +62,23 @@ export interface DeadLetter {
   attempts: number;
 }
 
+/**
+ * A set of streams that one blocking `XREADGROUP` may read together, with
+ * the connection that reads them. One server has one lane for all streams;
+ * on a cluster each slot is a lane of its own (a read may not mix slots), on
+ * a connection to the node serving it.
+ */
+export interface ReadLane {
+  /** The streams of this lane. */
+  readonly streams: readonly string[];
+  /** The connection for this lane's blocking reads, used for nothing else (it may change after {@linkcode recover}). */
+  readonly reader: Redis;
+  /** Ends this lane's blocking read at once: `CLIENT UNBLOCK clientId` on the reader's node. */
+  unblock(clientId: number): Promise<unknown>;
+  /** After a read failed on a lost connection: waits, and reads from the node that serves the streams now. */
+  recover?(err: unknown, stop: AbortSignal): Promise<void>;
+}
+
 /** How a {@linkcode StreamConsumer} behaves. */
 export interface StreamConsumerOptions {
   /** The consumer group (created when missing). */
@@ -90,6 +107,8 @@ export interface StreamConsumerOptions {
   reporter?: Reporter;
   /** Called for each entry moved to a dead-letter stream. */
   onDeadLetter?: (dead: DeadLetter) => void;
+  /** On a cluster: sends an XACK again while its slot fails over (else it stays pending and is claimed again). */
+  retryAck?: <T>(command: () => Promise<T>) => Promise<T>;
 }
 
 /** What {@linkcode StreamConsumer.shutdown} achieved. */
@@ -132,6 +151,13 @@ interface Delivery {
 
 type Via = "new" | "pending" | "claimed";
 
+interface LaneState {
+  lane: ReadLane;
+  /** The reader's CLIENT ID, for CLIENT UNBLOCK at shutdown. */
+  readerId?: number;
+  failures: number;
+}
+
 /**
  * Consumes streams in a consumer group and runs one handler per stream for
  * each entry, at most `concurrency` at a time. It needs two connections:
@@ -170,7 +196,7 @@ type Via = "new" | "pending" | "claimed";
  * ```
  */
 export class StreamConsumer {
-  readonly #reader: Redis;
+  readonly #lanes: LaneState[];
   readonly #redis: Redis;
   readonly #group: string;
   readonly #consumer: string;
@@ -184,6 +210,7 @@ export class StreamConsumer {
   readonly #schemas: TopicSchemas | undefined;
   readonly #reporter: Reporter;
   readonly #onDeadLetter: (dead: DeadLetter) => void;
+  readonly #retryAck: (<T>(command: () => Promise<T>) => Promise<T>) | undefined;
   readonly #pool: TaskPool<Delivery>;
   readonly #stop = new AbortController();
   readonly #abort = new AbortController();
@@ -193,21 +220,18 @@ export class StreamConsumer {
   #flushing: Promise<void> = Promise.resolve();
   #reading: Promise<void> | undefined;
   #claiming: Promise<void> | undefined;
-  #readerId: number | undefined;
-  #readFailures = 0;
   #trimmed = 0;
   #state: "new" | "running" | "stopping" | "stopped" = "new";
 
   /**
    * Creates a StreamConsumer.
    *
-   * @param reader a connection for the blocking reads only
-   * @param commands a connection for XACK, XAUTOCLAIM, XPENDING and dead letters
+   * @param reader a connection for the blocking reads only, or the lanes that read (on a cluster)
+   * @param commands a connection for XACK, XAUTOCLAIM, XPENDING and dead letters (on a cluster: the `Cluster`)
    * @param options group, consumer name, handlers and bounds
    * @throws {RangeError} when there is no stream or a bound is not a positive whole number
    */
-  constructor(reader: Redis, commands: Redis, options: StreamConsumerOptions) {
-    this.#reader = reader;
+  constructor(reader: Redis | ReadLane[], commands: Redis, options: StreamConsumerOptions) {
     this.#redis = commands;
     this.#group = options.group;
     this.#consumer = options.consumer;
@@ -219,6 +243,7 @@ export class StreamConsumer {
     this.#schemas = options.schemas;
     this.#reporter = options.reporter ?? new Reporter(Deno.stderr);
     this.#onDeadLetter = options.onDeadLetter ?? (() => {});
+    this.#retryAck = options.retryAck;
     for (const [stream, handler] of Object.entries(options.streams ?? {})) {
       this.#routes.set(stream, { stream, handler, stats: new StreamStats(stream), taken: new Set() });
     }
@@ -227,6 +252,10 @@ export class StreamConsumer {
     }
     this.#streams = [...this.#routes.keys()];
     if (this.#streams.length === 0) throw new RangeError("StreamConsumer needs at least one stream");
+    const lanes = Array.isArray(reader)
+      ? reader
+      : [{ streams: this.#streams, reader, unblock: (id: number) => this.#redis.client("UNBLOCK", id) }];
+    this.#lanes = lanes.map((lane) => ({ lane, failures: 0 }));
     // Reads stop while anything waits for a slot, so the queue never holds more than a batch per source.
     this.#pool = new TaskPool((d) => this.#handle(d), {
       concurrency: options.concurrency ?? DEFAULT_STREAM_CONCURRENCY,
@@ -249,7 +278,7 @@ export class StreamConsumer {
     for (const stream of this.#streams) {
       if (await ensureGroup(this.#redis, stream, this.#group, groupStartId(this.#from))) created.push(stream);
     }
-    this.#reader.on("close", this.#forgetReaderId);
+    for (const l of this.#lanes) l.lane.reader.on("close", this.#forgetReaderIds);
     this.#reading = this.#read();
     this.#claiming = this.#claim();
     return created;
@@ -342,14 +371,14 @@ export class StreamConsumer {
       return { drained, abandoned, removed };
     } finally {
       clearTimeout(this.#ackTimer);
-      this.#reader.off("close", this.#forgetReaderId);
+      for (const l of this.#lanes) l.lane.reader.off("close", this.#forgetReaderIds);
       timer.abort();
       this.#state = "stopped";
     }
   }
 
-  readonly #forgetReaderId = () => {
-    this.#readerId = undefined;
+  readonly #forgetReaderIds = () => {
+    for (const l of this.#lanes) if (l.lane.reader.status !== "ready") l.readerId = undefined;
   };
 
   get #stopped(): boolean {
@@ -359,7 +388,9 @@ export class StreamConsumer {
   async #unblockReader(): Promise<void> {
     // A blocking read would otherwise wait out its BLOCK time; repeat in case the next one had just been sent.
     for (let i = 0; i < 100; i++) {
-      if (this.#readerId !== undefined) await this.#redis.client("UNBLOCK", this.#readerId).catch(() => {});
+      await Promise.all(
+        this.#lanes.map((l) => l.readerId === undefined ? 0 : l.lane.unblock(l.readerId).catch(() => {})),
+      );
       const pause = new AbortController();
       const done = await Promise.race([this.#reading!.then(() => true), delay(50, pause.signal).then(() => false)]);
       pause.abort();
@@ -373,15 +404,21 @@ export class StreamConsumer {
   }
 
   async #read(): Promise<void> {
-    for (const stream of this.#streams) await this.#drainOwn(stream);
-    const ids = this.#streams.map(() => ">");
+    for (const l of this.#lanes) for (const stream of l.lane.streams) await this.#drainOwn(l, stream);
+    await Promise.all(this.#lanes.map((l) => this.#readLane(l)));
+  }
+
+  async #readLane(l: LaneState): Promise<void> {
+    const streams = l.lane.streams;
+    const ids = streams.map(() => ">");
     while (!this.#stopped) {
       await this.#room();
       if (this.#stopped) break;
       let reply: [string, unknown][] | null;
       try {
-        if (this.#readerId === undefined) this.#readerId = Number(await this.#reader.client("ID"));
-        reply = (await this.#reader.xreadgroup(
+        const reader = l.lane.reader;
+        if (l.readerId === undefined) l.readerId = Number(await reader.client("ID"));
+        reply = (await reader.xreadgroup(
           "GROUP",
           this.#group,
           this.#consumer,
@@ -390,13 +427,13 @@ export class StreamConsumer {
           "BLOCK",
           this.#blockMs,
           "STREAMS",
-          ...this.#streams,
+          ...streams,
           ...ids,
         )) as [string, unknown][] | null;
-        this.#readFailures = 0;
+        l.failures = 0;
       } catch (err) {
         if (this.#stopped) break;
-        await this.#readFailed(err);
+        await this.#readFailed(l, err);
         continue;
       }
       for (const [stream, raw] of reply ?? []) {
@@ -406,7 +443,7 @@ export class StreamConsumer {
   }
 
   /** This consumer's own pending entries, left by an earlier run under the same name. */
-  async #drainOwn(stream: string): Promise<void> {
+  async #drainOwn(l: LaneState, stream: string): Promise<void> {
     let cursor = "0";
     while (!this.#stopped) {
       await this.#room();
@@ -414,7 +451,7 @@ export class StreamConsumer {
       let entries: StreamEntry[];
       let counts: Map<string, number>;
       try {
-        const reply = (await this.#reader.xreadgroup(
+        const reply = (await l.lane.reader.xreadgroup(
           "GROUP",
           this.#group,
           this.#consumer,
@@ -437,22 +474,27 @@ export class StreamConsumer {
     }
   }
 
-  async #readFailed(err: unknown): Promise<void> {
+  async #readFailed(l: LaneState, err: unknown): Promise<void> {
     const text = message(err);
     if (/NOGROUP/.test(text)) {
       // The stream or the group was deleted under us: recreate it, reading whatever arrives from now on.
       this.#reporter.warn(`The group ${this.#group} is gone (${text}); creating it again.`);
-      for (const stream of this.#streams) {
+      for (const stream of l.lane.streams) {
         await ensureGroup(this.#redis, stream, this.#group, "0").catch(() => {});
       }
       return;
     }
     // A lost connection: Connection reports the outage; wait and try again.
-    this.#readFailures++;
-    if (this.#readFailures === 1 && !/closed|writeable|ECONNRE|reset/i.test(text)) {
+    l.failures++;
+    if (l.failures === 1 && !/closed|writeable|ECONNRE|reset|MOVED|CLUSTERDOWN/i.test(text)) {
       this.#reporter.warn(`Reading the streams failed: ${text}. Retrying…`);
     }
-    await delay(backoffMs(Math.min(this.#readFailures, 6)), this.#stop.signal);
+    if (l.lane.recover) {
+      l.readerId = undefined;
+      await l.lane.recover(err, this.#stop.signal);
+      return;
+    }
+    await delay(backoffMs(Math.min(l.failures, 6)), this.#stop.signal);
   }
 
   async #claim(): Promise<void> {
@@ -606,12 +648,16 @@ export class StreamConsumer {
     );
   }
 
-  /** Copies the entry to `<stream>:dead` and acknowledges it, both or neither (MULTI). */
+  /**
+   * Copies the entry to `<stream>:dead` and acknowledges it: both or neither (MULTI) on one server; on a cluster,
+   * where the two streams live on different slots, the copy first, so that a failure between the two leaves the
+   * entry pending (a second copy at worst), never lost.
+   */
   async #deadLetter(d: Delivery, reason: string): Promise<void> {
     const { route, entry, deliveries } = d;
     const dead = deadLetterStream(route.stream);
     try {
-      const replies = await this.#redis.multi()
+      const replies = await (this.#redis.isCluster ? sequence(this.#redis) : this.#redis.multi())
         .xadd(
           dead,
           "*",
@@ -672,7 +718,8 @@ export class StreamConsumer {
     this.#acks = new Map();
     const sent = [...batch].map(async ([stream, ids]) => {
       try {
-        await this.#redis.xack(stream, this.#group, ...ids);
+        if (this.#retryAck) await this.#retryAck(() => this.#redis.xack(stream, this.#group, ...ids));
+        else await this.#redis.xack(stream, this.#group, ...ids);
       } catch (err) {
         // Still pending: redelivered after the claim time, so at least once still holds.
         this.#reporter.warn(`XACK of ${ids.length} entr(ies) of ${stream} failed (${message(err)}).`);
@@ -684,6 +731,21 @@ export class StreamConsumer {
     const previous = this.#flushing;
     this.#flushing = Promise.all([previous, ...sent]).then(() => {});
   }
+}
+
+/** A MULTI look-alike for a cluster: each command on its own (routed by its key), the replies as `exec()` gives them. */
+function sequence(redis: Redis) {
+  const steps: (() => Promise<unknown>)[] = [];
+  const chain = {
+    xadd: (...args: Parameters<Redis["xadd"]>) => (steps.push(() => redis.xadd(...args)), chain),
+    xack: (...args: Parameters<Redis["xack"]>) => (steps.push(() => redis.xack(...args)), chain),
+    exec: async (): Promise<[Error | null, unknown][]> => {
+      const replies: [Error | null, unknown][] = [];
+      for (const step of steps) replies.push([null, await step()]);
+      return replies;
+    },
+  };
+  return chain;
 }
 
 function message(err: unknown): string {

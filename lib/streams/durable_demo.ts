@@ -7,6 +7,9 @@
  *
  * @module
  */
+import type { Redis } from "ioredis";
+import { ClusterConnection } from "../cluster/cluster_connection.ts";
+import type { Target } from "../cluster/target.ts";
 import { Connection } from "../core/client.ts";
 import { CliError, ExitCode } from "../core/exit_codes.ts";
 import { escapeControl, type Io, Printer, Reporter } from "../core/output.ts";
@@ -20,12 +23,12 @@ import { keySubmittedEvent, profileEvent, TOPICS } from "../events/kinds.ts";
 import { publishSeries } from "../pubsub/publish.ts";
 import { PAYLOAD_FIELD } from "./entry.ts";
 import { lastEntryId, readStream } from "./reader.ts";
-import { appendSender, StreamPublisher } from "./stream_publisher.ts";
+import { appendSender, clusterAppendSender, StreamPublisher } from "./stream_publisher.ts";
 
 /** What the durable demo is told by its command line. */
 export interface DurableDemoOptions {
-  /** The server. */
-  url: string;
+  /** The server, or the seeds of a cluster. */
+  target: Target;
   /** How long to wait for the results after the last append. */
   timeoutMs: number;
   /** Where the custom event goes. */
@@ -101,42 +104,50 @@ class Tally {
 export async function runDurableDemo(o: DurableDemoOptions, io: Io, shutdown: Shutdown): Promise<number> {
   const out = new Printer(io.stdout);
   const status = new Reporter(io.stderr);
-  const commands = await Connection.open({ url: o.url, reporter: status, reconnect: false });
-  let reader: Connection | undefined;
+  const conns = await openDemo(o.target, status);
   const follow = new AbortController();
   let following: Promise<void> | undefined;
   const tally = new Tally();
   const started = performance.now();
   try {
-    reader = await Connection.open({ url: o.url, reporter: status, reconnect: false });
-    const publisher = new StreamPublisher(commands.redis, { source: "demo_events" });
+    const publisher = new StreamPublisher(conns.commands, { source: "demo_events" });
     // Results are read from the newest one now, so that none is missed however fast the processor is.
-    const after = await lastEntryId(commands.redis, TOPICS.processingResults);
+    let after = await lastEntryId(conns.commands, TOPICS.processingResults);
     following = (async () => {
-      const pages = readStream(reader!.redis, TOPICS.processingResults, { kind: "new" }, {
-        follow: true,
-        after,
-        signal: follow.signal,
-      });
-      for await (const page of pages) {
-        for (const entry of page) {
-          const result = parseResult(entry.fields?.[PAYLOAD_FIELD]);
-          if (!result) continue;
-          const key = `${result.source_stream} ${result.source_entry_id}`;
-          const first = tally.result(key);
-          if (o.count !== undefined || tally.seen.get(key)! > 1) continue;
-          const sent = tally.sent.get(key);
-          // A result can beat its XADD's reply: it is shown after the line that says it was appended.
-          if (!sent) tally.firstResults.set(key, { result, entryId: entry.id, at: performance.now() });
-          else if (first) {
-            printResult(out, o.json, result, sent.event, sent.topic, entry.id, performance.now() - sent.at);
+      // On a cluster a failover ends a blocking read: it starts again after the last result seen.
+      for (let attempt = 0; !follow.signal.aborted; attempt++) {
+        try {
+          const pages = readStream(conns.reader, TOPICS.processingResults, { kind: "new" }, {
+            follow: true,
+            after,
+            signal: follow.signal,
+          });
+          for await (const page of pages) {
+            after = page.at(-1)!.id;
+            for (const entry of page) {
+              const result = parseResult(entry.fields?.[PAYLOAD_FIELD]);
+              if (!result) continue;
+              const key = `${result.source_stream} ${result.source_entry_id}`;
+              const first = tally.result(key);
+              if (o.count !== undefined || tally.seen.get(key)! > 1) continue;
+              const sent = tally.sent.get(key);
+              // A result can beat its XADD's reply: it is shown after the line that says it was appended.
+              if (!sent) tally.firstResults.set(key, { result, entryId: entry.id, at: performance.now() });
+              else if (first) {
+                printResult(out, o.json, result, sent.event, sent.topic, entry.id, performance.now() - sent.at);
+              }
+            }
           }
+          return;
+        } catch (err) {
+          if (!conns.cluster || follow.signal.aborted) throw err;
+          await delay(Math.min(100 * 2 ** attempt, 1000), follow.signal);
         }
       }
     })();
     following.catch(() => {}); // awaited below
     if (o.count === undefined) await appendThree(publisher, o, out, tally);
-    else await appendMany(commands, publisher, o, out, tally, shutdown.signal);
+    else await appendMany(conns, publisher, o, out, tally, shutdown.signal);
     if (!shutdown.signal.aborted && tally.back < tally.expected) {
       status.info(
         `Waiting up to ${o.timeoutMs / 1000} s for ${formatNumber(tally.expected - tally.back)} result(s) on the ` +
@@ -148,9 +159,57 @@ export async function runDurableDemo(o: DurableDemoOptions, io: Io, shutdown: Sh
   } finally {
     follow.abort();
     await following?.catch(() => {});
-    await reader?.close();
-    await commands.close();
+    await conns.close();
   }
+}
+
+/** The demo's connections: XADD and a blocking reader, on one server or on a cluster. */
+interface DemoConnections {
+  cluster: boolean;
+  commands: Redis;
+  reader: Redis;
+  close(): Promise<void>;
+}
+
+async function openDemo(target: Target, status: Reporter): Promise<DemoConnections> {
+  if (target.cluster) {
+    // Appends wait while a failover is under way (offline queue); the reader is a cluster of its own (it blocks).
+    const open = () => ClusterConnection.open({ urls: target.urls, reporter: status, offlineQueue: true });
+    const commands = await ClusterConnection.open({
+      urls: target.urls,
+      reporter: status,
+      offlineQueue: true,
+      autoPipelining: true,
+    });
+    const reader = await open().catch(async (err) => {
+      await commands.close();
+      throw err;
+    });
+    return {
+      cluster: true,
+      // The cluster routes each single-key command by its slot; its command methods are those of one connection.
+      commands: commands.cluster as unknown as Redis,
+      reader: reader.cluster as unknown as Redis,
+      close: async () => {
+        await reader.close();
+        await commands.close();
+      },
+    };
+  }
+  const commands = await Connection.open({ url: target.url, reporter: status, reconnect: false });
+  const reader = await Connection.open({ url: target.url, reporter: status, reconnect: false }).catch(async (err) => {
+    await commands.close();
+    throw err;
+  });
+  return {
+    cluster: false,
+    commands: commands.redis,
+    reader: reader.redis,
+    close: async () => {
+      await reader.close();
+      await commands.close();
+    },
+  };
 }
 
 function parseResult(payload: string | undefined): EventEnvelope | undefined {
@@ -205,7 +264,7 @@ async function appendThree(
 }
 
 async function appendMany(
-  commands: Connection,
+  conns: DemoConnections,
   publisher: StreamPublisher,
   o: DurableDemoOptions,
   out: Printer,
@@ -226,7 +285,7 @@ async function appendMany(
     return { channel: topic, payload: JSON.stringify(event) };
   };
   const { published: appended } = await publishSeries(
-    commands.redis,
+    conns.commands,
     count,
     make,
     { rate: o.rate },
@@ -237,7 +296,7 @@ async function appendMany(
       tally.sentOne(`${topic} ${p.entryId}`, topic, event, performance.now());
     },
     stop,
-    { send: appendSender() },
+    { send: conns.cluster ? clusterAppendSender() : appendSender() },
   );
   const seconds = (performance.now() - started) / 1000;
   if (o.json) {

@@ -7,6 +7,10 @@
  *
  * @module
  */
+import type { Redis } from "ioredis";
+import { ClusterConnection } from "../cluster/cluster_connection.ts";
+import { duringFailover } from "../cluster/failover_retry.ts";
+import type { Target } from "../cluster/target.ts";
 import { Connection } from "../core/client.ts";
 import { ExitCode } from "../core/exit_codes.ts";
 import { toSeconds } from "../core/json_event.ts";
@@ -17,7 +21,8 @@ import { delay } from "../core/timing.ts";
 import type { CreatedEvent, EventEnvelope, EventInput } from "../events/envelope.ts";
 import { TOPICS } from "../events/kinds.ts";
 import { PROCESSOR_STEPS } from "../events/processing.ts";
-import { type DeadLetter, StreamConsumer, type StreamHandler } from "./consumer.ts";
+import { ClusterReadLanes } from "./cluster_lanes.ts";
+import { type DeadLetter, type ReadLane, StreamConsumer, type StreamHandler } from "./consumer.ts";
 import { deadLetterStream, groupStartId, type StartPosition } from "./entry.ts";
 import type { TopicSchemas } from "./schema.ts";
 import { formatStreamStatsTable, type StreamStatsSnapshot } from "./stats.ts";
@@ -25,8 +30,8 @@ import { StreamPublisher } from "./stream_publisher.ts";
 
 /** What the durable processor is told by its command line. */
 export interface DurableProcessorOptions {
-  /** The server. */
-  url: string;
+  /** The server, or the seeds of a cluster. */
+  target: Target;
   /** The consumer group (`--group`, default `processors`). */
   group: string;
   /** This consumer's name (`--consumer`, default host and pid). */
@@ -140,25 +145,19 @@ export function defaultConsumerName(): string {
 export async function runDurableProcessor(o: DurableProcessorOptions, io: Io, shutdown: Shutdown): Promise<number> {
   const out = new Printer(io.stdout);
   const status = new Reporter(io.stderr);
-  const reader = await Connection.open({
-    url: o.url,
-    reporter: status,
-    lossNote: "Nothing is lost: events wait in their streams and are read when it is back.",
-  });
+  const conns = await openDurable(o.target, status);
   const startedAt = Date.now();
-  let commands: Connection | undefined;
   try {
-    // Acknowledgements and results wait in the offline queue during an outage instead of failing.
-    commands = await Connection.open({ url: o.url, reporter: status, offlineQueue: true, autoPipelining: true });
-    const results = new StreamPublisher(commands.redis, {
+    const results = new StreamPublisher(conns.commands, {
       source: "event_processor",
+      ...(o.target.cluster ? { duringFailover: true } : {}),
       ...(o.resultsMaxLen > 0 ? { retention: { maxLen: o.resultsMaxLen } } : {}),
     });
     const handlers = durableProcessorHandlers(results, {
       ...(o.failKey !== undefined ? { failKey: o.failKey } : {}),
       ...(o.quiet ? {} : { onProcessed: (p: DurablyProcessed) => printProcessed(out, o, p) }),
     });
-    const consumer = new StreamConsumer(reader.redis, commands.redis, {
+    const consumer = new StreamConsumer(conns.readers, conns.commands, {
       group: o.group,
       consumer: o.consumer,
       streams: handlers,
@@ -169,18 +168,22 @@ export async function runDurableProcessor(o: DurableProcessorOptions, io: Io, sh
       ...(o.schemas ? { schemas: o.schemas } : {}),
       reporter: status,
       onDeadLetter: (d) => o.json && printDeadLetter(out, d),
+      ...(o.target.cluster ? { retryAck: duringFailover } : {}),
     });
     const created = await consumer.start();
+    const nodes = conns.nodes();
     for (const stream of Object.keys(PROCESSOR_STEPS)) {
       const isNew = created.includes(stream);
-      if (o.json) out.event("group", { channel: stream, group: o.group, created: isNew });
+      const node = nodes[stream];
+      if (o.json) out.event("group", { channel: stream, group: o.group, created: isNew, ...(node ? { node } : {}) });
       else {
         const how = isNew ? `created, reading from ${describeStart(o.from)}` : "exists: it goes on where it was";
-        out.line(`${out.green("✓")} group ${out.bold(o.group)} on stream ${out.bold(stream)} (${how})`);
+        const where = node ? ` on ${node}` : "";
+        out.line(`${out.green("✓")} group ${out.bold(o.group)} on stream ${out.bold(stream)}${where} (${how})`);
       }
     }
     status.info(
-      `Processing events from streams ${Object.keys(PROCESSOR_STEPS).join(" and ")} on ${reader.address} as ` +
+      `Processing events from streams ${Object.keys(PROCESSOR_STEPS).join(" and ")} on ${conns.address} as ` +
         `consumer ${o.consumer} of group ${o.group}, up to ${formatNumber(o.concurrency)} at a time; results go to ` +
         `the stream ${TOPICS.processingResults}. Press Ctrl+C to stop.`,
     );
@@ -196,12 +199,90 @@ export async function runDurableProcessor(o: DurableProcessorOptions, io: Io, sh
       );
     }
     const topics = await withinMs(consumer.serverStats(), 1000, consumer.stats());
-    printSummary(out, o, topics, Date.now() - startedAt, reader, { drained, abandoned, removed });
+    printSummary(out, o, topics, Date.now() - startedAt, conns, { drained, abandoned, removed });
   } finally {
-    await commands?.close();
-    await reader.close();
+    await conns.close();
   }
   return ExitCode.Ok;
+}
+
+/** The durable processor's connections: one server's, or a cluster's. */
+interface DurableConnections {
+  address: string;
+  /** XACK, XAUTOCLAIM, results: one connection, or the cluster (routed by slot). */
+  commands: Redis;
+  /** The blocking reads: one connection, or a lane per slot on a cluster. */
+  readers: Redis | ReadLane[];
+  /** The node each stream is read from (on a cluster). */
+  nodes(): Record<string, string>;
+  /** The summary's outage fields. */
+  outageJson(): Record<string, number>;
+  outageSummary(cost: string): string | undefined;
+  close(): Promise<void>;
+}
+
+const NOTHING_LOST = "Nothing is lost: events wait in their streams and are read when it is back.";
+
+/** Opens the processor's connections: a chosen-once branch, so one server's path stays as it was. */
+async function openDurable(target: Target, status: Reporter): Promise<DurableConnections> {
+  if (target.cluster) return await openDurableCluster(target.urls, status);
+  const reader = await Connection.open({ url: target.url, reporter: status, lossNote: NOTHING_LOST });
+  let commands: Connection;
+  try {
+    // Acknowledgements and results wait in the offline queue during an outage instead of failing.
+    commands = await Connection.open({ url: target.url, reporter: status, offlineQueue: true, autoPipelining: true });
+  } catch (err) {
+    await reader.close();
+    throw err;
+  }
+  return {
+    address: reader.address,
+    commands: commands.redis,
+    readers: reader.redis,
+    nodes: () => ({}),
+    outageJson: () => ({ outages: reader.outages, disconnected_seconds: toSeconds(reader.downMs) }),
+    outageSummary: (cost) => reader.outageSummary(cost),
+    close: async () => {
+      await commands.close();
+      await reader.close();
+    },
+  };
+}
+
+async function openDurableCluster(urls: string[], status: Reporter): Promise<DurableConnections> {
+  const cluster = await ClusterConnection.open({
+    urls,
+    reporter: status,
+    offlineQueue: true,
+    autoPipelining: true,
+    lossNote: "Nothing is lost: events wait in their streams (on the master's replica) and are read again when " +
+      "their slots are served.",
+  });
+  let lanes: ClusterReadLanes;
+  try {
+    lanes = await ClusterReadLanes.open(cluster, Object.keys(PROCESSOR_STEPS), status);
+  } catch (err) {
+    await cluster.close();
+    throw err;
+  }
+  return {
+    address: cluster.address,
+    // The cluster routes each single-key command by its slot; its command methods are those of one connection.
+    commands: cluster.cluster as unknown as Redis,
+    readers: lanes.lanes,
+    nodes: () => lanes.nodes,
+    outageJson: () => ({
+      outages: cluster.outages,
+      disconnected_seconds: toSeconds(lanes.downMs),
+      slot_map_changes: cluster.topologyChanges,
+      reads_moved: lanes.moves,
+    }),
+    outageSummary: (cost) => cluster.outageSummary(cost),
+    close: async () => {
+      await lanes.close();
+      await cluster.close();
+    },
+  };
 }
 
 function describeStart(from: StartPosition): string {
@@ -278,7 +359,7 @@ function printSummary(
   o: DurableProcessorOptions,
   topics: StreamStatsSnapshot[],
   elapsedMs: number,
-  conn: Connection,
+  conn: DurableConnections,
   end: { drained: boolean; abandoned: number; removed: boolean },
 ): void {
   const processed = topics.reduce((n, t) => n + t.processed, 0);
@@ -292,8 +373,7 @@ function printSummary(
       drained: end.drained,
       abandoned: end.abandoned,
       consumer_removed: end.removed,
-      outages: conn.outages,
-      disconnected_seconds: toSeconds(conn.downMs),
+      ...conn.outageJson(),
     });
     return;
   }
