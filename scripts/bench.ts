@@ -9,15 +9,17 @@
  *
  *   deno run -A scripts/bench.ts --url redis://127.0.0.1:6380 --pub 2 --sub 2 --msgs 200000
  *   deno run -A scripts/bench.ts --rate 1000 --duration 10s --json | jq .latency_ms
+ *   deno run -A scripts/bench.ts --cluster --url redis://127.0.0.1:7000 --mode sharded --channels 3
  *
  * Exit codes: 0 done (also after Ctrl+C, with what was measured), 1 failed (the server lacks the mode, or a
  * publish failed: the figures are still printed),
- * 2 bad usage (a non-loopback server without --allow-remote), 3 cannot connect.
+ * 2 bad usage (a non-loopback server, or a cluster with a non-loopback node, without --allow-remote), 3 cannot connect.
  *
  * @module
  */
 import { COMMON_OPTIONS, runScript, type ScriptSpec } from "../lib/core/cli.ts";
-import { redactUrl, resolveUrl } from "../lib/core/config.ts";
+import { redactUrl } from "../lib/core/config.ts";
+import { CLUSTER_OPTIONS, resolveTarget } from "../lib/cluster/target.ts";
 import { ExitCode, UsageError } from "../lib/core/exit_codes.ts";
 import { defaultIo, type Io, Printer, Reporter } from "../lib/core/output.ts";
 import { onShutdown } from "../lib/core/shutdown.ts";
@@ -37,7 +39,10 @@ import {
 const SPEC: ScriptSpec = {
   name: "bench.ts",
   summary: "an end-to-end pub/sub benchmark: rates, one-way latency, loss, duplicates, order, slow consumers.",
-  usage: ["[--pub N] [--sub M] [--msgs K | --duration D] [--size B] [--rate R] [--channels C] [--mode MODE]"],
+  usage: [
+    "[--pub N] [--sub M] [--msgs K | --duration D] [--size B] [--rate R] [--channels C] [--mode MODE]",
+    "--cluster --url SEED [--url SEED...] [options]",
+  ],
   options: {
     pub: { type: "string", arg: "N", help: "publisher connections (default 1)" },
     sub: { type: "string", arg: "M", help: "subscriber connections (default 1)" },
@@ -53,23 +58,35 @@ const SPEC: ScriptSpec = {
       arg: "R",
       help: "messages per second per publisher, paced; 0 = as fast as possible (default)",
     },
-    channels: { type: "string", arg: "C", help: "channels (streams), round-robin (default 1)" },
+    channels: {
+      type: "string",
+      arg: "C",
+      help: "channels (streams), round-robin (default 1); on a cluster, channel i lands on master i mod N",
+    },
     mode: { type: "string", arg: "MODE", help: "pubsub (default), pattern, sharded (Redis 7+, Valkey) or stream" },
     "stall-sub": {
       type: "string",
       arg: "D",
       help: "the first subscriber stops reading for D when publishing starts: a slow consumer on purpose",
     },
-    baseline: { type: "boolean", help: "also run redis-benchmark -P 64 publish (same count) and print the ratio" },
+    baseline: {
+      type: "boolean",
+      help: "also run redis-benchmark -P 64 publish (same count) and print the ratio (one server only)",
+    },
     csv: { type: "boolean", help: "print CSV (a header line and one row) instead of the table" },
-    "allow-remote": { type: "boolean", help: "allow a server that is not on loopback (this is a load generator)" },
+    "allow-remote": {
+      type: "boolean",
+      help: "allow a server (or cluster nodes) not on loopback (this is a load generator)",
+    },
     ...COMMON_OPTIONS,
+    ...CLUSTER_OPTIONS,
   },
   examples: [
     "deno run -A scripts/bench.ts --url redis://127.0.0.1:6380                    # 100,000 messages, 1 → 1",
     "deno run -A scripts/bench.ts --pub 2 --sub 4 --msgs 400000 --size 256 --baseline",
     "deno run -A scripts/bench.ts --rate 1000 --duration 10s                      # latency at 1,000 msg/s",
     "deno run -A scripts/bench.ts --mode stream --sub 2 --json | jq .lost",
+    "deno run -A scripts/bench.ts --cluster --url redis://127.0.0.1:7000 --mode sharded --channels 3 --pub 3",
   ],
 };
 
@@ -94,12 +111,18 @@ const DEFAULT_LIMIT_MS = 5 * 60_000;
  */
 export function main(args: string[], io: Io = defaultIo()): Promise<number> {
   return runScript(SPEC, args, io, async (flags) => {
-    const url = resolveUrl(flags.string("url"));
-    if (!isLoopback(url) && !flags.boolean("allow-remote")) {
+    const target = resolveTarget(flags.list("url"), flags.boolean("cluster"));
+    const seeds = target.cluster ? target.urls : [target.url];
+    const allowRemote = flags.boolean("allow-remote");
+    for (const url of allowRemote ? [] : seeds.filter((u) => !isLoopback(u))) {
       throw new UsageError(
         `${redactUrl(url)} is not on this machine: bench.ts is a load generator and runs against loopback only.\n` +
           "Give --allow-remote to load a remote server you own.",
       );
+    }
+    const url = seeds[0]!;
+    if (target.cluster && flags.boolean("baseline")) {
+      throw new UsageError("--baseline runs redis-benchmark against one server: drop it with --cluster");
     }
     const mode = flags.string("mode") ?? "pubsub";
     if (!(BENCH_MODES as readonly string[]).includes(mode)) {
@@ -126,6 +149,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     const live = io.stderr.isTerminal();
     const result = await runBench({
       url,
+      ...(target.cluster ? { cluster: target.urls, allowRemote } : {}),
       reporter,
       ...setup,
       messages,

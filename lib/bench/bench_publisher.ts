@@ -3,7 +3,9 @@
  * pipelines of 64 round-robin over the channels, either as fast as the
  * server confirms them (4 pipelines out at once) or paced to a rate against the clock (each
  * message's due time is `start + seq / rate`, so a late turn catches up
- * instead of drifting).
+ * instead of drifting). On a cluster it has a connection per master and
+ * each pipeline is split by the node that serves each channel (one pipeline
+ * per node, sent together).
  *
  * @module
  */
@@ -44,20 +46,22 @@ export class BenchPublisher {
   /**
    * Creates a publisher.
    *
-   * @param conn its connection
+   * @param conns its connections: one, or one per cluster node it sends to
    * @param id its publisher id (0-based), carried in every payload
    * @param mode how messages travel
    * @param names the run's channels (or streams)
    * @param size payload bytes
    * @param rate messages per second, 0 for as fast as possible
+   * @param route for each name, the index in `conns` of the connection that sends to it (default: all on the first)
    */
   constructor(
-    readonly conn: Connection,
+    readonly conns: Connection[],
     readonly id: number,
     private readonly mode: BenchMode,
     private readonly names: string[],
     private readonly size: number,
     private readonly rate: number,
+    private readonly route?: readonly number[],
   ) {}
 
   /**
@@ -105,14 +109,22 @@ export class BenchPublisher {
   }
 
   async #send(from: number, count: number): Promise<void> {
-    const pipe = this.conn.redis.pipeline();
+    const pipes = this.conns.map((c) => c.redis.pipeline());
+    const sizes = new Array<number>(pipes.length).fill(0);
     for (let seq = from; seq < from + count; seq++) {
-      const name = this.names[(this.id + seq) % this.names.length]!;
+      const index = (this.id + seq) % this.names.length;
+      const leg = this.route ? this.route[index]! : 0;
+      const pipe = pipes[leg]!, name = this.names[index]!;
+      sizes[leg]!++;
       const payload = encodeStamp(this.id, seq, this.size);
       if (this.mode === "stream") pipe.xadd(name, "MAXLEN", "~", STREAM_MAXLEN, "*", "p", payload);
       else if (this.mode === "sharded") pipe.spublish(name, payload);
       else pipe.publish(name, payload);
     }
+    await Promise.all(pipes.map((pipe, leg) => sizes[leg]! > 0 ? this.#exec(pipe, sizes[leg]!) : undefined));
+  }
+
+  async #exec(pipe: ReturnType<Connection["redis"]["pipeline"]>, count: number): Promise<void> {
     let replies: [Error | null, unknown][] | null;
     try {
       replies = await pipe.exec();

@@ -2,7 +2,9 @@
  * One benchmark subscriber: its own connection, subscribed (or reading the
  * streams) before anything is published, counting every message into its
  * {@linkcode Tally} and the one-way latency (receive time minus the stamp's
- * send time, same process, same clock) into the shared histogram.
+ * send time, same process, same clock) into the shared histogram. On a
+ * cluster a sharded (or stream) subscriber has a connection per master
+ * serving its channels, each subscribed to that node's channels only.
  *
  * @module
  */
@@ -16,14 +18,26 @@ import { Tally } from "./tally.ts";
 const XREAD_COUNT = 1000;
 const XREAD_BLOCK_MS = 100;
 
+/** One connection of a subscriber and the channels (or streams) it takes on it. */
+export interface SubscriberLeg {
+  /** The connection, used for nothing else. */
+  conn: Connection;
+  /** The node it is connected to (`host:port`, or the server's redacted address). */
+  node: string;
+  /** The names it subscribes to (or reads) on that node. */
+  names: string[];
+  /** Its client id on that node (`CLIENT ID`), when allowed; set by {@linkcode BenchSubscriber.start}. */
+  clientId?: number;
+}
+
 /** A subscriber of the benchmark. */
 export class BenchSubscriber {
   /** What it received. */
   readonly tally: Tally;
-  /** Its client id on the server (`CLIENT ID`), when allowed. */
-  clientId: number | undefined;
-  /** When the server closed its connection (epoch ms), if it did. */
+  /** When the server closed one of its connections (epoch ms), if it did. */
   droppedAt: number | undefined;
+  /** …and the node that closed it. */
+  droppedBy: SubscriberLeg | undefined;
   /** When the first message arrived (performance.now() ms). */
   firstAt: number | undefined;
   /** When the last message arrived (performance.now() ms). */
@@ -32,23 +46,27 @@ export class BenchSubscriber {
   #reading: Promise<void> = Promise.resolve();
 
   /**
-   * Creates a subscriber on an open connection.
+   * Creates a subscriber on open connections.
    *
-   * @param conn its connection, used for nothing else
+   * @param legs its connections (one on a single server), each with its names
    * @param publishers how many publishers there are
    * @param channels how many channels they send on
    * @param latencies the shared histogram
    */
   constructor(
-    readonly conn: Connection,
+    readonly legs: SubscriberLeg[],
     publishers: number,
     channels: number,
     private readonly latencies: LatencyHistogram,
   ) {
     this.tally = new Tally(publishers, channels);
-    conn.redis.once("end", () => {
-      if (!this.#closing) this.droppedAt = Date.now();
-    });
+    for (const leg of legs) {
+      leg.conn.redis.once("end", () => {
+        if (this.#closing || this.droppedAt !== undefined) return;
+        this.droppedAt = Date.now();
+        this.droppedBy = leg;
+      });
+    }
   }
 
   /** Counts one payload. */
@@ -62,15 +80,19 @@ export class BenchSubscriber {
   }
 
   /**
-   * Subscribes (or starts reading the streams) and resolves once the server has confirmed it.
+   * Subscribes (or starts reading the streams) on every connection and resolves once the servers have confirmed it.
    *
    * @param mode how messages travel
-   * @param names the run's channel or stream names
-   * @param pattern the pattern covering them (pattern mode)
+   * @param pattern the pattern covering the run's names (pattern mode)
    */
-  async start(mode: BenchMode, names: string[], pattern: string): Promise<void> {
-    const redis = this.conn.redis;
-    this.clientId = await redis.client("ID").then(Number, () => undefined);
+  async start(mode: BenchMode, pattern: string): Promise<void> {
+    await Promise.all(this.legs.map((leg) => this.#startLeg(leg, mode, pattern)));
+  }
+
+  async #startLeg(leg: SubscriberLeg, mode: BenchMode, pattern: string): Promise<void> {
+    const redis = leg.conn.redis, names = leg.names;
+    const id = await redis.client("ID").then(Number, () => undefined);
+    if (id !== undefined) leg.clientId = id;
     if (mode === "pubsub") {
       redis.on("message", (_channel: string, payload: string) => this.#take(payload));
       await redis.subscribe(...names);
@@ -81,18 +103,20 @@ export class BenchSubscriber {
       redis.on("smessage", (_channel: string, payload: string) => this.#take(payload));
       await redis.ssubscribe(...names);
     } else {
-      this.#reading = this.#readStreams(names);
+      const reading = this.#readStreams(leg.conn, names);
+      const before = this.#reading;
+      this.#reading = Promise.all([before, reading]).then(() => {});
     }
   }
 
   /** Stream mode: XREAD from the start of every stream until closed (each call blocks at most 100 ms). */
-  async #readStreams(names: string[]): Promise<void> {
+  async #readStreams(conn: Connection, names: string[]): Promise<void> {
     const ids = names.map(() => "0-0");
     // Bounded in time: each XREAD blocks at most 100 ms, and the loop ends when the run closes the connection.
     while (!this.#closing && this.droppedAt === undefined) {
       let reply: [string, [string, string[]][]][] | null;
       try {
-        reply = await this.conn.redis.xread("COUNT", XREAD_COUNT, "BLOCK", XREAD_BLOCK_MS, "STREAMS", ...names, ...ids);
+        reply = await conn.redis.xread("COUNT", XREAD_COUNT, "BLOCK", XREAD_BLOCK_MS, "STREAMS", ...names, ...ids);
       } catch {
         return; // closed under it
       }
@@ -114,13 +138,13 @@ export class BenchSubscriber {
    * @returns resolves when it reads again
    */
   stall(ms: number, signal: AbortSignal): Promise<void> {
-    const stream = this.conn.redis.stream;
-    stream.pause();
+    const streams = this.legs.map((leg) => leg.conn.redis.stream);
+    for (const stream of streams) stream.pause();
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
         signal.removeEventListener("abort", done);
-        stream.resume();
+        for (const stream of streams) stream.resume();
         resolve();
       };
       const timer = setTimeout(done, ms);
@@ -128,10 +152,10 @@ export class BenchSubscriber {
     });
   }
 
-  /** Closes its connection. */
+  /** Closes its connections. */
   async close(): Promise<void> {
     this.#closing = true;
     await this.#reading;
-    await this.conn.close();
+    await Promise.all(this.legs.map((leg) => leg.conn.close()));
   }
 }

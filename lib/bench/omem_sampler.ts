@@ -1,6 +1,7 @@
 /**
  * The server's output buffer for the benchmark's subscribers: `CLIENT LIST`
- * read about once a second on a command connection, `omem` of the
+ * read about once a second on a command connection to each node that has
+ * subscribers (one server, or every master of a cluster), `omem` of the
  * subscribers' client ids, the peak kept.
  *
  * @module
@@ -28,22 +29,42 @@ export function parseOmem(list: string): Map<number, number> {
   return out;
 }
 
+/** One node the sampler reads: a command connection to it, its name and the subscribers' client ids on it. */
+export interface SampledNode {
+  /** A command connection (not subscribed). */
+  redis: Redis;
+  /** The node's name, as {@linkcode omemKey} takes it. */
+  node: string;
+  /** The subscribers' client ids on that node. */
+  ids: ReadonlySet<number>;
+}
+
+/**
+ * The key of one subscriber connection in {@linkcode OmemSampler.last}: client ids are per node.
+ *
+ * @param node the node's name
+ * @param id the client id on it
+ * @returns the key
+ */
+export function omemKey(node: string, id: number): string {
+  return `${node}#${id}`;
+}
+
 /** Samples the subscribers' output buffers until stopped; `peak` is undefined when CLIENT LIST is refused. */
 export class OmemSampler {
-  /** The largest `omem` seen for one subscriber, in bytes. */
+  /** The largest `omem` seen for one subscriber connection, in bytes. */
   peak: number | undefined;
-  /** The last `omem` read for each subscriber, by client id, with when (epoch ms). */
-  readonly last = new Map<number, { bytes: number; at: number }>();
+  /** The last `omem` read for each subscriber connection, by {@linkcode omemKey}, with when (epoch ms). */
+  readonly last = new Map<string, { bytes: number; at: number }>();
   #timer: ReturnType<typeof setInterval> | undefined;
   #busy = false;
 
   /**
    * Creates a sampler.
    *
-   * @param redis a command connection (not subscribed)
-   * @param ids the subscribers' client ids
+   * @param nodes the nodes to read, each with the subscribers' client ids on it
    */
-  constructor(private readonly redis: Redis, private readonly ids: ReadonlySet<number>) {}
+  constructor(private readonly nodes: readonly SampledNode[]) {}
 
   /**
    * Reads once now, then every `everyMs` until {@linkcode OmemSampler.stop}.
@@ -55,21 +76,28 @@ export class OmemSampler {
     this.#timer = setInterval(() => void this.sample(), everyMs);
   }
 
-  /** Reads `CLIENT LIST` once (skipped while a read is still out). */
+  /** Reads `CLIENT LIST` once on every node (skipped while a read is still out). */
   async sample(): Promise<void> {
-    if (this.#busy || this.ids.size === 0) return;
+    if (this.#busy) return;
     this.#busy = true;
     try {
+      await Promise.all(this.nodes.map((n) => this.#sampleNode(n)));
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  async #sampleNode({ redis, node, ids }: SampledNode): Promise<void> {
+    if (ids.size === 0) return;
+    try {
       const at = Date.now();
-      for (const [id, bytes] of parseOmem(String(await this.redis.client("LIST")))) {
-        if (!this.ids.has(id)) continue;
-        this.last.set(id, { bytes, at });
+      for (const [id, bytes] of parseOmem(String(await redis.client("LIST")))) {
+        if (!ids.has(id)) continue;
+        this.last.set(omemKey(node, id), { bytes, at });
         this.peak = Math.max(this.peak ?? 0, bytes);
       }
     } catch {
       // Refused (ACL, renamed) or the connection is going: no figure, nothing else changes.
-    } finally {
-      this.#busy = false;
     }
   }
 

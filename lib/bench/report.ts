@@ -62,6 +62,20 @@ export interface BenchSummary extends BenchSetup {
   baseline_rate?: number;
   /** publish_rate / baseline_rate. */
   baseline_ratio?: number;
+  /** On a cluster (`--cluster`): where the channels live and who connected where. */
+  cluster?: ClusterSummary;
+}
+
+/** The cluster part of a {@linkcode BenchSummary}. */
+export interface ClusterSummary {
+  /** The masters (`host:port`), in slot order. */
+  masters: string[];
+  /** The master serving each channel (or stream), by name. */
+  channels: Record<string, string>;
+  /** The nodes each publisher sent to. */
+  publisher_nodes: string[][];
+  /** The nodes each subscriber was connected to. */
+  subscriber_nodes: string[][];
 }
 
 /** Fewer messages than this give no rate. */
@@ -114,7 +128,34 @@ export function summarize(setup: BenchSetup, result: BenchResult, baseline?: num
     stopped: result.stopped,
     ...(baseline !== undefined ? { baseline_rate: Math.round(baseline * 10) / 10 } : {}),
     ...(baseline && publishRate ? { baseline_ratio: Math.round((publishRate / baseline) * 100) / 100 } : {}),
+    ...(result.cluster
+      ? {
+        cluster: {
+          masters: result.cluster.masters,
+          channels: result.cluster.channels,
+          publisher_nodes: result.cluster.publisherNodes,
+          subscriber_nodes: result.cluster.subscriberNodes,
+        },
+      }
+      : {}),
   };
+}
+
+/** The channels per master, e.g. `127.0.0.1:7000: bench:x:0, bench:x:3`, at most 3 names a master. */
+function channelsByNode(c: ClusterSummary): string[] {
+  return c.masters.map((node) => {
+    const names = Object.keys(c.channels).filter((n) => c.channels[n] === node);
+    const shown = names.slice(0, 3).join(", ") + (names.length > 3 ? `, … (${names.length})` : "");
+    return `${node}: ${names.length ? shown : "none"}`;
+  });
+}
+
+/** `a, b` for one list of nodes, or a list per connection when they differ. */
+function nodesLine(lists: string[][]): string {
+  const distinct = [...new Set(lists.map((l) => l.join(" + ")))];
+  return distinct.length === 1
+    ? `each on ${distinct[0]}`
+    : lists.map((l, i) => `${i + 1} on ${l.join(" + ")}`).join(", ");
 }
 
 const n = (v: number | null) => v === null ? "—" : formatNumber(v);
@@ -131,6 +172,16 @@ export function textReport(s: BenchSummary): string[] {
   const lines = [
     `${s.mode}: ${s.publishers} publisher(s) → ${s.subscribers} subscriber(s), ${s.channels} channel(s), ` +
     `${s.size}-byte payloads, ${pace}${s.stopped ? " — stopped by Ctrl+C, figures so far" : ""}`,
+    ...(s.cluster
+      ? [
+        `  cluster          ${s.cluster.masters.length} masters; channels by node: ${
+          channelsByNode(s.cluster).join("; ")
+        }`,
+        `                   publishers ${nodesLine(s.cluster.publisher_nodes)}; subscribers ${
+          nodesLine(s.cluster.subscriber_nodes)
+        }`,
+      ]
+      : []),
     "",
     `  published        ${n(s.published)} msg at ${n(s.publish_rate)} msg/s`,
     `  delivered        ${n(s.delivered)} msg at ${n(s.delivered_rate)} msg/s in all`,
@@ -187,6 +238,7 @@ export const CSV_COLUMNS = [
   "stopped",
   "baseline_rate",
   "baseline_ratio",
+  "cluster_masters",
 ] as const;
 
 /**
@@ -204,6 +256,7 @@ export function csvReport(s: BenchSummary): string[] {
     p99_ms: l.p99,
     p99_9_ms: l.p99_9,
     max_ms: l.max,
+    cluster_masters: s.cluster?.masters.length,
   } as never;
   return [CSV_COLUMNS.join(","), CSV_COLUMNS.map((c) => row[c] ?? "").join(",")];
 }

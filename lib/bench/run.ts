@@ -3,26 +3,33 @@
  * subscribers, each its own connection, plus one for commands), everyone
  * subscribed before anything is published, publishing until the message
  * count, the duration or Ctrl+C, then a bounded wait for what is still on
- * its way, and the figures.
+ * its way, and the figures. On a cluster the same, with connections per
+ * master as lib/bench/cluster_wiring.ts lays them out.
  *
  * @module
  */
-import { Connection } from "../core/client.ts";
+import type { Connection } from "../core/client.ts";
 import { CliError, ExitCode } from "../core/exit_codes.ts";
 import type { Reporter } from "../core/output.ts";
 import { delay } from "../core/timing.ts";
-import { classifyOutage, readSubscriberFacts } from "../pubsub/drop_cause.ts";
+import { classifyOutage, readSubscriberFacts, type SubscriberFacts } from "../pubsub/drop_cause.ts";
 import { BenchPublisher } from "./bench_publisher.ts";
 import { BenchSubscriber } from "./bench_subscriber.ts";
 import { LatencyHistogram, type LatencySummary } from "./latency_histogram.ts";
-import { type BenchMode, channelNames } from "./modes.ts";
-import { OmemSampler } from "./omem_sampler.ts";
+import { clusterWiring } from "./cluster_wiring.ts";
+import type { BenchMode } from "./modes.ts";
+import { omemKey, OmemSampler } from "./omem_sampler.ts";
 import type { TallyCounts } from "./tally.ts";
+import { type ClusterLayout, singleWiring, type Wiring } from "./wiring.ts";
 
 /** What to run. */
 export interface BenchOptions {
-  /** The server. */
+  /** The server (without `cluster`). */
   url: string;
+  /** The seed nodes of a cluster: the run is on that cluster instead of `url`. */
+  cluster?: string[];
+  /** On a cluster, allow nodes that are not on loopback. */
+  allowRemote?: boolean;
   /** Where connection trouble is reported. */
   reporter: Reporter;
   /** Publishers (connections). */
@@ -79,6 +86,8 @@ export interface BenchResult {
   stopped: boolean;
   /** The whole run, in ms. */
   totalMs: number;
+  /** On a cluster: where the channels live and who connected where. */
+  cluster?: ClusterLayout;
 }
 
 /** How long to wait for messages still on their way after the last publish: no progress for this long ends it. */
@@ -97,31 +106,35 @@ const PROGRESS_MS = 1000;
  */
 export async function runBench(options: BenchOptions): Promise<BenchResult> {
   const began = performance.now();
-  const { url, reporter, mode, signal } = options;
-  const open = () => Connection.open({ url, reporter, reconnect: false, signal });
-  const cmd = await open();
-  const conns: Connection[] = [cmd];
+  const { reporter, mode, signal } = options;
+  const run = crypto.randomUUID().slice(0, 8);
+  const wiringOptions = { reporter, signal, run, channels: options.channels };
+  const wiring: Wiring = options.cluster
+    ? await clusterWiring({ ...wiringOptions, urls: options.cluster, mode, allowRemote: options.allowRemote ?? false })
+    : await singleWiring(options.url, wiringOptions);
+  const { names, nodes } = wiring;
+  const conns: Connection[] = [];
   const subs: BenchSubscriber[] = [];
   const pubs: BenchPublisher[] = [];
-  const run = crypto.randomUUID().slice(0, 8);
-  const names = channelNames(run, options.channels);
   const latencies = new LatencyHistogram();
   try {
-    if (mode === "sharded") await requireSharded(cmd);
-    const before = await readSubscriberFacts(cmd.redis);
+    if (mode === "sharded") await requireSharded(nodes[0]!.cmd);
+    const before = await readFacts(wiring);
     for (let i = 0; i < options.subscribers; i++) {
-      const conn = await open();
-      conns.push(conn);
-      subs.push(new BenchSubscriber(conn, options.publishers, options.channels, latencies));
+      subs.push(new BenchSubscriber(await wiring.subscriber(i), options.publishers, options.channels, latencies));
     }
-    await Promise.all(subs.map((s) => s.start(mode, names, `bench:${run}:*`)));
+    await Promise.all(subs.map((s) => s.start(mode, `bench:${run}:*`)));
     for (let p = 0; p < options.publishers; p++) {
-      const conn = await open();
-      conns.push(conn);
-      pubs.push(new BenchPublisher(conn, p, mode, names, options.size, options.rate));
+      const wired = await wiring.publisher(p);
+      conns.push(...wired.conns);
+      pubs.push(new BenchPublisher(wired.conns, p, mode, names, options.size, options.rate, wired.route));
     }
-    const ids = new Set(subs.flatMap((s) => s.clientId === undefined ? [] : [s.clientId]));
-    const sampler = new OmemSampler(cmd.redis, ids);
+    const legs = subs.flatMap((s) => s.legs);
+    const sampler = new OmemSampler(nodes.map(({ node, cmd }) => ({
+      redis: cmd.redis,
+      node,
+      ids: new Set(legs.flatMap((l) => l.node === node && l.clientId !== undefined ? [l.clientId] : [])),
+    })));
     sampler.start();
     const delivered = () => subs.reduce((n, s) => n + s.tally.received, 0);
     const confirmed = () => pubs.reduce((n, p) => n + p.confirmed, 0);
@@ -141,10 +154,12 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       clearInterval(progress);
       sampler.stop();
     }
-    const after = await readSubscriberFacts(cmd.redis);
-    const serverCountedDrops = before.drops !== undefined && after.drops !== undefined
-      ? after.drops - before.drops
-      : undefined;
+    const after = await readFacts(wiring);
+    const counted = nodes.map(({ node }) => {
+      const [b, a] = [before.get(node)?.drops, after.get(node)?.drops];
+      return b !== undefined && a !== undefined ? a - b : undefined;
+    });
+    const serverCountedDrops = counted.some((c) => c === undefined) ? undefined : counted.reduce((x, y) => x! + y!, 0);
     const published = pubs.map((p) => p.confirmed);
     const firsts = pubs.flatMap((p) => p.firstAt ?? []), lasts = pubs.flatMap((p) => p.lastAt ?? []);
     return {
@@ -152,10 +167,11 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       publishingMs: firsts.length ? Math.max(...lasts) - Math.min(...firsts) : 0,
       subscribers: subs.map((s) => {
         const dropped = s.droppedAt !== undefined;
-        const sample = s.clientId === undefined ? undefined : sampler.last.get(s.clientId);
+        const leg = s.droppedBy;
+        const sample = leg?.clientId === undefined ? undefined : sampler.last.get(omemKey(leg.node, leg.clientId));
         const stallFor = s === subs[0] && options.stallMs ? { from: 0, ms: options.stallMs } : undefined;
-        const fellBehind = dropped &&
-          classifyOutage(before, after, {
+        const fellBehind = dropped && leg !== undefined &&
+          classifyOutage(before.get(leg.node)!, after.get(leg.node)!, {
               at: s.droppedAt!,
               ...(sample ? { sample } : {}),
               ...(stallFor ? { stall: stallFor } : {}),
@@ -173,12 +189,29 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       publishError: pubs.find((p) => p.error)?.error,
       stopped: signal.aborted,
       totalMs: performance.now() - began,
+      ...(wiring.layout ? { cluster: wiring.layout } : {}),
     };
   } finally {
     await Promise.all(subs.map((s) => s.close()));
-    if (mode === "stream") await cmd.redis.del(...names).catch(() => {});
+    if (mode === "stream") await deleteStreams(wiring);
     await Promise.all(conns.map((c) => c.close()));
+    await wiring.close();
   }
+}
+
+/** Each node's subscriber facts (INFO, CONFIG), by node name. */
+async function readFacts(wiring: Wiring): Promise<Map<string, SubscriberFacts>> {
+  const facts = await Promise.all(wiring.nodes.map(({ cmd }) => readSubscriberFacts(cmd.redis)));
+  return new Map(wiring.nodes.map(({ node }, i) => [node, facts[i]!]));
+}
+
+/** Deletes the run's streams, each on the node that serves it (any error ignored: the run is over). */
+async function deleteStreams(wiring: Wiring): Promise<void> {
+  const layout = wiring.layout;
+  await Promise.all(wiring.nodes.map(async ({ node, cmd }) => {
+    const mine = layout ? wiring.names.filter((n) => layout.channels[n] === node) : wiring.names;
+    if (mine.length) await cmd.redis.del(...mine).catch(() => {});
+  }));
 }
 
 /** `n` shared out among `parts`: the first ones get one more when it does not divide. */

@@ -1,22 +1,35 @@
 /**
  * `deno task bench [NAME...]`: runs the benchmarks (all, or those named)
- * against throw-away servers on loopback and prints each one's table.
+ * against throw-away servers (and clusters) on loopback and prints each
+ * one's table; `--help` lists them.
  *
  * @module
  */
-const BENCHMARKS: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
-  pubsub: () => import("./pubsub.ts"),
-  handshake: () => import("./handshake.ts"),
-  event_processor: () => import("./event_processor.ts"),
-  kv_updater: () => import("./kv_updater.ts"),
-  streams: () => import("./streams.ts"),
-  sse_clients: () => import("./sse_clients.ts"),
+const BENCHMARKS: Record<string, [about: string, load: () => Promise<{ run: () => Promise<void> }>]> = {
+  pubsub: ["publisher.ts → subscriber.ts next to redis-benchmark; what receiving costs", () => import("./pubsub.ts")],
+  handshake: ["keyspace_writer ↔ keyspace_listener round trip next to PING", () => import("./handshake.ts")],
+  event_processor: ["events handled next to a bare ioredis subscriber", () => import("./event_processor.ts")],
+  kv_updater: ["updates persisted next to one awaited SET per message", () => import("./kv_updater.ts")],
+  streams: ["durable processing on streams next to plain XREADGROUP loops", () => import("./streams.ts")],
+  sse_clients: ["api_server's SSE fan-out to many clients", () => import("./sse_clients.ts")],
+  cluster: [
+    "SPUBLISH/PUBLISH on local clusters of 3 and 6 masters next to one server; the broadcast's cost",
+    () => import("./cluster.ts"),
+  ],
 };
 
+if (Deno.args.includes("--help") || Deno.args.includes("-h")) {
+  console.log(
+    "deno task bench [NAME...]: runs the benchmarks named (default: all), each next to a baseline of the same run.\n",
+  );
+  const width = Math.max(...Object.keys(BENCHMARKS).map((n) => n.length));
+  for (const [name, [about]] of Object.entries(BENCHMARKS)) console.log(`  ${name.padEnd(width)}  ${about}`);
+  Deno.exit(0);
+}
 const names = Deno.args.length ? Deno.args : Object.keys(BENCHMARKS);
 const unknown = names.filter((n) => !(n in BENCHMARKS));
 if (unknown.length) {
   console.error(`Unknown benchmark "${unknown[0]}"; choose from: ${Object.keys(BENCHMARKS).join(", ")}`);
   Deno.exit(2);
 }
-for (const name of names) await (await BENCHMARKS[name]!()).run();
+for (const name of names) await (await BENCHMARKS[name]![1]()).run();
