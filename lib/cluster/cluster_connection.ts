@@ -12,7 +12,7 @@ import { redactUrl, scrubSecret } from "../core/config.ts";
 import { CliError, ExitCode } from "../core/exit_codes.ts";
 import type { Reporter } from "../core/output.ts";
 import { routeIoredisWarnings } from "../core/ioredis_warnings.ts";
-import { delay, withTimeout } from "../core/timing.ts";
+import { ABORTED, delay, unlessAborted, withTimeout } from "../core/timing.ts";
 import { describeSlots, rangesOf, type SlotOwners, slotOwners, topologyChanges } from "./topology.ts";
 
 /** How a {@linkcode ClusterConnection} behaves. */
@@ -129,9 +129,6 @@ export class ClusterConnection {
   async #connect(): Promise<void> {
     const timeoutMs = this.options.connectTimeoutMs ?? 5000;
     const stop = this.options.signal;
-    let onStop = () => {};
-    const stopped = new Promise<"stopped">((resolve) => (onStop = () => resolve("stopped")));
-    stop?.addEventListener("abort", onStop, { once: true });
     try {
       if (stop?.aborted) throw STOPPED;
       const connected = withTimeout(
@@ -139,7 +136,7 @@ export class ClusterConnection {
         timeoutMs,
         () => new Error(`the cluster was not ready within ${timeoutMs / 1000} s`),
       );
-      if (await Promise.race([connected, stopped]) === "stopped") throw STOPPED;
+      if (await unlessAborted(connected, stop) === ABORTED) throw STOPPED;
       this.#owners = slotOwners(this.cluster);
       this.#connected = true;
     } catch (err) {
@@ -149,8 +146,6 @@ export class ClusterConnection {
       await delay(DISCONNECT_TIMEOUT_MS + 20);
       if (err === STOPPED) throw new CliError(ExitCode.Ok, `Stopped while connecting to ${this.address}.`);
       throw await this.#explain(err as Error);
-    } finally {
-      stop?.removeEventListener("abort", onStop);
     }
   }
 

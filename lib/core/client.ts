@@ -10,7 +10,7 @@ import { CliError, ExitCode } from "./exit_codes.ts";
 import type { Reporter } from "./output.ts";
 import { routeIoredisWarnings } from "./ioredis_warnings.ts";
 import { diagnose, type FailureFacts, TLS_PORT } from "./server_faults.ts";
-import { delay, withTimeout } from "./timing.ts";
+import { ABORTED, delay, unlessAborted, withTimeout } from "./timing.ts";
 import { currentTls } from "./tls.ts";
 import { speaksTls } from "./tls_probe.ts";
 
@@ -226,9 +226,6 @@ export class Connection {
     const timeoutMs = this.options.connectTimeoutMs ?? 5000;
     const stop = this.options.signal;
     let timedOut = false;
-    let onStop = () => {};
-    const stopped = new Promise<"stopped">((resolve) => (onStop = () => resolve("stopped")));
-    stop?.addEventListener("abort", onStop, { once: true });
     try {
       if (stop?.aborted) throw STOPPED;
       const connected = withTimeout(
@@ -239,7 +236,7 @@ export class Connection {
           return new Error(`no answer within ${timeoutMs / 1000} s`);
         },
       );
-      if (await Promise.race([connected, stopped]) === "stopped") throw STOPPED;
+      if (await unlessAborted(connected, stop) === ABORTED) throw STOPPED;
       if (this.#lastError) throw new Error(this.#lastError.message);
       if (!this.options.clusterNode) await this.#refuseClusterNode();
       this.#everReady = true;
@@ -256,8 +253,6 @@ export class Connection {
       let d = diagnose(facts);
       if (d.closedAtOnce && !facts.tls && await speaksTls(this.options.url, 1000)) d = TLS_PORT;
       throw new CliError(d.exitCode, `Cannot connect to ${this.address}: ${d.what}.\n${d.fix}`);
-    } finally {
-      stop?.removeEventListener("abort", onStop);
     }
   }
 

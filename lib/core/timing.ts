@@ -72,3 +72,37 @@ export function whenAborted(signal: AbortSignal): Promise<void> {
     signal.addEventListener("abort", () => resolve(), { once: true });
   });
 }
+
+/** What {@linkcode unlessAborted} resolves with when the signal came first. */
+export const ABORTED: unique symbol = Symbol("aborted");
+
+/**
+ * Waits for `work`, or stops waiting as soon as `signal` aborts (Ctrl+C while connecting): the work itself goes on,
+ * and may reject unheard. The listener on the signal is removed either way.
+ *
+ * @param work what to wait for
+ * @param signal the stop signal, if any
+ * @returns the work's value, or {@linkcode ABORTED}
+ * @example
+ * ```ts
+ * import { ABORTED, unlessAborted } from "./timing.ts";
+ * console.assert(await unlessAborted(new Promise(() => {}), AbortSignal.abort()) === ABORTED);
+ * console.assert(await unlessAborted(Promise.resolve(1)) === 1);
+ * ```
+ */
+export async function unlessAborted<T>(work: Promise<T>, signal?: AbortSignal): Promise<T | typeof ABORTED> {
+  if (!signal) return await work;
+  if (signal.aborted) {
+    work.catch(() => {});
+    return ABORTED;
+  }
+  let onAbort = () => {};
+  const aborted = new Promise<typeof ABORTED>((resolve) => (onAbort = () => resolve(ABORTED)));
+  signal.addEventListener("abort", onAbort, { once: true });
+  try {
+    return await Promise.race([work, aborted]);
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+    work.catch(() => {});
+  }
+}
