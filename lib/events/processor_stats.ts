@@ -279,9 +279,9 @@ export class ProcessorStatsPublisher {
     return `${this.#host}/${Deno.pid}`;
   }
 
-  /** What a start line says about it, e.g. `statistics go to processor_stats every 5 s`. */
+  /** What a start line says about it, e.g. `statistics go to processor_stats every 5 s as lab/4242`. */
   get description(): string {
-    return `statistics go to ${this.channel} every ${this.everyMs / 1000} s`;
+    return `statistics go to ${this.channel} every ${this.everyMs / 1000} s as ${this.processor}`;
   }
 
   /** Publishes now, then every `everyMs`. */

@@ -232,7 +232,7 @@ Deno.test("event_processor publishes processor_stats with its counts on a timer,
   await using stats = await channelListener(server.url, "processor_stats");
   const args = ["--url", server.url, "--stats-interval", "0", "--publish-stats", "200ms", "--quiet"];
   await using p = runMain(processor, args);
-  await p.io.err.waitFor(/statistics go to processor_stats every 0\.2 s\. Press Ctrl\+C to stop/);
+  await p.io.err.waitFor(/statistics go to processor_stats every 0\.2 s as \S+\/\d+\. Press Ctrl\+C to stop/);
   const first = await statsWhere(stats.payloads, () => true, "the first statistics");
   assert.equal(first.processed, 0);
 
@@ -309,7 +309,7 @@ ownServerTest("event_processor --durable publishes its statistics too, on the --
   ]);
   second.io.stop();
   assert.equal(await second.exit, ExitCode.Ok);
-  assert.match(second.io.err.text, /statistics go to lab:stats every 0\.15 s/);
+  assert.match(second.io.err.text, /statistics go to lab:stats every 0\.15 s as /);
 });
 
 Deno.test("event_processor refuses --publish-stats and --stats-channel values it cannot use", async () => {
