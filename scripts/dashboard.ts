@@ -58,7 +58,8 @@ const SPEC: ScriptSpec = {
     "stats-channel": {
       type: "string",
       arg: "NAME",
-      help: `where the event processors publish their statistics, as their --stats-channel (default ${DEFAULT_STATS_CHANNEL})`,
+      help:
+        `where the event processors publish their statistics, as their --stats-channel (default ${DEFAULT_STATS_CHANNEL})`,
     },
     "read-only": { type: "boolean", help: "no publish form: the page only shows (POST /publish is refused)" },
     interval: {
@@ -165,7 +166,13 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
 
       const page = (body: string, type: string) =>
         new Response(body, { headers: { "content-type": type, "cache-control": "no-store" } });
-      const publish = { redis: reads.redis, enabled: publishing, loopback: isLoopback(hostname), log };
+      const publish = {
+        redis: reads.redis,
+        enabled: publishing,
+        loopback: isLoopback(hostname),
+        log,
+        samplerLive: () => sub.ready,
+      };
       server = serveOrExplain({
         port,
         hostname,

@@ -12,7 +12,7 @@ import type { KeyEventRow, MessageRow, Sample } from "./sampler.ts";
 import { MAX_LISTED, type ServerState } from "./server_state.ts";
 import { escapeControl } from "../core/output.ts";
 import { DEFAULT_STATS_CHANNEL } from "../events/processor_stats.ts";
-import { ProcessorTable, type ProcessorsState } from "./processors.ts";
+import { type ProcessorsState, ProcessorTable } from "./processors.ts";
 
 /** The connection side of the page. */
 export interface ConnectionState {
@@ -40,7 +40,7 @@ export interface BoardState {
   totalRate: number;
   /** The chart: times in seconds and msg/s per series (the total and the busiest channels). */
   history: { times: number[]; series: { name: string; values: number[] }[] };
-  /** Messages heard this tick, and the last of them. */
+  /** Messages heard this tick (but the processors' statistics, shown apart), and the last of them. */
   heard: number;
   messages: MessageRow[];
   keyEventTotal: number;
@@ -174,7 +174,7 @@ export class Board {
           ...busiest.map(([name, h]) => ({ name: escapeControl(name), values: pad(h.counts) })),
         ],
       },
-      heard: sample.total,
+      heard: sample.total - sample.statsTotal,
       messages: sample.messages,
       keyEventTotal: sample.keyEventTotal,
       keyEvents: sample.keyEvents,

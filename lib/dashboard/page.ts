@@ -361,7 +361,7 @@ $("pubform").addEventListener("submit", async (e) => {
     const answer = await res.json();
     if (!res.ok) say("bad", "✗ " + answer.error);
     else say("ok", "✓ published on " + answer.channel + " (" + answer.bytes + " bytes): " + answer.receivers +
-      " receiver" + (answer.receivers === 1 ? "" : "s"));
+      " receiver" + (answer.receivers === 1 ? "" : "s") + (answer.sampler ? ", this dashboard among them" : ""));
   } catch (err) {
     say("bad", "✗ the dashboard did not answer: " + err.message);
   } finally {

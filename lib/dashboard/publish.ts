@@ -27,12 +27,19 @@ export interface PublishContext {
   loopback: boolean;
   /** Where each publish is logged. */
   log: Logger;
+  /** Whether the dashboard's own `*` subscriber is subscribed now (then it is one of the receivers). */
+  samplerLive: () => boolean;
 }
 
-/** What the page gets back: the channel (escaped) and how many subscribers received the message. */
+/** What the page gets back. */
 export interface PublishAnswer {
+  /** The channel, escaped. */
   channel: string;
+  /** How many subscribers the server handed it to (PUBLISH's answer). */
   receivers: number;
+  /** Whether one of them is the dashboard's own `*` subscriber. */
+  sampler: boolean;
+  /** The payload's size in bytes. */
   bytes: number;
 }
 
@@ -62,6 +69,7 @@ export async function handlePublish(request: Request, context: PublishContext): 
     }
     if (typeof payload !== "string") throw new HttpError(400, `"payload" must be a text`);
     if (context.redis.status !== "ready") throw new HttpError(503, "not connected to the server: try again soon");
+    const sampler = context.samplerLive();
     let receivers: number;
     try {
       receivers = await context.redis.publish(channel, payload);
@@ -71,7 +79,7 @@ export async function handlePublish(request: Request, context: PublishContext): 
     const bytes = new TextEncoder().encode(payload).length;
     const shown = escapeControl(channel);
     context.log.info(`Published ${bytes} byte(s) on ${shown} from the page: ${receivers} receiver(s).`);
-    const answer: PublishAnswer = { channel: shown, receivers, bytes };
+    const answer: PublishAnswer = { channel: shown, receivers, sampler: sampler && receivers > 0, bytes };
     return Response.json(answer, { headers: { "cache-control": "no-store" } });
   } catch (err) {
     if (err instanceof HttpError) return err.response();

@@ -37,7 +37,7 @@ export interface Sample {
   counts: Map<string, number>;
   /** All messages since the last take. */
   total: number;
-  /** The last messages since the last take, oldest first, at most `rows`. */
+  /** The last messages since the last take (but the statistics channel's), oldest first, at most `rows`. */
   messages: MessageRow[];
   /** The last keyspace events since the last take, oldest first, at most `rows`. */
   keyEvents: KeyEventRow[];
@@ -45,6 +45,8 @@ export interface Sample {
   keyEventTotal: number;
   /** The last messages on the statistics channel since the last take, raw, oldest first, at most {@linkcode STATS_PER_TAKE}. */
   stats: { at: number; payload: Uint8Array }[];
+  /** Messages on the statistics channel since the last take (in `total` too). */
+  statsTotal: number;
 }
 
 /** Messages on the statistics channel kept between takes (one per processor and tick is the usual). */
@@ -83,13 +85,14 @@ export class MessageSampler {
   readonly #statsChannel: Uint8Array | undefined;
   #stats: { at: number; payload: Uint8Array }[] = [];
   #statsNext = 0;
+  #statsTotal = 0;
 
   /**
    * Creates a MessageSampler.
    *
    * @param rows how many of the last messages (and key events) to keep between takes
-   * @param statsChannel the channel of the processors' statistics, whose messages are also kept raw for the
-   *   processors panel (they count and show as any other message)
+   * @param statsChannel the channel of the processors' statistics: its messages are counted as any other, and kept
+   *   raw for the processors panel instead of as message rows
    */
   constructor(readonly rows: number, statsChannel?: string) {
     this.#statsChannel = statsChannel === undefined ? undefined : new TextEncoder().encode(statsChannel);
@@ -121,12 +124,14 @@ export class MessageSampler {
       }
     }
     this.#total++;
-    if (this.#statsChannel && sameBytes(channel, this.#statsChannel)) {
-      this.#stats[this.#statsNext] = { at, payload };
-      this.#statsNext = (this.#statsNext + 1) % STATS_PER_TAKE;
-    }
     const name = decoder.decode(channel);
     this.#counts.set(name, (this.#counts.get(name) ?? 0) + 1);
+    if (this.#statsChannel && sameBytes(channel, this.#statsChannel)) {
+      this.#statsTotal++;
+      this.#stats[this.#statsNext] = { at, payload };
+      this.#statsNext = (this.#statsNext + 1) % STATS_PER_TAKE;
+      return;
+    }
     this.#ring[this.#next] = { at, channel, payload };
     this.#next = (this.#next + 1) % this.rows;
   }
@@ -161,6 +166,7 @@ export class MessageSampler {
       keyEvents,
       keyEventTotal: byEvent ? this.#keyTotal : this.#spaceTotal,
       stats: ordered(this.#stats, this.#statsNext, STATS_PER_TAKE),
+      statsTotal: this.#statsTotal,
     };
     this.#counts = new Map();
     this.#total = 0;
@@ -174,6 +180,7 @@ export class MessageSampler {
     this.#spaceTotal = 0;
     this.#stats = [];
     this.#statsNext = 0;
+    this.#statsTotal = 0;
     return sample;
   }
 }

@@ -27,12 +27,23 @@ Deno.test("dashboard POST /publish publishes from the page's own origin and refu
   listener.on("message", (_c: string, payload: string) => heard.push(payload));
   await listener.subscribe(channel);
   const io = captureIo();
-  const context: PublishContext = { redis, enabled: true, loopback: true, log: new Logger(io.stderr, "info") };
+  const context: PublishContext = {
+    redis,
+    enabled: true,
+    loopback: true,
+    log: new Logger(io.stderr, "info"),
+    samplerLive: () => false,
+  };
 
   const payload = "<script>alert(1)</script> ✓";
   const ok = await handlePublish(post(JSON.stringify({ channel, payload })), context);
   assert.equal(ok.status, 200);
-  assert.deepEqual(await ok.json(), { channel, receivers: 1, bytes: new TextEncoder().encode(payload).length });
+  assert.deepEqual(await ok.json(), {
+    channel,
+    receivers: 1,
+    sampler: false,
+    bytes: new TextEncoder().encode(payload).length,
+  });
   await eventually(() => heard.length === 1, "the message");
   assert.equal(heard[0], payload);
   assert.match(io.err.text, /Published 29 byte\(s\) on \S+demo from the page: 1 receiver\(s\)\./);
