@@ -65,7 +65,7 @@ export const DASHBOARD_HTML = `<!doctype html>
   #pubform { display: grid; grid-template-columns: 1fr auto; gap: .5rem; }
   #pubform textarea { grid-column: span 2; resize: vertical; min-height: 2.3rem; font-family: ui-monospace, monospace;
     font-size: .88rem; }
-  #pubresult { font-size: .88rem; margin-top: .4rem; min-height: 1.3em; word-break: break-all; }
+  #pubresult { font-size: .88rem; margin-top: .4rem; min-height: 1.3em; overflow-wrap: anywhere; }
   #pubresult.ok { color: var(--accent); } #pubresult.bad { color: var(--bad); }
   .state { white-space: nowrap; font-size: .88rem; } .state::before { content: "● "; }
   .state.running { color: var(--accent); } .state.stale { color: var(--warn); } .state.stopped { color: var(--muted); }

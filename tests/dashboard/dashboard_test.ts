@@ -488,6 +488,11 @@ Deno.test({
       await new Promise((r) => setTimeout(r, 150));
     }
     await redis.del("session:0");
+    await browser.evaluate(tab, `document.getElementById("pubsend").click()`); // the form's own example
+    assert.ok(
+      await browser.evaluate(tab, pageWaitsFor(`document.getElementById("pubresult").textContent.startsWith("✓")`)),
+      "the form did not publish",
+    );
     assert.ok(
       await browser.evaluate(tab, pageWaitsFor(`document.querySelector('[data-type="Weather"]') !== null`)),
       "no card",
