@@ -11,6 +11,7 @@ const BENCHMARKS: Record<string, () => Promise<{ run: () => Promise<void> }>> = 
   kv_updater: () => import("./kv_updater.ts"),
   streams: () => import("./streams.ts"),
   sse_clients: () => import("./sse_clients.ts"),
+  dashboard: () => import("./dashboard.ts"),
 };
 
 const names = Deno.args.length ? Deno.args : Object.keys(BENCHMARKS);

@@ -77,7 +77,7 @@ function readPublished(): Map<string, { channel: string; required: string[]; opt
   const after = lines.slice(at + 2);
   const rows = after.slice(0, Math.max(0, after.findIndex((l) => !l.startsWith("|"))));
   return new Map(rows.map((line) => {
-    const [, channel, type, fields] = line.split("|").slice(1, -1).map((c) => c.trim().replaceAll("`", ""));
+    const [, channel, type] = line.split("|").slice(1, -1).map((c) => c.trim().replaceAll("`", ""));
     const names = [...line.split("|")[4]!.matchAll(/`([a-z][a-z0-9_]*)(\?)?`/g)];
     return [type!, {
       channel: channel!,
