@@ -568,6 +568,25 @@ export async function eventually(check: () => boolean | Promise<boolean>, what: 
 }
 
 /**
+ * Collects every message published on `channel` from now on (its payloads as text, in arrival order) on a
+ * subscribed client of its own; dispose to close it.
+ *
+ * @param url the server
+ * @param channel the channel
+ * @returns the payloads so far (the array fills as they arrive)
+ */
+export async function channelMessages(
+  url: string,
+  channel: string,
+): Promise<{ payloads: string[] } & AsyncDisposable> {
+  const sub = testClient(url);
+  const payloads: string[] = [];
+  sub.on("message", (c: string, payload: string) => c === channel && payloads.push(payload));
+  await sub.subscribe(channel);
+  return { payloads, [Symbol.asyncDispose]: () => sub[Symbol.asyncDispose]() };
+}
+
+/**
  * How many connections are subscribed to something now (`CLIENT LIST TYPE pubsub`).
  *
  * @param redis a plain client

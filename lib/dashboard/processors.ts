@@ -10,32 +10,20 @@
  */
 import { escapeControl } from "../core/output.ts";
 import type { EventValidationError } from "../events/envelope.ts";
-import { parseProcessorStats, type ProcessorStatsEvent } from "../events/processor_stats.ts";
+import {
+  parseProcessorStats,
+  PROCESSOR_STATS_FIGURES,
+  type ProcessorStatsEvent,
+  type ProcessorStatsFields,
+} from "../events/processor_stats.ts";
 
-/** One processor as the page shows it (names escaped). */
-export interface ProcessorRow {
-  /** `host/pid`. */
-  processor: string;
-  /** `pubsub` or `durable`. */
-  mode: string;
-  /** With `--durable`: group and consumer. */
-  group?: string;
-  consumer?: string;
+/** One processor as the page shows it: its last statistics (names escaped) but host and pid, which its id has. */
+export type ProcessorRow = Omit<ProcessorStatsFields, "host" | "pid" | "state"> & {
   /** `running`, `stale` (missed three statistics) or `stopped` (said so as it stopped). */
   state: "running" | "stale" | "stopped";
-  received: number;
-  processed: number;
-  failed: number;
-  malformed: number;
-  dropped: number;
-  handled_per_second: number;
-  in_flight: number;
-  queued: number;
-  uptime_seconds: number;
-  interval_seconds: number;
   /** When the dashboard heard it last (its own clock, ms since the epoch). */
   heard: number;
-}
+};
 
 /** The panel's part of the page's state. */
 export interface ProcessorsState {
@@ -54,6 +42,13 @@ export const MAX_PROCESSORS = 50;
 export const FORGET_MS = 10 * 60_000;
 /** A processor is stale after this many of its intervals without statistics. */
 const STALE_AFTER_INTERVALS = 3;
+
+/** The fields a row takes from the event as they are (the mode and the figures; an event may carry more). */
+const COPIED = ["mode", ...PROCESSOR_STATS_FIGURES] as const;
+
+function pick<T, K extends keyof T>(from: T, keys: readonly K[]): Pick<T, K> {
+  return Object.fromEntries(keys.map((k) => [k, from[k]])) as Pick<T, K>;
+}
 
 /**
  * The last statistics of each processor heard.
@@ -98,26 +93,16 @@ export class ProcessorTable {
     }
     for (const [id, p] of this.#seen) if (now - p.heard > FORGET_MS) this.#seen.delete(id);
     while (this.#seen.size > MAX_PROCESSORS) this.#seen.delete(this.#seen.keys().next().value!);
-    const rows = [...this.#seen.values()].map(({ event: e, heard }) => ({
+    const rows = [...this.#seen.values()].map(({ event: e, heard }): ProcessorRow => ({
+      ...pick(e, COPIED),
       processor: escapeControl(e.processor),
-      mode: e.mode,
       ...(e.group !== undefined ? { group: escapeControl(e.group) } : {}),
       ...(e.consumer !== undefined ? { consumer: escapeControl(e.consumer) } : {}),
       state: e.state === "stopped"
-        ? "stopped" as const
+        ? "stopped"
         : now - heard > STALE_AFTER_INTERVALS * e.interval_seconds * 1000
-        ? "stale" as const
-        : "running" as const,
-      received: e.received,
-      processed: e.processed,
-      failed: e.failed,
-      malformed: e.malformed,
-      dropped: e.dropped,
-      handled_per_second: e.handled_per_second,
-      in_flight: e.in_flight,
-      queued: e.queued,
-      uptime_seconds: e.uptime_seconds,
-      interval_seconds: e.interval_seconds,
+        ? "stale"
+        : "running",
       heard,
     })).sort((a, b) => a.processor.localeCompare(b.processor));
     return {

@@ -73,6 +73,20 @@ export interface ProcessorStatsFields {
 /** A `processor_stats` event as read off the wire. */
 export type ProcessorStatsEvent = EventEnvelope & ProcessorStatsFields;
 
+/** The event's figures (counts, rate, times), in the schema's order. */
+export const PROCESSOR_STATS_FIGURES = [
+  "received",
+  "processed",
+  "failed",
+  "malformed",
+  "dropped",
+  "handled_per_second",
+  "in_flight",
+  "queued",
+  "uptime_seconds",
+  "interval_seconds",
+] as const satisfies readonly (keyof ProcessorStatsFields)[];
+
 const count = { type: "integer", minimum: 0 };
 const name = { type: "string", minLength: 1, maxLength: 256 };
 
@@ -82,24 +96,7 @@ const name = { type: "string", minLength: 1, maxLength: 256 };
  */
 export const PROCESSOR_STATS_SCHEMA: Readonly<Record<string, unknown>> = {
   type: "object",
-  required: [
-    "event_type",
-    "processor",
-    "host",
-    "pid",
-    "mode",
-    "state",
-    "received",
-    "processed",
-    "failed",
-    "malformed",
-    "dropped",
-    "handled_per_second",
-    "in_flight",
-    "queued",
-    "uptime_seconds",
-    "interval_seconds",
-  ],
+  required: ["event_type", "processor", "host", "pid", "mode", "state", ...PROCESSOR_STATS_FIGURES],
   properties: {
     event_type: { const: PROCESSOR_STATS_EVENT },
     processor: name,

@@ -16,7 +16,16 @@ import { ExitCode } from "../../lib/core/exit_codes.ts";
 import { PAYLOAD_FIELD } from "../../lib/streams/entry.ts";
 import { ENVELOPE_FIELDS } from "../../lib/events/envelope.ts";
 import { processorStatsProblems } from "../../lib/events/processor_stats.ts";
-import { type CapturedIo, captureIo, eventually, ownServerTest, runMain, testClient, testServer } from "../harness.ts";
+import {
+  type CapturedIo,
+  captureIo,
+  channelMessages,
+  eventually,
+  ownServerTest,
+  runMain,
+  testClient,
+  testServer,
+} from "../harness.ts";
 
 type Stream = "stdout" | "stderr";
 type Main = (args: string[], io: CapturedIo) => Promise<number>;
@@ -115,14 +124,6 @@ function holdPublished(channel: string, payloads: string[]): void {
   assert.deepEqual(problems, [], `what was published on ${channel} breaks README's table:\n${problems.join("\n")}`);
 }
 
-/** Everything published on `channel` from now until disposed. */
-async function collect(url: string, channel: string) {
-  const sub = testClient(url);
-  const payloads: string[] = [];
-  sub.on("message", (c: string, payload: string) => c === channel && payloads.push(payload));
-  await sub.subscribe(channel);
-  return { payloads, [Symbol.asyncDispose]: () => sub[Symbol.asyncDispose]() };
-}
 const SEEN = new Set<string>();
 const rowKey = (script: string, stream: Stream | null, event: string | null) => `${script} ${stream} ${event}`;
 
@@ -298,7 +299,7 @@ ownServerTest("every script's --json output follows README's table and the envel
   });
 
   await t.step("event_processor.ts and demo_events.ts", async () => {
-    await using stats = await collect(url, "processor_stats");
+    await using stats = await channelMessages(url, "processor_stats");
     const args = ["--url", url, "--stats-interval", "100ms", "--json"];
     await using processor = runMain(await mainOf("event_processor.ts"), args);
     await processor.io.out.waitFor(/"channel":"profile_events"/);
@@ -316,7 +317,7 @@ ownServerTest("every script's --json output follows README's table and the envel
   await t.step(
     "event_processor.ts --durable, demo_events.ts --durable (with --count) and publisher.ts --stream",
     async () => {
-      await using stats = await collect(url, "processor_stats");
+      await using stats = await channelMessages(url, "processor_stats");
       const args = ["--url", url, "--durable", "--consumer", "jc", "--stats-interval", "100ms", "--json"];
       await using processor = runMain(await mainOf("event_processor.ts"), args);
       await processor.io.err.waitFor(/Press Ctrl\+C to stop/);

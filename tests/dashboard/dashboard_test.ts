@@ -21,9 +21,13 @@ import {
 const SCREENSHOT = Deno.env.get("DASHBOARD_SCREENSHOT") ??
   `${Deno.env.get("TMPDIR") ?? "/tmp"}/pubsub-lab-dashboard.png`;
 
-/** The page's row for a channel, as a CSS selector (the name JSON-quoted, which CSS reads alike). */
-const rowOf = (channel: string) =>
-  `document.querySelector('#channels tr[data-channel=' + ${JSON.stringify(JSON.stringify(channel))} + ']')`;
+/** The row of a table of the page whose `data-<key>` is `value` (JSON-quoted, which CSS reads alike), as an expression. */
+const rowIn = (table: string, key: string, value: string) =>
+  `document.querySelector('#${table} tr[data-${key}=' + ${JSON.stringify(JSON.stringify(value))} + ']')`;
+/** The page's row for a channel. */
+const rowOf = (channel: string) => rowIn("channels", "channel", channel);
+/** The page's row for a processor (`host/pid`). */
+const processorRow = (id: string) => rowIn("processors", "processor", id);
 
 /** dashboard.ts as a subprocess (its sampling apart from the test's publishing); dispose to stop it. */
 async function startDashboard(
@@ -43,10 +47,6 @@ async function startDashboard(
     throw err;
   }
 }
-
-/** The page's row for a processor (`host/pid`), as a CSS selector. */
-const processorRow = (id: string) =>
-  `document.querySelector('#processors tr[data-processor=' + ${JSON.stringify(JSON.stringify(id))} + ']')`;
 
 /** event_processor.ts as a subprocess (a pid of its own: a processor of its own), with its id once it says it. */
 async function startProcessor(

@@ -8,7 +8,15 @@ import { EventSubscriber } from "../../lib/events/subscriber.ts";
 import { ExitCode } from "../../lib/core/exit_codes.ts";
 import { freePort } from "../../lib/core/local_server.ts";
 import { Reporter } from "../../lib/core/output.ts";
-import { captureIo, eventually, ownServerTest, runMain, ScriptProcess, testClient, testServer } from "../harness.ts";
+import {
+  captureIo,
+  channelMessages,
+  eventually,
+  ownServerTest,
+  runMain,
+  ScriptProcess,
+  testServer,
+} from "../harness.ts";
 
 /** A plain client for publishing, closed at the end of the test. */
 async function openClient(url: string) {
@@ -207,15 +215,6 @@ Deno.test("event_processor escapes control characters in profile field names", a
   assert.ok(!io.out.text.includes("\x1b"), "no raw escape character");
 });
 
-/** Everything published on a channel, as raw payloads, in arrival order. */
-async function channelListener(url: string, channel: string) {
-  const redis = testClient(url);
-  const payloads: string[] = [];
-  redis.on("message", (c: string, payload: string) => c === channel && payloads.push(payload));
-  await redis.subscribe(channel);
-  return { payloads, [Symbol.asyncDispose]: () => redis[Symbol.asyncDispose]() };
-}
-
 /** Waits for the first payload that is a processor_stats event (schema-checked) meeting `check`. */
 async function statsWhere(
   payloads: string[],
@@ -229,7 +228,7 @@ async function statsWhere(
 
 Deno.test("event_processor publishes processor_stats with its counts on a timer, and a last one as it stops", async () => {
   await using server = await testServer();
-  await using stats = await channelListener(server.url, "processor_stats");
+  await using stats = await channelMessages(server.url, "processor_stats");
   const args = ["--url", server.url, "--stats-interval", "0", "--publish-stats", "200ms", "--quiet"];
   await using p = runMain(processor, args);
   await p.io.err.waitFor(/statistics go to processor_stats every 0\.2 s as \S+\/\d+\. Press Ctrl\+C to stop/);
@@ -278,7 +277,7 @@ Deno.test("event_processor publishes processor_stats with its counts on a timer,
 
 Deno.test("event_processor --publish-stats 0 publishes no statistics", async () => {
   await using server = await testServer();
-  await using stats = await channelListener(server.url, "processor_stats");
+  await using stats = await channelMessages(server.url, "processor_stats");
   await using listener = await resultsListener(server.url);
   const args = ["--url", server.url, "--stats-interval", "0", "--publish-stats", "0", "--quiet"];
   await using p = runMain(processor, args);
@@ -297,7 +296,7 @@ Deno.test("event_processor --publish-stats 0 publishes no statistics", async () 
 ownServerTest("event_processor --durable publishes its statistics too, on the --stats-channel given", async () => {
   await using server = await testServer({ own: true });
   const channel = "lab:stats";
-  await using moved = await channelListener(server.url, channel);
+  await using moved = await channelMessages(server.url, channel);
   const durable = ["--url", server.url, "--durable", "--consumer", "c1", "--stats-interval", "0", "--quiet"];
   await using second = runMain(processor, [...durable, "--publish-stats", "150ms", "--stats-channel", channel]);
   const seen = await statsWhere(moved.payloads, () => true, "statistics on the other channel");
