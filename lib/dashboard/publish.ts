@@ -8,7 +8,9 @@
  * @module
  */
 import type { Redis } from "ioredis";
+import { commandLostConnection } from "../core/client.ts";
 import type { Logger } from "../core/log.ts";
+import { unreadableReply } from "../core/server_faults.ts";
 import { escapeControl } from "../core/output.ts";
 import { HttpError, readJsonBody, refuseCrossSite } from "../web/post.ts";
 
@@ -74,6 +76,9 @@ export async function handlePublish(request: Request, context: PublishContext): 
     try {
       receivers = await context.redis.publish(channel, payload);
     } catch (err) {
+      if (commandLostConnection(err)) throw new HttpError(503, "the connection to the server was lost: try again soon");
+      const unreadable = unreadableReply(err);
+      if (unreadable) throw new HttpError(502, `${unreadable.what}: ${unreadable.fix}`);
       throw new HttpError(502, `the server refused: ${escapeControl((err as Error).message)}`);
     }
     const bytes = new TextEncoder().encode(payload).length;

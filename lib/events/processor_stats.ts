@@ -18,7 +18,9 @@
  */
 import type { Redis } from "ioredis";
 import { toSeconds } from "../core/json_event.ts";
-import type { Reporter } from "../core/output.ts";
+import { commandLostConnection } from "../core/client.ts";
+import { escapeControl, type Reporter } from "../core/output.ts";
+import { unreadableReply } from "../core/server_faults.ts";
 import { TopicSchemas } from "../streams/schema.ts";
 import { decodeEvent, type EventEnvelope, eventProblems, EventValidationError } from "./envelope.ts";
 import { TOPICS } from "./kinds.ts";
@@ -353,10 +355,11 @@ export class ProcessorStatsPublisher {
     const sending = this.#publisher.publish(this.channel, event).then(
       () => void (this.#failing = false),
       (err) => {
-        if (this.#failing) return;
+        // A lost or unreadable connection is reported by the connection itself, once.
+        if (this.#failing || commandLostConnection(err) || unreadableReply(err)) return;
         this.#failing = true;
         this.#options.reporter?.warn(
-          `Could not publish statistics on ${this.channel}: ${(err as Error).message}. ` +
+          `Could not publish statistics on ${escapeControl(this.channel)}: ${escapeControl((err as Error).message)}. ` +
             `Processing goes on; --publish-stats 0 turns them off.`,
         );
       },
