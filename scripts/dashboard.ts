@@ -42,8 +42,8 @@ const SPEC: ScriptSpec = {
   summary:
     "a live dashboard in the browser: channels, rates, messages, keyspace events, processors, stored values, streams, server.",
   usage: [
-    "[--port N] [--host ADDRESS] [--prefix TEXT] [--stream NAME]… [--stats-channel NAME] [--interval DURATION]",
-    "    [--read-only] [--log-level LEVEL]",
+    "[--port N] [--host ADDRESS] [--prefix TEXT] [--stream NAME]… [--stats-channel NAME] [--interval DURATION] " +
+    "[--read-only] [--log-level LEVEL]",
   ],
   options: {
     port: { type: "string", short: "p", arg: "N", help: "HTTP port (default: 8080; 0: any free port)" },

@@ -38,8 +38,8 @@ const SPEC: ScriptSpec = {
   name: "event_processor.ts",
   summary: "process key and profile events and publish the results on processing_results.",
   usage: [
-    "[--concurrency N] [--stats-interval DURATION] [--publish-stats DURATION] [--stats-channel NAME]",
-    "    [--shutdown-timeout DURATION] [--quiet | --json]",
+    "[--concurrency N] [--stats-interval DURATION] [--publish-stats DURATION] [--stats-channel NAME] " +
+    "[--shutdown-timeout DURATION] [--quiet | --json]",
     "--durable [--group NAME] [--consumer NAME] [--claim-after DURATION] [--max-deliveries N] [--from WHERE]",
   ],
   options: {
