@@ -1,8 +1,9 @@
 #!/usr/bin/env -S deno run -A
 /**
  * Lab 8: a live dashboard in the browser — channels and their rates, the
- * last messages, keyspace events, lab 4's stored values, lab 6's streams and
- * the server — sampled with its own two connections and pushed over SSE.
+ * last messages, keyspace events, the event processors, lab 4's stored
+ * values, lab 6's streams and the server — sampled with its own two
+ * connections and pushed over SSE; a form publishes, for demos.
  *
  *   deno run -A scripts/dashboard.ts                 # http://127.0.0.1:8080/
  *
@@ -19,11 +20,14 @@ import { withTimeout } from "../lib/core/timing.ts";
 import { SubscriberConnection } from "../lib/pubsub/subscriptions.ts";
 import { parsePrefix } from "../lib/kv/message.ts";
 import { serveOrExplain } from "../lib/web/listen.ts";
+import { isLoopback } from "../lib/web/post.ts";
+import { DEFAULT_STATS_CHANNEL } from "../lib/events/processor_stats.ts";
 import { SseHub } from "../lib/web/sse.ts";
 import {
   Board,
   type ConnectionState,
   DASHBOARD_HTML,
+  handlePublish,
   MessageSampler,
   readAssets,
   readServerState,
@@ -36,8 +40,11 @@ const { json: _json, ...FLAGS } = COMMON_OPTIONS;
 const SPEC: ScriptSpec = {
   name: "dashboard.ts",
   summary:
-    "a live dashboard in the browser: channels, rates, messages, keyspace events, stored values, streams, server.",
-  usage: ["[--port N] [--host ADDRESS] [--prefix TEXT] [--stream NAME]… [--interval DURATION] [--log-level LEVEL]"],
+    "a live dashboard in the browser: channels, rates, messages, keyspace events, processors, stored values, streams, server.",
+  usage: [
+    "[--port N] [--host ADDRESS] [--prefix TEXT] [--stream NAME]… [--stats-channel NAME] [--interval DURATION] " +
+    "[--read-only] [--log-level LEVEL]",
+  ],
   options: {
     port: { type: "string", short: "p", arg: "N", help: "HTTP port (default: 8080; 0: any free port)" },
     host: { type: "string", arg: "ADDRESS", help: "address to listen on (default: 127.0.0.1; 0.0.0.0 in a container)" },
@@ -48,6 +55,13 @@ const SPEC: ScriptSpec = {
       arg: "NAME",
       help: "a stream to show (repeatable; default: the first 10 a SCAN finds)",
     },
+    "stats-channel": {
+      type: "string",
+      arg: "NAME",
+      help:
+        `where the event processors publish their statistics, as their --stats-channel (default ${DEFAULT_STATS_CHANNEL})`,
+    },
+    "read-only": { type: "boolean", help: "no publish form: the page only shows (POST /publish is refused)" },
     interval: {
       type: "string",
       arg: "DURATION",
@@ -59,6 +73,7 @@ const SPEC: ScriptSpec = {
   examples: [
     "deno run -A scripts/dashboard.ts                        # lab 8: open http://127.0.0.1:8080/",
     "deno run -A scripts/dashboard.ts --port 9000 --prefix kv: --stream events",
+    "deno run -A scripts/dashboard.ts --host 0.0.0.0 --read-only       # in a container, shown to a class",
   ],
 };
 
@@ -78,6 +93,9 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     const hostname = flags.string("host") ?? "127.0.0.1";
     const prefix = parsePrefix(flags.string("prefix"));
     const streams = flags.list("stream");
+    const statsChannel = flags.string("stats-channel") ?? DEFAULT_STATS_CHANNEL;
+    if (statsChannel.trim() === "") throw new UsageError("--stats-channel must not be empty");
+    const publishing = !flags.boolean("read-only");
     const tickMs = flags.duration("interval") ?? 500;
     if (tickMs < 100) throw new UsageError("--interval must be at least 100ms, e.g. 500ms");
     const log = new Logger(io.stderr, parseLogLevel(flags.string("log-level")));
@@ -91,8 +109,8 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
       reporter: log.reporter("reads: "),
       commandTimeoutMs: 2000,
     });
-    const sampler = new MessageSampler(ROWS_PER_TICK);
-    const board = new Board(tickMs, reads.address);
+    const sampler = new MessageSampler(ROWS_PER_TICK, statsChannel);
+    const board = new Board(tickMs, reads.address, { statsChannel, publishing });
     const hub = new SseHub({ log, replay: 4, heartbeatMs: 15_000, maxBufferedBytes: 256 * 1024 });
     let subscriber: SubscriberConnection | undefined;
     let server: Deno.HttpServer | undefined;
@@ -148,6 +166,13 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
 
       const page = (body: string, type: string) =>
         new Response(body, { headers: { "content-type": type, "cache-control": "no-store" } });
+      const publish = {
+        redis: reads.redis,
+        enabled: publishing,
+        loopback: isLoopback(hostname),
+        log,
+        samplerLive: () => sub.ready,
+      };
       server = serveOrExplain({
         port,
         hostname,
@@ -158,8 +183,11 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
           ),
       }, (request, info) => {
         const { pathname } = new URL(request.url);
+        if (pathname === "/publish" && request.method === "POST") return handlePublish(request, publish);
         if (request.method !== "GET" && request.method !== "HEAD") {
-          return new Response(`${request.method} is not allowed: the dashboard is read-only\n`, { status: 405 });
+          return new Response(`${request.method} is not allowed here: the page only POSTs to /publish\n`, {
+            status: 405,
+          });
         }
         if (pathname === "/") return page(DASHBOARD_HTML, "text/html; charset=utf-8");
         if (pathname === "/events") {

@@ -2,7 +2,8 @@
 /**
  * Lab 5's event processor: a small service that subscribes to
  * `key_submission` and `profile_events`, processes each event and publishes
- * the result on `processing_results`, with statistics and a graceful stop.
+ * the result on `processing_results`, with statistics (printed, and published
+ * every 5 s on `processor_stats` for lab 8's dashboard) and a graceful stop.
  *
  *   deno run -A scripts/event_processor.ts                    # terminal 1
  *   deno run -A scripts/demo_events.ts                        # terminal 2
@@ -15,7 +16,7 @@ import { formatStatsTable, type TopicStatsSnapshot } from "../lib/events/stats.t
 import { EventPublisher } from "../lib/events/publisher.ts";
 import { type ProcessedEvent, processorHandlers } from "../lib/events/processing.ts";
 import { DEFAULT_CONCURRENCY, EventSubscriber } from "../lib/events/subscriber.ts";
-import { type CliError, ExitCode } from "../lib/core/exit_codes.ts";
+import { type CliError, ExitCode, UsageError } from "../lib/core/exit_codes.ts";
 import { clock, defaultIo, escapeControl, type Io, Printer, Reporter } from "../lib/core/output.ts";
 import { onShutdown } from "../lib/core/shutdown.ts";
 import { formatNumber } from "../lib/core/stats.ts";
@@ -23,6 +24,12 @@ import { toSeconds } from "../lib/core/json_event.ts";
 import type { SubscriberConnection } from "../lib/pubsub/subscriptions.ts";
 import { refuseTopicFlags, TOPIC_OPTIONS, type TopicPublisher, topicTransport } from "../lib/events/transport.ts";
 import type { CreatedEvent } from "../lib/events/envelope.ts";
+import {
+  DEFAULT_PUBLISH_STATS_MS,
+  DEFAULT_STATS_CHANNEL,
+  type ProcessorStatsOptions,
+  ProcessorStatsPublisher,
+} from "../lib/events/processor_stats.ts";
 import { runDurableProcessor } from "../lib/streams/durable_processor.ts";
 import { DURABLE_OPTIONS, parseDurableFlags, refuseDurableFlags } from "../lib/streams/durable_flags.ts";
 import { DEFAULT_STREAM_CONCURRENCY } from "../lib/streams/consumer.ts";
@@ -31,7 +38,8 @@ const SPEC: ScriptSpec = {
   name: "event_processor.ts",
   summary: "process key and profile events and publish the results on processing_results.",
   usage: [
-    "[--concurrency N] [--stats-interval DURATION] [--shutdown-timeout DURATION] [--quiet | --json] [--sharded]",
+    "[--concurrency N] [--stats-interval DURATION] [--publish-stats DURATION] [--stats-channel NAME] " +
+    "[--shutdown-timeout DURATION] [--quiet | --json] [--sharded]",
     "--durable [--group NAME] [--consumer NAME] [--claim-after DURATION] [--max-deliveries N] [--from WHERE]",
   ],
   options: {
@@ -47,6 +55,18 @@ const SPEC: ScriptSpec = {
       arg: "DURATION",
       help: "print statistics this often (default 30s; 0 turns it off); they are always printed at exit",
     },
+    "publish-stats": {
+      type: "string",
+      arg: "DURATION",
+      help: `publish a processor_stats event this often, for the dashboard (default ${
+        DEFAULT_PUBLISH_STATS_MS / 1000
+      }s; 0 turns it off)`,
+    },
+    "stats-channel": {
+      type: "string",
+      arg: "NAME",
+      help: `the channel the processor_stats events go to (default ${DEFAULT_STATS_CHANNEL})`,
+    },
     "shutdown-timeout": {
       type: "string",
       arg: "DURATION",
@@ -61,6 +81,7 @@ const SPEC: ScriptSpec = {
   examples: [
     "deno run -A scripts/event_processor.ts                        # lab 5, terminal 1",
     "deno run -A scripts/event_processor.ts --concurrency 64 --quiet --stats-interval 5s",
+    "deno run -A scripts/event_processor.ts --publish-stats 0         # no processor_stats events",
     "deno run -A scripts/event_processor.ts --json | jq 'select(.event == \"processed\")'",
     "deno run -A scripts/event_processor.ts --durable                  # lab 6: streams, at least once",
     "deno run -A scripts/event_processor.ts --durable --consumer p2 --claim-after 10s --max-deliveries 3",
@@ -88,10 +109,20 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     const shutdownMs = flags.duration("shutdown-timeout") ?? 5000;
     const json = flags.boolean("json");
     const quiet = flags.boolean("quiet");
+    const publishStats = parsePublishStats(flags.duration("publish-stats"), flags.string("stats-channel"));
     const target = resolveTarget(flags.list("url"), flags.boolean("cluster"));
     if (flags.boolean("durable")) {
       refuseTopicFlags(flags);
-      const options = { target, concurrency, statsEveryMs, shutdownMs, json, quiet, describe: describeResult };
+      const options = {
+        target,
+        concurrency,
+        statsEveryMs,
+        shutdownMs,
+        json,
+        quiet,
+        describe: describeResult,
+        ...(publishStats ? { publishStats } : {}),
+      };
       const durable = await parseDurableFlags(flags, options);
       using shutdown = onShutdown(io.signal);
       return await runDurableProcessor(durable, io, shutdown);
@@ -112,6 +143,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     });
     const startedAt = Date.now();
     let pubConn: TopicPublisher | undefined;
+    let published: ProcessorStatsPublisher | undefined;
     let fatal: CliError | undefined;
     try {
       // Results wait in the offline queue during an outage instead of failing the handler.
@@ -126,11 +158,17 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
         if (json) out.event("subscribe", { channel: c.name, active: c.active });
         else out.line(`${out.green("✓")} subscribed to ${out.bold(c.name)} (${c.active} active)`);
       });
+      const running = subscriber;
+      if (publishStats) {
+        const load = () => ({ topics: running.stats(), inFlight: running.inFlight, queued: running.queued });
+        const options = { ...publishStats, mode: "pubsub" as const, startedAt, reporter: status };
+        published = new ProcessorStatsPublisher(pubConn.redis, load, options);
+      }
       status.info(
         `Processing events on ${subConn.address}, up to ${formatNumber(concurrency)} at a time; ` +
-          `results go to processing_results. Press Ctrl+C to stop.`,
+          `results go to processing_results${published ? `; ${published.description}` : ""}. Press Ctrl+C to stop.`,
       );
-      const running = subscriber;
+      published?.start();
       const timer = statsEveryMs > 0 ? setInterval(() => printStats(out, json, running), statsEveryMs) : undefined;
       try {
         fatal = await Promise.race([shutdown.requested, subConn.failed]) ?? undefined;
@@ -142,12 +180,34 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
       if (!drained) status.warn(`${formatNumber(abandoned)} event(s) were still being handled and were abandoned.`);
       printSummary(out, json, subscriber.stats(), Date.now() - startedAt, subConn, { drained, abandoned });
     } finally {
+      await published?.stop(); // the last statistics, with the final counts
       await pubConn?.close();
       await subConn.close();
     }
     if (fatal) throw fatal;
     return ExitCode.Ok;
   });
+}
+
+/**
+ * `--publish-stats` and `--stats-channel`: undefined when turned off.
+ *
+ * @param everyMs `--publish-stats` in ms (undefined: the default)
+ * @param channel `--stats-channel`
+ * @returns the publisher's channel and interval
+ * @throws {UsageError} for an empty channel, one given with statistics turned off, or an interval under 100 ms
+ */
+function parsePublishStats(
+  everyMs: number | undefined,
+  channel: string | undefined,
+): Pick<ProcessorStatsOptions, "channel" | "everyMs"> | undefined {
+  if (channel !== undefined && channel.trim() === "") throw new UsageError("--stats-channel must not be empty");
+  if (everyMs === 0) {
+    if (channel !== undefined) throw new UsageError("--stats-channel goes with statistics on: drop --publish-stats 0");
+    return undefined;
+  }
+  if (everyMs !== undefined && everyMs < 100) throw new UsageError("--publish-stats must be 0 or at least 100ms");
+  return { everyMs: everyMs ?? DEFAULT_PUBLISH_STATS_MS, channel: channel ?? DEFAULT_STATS_CHANNEL };
 }
 
 function shortId(id: string | undefined): string {

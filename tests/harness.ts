@@ -658,6 +658,61 @@ export async function eventually(check: () => boolean | Promise<boolean>, what: 
 }
 
 /**
+ * Collects every message published on `channel` from now on (its payloads as text, in arrival order) on a
+ * subscribed client of its own; dispose to close it.
+ *
+ * @param url the server
+ * @param channel the channel
+ * @returns the payloads so far (the array fills as they arrive)
+ */
+export async function channelMessages(
+  url: string,
+  channel: string,
+): Promise<{ payloads: string[] } & AsyncDisposable> {
+  const sub = testClient(url);
+  const payloads: string[] = [];
+  sub.on("message", (c: string, payload: string) => c === channel && payloads.push(payload));
+  await sub.subscribe(channel);
+  return { payloads, [Symbol.asyncDispose]: () => sub[Symbol.asyncDispose]() };
+}
+
+/**
+ * How many connections are subscribed to something now (`CLIENT LIST TYPE pubsub`).
+ *
+ * @param redis a plain client
+ * @returns the count
+ */
+export async function pubsubClients(redis: Redis): Promise<number> {
+  const list = String(await redis.call("CLIENT", "LIST", "TYPE", "pubsub")).trim();
+  return list === "" ? 0 : list.split("\n").length;
+}
+
+/**
+ * Publishes pipelined batches of 500 until the server has dropped every
+ * subscriber (bounded: at most 400 batches and 20 s), as a tiny
+ * `client-output-buffer-limit pubsub` makes it do with one that stopped reading.
+ *
+ * @param redis a plain client to publish on
+ * @param send adds one message to the pipeline (the `n`th)
+ * @returns how many messages were published
+ * @throws {Error} when a subscriber is still there at the bound
+ */
+export async function floodUntilDropped(
+  redis: Redis,
+  send: (p: ReturnType<Redis["pipeline"]>, n: number) => void,
+): Promise<number> {
+  const deadline = Date.now() + 20_000;
+  let sent = 0;
+  for (let batch = 0; batch < 400 && Date.now() < deadline; batch++) {
+    const p = redis.pipeline();
+    for (let i = 0; i < 500; i++) send(p, sent++);
+    await p.exec();
+    if (await pubsubClients(redis) === 0) return sent;
+  }
+  throw new Error(`The server still had a subscriber after ${sent} messages`);
+}
+
+/**
  * Repeats `publish` every 200 ms until `seen` resolves (bounded by `ms`): a
  * message sent before a resubscription is lost, so one sent after it proves it.
  *

@@ -70,7 +70,7 @@ const USER_DATA = new Set(["payload", "value", "result", "channels", "rejected_b
 const hasDecimals = (v: number, digits: number) => Math.round(v * 10 ** digits) / 10 ** digits === v;
 
 /** What is wrong with one field's value under the envelope's rules, by its name (nested objects too). */
-function valueProblems(name: string, value: unknown, where: string): string[] {
+export function valueProblems(name: string, value: unknown, where: string): string[] {
   if (USER_DATA.has(name)) return [];
   if (Array.isArray(value)) return value.flatMap((v, i) => valueProblems(name, v, `${where}[${i}]`));
   if (value !== null && typeof value === "object") {

@@ -3,13 +3,16 @@
  * keeps a minute of rates for the chart (the busiest channels), remembers
  * stored values that vanished (deleted or expired), and builds the one
  * `state` event the page gets per tick. Its size is bounded whatever the
- * traffic: rows per tick, channels listed and points per series are capped.
+ * traffic: rows per tick, channels listed, processors and points per series
+ * are capped.
  *
  * @module
  */
 import type { KeyEventRow, MessageRow, Sample } from "./sampler.ts";
 import { MAX_LISTED, type ServerState } from "./server_state.ts";
 import { escapeControl } from "../core/output.ts";
+import { DEFAULT_STATS_CHANNEL } from "../events/processor_stats.ts";
+import { type ProcessorsState, ProcessorTable } from "./processors.ts";
 
 /** The connection side of the page. */
 export interface ConnectionState {
@@ -37,13 +40,25 @@ export interface BoardState {
   totalRate: number;
   /** The chart: times in seconds and msg/s per series (the total and the busiest channels). */
   history: { times: number[]; series: { name: string; values: number[] }[] };
-  /** Messages heard this tick, and the last of them. */
+  /** Messages heard this tick (but the processors' statistics, shown apart), and the last of them. */
   heard: number;
   messages: MessageRow[];
   keyEventTotal: number;
   keyEvents: KeyEventRow[];
   /** Stored values; `gone` is when one was first seen missing. */
   stored: { type: string; event: unknown; gone?: number }[];
+  /** The event processors heard on the statistics channel. */
+  processors: ProcessorsState;
+  /** Whether the page may publish (`POST /publish`; not with `--read-only`). */
+  publishing: boolean;
+}
+
+/** What a {@linkcode Board} is told besides its tick. */
+export interface BoardOptions {
+  /** The processors' statistics channel (default `processor_stats`). */
+  statsChannel?: string;
+  /** Whether the page may publish (default true). */
+  publishing?: boolean;
 }
 
 /** Points per chart series (a minute at the default tick). */
@@ -75,14 +90,20 @@ export class Board {
   /** Per channel (raw name): counts of the last ticks, newest last, and when last heard. */
   #heard = new Map<string, { counts: number[]; last: number }>();
   #stored = new Map<string, { type: string; event: unknown; gone?: number }>();
+  readonly #processors: ProcessorTable;
+  readonly #publishing: boolean;
 
   /**
    * Creates a Board.
    *
    * @param tickMs how often {@linkcode tick} is called
    * @param address the server's address (password hidden)
+   * @param options the statistics channel, and whether the page may publish
    */
-  constructor(readonly tickMs: number, readonly address: string) {}
+  constructor(readonly tickMs: number, readonly address: string, options: BoardOptions = {}) {
+    this.#processors = new ProcessorTable(options.statsChannel ?? DEFAULT_STATS_CHANNEL);
+    this.#publishing = options.publishing ?? true;
+  }
 
   /**
    * One tick: folds in the sample and the latest server state.
@@ -153,11 +174,13 @@ export class Board {
           ...busiest.map(([name, h]) => ({ name: escapeControl(name), values: pad(h.counts) })),
         ],
       },
-      heard: sample.total,
+      heard: sample.total - sample.statsTotal,
       messages: sample.messages,
       keyEventTotal: sample.keyEventTotal,
       keyEvents: sample.keyEvents,
       stored: [...this.#stored.values()].sort((a, b) => a.type.localeCompare(b.type)),
+      processors: this.#processors.fold(sample.stats, now),
+      publishing: this.#publishing,
     };
   }
 

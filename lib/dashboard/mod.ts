@@ -1,10 +1,12 @@
 /**
- * Lab 8's live dashboard: the `*` sampler, the server's state, the model behind the page, and the page with its uPlot files.
+ * Lab 8's live dashboard: the `*` sampler, the server's state, the processors' statistics, the model behind the page, the page with its uPlot files, and its publish form's endpoint.
  *
  * @module
  */
 export * from "./assets.ts";
 export * from "./board.ts";
 export * from "./page.ts";
+export * from "./processors.ts";
+export * from "./publish.ts";
 export * from "./sampler.ts";
 export * from "./server_state.ts";

@@ -1,9 +1,10 @@
 /**
  * The dashboard's page (`GET /`): plain HTML and JavaScript, no build step.
  * It follows `/events` (one `state` event at most every tick) and draws the
- * rates with uPlot (`/uplot.js`). Everything from the server — channel
- * names, payloads, keys, stored values — is shown with `textContent`, never
- * as HTML, as on lab 4's live page.
+ * rates with uPlot (`/uplot.js`); its publish form POSTs JSON to `/publish`.
+ * Everything from the server — channel names, payloads, keys, stored values,
+ * processor names — is shown with `textContent`, never as HTML, as on lab 4's
+ * live page.
  *
  * @module
  */
@@ -42,8 +43,10 @@ export const DASHBOARD_HTML = `<!doctype html>
   section h2 { font-size: .95rem; margin: 0 0 .6rem; text-transform: uppercase; letter-spacing: .05em; color: var(--muted);
     display: flex; gap: .6rem; align-items: center; }
   section h2 .note { text-transform: none; letter-spacing: 0; font-weight: 400; margin-left: auto; font-size: .85rem; }
-  #s-channels { grid-column: span 7; } #s-server { grid-column: span 5; }
+  #s-channels { grid-column: span 7; } #side { grid-column: span 5; display: flex; flex-direction: column; gap: 1rem; }
+  #s-server { flex: 1 1 auto; }
   #s-messages { grid-column: span 7; } #s-keys { grid-column: span 5; }
+  #s-processors { grid-column: span 12; }
   #s-stored { grid-column: span 7; } #s-streams { grid-column: span 5; }
   @media (max-width: 900px) { main > section { grid-column: span 12 !important; } }
   table { border-collapse: collapse; width: 100%; }
@@ -56,9 +59,18 @@ export const DASHBOARD_HTML = `<!doctype html>
   #chart { margin: .2rem 0 .6rem; }
   .uplot { font-family: inherit; } .u-legend { font-size: .8rem; color: var(--muted); }
   #msgtools { display: flex; gap: .5rem; margin-bottom: .5rem; align-items: center; }
-  input, button { font: inherit; color: var(--text); background: #0f1419; border: 1px solid var(--line);
+  input, button, textarea { font: inherit; color: var(--text); background: #0f1419; border: 1px solid var(--line);
     border-radius: .4rem; padding: .25rem .55rem; }
   input { flex: 1; min-width: 6rem; } button { cursor: pointer; } button:hover { border-color: var(--blue); }
+  #pubform { display: grid; grid-template-columns: 1fr auto; gap: .5rem; }
+  #pubform textarea { grid-column: span 2; resize: vertical; min-height: 2.3rem; font-family: ui-monospace, monospace;
+    font-size: .88rem; }
+  #pubresult { font-size: .88rem; margin-top: .4rem; min-height: 1.3em; overflow-wrap: anywhere; }
+  #pubresult.ok { color: var(--accent); } #pubresult.bad { color: var(--bad); }
+  .state { white-space: nowrap; font-size: .88rem; } .state::before { content: "● "; }
+  .state.running { color: var(--accent); } .state.stale { color: var(--warn); } .state.stopped { color: var(--muted); }
+  tr.stale td:not(.stateCell), tr.stopped td:not(.stateCell) { opacity: .6; }
+  td.bad { color: var(--bad); }
   .scroll { max-height: 17rem; overflow: auto; }
   .time { color: var(--muted); white-space: nowrap; font-variant-numeric: tabular-nums; font-size: .85rem; }
   .chan { color: var(--blue); white-space: nowrap; max-width: 14rem; overflow: hidden; text-overflow: ellipsis; }
@@ -94,11 +106,22 @@ export const DASHBOARD_HTML = `<!doctype html>
     <p class="empty" id="nochannels">No channel is active. Start a subscriber or publish, e.g.
       <code>deno run -A scripts/publisher.ts</code></p>
   </section>
+  <div id="side">
   <section id="s-server">
     <h2>Server</h2>
     <div id="serverwarn"></div>
     <dl id="server"></dl>
   </section>
+  <section id="s-publish" hidden>
+    <h2>Publish <span class="note">for demos</span></h2>
+    <form id="pubform" autocomplete="off">
+      <input id="pubchannel" placeholder="channel" value="chat:general" maxlength="256" aria-label="channel">
+      <button id="pubsend" type="submit">Publish</button>
+      <textarea id="pubpayload" rows="2" placeholder="payload" aria-label="payload">Hello from the dashboard!</textarea>
+    </form>
+    <div id="pubresult"></div>
+  </section>
+  </div>
   <section id="s-messages">
     <h2>Last messages <span class="note" id="sampling"></span></h2>
     <div id="msgtools"><input id="filter" placeholder="filter by channel or payload" autocomplete="off">
@@ -109,6 +132,15 @@ export const DASHBOARD_HTML = `<!doctype html>
     <h2>Keyspace events <span class="note" id="keynote"></span></h2>
     <div id="keyhint"></div>
     <div class="scroll"><table><tbody id="keys"></tbody></table></div>
+  </section>
+  <section id="s-processors">
+    <h2>Processors <span class="note" id="procnote">lab 5 · 6</span></h2>
+    <div id="procwarn"></div>
+    <table><thead><tr><th>processor</th><th>mode</th><th>state</th><th class="num">received</th>
+      <th class="num">processed</th><th class="num">failed</th><th class="num">malformed</th><th class="num">dropped</th>
+      <th class="num">handled/s</th><th class="num">in flight</th><th class="num">queued</th><th class="num">up</th></tr></thead>
+    <tbody id="processors"></tbody></table>
+    <p class="empty" id="noprocessors"></p>
   </section>
   <section id="s-stored">
     <h2>Stored values <span class="note">lab 4</span></h2>
@@ -125,7 +157,7 @@ export const DASHBOARD_HTML = `<!doctype html>
 <script src="uplot.js"></script>
 <script>
 "use strict";
-const MAX_ROWS = 200, MAX_KEYS = 50;
+const MAX_ROWS = 200, MAX_KEYS = 50, MAX_PUBLISH_BYTES = 65536;
 const $ = (id) => document.getElementById(id);
 function el(tag, cls, text) {
   const e = document.createElement(tag);
@@ -138,6 +170,11 @@ const rate = (n) => n >= 100 ? Math.round(n).toLocaleString("en") : n >= 10 ? n.
 // kv_updater reads a time without a zone as UTC: so does the page, as lab 4's live page does.
 function timeOf(iso) {
   return Date.parse(/([Zz]|[+-]\\d{2}(:?\\d{2})?)$/.test(iso) ? iso : iso + "Z");
+}
+function span(seconds) {
+  const s = Math.floor(seconds);
+  return s < 60 ? s + " s" : s < 3600 ? Math.floor(s / 60) + " min " + String(s % 60).padStart(2, "0") + " s"
+    : Math.floor(s / 3600) + " h " + String(Math.floor(s / 60) % 60).padStart(2, "0") + " min";
 }
 function ago(ms) {
   const s = Math.round(Math.abs(Date.now() - ms) / 1000);
@@ -280,8 +317,61 @@ function showStreams(s) {
   $("nostreams").hidden = rows.length > 0;
 }
 
+function showProcessors(s) {
+  const p = s.processors, count = (n) => n.toLocaleString("en");
+  $("processors").replaceChildren(...p.rows.map((r) => {
+    const tr = el("tr", r.state);
+    tr.dataset.processor = r.processor;
+    const heard = ago(r.heard);
+    const state = el("td", "stateCell");
+    state.append(el("span", "state " + r.state, r.state === "running" ? "running" : r.state === "stale"
+      ? "stale · last heard " + heard + " ago" : "stopped " + heard + " ago"));
+    const who = el("td", "mono", r.processor);
+    if (r.consumer) who.append(el("div", "muted", "consumer " + r.consumer + " of " + r.group));
+    tr.append(who, el("td", "", r.mode), state, el("td", "num", count(r.received)), el("td", "num", count(r.processed)),
+      el("td", "num" + (r.failed ? " bad" : ""), count(r.failed)), el("td", "num", count(r.malformed)),
+      el("td", "num" + (r.dropped ? " bad" : ""), count(r.dropped)), el("td", "num", rate(r.handled_per_second)),
+      el("td", "num", count(r.in_flight)), el("td", "num", count(r.queued)), el("td", "num", span(r.uptime_seconds)));
+    return tr;
+  }));
+  $("noprocessors").hidden = p.rows.length > 0;
+  $("noprocessors").textContent = "No processor heard on " + p.channel + ". Start one: deno run -A scripts/event_processor.ts " +
+    "(it publishes its statistics every 5 s).";
+  const stale = p.rows.filter((r) => r.state === "stale").length;
+  $("procnote").textContent = (stale ? stale + " stale · " : "") + "statistics on " + p.channel + " · lab 5 · 6";
+  $("procwarn").replaceChildren(...(p.rejected ? [el("div", "banner warn", p.rejected.toLocaleString("en") +
+    " message(s) on " + p.channel + " were not processor statistics and were ignored; the last: " + p.problem)] : []));
+}
+
+let canPublish = false;
+function showPublish(s) {
+  if (s.publishing === canPublish) return;
+  canPublish = s.publishing;
+  $("s-publish").hidden = !canPublish;
+}
+$("pubform").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const result = $("pubresult"), channel = $("pubchannel").value, payload = $("pubpayload").value;
+  const say = (cls, text) => { result.className = cls; result.textContent = text; };
+  const body = JSON.stringify({ channel, payload });
+  if (new Blob([body]).size > MAX_PUBLISH_BYTES) return say("bad", "✗ too large: at most 64 KB");
+  $("pubsend").disabled = true;
+  try {
+    const res = await fetch("publish", { method: "POST", headers: { "content-type": "application/json" }, body });
+    const answer = await res.json();
+    if (!res.ok) say("bad", "✗ " + answer.error);
+    else say("ok", "✓ published on " + answer.channel + " (" + answer.bytes + " bytes): " + answer.receivers +
+      " receiver" + (answer.receivers === 1 ? "" : "s") + (answer.sampler ? ", this dashboard among them" : ""));
+  } catch (err) {
+    say("bad", "✗ the dashboard did not answer: " + err.message);
+  } finally {
+    $("pubsend").disabled = false;
+  }
+});
+
 function show(s) {
-  showServer(s); showChannels(s); showMessages(s); showKeys(s); showStored(s); showStreams(s);
+  showServer(s); showChannels(s); showMessages(s); showKeys(s); showProcessors(s); showStored(s); showStreams(s);
+  showPublish(s);
 }
 const events = new EventSource("events");
 events.addEventListener("error", () => { $("conn").textContent = "dashboard unreachable, retrying…"; $("conn").className = "pill down"; });

@@ -1,8 +1,8 @@
 /**
  * What the dashboard's `*` subscriber heard: messages counted per channel for
- * rates, and a bounded sample of the last ones (and of keyspace events) to
- * show. Counting is all the subscriber's handler does; payloads are decoded
- * only for the few rows sent to the page.
+ * rates, and a bounded sample of the last ones (and of keyspace events and
+ * of the processors' statistics) to show. Counting is all the subscriber's
+ * handler does; payloads are decoded only for the few rows sent to the page.
  *
  * @module
  */
@@ -37,13 +37,20 @@ export interface Sample {
   counts: Map<string, number>;
   /** All messages since the last take. */
   total: number;
-  /** The last messages since the last take, oldest first, at most `rows`. */
+  /** The last messages since the last take (but the statistics channel's), oldest first, at most `rows`. */
   messages: MessageRow[];
   /** The last keyspace events since the last take, oldest first, at most `rows`. */
   keyEvents: KeyEventRow[];
   /** Keyspace events since the last take. */
   keyEventTotal: number;
+  /** The last messages on the statistics channel since the last take, raw, oldest first, at most {@linkcode STATS_PER_TAKE}. */
+  stats: { at: number; payload: Uint8Array }[];
+  /** Messages on the statistics channel since the last take (in `total` too). */
+  statsTotal: number;
 }
+
+/** Messages on the statistics channel kept between takes (one per processor and tick is the usual). */
+export const STATS_PER_TAKE = 64;
 
 /** Characters of a payload the page shows. */
 export const PREVIEW_CHARS = 200;
@@ -75,13 +82,21 @@ export class MessageSampler {
   #spaceRing: { at: number; channel: string; payload: Uint8Array }[] = [];
   #spaceNext = 0;
   #spaceTotal = 0;
+  readonly #statsChannel: Uint8Array | undefined;
+  #stats: { at: number; payload: Uint8Array }[] = [];
+  #statsNext = 0;
+  #statsTotal = 0;
 
   /**
    * Creates a MessageSampler.
    *
    * @param rows how many of the last messages (and key events) to keep between takes
+   * @param statsChannel the channel of the processors' statistics: its messages are counted as any other, and kept
+   *   raw for the processors panel instead of as message rows
    */
-  constructor(readonly rows: number) {}
+  constructor(readonly rows: number, statsChannel?: string) {
+    this.#statsChannel = statsChannel === undefined ? undefined : new TextEncoder().encode(statsChannel);
+  }
 
   /**
    * Counts one message (the subscriber's `pmessageBuffer` handler).
@@ -111,6 +126,12 @@ export class MessageSampler {
     this.#total++;
     const name = decoder.decode(channel);
     this.#counts.set(name, (this.#counts.get(name) ?? 0) + 1);
+    if (this.#statsChannel && sameBytes(channel, this.#statsChannel)) {
+      this.#statsTotal++;
+      this.#stats[this.#statsNext] = { at, payload };
+      this.#statsNext = (this.#statsNext + 1) % STATS_PER_TAKE;
+      return;
+    }
     this.#ring[this.#next] = { at, channel, payload };
     this.#next = (this.#next + 1) % this.rows;
   }
@@ -121,8 +142,8 @@ export class MessageSampler {
    * @returns counts and the last rows
    */
   take(): Sample {
-    const ordered = <T>(ring: T[], next: number) =>
-      ring.length < this.rows ? ring : [...ring.slice(next), ...ring.slice(0, next)];
+    const ordered = <T>(ring: T[], next: number, size = this.rows) =>
+      ring.length < size ? ring : [...ring.slice(next), ...ring.slice(0, next)];
     const messages = ordered(this.#ring, this.#next).map((m) => {
       const text = showPayload(m.payload).text;
       return {
@@ -144,6 +165,8 @@ export class MessageSampler {
       messages,
       keyEvents,
       keyEventTotal: byEvent ? this.#keyTotal : this.#spaceTotal,
+      stats: ordered(this.#stats, this.#statsNext, STATS_PER_TAKE),
+      statsTotal: this.#statsTotal,
     };
     this.#counts = new Map();
     this.#total = 0;
@@ -155,6 +178,15 @@ export class MessageSampler {
     this.#spaceRing = [];
     this.#spaceNext = 0;
     this.#spaceTotal = 0;
+    this.#stats = [];
+    this.#statsNext = 0;
+    this.#statsTotal = 0;
     return sample;
   }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

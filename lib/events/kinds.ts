@@ -6,6 +6,7 @@
  * | `key_submission`     | `key_submitted` (key_value, token_name)                 |
  * | `profile_events`     | `profile_created` / `_updated` / `_deleted` (profile_id, profile_data) |
  * | `processing_results` | `key_processed`, `profile_processed` (original_event, result) |
+ * | `processor_stats`    | `processor_stats` (see {@link ./processor_stats.ts})     |
  *
  * @module
  */
@@ -19,6 +20,8 @@ export const TOPICS = {
   profileEvents: "profile_events",
   /** What the processor made of them. */
   processingResults: "processing_results",
+  /** Each event processor's statistics, every few seconds. */
+  processorStats: "processor_stats",
 } as const;
 
 /** What can happen to a profile. */

@@ -1,7 +1,7 @@
 /**
  * The event library in one import: envelopes, the lab's event kinds, a
- * publisher and a subscriber with bounded concurrency, statistics and a
- * graceful shutdown.
+ * publisher and a subscriber with bounded concurrency, statistics (printed
+ * and published) and a graceful shutdown.
  *
  * @example
  * ```ts ignore
@@ -25,3 +25,4 @@ export * from "./publisher.ts";
 export * from "./subscriber.ts";
 export * from "./stats.ts";
 export * from "./processing.ts";
+export * from "./processor_stats.ts";

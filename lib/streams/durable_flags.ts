@@ -78,7 +78,7 @@ export async function parseDurableFlags(
   flags: Flags,
   base: Pick<
     DurableProcessorOptions,
-    "target" | "concurrency" | "statsEveryMs" | "shutdownMs" | "json" | "quiet" | "describe"
+    "target" | "concurrency" | "statsEveryMs" | "shutdownMs" | "json" | "quiet" | "describe" | "publishStats"
   >,
 ): Promise<DurableProcessorOptions> {
   const name = (flag: string, fallback: string) => {

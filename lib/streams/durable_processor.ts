@@ -22,6 +22,7 @@ import type { CreatedEvent, EventEnvelope, EventInput } from "../events/envelope
 import { TOPICS } from "../events/kinds.ts";
 import { PROCESSOR_STEPS } from "../events/processing.ts";
 import { ClusterReadLanes } from "./cluster_lanes.ts";
+import { hostName, type ProcessorStatsOptions, ProcessorStatsPublisher } from "../events/processor_stats.ts";
 import { type DeadLetter, type ReadLane, StreamConsumer, type StreamHandler } from "./consumer.ts";
 import { deadLetterStream, groupStartId, type StartPosition } from "./entry.ts";
 import type { TopicSchemas } from "./schema.ts";
@@ -60,6 +61,8 @@ export interface DurableProcessorOptions {
   failKey?: string;
   /** How a result reads in the per-event line, as the pub/sub processor shows it. */
   describe: (result: CreatedEvent) => string;
+  /** `--publish-stats` and `--stats-channel`: where and how often `processor_stats` go (undefined: off). */
+  publishStats?: Pick<ProcessorStatsOptions, "channel" | "everyMs">;
 }
 
 /** One event the durable processor handled, for whoever shows progress. */
@@ -125,13 +128,8 @@ export const DEFAULT_GROUP = "processors";
  * ```
  */
 export function defaultConsumerName(): string {
-  let host = "host";
-  try {
-    host = Deno.hostname();
-  } catch {
-    // no --allow-sys: the pid alone still tells processes apart on one machine
-  }
-  return `${host}-${Deno.pid}`;
+  // Without --allow-sys the host is "host": the pid alone still tells processes apart on one machine.
+  return `${hostName()}-${Deno.pid}`;
 }
 
 /**
@@ -147,6 +145,7 @@ export async function runDurableProcessor(o: DurableProcessorOptions, io: Io, sh
   const status = new Reporter(io.stderr);
   const conns = await openDurable(o.target, status);
   const startedAt = Date.now();
+  let published: ProcessorStatsPublisher | undefined;
   try {
     const results = new StreamPublisher(conns.commands, {
       source: "event_processor",
@@ -182,11 +181,23 @@ export async function runDurableProcessor(o: DurableProcessorOptions, io: Io, sh
         out.line(`${out.green("✓")} group ${out.bold(o.group)} on stream ${out.bold(stream)}${where} (${how})`);
       }
     }
+    if (o.publishStats) {
+      const load = () => ({ topics: consumer.stats(), inFlight: consumer.inFlight, queued: consumer.queued });
+      published = new ProcessorStatsPublisher(conns.commands, load, {
+        ...o.publishStats,
+        mode: "durable",
+        group: o.group,
+        consumer: o.consumer,
+        startedAt,
+        reporter: status,
+      });
+    }
     status.info(
       `Processing events from streams ${Object.keys(PROCESSOR_STEPS).join(" and ")} on ${conns.address} as ` +
         `consumer ${o.consumer} of group ${o.group}, up to ${formatNumber(o.concurrency)} at a time; results go to ` +
-        `the stream ${TOPICS.processingResults}. Press Ctrl+C to stop.`,
+        `the stream ${TOPICS.processingResults}${published ? `; ${published.description}` : ""}. Press Ctrl+C to stop.`,
     );
+    published?.start();
     const stats = o.statsEveryMs > 0 ? statsLoop(out, o, consumer, shutdown.signal) : Promise.resolve();
     await shutdown.requested;
     await stats;
@@ -201,6 +212,7 @@ export async function runDurableProcessor(o: DurableProcessorOptions, io: Io, sh
     const topics = await withinMs(consumer.serverStats(), 1000, consumer.stats());
     printSummary(out, o, topics, Date.now() - startedAt, conns, { drained, abandoned, removed });
   } finally {
+    await published?.stop(); // the last statistics, with the final counts
     await conns.close();
   }
   return ExitCode.Ok;

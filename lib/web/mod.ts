@@ -1,7 +1,8 @@
 /**
- * What the HTTP scripts share: Server-Sent Events with replay and per-client back-pressure, and listening on --host/--port.
+ * What the HTTP scripts share: Server-Sent Events with replay and per-client back-pressure, listening on --host/--port, and taking a same-origin JSON POST of bounded size.
  *
  * @module
  */
 export * from "./listen.ts";
+export * from "./post.ts";
 export * from "./sse.ts";

@@ -16,6 +16,7 @@ const BENCHMARKS: Record<string, [about: string, load: () => Promise<{ run: () =
     "SPUBLISH/PUBLISH on local clusters of 3 and 6 masters next to one server; the broadcast's cost",
     () => import("./cluster.ts"),
   ],
+  dashboard: ["the dashboard's own commands per second, idle and with processors", () => import("./dashboard.ts")],
 };
 
 if (Deno.args.includes("--help") || Deno.args.includes("-h")) {

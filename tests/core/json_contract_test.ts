@@ -5,7 +5,8 @@
  * streams modes (`--durable`, `--stream`) to the table after it, whose rows are
  * keyed by script and mode. The tables are read from README itself, so the manual and this check cannot disagree silently: an event or
  * field the table does not list fails here, and so does a row of the table
- * that no script produced.
+ * that no script produced. The events the processors publish (not print),
+ * `processor_stats`, are held alike to README's table of them.
  *
  * @module
  */
@@ -13,12 +14,70 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { ExitCode } from "../../lib/core/exit_codes.ts";
 import { PAYLOAD_FIELD } from "../../lib/streams/entry.ts";
-import { type CapturedIo, captureIo, ownServerTest, runMain, testClient, testServer } from "../harness.ts";
-import { CONTRACT, hold, rowKey, SEEN } from "../json_contract.ts";
+import { ENVELOPE_FIELDS } from "../../lib/events/envelope.ts";
+import { processorStatsProblems } from "../../lib/events/processor_stats.ts";
+import {
+  type CapturedIo,
+  captureIo,
+  channelMessages,
+  eventually,
+  ownServerTest,
+  runMain,
+  testClient,
+  testServer,
+} from "../harness.ts";
+import { CONTRACT, hold, rowKey, SEEN, valueProblems } from "../json_contract.ts";
 
 type Main = (args: string[], io: CapturedIo) => Promise<number>;
 
 const SCRIPTS_DIR = new URL("../../scripts/", import.meta.url);
+const README = new URL("../../README.md", import.meta.url);
+
+/** README's table of the published events (`| published by | channel | event_type | fields |`), by event_type. */
+function readPublished(): Map<string, { channel: string; required: string[]; optional: string[] }> {
+  const lines = Deno.readTextFileSync(README).split("\n");
+  const at = lines.findIndex((l) => /^\|\s*published by\s*\|\s*channel\s*\|\s*event_type\s*\|\s*fields\s*\|$/.test(l));
+  assert.ok(at >= 0, "README has a table headed | published by | channel | event_type | fields |");
+  const after = lines.slice(at + 2);
+  const rows = after.slice(0, Math.max(0, after.findIndex((l) => !l.startsWith("|"))));
+  return new Map(rows.map((line) => {
+    const [, channel, type] = line.split("|").slice(1, -1).map((c) => c.trim().replaceAll("`", ""));
+    const names = [...line.split("|")[4]!.matchAll(/`([a-z][a-z0-9_]*)(\?)?`/g)];
+    return [type!, {
+      channel: channel!,
+      required: names.filter((m) => !m[2]).map((m) => m[1]!),
+      optional: names.filter((m) => m[2]).map((m) => m[1]!),
+    }];
+  }));
+}
+
+const PUBLISHED = readPublished();
+/** The published events' fields seen, optional ones included: each listed field must turn up. */
+const PUBLISHED_SEEN = new Set<string>();
+
+/** Holds each published payload to README's table of published events, to the envelope's rules and to its schema. */
+function holdPublished(channel: string, payloads: string[]): void {
+  assert.ok(payloads.length > 0, `nothing was published on ${channel}`);
+  const problems: string[] = [];
+  for (const payload of payloads) {
+    const event = JSON.parse(payload) as Record<string, unknown>;
+    const row = PUBLISHED.get(String(event.event_type));
+    const at = `${channel} ${String(event.event_type)}`;
+    if (!row || row.channel !== channel) {
+      problems.push(`${at}: README's table of published events has no such event on this channel`);
+      continue;
+    }
+    problems.push(...processorStatsProblems(event).map((p) => `${at}: schema: ${p}`));
+    const listed = new Set<string>([...ENVELOPE_FIELDS, ...row.required, ...row.optional]);
+    for (const [key, value] of Object.entries(event)) {
+      if (!listed.has(key)) problems.push(`${at}: field "${key}" is not in README's table`);
+      else PUBLISHED_SEEN.add(`${event.event_type} ${key}`);
+      problems.push(...valueProblems(key, value, `${at}.${key}`));
+    }
+    for (const key of row.required) if (!(key in event)) problems.push(`${at}: field "${key}" is missing`);
+  }
+  assert.deepEqual(problems, [], `what was published on ${channel} breaks README's table:\n${problems.join("\n")}`);
+}
 
 async function mainOf(script: string): Promise<Main> {
   return (await import(new URL(script, SCRIPTS_DIR).href) as { main: Main }).main;
@@ -134,6 +193,7 @@ ownServerTest("every script's --json output follows README's table and the envel
   });
 
   await t.step("event_processor.ts and demo_events.ts", async () => {
+    await using stats = await channelMessages(url, "processor_stats");
     const args = ["--url", url, "--stats-interval", "100ms", "--json"];
     await using processor = runMain(await mainOf("event_processor.ts"), args);
     await processor.io.out.waitFor(/"channel":"profile_events"/);
@@ -144,11 +204,14 @@ ownServerTest("every script's --json output follows README's table and the envel
     assert.equal(await processor.exit, ExitCode.Ok);
     hold("event_processor.ts", processor.io);
     hold("demo_events.ts", demo);
+    await eventually(() => stats.payloads.some((p) => p.includes('"state":"stopped"')), "the last statistics");
+    holdPublished("processor_stats", stats.payloads);
   });
 
   await t.step(
     "event_processor.ts --durable, demo_events.ts --durable (with --count) and publisher.ts --stream",
     async () => {
+      await using stats = await channelMessages(url, "processor_stats");
       const args = ["--url", url, "--durable", "--consumer", "jc", "--stats-interval", "100ms", "--json"];
       await using processor = runMain(await mainOf("event_processor.ts"), args);
       await processor.io.err.waitFor(/Press Ctrl\+C to stop/);
@@ -168,6 +231,8 @@ ownServerTest("every script's --json output follows README's table and the envel
       hold("demo_events.ts --durable", demo);
       hold("demo_events.ts --durable --count", many);
       hold("publisher.ts --stream", pub);
+      await eventually(() => stats.payloads.some((p) => p.includes('"state":"stopped"')), "the last statistics");
+      holdPublished("processor_stats", stats.payloads);
     },
   );
 
@@ -229,5 +294,8 @@ ownServerTest("every script's --json output follows README's table and the envel
     )
       .filter((k) => !SEEN.has(k));
     assert.deepEqual(missing, [], "README lists events no script wrote here");
+    const unpublished = [...PUBLISHED].flatMap(([type, r]) => [...r.required, ...r.optional].map((f) => `${type} ${f}`))
+      .filter((k) => !PUBLISHED_SEEN.has(k));
+    assert.deepEqual(unpublished, [], "README lists published fields no processor sent here");
   });
 });

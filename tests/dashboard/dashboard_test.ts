@@ -1,13 +1,33 @@
 import assert from "node:assert/strict";
 import type { Redis } from "ioredis";
 import { main as kvUpdater } from "../../scripts/kv_updater.ts";
+import { main as demoEvents } from "../../scripts/demo_events.ts";
 import { ExitCode } from "../../lib/core/exit_codes.ts";
+import { EventPublisher } from "../../lib/events/publisher.ts";
+import { createEvent } from "../../lib/events/envelope.ts";
+import { delay } from "../../lib/core/timing.ts";
 import { browserTest, Chromium, chromiumAvailable, pageWaitsFor } from "../chromium.ts";
-import { ownServerAvailable, runMain, ScriptProcess, testClient, testServer } from "../harness.ts";
+import {
+  captureIo,
+  floodUntilDropped,
+  ownServerAvailable,
+  runMain,
+  ScriptProcess,
+  testClient,
+  testServer,
+} from "../harness.ts";
 
-/** The page's row for a channel, as a CSS selector (the name JSON-quoted, which CSS reads alike). */
-const rowOf = (channel: string) =>
-  `document.querySelector('#channels tr[data-channel=' + ${JSON.stringify(JSON.stringify(channel))} + ']')`;
+/** Where the screenshot test writes the page, overwritten by each run (`$DASHBOARD_SCREENSHOT` moves it). */
+const SCREENSHOT = Deno.env.get("DASHBOARD_SCREENSHOT") ??
+  `${Deno.env.get("TMPDIR") ?? "/tmp"}/pubsub-lab-dashboard.png`;
+
+/** The row of a table of the page whose `data-<key>` is `value` (JSON-quoted, which CSS reads alike), as an expression. */
+const rowIn = (table: string, key: string, value: string) =>
+  `document.querySelector('#${table} tr[data-${key}=' + ${JSON.stringify(JSON.stringify(value))} + ']')`;
+/** The page's row for a channel. */
+const rowOf = (channel: string) => rowIn("channels", "channel", channel);
+/** The page's row for a processor (`host/pid`). */
+const processorRow = (id: string) => rowIn("processors", "processor", id);
 
 /** dashboard.ts as a subprocess (its sampling apart from the test's publishing); dispose to stop it. */
 async function startDashboard(
@@ -24,6 +44,30 @@ async function startDashboard(
     return { base: base!, p, [Symbol.asyncDispose]: stop };
   } catch (err) {
     await stop().catch(() => {});
+    throw err;
+  }
+}
+
+/** event_processor.ts as a subprocess (a pid of its own: a processor of its own), with its id once it says it. */
+async function startProcessor(
+  url: string,
+  args: string[] = [],
+): Promise<{ id: string; p: ScriptProcess } & AsyncDisposable> {
+  const p = new ScriptProcess("event_processor.ts", [
+    "--url",
+    url,
+    "--stats-interval",
+    "0",
+    "--publish-stats",
+    "250ms",
+    "--quiet",
+    ...args,
+  ]);
+  try {
+    const [, id] = await p.err.waitFor(/statistics go to \S+ every [\d.]+ s as (\S+\/\d+)\./, 30_000);
+    return { id: id!, p, [Symbol.asyncDispose]: () => p[Symbol.asyncDispose]() };
+  } catch (err) {
+    await p[Symbol.asyncDispose]();
     throw err;
   }
 }
@@ -193,8 +237,199 @@ Deno.test({
   },
 });
 
+browserTest(
+  "dashboard: the processors panel shows each processor's last statistics, stale and stopped ones marked, as text",
+  async () => {
+    await using server = await testServer();
+    await using browser = await Chromium.launch();
+    await using dash = await startDashboard(server.url);
+    const [one, two] = await Promise.all([startProcessor(server.url), startProcessor(server.url)]);
+    await using _one = one;
+    await using _two = two;
+    await using pub = testClient(server.url);
+    const tab = await openLive(browser, dash.base);
+    const publisher = new EventPublisher(pub, { source: "test" });
+    for (const key of ["abc123", "def456", "ghi789"]) await publisher.keySubmitted(key);
+    await pub.publish("key_submission", "not an event");
+    // Whoever can publish can publish statistics: a name with HTML, and a message that is not statistics at all.
+    const forged = createEvent("processor_stats", {
+      processor: `<img src=x onerror="window.pwned=1">/1`,
+      host: "<b>h</b>",
+      pid: 1,
+      mode: "pubsub",
+      state: "running",
+      received: 0,
+      processed: 0,
+      failed: 0,
+      malformed: 0,
+      dropped: 0,
+      handled_per_second: 0,
+      in_flight: 0,
+      queued: 0,
+      uptime_seconds: 1,
+      interval_seconds: 60,
+    });
+    await pub.publish("processor_stats", JSON.stringify(forged));
+    await pub.publish("processor_stats", JSON.stringify({ ...forged, pid: -1 }));
+    const cells = (id: string) => `[...${processorRow(id)}.cells].map((c) => c.textContent)`;
+    for (const { id } of [one, two]) {
+      assert.ok(
+        await browser.evaluate(tab, pageWaitsFor(`${cells(id)}[4] === "3" && ${cells(id)}[6] === "1"`)),
+        `no row for ${id} with 3 processed and 1 malformed: ${await browser.evaluate(
+          tab,
+          `${processorRow(id)}?.innerText`,
+        )}`,
+      );
+    }
+    const [who, mode, state, received, , failed, , dropped, , inFlight, queued] = await browser.evaluate(
+      tab,
+      cells(one.id),
+    ) as string[];
+    assert.deepEqual([who, mode, state, received, failed, dropped, inFlight, queued], [
+      one.id,
+      "pubsub",
+      "running",
+      "4",
+      "0",
+      "0",
+      "0",
+      "0",
+    ]);
+    assert.ok(await browser.evaluate(tab, `${processorRow(String(forged.processor))} !== null`), "the forged row");
+    assert.match(
+      String(await browser.evaluate(tab, `document.getElementById("procwarn").textContent`)),
+      /1 message\(s\) on processor_stats were not processor statistics and were ignored; the last: \/pid must be >= 0/,
+    );
+
+    one.p.kill("SIGKILL"); // gone without a word: stale after three missed statistics
+    assert.ok(
+      await browser.evaluate(tab, pageWaitsFor(`${cells(one.id)}[2].startsWith("stale · last heard")`)),
+      "the killed processor was never marked stale",
+    );
+    two.p.kill("SIGINT"); // stopped: its last statistics say so
+    assert.equal(await two.p.exit(), ExitCode.Ok);
+    assert.ok(
+      await browser.evaluate(tab, pageWaitsFor(`${cells(two.id)}[2].startsWith("stopped")`)),
+      "the stopped processor was never marked stopped",
+    );
+    assert.match(String(await browser.evaluate(tab, `document.getElementById("procnote").textContent`)), /1 stale/);
+    assert.equal(await browser.evaluate(tab, "window.pwned ?? null"), null);
+    assert.equal(await browser.evaluate(tab, `document.querySelectorAll("main img, #processors b").length`), 0);
+  },
+);
+
+browserTest("dashboard: the publish form publishes a payload as it is and shows the result as text", async () => {
+  await using server = await testServer();
+  await using browser = await Chromium.launch();
+  await using dash = await startDashboard(server.url);
+  await using listener = testClient(server.url);
+  const channel = `${server.prefix}demo<b>x</b>`;
+  const heard: string[] = [];
+  listener.on("message", (_c: string, payload: string) => heard.push(payload));
+  await listener.subscribe(channel);
+  const tab = await openLive(browser, dash.base);
+  assert.equal(await browser.evaluate(tab, `document.getElementById("s-publish").hidden`), false);
+  const payload = `<script>window.pwned=1</script> hello ✓`;
+  await browser.evaluate(
+    tab,
+    `document.getElementById("pubchannel").value = ${JSON.stringify(channel)};
+     document.getElementById("pubpayload").value = ${JSON.stringify(payload)};
+     document.getElementById("pubsend").click();`,
+  );
+  const said = `document.getElementById("pubresult").textContent`;
+  assert.ok(
+    await browser.evaluate(tab, pageWaitsFor(`${said}.startsWith("✓")`)),
+    String(await browser.evaluate(tab, said)),
+  );
+  assert.equal(
+    await browser.evaluate(tab, said),
+    `✓ published on ${channel} (${
+      new TextEncoder().encode(payload).length
+    } bytes): 2 receivers, this dashboard among them`,
+  );
+  assert.deepEqual(heard, [payload]);
+  // Too large for the form: said on the page, nothing sent.
+  await browser.evaluate(
+    tab,
+    `document.getElementById("pubpayload").value = "x".repeat(70000); document.getElementById("pubsend").click();`,
+  );
+  assert.ok(await browser.evaluate(tab, pageWaitsFor(`${said} === "✗ too large: at most 64 KB"`)));
+  assert.equal(await browser.evaluate(tab, "window.pwned ?? null"), null);
+  assert.equal(await browser.evaluate(tab, `document.querySelectorAll("main b, main script").length`), 0);
+  await listener.unsubscribe();
+
+  await using readOnly = await startDashboard(server.url, ["--read-only"]);
+  const other = await openLive(browser, readOnly.base);
+  assert.equal(await browser.evaluate(other, `document.getElementById("s-publish").hidden`), true);
+  const res = await fetch(`${readOnly.base}/publish`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ channel, payload }),
+  });
+  assert.equal(res.status, 403);
+  assert.match((await res.json()).error, /--read-only/);
+});
+
 Deno.test({
-  name: "dashboard: a screenshot of the page in the lab state (a test artefact in a temp dir)",
+  name: "dashboard: when the server drops the sampler for falling behind, the page says so and the sampler comes back",
+  ignore: !chromiumAvailable || !ownServerAvailable,
+  fn: async () => {
+    await using server = await testServer({ own: true });
+    await using admin = testClient(server.url);
+    const [, saved] = await admin.config("GET", "client-output-buffer-limit") as string[];
+    await admin.config("SET", "client-output-buffer-limit", "pubsub 64kb 32kb 1");
+    try {
+      await using browser = await Chromium.launch();
+      await using dash = await startDashboard(server.url);
+      const tab = await openLive(browser, dash.base);
+      const padding = "x".repeat(1000);
+      dash.p.kill("SIGSTOP"); // a dashboard that stops reading for a few seconds (Ctrl+Z, a laptop put to sleep)
+      const stoppedAt = Date.now();
+      try {
+        await floodUntilDropped(admin, (p, n) => p.publish(`${server.prefix}flood`, `${n} ${padding}`));
+        // The stall itself, not a wait for an event: on Redis 7.0, which does not count such drops, the sampler
+        // tells a drop from its own stall of a second or more.
+        await delay(2500 - (Date.now() - stoppedAt));
+      } finally {
+        dash.p.kill("SIGCONT");
+      }
+      const warning = `document.getElementById("serverwarn").textContent`;
+      assert.ok(
+        await browser.evaluate(
+          tab,
+          pageWaitsFor(`/dropped the dashboard's subscriber 1 time/.test(${warning})`, 25_000),
+        ),
+        `the page never said the sampler was dropped; the dashboard said:\n${dash.p.err.text}`,
+      );
+      assert.match(dash.p.err.text, /dropped this subscriber because it fell behind/);
+      assert.ok(
+        await browser.evaluate(
+          tab,
+          pageWaitsFor(
+            `document.getElementById("conn").textContent === "live" && ` +
+              `document.getElementById("server").textContent.includes("subscribed to * · 1 outage(s)")`,
+            25_000,
+          ),
+        ),
+        "the sampler did not come back",
+      );
+      await admin.config("SET", "client-output-buffer-limit", saved!);
+      const channel = `${server.prefix}after-drop`;
+      const shown = pageWaitsFor(`${rowOf(channel)} !== null`, 300);
+      let seen = false;
+      for (let i = 0; i < 50 && !seen; i++) { // resubscribed: a message sent now is heard (bounded: ~15 s)
+        await admin.publish(channel, "back");
+        seen = await browser.evaluate(tab, shown) === true;
+      }
+      assert.ok(seen, "the sampler hears nothing after it came back");
+    } finally {
+      await admin.config("SET", "client-output-buffer-limit", saved!);
+    }
+  },
+});
+
+Deno.test({
+  name: `dashboard: a screenshot of the page in the lab state (the test artefact ${SCREENSHOT}, overwritten each run)`,
   ignore: !chromiumAvailable || !ownServerAvailable,
   fn: async () => {
     await using server = await testServer({ own: true, notifications: "KEA" });
@@ -203,6 +438,15 @@ Deno.test({
     await using updater = runMain(kvUpdater, ["--url", server.url, "--prefix", `${p}kv:`, "--stats-interval", "0"]);
     await updater.io.err.waitFor(/Listening on channel/);
     await using dash = await startDashboard(server.url, ["--prefix", `${p}kv:`]);
+    const every = ["--publish-stats", "1s"];
+    const [live, durable, gone] = await Promise.all([
+      startProcessor(server.url, every),
+      startProcessor(server.url, [...every, "--durable", "--consumer", "worker-2"]),
+      startProcessor(server.url, every),
+    ]);
+    await using _live = live;
+    await using _durable = durable;
+    await using _gone = gone;
     await using redis = testClient(server.url);
     await using listener = testClient(server.url);
     await listener.subscribe("chat:general", "system_notifications", "update");
@@ -210,6 +454,11 @@ Deno.test({
     await redis.xgroup("CREATE", "events", "processors", "$", "MKSTREAM");
     for (let i = 0; i < 12; i++) await redis.xadd("events", "*", "payload", JSON.stringify({ n: i }));
     await redis.xreadgroup("GROUP", "processors", "worker-1", "COUNT", 5, "STREAMS", "events", ">");
+    for (const args of [[], ["--durable"]]) {
+      assert.equal(await demoEvents(["--url", server.url, ...args], captureIo()), ExitCode.Ok);
+    }
+    gone.p.kill("SIGINT");
+    assert.equal(await gone.p.exit(), ExitCode.Ok);
     const tab = await openLive(browser, dash.base);
     const now = Date.now();
     for (
@@ -229,24 +478,37 @@ Deno.test({
       ["alerts:cpu_load", '{"level":"WARN","value":"85%"}'],
       ["chat:general", "Anyone free for a quick sync?"],
     ];
+    const publisher = new EventPublisher(redis, { source: "lab" });
     for (let round = 0; round < 16; round++) {
       for (const [i, [channel, text]] of messages.entries()) {
         if ((round + i) % 2 === 0) await redis.publish(channel, text);
       }
       await redis.set(`session:${round % 3}`, String(round));
+      if (round % 4 === 0) await publisher.keySubmitted(`key-${round}`, "Token1");
       await new Promise((r) => setTimeout(r, 150));
     }
     await redis.del("session:0");
+    await browser.evaluate(tab, `document.getElementById("pubsend").click()`); // the form's own example
+    assert.ok(
+      await browser.evaluate(tab, pageWaitsFor(`document.getElementById("pubresult").textContent.startsWith("✓")`)),
+      "the form did not publish",
+    );
     assert.ok(
       await browser.evaluate(tab, pageWaitsFor(`document.querySelector('[data-type="Weather"]') !== null`)),
       "no card",
     );
-    await new Promise((r) => setTimeout(r, 600));
+    assert.ok(
+      await browser.evaluate(tab, pageWaitsFor(`document.querySelectorAll("#processors tr").length === 3`)),
+      "not three processors",
+    );
+    // The whole page, at the width of a laptop screen.
+    const height = Number(await browser.evaluate(tab, "document.documentElement.scrollHeight"));
+    const metrics = { width: 1400, height, deviceScaleFactor: 1, mobile: false };
+    await browser.send("Emulation.setDeviceMetricsOverride", metrics, tab);
+    await new Promise((r) => setTimeout(r, 600)); // one more update, drawn at that size
     const { data } = await browser.send("Page.captureScreenshot", { format: "png" }, tab) as { data: string };
-    const dir = await Deno.makeTempDir({ prefix: "pubsub-lab-dashboard-" });
-    const path = `${dir}/dashboard.png`;
-    await Deno.writeFile(path, Uint8Array.from(atob(data), (c) => c.charCodeAt(0)));
-    console.error(`dashboard screenshot: ${path}`);
+    await Deno.writeFile(SCREENSHOT, Uint8Array.from(atob(data), (c) => c.charCodeAt(0)));
+    console.error(`dashboard screenshot: ${SCREENSHOT}`);
     updater.io.stop();
     assert.equal(await updater.exit, ExitCode.Ok);
   },

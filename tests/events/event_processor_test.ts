@@ -2,12 +2,21 @@ import assert from "node:assert/strict";
 import { main as processor } from "../../scripts/event_processor.ts";
 import { Connection } from "../../lib/core/client.ts";
 import { type EventEnvelope, isIsoTimestamp } from "../../lib/events/envelope.ts";
+import { hostName, parseProcessorStats, type ProcessorStatsEvent } from "../../lib/events/processor_stats.ts";
 import { EventPublisher } from "../../lib/events/publisher.ts";
 import { EventSubscriber } from "../../lib/events/subscriber.ts";
 import { ExitCode } from "../../lib/core/exit_codes.ts";
 import { freePort } from "../../lib/core/local_server.ts";
 import { Reporter } from "../../lib/core/output.ts";
-import { captureIo, ownServerTest, ScriptProcess, testServer } from "../harness.ts";
+import {
+  captureIo,
+  channelMessages,
+  eventually,
+  ownServerTest,
+  runMain,
+  ScriptProcess,
+  testServer,
+} from "../harness.ts";
 
 /** A plain client for publishing, closed at the end of the test. */
 async function openClient(url: string) {
@@ -204,4 +213,114 @@ Deno.test("event_processor escapes control characters in profile field names", a
   assert.equal(await running, ExitCode.Ok);
   assert.match(io.out.text, /created profile 9 \(fields: name\\x1b\[2J\)/);
   assert.ok(!io.out.text.includes("\x1b"), "no raw escape character");
+});
+
+/** Waits for the first payload that is a processor_stats event (schema-checked) meeting `check`. */
+async function statsWhere(
+  payloads: string[],
+  check: (s: ProcessorStatsEvent) => boolean,
+  what: string,
+): Promise<ProcessorStatsEvent> {
+  let found: ProcessorStatsEvent | undefined;
+  await eventually(() => (found = payloads.map((p) => parseProcessorStats(p)).find(check)) !== undefined, what);
+  return found!;
+}
+
+Deno.test("event_processor publishes processor_stats with its counts on a timer, and a last one as it stops", async () => {
+  await using server = await testServer();
+  await using stats = await channelMessages(server.url, "processor_stats");
+  const args = ["--url", server.url, "--stats-interval", "0", "--publish-stats", "200ms", "--quiet"];
+  await using p = runMain(processor, args);
+  await p.io.err.waitFor(/statistics go to processor_stats every 0\.2 s as \S+\/\d+\. Press Ctrl\+C to stop/);
+  const first = await statsWhere(stats.payloads, () => true, "the first statistics");
+  assert.equal(first.processed, 0);
+
+  await using pub = await openClient(server.url);
+  const publisher = new EventPublisher(pub.redis, { source: "test" });
+  await publisher.keySubmitted("abc123");
+  await publisher.profileCreated(1, { active: true });
+  await pub.redis.publish("key_submission", "not an event");
+  const counted = await statsWhere(stats.payloads, (s) => s.processed === 2 && s.malformed === 1, "the counts");
+  assert.deepEqual(
+    { ...counted, timestamp: "t", id: "i", uptime_seconds: 0, handled_per_second: 0 },
+    {
+      event_type: "processor_stats",
+      timestamp: "t",
+      id: "i",
+      source: "event_processor",
+      processor: `${hostName()}/${Deno.pid}`,
+      host: hostName(),
+      pid: Deno.pid,
+      mode: "pubsub",
+      state: "running",
+      received: 3,
+      processed: 2,
+      failed: 0,
+      malformed: 1,
+      dropped: 0,
+      handled_per_second: 0,
+      in_flight: 0,
+      queued: 0,
+      uptime_seconds: 0,
+      interval_seconds: 0.2,
+    },
+  );
+  assert.ok(counted.uptime_seconds > first.uptime_seconds, "uptime grows");
+  // Three events handled between two statistics 0.2 s apart: a rate above zero, in one of them.
+  assert.ok(stats.payloads.map((p) => parseProcessorStats(p)).some((s) => s.handled_per_second > 0));
+  p.io.stop();
+  assert.equal(await p.exit, ExitCode.Ok);
+  const last = await statsWhere(stats.payloads, (s) => s.state === "stopped", "the last statistics");
+  assert.equal(last.processed, 2);
+  assert.equal(parseProcessorStats(stats.payloads.at(-1)!).state, "stopped", "nothing after the last one");
+});
+
+Deno.test("event_processor --publish-stats 0 publishes no statistics", async () => {
+  await using server = await testServer();
+  await using stats = await channelMessages(server.url, "processor_stats");
+  await using listener = await resultsListener(server.url);
+  const args = ["--url", server.url, "--stats-interval", "0", "--publish-stats", "0", "--quiet"];
+  await using p = runMain(processor, args);
+  await p.io.err.waitFor(/results go to processing_results\. Press Ctrl\+C to stop/);
+  await using pub = await openClient(server.url);
+  await new EventPublisher(pub.redis).keySubmitted("abc123");
+  await listener.waitFor(1);
+  p.io.stop();
+  assert.equal(await p.exit, ExitCode.Ok);
+  // Whatever the processor published reached the listener before this marker, sent after it stopped.
+  await pub.redis.publish("processor_stats", "marker");
+  await eventually(() => stats.payloads.length > 0, "the marker");
+  assert.deepEqual(stats.payloads, ["marker"]);
+});
+
+ownServerTest("event_processor --durable publishes its statistics too, on the --stats-channel given", async () => {
+  await using server = await testServer({ own: true });
+  const channel = "lab:stats";
+  await using moved = await channelMessages(server.url, channel);
+  const durable = ["--url", server.url, "--durable", "--consumer", "c1", "--stats-interval", "0", "--quiet"];
+  await using second = runMain(processor, [...durable, "--publish-stats", "150ms", "--stats-channel", channel]);
+  const seen = await statsWhere(moved.payloads, () => true, "statistics on the other channel");
+  assert.deepEqual([seen.mode, seen.group, seen.consumer, seen.interval_seconds], [
+    "durable",
+    "processors",
+    "c1",
+    0.15,
+  ]);
+  second.io.stop();
+  assert.equal(await second.exit, ExitCode.Ok);
+  assert.match(second.io.err.text, /statistics go to lab:stats every 0\.15 s as /);
+});
+
+Deno.test("event_processor refuses --publish-stats and --stats-channel values it cannot use", async () => {
+  for (
+    const [args, error] of [
+      [["--publish-stats", "10ms"], /--publish-stats must be 0 or at least 100ms/],
+      [["--stats-channel", " "], /--stats-channel must not be empty/],
+      [["--publish-stats", "0", "--stats-channel", "s"], /--stats-channel goes with statistics on/],
+    ] as const
+  ) {
+    const io = captureIo();
+    assert.equal(await processor([...args], io), ExitCode.Usage, args.join(" "));
+    assert.match(io.err.text, error);
+  }
 });

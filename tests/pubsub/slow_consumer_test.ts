@@ -8,8 +8,10 @@ import type { Redis } from "ioredis";
 import { delay } from "../../lib/core/timing.ts";
 import {
   eventually,
+  floodUntilDropped,
   ownServerTest,
   publishUntilSeen,
+  pubsubClients,
   ScriptProcess,
   testClient,
   testServer,
@@ -21,30 +23,6 @@ const TINY_LIMIT = "pubsub 64kb 32kb 1";
 /** How long the consumer stays stopped. */
 const STALL_MS = 2500;
 const DROPPED = /dropped this subscriber because it fell behind \(pubsub output buffer over its limit/;
-
-/** How many connections are subscribed to something now. */
-async function subscribers(redis: Redis): Promise<number> {
-  const list = String(await redis.call("CLIENT", "LIST", "TYPE", "pubsub")).trim();
-  return list === "" ? 0 : list.split("\n").length;
-}
-
-/**
- * Publishes batches until the server has dropped every subscriber (bounded:
- * at most `maxBatches` batches and 20 s).
- *
- * @returns how many messages were published
- */
-async function floodUntilDropped(redis: Redis, send: (p: ReturnType<Redis["pipeline"]>, n: number) => void) {
-  const deadline = Date.now() + 20_000;
-  let sent = 0;
-  for (let batch = 0; batch < 400 && Date.now() < deadline; batch++) {
-    const p = redis.pipeline();
-    for (let i = 0; i < 500; i++) send(p, sent++);
-    await p.exec();
-    if (await subscribers(redis) === 0) return sent;
-  }
-  throw new Error(`The server still had a subscriber after ${sent} messages`);
-}
 
 const padding = "x".repeat(1000);
 const update = (type: string, n: number) =>
@@ -217,7 +195,7 @@ ownServerTest(
     // About 1 MB/s, read at about 80 KB/s: the backlog grows until the server drops the subscriber.
     const deadline = Date.now() + 30_000;
     let n = 0;
-    while (await subscribers(redis) > 0) {
+    while (await pubsubClients(redis) > 0) {
       if (Date.now() > deadline) throw new Error(`Not dropped after ${n} messages:\n${sub.err.text}`);
       const p = redis.pipeline();
       for (let i = 0; i < 100; i++) p.publish("slow", `${n++} ${padding}`);
