@@ -96,6 +96,16 @@ export function valueProblems(name: string, value: unknown, where: string): stri
   return [];
 }
 
+/**
+ * The row of an event: the script's own (as README names it, mode and all); for a cluster mode (`… --cluster`) that
+ * has no row of its own for the event, the row of the same script and mode without `--cluster`.
+ */
+function findRow(script: string, stream: Stream, event: unknown): Row | undefined {
+  const own = CONTRACT.find((r) => r.script === script && r.stream === stream && r.event === event);
+  if (own || !script.endsWith(" --cluster")) return own;
+  return findRow(script.slice(0, -" --cluster".length), stream, event);
+}
+
 /** What is wrong with one line a script wrote, against README's table and the envelope; marks its row as seen. */
 function lineProblems(script: string, stream: Stream, line: string): string[] {
   let object: Record<string, unknown>;
@@ -111,9 +121,9 @@ function lineProblems(script: string, stream: Stream, line: string): string[] {
   if (typeof object.time !== "string" || !ISO_MS.test(object.time)) {
     problems.push(`${at}: time must be ISO-8601 UTC with milliseconds, got ${object.time}`);
   }
-  const row = CONTRACT.find((r) => r.script === script && r.stream === stream && r.event === object.event);
+  const row = findRow(script, stream, object.event);
   if (!row) return [...problems, `${at}: README's --json table has no such event for ${script} on ${stream}`];
-  SEEN.add(rowKey(script, stream, row.event));
+  SEEN.add(rowKey(row.script, stream, row.event));
   const listed = new Set([...row.required, ...row.optional]);
   for (const key of keys.slice(2)) {
     if (!listed.has(key)) problems.push(`${at}: field "${key}" is not in README's table`);
@@ -127,9 +137,10 @@ function lineProblems(script: string, stream: Stream, line: string): string[] {
  * Holds everything a script (with its mode, as README's rows name it) wrote to its table: stdout always, stderr when
  * the table has stderr events for it.
  */
-export function hold(script: string, io: CapturedIo): void {
+export function hold(script: string, io: Pick<CapturedIo, "out" | "err">): void {
   const streams: Stream[] = ["stdout"];
-  if (CONTRACT.some((r) => r.script === script && r.stream === "stderr")) streams.push("stderr");
+  const base = script.replace(/ --cluster$/, "");
+  if (CONTRACT.some((r) => (r.script === script || r.script === base) && r.stream === "stderr")) streams.push("stderr");
   const problems: string[] = [];
   for (const stream of streams) {
     const text = (stream === "stdout" ? io.out : io.err).text;
