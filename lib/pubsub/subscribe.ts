@@ -5,7 +5,7 @@
  * @module
  */
 import type { Buffer } from "node:buffer";
-import type { Redis } from "ioredis";
+import type { Cluster, Redis } from "ioredis";
 import { withTimeout } from "../core/timing.ts";
 
 /** A channel or a pattern to subscribe to. */
@@ -60,7 +60,7 @@ export async function subscribeAll(
 /**
  * Delivers every message (direct and pattern) to one handler, binary-safe.
  *
- * @param redis the subscribed connection
+ * @param redis the subscribed connection (or a cluster client, which subscribes on a connection of its own)
  * @param handler called for each message
  * @returns a function that removes the listeners
  * @example
@@ -69,7 +69,7 @@ export async function subscribeAll(
  * stop();
  * ```
  */
-export function onMessage(redis: Redis, handler: (message: PubSubMessage) => void): () => void {
+export function onMessage(redis: Redis | Cluster, handler: (message: PubSubMessage) => void): () => void {
   // buffer.toString() rather than String(buffer): this runs once per message, and under a flood String()'s
   // generic conversion was a measurable share of the subscriber's CPU.
   const direct = (channel: Buffer, payload: Buffer) => handler({ channel: channel.toString(), payload });
