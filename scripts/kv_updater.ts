@@ -131,7 +131,12 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
         offlineQueue: true,
         signal: shutdown.signal,
       })
-      : await Connection.open({ url: target.url, reporter: writesReporter, offlineQueue: true, signal: shutdown.signal });
+      : await Connection.open({
+        url: target.url,
+        reporter: writesReporter,
+        offlineQueue: true,
+        signal: shutdown.signal,
+      });
     let subscriber: SubscriberConnection | ClusterSubscription | undefined;
     let stopFollowing = () => {};
     let abandoned = 0;

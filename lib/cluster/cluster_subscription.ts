@@ -12,7 +12,7 @@ import type { Cluster, Redis } from "ioredis";
 import type { CliError } from "../core/exit_codes.ts";
 import { toSeconds } from "../core/json_event.ts";
 import type { Reporter } from "../core/output.ts";
-import { type Subscription, subscribeAll, unsubscribeAll } from "../pubsub/subscribe.ts";
+import { subscribeAll, type Subscription, unsubscribeAll } from "../pubsub/subscribe.ts";
 import type { OutageFields } from "../pubsub/subscriptions.ts";
 import type { ClusterConnection } from "./cluster_connection.ts";
 
@@ -53,11 +53,13 @@ export class ClusterSubscription {
    * @param conn the cluster (its client also serves commands: ioredis subscribes on a connection of its own)
    * @param reporter where gaps are reported
    * @param lossNote what a gap costs, said with each loss
+   * @param onRestored called when the subscription is back after a gap
    */
   constructor(
     private readonly conn: ClusterConnection,
     private readonly reporter: Reporter,
     private readonly lossNote: string,
+    private readonly onRestored: () => void = () => {},
   ) {}
 
   /** The cluster client: listen to its messages with `onMessage`. */
@@ -113,6 +115,7 @@ export class ClusterSubscription {
       this.#downSince = undefined;
       this.#node = this.#instanceKey();
       this.reporter.ok(`Subscribed again on cluster node ${this.#node} after ${(ms / 1000).toFixed(1)} s.`);
+      this.onRestored();
     }
   }
 

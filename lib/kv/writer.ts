@@ -181,7 +181,7 @@ export class KvWriter {
           if (batch.length >= this.#maxBatch) break;
         }
         this.#inFlight = batch.length;
-        if (this.options.cluster) for (const [key] of batch) this.#sending.add(key);
+        if (this.options.cluster) { for (const [key] of batch) this.#sending.add(key); }
         const retry = await this.#write(batch);
         this.#sending.clear();
         this.#inFlight = 0;

@@ -217,7 +217,9 @@ export async function runKvStream(o: KvStreamOptions, io: Io, shutdown: Shutdown
     });
     const created = await consumer.start();
     log.info(
-      `Consuming stream "${o.stream}" at ${reader.address}${cluster ? ` (its master in ${cluster.address})` : ""} as ${o.consumer} in group ${o.group}` +
+      `Consuming stream "${o.stream}" at ${reader.address}${
+        cluster ? ` (its master in ${cluster.address})` : ""
+      } as ${o.consumer} in group ${o.group}` +
         `${created.length ? " (created, from the start)" : ""}; storing each update under "${o.prefix}<type>" ` +
         "when it is newer than the stored one. Press Ctrl+C to stop.",
     );
