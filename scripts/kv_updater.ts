@@ -176,7 +176,10 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
       const subscriptions = [{ kind: "channel" as const, name: channel }];
       await subscriber.subscribe(subscriptions);
       log.info(
-        `Listening on channel "${channel}" at ${subscriber.address}; storing each update under ` +
+        `Listening on channel "${channel}" at ${subscriber.address}` +
+          `${
+            subscriber instanceof ClusterSubscription ? ` (subscribed on node ${subscriber.node})` : ""
+          }; storing each update under ` +
           `"${prefix}<type>"${validate ? ", reading each write back" : ""}. Press Ctrl+C to stop.`,
       );
       const timer = statsEveryMs > 0
