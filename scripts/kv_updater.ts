@@ -227,7 +227,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
       const lost = subscriber?.outageSummary("updates published then were not received.");
       if (lost) out.line(lost);
       const moved = writes instanceof ClusterConnection
-        ? writes.outageSummary(`${w.stats.rewritten} update(s) acknowledged and not yet on a replica written again.`)
+        ? writes.outageSummary(`${w.rewritten} update(s) acknowledged and not yet on a replica written again.`)
         : undefined;
       if (moved) out.line(moved);
     }

@@ -49,8 +49,6 @@ export interface WriterStats {
   serverErrors: number;
   /** Updates not stored by the drain deadline at shutdown (server unreachable). */
   abandoned: number;
-  /** On a cluster: updates acknowledged by a master lost before its replica confirmed them, written again. */
-  rewritten: number;
 }
 
 /** Errors after which the same write is tried again: the server is busy or restarting. */
@@ -89,7 +87,6 @@ export function newWriterStats(): WriterStats {
     expiredOnArrival: 0,
     serverErrors: 0,
     abandoned: 0,
-    rewritten: 0,
   };
 }
 
@@ -107,6 +104,8 @@ export function newWriterStats(): WriterStats {
 export class KvWriter {
   /** Counters, updated as replies come in. */
   readonly stats: WriterStats = newWriterStats();
+  /** On a cluster: updates acknowledged by a master lost before its replica confirmed them, written again. */
+  rewritten = 0;
   #queued = new Map<string, KvUpdate>();
   /** On a cluster: stored updates a replica has not confirmed yet, by key, with the master that took them. */
   #unconfirmed = new Map<string, { node: string; u: KvUpdate }>();
@@ -350,7 +349,7 @@ export class KvWriter {
       this.#queued.set(key, entry.u);
       n++;
     }
-    this.stats.rewritten += n;
+    this.rewritten += n;
     if (n > 0 && !this.#running) {
       this.#running = true;
       queueMicrotask(() => void this.#run());
