@@ -5,13 +5,16 @@
  *
  *   deno run -A scripts/api_server.ts                 # http://127.0.0.1:8000/
  *   curl -N http://127.0.0.1:8000/events              # the raw event stream
+ *   deno run -A scripts/api_server.ts --cluster --url redis://127.0.0.1:7000   # /kv scans every master
  *
  * @module
  */
 import { parseByteSize } from "../lib/core/byte_size.ts";
 import { COMMON_OPTIONS, runScript, type ScriptSpec } from "../lib/core/cli.ts";
 import { Connection } from "../lib/core/client.ts";
-import { resolveUrl } from "../lib/core/config.ts";
+import { ClusterConnection } from "../lib/cluster/cluster_connection.ts";
+import { ClusterSubscription } from "../lib/cluster/cluster_subscription.ts";
+import { CLUSTER_OPTIONS, resolveTarget } from "../lib/cluster/target.ts";
 import { CliError, ExitCode, UsageError } from "../lib/core/exit_codes.ts";
 import { KvFeed } from "../lib/kv/feed.ts";
 import { parseMaxBytes, parsePrefix, parseUpdate, typeNameProblem, updateEventJson } from "../lib/kv/message.ts";
@@ -33,6 +36,7 @@ const SPEC: ScriptSpec = {
   usage: [
     "[--port N] [--host ADDRESS] [--channel NAME] [--prefix TEXT] [--max-bytes SIZE] [--max-clients N] " +
     "[--log-level LEVEL]",
+    "--cluster [--url SEED]... [any of the above]",
   ],
   options: {
     port: { type: "string", short: "p", arg: "N", help: "HTTP port (default: 8000; 0: any free port)" },
@@ -71,6 +75,7 @@ const SPEC: ScriptSpec = {
       help: "debug (each request and client), info (default), warn or error",
     },
     ...COMMON_OPTIONS,
+    ...CLUSTER_OPTIONS,
   },
   examples: [
     "deno run -A scripts/api_server.ts                         # lab 4: open http://127.0.0.1:8000/",
@@ -78,6 +83,7 @@ const SPEC: ScriptSpec = {
     "curl -s http://127.0.0.1:8000/kv                          # the stored types",
     "curl -s http://127.0.0.1:8000/kv/Weather                  # one stored value",
     "curl -N http://127.0.0.1:8000/events                      # the event stream",
+    "deno run -A scripts/api_server.ts --cluster --url redis://127.0.0.1:7000   # lab 7: every master",
   ],
 };
 
@@ -111,7 +117,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     const timeoutMs = flags.duration("timeout") ?? 5000;
     if (timeoutMs <= 0) throw new UsageError("--timeout must be more than 0, e.g. 5s");
     const log = new Logger(io.stderr, parseLogLevel(flags.string("log-level")), flags.boolean("json"));
-    const url = resolveUrl(flags.string("url"));
+    const target = resolveTarget(flags.list("url"), flags.boolean("cluster"));
 
     using shutdown = onShutdown(io.signal);
     const startedAt = performance.now();
@@ -123,17 +129,28 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
         feed.resync();
       }
     };
-    const reads = await Connection.open({
-      url,
-      signal: shutdown.signal,
-      reporter: log.reporter("reads: "),
-      commandTimeoutMs: timeoutMs,
-      onRestored: resyncWhenBothUp,
-    });
-    let subscriber: SubscriberConnection | undefined;
+    // On a cluster: reads routed by slot (sent together per node), /kv scanning every master, and the channel
+    // followed through the same client (ioredis subscribes on one node, moved to another when it is lost).
+    const reads = target.cluster
+      ? await ClusterConnection.open({
+        urls: target.urls,
+        signal: shutdown.signal,
+        reporter: log.reporter("reads: "),
+        commandTimeoutMs: timeoutMs,
+        autoPipelining: true,
+      })
+      : await Connection.open({
+        url: target.url,
+        signal: shutdown.signal,
+        reporter: log.reporter("reads: "),
+        commandTimeoutMs: timeoutMs,
+        onRestored: resyncWhenBothUp,
+      });
+    const redis = reads instanceof ClusterConnection ? reads.cluster : reads.redis;
+    let subscriber: SubscriberConnection | ClusterSubscription | undefined;
     let server: Deno.HttpServer | undefined;
     const hub = new SseHub({ log, heartbeatMs, maxBufferedBytes, stallMs });
-    const feed = new KvFeed({ redis: reads.redis, prefix, hub, log, connected: () => reads.ready });
+    const feed = new KvFeed({ redis, prefix, hub, log, connected: () => reads.ready });
     let requests = 0;
     let fatal: CliError | undefined;
     let refused = 0;
@@ -169,17 +186,22 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
       });
     };
     try {
-      subscriber = await SubscriberConnection.open({
-        url,
-        signal: shutdown.signal,
-        reporter: log.reporter("subscription: "),
-        lossNote: "Updates published until it is back are not pushed; the current values are sent when it is back.",
-        remedies: ["--log-level info (not debug)"],
-        onRestored: () => {
-          resyncDue = true;
-          resyncWhenBothUp();
-        },
-      });
+      const lossNote =
+        "Updates published until it is back are not pushed; the current values are sent when it is back.";
+      const onRestored = () => {
+        resyncDue = true;
+        resyncWhenBothUp();
+      };
+      subscriber = reads instanceof ClusterConnection
+        ? new ClusterSubscription(reads, log.reporter("subscription: "), lossNote, onRestored)
+        : await SubscriberConnection.open({
+          url: target.cluster ? "" : target.url,
+          signal: shutdown.signal,
+          reporter: log.reporter("subscription: "),
+          lossNote,
+          remedies: ["--log-level info (not debug)"],
+          onRestored,
+        });
       const subscriptions = [{ kind: "channel" as const, name: channel }];
       const stopListening = onMessage(subscriber.redis, (m) => {
         const parsed = parseUpdate(m.payload, maxBytes);
@@ -201,7 +223,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
           }
           if (pathname === "/events") return events(request, info.completed);
           if (pathname === "/kv" || pathname === "/kv/") {
-            return json({ types: (await readAllStored(reads.redis, prefix)).map((s) => s.type) });
+            return json({ types: (await readAllStored(redis, prefix)).map((s) => s.type) });
           }
           if (pathname.startsWith("/kv/")) {
             let type: string;
@@ -212,7 +234,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
             }
             const problem = typeNameProblem(type);
             if (problem) return json({ error: `"${type}" is not a type name: it ${problem}` }, 400);
-            const [stored] = await readStored(reads.redis, prefix, [type]);
+            const [stored] = await readStored(redis, prefix, [type]);
             if (!stored || updateEventJson(type, stored) === undefined) {
               return json({ error: `Nothing stored for type "${type}" (key "${prefix}${type}")` }, 404);
             }
@@ -220,7 +242,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
           }
           if (pathname === "/health") {
             // Connected is not enough: a server that stopped answering keeps its connections open.
-            const answers = reads.ready && subscriber!.ready && await reads.redis.ping().then(() => true, () => false);
+            const answers = reads.ready && subscriber!.ready && await redis.ping().then(() => true, () => false);
             const state = answers
               ? "connected"
               : reads.ready && subscriber!.ready

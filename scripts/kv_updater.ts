@@ -6,12 +6,16 @@
  *
  *   deno run -A scripts/kv_updater.ts                          # channel "update", keys = types
  *   deno run -A scripts/kv_updater.ts --prefix kv: --validate --log-level debug
+ *   deno run -A scripts/kv_updater.ts --cluster --url redis://127.0.0.1:7000   # one pipeline per master
  *
  * @module
  */
 import { COMMON_OPTIONS, runScript, type ScriptSpec } from "../lib/core/cli.ts";
 import { Connection } from "../lib/core/client.ts";
-import { resolveUrl } from "../lib/core/config.ts";
+import { ClusterConnection } from "../lib/cluster/cluster_connection.ts";
+import { ClusterSubscription } from "../lib/cluster/cluster_subscription.ts";
+import { CLUSTER_OPTIONS, resolveTarget } from "../lib/cluster/target.ts";
+import { rewriteAfterFailover } from "../lib/kv/cluster_kv.ts";
 import { type CliError, ExitCode, UsageError } from "../lib/core/exit_codes.ts";
 import { parseMaxBytes, parsePrefix, parseUpdate } from "../lib/kv/message.ts";
 import { UpdaterStats } from "../lib/kv/stats.ts";
@@ -30,6 +34,7 @@ const SPEC: ScriptSpec = {
   usage: [
     "[--channel NAME] [--prefix TEXT] [--validate] [--expire-at-valid] [--log-level LEVEL] [--stats-interval D]",
     "--stream NAME [--group NAME] [--consumer NAME] [--prefix TEXT] [--expire-at-valid] [--log-level LEVEL]",
+    "--cluster [--url SEED]... [any of the above]",
   ],
   options: {
     channel: { type: "string", short: "c", arg: "NAME", help: "channel to listen on (default: update)" },
@@ -59,6 +64,7 @@ const SPEC: ScriptSpec = {
     group: { type: "string", arg: "NAME", help: `with --stream: the consumer group (default ${KV_GROUP})` },
     consumer: { type: "string", arg: "NAME", help: "with --stream: this consumer's name (default host-pid)" },
     ...COMMON_OPTIONS,
+    ...CLUSTER_OPTIONS,
   },
   examples: [
     "deno run -A scripts/kv_updater.ts                                   # lab 4: channel update, keys = types",
@@ -66,6 +72,7 @@ const SPEC: ScriptSpec = {
     "deno run -A scripts/kv_updater.ts --expire-at-valid --stats-interval 10s --json",
     `deno run -A scripts/publisher.ts update '{"type":"Moon","updated":"2025-01-01T00:00:00Z","valid":"2030-01-01T00:00:00Z","values":{"phase":0.5}}'`,
     "deno run -A scripts/kv_updater.ts --stream update                  # at least once; older updates never win",
+    "deno run -A scripts/kv_updater.ts --cluster --url redis://127.0.0.1:7000   # lab 7: one pipeline per master",
   ],
 };
 
@@ -87,7 +94,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     const statsEveryMs = flags.duration("stats-interval") ?? 60_000;
     const drainMs = flags.duration("drain-timeout") ?? 10_000;
     const validate = flags.boolean("validate");
-    const url = resolveUrl(flags.string("url"));
+    const target = resolveTarget(flags.list("url"), flags.boolean("cluster"));
     const stream = flags.string("stream");
     if (stream !== undefined) {
       if (validate) throw new UsageError("--validate goes with the channel mode, not --stream");
@@ -98,7 +105,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
       const json = flags.boolean("json");
       const expireAtValid = flags.boolean("expire-at-valid");
       using shutdown = onShutdown(io.signal);
-      const options = { url, stream, group, consumer, prefix, maxBytes, expireAtValid, statsEveryMs, drainMs, json };
+      const options = { target, stream, group, consumer, prefix, maxBytes, expireAtValid, statsEveryMs, drainMs, json };
       return await runKvStream({ ...options, log, stats }, io, shutdown);
     }
     for (const flag of ["group", "consumer"]) {
@@ -114,32 +121,46 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
         ? "No update was waiting to be written."
         : `${n} update(s) received and not yet stored are kept and will be written when it is back.`;
     };
-    const writes = await Connection.open({
-      url,
-      reporter: log.reporter("writes: ", keptNote),
-      offlineQueue: true,
-      signal: shutdown.signal,
-    });
-    let subscriber: SubscriberConnection | undefined;
+    const writesReporter = log.reporter("writes: ", keptNote);
+    // On a cluster, one client writes (a pipeline per master) and subscribes (ioredis keeps one subscriber
+    // connection to one node, moved to another when it is lost: PUBLISH reaches every node).
+    const writes = target.cluster
+      ? await ClusterConnection.open({
+        urls: target.urls,
+        reporter: writesReporter,
+        offlineQueue: true,
+        signal: shutdown.signal,
+      })
+      : await Connection.open({
+        url: target.url,
+        reporter: writesReporter,
+        offlineQueue: true,
+        signal: shutdown.signal,
+      });
+    let subscriber: SubscriberConnection | ClusterSubscription | undefined;
+    let stopFollowing = () => {};
     let abandoned = 0;
     let fatal: CliError | undefined;
     try {
-      subscriber = await SubscriberConnection.open({
-        url,
-        signal: shutdown.signal,
-        reporter: log.reporter("subscription: "),
-        lossNote: SUBSCRIPTION_LOSS,
-        pending: () => writer?.pending ?? 0,
-        remedies: ["--log-level info (not debug)", "no --validate"],
-      });
+      subscriber = writes instanceof ClusterConnection
+        ? new ClusterSubscription(writes, log.reporter("subscription: "), SUBSCRIPTION_LOSS)
+        : await SubscriberConnection.open({
+          url: target.cluster ? "" : target.url,
+          signal: shutdown.signal,
+          reporter: log.reporter("subscription: "),
+          lossNote: SUBSCRIPTION_LOSS,
+          pending: () => writer?.pending ?? 0,
+          remedies: ["--log-level info (not debug)", "no --validate"],
+        });
       writer = new KvWriter({
-        redis: writes.redis,
+        ...(writes instanceof ClusterConnection ? { cluster: writes.cluster } : { redis: writes.redis }),
         prefix,
         validate,
         expireAtValid: flags.boolean("expire-at-valid"),
         log,
       });
       const w = writer;
+      if (writes instanceof ClusterConnection) stopFollowing = rewriteAfterFailover(writes, w, log);
       const stopListening = onMessage(subscriber.redis, (m) => {
         stats.received++;
         let parsed;
@@ -155,7 +176,10 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
       const subscriptions = [{ kind: "channel" as const, name: channel }];
       await subscriber.subscribe(subscriptions);
       log.info(
-        `Listening on channel "${channel}" at ${subscriber.address}; storing each update under ` +
+        `Listening on channel "${channel}" at ${subscriber.address}` +
+          `${
+            subscriber instanceof ClusterSubscription ? ` (subscribed on node ${subscriber.node})` : ""
+          }; storing each update under ` +
           `"${prefix}<type>"${validate ? ", reading each write back" : ""}. Press Ctrl+C to stop.`,
       );
       const timer = statsEveryMs > 0
@@ -176,6 +200,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
         clearInterval(timer);
       }
       stopListening();
+      stopFollowing();
       await subscriber.unsubscribe();
       log.info(
         w.pending > 0
@@ -201,6 +226,10 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
       out.line(`Stopped. ${stats.text(w.stats, 0, validate)}`);
       const lost = subscriber?.outageSummary("updates published then were not received.");
       if (lost) out.line(lost);
+      const moved = writes instanceof ClusterConnection
+        ? writes.outageSummary(`${w.rewritten} update(s) acknowledged and not yet on a replica written again.`)
+        : undefined;
+      if (moved) out.line(moved);
     }
     if (fatal) throw fatal;
     return abandoned > 0 ? ExitCode.Failure : ExitCode.Ok;

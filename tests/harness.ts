@@ -770,3 +770,32 @@ export async function nothingLeft(ports: number[], tmp: string): Promise<void> {
   await eventually(async () => (await Array.fromAsync(Deno.readDir(tmp))).length === 0, `${tmp} to be emptied`);
   await Deno.remove(tmp, { recursive: true });
 }
+
+/**
+ * Reads a response body as text until `pattern` shows up (bounded), then cancels it.
+ *
+ * @param res the response (an event stream, say)
+ * @param pattern what to wait for
+ * @param ms how long at most
+ * @returns the text read
+ */
+export async function readUntil(res: Response, pattern: RegExp, ms = 10_000): Promise<string> {
+  let text = "";
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  try {
+    await withTimeout(
+      (async () => {
+        while (!pattern.test(text)) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          text += value;
+        }
+      })(),
+      ms,
+      () => new Error(`No ${pattern} within ${ms} ms; got ${JSON.stringify(text.slice(-300))}`),
+    );
+    return text;
+  } finally {
+    await reader.cancel();
+  }
+}

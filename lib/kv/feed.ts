@@ -10,7 +10,7 @@
  *
  * @module
  */
-import type { Redis } from "ioredis";
+import type { Cluster, Redis } from "ioredis";
 import { type KvUpdate, updateEventJson } from "./message.ts";
 import { readAllStored, readStored } from "./store.ts";
 import type { Logger } from "../core/log.ts";
@@ -19,8 +19,8 @@ import { delay, withTimeout } from "../core/timing.ts";
 
 /** How a {@linkcode KvFeed} works. */
 export interface KvFeedOptions {
-  /** A command connection (not the subscribed one). */
-  redis: Redis;
+  /** A command connection (not the subscribed one), or a cluster client. */
+  redis: Redis | Cluster;
   /** The key prefix the updater uses. */
   prefix: string;
   /** Where events go. */

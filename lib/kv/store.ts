@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { Redis } from "ioredis";
+import type { Cluster, Redis } from "ioredis";
 import { typeNameProblem, updateEventJson } from "./message.ts";
 
 /** Keys asked for per SCAN step. */
@@ -13,9 +13,10 @@ const SCAN_COUNT = 1000;
 /**
  * The candidate types under `prefix`: string keys `<prefix><type>` whose type
  * part is a safe type name, sorted. Found with SCAN, never KEYS. Their values
- * are not checked: {@linkcode readAllStored} keeps only stored updates.
+ * are not checked: {@linkcode readAllStored} keeps only stored updates. On a
+ * cluster every master is scanned (each holds the keys of its slots).
  *
- * @param redis a connected client
+ * @param redis a connected client, or a cluster client
  * @param prefix the key prefix the updater uses
  * @returns the type names
  * @example
@@ -23,8 +24,15 @@ const SCAN_COUNT = 1000;
  * console.log(await listTypes(redis, "kv:")); // ["AQI", "Moon", "Weather"]
  * ```
  */
-export async function listTypes(redis: Redis, prefix: string): Promise<string[]> {
+export async function listTypes(redis: Redis | Cluster, prefix: string): Promise<string[]> {
   const types = new Set<string>();
+  const nodes = redis.isCluster ? (redis as Cluster).nodes("master") : [redis as Redis];
+  await Promise.all(nodes.map((node) => scanTypes(node, prefix, types)));
+  return [...types].sort();
+}
+
+/** Adds the candidate types one server holds to `types`. */
+async function scanTypes(redis: Redis, prefix: string, types: Set<string>): Promise<void> {
   let cursor = "0";
   do {
     const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", SCAN_COUNT, "TYPE", "string");
@@ -34,13 +42,14 @@ export async function listTypes(redis: Redis, prefix: string): Promise<string[]>
       if (typeNameProblem(type) === undefined) types.add(type);
     }
   } while (cursor !== "0");
-  return [...types].sort();
 }
 
 /**
- * The stored texts of some types, in one round trip.
+ * The stored texts of some types, in one round trip (on a cluster, one GET
+ * per key, routed by slot and sent together per node when the client
+ * pipelines automatically).
  *
- * @param redis a connected client
+ * @param redis a connected client, or a cluster client
  * @param prefix the key prefix
  * @param types the types to read
  * @returns each type's stored text, or null when absent
@@ -49,8 +58,13 @@ export async function listTypes(redis: Redis, prefix: string): Promise<string[]>
  * const [weather] = await readStored(redis, "", ["Weather"]);
  * ```
  */
-export async function readStored(redis: Redis, prefix: string, types: readonly string[]): Promise<(string | null)[]> {
+export async function readStored(
+  redis: Redis | Cluster,
+  prefix: string,
+  types: readonly string[],
+): Promise<(string | null)[]> {
   if (types.length === 0) return [];
+  if (redis.isCluster) return await Promise.all(types.map((t) => redis.get(prefix + t)));
   return await redis.mget(types.map((t) => prefix + t));
 }
 
@@ -68,7 +82,7 @@ export interface StoredUpdate {
  * Every stored update under `prefix`, sorted by type: keys whose value is not
  * a stored update (another lab's keys, with an empty prefix) are left out.
  *
- * @param redis a connected client
+ * @param redis a connected client, or a cluster client
  * @param prefix the key prefix the updater uses
  * @returns the stored updates
  * @example
@@ -76,7 +90,7 @@ export interface StoredUpdate {
  * for (const { type, stored } of await readAllStored(redis, "kv:")) console.log(type, stored);
  * ```
  */
-export async function readAllStored(redis: Redis, prefix: string): Promise<StoredUpdate[]> {
+export async function readAllStored(redis: Redis | Cluster, prefix: string): Promise<StoredUpdate[]> {
   const types = await listTypes(redis, prefix);
   const found: StoredUpdate[] = [];
   for (let start = 0; start < types.length; start += SCAN_COUNT) {

@@ -6,15 +6,21 @@
  *
  * @module
  */
-import type { Redis } from "ioredis";
+import type { Cluster, Redis } from "ioredis";
 import type { KvUpdate } from "./message.ts";
 import type { Logger } from "../core/log.ts";
 import { delay, withTimeout } from "../core/timing.ts";
+import { slotOf } from "../cluster/topology.ts";
 
 /** How a {@linkcode KvWriter} writes. */
 export interface KvWriterOptions {
-  /** The connection writes go to (opened with the offline queue on, so writes wait out an outage). */
-  redis: Redis;
+  /** The connection writes go to (opened with the offline queue on, so writes wait out an outage); or `cluster`. */
+  redis?: Redis;
+  /**
+   * On a cluster, the cluster client writes go to instead of `redis`: one pipeline per master, sent
+   * concurrently, each closed by a WAIT for the master's replicas (see {@linkcode KvWriter.nodeLost}).
+   */
+  cluster?: Cluster;
   /** Put before each type to make the key. */
   prefix: string;
   /** Read each write back in the same round trip and compare. */
@@ -48,6 +54,20 @@ export interface WriterStats {
 /** Errors after which the same write is tried again: the server is busy or restarting. */
 const TRANSIENT = /^(LOADING|BUSY|TRYAGAIN|MASTERDOWN|CLUSTERDOWN)\b|Connection is closed|ECONNRESET|EPIPE/;
 
+/** A cluster's redirections: the slot is served elsewhere (MOVED) or is being migrated (ASK). */
+const REDIRECTED = /^(MOVED|ASK) /;
+
+/** How long a cluster pipeline's WAIT waits for the master's replicas, in ms. */
+const WAIT_MS = 100;
+
+/** One reply of a pipeline: the error, or the value. */
+type Reply = [Error | null, unknown];
+
+/** On a cluster, what is tried again: redirections, the cluster's own errors, and every error not from a server. */
+function clusterTransient(err: Error): boolean {
+  return err.name !== "ReplyError" || TRANSIENT.test(err.message) || REDIRECTED.test(err.message);
+}
+
 /**
  * Writer counters all at zero.
  *
@@ -59,7 +79,15 @@ const TRANSIENT = /^(LOADING|BUSY|TRYAGAIN|MASTERDOWN|CLUSTERDOWN)\b|Connection 
  * ```
  */
 export function newWriterStats(): WriterStats {
-  return { stored: 0, superseded: 0, verified: 0, mismatches: 0, expiredOnArrival: 0, serverErrors: 0, abandoned: 0 };
+  return {
+    stored: 0,
+    superseded: 0,
+    verified: 0,
+    mismatches: 0,
+    expiredOnArrival: 0,
+    serverErrors: 0,
+    abandoned: 0,
+  };
 }
 
 /**
@@ -76,7 +104,13 @@ export function newWriterStats(): WriterStats {
 export class KvWriter {
   /** Counters, updated as replies come in. */
   readonly stats: WriterStats = newWriterStats();
+  /** On a cluster: updates acknowledged by a master lost before its replica confirmed them, written again. */
+  rewritten = 0;
   #queued = new Map<string, KvUpdate>();
+  /** On a cluster: stored updates a replica has not confirmed yet, by key, with the master that took them. */
+  #unconfirmed = new Map<string, { node: string; u: KvUpdate }>();
+  /** On a cluster: the keys of the batch being written. */
+  #sending = new Set<string>();
   #inFlight = 0;
   #running = false;
   #stopped = false;
@@ -146,7 +180,9 @@ export class KvWriter {
           if (batch.length >= this.#maxBatch) break;
         }
         this.#inFlight = batch.length;
+        if (this.options.cluster) { for (const [key] of batch) this.#sending.add(key); }
         const retry = await this.#write(batch);
+        this.#sending.clear();
         this.#inFlight = 0;
         if (retry) await delay(200);
       }
@@ -158,15 +194,16 @@ export class KvWriter {
 
   /** Writes one batch; returns true when some writes must be tried again. */
   async #write(batch: [string, KvUpdate][]): Promise<boolean> {
-    const { redis, validate, expireAtValid, log } = this.options;
-    const pipeline = redis.pipeline();
+    if (this.options.cluster) return await this.#writeCluster(this.options.cluster, batch);
+    const { redis, validate, expireAtValid } = this.options;
+    const pipeline = redis!.pipeline();
     const now = Date.now();
     for (const [key, u] of batch) {
       if (expireAtValid) pipeline.set(key, u.stored, "PXAT", u.validAt);
       else pipeline.set(key, u.stored);
       if (validate) pipeline.get(key);
     }
-    let results: [Error | null, unknown][];
+    let results: Reply[];
     try {
       results = (await pipeline.exec()) ?? [];
     } catch (err) {
@@ -175,30 +212,154 @@ export class KvWriter {
     let retry = false;
     const step = validate ? 2 : 1;
     batch.forEach(([key, u], n) => {
-      const [setError] = results[n * step] ?? [new Error("no reply")];
-      if (setError) {
-        if (!this.#stopped && TRANSIENT.test(setError.message)) {
-          retry = true;
-          if (this.#queued.has(key)) this.stats.superseded++; // a newer update for the key is waiting
-          else this.#queued.set(key, u);
-          return;
-        }
-        if (this.#stopped) return; // counted as abandoned by drain()
-        this.stats.serverErrors++;
-        log.error(`Server error writing "${key}": ${setError.message} — this update is not stored`);
-        return;
+      if (this.#settle(key, u, results[n * step], results[n * 2 + 1], now, TRANSIENT)) retry = true;
+    });
+    return retry;
+  }
+
+  /**
+   * Counts and logs one write's outcome; returns true when it was queued again (a transient error).
+   * `transient` says which errors are tried again.
+   */
+  #settle(
+    key: string,
+    u: KvUpdate,
+    setReply: Reply | undefined,
+    readBack: Reply | undefined,
+    now: number,
+    transient: RegExp | ((err: Error) => boolean),
+  ): boolean {
+    const { validate, expireAtValid, log } = this.options;
+    const [setError] = setReply ?? [new Error("no reply")];
+    if (setError) {
+      const again = typeof transient === "function" ? transient(setError) : transient.test(setError.message);
+      if (!this.#stopped && again) {
+        if (this.#queued.has(key)) this.stats.superseded++; // a newer update for the key is waiting
+        else this.#queued.set(key, u);
+        return true;
       }
-      this.stats.stored++;
-      if (this.#stopped) this.stats.abandoned--; // written after all, after drain() gave up on it
-      const expired = expireAtValid && u.validAt <= now;
-      if (expired) this.stats.expiredOnArrival++;
-      const verified = validate ? this.#check(key, u, results[n * 2 + 1], expired) : false;
-      if (log.enabled("debug")) {
-        const notes = [expired ? "already expired" : "", verified ? "read back identical" : ""].filter(Boolean);
-        log.debug(`persisted "${key}" (updated ${u.updated})${notes.length ? `, ${notes.join(", ")}` : ""}`);
+      if (this.#stopped) return false; // counted as abandoned by drain()
+      this.stats.serverErrors++;
+      log.error(`Server error writing "${key}": ${setError.message} — this update is not stored`);
+      return false;
+    }
+    this.stats.stored++;
+    if (this.#stopped) this.stats.abandoned--; // written after all, after drain() gave up on it
+    const expired = expireAtValid && u.validAt <= now;
+    if (expired) this.stats.expiredOnArrival++;
+    const verified = validate ? this.#check(key, u, readBack, expired) : false;
+    if (log.enabled("debug")) {
+      const notes = [expired ? "already expired" : "", verified ? "read back identical" : ""].filter(Boolean);
+      log.debug(`persisted "${key}" (updated ${u.updated})${notes.length ? `, ${notes.join(", ")}` : ""}`);
+    }
+    return false;
+  }
+
+  /**
+   * Writes one batch on a cluster: the entries grouped by the node serving their slot, one pipeline per node,
+   * all sent at once; each pipeline ends with a WAIT for that master's replicas. An entry redirected (MOVED,
+   * ASK: a resharding, a failover) is sent again alone, which the cluster client follows; an entry whose node
+   * is unreachable is queued again. Returns true when some writes must be tried again.
+   */
+  async #writeCluster(cluster: Cluster, batch: [string, KvUpdate][]): Promise<boolean> {
+    const { validate, expireAtValid } = this.options;
+    const groups = new Map<string, number[]>();
+    for (let n = 0; n < batch.length; n++) {
+      // Grouped as ioredis groups slots: a pipeline may only hold slots of one master (and its replicas).
+      const nodes = cluster.slots[slotOf(batch[n]![0])];
+      const id = nodes ? nodes.join(";") : "";
+      const group = groups.get(id);
+      if (group) group.push(n);
+      else groups.set(id, [n]);
+    }
+    const setReplies = new Array<Reply | undefined>(batch.length);
+    const readBacks = new Array<Reply | undefined>(batch.length);
+    // The master of each entry whose replicas did not confirm it (WAIT), "" when nothing is to be confirmed.
+    const ackedBy = new Array<string>(batch.length).fill("");
+    const now = Date.now();
+    await Promise.all([...groups].map(async ([id, members]) => {
+      const nodes = id === "" ? [] : id.split(";");
+      const replicas = Math.max(0, nodes.length - 1);
+      const pipeline = cluster.pipeline();
+      for (const n of members) {
+        const [key, u] = batch[n]!;
+        if (expireAtValid) pipeline.set(key, u.stored, "PXAT", u.validAt);
+        else pipeline.set(key, u.stored);
+        if (validate) pipeline.get(key);
+      }
+      if (replicas > 0) pipeline.wait(replicas, WAIT_MS);
+      let results: Reply[];
+      try {
+        results = (await pipeline.exec()) ?? [];
+      } catch (err) {
+        results = [];
+        for (let i = 0; i < members.length * (validate ? 2 : 1) + (replicas > 0 ? 1 : 0); i++) {
+          results.push([err as Error, null]);
+        }
+      }
+      const step = validate ? 2 : 1;
+      const waited = replicas > 0 ? results[members.length * step] : undefined;
+      const confirmed = replicas > 0 && !waited?.[0] && Number(waited?.[1]) >= 1;
+      members.forEach((n, i) => {
+        setReplies[n] = results[i * step];
+        if (validate) readBacks[n] = results[i * step + 1];
+        if (replicas > 0 && !confirmed) ackedBy[n] = nodes[0]!;
+      });
+    }));
+    // Redirected entries again, one command each: the cluster client follows MOVED and ASK itself.
+    await Promise.all(batch.map(async ([key, u], n) => {
+      const err = setReplies[n]?.[0];
+      if (!err || !REDIRECTED.test(err.message)) return;
+      const set = expireAtValid ? cluster.set(key, u.stored, "PXAT", u.validAt) : cluster.set(key, u.stored);
+      const [reply, readBack] = await Promise.all([
+        set.then((v): Reply => [null, v], (e): Reply => [e as Error, null]),
+        validate ? cluster.get(key).then((v): Reply => [null, v], (e): Reply => [e as Error, null]) : undefined,
+      ]);
+      setReplies[n] = reply;
+      readBacks[n] = readBack;
+      ackedBy[n] = cluster.slots[slotOf(key)]?.[0] ?? "";
+    }));
+    let retry = false;
+    batch.forEach(([key, u], n) => {
+      if (this.#settle(key, u, setReplies[n], readBacks[n], now, clusterTransient)) retry = true;
+      else if (!setReplies[n]?.[0]) {
+        // Stored: remembered until a replica has it, to be written again if its master is lost first.
+        if (ackedBy[n] !== "") this.#unconfirmed.set(key, { node: ackedBy[n]!, u });
+        else this.#unconfirmed.delete(key);
       }
     });
     return retry;
+  }
+
+  /**
+   * A cluster master was lost and its slots moved to another node (a failover): the updates it acknowledged
+   * whose WAIT did not confirm them on a replica may be gone with it, so they are written again — unless a
+   * newer update for the key is waiting.
+   *
+   * @param node the lost master, `host:port`
+   * @returns how many updates are written again
+   */
+  nodeLost(node: string): number {
+    let n = 0;
+    for (const [key, entry] of this.#unconfirmed) {
+      if (entry.node !== node) continue;
+      this.#unconfirmed.delete(key);
+      // A newer update for the key waiting or being written wins: the older one stays unwritten.
+      if (this.#stopped || this.#queued.has(key) || this.#sending.has(key)) continue;
+      this.#queued.set(key, entry.u);
+      n++;
+    }
+    this.rewritten += n;
+    if (n > 0 && !this.#running) {
+      this.#running = true;
+      queueMicrotask(() => void this.#run());
+    }
+    return n;
+  }
+
+  /** On a cluster: updates acknowledged by a master that no replica has confirmed yet. */
+  get unconfirmed(): number {
+    return this.#unconfirmed.size;
   }
 
   /** Compares a read-back with what was written; counts and reports. Returns whether it matched. */

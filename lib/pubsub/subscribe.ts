@@ -80,7 +80,7 @@ export function subscribeOne(redis: Redis | Cluster, s: Subscription): Promise<n
 /**
  * Delivers every message (direct and pattern) to one handler, binary-safe.
  *
- * @param redis the subscribed connection
+ * @param redis the subscribed connection (or a cluster client, which subscribes on a connection of its own)
  * @param handler called for each message
  * @returns a function that removes the listeners
  * @example

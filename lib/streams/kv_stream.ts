@@ -9,7 +9,10 @@
  *
  * @module
  */
-import type { Redis } from "ioredis";
+import type { Cluster, Redis } from "ioredis";
+import { ClusterConnection } from "../cluster/cluster_connection.ts";
+import type { Target } from "../cluster/target.ts";
+import { slotOf } from "../cluster/topology.ts";
 import { Connection } from "../core/client.ts";
 import { ExitCode } from "../core/exit_codes.ts";
 import { toSeconds } from "../core/json_event.ts";
@@ -75,14 +78,14 @@ return 1`;
  * Stores an update unless the stored one is as new or newer — one round
  * trip (a Lua script compares the `updated` times on the server).
  *
- * @param redis a connection
+ * @param redis a connection, or a cluster client (the script has one key: it runs on the key's node)
  * @param key the key (prefix and type)
  * @param update the checked update
  * @param expireAtValid let the key expire at the update's `valid` time
  * @returns true when written, false when stale
  */
 export async function writeIfNewer(
-  redis: Redis,
+  redis: Redis | Cluster,
   key: string,
   update: KvUpdate,
   expireAtValid: boolean,
@@ -101,8 +104,8 @@ export async function writeIfNewer(
 
 /** What `kv_updater.ts --stream` is told by its command line. */
 export interface KvStreamOptions {
-  /** The server. */
-  url: string;
+  /** The server, or the cluster's seeds. */
+  target: Target;
   /** The stream to consume (`--stream`). */
   stream: string;
   /** The consumer group (`--group`, default `kv_updater`). */
@@ -139,23 +142,50 @@ export async function runKvStream(o: KvStreamOptions, io: Io, shutdown: Shutdown
   const { log, stats } = o;
   stats.stale = 0;
   const writer: WriterStats = newWriterStats();
-  const reader = await Connection.open({
-    url: o.url,
-    reporter: log.reporter("stream: "),
-    lossNote: "Nothing is lost: updates wait in the stream and are read when it is back.",
-  });
-  let commands: Connection | undefined;
-  let abandoned = 0;
-  let consumer: StreamConsumer | undefined;
-  try {
-    commands = await Connection.open({
-      url: o.url,
+  // On a cluster the stream lives on one master: the group is read and acknowledged there; the keys are written
+  // through the cluster client, each on its own node.
+  const cluster = o.target.cluster
+    ? await ClusterConnection.open({
+      urls: o.target.urls,
       reporter: log.reporter("writes: "),
       offlineQueue: true,
       autoPipelining: true,
+    })
+    : undefined;
+  const streamNode = cluster?.owners[slotOf(o.stream)];
+  let reader: Connection | undefined;
+  let commands: Connection | undefined;
+  let abandoned = 0;
+  let consumer: StreamConsumer | undefined;
+  let moved: Promise<string> = new Promise(() => {});
+  let stopFollowing = () => {};
+  let streamMoved = false;
+  try {
+    const url = cluster ? cluster.nodeUrl(streamNode!) : o.target.cluster ? "" : o.target.url;
+    const clusterNode = cluster !== undefined;
+    reader = await Connection.open({
+      url,
+      clusterNode,
+      reporter: log.reporter("stream: "),
+      lossNote: "Nothing is lost: updates wait in the stream and are read when it is back.",
     });
-    const redis = commands.redis;
-    consumer = new StreamConsumer(reader.redis, redis, {
+    commands = await Connection.open({
+      url,
+      clusterNode,
+      reporter: log.reporter(cluster ? "stream commands: " : "writes: "),
+      offlineQueue: true,
+      autoPipelining: true,
+    });
+    const redis = cluster ? cluster.cluster : commands.redis;
+    if (cluster) {
+      moved = new Promise((resolve) => {
+        stopFollowing = cluster.onTopologyChange((owners) => {
+          const now = owners[slotOf(o.stream)];
+          if (now !== streamNode) resolve(now ?? "");
+        });
+      });
+    }
+    consumer = new StreamConsumer(reader.redis, commands.redis, {
       group: o.group,
       consumer: o.consumer,
       from: { kind: "start" },
@@ -187,7 +217,9 @@ export async function runKvStream(o: KvStreamOptions, io: Io, shutdown: Shutdown
     });
     const created = await consumer.start();
     log.info(
-      `Consuming stream "${o.stream}" at ${reader.address} as ${o.consumer} in group ${o.group}` +
+      `Consuming stream "${o.stream}" at ${reader.address}${
+        cluster ? ` (its master in ${cluster.address})` : ""
+      } as ${o.consumer} in group ${o.group}` +
         `${created.length ? " (created, from the start)" : ""}; storing each update under "${o.prefix}<type>" ` +
         "when it is newer than the stored one. Press Ctrl+C to stop.",
     );
@@ -201,7 +233,16 @@ export async function runKvStream(o: KvStreamOptions, io: Io, shutdown: Shutdown
         }
       }
     })();
-    await shutdown.requested;
+    const streamMovedTo = await Promise.race([shutdown.requested.then(() => undefined), moved]);
+    if (streamMovedTo !== undefined) {
+      log.error(
+        `The stream "${o.stream}" moved from ${streamNode} to ${streamMovedTo || "no node"} (a failover or a ` +
+          `resharding): stopping. Nothing is lost: run kv_updater again and the updates not acknowledged are ` +
+          "delivered again (older ones never win).",
+      );
+      streamMoved = true;
+    }
+    stopFollowing();
     timer.abort();
     await statsLoop;
     log.info("Stopping: no more updates taken; finishing the ones being written…");
@@ -216,19 +257,20 @@ export async function runKvStream(o: KvStreamOptions, io: Io, shutdown: Shutdown
   } finally {
     await consumer?.shutdown(0);
     await commands?.close();
-    await reader.close();
+    await reader?.close();
+    await cluster?.close();
   }
   const out = new Printer(io.stdout);
   if (o.json) {
     out.event("summary", {
       ...stats.json(writer, 0),
-      outages: reader.outages,
-      disconnected_seconds: toSeconds(reader.downMs),
+      outages: reader!.outages,
+      disconnected_seconds: toSeconds(reader!.downMs),
     });
   } else {
     out.line(`Stopped. ${stats.text(writer, 0, false)}`);
-    const lost = reader.outageSummary("updates appended meanwhile waited in the stream.");
+    const lost = reader!.outageSummary("updates appended meanwhile waited in the stream.");
     if (lost) out.line(lost);
   }
-  return abandoned > 0 ? ExitCode.Failure : ExitCode.Ok;
+  return abandoned > 0 || streamMoved ? ExitCode.Failure : ExitCode.Ok;
 }

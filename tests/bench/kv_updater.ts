@@ -2,14 +2,17 @@
  * Lab 4 under load: updates published as fast as possible → `kv_updater.ts`
  * (a subprocess, as in the lab) → stored, with and without `--validate`,
  * next to a loop doing one awaited SET per message, in the same run
- * against the same server.
+ * against the same server; then the same on a local cluster of 3 masters
+ * (`--cluster`: one pipeline per master), without and with a replica each
+ * (each pipeline then ends with a WAIT for the replica).
  *
  * @module
  */
 import { Redis } from "ioredis";
 import { parseUpdate } from "../../lib/kv/message.ts";
 import { LocalServer } from "../../lib/core/local_server.ts";
-import { ScriptProcess } from "../harness.ts";
+import { LocalCluster } from "../../lib/cluster/local_cluster.ts";
+import { clusterAvailable, ScriptProcess } from "../harness.ts";
 import { printTable, type Row } from "./bench_kit.ts";
 
 const MESSAGES = 50_000;
@@ -37,11 +40,10 @@ async function setLoop(redis: Redis): Promise<number> {
 }
 
 /** Publishes MESSAGES updates and times until kv_updater reports them all handled. */
-async function updater(url: string, redis: Redis, name: string, keys: number, extra: string[]): Promise<Row> {
+async function updater(target: string[], redis: Redis, name: string, keys: number, extra: string[]): Promise<Row> {
   const channel = `bench:${crypto.randomUUID().slice(0, 8)}`;
   await using proc = new ScriptProcess("kv_updater.ts", [
-    "--url",
-    url,
+    ...target,
     "--channel",
     channel,
     "--prefix",
@@ -79,11 +81,33 @@ export async function run(): Promise<void> {
       value: await setLoop(redis),
       unit: "upd/s",
     }];
-    rows.push(await updater(server.url, redis, "kv_updater, every message a new key", MESSAGES, []));
+    const single = ["--url", server.url];
+    rows.push(await updater(single, redis, "kv_updater, every message a new key", MESSAGES, []));
     rows.push(
-      await updater(server.url, redis, "kv_updater --validate, every message a new key", MESSAGES, ["--validate"]),
+      await updater(single, redis, "kv_updater --validate, every message a new key", MESSAGES, ["--validate"]),
     );
-    rows.push(await updater(server.url, redis, "kv_updater, 100 keys updated over and over", 100, []));
+    rows.push(await updater(single, redis, "kv_updater, 100 keys updated over and over", 100, []));
+    if (clusterAvailable) {
+      for (const replicas of [0, 1] as const) {
+        await using cluster = await LocalCluster.start({ masters: 3, replicas });
+        // PUBLISH reaches every node of a cluster: published on one master, as in the single-server rows.
+        const node = new Redis(cluster.masters[0]!.url, { maxRetriesPerRequest: 0 });
+        try {
+          const shape = replicas ? "3 masters with a replica each (WAIT per pipeline)" : "3 masters";
+          rows.push(
+            await updater(
+              ["--cluster", "--url", cluster.seedUrl],
+              node,
+              `kv_updater --cluster, ${shape}, every message a new key`,
+              MESSAGES,
+              [],
+            ),
+          );
+        } finally {
+          await node.quit();
+        }
+      }
+    }
     printTable(
       `kv_updater: ${MESSAGES.toLocaleString("en-US")} updates published as fast as possible → stored ` +
         `(${server.kind}, loopback; figures drift ±25% on a shared machine)`,

@@ -6,7 +6,15 @@ import { parseUpdate } from "../../lib/kv/message.ts";
 import { Logger } from "../../lib/core/log.ts";
 import { SseHub } from "../../lib/web/sse.ts";
 import { delay, withTimeout } from "../../lib/core/timing.ts";
-import { type CapturedIo, captureIo, ownServerTest, type TestServer, testServer, withClient } from "../harness.ts";
+import {
+  type CapturedIo,
+  captureIo,
+  ownServerTest,
+  readUntil,
+  type TestServer,
+  testServer,
+  withClient,
+} from "../harness.ts";
 
 /** A running API server (in-process, on a free port). */
 interface Api extends AsyncDisposable {
@@ -318,28 +326,6 @@ Deno.test("api_server sends a snapshot larger than --client-buffer whole, and th
   });
   assert.doesNotMatch(api.io.err.text, /dropped/);
 });
-
-/** Reads a response body as text until `pattern` shows up (bounded), then cancels it. */
-async function readUntil(res: Response, pattern: RegExp, ms = 10_000): Promise<string> {
-  let text = "";
-  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
-  try {
-    await withTimeout(
-      (async () => {
-        while (!pattern.test(text)) {
-          const { value, done } = await reader.read();
-          if (done) break;
-          text += value;
-        }
-      })(),
-      ms,
-      () => new Error(`No ${pattern} within ${ms} ms; got ${JSON.stringify(text.slice(-300))}`),
-    );
-    return text;
-  } finally {
-    await reader.cancel();
-  }
-}
 
 ownServerTest(
   "api_server with a server that stops answering: 503 within --timeout, /health degraded, Ctrl+C exits",
