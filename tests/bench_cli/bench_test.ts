@@ -11,20 +11,12 @@ import { main } from "../../scripts/bench.ts";
 import { runBaseline } from "../../lib/bench/baseline.ts";
 import { ExitCode } from "../../lib/core/exit_codes.ts";
 import { captureIo, ownServerTest, testClient, testServer } from "../harness.ts";
+import { bench } from "./run_bench.ts";
 
 interface PerSubscriber {
   delivered: number;
   lost: number;
   dropped: boolean;
-}
-
-/** Runs bench.ts with --json and returns its exit code and summary. */
-async function bench(args: string[]): Promise<{ code: number; summary: Record<string, unknown>; err: string }> {
-  const io = captureIo();
-  const code = await main([...args, "--json"], io);
-  const lines = io.out.text.split("\n").filter((l) => l !== "");
-  assert.ok(lines.length <= 1, `one object at most, got:\n${io.out.text}`);
-  return { code, summary: lines[0] ? JSON.parse(lines[0]) : {}, err: io.err.text };
 }
 
 Deno.test("bench.ts counts a run of a known size exactly: nothing lost, duplicated or reordered", async (t) => {

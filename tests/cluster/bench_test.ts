@@ -10,15 +10,7 @@ import assert from "node:assert/strict";
 import { main } from "../../scripts/bench.ts";
 import { ExitCode } from "../../lib/core/exit_codes.ts";
 import { captureIo, clusterSuite, eventually, withClient } from "../harness.ts";
-
-/** Runs bench.ts with --json and returns its exit code, its summary and its stderr. */
-async function bench(args: string[]): Promise<{ code: number; summary: Record<string, unknown>; err: string }> {
-  const io = captureIo();
-  const code = await main([...args, "--json"], io);
-  const lines = io.out.text.split("\n").filter((l) => l !== "");
-  assert.ok(lines.length <= 1, `one object at most, got:\n${io.out.text}`);
-  return { code, summary: lines[0] ? JSON.parse(lines[0]) : {}, err: io.err.text };
-}
+import { bench } from "../bench_cli/run_bench.ts";
 
 interface ClusterSummary {
   masters: string[];
