@@ -10,14 +10,12 @@
  * @module
  */
 import { COMMON_OPTIONS, runScript, type ScriptSpec } from "../lib/core/cli.ts";
-import { Connection } from "../lib/core/client.ts";
-import { resolveUrl } from "../lib/core/config.ts";
 import { ExitCode, UsageError } from "../lib/core/exit_codes.ts";
 import { Logger, parseLogLevel } from "../lib/core/log.ts";
 import { defaultIo, type Io, Printer } from "../lib/core/output.ts";
 import { onShutdown } from "../lib/core/shutdown.ts";
 import { withTimeout } from "../lib/core/timing.ts";
-import { SubscriberConnection } from "../lib/pubsub/subscriptions.ts";
+import { CLUSTER_OPTIONS, resolveTarget } from "../lib/cluster/target.ts";
 import { parsePrefix } from "../lib/kv/message.ts";
 import { serveOrExplain } from "../lib/web/listen.ts";
 import { isLoopback } from "../lib/web/post.ts";
@@ -29,8 +27,8 @@ import {
   DASHBOARD_HTML,
   handlePublish,
   MessageSampler,
+  openSources,
   readAssets,
-  readServerState,
   type ServerState,
 } from "../lib/dashboard/mod.ts";
 
@@ -43,7 +41,7 @@ const SPEC: ScriptSpec = {
     "a live dashboard in the browser: channels, rates, messages, keyspace events, processors, stored values, streams, server.",
   usage: [
     "[--port N] [--host ADDRESS] [--prefix TEXT] [--stream NAME]… [--stats-channel NAME] [--interval DURATION] " +
-    "[--read-only] [--log-level LEVEL]",
+    "[--read-only] [--log-level LEVEL] [--cluster --url SEED...]",
   ],
   options: {
     port: { type: "string", short: "p", arg: "N", help: "HTTP port (default: 8080; 0: any free port)" },
@@ -69,11 +67,13 @@ const SPEC: ScriptSpec = {
     },
     "log-level": { type: "string", arg: "LEVEL", help: "debug, info (default), warn or error" },
     ...FLAGS,
+    ...CLUSTER_OPTIONS,
   },
   examples: [
     "deno run -A scripts/dashboard.ts                        # lab 8: open http://127.0.0.1:8080/",
     "deno run -A scripts/dashboard.ts --port 9000 --prefix kv: --stream events",
     "deno run -A scripts/dashboard.ts --host 0.0.0.0 --read-only       # in a container, shown to a class",
+    "deno run -A scripts/dashboard.ts --cluster --url redis://127.0.0.1:7000   # every master of a cluster",
   ],
 };
 
@@ -99,60 +99,42 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     const tickMs = flags.duration("interval") ?? 500;
     if (tickMs < 100) throw new UsageError("--interval must be at least 100ms, e.g. 500ms");
     const log = new Logger(io.stderr, parseLogLevel(flags.string("log-level")));
-    const url = resolveUrl(flags.string("url"));
+    const target = resolveTarget(flags.list("url"), flags.boolean("cluster"));
     using shutdown = onShutdown(io.signal);
     const assets = readAssets();
 
-    const reads = await Connection.open({
-      url,
-      signal: shutdown.signal,
-      reporter: log.reporter("reads: "),
-      commandTimeoutMs: 2000,
-    });
     const sampler = new MessageSampler(ROWS_PER_TICK, statsChannel);
-    const board = new Board(tickMs, reads.address, { statsChannel, publishing });
+    const sources = await openSources(target, sampler, log, shutdown.signal);
+    const board = new Board(tickMs, sources.address, { statsChannel, publishing });
     const hub = new SseHub({ log, replay: 4, heartbeatMs: 15_000, maxBufferedBytes: 256 * 1024 });
-    let subscriber: SubscriberConnection | undefined;
+    const sub = sources.sampler;
     let server: Deno.HttpServer | undefined;
     let timer: ReturnType<typeof setInterval> | undefined;
     try {
-      subscriber = await SubscriberConnection.open({
-        url,
-        signal: shutdown.signal,
-        reporter: log.reporter("sampler: "),
-        lossNote: "Messages published until it is back are not counted.",
-      });
-      const sub = subscriber;
-      sub.redis.on(
-        "pmessageBuffer",
-        (_pattern: unknown, channel: Uint8Array, payload: Uint8Array) => sampler.add(channel, payload),
-      );
-      await sub.subscribe([{ kind: "pattern", name: "*" }]);
-
       let state: ServerState | undefined;
       let reading = false;
       let live = true;
       let since = Date.now();
       const poll = async () => {
-        if (reading || !reads.ready) return;
+        if (reading || !sources.readsReady) return;
         reading = true;
         try {
-          state = await readServerState(reads.redis, { prefix, ...(streams.length ? { streams } : {}) });
+          state = await sources.readState({ prefix, ...(streams.length ? { streams } : {}) });
         } catch (err) {
-          if (reads.ready) log.warn(`Could not read the server's state: ${(err as Error).message}`);
+          if (sources.readsReady) log.warn(`Could not read the server's state: ${(err as Error).message}`);
         } finally {
           reading = false;
         }
       };
       let last = "";
       const tick = () => {
-        const up = reads.ready && sub.ready;
+        const up = sources.readsReady && sub.ready;
         if (up !== live) [live, since] = [up, Date.now()];
         const connection: ConnectionState = {
           live,
           since,
           subscriberLive: sub.ready,
-          outages: sub.conn.outages,
+          outages: sub.outages,
           fellBehind: sub.fellBehind,
           restarts: sub.restarts,
         };
@@ -167,7 +149,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
       const page = (body: string, type: string) =>
         new Response(body, { headers: { "content-type": type, "cache-control": "no-store" } });
       const publish = {
-        redis: reads.redis,
+        redis: sources.publisher,
         enabled: publishing,
         loopback: isLoopback(hostname),
         log,
@@ -199,22 +181,20 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
         if (asset) return page(asset.body, asset.type);
         return new Response(`No such page: ${pathname}. Try /\n`, { status: 404 });
       });
-      const fatal = await Promise.race([shutdown.requested, sub.failed]) ?? undefined;
+      const fatal = await Promise.race([shutdown.requested, sources.failed]) ?? undefined;
       log.info(`Stopping: closing ${hub.clients} page(s)…`);
       clearInterval(timer);
       hub.close();
       await withTimeout(server.shutdown(), 2000, () => new Error("connections still open")).catch(() =>
         log.warn("Some HTTP connections were still open after 2 s; closing anyway.")
       );
-      await sub.unsubscribe();
       if (fatal) throw fatal;
     } finally {
       clearInterval(timer);
       hub.close();
-      await subscriber?.close();
-      await reads.close();
+      await sources.close();
     }
-    const lost = subscriber?.outageSummary("messages published then were not counted.");
+    const lost = sub.outageSummary("messages published then were not counted.");
     new Printer(io.stdout).line(`Stopped.${lost ? `\n${lost}` : ""}`);
     return ExitCode.Ok;
   });

@@ -111,6 +111,7 @@ export const DASHBOARD_HTML = `<!doctype html>
     <h2>Server</h2>
     <div id="serverwarn"></div>
     <dl id="server"></dl>
+    <table id="nodes" hidden><thead><tr><th>node</th><th>slots</th><th class="num">ping</th><th class="num">memory</th><th class="num">clients</th></tr></thead><tbody></tbody></table>
   </section>
   <section id="s-publish" hidden>
     <h2>Publish <span class="note">for demos</span></h2>
@@ -282,6 +283,14 @@ function showServer(s) {
     ["subscriber", (c.subscriberLive ? "subscribed to *" : "reconnecting") + (c.outages ? " · " + c.outages + " outage(s), " + c.restarts + " restart(s)" : "")],
     ["updated", clock(s.at)]];
   $("server").replaceChildren(...items.flatMap(([k, t]) => [el("dt", "", k), el("dd", "", t)]));
+  const nodes = v?.nodes ?? [];
+  $("nodes").hidden = nodes.length === 0;
+  $("nodes").tBodies[0].replaceChildren(...nodes.map((n) => {
+    const tr = el("tr");
+    tr.append(el("td", "mono", n.address), el("td", "mono", n.slots), el("td", "num", n.roundTripMs.toFixed(2) + " ms"),
+      el("td", "num", n.memory), el("td", "num", String(n.clients)));
+    return tr;
+  }));
 }
 
 function showStored(s) {

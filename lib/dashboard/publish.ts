@@ -7,7 +7,6 @@
  *
  * @module
  */
-import type { Redis } from "ioredis";
 import { commandLostConnection } from "../core/client.ts";
 import type { Logger } from "../core/log.ts";
 import { unreadableReply } from "../core/server_faults.ts";
@@ -21,8 +20,8 @@ export const MAX_CHANNEL_CHARS = 256;
 
 /** What {@linkcode handlePublish} needs. */
 export interface PublishContext {
-  /** The command connection (not the subscriber). */
-  redis: Redis;
+  /** The command connection (not the subscriber), or a cluster client: what PUBLISH goes through. */
+  redis: { readonly status: string; publish(channel: string, message: string): Promise<number> };
   /** Whether the page may publish (false with `--read-only`). */
   enabled: boolean;
   /** Whether the dashboard listens on a loopback address. */

@@ -58,6 +58,21 @@ export const PREVIEW_CHARS = 200;
 const decoder = new TextDecoder();
 
 /**
+ * Whether a channel is a keyspace or keyevent one (`__key…`), told apart from its bytes without decoding it.
+ *
+ * @param channel the channel's bytes
+ * @returns true for `__keyspace@…` and `__keyevent@…`
+ * @example
+ * ```ts
+ * import { isKeyspaceChannel } from "./sampler.ts";
+ * console.assert(isKeyspaceChannel(new TextEncoder().encode("__keyspace@0__:k")));
+ * ```
+ */
+export function isKeyspaceChannel(channel: Uint8Array): boolean {
+  return channel[0] === 0x5f && channel[1] === 0x5f && channel[2] === 0x6b && channel[3] === 0x65;
+}
+
+/**
  * Counts every message and keeps the last `rows` of them raw, until
  * {@linkcode take} turns them into rows and starts over.
  *
@@ -106,8 +121,7 @@ export class MessageSampler {
    */
   add(channel: Uint8Array, payload: Uint8Array): void {
     const at = Date.now();
-    // Keyspace channels start with "__key": told apart from the bytes, without decoding every channel.
-    if (channel[0] === 0x5f && channel[1] === 0x5f && channel[2] === 0x6b && channel[3] === 0x65) {
+    if (isKeyspaceChannel(channel)) {
       const name = decoder.decode(channel);
       // With both K and E on, each event comes twice: keyevent channels are shown, keyspace ones only without them.
       if (name.startsWith("__keyevent@")) {

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import type { Redis } from "ioredis";
+import type { Cluster, Redis } from "ioredis";
 import { escapeControl } from "../core/output.ts";
 import { identifyServer, parseInfo } from "../core/server_identity.ts";
 import { readAllStored } from "../kv/store.ts";
@@ -36,6 +36,15 @@ export interface ServerState {
   notify?: string;
   /** Lab 4's stored values: the live page's `update` event JSON, by type. */
   stored: { type: string; event: unknown }[];
+  /** On a cluster: each master's own figures, in slot order. */
+  nodes?: {
+    address: string;
+    slots: string;
+    roundTripMs: number;
+    memory: string;
+    clients: number;
+    notify?: string;
+  }[];
   /** Streams: length and groups. */
   streams: {
     name: string;
@@ -90,22 +99,8 @@ export async function readServerState(redis: Redis, options: StateOptions): Prom
   const counts = listed.length ? (await redis.pubsub("NUMSUB", ...listed)) as (string | number)[] : [];
   const channels = listed.map((name, i) => ({ name: escapeControl(name), subscribers: Number(counts[i * 2 + 1]) }))
     .sort((a, b) => b.subscribers - a.subscribers || a.name.localeCompare(b.name));
-  const stored = options.prefix === undefined ? [] : (await readAllStored(redis, options.prefix)).slice(0, MAX_LISTED)
-    .map((s) => ({ type: s.type, event: JSON.parse(s.event) }));
-  const streamNames = options.streams ?? await findStreams(redis);
-  const streams = await Promise.all(streamNames.map(async (name) => {
-    const [length, groups] = await Promise.all([redis.xlen(name), streamGroups(redis, name).catch(() => [])]);
-    return {
-      name: escapeControl(name),
-      length,
-      groups: groups.map((g) => ({
-        name: escapeControl(g.name),
-        pending: g.pending,
-        lag: g.lag,
-        consumers: g.consumers,
-      })),
-    };
-  }));
+  const stored = await readStoredValues(redis, options.prefix);
+  const streams = await readStreams(redis, options.streams ?? await findStreams(redis));
   return {
     server: who ? `${who.name} ${who.version}` : "unknown server",
     roundTripMs,
@@ -124,4 +119,43 @@ export async function readServerState(redis: Redis, options: StateOptions): Prom
 async function findStreams(redis: Redis): Promise<string[]> {
   const [, keys] = await redis.scan("0", "COUNT", 1000, "TYPE", "stream") as [string, string[]];
   return keys.slice(0, 10).sort();
+}
+
+/**
+ * Lab 4's stored values under a prefix (none without one), at most {@linkcode MAX_LISTED}.
+ *
+ * @param redis a connection, or a cluster client (every master is scanned)
+ * @param prefix kv_updater's `--prefix`; undefined: none are read
+ * @returns the values, as the live page's `update` events
+ */
+export async function readStoredValues(
+  redis: Redis | Cluster,
+  prefix: string | undefined,
+): Promise<ServerState["stored"]> {
+  if (prefix === undefined) return [];
+  return (await readAllStored(redis, prefix)).slice(0, MAX_LISTED)
+    .map((s) => ({ type: s.type, event: JSON.parse(s.event) }));
+}
+
+/**
+ * The length and groups of some streams.
+ *
+ * @param redis a connection, or a cluster client (each stream read on its master)
+ * @param names the streams
+ * @returns each stream's length and groups, names escaped
+ */
+export async function readStreams(redis: Redis | Cluster, names: readonly string[]): Promise<ServerState["streams"]> {
+  return await Promise.all(names.map(async (name) => {
+    const [length, groups] = await Promise.all([redis.xlen(name), streamGroups(redis, name).catch(() => [])]);
+    return {
+      name: escapeControl(name),
+      length,
+      groups: groups.map((g) => ({
+        name: escapeControl(g.name),
+        pending: g.pending,
+        lag: g.lag,
+        consumers: g.consumers,
+      })),
+    };
+  }));
 }

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { Redis } from "ioredis";
+import type { Cluster, Redis } from "ioredis";
 
 /**
  * Creates the group at `startId` unless it exists (the stream too, if
@@ -67,7 +67,7 @@ function pairs(raw: unknown): Record<string, unknown> {
  * @param stream the stream
  * @returns its groups
  */
-export async function streamGroups(redis: Redis, stream: string): Promise<GroupInfo[]> {
+export async function streamGroups(redis: Redis | Cluster, stream: string): Promise<GroupInfo[]> {
   let raw: unknown[];
   try {
     raw = (await redis.xinfo("GROUPS", stream)) as unknown[];

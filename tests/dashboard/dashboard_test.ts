@@ -7,6 +7,7 @@ import { EventPublisher } from "../../lib/events/publisher.ts";
 import { createEvent } from "../../lib/events/envelope.ts";
 import { delay } from "../../lib/core/timing.ts";
 import { browserTest, Chromium, chromiumAvailable, pageWaitsFor } from "../chromium.ts";
+import { openLive, processorRow, rowOf, startDashboard } from "./live_dashboard.ts";
 import {
   captureIo,
   floodUntilDropped,
@@ -20,33 +21,6 @@ import {
 /** Where the screenshot test writes the page, overwritten by each run (`$DASHBOARD_SCREENSHOT` moves it). */
 const SCREENSHOT = Deno.env.get("DASHBOARD_SCREENSHOT") ??
   `${Deno.env.get("TMPDIR") ?? "/tmp"}/pubsub-lab-dashboard.png`;
-
-/** The row of a table of the page whose `data-<key>` is `value` (JSON-quoted, which CSS reads alike), as an expression. */
-const rowIn = (table: string, key: string, value: string) =>
-  `document.querySelector('#${table} tr[data-${key}=' + ${JSON.stringify(JSON.stringify(value))} + ']')`;
-/** The page's row for a channel. */
-const rowOf = (channel: string) => rowIn("channels", "channel", channel);
-/** The page's row for a processor (`host/pid`). */
-const processorRow = (id: string) => rowIn("processors", "processor", id);
-
-/** dashboard.ts as a subprocess (its sampling apart from the test's publishing); dispose to stop it. */
-async function startDashboard(
-  url: string,
-  args: string[] = [],
-): Promise<{ base: string; p: ScriptProcess } & AsyncDisposable> {
-  const p = new ScriptProcess("dashboard.ts", ["--url", url, "--port", "0", "--interval", "250ms", ...args]);
-  const stop = async () => {
-    p.kill("SIGTERM");
-    assert.equal(await p.exit(), ExitCode.Ok, p.err.text);
-  };
-  try {
-    const [, base] = await p.err.waitFor(/Dashboard on (http:\/\/127\.0\.0\.1:\d+)\//, 30_000);
-    return { base: base!, p, [Symbol.asyncDispose]: stop };
-  } catch (err) {
-    await stop().catch(() => {});
-    throw err;
-  }
-}
 
 /** event_processor.ts as a subprocess (a pid of its own: a processor of its own), with its id once it says it. */
 async function startProcessor(
@@ -70,22 +44,6 @@ async function startProcessor(
     await p[Symbol.asyncDispose]();
     throw err;
   }
-}
-
-async function openLive(browser: Chromium, base: string): Promise<string> {
-  const tab = await browser.open(`${base}/`);
-  await browser.send("Emulation.setDeviceMetricsOverride", {
-    width: 1400,
-    height: 1180,
-    deviceScaleFactor: 1,
-    mobile: false,
-  }, tab);
-  assert.equal(await browser.evaluate(tab, "document.title"), "pubsub-lab · dashboard");
-  assert.ok(
-    await browser.evaluate(tab, pageWaitsFor(`document.getElementById("conn").textContent === "live"`)),
-    "the page never went live",
-  );
-  return tab;
 }
 
 async function publishMany(redis: Redis, channel: string, payload: string, n: number): Promise<void> {
