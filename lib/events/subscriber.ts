@@ -39,7 +39,7 @@ export interface KeptSubscriptions {
   listen?(handler: (message: PubSubMessage) => void): () => void;
 }
 
-/** What a handler is told besides the event. */
+/** What a handler is told besides the event (a topic's handlers share one, frozen: read it, never change it). */
 export interface EventContext {
   /** The topic or pattern the handler is registered for. */
   topic: string;
@@ -105,6 +105,8 @@ interface Route {
   name: string;
   handler: EventHandler;
   stats: TopicStats;
+  /** A topic's context, the same for each of its events (a pattern's names its channel: one per event). */
+  context?: EventContext;
 }
 
 interface Pending {
@@ -113,7 +115,7 @@ interface Pending {
 }
 
 /** The default number of handlers that may run at once. */
-export const DEFAULT_CONCURRENCY = 16;
+export const DEFAULT_CONCURRENCY = 64;
 /** The default number of received events that may wait for a free slot. */
 export const DEFAULT_MAX_QUEUED = 100_000;
 const LOG_FIRST = 10;
@@ -197,7 +199,12 @@ export class EventSubscriber {
       ...Object.entries(options.patterns ?? {}).map((e) => route("pattern", e)),
     ];
     if (this.#routes.length === 0) throw new RangeError("EventSubscriber needs at least one topic or pattern");
-    for (const r of this.#routes) (r.kind === "channel" ? this.#channels : this.#patterns).set(r.name, r);
+    for (const r of this.#routes) {
+      if (r.kind === "channel") {
+        r.context = Object.freeze({ topic: r.name, channel: r.name, signal: this.#abort.signal });
+        this.#channels.set(r.name, r);
+      } else this.#patterns.set(r.name, r);
+    }
   }
 
   /**
@@ -290,13 +297,13 @@ export class EventSubscriber {
       this.#malformed(route, message, (err as EventValidationError).problems.join("; "));
       return;
     }
-    const context: EventContext = {
+    const context: EventContext = route.context ?? {
       topic: route.name,
       channel: message.channel,
       ...(message.pattern !== undefined ? { pattern: message.pattern } : {}),
       signal: this.#abort.signal,
     };
-    const started = performance.now();
+    const started = route.stats.timeNext() ? performance.now() : undefined;
     let result: void | Promise<void>;
     try {
       result = route.handler(event, context);
@@ -313,10 +320,10 @@ export class EventSubscriber {
     this.#done(route, message, event, started, undefined);
   }
 
-  #done(route: Route, message: PubSubMessage, event: EventEnvelope, started: number, err: unknown): void {
+  #done(route: Route, message: PubSubMessage, event: EventEnvelope, started: number | undefined, err: unknown): void {
     if (err instanceof MalformedEventError) this.#malformed(route, message, err.message);
     else {
-      route.stats.recordDone(performance.now() - started, err === undefined);
+      route.stats.recordDone(started === undefined ? undefined : performance.now() - started, err === undefined);
       if (err !== undefined) this.#failed(route, event, err);
     }
   }
