@@ -115,7 +115,7 @@ interface Route {
 /** A message as it waits for a handler: its payload as text, so that it holds no view of the socket's data. */
 interface Received {
   channel: string;
-  pattern?: string;
+  pattern?: string | undefined;
   /** The payload's text, or (when it is not UTF-8) a copy of its bytes. */
   payload: string | Uint8Array;
 }
@@ -129,8 +129,6 @@ interface Pending {
 export const DEFAULT_CONCURRENCY = 64;
 /** The default number of received events that may wait for a free slot. */
 export const DEFAULT_MAX_QUEUED = 100_000;
-/** Past this many events waiting, reading pauses for a turn of the event loop at a time ({@linkcode EventSubscriber}). */
-const YIELD_AFTER_QUEUED = 1000;
 /** Drops after the first are said at most this often. */
 const DROP_NOTE_EVERY_MS = 1000;
 const LOG_FIRST = 10;
@@ -184,6 +182,7 @@ export class EventSubscriber {
   #stopListening: (() => void) | undefined;
   #state: "new" | "running" | "stopping" | "stopped" = "new";
   #readingPaused = false;
+  readonly #concurrency: number;
 
   /**
    * Creates an EventSubscriber.
@@ -199,8 +198,9 @@ export class EventSubscriber {
     this.#kept = kept;
     this.#redis = kept ? kept.redis : redis as Redis;
     this.#maxQueued = options.maxQueued ?? DEFAULT_MAX_QUEUED;
+    this.#concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
     this.#pool = new TaskPool((p) => this.#run(p), {
-      concurrency: options.concurrency ?? DEFAULT_CONCURRENCY,
+      concurrency: this.#concurrency,
       maxQueued: this.#maxQueued,
     });
     this.#reporter = options.reporter ?? new Reporter(Deno.stderr);
@@ -294,14 +294,14 @@ export class EventSubscriber {
       : this.#patterns.get(message.pattern);
     if (!route || this.#state === "stopped") return;
     route.stats.received++;
-    if (this.#pool.queued >= YIELD_AFTER_QUEUED) this.#yieldReading();
+    if (this.#pool.queued >= this.#maxQueued) this.#yieldReading();
     // The payload's Buffer is a view of the chunk the socket read: an event kept waiting would keep the whole chunk
-    // (tens of kB) alive, and under a flood memory grew with the queue by kilobytes per event. Its text is its own.
-    const received: Received = {
-      channel: message.channel,
-      ...(message.pattern !== undefined ? { pattern: message.pattern } : {}),
-      payload: ownPayload(message.payload),
-    };
+    // (tens of kB) alive, and under a flood memory grew with the queue by kilobytes per event. One that waits keeps
+    // its text instead, which is its own; one handled at once is decoded from the Buffer as it is.
+    const waits = this.#pool.queued > 0 || this.#pool.inFlight >= this.#concurrency;
+    const received: Received = waits
+      ? { channel: message.channel, pattern: message.pattern, payload: ownPayload(message.payload) }
+      : message;
     if (!this.#pool.submit({ route, message: received })) {
       route.stats.dropped++;
       this.#droppedNote(route, message.channel);
@@ -337,11 +337,13 @@ export class EventSubscriber {
   }
 
   /**
-   * Lets the handlers run while events pile up: under a flood the socket
-   * always has more to read, and reading it (in Deno) never gives the
-   * event loop back — the handlers' own replies wait and almost nothing is
-   * handled until the flood is over. Pausing the socket until the next
-   * turn of the event loop gives each turn to both.
+   * Lets the handlers run while the queue is full: under a flood the
+   * socket always has more to read, and reading it (in Deno) never gives
+   * the event loop back — the handlers' own replies wait, and almost
+   * nothing is handled until the flood is over while nearly all of it is
+   * dropped. Pausing the socket until the next turn of the event loop
+   * gives each turn to both. (Not sooner: while there is room, reading
+   * first and handling after is the faster order.)
    */
   #yieldReading(): void {
     const stream = this.#redis.stream as
@@ -350,6 +352,8 @@ export class EventSubscriber {
     if (this.#readingPaused || !stream?.pause || !stream.resume) return;
     this.#readingPaused = true;
     stream.pause();
+    // A timer, not setImmediate: the immediates run before the sockets are polled again, so the handlers' replies
+    // would still wait.
     setTimeout(() => {
       this.#readingPaused = false;
       stream.resume!();
