@@ -1,7 +1,7 @@
 #!/usr/bin/env -S deno run -A
 /**
  * Lab 3's writer (the seed's "Python01"): writes `shared_key` =
- * `"<name> timestamp <epoch-ms>"`, waits for the listener's handshake —
+ * `"<name> timestamp <epoch-µs>"`, waits for the listener's handshake —
  * woken by the keyspace notification of the handshake key, not by polling —
  * and prints each round trip, then min / p50 / p99 / max and the timeouts.
  *
@@ -102,7 +102,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     if (key === "" || handshakeKey === "") throw new UsageError("--key and --handshake-key must not be empty");
     if (key === handshakeKey) throw new UsageError(`--key and --handshake-key must differ (both are "${key}")`);
     const name = flags.string("name") ?? "writer";
-    const longest = HANDSHAKE_COPY_BYTES - new TextEncoder().encode(" timestamp 0000000000000").length;
+    const longest = HANDSHAKE_COPY_BYTES - new TextEncoder().encode(" timestamp 0000000000000000").length;
     if (new TextEncoder().encode(name).length > longest) {
       // The listener copies the value's first bytes into its handshake: the round's value must fit in them.
       throw new UsageError(
@@ -134,11 +134,12 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     const rounds = new Rounds(out, json);
     let lastStamp = 0;
     for (let n = 1; n <= count && !shutdown.signal.aborted; n++) {
-      if (n > 1) await delay(intervalMs, shutdown.signal);
+      // No timer at all for --interval 0: even setTimeout(0) waits a millisecond, and every process falls idle.
+      if (n > 1 && intervalMs > 0) await delay(intervalMs, shutdown.signal);
       if (shutdown.signal.aborted) break;
-      let stamp = Date.now();
-      if (stamp <= lastStamp) await delay(lastStamp + 1 - stamp); // one value per round, never repeated
-      stamp = lastStamp = Math.max(Date.now(), lastStamp + 1);
+      // Epoch µs: one value per round, never repeated, without waiting for the next millisecond between rounds
+      // (a wait that lets every process fall idle and doubles the round trip: tests/bench/handshake.ts).
+      const stamp = lastStamp = Math.max(epochMicros(), lastStamp + 1);
       const value = `${name} timestamp ${stamp}`;
       const round = new AbortController();
       const waiting = side.watcher.wait(value, timeoutMs, AbortSignal.any([shutdown.signal, round.signal]));
@@ -454,6 +455,11 @@ class ClusterSide implements Side {
   }
 }
 
+/** Now in whole epoch microseconds. */
+function epochMicros(): number {
+  return Math.floor((performance.timeOrigin + performance.now()) * 1000);
+}
+
 /** Resolves when the client is connected (at once if it is). */
 function whenReady(redis: Redis): Promise<void> {
   return redis.status === "ready" ? Promise.resolve() : new Promise((resolve) => redis.once("ready", () => resolve()));
@@ -474,7 +480,7 @@ class Rounds {
     this.total++;
     const ms = seen.arrivedAt - sentAt;
     this.times.push(ms);
-    const listenerDelay = seen.listenerMs === undefined ? undefined : seen.listenerMs - stamp;
+    const listenerDelay = seen.listenerMs === undefined ? undefined : seen.listenerMs - Math.floor(stamp / 1000);
     if (this.json) {
       this.out.event("round", {
         n,

@@ -62,5 +62,32 @@ export function parseIsoTime(text: string): number | undefined {
  * ```
  */
 export function isIsoTime(text: string): boolean {
-  return parseIsoTime(text) !== undefined;
+  // The form every event of ours carries (toISOString's) is checked by its characters: no regex, no Date.
+  const fast = text.length === 24 ? utcMillisFormValid(text) : undefined;
+  return fast ?? parseIsoTime(text) !== undefined;
 }
+
+/** `YYYY-MM-DDTHH:MM:SS.sssZ`: whether it is a real moment; undefined when the text has another form. */
+function utcMillisFormValid(t: string): boolean | undefined {
+  // "-" at 4 and 7, "T" at 10, ":" at 13 and 16, "." at 19, "Z" at 23; digits everywhere else.
+  if (
+    t.charCodeAt(4) !== 45 || t.charCodeAt(7) !== 45 || t.charCodeAt(10) !== 84 || t.charCodeAt(13) !== 58 ||
+    t.charCodeAt(16) !== 58 || t.charCodeAt(19) !== 46 || t.charCodeAt(23) !== 90
+  ) return undefined;
+  const d = DIGITS;
+  for (let k = 0; k < DIGIT_AT.length; k++) {
+    const v = t.charCodeAt(DIGIT_AT[k]!) - 48;
+    if (v < 0 || v > 9) return undefined;
+    d[k] = v;
+  }
+  // d: Y Y Y Y M M D D h h m m s s f f f
+  const year = d[0]! * 1000 + d[1]! * 100 + d[2]! * 10 + d[3]!, month = d[4]! * 10 + d[5]!, day = d[6]! * 10 + d[7]!;
+  if (month < 1 || month > 12 || day < 1 || d[8]! * 10 + d[9]! > 23 || d[10]! > 5 || d[12]! * 10 + d[13]! > 60) {
+    return false;
+  }
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  return day <= (month === 2 ? (leap ? 29 : 28) : month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31);
+}
+
+const DIGIT_AT = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, 20, 21, 22];
+const DIGITS = new Uint8Array(DIGIT_AT.length);

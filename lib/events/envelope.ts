@@ -240,7 +240,10 @@ export function decodeEvent(payload: string | Uint8Array): EventEnvelope {
   if (typeof payload === "string") text = payload;
   else {
     // Buffer's decoder is several times faster; it replaces invalid bytes with U+FFFD, so only then check strictly.
-    text = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString("utf8");
+    const bytes = payload instanceof Buffer
+      ? payload
+      : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+    text = bytes.toString("utf8");
     if (text.includes("\uFFFD")) {
       try {
         utf8.decode(payload);

@@ -157,7 +157,7 @@ export function processorHandlers(
 ): Record<string, EventHandler> {
   const handle = (topic: string, process: (event: EventEnvelope) => EventInput): EventHandler => async (event) => {
     const result = publisher.prepare(process(event));
-    const receivers = await publisher.publish(TOPICS.processingResults, result);
+    const receivers = await publisher.send(TOPICS.processingResults, result);
     onProcessed({ topic, original: event, result, receivers });
   };
   return Object.fromEntries(Object.entries(PROCESSOR_STEPS).map(([topic, step]) => [topic, handle(topic, step)]));

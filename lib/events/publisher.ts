@@ -72,7 +72,19 @@ export class EventPublisher {
    * @throws {EventValidationError} when it is not a valid event (nothing is sent)
    */
   async publish(topic: string, event: EventInput): Promise<number> {
-    const payload = JSON.stringify(this.prepare(event));
+    return await this.send(topic, this.prepare(event));
+  }
+
+  /**
+   * Publishes an event {@linkcode prepare} has just completed and checked,
+   * without checking it again (a processor's results: once per event).
+   *
+   * @param topic the channel
+   * @param event the event, from {@linkcode prepare}
+   * @returns how many subscribers received it (on a cluster: subscribers of the node that took it)
+   */
+  async send(topic: string, event: CreatedEvent): Promise<number> {
+    const payload = JSON.stringify(event);
     if (this.options.sharded) return Number(await this.redis.spublish(topic, payload));
     return await this.redis.publish(topic, payload);
   }

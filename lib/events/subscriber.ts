@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { Buffer } from "node:buffer";
 import type { Redis } from "ioredis";
 import { decodeEvent, type EventEnvelope, EventValidationError } from "./envelope.ts";
 import { TopicStats, type TopicStatsSnapshot } from "./stats.ts";
@@ -39,7 +40,7 @@ export interface KeptSubscriptions {
   listen?(handler: (message: PubSubMessage) => void): () => void;
 }
 
-/** What a handler is told besides the event. */
+/** What a handler is told besides the event (a topic's handlers share one, frozen: read it, never change it). */
 export interface EventContext {
   /** The topic or pattern the handler is registered for. */
   topic: string;
@@ -105,17 +106,31 @@ interface Route {
   name: string;
   handler: EventHandler;
   stats: TopicStats;
+  /** A topic's context, the same for each of its events (a pattern's names its channel: one per event). */
+  context?: EventContext;
+  /** When drops were last said, and the counts then. */
+  dropLog?: { at: number; dropped: number; handled: number };
+}
+
+/** A message as it waits for a handler: its payload as text, so that it holds no view of the socket's data. */
+interface Received {
+  channel: string;
+  pattern?: string | undefined;
+  /** The payload's text, or (when it is not UTF-8) a copy of its bytes. */
+  payload: string | Uint8Array;
 }
 
 interface Pending {
   route: Route;
-  message: PubSubMessage;
+  message: Received;
 }
 
 /** The default number of handlers that may run at once. */
-export const DEFAULT_CONCURRENCY = 16;
+export const DEFAULT_CONCURRENCY = 64;
 /** The default number of received events that may wait for a free slot. */
 export const DEFAULT_MAX_QUEUED = 100_000;
+/** Drops after the first are said at most this often. */
+const DROP_NOTE_EVERY_MS = 1000;
 const LOG_FIRST = 10;
 const LOG_EVERY = 1000;
 
@@ -166,6 +181,8 @@ export class EventSubscriber {
   readonly #pool: TaskPool<Pending>;
   #stopListening: (() => void) | undefined;
   #state: "new" | "running" | "stopping" | "stopped" = "new";
+  #readingPaused = false;
+  readonly #concurrency: number;
 
   /**
    * Creates an EventSubscriber.
@@ -181,8 +198,9 @@ export class EventSubscriber {
     this.#kept = kept;
     this.#redis = kept ? kept.redis : redis as Redis;
     this.#maxQueued = options.maxQueued ?? DEFAULT_MAX_QUEUED;
+    this.#concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
     this.#pool = new TaskPool((p) => this.#run(p), {
-      concurrency: options.concurrency ?? DEFAULT_CONCURRENCY,
+      concurrency: this.#concurrency,
       maxQueued: this.#maxQueued,
     });
     this.#reporter = options.reporter ?? new Reporter(Deno.stderr);
@@ -197,7 +215,12 @@ export class EventSubscriber {
       ...Object.entries(options.patterns ?? {}).map((e) => route("pattern", e)),
     ];
     if (this.#routes.length === 0) throw new RangeError("EventSubscriber needs at least one topic or pattern");
-    for (const r of this.#routes) (r.kind === "channel" ? this.#channels : this.#patterns).set(r.name, r);
+    for (const r of this.#routes) {
+      if (r.kind === "channel") {
+        r.context = Object.freeze({ topic: r.name, channel: r.name, signal: this.#abort.signal });
+        this.#channels.set(r.name, r);
+      } else this.#patterns.set(r.name, r);
+    }
   }
 
   /**
@@ -271,15 +294,70 @@ export class EventSubscriber {
       : this.#patterns.get(message.pattern);
     if (!route || this.#state === "stopped") return;
     route.stats.received++;
-    if (!this.#pool.submit({ route, message })) {
+    if (this.#pool.queued >= this.#maxQueued) this.#yieldReading();
+    // The payload's Buffer is a view of the chunk the socket read: an event kept waiting would keep the whole chunk
+    // (tens of kB) alive, and under a flood memory grew with the queue by kilobytes per event. One that waits keeps
+    // its text instead, which is its own; one handled at once is decoded from the Buffer as it is.
+    const waits = this.#pool.queued > 0 || this.#pool.inFlight >= this.#concurrency;
+    const received: Received = waits
+      ? { channel: message.channel, pattern: message.pattern, payload: ownPayload(message.payload) }
+      : message;
+    if (!this.#pool.submit({ route, message: received })) {
       route.stats.dropped++;
-      if (shouldLog(route.stats.dropped)) {
-        this.#reporter.warn(
-          `Dropped an event on ${message.channel}: ${formatNumber(this.#maxQueued)} events are already waiting ` +
-            `for a handler (${route.stats.dropped} dropped so far). Raise the concurrency or make the handler faster.`,
-        );
-      }
+      this.#droppedNote(route, message.channel);
     }
+  }
+
+  /** Says the first drop at once, then at most once a second: how many more, and how far behind the handlers are. */
+  #droppedNote(route: Route, channel: string): void {
+    const now = performance.now();
+    const { dropped, processed, failed } = route.stats;
+    const last = route.dropLog;
+    const advice = "Raise the concurrency or make the handler faster.";
+    if (!last) {
+      route.dropLog = { at: now, dropped, handled: processed + failed };
+      this.#reporter.warn(
+        `Dropped an event on ${channel}: ${formatNumber(this.#maxQueued)} events are already waiting ` +
+          `for a handler (${dropped} dropped so far). ${advice}`,
+      );
+      return;
+    }
+    if (now - last.at < DROP_NOTE_EVERY_MS) return;
+    const seconds = (now - last.at) / 1000;
+    const rate = (processed + failed - last.handled) / seconds;
+    const behind = rate > 0
+      ? `about ${formatNumber(this.#pool.queued / rate, 1)} s of work at the `
+      : "none handled at ";
+    route.dropLog = { at: now, dropped, handled: processed + failed };
+    this.#reporter.warn(
+      `Dropped ${formatNumber(dropped - last.dropped)} more event(s) on ${channel} in the last ` +
+        `${seconds.toFixed(1)} s (${formatNumber(dropped)} so far): ${formatNumber(this.#pool.queued)} are waiting ` +
+        `for a handler, ${behind}${formatNumber(rate)}/s they are handled now. ${advice}`,
+    );
+  }
+
+  /**
+   * Lets the handlers run while the queue is full: under a flood the
+   * socket always has more to read, and reading it (in Deno) never gives
+   * the event loop back — the handlers' own replies wait, and almost
+   * nothing is handled until the flood is over while nearly all of it is
+   * dropped. Pausing the socket until the next turn of the event loop
+   * gives each turn to both. (Not sooner: while there is room, reading
+   * first and handling after is the faster order.)
+   */
+  #yieldReading(): void {
+    const stream = this.#redis.stream as
+      | { pause?: () => void; resume?: () => void; isPaused?: () => boolean }
+      | undefined;
+    if (this.#readingPaused || !stream?.pause || !stream.resume) return;
+    this.#readingPaused = true;
+    stream.pause();
+    // A timer, not setImmediate: the immediates run before the sockets are polled again, so the handlers' replies
+    // would still wait.
+    setTimeout(() => {
+      this.#readingPaused = false;
+      stream.resume!();
+    }, 0);
   }
 
   #run({ route, message }: Pending): void | Promise<void> {
@@ -290,13 +368,13 @@ export class EventSubscriber {
       this.#malformed(route, message, (err as EventValidationError).problems.join("; "));
       return;
     }
-    const context: EventContext = {
+    const context: EventContext = route.context ?? {
       topic: route.name,
       channel: message.channel,
       ...(message.pattern !== undefined ? { pattern: message.pattern } : {}),
       signal: this.#abort.signal,
     };
-    const started = performance.now();
+    const started = route.stats.timeNext() ? performance.now() : undefined;
     let result: void | Promise<void>;
     try {
       result = route.handler(event, context);
@@ -313,18 +391,21 @@ export class EventSubscriber {
     this.#done(route, message, event, started, undefined);
   }
 
-  #done(route: Route, message: PubSubMessage, event: EventEnvelope, started: number, err: unknown): void {
+  #done(route: Route, message: Received, event: EventEnvelope, started: number | undefined, err: unknown): void {
     if (err instanceof MalformedEventError) this.#malformed(route, message, err.message);
     else {
-      route.stats.recordDone(performance.now() - started, err === undefined);
+      route.stats.recordDone(started === undefined ? undefined : performance.now() - started, err === undefined);
       if (err !== undefined) this.#failed(route, event, err);
     }
   }
 
-  #malformed(route: Route, message: PubSubMessage, problem: string): void {
+  #malformed(route: Route, message: Received, problem: string): void {
     route.stats.malformed++;
     if (!shouldLog(route.stats.malformed)) return;
-    const text = new TextDecoder().decode(message.payload.subarray(0, 120));
+    const payload = message.payload;
+    const text = typeof payload === "string"
+      ? payload.slice(0, 120)
+      : new TextDecoder().decode(payload.subarray(0, 120));
     const more = message.payload.length > 120 ? "…" : "";
     this.#reporter.warn(
       `Malformed event on ${message.channel}: ${problem}. Payload: ${escapeControl(text)}${more}` +
@@ -338,6 +419,12 @@ export class EventSubscriber {
     const which = `${event.event_type}${event.id ? ` ${event.id}` : ""}`;
     this.#reporter.error(`Handler for ${route.name} failed on ${which}: ${reason}` + logNote(route.stats.failed));
   }
+}
+
+/** A payload's text (its own string); bytes that are not UTF-8 are copied, for decodeEvent to refuse. */
+function ownPayload(payload: Uint8Array): string | Uint8Array {
+  const text = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString("utf8");
+  return text.includes("\uFFFD") ? payload.slice() : text;
 }
 
 /**

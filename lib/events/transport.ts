@@ -94,6 +94,8 @@ export interface TopicPublisherOptions {
   signal?: AbortSignal;
   /** Fail at once when the connection is lost (the demo) instead of reconnecting. */
   reconnect?: boolean;
+  /** Send the commands of one tick in one write (a processor's results: one write per burst, not per event). */
+  autoPipelining?: boolean;
 }
 
 /** Opens the topics' connections for one target. */
@@ -151,6 +153,7 @@ export function topicTransport(target: Target, sharded: boolean): TopicTransport
         reporter: options.reporter,
         offlineQueue: options.offlineQueue ?? false,
         ...(options.signal ? { signal: options.signal } : {}),
+        ...(options.autoPipelining ? { autoPipelining: true } : {}),
       });
       // The cluster routes SPUBLISH by its channel's slot, PUBLISH to any node; its methods are those of one connection.
       return { redis: conn.cluster as unknown as Redis, close: () => conn.close() };

@@ -18,7 +18,7 @@ import { ScriptProcess } from "../harness.ts";
 
 const PINGS = 1000;
 const HOPS = 500;
-const HANDSHAKES = 300;
+const HANDSHAKES = 1000;
 const WARMUP = 50;
 
 /** Sequential PINGs: one round trip each. */
@@ -84,16 +84,71 @@ async function handshakeSummary(url: string, listenerArgs: string[]): Promise<La
   return { ...summarizeLatency(times), timeouts: rounds.filter((r) => r.outcome === "timeout").length };
 }
 
+/**
+ * The same round trip between two bare ioredis processes (SET, EVAL on the
+ * notification, the writer woken by the handshake's notification): what
+ * four socket hops through three processes cost on this machine, with none
+ * of the scripts' work — the floor the scripts are held to.
+ */
+async function bareTimes(url: string): Promise<number[]> {
+  const common = `import { Redis } from "ioredis"; const url = ${JSON.stringify(url)};
+    const cmd = new Redis(url), sub = new Redis(url);`;
+  const listenerCode = `${common}
+    const S = "redis.call('SET', KEYS[2], ARGV[1] .. redis.call('GET', KEYS[1])) return 1";
+    sub.on("message", () => void cmd.eval(S, 2, "bench:bare", "bench:bare_hs", "listener handshake for "));
+    await sub.subscribe(${JSON.stringify(keyspaceChannel(0, "bench:bare"))});
+    console.log("ready");
+    await new Promise((r) => Deno.addSignalListener("SIGTERM", r));
+    await sub.quit(); await cmd.quit();`;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--ext=ts", listenerCode],
+    stdout: "piped",
+    stderr: "null",
+    stdin: "null",
+    cwd: new URL("../..", import.meta.url).pathname,
+  }).spawn();
+  const reader = child.stdout.getReader();
+  try {
+    await withTimeout(reader.read(), 20_000, () => new Error("the bare listener did not start"));
+    const cmd = new Redis(url);
+    const sub = new Redis(url);
+    try {
+      let wake: (t: number) => void = () => {};
+      sub.on("message", () => wake(performance.now()));
+      await sub.subscribe(keyspaceChannel(0, "bench:bare_hs"));
+      const times: number[] = [];
+      for (let i = 0; i < WARMUP + HANDSHAKES; i++) {
+        const arrived = new Promise<number>((resolve) => (wake = resolve));
+        const t0 = performance.now();
+        await cmd.set("bench:bare", `writer timestamp ${i}`);
+        const t1 = await withTimeout(arrived, 5000, () => new Error("the bare handshake did not arrive"));
+        if (i >= WARMUP) times.push(t1 - t0);
+      }
+      return times;
+    } finally {
+      await sub.quit();
+      await cmd.quit();
+    }
+  } finally {
+    child.kill("SIGTERM");
+    reader.releaseLock();
+    await child.stdout.cancel().catch(() => {});
+    await child.status;
+  }
+}
+
 /** Runs the benchmark and prints its table. */
 export async function run(): Promise<void> {
   await using server = await LocalServer.start({ notifications: "K$" });
   const ping = summarizeLatency(await pingTimes(server.url));
   const hop = summarizeLatency(await hopTimes(server.url));
+  const bare = summarizeLatency(await bareTimes(server.url));
   const script = await handshakeSummary(server.url, []);
   const twoTrips = await handshakeSummary(server.url, ["--write-url", `${server.url}/0`]);
   const rows: [string, LatencySummary, string][] = [
     ["PING round trip (baseline)", ping, ""],
     ["SET → own keyspace event", hop, ""],
+    ["bare ioredis writer ↔ listener (the floor)", bare, ""],
     ["handshake, listener: Lua, 1 round trip", script, `${script.timeouts} timed out`],
     ["handshake, listener: read + write, 2 trips", twoTrips, `${twoTrips.timeouts} timed out`],
   ];

@@ -194,7 +194,7 @@ twoNodeTest("two nodes: writer on the primary, listener on the replica handshaki
   const summary = JSON.parse(wio.out.text.trim().split("\n").at(-1)!);
   assert.deepEqual([summary.handshakes, summary.timeouts], [5, 0]);
   const event =
-    `set ${primary.prefix}shared_key: writer timestamp \\d{13} · delay \\d+ ms · ✓ ${primary.prefix}handshake_key`;
+    `set ${primary.prefix}shared_key: writer timestamp \\d{16} · delay \\d+ ms · ✓ ${primary.prefix}handshake_key`;
   assert.equal(lio.out.count(new RegExp(event)), 5);
 });
 

@@ -187,7 +187,7 @@ ownServerTest("keyspace_writer: rounds while the server is down are skipped and 
 Deno.test("keyspace_writer: a --name too long for the handshake's copy is a usage error", async () => {
   const io = captureIo();
   assert.equal(await writer(["--url", "redis://127.0.0.1:1", "--name", "n".repeat(300)], io), ExitCode.Usage);
-  assert.match(io.err.text, /--name must be at most 232 bytes/);
+  assert.match(io.err.text, /--name must be at most 229 bytes/);
 });
 
 Deno.test("keyspace_writer turns on K$ even when --handshake-key looks like a pattern", async () => {
