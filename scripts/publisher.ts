@@ -29,6 +29,7 @@ import {
   publishSeries,
   type SeriesResult,
 } from "../lib/pubsub/publish.ts";
+import { PublishLane } from "../lib/pubsub/publish_lane.ts";
 import { appendSender } from "../lib/streams/stream_publisher.ts";
 import { onShutdown } from "../lib/core/shutdown.ts";
 import { formatNumber, MessageCounter } from "../lib/core/stats.ts";
@@ -160,6 +161,8 @@ export function main(args: string[], io: Io & { stdin?: ReadableStream<Uint8Arra
     let conn: Connection | ClusterConnection;
     let client: Client;
     let send;
+    /** A series on one server publishes through a socket of its own, encoding PUBLISH itself: see publish_lane.ts. */
+    let lane: PublishLane | undefined;
     if (target.cluster) {
       const cluster = await ClusterConnection.open({
         urls: target.urls,
@@ -186,6 +189,10 @@ export function main(args: string[], io: Io & { stdin?: ReadableStream<Uint8Arra
       conn = single;
       client = single.redis;
       send = stream ? appendSender() : sharded ? spublishSender() : publishSender;
+      if (mode.kind === "repeat" && !stream && !sharded) {
+        lane = new PublishLane(single.redis);
+        send = lane.sender;
+      }
     }
     // On a cluster a PUBLISH counts the subscribers of the node that took it only: 0 there says nothing.
     const nodeLocalCount = target.cluster && !sharded && !stream;
@@ -247,6 +254,7 @@ export function main(args: string[], io: Io & { stdin?: ReadableStream<Uint8Arra
       status.error(`Publishing stopped after ${formatNumber(tally.sent)} message(s): ${why}.`);
       return ExitCode.Failure;
     } finally {
+      await lane?.close();
       await conn.close();
     }
     tally.print(out, status, json);
