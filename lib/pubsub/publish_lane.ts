@@ -112,7 +112,7 @@ interface Pending {
 }
 
 /** What a lane needs of the ioredis client whose connection it mirrors: the options ioredis resolved from the URL. */
-export type LaneTarget = Pick<Redis, "options">;
+export type LaneTarget = Pick<Redis, "options" | "status">;
 
 /** The error a batch fails with when the lane's socket goes away (worded as ioredis words it: see client.ts). */
 function lostError(detail?: string): Error {
@@ -209,7 +209,9 @@ export class PublishLane {
   #closed = false;
 
   /**
-   * @param target the ioredis client of the same URL: its host, port (or path), TLS options, user and password
+   * @param target the ioredis client of the same URL: its host, port (or path), TLS options, user and password;
+   *   while its status is not `ready`, the lane does not connect either (a batch fails as lost), so that an outage
+   *   is one outage for both, reported and waited for through that client
    * @param command `PUBLISH` or `SPUBLISH`
    */
   constructor(private readonly target: LaneTarget, private readonly command = "PUBLISH") {}
@@ -242,6 +244,7 @@ export class PublishLane {
 
   #connected(): Promise<net.Socket> {
     if (this.#closed) return Promise.reject(lostError("closing"));
+    if (!this.#ready && this.target.status !== "ready") return Promise.reject(lostError("reconnecting"));
     this.#ready ??= this.#connect().catch((err) => {
       this.#ready = undefined;
       throw err;
