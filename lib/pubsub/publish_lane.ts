@@ -9,7 +9,6 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import net from "node:net";
 import tls from "node:tls";
 import type { Redis } from "ioredis";
 import { ReplyError } from "ioredis";
@@ -182,6 +181,103 @@ function broken(buf: Uint8Array, at: number): CliError {
   return new CliError(d.exitCode, `${d.what}.\n${d.fix}`);
 }
 
+/** The socket a lane writes to: what it does is the same over TCP, a Unix socket and TLS. */
+interface LaneSocket {
+  /** Queues bytes to send, in order. */
+  write(bytes: Uint8Array | string): void;
+  /** Drops the connection at once. */
+  destroy(): void;
+  /** Ends it: sends what is queued, then closes; resolves once it is closed (destroyed after `ms`). */
+  end(ms: number): Promise<void>;
+}
+
+/** One connection of a lane: its socket once connected, and whether it closed. */
+interface Attempt {
+  socket?: LaneSocket;
+  closed: boolean;
+}
+
+/** What a lane hears from its socket. */
+interface SocketEvents {
+  data(chunk: Uint8Array): void;
+  close(): void;
+}
+
+/**
+ * Connects over plain TCP or a Unix socket with Deno's own sockets: in a profile of publisher.ts and in one-way
+ * latency at 1,000 msg/s they beat node:net (under Deno a compatibility layer over them): about 60 µs less from a
+ * message's `{{ts}}` to its arrival at a subscriber.
+ */
+async function denoSocket(where: Deno.ConnectOptions | Deno.UnixConnectOptions, on: SocketEvents): Promise<LaneSocket> {
+  const conn = "path" in where ? await Deno.connect(where) : await Deno.connect(where);
+  if ("setNoDelay" in conn) conn.setNoDelay(true);
+  let closed = false;
+  let writing: Promise<unknown> = Promise.resolve();
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    try {
+      conn.close();
+    } catch {
+      // closed already
+    }
+  };
+  const reading = (async () => {
+    const buf = new Uint8Array(64 * 1024);
+    try {
+      for (let n = await conn.read(buf); n !== null && !closed; n = await conn.read(buf)) on.data(buf.subarray(0, n));
+    } catch {
+      // reset, or closed by us: the same end
+    }
+    close();
+    on.close();
+  })();
+  const writeAll = async (bytes: Uint8Array) => {
+    for (let off = 0; off < bytes.length && !closed;) off += await conn.write(bytes.subarray(off));
+  };
+  return {
+    write: (bytes) => {
+      const data = typeof bytes === "string" ? encoder.encode(bytes) : bytes;
+      writing = writing.then(() => writeAll(data)).catch(close);
+    },
+    destroy: close,
+    end: async (ms) => {
+      const timer = setTimeout(close, ms);
+      await writing;
+      close();
+      await reading;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** Connects with node:tls (Deno's own TLS cannot skip the certificate check that `--tls-insecure` asks for). */
+function tlsSocket(options: tls.ConnectionOptions, on: SocketEvents): Promise<LaneSocket> {
+  const socket = tls.connect(options);
+  socket.setNoDelay(true);
+  const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()));
+  return new Promise((resolve, reject) => {
+    const failed = () => reject(lostError("cannot connect"));
+    socket.once("close", failed);
+    socket.on("error", () => {}); // "close" follows
+    socket.once("secureConnect", () => {
+      socket.off("close", failed);
+      socket.on("data", (chunk: Uint8Array) => on.data(chunk));
+      socket.on("close", () => on.close());
+      resolve({
+        write: (bytes) => void socket.write(bytes),
+        destroy: () => void socket.destroy(),
+        end: async (ms) => {
+          const timer = setTimeout(() => socket.destroy(), ms);
+          socket.end();
+          await closed;
+          clearTimeout(timer);
+        },
+      });
+    });
+  });
+}
+
 /**
  * A connection of its own for publishing in bulk (see the module's
  * description). Connects on the first batch, and again on the next batch
@@ -200,8 +296,8 @@ function broken(buf: Uint8Array, at: number): CliError {
  * ```
  */
 export class PublishLane {
-  #socket: net.Socket | undefined;
-  #ready: Promise<net.Socket> | undefined;
+  #attempt: Attempt | undefined;
+  #ready: Promise<LaneSocket> | undefined;
   #pending: Pending[] = [];
   #reader = new ReplyReader();
   #login: { resolve: () => void; reject: (err: Error) => void } | undefined;
@@ -242,7 +338,7 @@ export class PublishLane {
     });
   }
 
-  #connected(): Promise<net.Socket> {
+  #connected(): Promise<LaneSocket> {
     if (this.#closed) return Promise.reject(lostError("closing"));
     if (!this.#ready && this.target.status !== "ready") return Promise.reject(lostError("reconnecting"));
     this.#ready ??= this.#connect().catch((err) => {
@@ -252,42 +348,41 @@ export class PublishLane {
     return this.#ready;
   }
 
-  async #connect(): Promise<net.Socket> {
+  async #connect(): Promise<LaneSocket> {
     const o = this.target.options;
-    const where: net.NetConnectOpts = o.path
-      ? { path: o.path }
-      : { host: o.host ?? "localhost", port: o.port ?? 6379, ...(o.family ? { family: o.family } : {}) };
-    const socket = o.tls
-      ? tls.connect({ ...o.tls, ...where } as tls.ConnectionOptions)
-      : net.createConnection(where as net.NetConnectOpts);
-    socket.setNoDelay(true);
-    this.#socket = socket;
     this.#reader = new ReplyReader();
-    socket.on("data", (chunk: Uint8Array) => this.#onData(socket, chunk));
-    socket.on("error", () => {}); // "close" follows and fails what is pending
-    socket.on("close", () => this.#onClose(socket));
-    await new Promise<void>((resolve, reject) => {
-      const failed = () => reject(lostError("cannot connect"));
-      socket.once("close", failed);
-      socket.once(o.tls ? "secureConnect" : "connect", () => {
-        socket.off("close", failed);
-        resolve();
-      });
-    });
+    // Which connection an event is about: one that closed (even while connecting) is done with for good.
+    const token: Attempt = { closed: false };
+    this.#attempt = token;
+    const on: SocketEvents = { data: (chunk) => this.#onData(token, chunk), close: () => this.#onClose(token) };
+    const host = o.host ?? "localhost";
+    const port = o.port ?? 6379;
+    let socket: LaneSocket;
+    try {
+      socket = o.tls
+        ? await tlsSocket({ ...o.tls, ...(o.path ? { path: o.path } : { host, port }) } as tls.ConnectionOptions, on)
+        : await denoSocket(o.path ? { transport: "unix", path: o.path } : { hostname: host, port }, on);
+    } catch (err) {
+      throw lostError(`cannot connect: ${(err as Error).message}`);
+    }
+    if (token.closed) throw lostError("closed at once");
+    token.socket = socket;
     if (o.password) {
       const auth = o.username ? ["AUTH", o.username, o.password] : ["AUTH", o.password];
-      const loggedIn = new Promise<void>((resolve, reject) => {
-        this.#login = { resolve, reject };
-        socket.once("close", () => reject(lostError("closed at login")));
-      });
+      const loggedIn = new Promise<void>((resolve, reject) => (this.#login = { resolve, reject }));
       socket.write(`*${auth.length}\r\n` + auth.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join(""));
-      await loggedIn;
+      try {
+        await loggedIn;
+      } catch (err) {
+        socket.destroy();
+        throw err;
+      }
     }
     return socket;
   }
 
-  #onData(socket: net.Socket, chunk: Uint8Array): void {
-    if (socket !== this.#socket) return;
+  #onData(token: Attempt, chunk: Uint8Array): void {
+    if (token !== this.#attempt || token.closed) return;
     try {
       this.#reader.feed(chunk, (n) => this.#reply(n, undefined), (text) => this.#reply(0, text), (text) => {
         const login = this.#login;
@@ -299,7 +394,7 @@ export class PublishLane {
       this.#fatal = err as Error;
       for (const p of this.#pending.splice(0)) p.reject(this.#fatal);
       this.#login?.reject(this.#fatal);
-      socket.destroy();
+      token.socket?.destroy();
     }
   }
 
@@ -321,23 +416,22 @@ export class PublishLane {
     }
   }
 
-  #onClose(socket: net.Socket): void {
-    if (socket !== this.#socket) return;
-    this.#socket = undefined;
+  #onClose(token: Attempt): void {
+    if (token.closed) return;
+    token.closed = true;
+    if (token !== this.#attempt) return;
     this.#ready = undefined;
     const lost = this.#fatal ?? lostError();
     for (const p of this.#pending.splice(0)) p.reject(lost);
+    const login = this.#login;
+    this.#login = undefined;
+    login?.reject(lostError("closed at login"));
   }
 
   /** Closes the socket (what is still pending fails as lost) and waits, at most a second, for it to be gone. */
   async close(): Promise<void> {
     this.#closed = true;
-    const socket = this.#socket ?? await this.#ready?.catch(() => undefined);
-    if (!socket || socket.destroyed) return;
-    const gone = new Promise<void>((resolve) => socket.once("close", () => resolve()));
-    socket.end();
-    const timer = setTimeout(() => socket.destroy(), 1000);
-    await gone;
-    clearTimeout(timer);
+    const socket = await this.#ready?.catch(() => undefined);
+    await socket?.end(1000);
   }
 }
