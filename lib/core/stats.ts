@@ -34,6 +34,15 @@ export class MessageCounter {
     this.byName.set(name, (this.byName.get(name) ?? 0) + 1);
   }
 
+  /** Counts `count` messages for `name`, all at time `at` (epoch ms): a batch, e.g. one a publisher confirmed. */
+  recordMany(name: string, count: number, at: number = Date.now()): void {
+    if (count <= 0) return;
+    this.total += count;
+    this.firstAt ??= at;
+    this.lastAt = at;
+    this.byName.set(name, (this.byName.get(name) ?? 0) + count);
+  }
+
   /** Milliseconds from the first message to the last (0 before the second), for `flowRate` in json_event.ts. */
   get flowingMs(): number {
     return this.firstAt === undefined ? 0 : this.lastAt! - this.firstAt;

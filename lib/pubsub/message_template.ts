@@ -7,8 +7,8 @@
  */
 import { preciseNow } from "../core/json_event.ts";
 
-/** Renders the body of message number `n` (from 1). */
-export type Template = (n: number) => string;
+/** Renders the body of message number `n` (from 1), sent at `at` (epoch ms to the microsecond; default now). */
+export type Template = (n: number, at?: number) => string;
 
 /**
  * Compiles a body template once so rendering each message is cheap.
@@ -26,8 +26,8 @@ export function compileTemplate(body: string): Template {
   // A series fills thousands of these a second: the parts are matched once, here.
   const parts = body.split(/(\{\{(?:n|ts|iso)\}\})/);
   if (parts.length === 1) return () => body;
-  return (n) => {
-    const now = preciseNow();
+  return (n, at) => {
+    const now = at ?? preciseNow();
     let out = "";
     for (const part of parts) {
       if (part === "{{n}}") out += n;

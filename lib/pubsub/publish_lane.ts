@@ -33,6 +33,22 @@ function writeInt(buf: Uint8Array, at: number, n: number, width: number): number
   return at + width;
 }
 
+/**
+ * Writes text as UTF-8 at `at` (room for three bytes a UTF-16 unit is there): a short ASCII text byte by byte, which
+ * costs less than a call into the encoder (in a profile of publisher.ts the encoder took 15% for 25-byte messages).
+ *
+ * @returns how many bytes it took
+ */
+function writeText(text: string, buf: Uint8Array, at: number): number {
+  const n = text.length;
+  if (n <= 64) {
+    let i = 0;
+    for (let c = 0; i < n && (c = text.charCodeAt(i)) < 0x80; i++) buf[at + i] = c;
+    if (i === n) return n;
+  }
+  return encoder.encodeInto(text, buf.subarray(at)).written;
+}
+
 /** The fixed start of every PUBLISH to one channel: `*3\r\n$7\r\nPUBLISH\r\n$<len>\r\n<channel>\r\n`. */
 function commandHead(command: string, channel: string): Uint8Array {
   const name = encoder.encode(command);
@@ -78,7 +94,7 @@ export function encodePublishBatch(messages: readonly Outgoing[], command = "PUB
       // Encode first (after room for the longest length the text could have), then write the length before it.
       const room = digits(3 * payload.length);
       const start = at + 1 + room + 2;
-      const { written } = encoder.encodeInto(payload, buf.subarray(start));
+      const written = writeText(payload, buf, start);
       const width = digits(written);
       const gap = room - width;
       buf[at] = 0x24; // $

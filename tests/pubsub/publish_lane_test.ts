@@ -38,6 +38,7 @@ Deno.test("encodePublishBatch writes exactly the RESP a client sends: text, UTF-
     { channel: "news", payload: "" },
     { channel: "news", payload: "éééé" }, // 4 characters, 8 bytes: its length takes fewer digits than its bound
     { channel: "chän", payload: "x".repeat(10) },
+    { channel: "chän", payload: "y".repeat(200) }, // ASCII past the byte-by-byte path
     { channel: "chän", payload: binary },
     { channel: "news", payload: "\u{1F600}".repeat(40) }, // surrogate pairs: 80 UTF-16 units, 160 bytes
   ];
