@@ -234,7 +234,7 @@ export function main(args: string[], io: Io & { stdin?: ReadableStream<Uint8Arra
             conn.ready && !commandLostConnection(err) && !(target.cluster && clusterOutage(err))
               ? Promise.resolve(false)
               : outage.wait(retryMs);
-        const reportBatch = (first: number, batch: readonly Outgoing[], deliveries: readonly Delivery[]) => {
+        const reportBatch = (_first: number, batch: readonly Outgoing[], deliveries: readonly Delivery[]) => {
           tally.addBatch(batch, deliveries);
           outage.published();
           if (!nodeLocalCount && tally.unheard > 0 && !warned) {
