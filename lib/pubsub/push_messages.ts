@@ -18,9 +18,15 @@ import type { Redis } from "ioredis";
 const CR = 0x0d;
 const INCOMPLETE = -1;
 const UNKNOWN = -2;
+/** What {@linkcode readLength} returns when the line is not all here yet, or is no number. */
+const LINE_INCOMPLETE = -3;
+const LINE_UNKNOWN = -4;
 
-/** Reads the decimal number from `i` up to its `\r\n`: [value, index after `\n`], or INCOMPLETE/UNKNOWN. */
-function readLength(buf: Uint8Array, i: number): [number, number] | number {
+/** Where the line {@linkcode readLength} read last ends (the index after its `\n`): a second result, without an array. */
+let lineEnd = 0;
+
+/** Reads the decimal number (-1 for a null) from `i` up to its `\r\n`; sets {@linkcode lineEnd}. */
+function readLength(buf: Uint8Array, i: number): number {
   let n = 0;
   let negative = false;
   if (buf[i] === 0x2d) [negative, i] = [true, i + 1];
@@ -28,19 +34,33 @@ function readLength(buf: Uint8Array, i: number): [number, number] | number {
   for (let c = 0; i < buf.length; i++) {
     c = buf[i]!;
     if (c === CR) {
-      if (i + 1 >= buf.length) return INCOMPLETE;
-      if (i === start || buf[i + 1] !== 0x0a) return UNKNOWN;
-      return [negative ? -n : n, i + 2];
+      if (i + 1 >= buf.length) return LINE_INCOMPLETE;
+      if (i === start || buf[i + 1] !== 0x0a || (negative && n !== 1)) return LINE_UNKNOWN;
+      lineEnd = i + 2;
+      return negative ? -1 : n;
     }
-    if (c < 0x30 || c > 0x39) return UNKNOWN;
+    if (c < 0x30 || c > 0x39) return LINE_UNKNOWN;
     n = n * 10 + c - 0x30;
   }
-  return INCOMPLETE;
+  return LINE_INCOMPLETE;
 }
 
+/** INCOMPLETE or UNKNOWN for what {@linkcode readLength} said. */
+const lineFailure = (n: number) => (n === LINE_INCOMPLETE ? INCOMPLETE : UNKNOWN);
+
 /**
- * Where the reply that starts at `i` ends (the index after it), or INCOMPLETE when it is not all here yet, or
- * UNKNOWN for what this reader does not know.
+ * Where the reply that starts at `i` ends (the index after it), or INCOMPLETE (-1) when it is not all here yet, or
+ * UNKNOWN (-2) for what this reader does not know (a streamed string, an unknown type byte, nesting past 64).
+ *
+ * @param buf the bytes
+ * @param i where the reply starts
+ * @param depth how deep in an aggregate it is
+ * @returns the index after the reply, -1 or -2
+ * @example
+ * ```ts
+ * import { replyEnd } from "./push_messages.ts";
+ * console.assert(replyEnd(new TextEncoder().encode("*1\r\n:1\r\n"), 0) === 8);
+ * ```
  */
 export function replyEnd(buf: Uint8Array, i: number, depth = 0): number {
   if (i >= buf.length) return INCOMPLETE;
@@ -60,11 +80,10 @@ export function replyEnd(buf: Uint8Array, i: number, depth = 0): number {
     case 0x24: // $ bulk string
     case 0x21: // ! bulk error
     case 0x3d: { // = verbatim string
-      const len = readLength(buf, i + 1);
-      if (typeof len === "number") return len;
-      const [n, at] = len;
-      if (n < 0) return at; // null
-      const end = at + n + 2;
+      const n = readLength(buf, i + 1);
+      if (n < -1) return lineFailure(n);
+      if (n === -1) return lineEnd; // null
+      const end = lineEnd + n + 2;
       return end > buf.length ? INCOMPLETE : buf[end - 2] === CR ? end : UNKNOWN;
     }
     case 0x2a: // * array
@@ -72,10 +91,10 @@ export function replyEnd(buf: Uint8Array, i: number, depth = 0): number {
     case 0x7e: // ~ set
     case 0x25: // % map
     case 0x7c: { // | attribute
-      const len = readLength(buf, i + 1);
-      if (typeof len === "number") return len;
-      let [n, at] = len;
-      if (n < 0) return at;
+      let n = readLength(buf, i + 1);
+      if (n < -1) return lineFailure(n);
+      let at = lineEnd;
+      if (n === -1) return at;
       if (type === 0x25 || type === 0x7c) n *= 2;
       for (let k = 0; k < n; k++) {
         at = replyEnd(buf, at, depth + 1);
@@ -88,48 +107,83 @@ export function replyEnd(buf: Uint8Array, i: number, depth = 0): number {
   }
 }
 
-/** The bulk strings of a push made only of them, as views of `buf`, or undefined. */
-function bulkStrings(buf: Buffer, i: number, end: number): Buffer[] | undefined {
-  const head = readLength(buf, i + 1);
-  if (typeof head === "number") return undefined;
-  const [count, start] = head;
-  const out: Buffer[] = [];
-  let at = start;
+/** The offsets of the bulk strings of the last push {@linkcode pushOfBulks} read: start, length, start, length… */
+const spans: number[] = [0, 0, 0, 0, 0, 0, 0, 0];
+
+/**
+ * Reads a push of 3 or 4 bulk strings at `i` (what every message is) into {@linkcode spans}: the index after it,
+ * INCOMPLETE, or UNKNOWN when it is some other reply (then {@linkcode replyEnd} finds its end).
+ */
+function pushOfBulks(buf: Uint8Array, i: number): number {
+  const count = readLength(buf, i + 1);
+  if (count === LINE_INCOMPLETE) return INCOMPLETE;
+  if (count !== 3 && count !== 4) return UNKNOWN;
+  let at = lineEnd;
   for (let k = 0; k < count; k++) {
-    if (buf[at] !== 0x24) return undefined;
-    const len = readLength(buf, at + 1);
-    if (typeof len === "number" || len[0] < 0) return undefined;
-    out.push(buf.subarray(len[1], len[1] + len[0]));
-    at = len[1] + len[0] + 2;
+    if (at >= buf.length) return INCOMPLETE;
+    if (buf[at] !== 0x24) return UNKNOWN;
+    const n = readLength(buf, at + 1);
+    if (n === LINE_INCOMPLETE) return INCOMPLETE;
+    if (n < 0) return UNKNOWN;
+    spans[2 * k] = lineEnd;
+    spans[2 * k + 1] = n;
+    at = lineEnd + n + 2;
+    if (at > buf.length) return INCOMPLETE;
+    if (buf[at - 2] !== CR) return UNKNOWN;
   }
-  return at === end ? out : undefined;
+  pushCount = count;
+  return at;
 }
 
-/** The kind of a message push (`message`, `pmessage`, `smessage`) from its first bulk string, else undefined. */
-function messageKind(word: Buffer): "message" | "pmessage" | "smessage" | undefined {
-  const n = word.length;
-  if (n === 7 && word[0] === 0x6d && word.toString() === "message") return "message";
-  if (n === 8 && word[1] === 0x6d && word[0] === 0x70 && word.toString() === "pmessage") return "pmessage";
-  if (n === 8 && word[1] === 0x6d && word[0] === 0x73 && word.toString() === "smessage") return "smessage";
-  return undefined;
-}
+/** How many bulk strings the last push {@linkcode pushOfBulks} read has. */
+let pushCount = 0;
 
-/** Emits one message push on the client as ioredis's DataHandler does; false when it is not one. */
-function emitMessage(redis: Redis, words: Buffer[]): boolean {
-  const kind = messageKind(words[0]!);
-  if (kind === undefined) return false;
-  if (kind === "pmessage" ? words.length !== 4 : words.length !== 3) return false;
-  if (!(redis as unknown as { condition?: { subscriber?: unknown } }).condition?.subscriber) return true; // as ioredis
+const MESSAGE = new TextEncoder().encode("message");
+const PMESSAGE = new TextEncoder().encode("pmessage");
+const SMESSAGE = new TextEncoder().encode("smessage");
+
+/** Whether the bytes at `at` (`n` of them) are `word`. */
+function isWord(buf: Uint8Array, at: number, n: number, word: Uint8Array): boolean {
+  if (n !== word.length) return false;
+  for (let k = 0; k < n; k++) if (buf[at + k] !== word[k]) return false;
+  return true;
+}
+type Emit = (event: string | symbol, ...args: unknown[]) => boolean;
+
+/** Whether ioredis would deliver messages now: only while it knows the connection subscribed. */
+const subscribed = (redis: Redis) =>
+  Boolean((redis as unknown as { condition?: { subscriber?: unknown } }).condition?.subscriber);
+
+/**
+ * Emits the message push in {@linkcode spans} on the client as ioredis's DataHandler does (nothing when the
+ * connection is not subscribed, as there); false when the push is no message (then ioredis gets it).
+ */
+function emitMessage(redis: Redis, buf: Buffer): boolean {
+  const kindAt = spans[0]!, kindLength = spans[1]!;
+  const kind = pushCount === 3
+    ? (isWord(buf, kindAt, kindLength, MESSAGE)
+      ? "message"
+      : isWord(buf, kindAt, kindLength, SMESSAGE)
+      ? "smessage"
+      : "")
+    : isWord(buf, kindAt, kindLength, PMESSAGE)
+    ? "pmessage"
+    : "";
+  if (kind === "") return false;
+  if (!subscribed(redis)) return true;
+  const word = (k: number) => buf.subarray(spans[2 * k]!, spans[2 * k]! + spans[2 * k + 1]!);
   try {
     if (kind === "pmessage") {
-      const pattern = words[1]!.toString();
-      if (redis.listenerCount("pmessage") > 0) {
-        redis.emit("pmessage", pattern, words[2]!.toString(), words[3]!.toString());
-      }
-      redis.emit("pmessageBuffer", pattern, words[2], words[3]);
+      const pattern = word(1).toString();
+      const channel = word(2);
+      const payload = word(3);
+      if (redis.listenerCount("pmessage") > 0) redis.emit("pmessage", pattern, channel.toString(), payload.toString());
+      redis.emit("pmessageBuffer", pattern, channel, payload);
     } else {
-      if (redis.listenerCount(kind) > 0) redis.emit(kind, words[1]!.toString(), words[2]!.toString());
-      redis.emit(`${kind}Buffer`, words[1], words[2]);
+      const channel = word(1);
+      const payload = word(2);
+      if (redis.listenerCount(kind) > 0) redis.emit(kind, channel.toString(), payload.toString());
+      redis.emit(kind === "message" ? "messageBuffer" : "smessageBuffer", channel, payload);
     }
   } catch (err) {
     // As ioredis: a listener's exception surfaces as uncaught, and does not tear the reading down.
@@ -139,8 +193,6 @@ function emitMessage(redis: Redis, words: Buffer[]): boolean {
   }
   return true;
 }
-
-type Emit = (event: string | symbol, ...args: unknown[]) => boolean;
 
 /**
  * Reads message pushes ahead of ioredis on the client's current socket and on every later one (see the module's
@@ -172,23 +224,23 @@ export function readMessagesAhead(redis: Redis): () => void {
       let i = 0;
       const flush = (to: number) => {
         if (to > handOn) emit.call(this, "data", buf.subarray(handOn, to));
+        handOn = to;
       };
       while (i < buf.length) {
-        const end = replyEnd(buf, i);
+        let end = buf[i] === 0x3e ? pushOfBulks(buf, i) : UNKNOWN;
+        if (end === INCOMPLETE) break;
+        if (end >= 0) flush(i); // what came before goes first, in order
+        if (end >= 0 && emitMessage(redis, buf)) {
+          handOn = end;
+          i = end;
+          continue;
+        }
+        if (end < 0) end = replyEnd(buf, i);
         if (end === INCOMPLETE) break;
         if (end === UNKNOWN) {
           passThrough = true;
           flush(buf.length);
           return true;
-        }
-        if (buf[i] === 0x3e) {
-          const words = bulkStrings(buf, i, end);
-          if (words && words.length > 0) {
-            // Hand on what came before, in order, then take the message.
-            flush(i);
-            if (emitMessage(redis, words)) handOn = end;
-            else handOn = i;
-          }
         }
         i = end;
       }
