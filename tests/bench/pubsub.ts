@@ -27,7 +27,7 @@ import { delay } from "../../lib/core/timing.ts";
 import { ScriptProcess } from "../harness.ts";
 import { median, onPath, printTable, type Row, runCommand, runRatios } from "./bench_kit.ts";
 
-const MESSAGES = 500_000;
+const MESSAGES = 1_000_000;
 const LATENCY_MESSAGES = 3000;
 const RSS_MESSAGES = 2_000_000;
 const RUNS = 3;
