@@ -21,7 +21,7 @@ import { type OutageFields, SubscriberConnection } from "../lib/pubsub/subscript
 import { ClusterSubscriber } from "../lib/pubsub/cluster_subscriber.ts";
 import { onShutdown } from "../lib/core/shutdown.ts";
 import { formatNumber, MessageCounter } from "../lib/core/stats.ts";
-import { flowRate, toSeconds } from "../lib/core/json_event.ts";
+import { flowRate, preciseNow, toSeconds } from "../lib/core/json_event.ts";
 import { whenAborted } from "../lib/core/timing.ts";
 
 const SPEC: ScriptSpec = {
@@ -205,11 +205,13 @@ function printText(out: Printer): (m: PubSubMessage) => void {
 
 function printJson(out: Printer): (m: PubSubMessage) => void {
   return (m) => {
+    const at = preciseNow(); // `time` to the microsecond: minus a `{{ts}}` in the payload, a one-way latency
     const payload = showPayload(m.payload).json;
-    if (m.pattern !== undefined) out.event("pmessage", { pattern: m.pattern, channel: m.channel, ...payload });
+    if (m.pattern !== undefined) out.event("pmessage", { pattern: m.pattern, channel: m.channel, ...payload }, at);
     else if (m.sharded) {
-      out.event("smessage", { channel: m.channel, ...payload, ...(m.node !== undefined ? { node: m.node } : {}) });
-    } else out.event("message", { channel: m.channel, ...payload });
+      const node = m.node !== undefined ? { node: m.node } : {};
+      out.event("smessage", { channel: m.channel, ...payload, ...node }, at);
+    } else out.event("message", { channel: m.channel, ...payload }, at);
   };
 }
 

@@ -434,6 +434,11 @@ export class ScriptProcess implements AsyncDisposable {
     this.#pumps = [pump(this.#child.stdout, this.out), pump(this.#child.stderr, this.err)];
   }
 
+  /** Its process id (the deno process running the script; with `via: "task"`, `deno task`). */
+  get pid(): number {
+    return this.#child.pid;
+  }
+
   /** Writes text to its stdin. */
   async write(text: string): Promise<void> {
     await this.#stdin!.write(new TextEncoder().encode(text));

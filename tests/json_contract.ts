@@ -63,7 +63,8 @@ export const SEEN: Set<string> = new Set<string>();
 export const rowKey = (script: string, stream: Stream | null, event: string | null): string =>
   `${script} ${stream} ${event}`;
 
-const ISO_MS = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
+// To the millisecond; subscriber.ts's messages to the microsecond.
+const ISO_MS = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}(\d{3})?Z$/;
 /** Fields whose content is the user's data (payloads, values, results, entry fields, channel names as keys), not ours to name. */
 const USER_DATA = new Set(["payload", "value", "result", "channels", "rejected_by_reason", "fields"]);
 

@@ -20,19 +20,53 @@ export type EventFields = { readonly [field: string]: unknown } & { event?: neve
  *
  * @param event what the object is, e.g. `message`, `summary`
  * @param fields the rest
- * @param at when it happened (default: now)
+ * @param at when it happened (default: now): a Date gives `time` to the millisecond, epoch milliseconds with a
+ *   fraction (from {@linkcode preciseNow}) give it to the microsecond
  * @returns the object, ready for `JSON.stringify`
  * @example
  * ```ts
  * import { jsonEvent } from "./json_event.ts";
  * const e = jsonEvent("message", { channel: "news" }, new Date(0));
  * console.assert(JSON.stringify(e) === '{"event":"message","time":"1970-01-01T00:00:00.000Z","channel":"news"}');
+ * console.assert(jsonEvent("message", {}, 1.0025).time === "1970-01-01T00:00:00.001003Z");
  * ```
  */
-export function jsonEvent(event: string, fields: EventFields = {}, at: Date = new Date()): Record<string, unknown> {
+export function jsonEvent(
+  event: string,
+  fields: EventFields = {},
+  at: Date | number = new Date(),
+): Record<string, unknown> {
   // Assigning event and time again keeps them first and lets no field replace them.
-  const envelope = { event, time: at.toISOString() };
+  const envelope = { event, time: typeof at === "number" ? isoMicros(at) : at.toISOString() };
   return Object.assign({ ...envelope }, fields, envelope);
+}
+
+/**
+ * Now, in epoch milliseconds with a fraction (`performance.timeOrigin + performance.now()`): a clock to the
+ * microsecond, for `{{ts}}` in published messages and the `time` of the messages a subscriber prints, so that their
+ * difference is a one-way latency on the same machine.
+ *
+ * @returns epoch milliseconds, with microseconds as the fraction
+ */
+export function preciseNow(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/**
+ * An ISO-8601 UTC time to the microsecond, e.g. `2026-12-01T13:00:00.123456Z`.
+ *
+ * @param epochMs epoch milliseconds with a fraction
+ * @returns the time with six decimals of seconds
+ * @example
+ * ```ts
+ * import { isoMicros } from "./json_event.ts";
+ * console.assert(isoMicros(1000.0015) === "1970-01-01T00:00:01.000002Z");
+ * ```
+ */
+export function isoMicros(epochMs: number): string {
+  const micros = Math.round(epochMs * 1000);
+  const ms = Math.floor(micros / 1000);
+  return `${new Date(ms).toISOString().slice(0, -1)}${String(micros - ms * 1000).padStart(3, "0")}Z`;
 }
 
 /**

@@ -100,9 +100,11 @@ export class Printer {
    *
    * @param event what the object is, e.g. `message`, `summary`
    * @param fields the rest
+   * @param at when it happened: a Date (`time` to the millisecond), or epoch ms with a fraction from
+   *   {@linkcode preciseNow} (`time` to the microsecond); default now, to the millisecond
    */
-  event(event: string, fields?: EventFields): void {
-    this.line(JSON.stringify(jsonEvent(event, fields)));
+  event(event: string, fields?: EventFields, at?: Date | number): void {
+    this.line(JSON.stringify(jsonEvent(event, fields, at)));
   }
 
   /** Text in green, on a colour terminal. */

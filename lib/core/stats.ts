@@ -23,15 +23,41 @@ export class MessageCounter {
   firstAt: number | undefined;
   /** When the last one came, in epoch ms. */
   lastAt: number | undefined;
+  readonly #byName = new Map<string, number>();
+  /** The name counted last and how many of it are not in #byName yet: a flood on one channel costs no Map per message. */
+  #lastName: string | undefined;
+  #unsaved = 0;
+
   /** Count by name, in the order names were first seen. */
-  readonly byName = new Map<string, number>();
+  get byName(): Map<string, number> {
+    this.#save();
+    return this.#byName;
+  }
+
+  #save(): void {
+    if (this.#unsaved === 0) return;
+    const name = this.#lastName!;
+    this.#byName.set(name, (this.#byName.get(name) ?? 0) + this.#unsaved);
+    this.#unsaved = 0;
+  }
 
   /** Counts one message for `name` at time `at` (epoch ms). */
   record(name: string, at: number = Date.now()): void {
-    this.total++;
+    this.recordMany(name, 1, at);
+  }
+
+  /** Counts `count` messages for `name`, all at time `at` (epoch ms): a batch, e.g. one a publisher confirmed. */
+  recordMany(name: string, count: number, at: number = Date.now()): void {
+    if (count <= 0) return;
+    this.total += count;
     this.firstAt ??= at;
     this.lastAt = at;
-    this.byName.set(name, (this.byName.get(name) ?? 0) + 1);
+    if (name !== this.#lastName) {
+      this.#save();
+      this.#lastName = name;
+      if (!this.#byName.has(name)) this.#byName.set(name, 0); // keeps the order names were first seen
+    }
+    this.#unsaved += count;
   }
 
   /** Milliseconds from the first message to the last (0 before the second), for `flowRate` in json_event.ts. */

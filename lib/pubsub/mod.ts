@@ -1,8 +1,8 @@
 /**
  * Plain pub/sub, labs 1 and 2: subscribing with one confirmation per channel, keeping subscriptions across reconnects
  * (a refused channel said once, a drop for falling behind named as such, the backlog watched), publishing in pipelined
- * batches at a rate, message templates, stdin read as lines, lab 1's demo messages — and sharded pub/sub, on one
- * server and on a cluster (lab 7).
+ * batches at a rate (a series through a socket of its own, PUBLISH encoded by hand), message templates, stdin read as
+ * lines, lab 1's demo messages — and sharded pub/sub, on one server and on a cluster (lab 7).
  *
  * @module
  */
@@ -13,6 +13,8 @@ export * from "./drop_cause.ts";
 export * from "./message_template.ts";
 export * from "./output_limit.ts";
 export * from "./publish.ts";
+export * from "./publish_lane.ts";
+export * from "./push_messages.ts";
 export * from "./sharded.ts";
 export * from "./stdin_lines.ts";
 export * from "./subscribe.ts";

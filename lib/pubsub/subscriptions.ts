@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { readMessagesAhead } from "./push_messages.ts";
 import { toSeconds } from "../core/json_event.ts";
 import { type Redis, ReplyError } from "ioredis";
 import { Connection, type ConnectionOptions } from "../core/client.ts";
@@ -157,6 +158,8 @@ export class SubscriberConnection {
       lostSince: () => (made.self ? made.self.#lost() : undefined),
     });
     made.self = new SubscriberConnection(conn, await readSubscriberFacts(conn.redis), options);
+    // Messages are read ahead of ioredis's decoder, which costs far more per message (push_messages.ts).
+    readMessagesAhead(conn.redis);
     return made.self;
   }
 

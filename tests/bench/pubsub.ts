@@ -1,8 +1,14 @@
 /**
  * Lab 1 under load:
  * - `publisher.ts --repeat` → `subscriber.ts --quiet` on loopback, next to
- *   `redis-benchmark -P 64 publish` with a `redis-cli` subscriber attached,
- *   in the same run against the same server;
+ *   `redis-benchmark -P 64 publish` with a `redis-cli` subscriber attached
+ *   and next to a plain ioredis pair (a pipelined ioredis publisher → a bare
+ *   ioredis subscriber), in the same run against the same server;
+ * - one-way latency at 1,000 msg/s (`publisher.ts --rate 1000 '{{ts}}'` →
+ *   `subscriber.ts --json`, whose `time` is to the microsecond) next to an
+ *   ioredis PING round trip of the same run;
+ * - the RSS of `subscriber.ts --quiet` over 2,000,000 messages, sampled from
+ *   /proc/PID/status;
  * - what receiving costs, in two tables (receive rate, and CPU time per
  *   message, which drifts less on a shared machine): one subscriber process
  *   at a time flooded by `redis-benchmark -P 64 publish` (which publishes
@@ -14,11 +20,16 @@
  *
  * @module
  */
+import { Redis } from "ioredis";
 import { LocalServer } from "../../lib/core/local_server.ts";
+import { percentile } from "../../lib/core/stats.ts";
+import { delay } from "../../lib/core/timing.ts";
 import { ScriptProcess } from "../harness.ts";
 import { median, onPath, printTable, type Row, runCommand, runRatios } from "./bench_kit.ts";
 
-const MESSAGES = 200_000;
+const MESSAGES = 1_000_000;
+const LATENCY_MESSAGES = 3000;
+const RSS_MESSAGES = 2_000_000;
 const RUNS = 3;
 const FLOOD = 500_000;
 const FLOOD_PAYLOAD = "hello world 0123";
@@ -70,35 +81,209 @@ async function redisBenchmark(port: number): Promise<number> {
   }
 }
 
-async function ourPair(url: string, run: number): Promise<{ received: number; subRate: number; pubRate: number }> {
-  const channel = `bench:lab:${run}`;
+/** The last line a script printed, as JSON. */
+const lastJson = (text: string) => JSON.parse(text.trim().split("\n").at(-1)!);
+
+/** The subscriber.ts arguments of the pairs. */
+const subscriberArgs = (url: string, channel: string, count: number) => [
+  ...["--url", url, channel, "--quiet", "--json", "--count", String(count), "--timeout", "10s"],
+];
+
+/** A sample of a process's resident memory (VmRSS in /proc/PID/status), in bytes, every `everyMs`. */
+function sampleRss(pid: number, everyMs: number): { samples: number[]; stop: () => void } {
+  const samples: number[] = [];
+  const timer = setInterval(() => {
+    try {
+      const kb = /^VmRSS:\s+(\d+) kB/m.exec(Deno.readTextFileSync(`/proc/${pid}/status`))?.[1];
+      if (kb) samples.push(Number(kb) * 1024);
+    } catch {
+      // exited
+    }
+  }, everyMs);
+  return { samples, stop: () => clearInterval(timer) };
+}
+
+interface PairRun {
+  received: number;
+  subRate: number;
+  pubRate: number;
+  rss?: number[];
+}
+
+/** publisher.ts --repeat → subscriber.ts --quiet; with `sampleMs`, the subscriber's RSS sampled that often. */
+async function ourPair(url: string, channel: string, count: number, sampleMs?: number): Promise<PairRun> {
+  await using sub = new ScriptProcess("subscriber.ts", subscriberArgs(url, channel, count));
+  await sub.out.waitFor(/"event":"subscribe"/, 20_000);
+  const rss = sampleMs ? sampleRss(sub.pid, sampleMs) : undefined;
+  await using pub = new ScriptProcess("publisher.ts", [
+    ...["--url", url, channel, "msg {{n}} {{ts}}", "--repeat", String(count), "--quiet", "--json"],
+  ]);
+  await pub.exit(120_000);
+  await sub.exit(120_000);
+  rss?.stop();
+  const summary = lastJson(sub.out.text);
+  return {
+    received: summary.messages,
+    subRate: summary.rate_per_second,
+    pubRate: lastJson(pub.out.text).rate_per_second,
+    ...(rss ? { rss: rss.samples } : {}),
+  };
+}
+
+/** The plain ioredis pair: a pipelined ioredis publisher → a bare ioredis subscriber counting `message` events. */
+async function plainPair(url: string, channel: string): Promise<PairRun> {
+  await using sub = new ScriptProcess("../tests/bench/receiver.ts", ["ioredis6-resp3", url, channel, String(MESSAGES)]);
+  await sub.out.waitFor(/subscribed/, 20_000);
+  await using pub = new ScriptProcess("../tests/bench/plain_publisher.ts", [url, channel, String(MESSAGES)]);
+  await pub.exit(60_000);
+  await sub.exit(60_000);
+  const summary = lastJson(sub.out.text);
+  return {
+    received: summary.messages,
+    subRate: summary.rate_per_second,
+    pubRate: lastJson(pub.out.text).rate_per_second,
+  };
+}
+
+/** Round trips of PING on one ioredis connection, awaited one after another, in ms. */
+async function pingTimes(url: string, count: number): Promise<number[]> {
+  const redis = new Redis(url);
+  try {
+    await redis.ping();
+    const times: number[] = [];
+    for (let i = 0; i < count; i++) {
+      const t = performance.now();
+      await redis.ping();
+      times.push(performance.now() - t);
+      await delay(1); // about the pace of the messages below
+    }
+    return times;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** Epoch ms (with the microseconds) of a `time` as subscriber.ts writes it for a message. */
+function epochMicros(time: string): number {
+  return Date.parse(`${time.slice(0, 23)}Z`) + Number(time.slice(23, 26).padEnd(3, "0")) / 1000;
+}
+
+/** One-way latencies (ms) of publisher.ts --rate 1000 → subscriber.ts --json: `time` of each message minus its `{{ts}}`. */
+async function pairLatencies(url: string, channel: string): Promise<number[]> {
   await using sub = new ScriptProcess("subscriber.ts", [
-    "--url",
-    url,
-    channel,
-    "--quiet",
-    "--json",
-    "--count",
-    String(MESSAGES),
-    "--timeout",
-    "10s",
+    ...["--url", url, channel, "--json", "--count", String(LATENCY_MESSAGES), "--timeout", "10s"],
   ]);
   await sub.out.waitFor(/"event":"subscribe"/, 20_000);
   await using pub = new ScriptProcess("publisher.ts", [
-    "--url",
-    url,
-    channel,
-    "msg {{n}} {{ts}}",
-    "--repeat",
-    String(MESSAGES),
-    "--quiet",
-    "--json",
+    ...["--url", url, channel, "{{ts}}", "--repeat", String(LATENCY_MESSAGES), "--rate", "1000", "--quiet"],
   ]);
   await pub.exit(60_000);
   await sub.exit(60_000);
-  const summary = JSON.parse(sub.out.text.trim().split("\n").at(-1)!);
-  const published = JSON.parse(pub.out.text.trim().split("\n").at(-1)!);
-  return { received: summary.messages, subRate: summary.rate_per_second, pubRate: published.rate_per_second };
+  const messages = sub.out.text.trim().split("\n").map((l) => JSON.parse(l)).filter((e) => e.event === "message");
+  // The first messages pay for warming up (JIT, buffers): a tenth is left out.
+  return messages.slice(Math.floor(messages.length / 10)).map((m) => epochMicros(m.time) - Number(m.payload));
+}
+
+/** The 50th and 99th percentile of some times. */
+const p50p99 = (values: number[]) => [percentile(values, 50), percentile(values, 99)] as const;
+
+/** The pairs' throughput, latency and memory tables (`deno eval` can run them alone). */
+export async function labTable(): Promise<void> {
+  if (!(await onPath("redis-benchmark")) || !(await onPath("redis-cli"))) {
+    throw new Error("The baseline needs redis-benchmark and redis-cli (Debian: apt-get install redis-tools)");
+  }
+  // Room in the server's buffer for a subscriber that falls behind while the publisher runs ahead.
+  await using server = await LocalServer.start({ args: ["--client-output-buffer-limit", "pubsub 1gb 512mb 60"] });
+  const baseline: number[] = [];
+  const plain: PairRun[] = [];
+  const ours: PairRun[] = [];
+  const ping: (readonly [number, number])[] = [];
+  const latency: (readonly [number, number])[] = [];
+  for (let run = 0; run < RUNS; run++) {
+    baseline.push(await redisBenchmark(server.port));
+    plain.push(await plainPair(server.url, `bench:plain:${run}`));
+    ours.push(await ourPair(server.url, `bench:lab:${run}`, MESSAGES));
+    ping.push(p50p99(await pingTimes(server.url, LATENCY_MESSAGES)));
+    latency.push(p50p99(await pairLatencies(server.url, `bench:latency:${run}`)));
+    for (const [who, r] of [["plain pair", plain.at(-1)!], ["our pair", ours.at(-1)!]] as const) {
+      if (r.received !== MESSAGES) console.log(`  run ${run + 1}, ${who}: received ${r.received} of ${MESSAGES}`);
+    }
+  }
+  const rate = (name: string, values: number[], base: number[]): Row => ({
+    name,
+    value: median(values),
+    unit: "msg/s",
+    ...runRatios(values, base),
+  });
+  const title = `${MESSAGES.toLocaleString("en-US")} messages on loopback (${server.kind}), median of ${RUNS} runs; ` +
+    `ratio: median (range) of the per-run ratios`;
+  const delivered = ours.map((r) => r.subRate);
+  printTable(`pub/sub throughput next to redis-benchmark: ${title}`, [
+    rate("redis-benchmark -P 64 publish (redis-cli subscribed; baseline)", baseline, baseline),
+    rate("publisher.ts --repeat → subscriber.ts --quiet (delivered; goal ≥ ×0.5)", delivered, baseline),
+    rate("publisher.ts --repeat (publish side alone)", ours.map((r) => r.pubRate), baseline),
+    rate(
+      "plain ioredis pair: pipelined publisher → bare subscriber (delivered)",
+      plain.map((r) => r.subRate),
+      baseline,
+    ),
+    rate("plain ioredis pair: its publisher alone", plain.map((r) => r.pubRate), baseline),
+  ]);
+  const plainRates = plain.map((r) => r.subRate);
+  printTable(`pub/sub throughput next to a plain ioredis pair: ${title}`, [
+    rate("plain ioredis pair (delivered; baseline)", plainRates, plainRates),
+    rate("publisher.ts --repeat → subscriber.ts --quiet (delivered)", delivered, plainRates),
+  ]);
+  const ms = (name: string, values: number[], base: number[]): Row => ({
+    name,
+    value: median(values),
+    unit: "ms",
+    ...runRatios(values, base),
+  });
+  const pingP50 = ping.map(([p]) => p);
+  const pingP99 = ping.map(([, p]) => p);
+  printTable(
+    `one-way latency at 1,000 msg/s, publisher.ts --rate 1000 '{{ts}}' → subscriber.ts --json (\`time\` − {{ts}}, ` +
+      `µs clocks, one machine), ${LATENCY_MESSAGES.toLocaleString("en-US")} messages, the first tenth left out, ` +
+      `next to ioredis PING round trips (1 ms apart), median of ${RUNS} runs`,
+    [
+      ms("ioredis PING round trip, p50 (baseline of p50)", pingP50, pingP50),
+      ms("publisher.ts → subscriber.ts, p50 (goal ≤ ×1)", latency.map(([p]) => p), pingP50),
+      ms("ioredis PING round trip, p99 (baseline of p99)", pingP99, pingP99),
+      ms("publisher.ts → subscriber.ts, p99 (goal ≤ ×3 of PING p99)", latency.map(([, p]) => p), pingP99),
+    ],
+  );
+  await rssTable(server.url);
+}
+
+/** The subscriber's resident memory over {@linkcode RSS_MESSAGES} messages from publisher.ts. */
+async function rssTable(url: string): Promise<void> {
+  const run = await ourPair(url, "bench:rss", RSS_MESSAGES, 100);
+  const samples = run.rss ?? [];
+  // Warm-up: the first quarter of the samples (the JIT, ioredis's buffers, the first GCs).
+  const settled = samples.slice(Math.floor(samples.length / 4));
+  if (settled.length < 3) {
+    console.log(`\nRSS: too few samples (${samples.length}) to say anything`);
+    return;
+  }
+  const mb = (b: number) => b / 2 ** 20;
+  const mid = median(settled);
+  printTable(
+    `subscriber.ts --quiet RSS (VmRSS) over ${RSS_MESSAGES.toLocaleString("en-US")} messages from publisher.ts ` +
+      `(${run.received.toLocaleString("en-US")} received, ${samples.length} samples 100 ms apart, the first quarter ` +
+      `left out as warm-up; goal: min and max within ×0.90–1.10 of the median)`,
+    [
+      { name: "median after warm-up (baseline)", value: mb(mid), unit: "MiB" },
+      { name: "lowest after warm-up", value: mb(Math.min(...settled)), unit: "MiB" },
+      { name: "highest after warm-up", value: mb(Math.max(...settled)), unit: "MiB" },
+      { name: "last sample", value: mb(settled.at(-1)!), unit: "MiB" },
+      {
+        name: "highest before warm-up ended",
+        value: mb(Math.max(...samples.slice(0, samples.length / 4))),
+        unit: "MiB",
+      },
+    ],
+  );
 }
 
 /** What one flooded subscriber reported: its rate, and its CPU time per message when it measures that. */
@@ -149,32 +334,6 @@ async function receiveTables(): Promise<void> {
   };
   table("receive rate", "msg/s", (r) => r.rate_per_second);
   table("CPU time per message received (the subscriber process's own)", "µs", (r) => r.cpu_us_per_message);
-}
-
-async function labTable(): Promise<void> {
-  if (!(await onPath("redis-benchmark")) || !(await onPath("redis-cli"))) {
-    throw new Error("The baseline needs redis-benchmark and redis-cli (Debian: apt-get install redis-tools)");
-  }
-  await using server = await LocalServer.start();
-  const baseline: number[] = [];
-  const sustained: number[] = [];
-  const publishing: number[] = [];
-  for (let run = 0; run < RUNS; run++) {
-    baseline.push(await redisBenchmark(server.port));
-    const ours = await ourPair(server.url, run);
-    if (ours.received !== MESSAGES) console.log(`  run ${run + 1}: received ${ours.received} of ${MESSAGES}`);
-    sustained.push(ours.subRate);
-    publishing.push(ours.pubRate);
-  }
-  const rows: Row[] = [
-    { name: "redis-benchmark -P 64 publish (redis-cli subscribed)", value: median(baseline), unit: "msg/s" },
-    { name: "publisher.ts --repeat → subscriber.ts --quiet (delivered)", value: median(sustained), unit: "msg/s" },
-    { name: "publisher.ts --repeat (publish side alone)", value: median(publishing), unit: "msg/s" },
-  ];
-  printTable(
-    `pub/sub on loopback (${server.kind}): ${MESSAGES.toLocaleString("en-US")} messages, median of ${RUNS} runs`,
-    rows,
-  );
 }
 
 /** Runs the pub/sub benchmark and prints its tables. */

@@ -145,6 +145,30 @@ ownServerTest(
       assert.equal(await publisher(["--url", url, "--tls-ca", certs.ca, "tls:ch", "hi"], io), ExitCode.Ok, io.err.text);
     });
 
+    await t.step(
+      "publisher --repeat publishes over TLS too (its own socket: same CA, same name, or --tls-insecure)",
+      async () => {
+        for (
+          const [url, flag] of [[`rediss://localhost:${tlsPort}`, ["--tls-ca", certs.ca]], [tlsUrl, ["--tls-insecure"]]]
+        ) {
+          const io = captureIo();
+          const args = [
+            "--url",
+            url as string,
+            ...flag as string[],
+            "tls:bulk",
+            "m {{n}}",
+            "--repeat",
+            "3000",
+            "--quiet",
+            "--json",
+          ];
+          assert.equal(await publisher(args, io), ExitCode.Ok, io.err.text);
+          assert.equal(JSON.parse(io.out.text.trim().split("\n").at(-1)!).published, 3000);
+        }
+      },
+    );
+
     await t.step("REDIS_TLS_CA, in a real process", async () => {
       await using p = new ScriptProcess("ping.ts", ["--url", tlsUrl], { REDIS_TLS_CA: certs.ca });
       assert.equal(await p.exit(), ExitCode.Ok, p.err.text + p.out.text);

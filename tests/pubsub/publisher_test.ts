@@ -46,7 +46,9 @@ Deno.test("publisher --repeat fills the template and --rate holds the pace", asy
   assert.ok(elapsed >= 185, `20 messages at 100/s took only ${elapsed.toFixed(0)} ms`);
   const messages = sub.out.text.trim().split("\n").map((l) => JSON.parse(l)).filter((e) => e.event === "message");
   assert.equal(messages.length, 20);
-  messages.forEach((m, i) => assert.match(m.payload, new RegExp(`^n=${i + 1} ts=\\d{13} iso=\\d{4}-\\d\\d-\\d\\dT`)));
+  messages.forEach((m, i) =>
+    assert.match(m.payload, new RegExp(`^n=${i + 1} ts=\\d{13}\\.\\d{3} iso=\\d{4}-\\d\\d-\\d\\dT`))
+  );
   const results = pub.out.text.trim().split("\n").map((l) => JSON.parse(l));
   assert.equal(results.filter((r) => r.event === "published" && r.receivers === 1).length, 20);
 });
