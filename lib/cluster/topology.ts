@@ -146,6 +146,10 @@ export interface ClusterNodeLine {
   down: boolean;
   /** Its flags as the reply gives them: `myself`, `master`, `slave`, `fail?`, `fail`, `handshake`… */
   flags: ReadonlySet<string>;
+  /** Whether the answering node's cluster bus link to it is up (`connected`; always so for `myself`). */
+  connected: boolean;
+  /** When the answering node last had a PONG from it, in epoch ms (0: never, or `myself`). */
+  pongReceivedMs: number;
   /** The slot ranges it serves (masters). */
   slots: [number, number][];
 }
@@ -164,7 +168,7 @@ export interface ClusterNodeLine {
  */
 export function parseClusterNodes(text: string): ClusterNodeLine[] {
   return text.split("\n").map((l) => l.trim()).filter((l) => l !== "").map((line) => {
-    const [id = "", addr = "", flags = "", master = "-", , , , , ...slotWords] = line.split(" ");
+    const [id = "", addr = "", flags = "", master = "-", , pong = "0", , link = "", ...slotWords] = line.split(" ");
     const flagSet = new Set(flags.split(","));
     const slots: [number, number][] = [];
     for (const word of slotWords) {
@@ -179,6 +183,8 @@ export function parseClusterNodes(text: string): ClusterNodeLine[] {
       ...(master !== "-" ? { masterId: master } : {}),
       down: flagSet.has("fail") || flagSet.has("fail?") || flagSet.has("handshake") || flagSet.has("noaddr"),
       flags: flagSet,
+      connected: link === "connected",
+      pongReceivedMs: Number(pong) || 0,
       slots,
     };
   });
