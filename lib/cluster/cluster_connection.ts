@@ -40,6 +40,8 @@ export interface ClusterConnectionOptions {
 }
 
 const DISCONNECT_TIMEOUT_MS = 200;
+/** How long one read of the slot map may take. */
+const SLOTS_REFRESH_TIMEOUT_MS = 1000;
 
 /** Thrown inside {@linkcode ClusterConnection} when the stop signal ends the first connect. */
 const STOPPED = new Error("stopped");
@@ -97,7 +99,7 @@ export class ClusterConnection {
       enableReadyCheck: true,
       redisOptions,
       slotsRefreshInterval: options.refreshMs ?? 1000,
-      slotsRefreshTimeout: 1000,
+      slotsRefreshTimeout: SLOTS_REFRESH_TIMEOUT_MS,
       clusterRetryStrategy: (attempt) => this.#closing ? null : Math.min(100 * 2 ** (attempt - 1), 2000),
       ...(options.shardedSubscribers ? { shardedSubscribers: true } : {}),
       ...(options.autoPipelining ? { enableAutoPipelining: true } : {}),
@@ -294,6 +296,18 @@ export class ClusterConnection {
     if ((this.cluster.status as string) !== "end") this.cluster.disconnect();
     // ioredis arms a timer of `disconnectTimeout` per node to destroy its socket: let them run out.
     await delay(DISCONNECT_TIMEOUT_MS + 20);
+    await this.#stopRefreshing();
+  }
+
+  /**
+   * ioredis 6.0.0 re-arms its slot-map refresh timer when a refresh still in flight at the disconnect completes
+   * (likely while a node is down): wait for that refresh (at most its timeout) and clear the timer again.
+   */
+  async #stopRefreshing(): Promise<void> {
+    const internal = this.cluster as unknown as { isRefreshing?: boolean; clearNodesRefreshInterval?: () => void };
+    const until = Date.now() + SLOTS_REFRESH_TIMEOUT_MS + 500;
+    while (internal.isRefreshing && Date.now() < until) await delay(20);
+    internal.clearNodesRefreshInterval?.();
   }
 }
 

@@ -43,6 +43,7 @@ export class ClusterSubscription {
   readonly failed: Promise<CliError | undefined> = new Promise(() => {});
   #wanted: Subscription[] = [];
   #timer: ReturnType<typeof setInterval> | undefined;
+  #closed = false;
   #node = "";
   #downSince: number | undefined;
   #downMs = 0;
@@ -91,7 +92,7 @@ export class ClusterSubscription {
     this.#wanted.push(...subscriptions);
     await subscribeAll(this.conn.cluster as unknown as Redis, subscriptions, () => {});
     this.#node = this.#instanceKey();
-    this.#timer ??= setInterval(() => this.#watch(), WATCH_MS);
+    if (!this.#closed) this.#timer ??= setInterval(() => this.#watch(), WATCH_MS); // not when closed meanwhile
   }
 
   #instance(): Redis | undefined {
@@ -158,6 +159,7 @@ export class ClusterSubscription {
 
   /** Stops watching (the cluster's connection is closed by its owner). */
   close(): Promise<void> {
+    this.#closed = true;
     clearInterval(this.#timer);
     this.#timer = undefined;
     return Promise.resolve();
