@@ -76,6 +76,8 @@ export function singleSampler(sub: SubscriberConnection): SamplerSource {
 /** One connection per master of a cluster, opened and closed as the slot map changes. */
 class PerMaster<T extends { close(): Promise<void> }> {
   readonly #open = new Map<string, T>();
+  /** Connections closed because their node serves no slots any more, kept for their counts. */
+  readonly retired: T[] = [];
   #syncing: Promise<void> = Promise.resolve();
   #closed = false;
 
@@ -97,6 +99,7 @@ class PerMaster<T extends { close(): Promise<void> }> {
     for (const [node, conn] of [...this.#open]) {
       if (masters.includes(node)) continue;
       this.#open.delete(node);
+      this.retired.push(conn);
       await conn.close();
     }
     for (const node of masters.filter((m) => !this.#open.has(m))) {
@@ -227,8 +230,6 @@ function mergeStates(nodes: string[], states: ServerState[], cluster: ClusterCon
 export class ClusterSampler implements SamplerSource {
   readonly address: string;
   readonly #subs: PerMaster<SubscriberConnection>;
-  /** Outages etc. of the subscribers closed since (a failed master's), kept for the totals. */
-  #closedCounts = { outages: 0, fellBehind: 0, restarts: 0 };
 
   private constructor(cluster: ClusterConnection, sampler: MessageSampler, reporter: Reporter) {
     this.address = cluster.address;
@@ -243,15 +244,7 @@ export class ClusterSampler implements SamplerSource {
         if (this.#first() === node || isKeyspaceChannel(channel)) sampler.add(channel, payload);
       });
       await sub.subscribe([{ kind: "pattern", name: "*" }]);
-      const close = sub.close.bind(sub);
-      return Object.assign(sub, {
-        close: async () => {
-          this.#closedCounts.outages += sub.conn.outages;
-          this.#closedCounts.fellBehind += sub.fellBehind;
-          this.#closedCounts.restarts += sub.restarts;
-          await close();
-        },
-      });
+      return sub;
     }, reporter);
   }
 
@@ -280,13 +273,19 @@ export class ClusterSampler implements SamplerSource {
     return subs.length > 0 && subs.every(([, s]) => s.ready);
   }
   get outages(): number {
-    return this.#closedCounts.outages + this.#subs.entries().reduce((n, [, s]) => n + s.conn.outages, 0);
+    return this.#sum((s) => s.conn.outages);
   }
   get fellBehind(): number {
-    return this.#closedCounts.fellBehind + this.#subs.entries().reduce((n, [, s]) => n + s.fellBehind, 0);
+    return this.#sum((s) => s.fellBehind);
   }
   get restarts(): number {
-    return this.#closedCounts.restarts + this.#subs.entries().reduce((n, [, s]) => n + s.restarts, 0);
+    return this.#sum((s) => s.restarts);
+  }
+
+  /** A count over every subscriber, those of nodes dropped since included. */
+  #sum(count: (sub: SubscriberConnection) => number): number {
+    const all = [...this.#subs.retired, ...this.#subs.entries().map(([, s]) => s)];
+    return all.reduce((n, s) => n + count(s), 0);
   }
 
   outageSummary(cost: string): string | undefined {
