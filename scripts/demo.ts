@@ -15,6 +15,7 @@ import { defaultIo, type Io, prefixedWriter, Printer, Reporter } from "../lib/co
 import { Connection } from "../lib/core/client.ts";
 import { onShutdown } from "../lib/core/shutdown.ts";
 import { resolveUrl } from "../lib/core/config.ts";
+import { CLUSTER_OPTIONS, clusterFromEnv } from "../lib/cluster/target.ts";
 import { main as publisher } from "./publisher.ts";
 import { main as subscriber } from "./subscriber.ts";
 
@@ -26,10 +27,7 @@ const SPEC: ScriptSpec = {
     interval: { type: "string", arg: "DURATION", help: "pause between the demo's messages (default 0.5–1.5 s)" },
     local: { type: "boolean", help: "start a throw-away local server even when one answers on localhost:6379" },
     url: COMMON_OPTIONS.url!,
-    cluster: {
-      type: "boolean",
-      help: "the URL is a seed node of a cluster (e.g. deno task cluster's): the same demo across its nodes",
-    },
+    cluster: CLUSTER_OPTIONS.cluster!,
     help: COMMON_OPTIONS.help!,
   },
   examples: [
@@ -52,14 +50,14 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     const status = new Reporter(io.stderr);
     const wantsLocal = flags.boolean("local");
     if (wantsLocal && flags.string("url") !== undefined) throw new UsageError("--local and --url exclude each other");
-    const cluster = flags.boolean("cluster");
-    if (cluster && (wantsLocal || flags.string("url") === undefined)) {
+    const cluster = flags.boolean("cluster") || clusterFromEnv();
+    const explicit = flags.string("url") ?? readEnv("REDIS_URL");
+    if (cluster && (wantsLocal || explicit === undefined)) {
       throw new UsageError(
         "--cluster needs --url SEED (it starts no cluster): run deno task cluster in another terminal, then " +
           "deno task demo --cluster --url redis://127.0.0.1:7000",
       );
     }
-    const explicit = flags.string("url") ?? readEnv("REDIS_URL");
     let url = resolveUrl(flags.string("url"));
     // One stop request for the whole demo (the subscriber and the publisher follow it), from its very start.
     using shutdown = onShutdown(io.signal);

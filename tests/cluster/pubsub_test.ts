@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { main as publisher } from "../../scripts/publisher.ts";
 import { main as subscriber } from "../../scripts/subscriber.ts";
+import { main as demo } from "../../scripts/demo.ts";
 import { ExitCode } from "../../lib/core/exit_codes.ts";
 import { slotOf } from "../../lib/cluster/topology.ts";
 import { ClusterConnection } from "../../lib/cluster/cluster_connection.ts";
@@ -106,4 +107,20 @@ clusterSuite("pub/sub on a cluster of 3 masters", async (t, local) => {
     assert.match(pub.out.text, new RegExp(`→ ${channel}: a  \\(received by 0 subscribers on ${node}\\)`));
     assert.match(pub.err.text, /Nobody is subscribed/);
   });
+
+  await t.step(
+    "demo.ts --cluster plays lab 1 across the cluster; with --local (no seed) it says what to run",
+    async () => {
+      const io = captureIo();
+      assert.equal(
+        await demo(["--cluster", "--url", local.seedUrl, "--interval", "20ms"], io),
+        ExitCode.Ok,
+        io.err.text,
+      );
+      assert.match(io.out.text, /subscriber.*│/);
+      const bare = captureIo();
+      assert.equal(await demo(["--cluster", "--local"], bare), ExitCode.Usage);
+      assert.match(bare.err.text, /deno task cluster/);
+    },
+  );
 });
