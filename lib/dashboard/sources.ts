@@ -221,6 +221,9 @@ function mergeStates(nodes: string[], states: ServerState[], cluster: ClusterCon
   };
 }
 
+/** How long the sampler keeps taking messages from one master before it checks that it is still the first live one. */
+const PRIMARY_MS = 250;
+
 /**
  * The sampler on a cluster: a `*` subscriber on every master. A plain
  * PUBLISH reaches every node, so messages are taken from the first master's
@@ -230,6 +233,8 @@ function mergeStates(nodes: string[], states: ServerState[], cluster: ClusterCon
 export class ClusterSampler implements SamplerSource {
   readonly address: string;
   readonly #subs: PerMaster<SubscriberConnection>;
+  #primary: string | undefined;
+  #primaryAt = -Infinity;
 
   private constructor(cluster: ClusterConnection, sampler: MessageSampler, reporter: Reporter) {
     this.address = cluster.address;
@@ -263,9 +268,17 @@ export class ClusterSampler implements SamplerSource {
     return source;
   }
 
-  /** The master whose subscriber's messages count (the first live one, in slot order). */
+  /**
+   * The master whose subscriber's messages count: the first live one, in slot order. Asked for every message, so
+   * looked up again at most every {@linkcode PRIMARY_MS} (a switch then loses or repeats that long of messages).
+   */
   #first(): string | undefined {
-    return this.#subs.entries().find(([, s]) => s.ready)?.[0];
+    const now = Date.now();
+    if (now - this.#primaryAt >= PRIMARY_MS) {
+      this.#primary = this.#subs.entries().find(([, s]) => s.ready)?.[0];
+      this.#primaryAt = now;
+    }
+    return this.#primary;
   }
 
   get ready(): boolean {
