@@ -23,7 +23,7 @@
 import { Redis } from "ioredis";
 import { LocalServer } from "../../lib/core/local_server.ts";
 import { percentile } from "../../lib/core/stats.ts";
-import { delay } from "../../lib/core/timing.ts";
+import { waitUntil } from "../../lib/core/timing.ts";
 import { ScriptProcess } from "../harness.ts";
 import { median, onPath, printTable, type Row, runCommand, runRatios } from "./bench_kit.ts";
 
@@ -145,17 +145,18 @@ async function plainPair(url: string, channel: string): Promise<PairRun> {
   };
 }
 
-/** Round trips of PING on one ioredis connection, awaited one after another, in ms. */
+/** Round trips of PING on one ioredis connection, one every millisecond (the pace of the messages below), in ms. */
 async function pingTimes(url: string, count: number): Promise<number[]> {
   const redis = new Redis(url);
   try {
     await redis.ping();
     const times: number[] = [];
+    const start = performance.now();
     for (let i = 0; i < count; i++) {
+      await waitUntil(start + i);
       const t = performance.now();
       await redis.ping();
       times.push(performance.now() - t);
-      await delay(1); // about the pace of the messages below
     }
     return times;
   } finally {
@@ -184,6 +185,18 @@ async function pairLatencies(url: string, channel: string): Promise<number[]> {
   return messages.slice(Math.floor(messages.length / 10)).map((m) => epochMicros(m.time) - Number(m.payload));
 }
 
+/** One-way latencies (ms) of a pair of tests/bench/latency_pair.ts at the same pace, the first tenth left out. */
+async function floorLatencies(kind: "bare" | "ioredis", url: string, channel: string): Promise<number[]> {
+  const args = [url, channel, String(LATENCY_MESSAGES)];
+  await using reader = new ScriptProcess("../tests/bench/latency_pair.ts", [kind, "reader", ...args]);
+  await reader.out.waitFor(/subscribed/, 20_000);
+  await using writer = new ScriptProcess("../tests/bench/latency_pair.ts", [kind, "writer", ...args]);
+  await writer.exit(60_000);
+  await reader.exit(60_000);
+  const latencies: number[] = JSON.parse(reader.out.text.trim().split("\n").at(-1)!);
+  return latencies.slice(Math.floor(latencies.length / 10));
+}
+
 /** The 50th and 99th percentile of some times. */
 const p50p99 = (values: number[]) => [percentile(values, 50), percentile(values, 99)] as const;
 
@@ -199,12 +212,16 @@ export async function labTable(): Promise<void> {
   const ours: PairRun[] = [];
   const ping: (readonly [number, number])[] = [];
   const latency: (readonly [number, number])[] = [];
+  const bare: (readonly [number, number])[] = [];
+  const plainLatency: (readonly [number, number])[] = [];
   for (let run = 0; run < RUNS; run++) {
     baseline.push(await redisBenchmark(server.port));
     plain.push(await plainPair(server.url, `bench:plain:${run}`));
     ours.push(await ourPair(server.url, `bench:lab:${run}`, MESSAGES));
     ping.push(p50p99(await pingTimes(server.url, LATENCY_MESSAGES)));
     latency.push(p50p99(await pairLatencies(server.url, `bench:latency:${run}`)));
+    bare.push(p50p99(await floorLatencies("bare", server.url, `bench:bare:${run}`)));
+    plainLatency.push(p50p99(await floorLatencies("ioredis", server.url, `bench:plain_latency:${run}`)));
     for (const [who, r] of [["plain pair", plain.at(-1)!], ["our pair", ours.at(-1)!]] as const) {
       if (r.received !== MESSAGES) console.log(`  run ${run + 1}, ${who}: received ${r.received} of ${MESSAGES}`);
     }
@@ -249,8 +266,12 @@ export async function labTable(): Promise<void> {
     [
       ms("ioredis PING round trip, p50 (baseline of p50)", pingP50, pingP50),
       ms("publisher.ts → subscriber.ts, p50 (goal ≤ ×1)", latency.map(([p]) => p), pingP50),
+      ms("plain ioredis publisher → subscriber, same pace, p50", plainLatency.map(([p]) => p), pingP50),
+      ms("two bare Deno sockets, same pace, p50 (the floor)", bare.map(([p]) => p), pingP50),
       ms("ioredis PING round trip, p99 (baseline of p99)", pingP99, pingP99),
       ms("publisher.ts → subscriber.ts, p99 (goal ≤ ×3 of PING p99)", latency.map(([, p]) => p), pingP99),
+      ms("plain ioredis publisher → subscriber, same pace, p99", plainLatency.map(([, p]) => p), pingP99),
+      ms("two bare Deno sockets, same pace, p99", bare.map(([, p]) => p), pingP99),
     ],
   );
   await rssTable(server.url);
