@@ -30,6 +30,9 @@ const ISO_TIME =
  * ```
  */
 export function parseIsoTime(text: string): number | undefined {
+  // The forms most messages carry (toISOString's, and without the fraction) are read by their characters.
+  const fast = utcForm(text);
+  if (fast !== undefined) return Number.isNaN(fast) ? undefined : fast;
   const m = ISO_TIME.exec(text);
   if (!m) return undefined;
   const year = +m[1]!, month = +m[2]!, day = +m[3]!, hour = +m[4]!, minute = +m[5]!, second = m[6] ? +m[6] : 0;
@@ -62,31 +65,42 @@ export function parseIsoTime(text: string): number | undefined {
  * ```
  */
 export function isIsoTime(text: string): boolean {
-  // The form every event of ours carries (toISOString's) is checked by its characters: no regex, no Date.
-  const fast = text.length === 24 ? utcMillisFormValid(text) : undefined;
-  return fast ?? parseIsoTime(text) !== undefined;
+  const fast = utcForm(text);
+  return fast !== undefined ? !Number.isNaN(fast) : parseIsoTime(text) !== undefined;
 }
 
-/** `YYYY-MM-DDTHH:MM:SS.sssZ`: whether it is a real moment; undefined when the text has another form. */
-function utcMillisFormValid(t: string): boolean | undefined {
-  // "-" at 4 and 7, "T" at 10, ":" at 13 and 16, "." at 19, "Z" at 23; digits everywhere else.
+/** What {@linkcode utcForm} returns for a text of its form that is no real moment (tested with `Number.isNaN`). */
+const INVALID = Number.NaN;
+
+/**
+ * `YYYY-MM-DDTHH:MM:SSZ` or `YYYY-MM-DDTHH:MM:SS.sssZ`, read by its characters (no regex): epoch ms, INVALID (NaN)
+ * when it is no real moment, undefined when the text has another form (then the regex decides).
+ */
+function utcForm(t: string): number | undefined {
+  const n = t.length;
+  if (n !== 20 && n !== 24) return undefined;
+  // "-" at 4 and 7, "T" at 10, ":" at 13 and 16, then "Z" at 19, or "." at 19 and "Z" at 23; digits everywhere else.
   if (
     t.charCodeAt(4) !== 45 || t.charCodeAt(7) !== 45 || t.charCodeAt(10) !== 84 || t.charCodeAt(13) !== 58 ||
-    t.charCodeAt(16) !== 58 || t.charCodeAt(19) !== 46 || t.charCodeAt(23) !== 90
+    t.charCodeAt(16) !== 58 || t.charCodeAt(n - 1) !== 90 || (n === 24 && t.charCodeAt(19) !== 46)
   ) return undefined;
   const d = DIGITS;
-  for (let k = 0; k < DIGIT_AT.length; k++) {
+  const count = n === 24 ? DIGIT_AT.length : DIGIT_AT.length - 3;
+  for (let k = 0; k < count; k++) {
     const v = t.charCodeAt(DIGIT_AT[k]!) - 48;
     if (v < 0 || v > 9) return undefined;
     d[k] = v;
   }
   // d: Y Y Y Y M M D D h h m m s s f f f
   const year = d[0]! * 1000 + d[1]! * 100 + d[2]! * 10 + d[3]!, month = d[4]! * 10 + d[5]!, day = d[6]! * 10 + d[7]!;
-  if (month < 1 || month > 12 || day < 1 || d[8]! * 10 + d[9]! > 23 || d[10]! > 5 || d[12]! * 10 + d[13]! > 60) {
-    return false;
-  }
+  const hour = d[8]! * 10 + d[9]!, minute = d[10]! * 10 + d[11]!, second = d[12]! * 10 + d[13]!;
+  if (month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 60) return INVALID;
   const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
-  return day <= (month === 2 ? (leap ? 29 : 28) : month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31);
+  const days = month === 2 ? (leap ? 29 : 28) : month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
+  if (day > days) return INVALID;
+  const ms = n === 24 ? d[14]! * 100 + d[15]! * 10 + d[16]! : 0;
+  const at = Date.UTC(year, month - 1, day, hour, minute, second, ms);
+  return year < 100 ? new Date(at).setUTCFullYear(year) : at; // Date.UTC reads 0–99 as 1900–1999
 }
 
 const DIGIT_AT = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, 20, 21, 22];

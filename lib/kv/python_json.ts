@@ -41,7 +41,29 @@ export class JsonSyntaxError extends Error {
   }
 }
 
-const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
+/** Whether a UTF-16 code (NaN past the end) is a decimal digit. */
+const isDigit = (c: number) => c >= 48 && c <= 57;
+
+/**
+ * Where the JSON number starting at `i` ends: the longest match of
+ * `-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?`, read by its characters; -1 when none starts there.
+ */
+function numberEnd(text: string, i: number): number {
+  let j = text.charCodeAt(i) === 45 ? i + 1 : i; // -
+  const first = text.charCodeAt(j);
+  if (first === 48) j++;
+  else if (isDigit(first)) { for (j++; isDigit(text.charCodeAt(j)); j++); }
+  else return -1;
+  if (text.charCodeAt(j) === 46 && isDigit(text.charCodeAt(j + 1))) { for (j += 2; isDigit(text.charCodeAt(j)); j++); }
+  const e = text.charCodeAt(j);
+  if (e === 101 || e === 69) { // e E
+    let k = j + 1;
+    const sign = text.charCodeAt(k);
+    if (sign === 43 || sign === 45) k++;
+    if (isDigit(text.charCodeAt(k))) { for (j = k + 1; isDigit(text.charCodeAt(j)); j++); }
+  }
+  return j;
+}
 // deno-lint-ignore no-control-regex -- JSON forbids raw control characters in strings
 const PLAIN_STRING = /[^"\\\x00-\x1f]*/y;
 const ESCAPES: Record<string, string> = { '"': '"', "\\": "\\", "/": "/", b: "\b", f: "\f", n: "\n", r: "\r", t: "\t" };
@@ -72,8 +94,11 @@ export function parseOrdered(text: string): JsonNode {
     for (let c = text.charCodeAt(i); c === 32 || c === 10 || c === 13 || c === 9; c = text.charCodeAt(++i));
   };
   const string = (): string => {
-    i++; // opening quote
-    let out = "";
+    const start = ++i; // after the opening quote
+    // Most strings have no escape: found by their characters, one slice.
+    for (let c = text.charCodeAt(i); c !== 34 && c !== 92 && c >= 0x20; c = text.charCodeAt(++i));
+    if (text.charCodeAt(i) === 34) return text.slice(start, i++);
+    let out = text.slice(start, i);
     for (;;) {
       PLAIN_STRING.lastIndex = i;
       PLAIN_STRING.test(text);
@@ -108,11 +133,11 @@ export function parseOrdered(text: string): JsonNode {
     if (c === "t" && text.startsWith("true", i)) return (i += 4, true);
     if (c === "f" && text.startsWith("false", i)) return (i += 5, false);
     if (c === "n" && text.startsWith("null", i)) return (i += 4, null);
-    NUMBER.lastIndex = i;
-    const m = NUMBER.exec(text);
-    if (!m) return fail(c === undefined ? "Unexpected end of JSON" : `Unexpected character ${JSON.stringify(c)}`);
-    i = NUMBER.lastIndex;
-    return new JsonNumber(m[0]);
+    const end = numberEnd(text, i);
+    if (end < 0) return fail(c === undefined ? "Unexpected end of JSON" : `Unexpected character ${JSON.stringify(c)}`);
+    const literal = text.slice(i, end);
+    i = end;
+    return new JsonNumber(literal);
   };
   const object = (): JsonObject => {
     i++;
@@ -210,10 +235,13 @@ export function dumpsPython(node: JsonNode): string {
   if (node === false) return "false";
   if (typeof node === "string") return pythonString(node);
   if (node instanceof JsonNumber) return pythonNumber(node.text);
-  if (Array.isArray(node)) return node.length === 0 ? "[]" : `[${node.map(dumpsPython).join(", ")}]`;
-  const parts: string[] = [];
-  for (const [key, value] of node) parts.push(`${pythonString(key)}: ${dumpsPython(value)}`);
-  return parts.length === 0 ? "{}" : `{${parts.join(", ")}}`;
+  let out = "";
+  if (Array.isArray(node)) {
+    for (const item of node) out += (out ? ", " : "[") + dumpsPython(item);
+    return out ? out + "]" : "[]";
+  }
+  for (const [key, value] of node) out += `${out ? ", " : "{"}${pythonString(key)}: ${dumpsPython(value)}`;
+  return out ? out + "}" : "{}";
 }
 
 const ASCII_SAFE = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
