@@ -13,7 +13,8 @@ import { parseUpdate } from "../../lib/kv/message.ts";
 import { LocalServer } from "../../lib/core/local_server.ts";
 import { LocalCluster } from "../../lib/cluster/local_cluster.ts";
 import { clusterAvailable, ScriptProcess } from "../harness.ts";
-import { printTable, type Row } from "./bench_kit.ts";
+import process from "node:process";
+import { printTable, processCpuMs, type Row } from "./bench_kit.ts";
 
 const MESSAGES = 50_000;
 const WARMUP = 20_000;
@@ -40,10 +41,12 @@ async function setLoop(redis: Redis): Promise<number> {
   return BASELINE_MESSAGES / ((performance.now() - started) / 1000);
 }
 
-/** What one kv_updater run measured: updates handled per second, and the rate its publisher sent them at. */
+/** What one kv_updater run measured: updates handled per second, the rate its publisher sent them at, and CPU. */
 interface UpdaterRun {
   row: Row;
   published: number;
+  /** CPU µs per update of kv_updater, its publisher (this process) and the server, while the updates flowed. */
+  cpu?: { updater: number; publisher: number; server: number; seconds: number };
 }
 
 /**
@@ -55,6 +58,7 @@ interface UpdaterRun {
 async function updater(
   target: string[],
   redis: Redis,
+  serverPid: number | undefined,
   name: string,
   keys: number,
   extra: string[],
@@ -83,17 +87,36 @@ async function updater(
   // A service runs for days: a warm-up (the JIT compiling the hot paths) is left out of the figures.
   await publish(0, WARMUP);
   const warm = await proc.err.waitFor(handled(WARMUP), 50_000);
+  const cpuAt = () =>
+    [processCpuMs(proc.pid), process.cpuUsage(), serverPid ? processCpuMs(serverPid) : undefined] as const;
+  const before = cpuAt();
   const started = performance.now();
   await publish(WARMUP, WARMUP + MESSAGES);
   const published = MESSAGES / ((performance.now() - started) / 1000);
+  const publisherUs = process.cpuUsage(before[1]);
   const done = await proc.err.waitFor(handled(WARMUP + MESSAGES), 50_000);
   const seconds = (performance.now() - started) / 1000;
+  const after = cpuAt();
   proc.kill("SIGTERM");
   await proc.exit();
   const count = (m: RegExpMatchArray, i: number) => Number(m[i]!.replaceAll(",", ""));
   const [writes, superseded] = [1, 2].map((i) => count(done, i) - count(warm, i)).map((n) => n.toLocaleString("en-US"));
   const note = keys < MESSAGES ? ` (${writes} writes, ${superseded} superseded)` : "";
-  return { row: { name: `${name}${note}`, value: MESSAGES / seconds, unit: "upd/s" }, published };
+  const perUpdate = (ms: number) => (ms * 1000) / MESSAGES;
+  const [u0, , s0] = before, [u1, , s1] = after;
+  const cpu = u0 !== undefined && u1 !== undefined && s0 !== undefined && s1 !== undefined
+    ? {
+      updater: perUpdate(u1 - u0),
+      publisher: (publisherUs.user + publisherUs.system) / MESSAGES,
+      server: perUpdate(s1 - s0),
+      seconds,
+    }
+    : undefined;
+  return {
+    row: { name: `${name}${note}`, value: MESSAGES / seconds, unit: "upd/s" },
+    published,
+    ...(cpu ? { cpu } : {}),
+  };
 }
 
 /** Runs the kv_updater benchmark and prints its table. */
@@ -106,13 +129,16 @@ export async function run(): Promise<void> {
       value: await setLoop(redis),
       unit: "upd/s",
     };
+    const serverPid = Number(/process_id:(\d+)/.exec(await redis.info("server"))?.[1]) || undefined;
     const runs: UpdaterRun[] = [];
     const single = ["--url", server.url];
-    runs.push(await updater(single, redis, "kv_updater, every message a new key (goal ≥ ×5)", MESSAGES, []));
+    runs.push(await updater(single, redis, serverPid, "kv_updater, every message a new key (goal ≥ ×5)", MESSAGES, []));
     runs.push(
-      await updater(single, redis, "kv_updater --validate, every message a new key", MESSAGES, ["--validate"]),
+      await updater(single, redis, serverPid, "kv_updater --validate, every message a new key", MESSAGES, [
+        "--validate",
+      ]),
     );
-    runs.push(await updater(single, redis, "kv_updater, 100 keys updated over and over", 100, []));
+    runs.push(await updater(single, redis, serverPid, "kv_updater, 100 keys updated over and over", 100, []));
     if (clusterAvailable) {
       for (const replicas of [0, 1] as const) {
         await using cluster = await LocalCluster.start({ masters: 3, replicas });
@@ -124,6 +150,7 @@ export async function run(): Promise<void> {
             await updater(
               ["--cluster", "--url", cluster.seedUrl],
               node,
+              undefined,
               `kv_updater --cluster, ${shape}, every message a new key`,
               MESSAGES,
               [],
@@ -145,6 +172,27 @@ export async function run(): Promise<void> {
         { ...row, ratio: row.value / published },
       ]),
     );
+    // What bounds the rate on a machine of few cores: the three processes share them.
+    const measured = runs.filter((r) => r.cpu);
+    if (measured.length) {
+      printTable(
+        `CPU time per update while they flowed, next to the publisher's (this process) per message: ${title}`,
+        measured.flatMap(({ row, cpu }): Row[] => {
+          const { updater, publisher, server, seconds } = cpu!;
+          const cores = ((updater + publisher + server) * MESSAGES) / 1e6 / seconds;
+          return [
+            { name: "its publisher (baseline of the rows below)", value: publisher, unit: "µs", ratio: 1 },
+            { name: row.name, value: updater, unit: "µs", ratio: updater / publisher },
+            {
+              name: `the server (all three: ${cores.toFixed(2)} of ${navigator.hardwareConcurrency} cores busy)`,
+              value: server,
+              unit: "µs",
+              ratio: server / publisher,
+            },
+          ];
+        }),
+      );
+    }
   } finally {
     await redis.quit();
   }

@@ -5,7 +5,7 @@ import { ExitCode } from "../../lib/core/exit_codes.ts";
 import { parseUpdate } from "../../lib/kv/message.ts";
 import { KvWriter } from "../../lib/kv/writer.ts";
 import { Logger } from "../../lib/core/log.ts";
-import { type CapturedIo, captureIo, ownServerTest, testServer, withClient } from "../harness.ts";
+import { type CapturedIo, captureIo, ownServerTest, testClient, testServer, withClient } from "../harness.ts";
 
 /** Starts the updater in-process and waits until it listens. */
 async function startUpdater(url: string, args: string[]): Promise<{ io: CapturedIo; done: Promise<number> }> {
@@ -242,6 +242,33 @@ ownServerTest(
     assert.equal(writer.stats.abandoned, 2);
   },
 );
+
+ownServerTest("KvWriter writes each update with its own SET where the server refuses MSET (an ACL)", async () => {
+  await using server = await testServer({ own: true });
+  await using admin = testClient(server.url);
+  await admin.call("ACL", "SETUSER", "setonly", "on", ">pw", "~*", "+@all", "-mset");
+  const url = `redis://setonly:pw@127.0.0.1:${new URL(server.url).port}`;
+  const io = captureIo();
+  const log = new Logger(io.stderr, "debug");
+  const conn = await Connection.open({ url, reporter: log.reporter(), offlineQueue: true });
+  try {
+    const writer = new KvWriter({ redis: conn.redis, prefix: "acl:", validate: true, expireAtValid: false, log });
+    for (const type of ["A", "B", "C"]) {
+      const parsed = parseUpdate(new TextEncoder().encode(update(type, { type })));
+      assert.ok(parsed.ok);
+      writer.add(parsed.update);
+    }
+    assert.equal(await writer.drain(10_000), 0);
+    assert.equal(writer.stats.stored, 3);
+    assert.equal(writer.stats.verified, 3);
+    assert.equal(writer.stats.serverErrors, 0);
+    assert.match(io.err.text, /MSET refused .*each update is written with its own SET/);
+    const values = await admin.mget("acl:A", "acl:B", "acl:C");
+    assert.deepEqual(values.map((v) => JSON.parse(v!).values.type), ["A", "B", "C"]);
+  } finally {
+    await conn.close();
+  }
+});
 
 ownServerTest("kv_updater logs a server that refuses a write as an ERROR, counts it, and keeps going", async () => {
   // maxmemory 1 byte with nothing to evict: every SET is refused with OOM.
