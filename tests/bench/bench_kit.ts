@@ -125,3 +125,23 @@ export function processCpuMs(pid: number): number | undefined {
     return undefined;
   }
 }
+
+/**
+ * Samples a process's resident memory (VmRSS in /proc/PID/status), in bytes, every `everyMs`.
+ *
+ * @param pid the process
+ * @param everyMs how often
+ * @returns the samples so far, and `stop` to end the sampling
+ */
+export function sampleRss(pid: number, everyMs: number): { samples: number[]; stop: () => void } {
+  const samples: number[] = [];
+  const timer = setInterval(() => {
+    try {
+      const kb = /^VmRSS:\s+(\d+) kB/m.exec(Deno.readTextFileSync(`/proc/${pid}/status`))?.[1];
+      if (kb) samples.push(Number(kb) * 1024);
+    } catch {
+      // exited
+    }
+  }, everyMs);
+  return { samples, stop: () => clearInterval(timer) };
+}

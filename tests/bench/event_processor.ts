@@ -9,7 +9,10 @@
  * dispatch and statistics vs a bare subscriber that counts messages), and
  * the processor's real work (check the key, publish a result per event, at
  * the processor's default concurrency of 64) vs the same by hand with no
- * validation, no concurrency bound and no statistics.
+ * validation, no concurrency bound and no statistics. EventSubscriber's
+ * messages are read as event_processor.ts reads them, cut out of the socket
+ * ahead of ioredis (lib/pubsub/push_messages.ts); the baselines use ioredis's
+ * own `messageBuffer` events.
  *
  * @module
  */
@@ -18,9 +21,11 @@ import { Connection } from "../../lib/core/client.ts";
 import { EventPublisher } from "../../lib/events/publisher.ts";
 import { processorHandlers } from "../../lib/events/processing.ts";
 import { EventSubscriber } from "../../lib/events/subscriber.ts";
+import { readMessagesAhead } from "../../lib/pubsub/push_messages.ts";
 import { LocalServer } from "../../lib/core/local_server.ts";
 import { Reporter } from "../../lib/core/output.ts";
-import { withTimeout } from "../../lib/core/timing.ts";
+import { delay, withTimeout } from "../../lib/core/timing.ts";
+import { ScriptProcess } from "../harness.ts";
 import { median, onPath, printTable, type Row, runCommand, runRatios } from "./bench_kit.ts";
 
 const EVENTS = 100_000;
@@ -47,13 +52,22 @@ const plainIoredis: Consumer = async (redis, _url, channel, tick) => {
   };
 };
 
+/** EventSubscriber with a handler doing nothing, its messages read as event_processor.ts reads them. */
 export const noOpConsumer: Consumer = async (redis, _url, channel, tick) => {
+  // As on event_processor.ts's SubscriberConnection: messages cut out of the socket ahead of ioredis.
+  const stopReadingAhead = readMessagesAhead(redis);
   const subscriber = new EventSubscriber(redis, { topics: { [channel]: tick } });
   await subscriber.start();
-  return async () => void await subscriber.shutdown(5000);
+  return async () => {
+    await subscriber.shutdown(5000);
+    stopReadingAhead();
+  };
 };
 
-/** EventSubscriber with the processor's handlers (also the pub/sub row of the streams benchmark). */
+/**
+ * EventSubscriber with the processor's handlers, its messages read as event_processor.ts reads them (also the
+ * pub/sub row of the streams benchmark).
+ */
 export const processorHandlersConsumer: Consumer = async (redis, url, _channel, tick) => {
   // As event_processor.ts opens it: results auto-pipelined, one write per burst of them.
   const pub = await Connection.open({
@@ -62,12 +76,14 @@ export const processorHandlersConsumer: Consumer = async (redis, url, _channel, 
     offlineQueue: true,
     autoPipelining: true,
   });
+  const stopReadingAhead = readMessagesAhead(redis);
   const subscriber = new EventSubscriber(redis, {
     topics: processorHandlers(new EventPublisher(pub.redis, { source: "bench" }), tick),
   });
   await subscriber.start();
   return async () => {
     await subscriber.shutdown(5000);
+    stopReadingAhead();
     await pub.close();
   };
 };
@@ -124,6 +140,90 @@ export async function measure(server: LocalServer, channel: string, consumer: Co
   }
 }
 
+const FLOOD = 500_000;
+
+/** One sample of the flooded processor: its RSS, and its last stats line's counts for the topic. */
+interface FloodSample {
+  rss: number;
+  received: number;
+  dropped: number;
+}
+
+/** The key_submission counts of the last `stats` (or `summary`) line printed, and whether nothing waits. */
+function lastStats(text: string): { received: number; dropped: number; processed: number; idle: boolean } | undefined {
+  const line = text.trimEnd().split("\n").at(-1);
+  if (!line?.startsWith("{")) return undefined;
+  const stats = JSON.parse(line);
+  const topic = stats.topics?.find((t: { topic: string }) => t.topic === "key_submission");
+  if (!topic) return undefined;
+  const { received, dropped, processed } = topic;
+  return { received, dropped, processed, idle: stats.in_flight === 0 && stats.queued === 0 };
+}
+
+/**
+ * event_processor.ts (the script, its default queue of 100,000 and concurrency of 64) under a flood beyond what it
+ * handles: FLOOD events from redis-benchmark -P 64; what it handled and dropped, whether it said so on stderr, and
+ * its RSS every 100 ms while the flood lasted (from its first drop, the queue full, to the last event received;
+ * the first quarter of those left out as warm-up).
+ */
+async function floodTable(server: LocalServer): Promise<void> {
+  await using proc = new ScriptProcess("event_processor.ts", [
+    ...["--url", server.url, "--quiet", "--json", "--stats-interval", "100ms", "--publish-stats", "0"],
+  ]);
+  await proc.err.waitFor(/Processing events on/, 20_000);
+  const started = performance.now();
+  const flood = runCommand("redis-benchmark", [
+    ...["-p", String(server.port), "-P", "64", "-n", String(FLOOD), "-q"],
+    ...["publish", "key_submission", EVENT],
+  ]);
+  const samples: FloodSample[] = [];
+  // Bounded: until every event is received and handled or dropped (nothing queued or in flight), or 60 s.
+  for (const limit = performance.now() + 60_000; performance.now() < limit;) {
+    await delay(100);
+    const stats = lastStats(proc.out.text);
+    const kb = /^VmRSS:\s+(\d+) kB/m.exec(Deno.readTextFileSync(`/proc/${proc.pid}/status`))?.[1];
+    if (stats && kb) samples.push({ rss: Number(kb) * 1024, received: stats.received, dropped: stats.dropped });
+    if (stats && stats.received >= FLOOD && stats.idle) break;
+  }
+  const seconds = (performance.now() - started) / 1000;
+  const published = Number(/([\d.]+) requests per second/.exec(await flood)?.[1]);
+  proc.kill("SIGINT");
+  await proc.exit(20_000);
+  const end = lastStats(proc.out.text)!;
+  const notes = (proc.err.text.match(/Dropped .* more event\(s\)|dropped so far/g) ?? []).length;
+  const flooded = samples.filter((x) => x.dropped > 0 && x.received < FLOOD).map((x) => x.rss);
+  const during = flooded.slice(Math.floor(flooded.length / 4)); // the first quarter: warm-up, as for the subscriber
+  const mb = (b: number) => b / 2 ** 20;
+  const mid = during.length ? median(during) : NaN;
+  printTable(
+    `event_processor.ts flooded: ${FLOOD.toLocaleString("en-US")} events from redis-benchmark -P 64 ` +
+      `(${server.kind}); ${end.dropped.toLocaleString("en-US")} dropped, said in ${notes} stderr line(s); RSS ` +
+      `every 100 ms while flooded, from its first drop to the last event received (${flooded.length} samples, the ` +
+      `first quarter left out as warm-up; goal: flat, ±10%)`,
+    [
+      { name: "published by redis-benchmark (baseline)", value: published, unit: "ev/s" },
+      {
+        name: "handled by event_processor.ts, from the flood's start to the last",
+        value: end.processed / seconds,
+        unit: "ev/s",
+      },
+      { name: "RSS while flooded: median (baseline of the rows below)", value: mb(mid), unit: "MiB", ratio: 1 },
+      ...[["lowest", Math.min(...during)], ["highest", Math.max(...during)]].map(([what, bytes]) => ({
+        name: `RSS while flooded: ${what}`,
+        value: mb(bytes as number),
+        unit: "MiB",
+        ratio: (bytes as number) / mid,
+      })),
+      {
+        name: "RSS at the end, everything handled",
+        value: mb(samples.at(-1)?.rss ?? NaN),
+        unit: "MiB",
+        ratio: (samples.at(-1)?.rss ?? NaN) / mid,
+      },
+    ],
+  );
+}
+
 /** Runs the event-processing benchmark and prints its table. */
 export async function run(): Promise<void> {
   if (!(await onPath("redis-benchmark"))) {
@@ -134,11 +234,15 @@ export async function run(): Promise<void> {
   const tables: [string, [string, string, Consumer][]][] = [
     ["handler doing no work", [
       ["plain ioredis subscriber, counting (baseline)", "bench:events:plain", plainIoredis],
-      ["EventSubscriber, handler doing no work", "bench:events:noop", noOpConsumer],
+      ["EventSubscriber, handler doing no work (goal ≥ ×0.8)", "bench:events:noop", noOpConsumer],
     ]],
     ["processing: a result published per event", [
       ["plain ioredis: parse, publish a result (baseline)", "bench:events:by_hand", plainParseAndPublish],
-      ["EventSubscriber + event_processor's handlers (concurrency 64)", "key_submission", processorHandlersConsumer],
+      [
+        "EventSubscriber + event_processor's handlers (concurrency 64; goal ≥ ×0.9)",
+        "key_submission",
+        processorHandlersConsumer,
+      ],
     ]],
   ];
   const cases = tables.flatMap(([, rows]) => rows);
@@ -159,6 +263,7 @@ export async function run(): Promise<void> {
       })),
     );
   }
+  await floodTable(server);
 }
 
 if (import.meta.main) await run();

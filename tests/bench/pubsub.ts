@@ -25,7 +25,7 @@ import { LocalServer } from "../../lib/core/local_server.ts";
 import { percentile } from "../../lib/core/stats.ts";
 import { waitUntil } from "../../lib/core/timing.ts";
 import { ScriptProcess } from "../harness.ts";
-import { median, onPath, printTable, type Row, runCommand, runRatios } from "./bench_kit.ts";
+import { median, onPath, printTable, type Row, runCommand, runRatios, sampleRss } from "./bench_kit.ts";
 
 const MESSAGES = 1_000_000;
 const LATENCY_MESSAGES = 3000;
@@ -88,20 +88,6 @@ const lastJson = (text: string) => JSON.parse(text.trim().split("\n").at(-1)!);
 const subscriberArgs = (url: string, channel: string, count: number) => [
   ...["--url", url, channel, "--quiet", "--json", "--count", String(count), "--timeout", "10s"],
 ];
-
-/** A sample of a process's resident memory (VmRSS in /proc/PID/status), in bytes, every `everyMs`. */
-function sampleRss(pid: number, everyMs: number): { samples: number[]; stop: () => void } {
-  const samples: number[] = [];
-  const timer = setInterval(() => {
-    try {
-      const kb = /^VmRSS:\s+(\d+) kB/m.exec(Deno.readTextFileSync(`/proc/${pid}/status`))?.[1];
-      if (kb) samples.push(Number(kb) * 1024);
-    } catch {
-      // exited
-    }
-  }, everyMs);
-  return { samples, stop: () => clearInterval(timer) };
-}
 
 interface PairRun {
   received: number;
