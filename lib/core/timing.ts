@@ -48,7 +48,8 @@ const SLEEP_LATENESS_MS = 0.08;
  * the thread (`Atomics.wait`, no CPU) for the rest — so for at most 2.5 ms
  * the event loop does nothing else. What a paced publisher needs: with
  * timers alone, `--rate 1000` sends two messages every 2 ms instead of one
- * every millisecond.
+ * every millisecond. Not for a process that also receives on the same
+ * thread (bench.ts's subscribers would read up to 2.5 ms late).
  *
  * @param at the moment, on `performance.now()`'s clock
  * @param signal stops the wait early (without throwing; the last 2.5 ms are not cut short)
