@@ -10,6 +10,7 @@
  */
 import type { Redis } from "ioredis";
 import { formatBytes } from "../core/byte_size.ts";
+import { formatNumber } from "../core/stats.ts";
 import { parseInfo } from "../core/server_identity.ts";
 import type { BacklogSample, Stall } from "./backlog_watch.ts";
 import { DEFAULT_OUTPUT_LIMIT, dropThreshold, type OutputLimit, parseOutputLimit } from "./output_limit.ts";
@@ -65,6 +66,9 @@ export async function readSubscriberFacts(redis: Redis): Promise<SubscriberFacts
   };
 }
 
+/** Messages waiting to be handled at a close from which it counts as a consumer that fell behind. */
+export const WAITING_BEHIND = 10_000;
+
 /** What the script saw when the connection closed. */
 export interface CloseEvidence {
   /** When the close was noticed, epoch ms. */
@@ -75,6 +79,8 @@ export interface CloseEvidence {
   goneAt?: number;
   /** A stall of the script's event loop going on or just over. */
   stall?: Stall;
+  /** Messages received and not handled yet when the close was noticed (a consumer's queue). */
+  waiting?: number;
 }
 
 /** Why the connection was lost. */
@@ -90,7 +96,8 @@ export interface OutageCause {
  * and after and what the script saw. Where the server counts output-buffer
  * disconnections its count decides; otherwise a backlog past half of the
  * limit when last seen, a probe that found the connection already closed,
- * or a stall of a second or more just before make it "fell behind".
+ * a stall of a second or more just before, or {@linkcode WAITING_BEHIND}
+ * messages or more still waiting to be handled make it "fell behind".
  *
  * @param before the facts of the lost connection
  * @param after the facts of the new one
@@ -128,6 +135,14 @@ export function classifyOutage(before: SubscriberFacts, after: SubscriberFacts, 
       kind: "fell_behind",
       evidence: `most likely: this script had stalled for ${(seen.stall.ms / 1000).toFixed(1)} s just before, and ` +
         `this server does not count such disconnections`,
+    };
+  }
+  if (seen.waiting !== undefined && seen.waiting >= WAITING_BEHIND) {
+    // A consumer this far behind reads slowly or not at all (a full queue pauses its reading): its backlog grows.
+    return {
+      kind: "fell_behind",
+      evidence: `most likely: ${formatNumber(seen.waiting)} message(s) were still waiting to be handled here when it ` +
+        "closed the connection, and this server does not count such disconnections",
     };
   }
   return { kind: "other" };

@@ -218,6 +218,7 @@ export class SubscriberConnection {
       ...(this.#watch.lastSample ? { sample: this.#watch.lastSample } : {}),
       ...(this.#watch.goneAt !== undefined ? { goneAt: this.#watch.goneAt } : {}),
       ...(stall ? { stall } : {}),
+      ...(this.options.pending ? { waiting: this.options.pending() } : {}),
     };
     const since = [this.#watch.goneAt, stall?.from].filter((t): t is number => t !== undefined);
     return since.length ? Math.min(...since) : undefined;

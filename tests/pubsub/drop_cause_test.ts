@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { classifyOutage, type SubscriberFacts } from "../../lib/pubsub/drop_cause.ts";
+import { classifyOutage, type SubscriberFacts, WAITING_BEHIND } from "../../lib/pubsub/drop_cause.ts";
 import { DEFAULT_OUTPUT_LIMIT, parseOutputLimit } from "../../lib/pubsub/output_limit.ts";
 
 const limit = parseOutputLimit("normal 0 0 0 slave 268435456 67108864 60 pubsub 65536 32768 1")!;
@@ -33,6 +33,14 @@ Deno.test("classifyOutage() goes by the backlog, a read that found the connectio
     /stalled for 2\.5 s/,
   );
   assert.equal(classifyOutage(uncounted, uncounted, { at, stall: { from: 9000, ms: 600 } }).kind, "other");
+  // A consumer with a long queue of messages still to handle when it was closed: most likely its backlog.
+  const queued = classifyOutage(uncounted, uncounted, { at, waiting: WAITING_BEHIND });
+  assert.equal(queued.kind, "fell_behind");
+  assert.match(queued.evidence!, /most likely: 10,000 message\(s\) were still waiting to be handled here/);
+  assert.equal(classifyOutage(uncounted, uncounted, { at, waiting: WAITING_BEHIND - 1 }).kind, "other");
+  // Where the server counts, its count decides, however long the queue.
+  const counted = { runId: "a", drops: 3, limit };
+  assert.equal(classifyOutage(counted, counted, { at, waiting: 50_000 }).kind, "other");
 });
 
 Deno.test("parseOutputLimit() reads the pubsub class; the default stands in when it is missing", () => {
