@@ -10,10 +10,11 @@
  * @module
  */
 import { ClusterConnection } from "../cluster/cluster_connection.ts";
+import { PerMaster } from "../cluster/per_master.ts";
 import type { Target } from "../cluster/target.ts";
 import type { CliError } from "../core/exit_codes.ts";
 import type { Logger } from "../core/log.ts";
-import { describeSlots, mastersOf, rangesOf } from "../cluster/topology.ts";
+import { describeSlots, rangesOf } from "../cluster/topology.ts";
 import { Connection } from "../core/client.ts";
 import type { Reporter } from "../core/output.ts";
 import type { PublishContext } from "./publish.ts";
@@ -73,59 +74,6 @@ export function singleSampler(sub: SubscriberConnection): SamplerSource {
   };
 }
 
-/** One connection per master of a cluster, opened and closed as the slot map changes. */
-class PerMaster<T extends { close(): Promise<void> }> {
-  readonly #open = new Map<string, T>();
-  /** Connections closed because their node serves no slots any more, kept for their counts. */
-  readonly retired: T[] = [];
-  #syncing: Promise<void> = Promise.resolve();
-  #closed = false;
-
-  constructor(
-    private readonly cluster: ClusterConnection,
-    private readonly opener: (node: string, url: string) => Promise<T>,
-    private readonly reporter: Reporter,
-  ) {}
-
-  /** Opens a connection to each master that has none, closes those of nodes that serve no slots now. */
-  sync(): Promise<void> {
-    this.#syncing = this.#syncing.then(() => this.#sync());
-    return this.#syncing;
-  }
-
-  async #sync(): Promise<void> {
-    if (this.#closed) return;
-    const masters = mastersOf(this.cluster.owners);
-    for (const [node, conn] of [...this.#open]) {
-      if (masters.includes(node)) continue;
-      this.#open.delete(node);
-      this.retired.push(conn);
-      await conn.close();
-    }
-    for (const node of masters.filter((m) => !this.#open.has(m))) {
-      try {
-        this.#open.set(node, await this.opener(node, this.cluster.nodeUrl(node)));
-      } catch (err) {
-        this.reporter.warn(`Cannot reach cluster node ${node} yet: ${(err as Error).message.split("\n")[0]}`);
-      }
-    }
-  }
-
-  /** The open connections, by master (`host:port`), in slot order. */
-  entries(): [string, T][] {
-    const order = mastersOf(this.cluster.owners);
-    return [...this.#open].sort(([a], [b]) => order.indexOf(a) - order.indexOf(b));
-  }
-
-  /** Closes every connection; no more are opened. */
-  async close(): Promise<void> {
-    this.#closed = true;
-    await this.#syncing;
-    for (const conn of this.#open.values()) await conn.close();
-    this.#open.clear();
-  }
-}
-
 /**
  * The dashboard's command connections to every master, and the state read
  * from them all: channels and subscribers summed over the nodes, stored
@@ -135,11 +83,9 @@ export class ClusterReads {
   readonly #nodes: PerMaster<Connection>;
 
   private constructor(private readonly cluster: ClusterConnection, reporter: Reporter) {
-    this.#nodes = new PerMaster(
-      cluster,
-      (_node, url) => Connection.open({ url, reporter, clusterNode: true, commandTimeoutMs: 2000 }),
-      reporter,
-    );
+    this.#nodes = new PerMaster(cluster, {
+      open: (_node, url) => Connection.open({ url, reporter, clusterNode: true, commandTimeoutMs: 2000 }),
+    }, reporter);
   }
 
   /**
@@ -238,18 +184,21 @@ export class ClusterSampler implements SamplerSource {
 
   private constructor(cluster: ClusterConnection, sampler: MessageSampler, reporter: Reporter) {
     this.address = cluster.address;
-    this.#subs = new PerMaster(cluster, async (node, url) => {
-      const sub = await SubscriberConnection.open({
-        url,
-        reporter,
-        clusterNode: true,
-        lossNote: `Messages and key events of ${node} until it is back are not counted.`,
-      });
-      sub.redis.on("pmessageBuffer", (_pattern: unknown, channel: Uint8Array, payload: Uint8Array) => {
-        if (this.#first() === node || isKeyspaceChannel(channel)) sampler.add(channel, payload);
-      });
-      await sub.subscribe([{ kind: "pattern", name: "*" }]);
-      return sub;
+    // A `*` subscriber on every master: every master's key events count, the messages of one master only.
+    this.#subs = new PerMaster(cluster, {
+      open: async (node, url) => {
+        const sub = await SubscriberConnection.open({
+          url,
+          reporter,
+          clusterNode: true,
+          lossNote: `Messages and key events of ${node} until it is back are not counted.`,
+        });
+        sub.redis.on("pmessageBuffer", (_pattern: unknown, channel: Uint8Array, payload: Uint8Array) => {
+          if (this.#first() === node || isKeyspaceChannel(channel)) sampler.add(channel, payload);
+        });
+        await sub.subscribe([{ kind: "pattern", name: "*" }]);
+        return sub;
+      },
     }, reporter);
   }
 
@@ -297,8 +246,7 @@ export class ClusterSampler implements SamplerSource {
 
   /** A count over every subscriber, those of nodes dropped since included. */
   #sum(count: (sub: SubscriberConnection) => number): number {
-    const all = [...this.#subs.retired, ...this.#subs.entries().map(([, s]) => s)];
-    return all.reduce((n, s) => n + count(s), 0);
+    return this.#subs.all().reduce((n, s) => n + count(s), 0);
   }
 
   outageSummary(cost: string): string | undefined {

@@ -14,14 +14,8 @@ import { Connection } from "../core/client.ts";
 import { redactUrl } from "../core/config.ts";
 import { clock, type Reporter } from "../core/output.ts";
 import type { ClusterConnection } from "../cluster/cluster_connection.ts";
-import {
-  describeSlots,
-  hashTagOn,
-  mastersOf,
-  rangesOf,
-  type SlotOwners,
-  topologyChanges,
-} from "../cluster/topology.ts";
+import { PerMaster } from "../cluster/per_master.ts";
+import { describeSlots, hashTagOn, rangesOf, type SlotOwners, topologyChanges } from "../cluster/topology.ts";
 import { onMessage, type PubSubMessage, type Subscription } from "../pubsub/subscribe.ts";
 import { type OutageFields, SubscriberConnection } from "../pubsub/subscriptions.ts";
 import { ensureNotifications, type EnsureOutcome, NotifyChanges } from "./notifications.ts";
@@ -169,11 +163,10 @@ export interface ClusterListenOptions {
   onFatal: (err: CliError) => void;
 }
 
-/** One master listened to. */
+/** One master listened to: its subscriber; closing it leaves the node (notifications put back with `restore`). */
 interface Listened {
-  notify: NotifyingNode;
   sub: SubscriberConnection;
-  stop: () => void;
+  close(): Promise<void>;
   /** When its subscriber connection was last lost (epoch ms), until it is back. */
   lostAt?: number;
 }
@@ -193,16 +186,28 @@ interface Listened {
  * ```
  */
 export class ClusterListeners {
-  readonly #nodes = new Map<string, Listened>();
-  /** Subscriber connections of nodes dropped, for the outage counts. */
-  readonly #retired: SubscriberConnection[] = [];
-  #owners: SlotOwners;
-  #queue: Promise<void> = Promise.resolve();
-  #closed = false;
+  readonly #nodes: PerMaster<Listened>;
   #untrack: () => void = () => {};
 
   private constructor(private readonly options: ClusterListenOptions) {
-    this.#owners = options.conn.owners;
+    const { reporter, conn } = options;
+    this.#nodes = new PerMaster(conn, {
+      open: (node) => this.#add(node),
+      openFailed: (node, err, first) => {
+        if (first) throw err; // at the start every master must be listened to
+        if (err instanceof CliError && err.exitCode !== ExitCode.Connect) return options.onFatal(err);
+        reporter.warn(
+          `Could not listen on the new master ${node} (${err.message.split("\n")[0]}): events of its keys ` +
+            `(slots ${describeSlots(rangesOf(conn.owners, node))}) are not received.`,
+        );
+      },
+      opened: (node, _listened, first) => {
+        const slots = describeSlots(rangesOf(conn.owners, node));
+        if (!first) reporter.ok(`Listening on ${node} too now (master of slots ${slots}).`);
+        options.onNode?.({ node, change: "subscribed", slots });
+      },
+      dropped: (node, listened, before) => this.#dropped(node, listened, before),
+    }, reporter);
   }
 
   /**
@@ -215,29 +220,28 @@ export class ClusterListeners {
   static async start(options: ClusterListenOptions): Promise<ClusterListeners> {
     const self = new ClusterListeners(options);
     try {
-      for (const node of mastersOf(self.#owners)) await self.#add(node);
+      await self.#nodes.sync();
     } catch (err) {
       await self.close();
       throw err;
     }
-    self.#untrack = options.conn.onTopologyChange((owners) => {
-      self.#queue = self.#queue.then(() => self.#follow(owners));
-    });
+    self.#untrack = options.conn.onTopologyChange(() => void self.#nodes.sync());
     return self;
   }
 
-  /** The masters listened to now, `host:port`. */
+  /** The masters listened to now, `host:port`, in slot order. */
   get nodes(): string[] {
-    return [...this.#nodes.keys()];
+    return this.#nodes.entries().map(([node]) => node);
   }
 
   /** Resolves when the slot map changes seen so far have been followed (subscriptions made, nodes dropped). */
   settled(): Promise<void> {
-    return this.#queue;
+    return this.#nodes.settled();
   }
 
-  async #add(node: string): Promise<void> {
-    const { reporter } = this.options;
+  /** Notifications checked on `node`, then a subscriber there; closing it leaves the node. */
+  async #add(node: string): Promise<Listened> {
+    const { reporter, restore } = this.options;
     const notify = await NotifyingNode.open({
       conn: this.options.conn,
       node,
@@ -246,9 +250,10 @@ export class ClusterListeners {
       reporter,
       ...(this.options.signal ? { signal: this.options.signal } : {}),
     });
-    let entry: Listened | undefined;
+    let entry: Listened | undefined; // set below, once subscribing starts
+    let sub: SubscriberConnection;
     try {
-      const sub = await SubscriberConnection.open({
+      sub = await SubscriberConnection.open({
         url: notify.url,
         clusterNode: true,
         reporter,
@@ -260,65 +265,46 @@ export class ClusterListeners {
           void notify.ensure().catch((err) => err instanceof CliError ? this.options.onFatal(err) : undefined);
         },
       });
-      const stop = onMessage(sub.redis, (m) => this.options.onMessage(m, node));
-      entry = { notify, sub, stop };
-      const listened = entry;
-      sub.redis.on("close", () => (listened.lostAt ??= Date.now()));
-      sub.failed.then((err) => this.options.onFatal(err));
-      this.#nodes.set(node, entry);
-      await sub.subscribe(this.options.subscriptions);
     } catch (err) {
-      if (!entry) await notify.close(this.options.restore);
+      await notify.close(restore);
       throw err;
     }
-    const slots = describeSlots(rangesOf(this.#owners, node));
-    this.options.onNode?.({ node, change: "subscribed", slots });
+    const stop = onMessage(sub.redis, (m) => this.options.onMessage(m, node));
+    const listened: Listened = entry = {
+      sub,
+      close: async () => {
+        stop();
+        await sub.unsubscribe();
+        await sub.close();
+        await notify.close(restore);
+      },
+    };
+    sub.redis.on("close", () => (listened.lostAt ??= Date.now()));
+    sub.failed.then((err) => this.options.onFatal(err));
+    try {
+      await sub.subscribe(this.options.subscriptions);
+    } catch (err) {
+      await listened.close();
+      throw err;
+    }
+    return listened;
   }
 
-  /** After a change of the slot map: subscribe on new masters first, then drop those that serve nothing. */
-  async #follow(owners: SlotOwners): Promise<void> {
-    if (this.#closed) return;
-    const before = this.#owners;
-    this.#owners = owners;
-    const wanted = mastersOf(owners);
-    const { reporter } = this.options;
-    for (const node of wanted.filter((n) => !this.#nodes.has(n))) {
-      try {
-        await this.#add(node);
-        reporter.ok(`Listening on ${node} too now (master of slots ${describeSlots(rangesOf(owners, node))}).`);
-      } catch (err) {
-        if (err instanceof CliError && err.exitCode !== ExitCode.Connect) return this.options.onFatal(err);
-        reporter.warn(
-          `Could not listen on the new master ${node} (${(err as Error).message.split("\n")[0]}): events of its ` +
-            `keys (slots ${describeSlots(rangesOf(owners, node))}) are not received.`,
-        );
-      }
-    }
-    const now = Date.now();
-    for (const [node, entry] of [...this.#nodes].filter(([n]) => !wanted.includes(n))) {
-      this.#nodes.delete(node);
-      const moves = topologyChanges(before, owners).filter((m) => m.from === node);
-      const slots = describeSlots(rangesOf(before, node));
-      const to = [...new Set(moves.map((m) => m.to).filter((t) => t !== ""))].join(", ") || "no node";
-      const missedMs = entry.lostAt !== undefined ? now - entry.lostAt : undefined;
-      const missed = missedMs !== undefined
-        ? `events of those keys from ${clock(new Date(entry.lostAt!))}, when it was lost, until now ` +
-          `(${(missedMs / 1000).toFixed(1)} s) were missed: notifications are not kept for absent listeners`
-        : "events of keys written while the slots moved may have been missed";
-      reporter.warn(
-        `No longer listening on ${node}: it serves no slots any more (slots ${slots} are on ${to} now); ${missed}.`,
-      );
-      await this.#leave(entry);
-      this.options.onNode?.({ node, change: "dropped", slots, ...(missedMs !== undefined ? { missedMs } : {}) });
-    }
-  }
-
-  async #leave(entry: Listened): Promise<void> {
-    entry.stop();
-    this.#retired.push(entry.sub);
-    await entry.sub.unsubscribe();
-    await entry.sub.close();
-    await entry.notify.close(this.options.restore);
+  /** Says that `node` is no longer listened to, where its slots went, and what may have been missed. */
+  #dropped(node: string, entry: Listened, before: SlotOwners): void {
+    const owners = this.options.conn.owners;
+    const moves = topologyChanges(before, owners).filter((m) => m.from === node);
+    const slots = describeSlots(rangesOf(before, node));
+    const to = [...new Set(moves.map((m) => m.to).filter((t) => t !== ""))].join(", ") || "no node";
+    const missedMs = entry.lostAt !== undefined ? Date.now() - entry.lostAt : undefined;
+    const missed = missedMs !== undefined
+      ? `events of those keys from ${clock(new Date(entry.lostAt!))}, when it was lost, until now ` +
+        `(${(missedMs / 1000).toFixed(1)} s) were missed: notifications are not kept for absent listeners`
+      : "events of keys written while the slots moved may have been missed";
+    this.options.reporter.warn(
+      `No longer listening on ${node}: it serves no slots any more (slots ${slots} are on ${to} now); ${missed}.`,
+    );
+    this.options.onNode?.({ node, change: "dropped", slots, ...(missedMs !== undefined ? { missedMs } : {}) });
   }
 
   /**
@@ -327,7 +313,7 @@ export class ClusterListeners {
    * @returns the fields, as {@linkcode SubscriberConnection.outageJson} gives them for one server
    */
   outageJson(): OutageFields {
-    const all = [...this.#retired, ...[...this.#nodes.values()].map((e) => e.sub)].map((s) => s.outageJson());
+    const all = this.#nodes.all().map((e) => e.sub.outageJson());
     const sum = (f: (o: OutageFields) => number) => all.reduce((t, o) => t + f(o), 0);
     const known = all.every((o) => o.discarded_at_least !== undefined);
     return {
@@ -341,10 +327,7 @@ export class ClusterListeners {
 
   /** Leaves every node (putting notifications back with `restore`), once the changes being followed are done. */
   async close(): Promise<void> {
-    this.#closed = true;
     this.#untrack();
-    await this.#queue.catch(() => {});
-    for (const entry of this.#nodes.values()) await this.#leave(entry);
-    this.#nodes.clear();
+    await this.#nodes.close();
   }
 }
