@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { Redis } from "ioredis";
 import { formatNumber } from "../../lib/core/stats.ts";
 
 /** One measured figure. */
@@ -105,6 +106,18 @@ export async function onPath(name: string): Promise<boolean> {
   }
 }
 
+/**
+ * The CPU time a server has used so far (`used_cpu_sys` + `used_cpu_user` of `INFO cpu`), in µs.
+ *
+ * @param redis a connection to it
+ * @returns its CPU time
+ */
+export async function serverCpuUs(redis: Pick<Redis, "info">): Promise<number> {
+  const info = String(await redis.info("cpu"));
+  const field = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, "m").exec(info)?.[1] ?? 0);
+  return (field("used_cpu_sys") + field("used_cpu_user")) * 1e6;
+}
+
 /** Clock ticks per second of /proc's CPU times (USER_HZ: 100 on Linux everywhere). */
 const USER_HZ = 100;
 
@@ -127,7 +140,22 @@ export function processCpuMs(pid: number): number | undefined {
 }
 
 /**
- * Samples a process's resident memory (VmRSS in /proc/PID/status), in bytes, every `everyMs`.
+ * A process's resident memory now (VmRSS in /proc/PID/status).
+ *
+ * @param pid the process
+ * @returns bytes, or undefined where there is no /proc (or it exited)
+ */
+export function rssBytes(pid: number): number | undefined {
+  try {
+    const kb = /^VmRSS:\s+(\d+) kB/m.exec(Deno.readTextFileSync(`/proc/${pid}/status`))?.[1];
+    return kb === undefined ? undefined : Number(kb) * 1024;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Samples a process's resident memory ({@linkcode rssBytes}) every `everyMs`.
  *
  * @param pid the process
  * @param everyMs how often
@@ -136,12 +164,8 @@ export function processCpuMs(pid: number): number | undefined {
 export function sampleRss(pid: number, everyMs: number): { samples: number[]; stop: () => void } {
   const samples: number[] = [];
   const timer = setInterval(() => {
-    try {
-      const kb = /^VmRSS:\s+(\d+) kB/m.exec(Deno.readTextFileSync(`/proc/${pid}/status`))?.[1];
-      if (kb) samples.push(Number(kb) * 1024);
-    } catch {
-      // exited
-    }
+    const bytes = rssBytes(pid);
+    if (bytes !== undefined) samples.push(bytes);
   }, everyMs);
   return { samples, stop: () => clearInterval(timer) };
 }

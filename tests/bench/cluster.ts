@@ -21,7 +21,7 @@ import { LocalServer } from "../../lib/core/local_server.ts";
 import { nullWriter, Reporter } from "../../lib/core/output.ts";
 import { runBench } from "../../lib/bench/run.ts";
 import { withClient } from "../harness.ts";
-import { median, onPath, printTable, type Row, runCommand, runRatios } from "./bench_kit.ts";
+import { median, onPath, printTable, type Row, runCommand, runRatios, serverCpuUs } from "./bench_kit.ts";
 
 const RUNS = 3;
 const MESSAGES = 60_000;
@@ -58,12 +58,12 @@ const field = (text: string, name: string): number =>
 
 async function counters(url: string): Promise<NodeCounters> {
   return await withClient(url, async (redis) => {
-    const info = String(await redis.info("cpu"));
+    const cpuUs = await serverCpuUs(redis);
     const clusterInfo = String(await redis.cluster("INFO").catch(() => ""));
     const myself = String(await redis.cluster("NODES").catch(() => "")).split("\n").find((l) => l.includes("myself"));
     const busPort = /@(\d+)/.exec(myself ?? "")?.[1];
     return {
-      cpuUs: (field(info, "used_cpu_sys") + field(info, "used_cpu_user")) * 1e6,
+      cpuUs,
       busPublish: field(clusterInfo, "cluster_stats_messages_publish_sent") +
         field(clusterInfo, "cluster_stats_messages_publishshard_sent"),
       busPort: busPort === undefined ? undefined : Number(busPort),

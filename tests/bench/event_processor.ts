@@ -26,7 +26,7 @@ import { LocalServer } from "../../lib/core/local_server.ts";
 import { Reporter } from "../../lib/core/output.ts";
 import { delay, withTimeout } from "../../lib/core/timing.ts";
 import { ScriptProcess } from "../harness.ts";
-import { median, onPath, printTable, type Row, runCommand, runRatios } from "./bench_kit.ts";
+import { median, onPath, printTable, type Row, rssBytes, runCommand, runRatios } from "./bench_kit.ts";
 
 const EVENTS = 100_000;
 const RUNS = 3;
@@ -181,8 +181,8 @@ async function floodTable(server: LocalServer): Promise<void> {
   for (const limit = performance.now() + 60_000; performance.now() < limit;) {
     await delay(100);
     const stats = lastStats(proc.out.text);
-    const kb = /^VmRSS:\s+(\d+) kB/m.exec(Deno.readTextFileSync(`/proc/${proc.pid}/status`))?.[1];
-    if (stats && kb) samples.push({ rss: Number(kb) * 1024, received: stats.received, dropped: stats.dropped });
+    const rss = rssBytes(proc.pid);
+    if (stats && rss !== undefined) samples.push({ rss, received: stats.received, dropped: stats.dropped });
     if (stats && stats.received >= FLOOD && stats.idle) break;
   }
   const seconds = (performance.now() - started) / 1000;

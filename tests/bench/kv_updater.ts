@@ -14,7 +14,7 @@ import { LocalServer } from "../../lib/core/local_server.ts";
 import { LocalCluster } from "../../lib/cluster/local_cluster.ts";
 import { clusterAvailable, ScriptProcess } from "../harness.ts";
 import process from "node:process";
-import { printTable, processCpuMs, type Row } from "./bench_kit.ts";
+import { printTable, processCpuMs, type Row, serverCpuUs } from "./bench_kit.ts";
 
 const MESSAGES = 50_000;
 const WARMUP = 20_000;
@@ -58,7 +58,7 @@ interface UpdaterRun {
 async function updater(
   target: string[],
   redis: Redis,
-  serverPid: number | undefined,
+  measureServer: boolean,
   name: string,
   keys: number,
   extra: string[],
@@ -87,31 +87,29 @@ async function updater(
   // A service runs for days: a warm-up (the JIT compiling the hot paths) is left out of the figures.
   await publish(0, WARMUP);
   const warm = await proc.err.waitFor(handled(WARMUP), 50_000);
-  const cpuAt = () =>
-    [processCpuMs(proc.pid), process.cpuUsage(), serverPid ? processCpuMs(serverPid) : undefined] as const;
-  const before = cpuAt();
+  const updaterMs = processCpuMs(proc.pid);
+  const serverUs = measureServer ? await serverCpuUs(redis) : 0;
+  const publisherCpu = process.cpuUsage();
   const started = performance.now();
   await publish(WARMUP, WARMUP + MESSAGES);
   const published = MESSAGES / ((performance.now() - started) / 1000);
-  const publisherUs = process.cpuUsage(before[1]);
+  const publisherUs = process.cpuUsage(publisherCpu);
   const done = await proc.err.waitFor(handled(WARMUP + MESSAGES), 50_000);
   const seconds = (performance.now() - started) / 1000;
-  const after = cpuAt();
+  const updaterMsAfter = processCpuMs(proc.pid);
+  const cpu = measureServer && updaterMs !== undefined && updaterMsAfter !== undefined
+    ? {
+      updater: ((updaterMsAfter - updaterMs) * 1000) / MESSAGES,
+      publisher: (publisherUs.user + publisherUs.system) / MESSAGES,
+      server: (await serverCpuUs(redis) - serverUs) / MESSAGES,
+      seconds,
+    }
+    : undefined;
   proc.kill("SIGTERM");
   await proc.exit();
   const count = (m: RegExpMatchArray, i: number) => Number(m[i]!.replaceAll(",", ""));
   const [writes, superseded] = [1, 2].map((i) => count(done, i) - count(warm, i)).map((n) => n.toLocaleString("en-US"));
   const note = keys < MESSAGES ? ` (${writes} writes, ${superseded} superseded)` : "";
-  const perUpdate = (ms: number) => (ms * 1000) / MESSAGES;
-  const [u0, , s0] = before, [u1, , s1] = after;
-  const cpu = u0 !== undefined && u1 !== undefined && s0 !== undefined && s1 !== undefined
-    ? {
-      updater: perUpdate(u1 - u0),
-      publisher: (publisherUs.user + publisherUs.system) / MESSAGES,
-      server: perUpdate(s1 - s0),
-      seconds,
-    }
-    : undefined;
   return {
     row: { name: `${name}${note}`, value: MESSAGES / seconds, unit: "upd/s" },
     published,
@@ -129,16 +127,15 @@ export async function run(): Promise<void> {
       value: await setLoop(redis),
       unit: "upd/s",
     };
-    const serverPid = Number(/process_id:(\d+)/.exec(await redis.info("server"))?.[1]) || undefined;
     const runs: UpdaterRun[] = [];
     const single = ["--url", server.url];
-    runs.push(await updater(single, redis, serverPid, "kv_updater, every message a new key (goal ≥ ×5)", MESSAGES, []));
+    runs.push(await updater(single, redis, true, "kv_updater, every message a new key (goal ≥ ×5)", MESSAGES, []));
     runs.push(
-      await updater(single, redis, serverPid, "kv_updater --validate, every message a new key", MESSAGES, [
+      await updater(single, redis, true, "kv_updater --validate, every message a new key", MESSAGES, [
         "--validate",
       ]),
     );
-    runs.push(await updater(single, redis, serverPid, "kv_updater, 100 keys updated over and over", 100, []));
+    runs.push(await updater(single, redis, true, "kv_updater, 100 keys updated over and over", 100, []));
     if (clusterAvailable) {
       for (const replicas of [0, 1] as const) {
         await using cluster = await LocalCluster.start({ masters: 3, replicas });
@@ -150,7 +147,7 @@ export async function run(): Promise<void> {
             await updater(
               ["--cluster", "--url", cluster.seedUrl],
               node,
-              undefined,
+              false, // the writes go to three servers: no one server's CPU to put beside it
               `kv_updater --cluster, ${shape}, every message a new key`,
               MESSAGES,
               [],

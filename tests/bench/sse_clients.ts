@@ -15,16 +15,13 @@ import { Redis } from "ioredis";
 import { LocalServer } from "../../lib/core/local_server.ts";
 import { delay } from "../../lib/core/timing.ts";
 import { TextSink } from "../harness.ts";
-import { printTable, type Row } from "./bench_kit.ts";
+import { printTable, type Row, rssBytes } from "./bench_kit.ts";
 
 const SNAPSHOT_TYPES = 50; // × 48 KB: each new client first gets 2.4 MB of stored values
 const UPDATES = 100; // × 48 KB, published after the clients connected
 const PAD = "x".repeat(48 * 1024);
 
-function rssMb(pid: number): number {
-  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN) / 1024;
-}
+const rssMb = (pid: number) => (rssBytes(pid) ?? NaN) / 2 ** 20;
 
 function stored(n: number): string {
   return JSON.stringify({ updated: "2023-10-01T12:00:00Z", valid: "2099-01-01T00:00:00Z", values: { n, pad: PAD } });
