@@ -241,30 +241,31 @@ export class KvWriter {
    */
   async #writeMulti(batch: [string, KvUpdate][]): Promise<boolean | undefined> {
     const { redis, validate } = this.options;
-    const pipeline = redis!.pipeline();
-    const chunkOf: number[] = new Array(batch.length);
-    let chunks = 0;
-    for (let start = 0; start < batch.length; chunks++) {
-      const args: string[] = [];
-      let bytes = 0;
-      let n = start;
-      for (; n < batch.length && n - start < MULTI_SET_ENTRIES && (n === start || bytes < MULTI_SET_BYTES); n++) {
-        const [key, u] = batch[n]!;
-        args.push(key, u.stored);
-        bytes += u.stored.length;
-        chunkOf[n] = chunks;
+    // Chunks [start, end) of at most MULTI_SET_ENTRIES updates and about MULTI_SET_BYTES (one larger value alone).
+    const chunks: [number, number][] = [];
+    let start = 0;
+    let bytes = 0;
+    for (let n = 0; n < batch.length; n++) {
+      if (n > start && (n - start === MULTI_SET_ENTRIES || bytes >= MULTI_SET_BYTES)) {
+        chunks.push([start, n]);
+        [start, bytes] = [n, 0];
       }
-      pipeline.mset(args);
-      if (validate) pipeline.mget(args.filter((_, i) => i % 2 === 0));
-      start = n;
+      bytes += batch[n]![1].stored.length;
     }
+    if (batch.length > start) chunks.push([start, batch.length]);
+    const pipeline = redis!.pipeline();
+    for (const [from, to] of chunks) {
+      const entries = batch.slice(from, to);
+      pipeline.mset(entries.flatMap(([key, u]) => [key, u.stored]));
+      if (validate) pipeline.mget(entries.map(([key]) => key));
+    }
+    const step = validate ? 2 : 1;
     let results: Reply[];
     try {
       results = (await pipeline.exec()) ?? [];
     } catch (err) {
-      results = Array.from({ length: validate ? 2 * chunks : chunks }, () => [err as Error, null]);
+      results = Array.from({ length: step * chunks.length }, () => [err as Error, null]);
     }
-    const step = validate ? 2 : 1;
     const refused = results.find(([err]) => err && MULTI_SET_REFUSED.test(err.message));
     if (refused) {
       this.#multiSet = false;
@@ -272,15 +273,15 @@ export class KvWriter {
       return undefined;
     }
     const now = Date.now();
-    const offsets: number[] = [];
     let retry = false;
-    batch.forEach(([key, u], n) => {
-      const chunk = chunkOf[n]!;
-      const first = offsets[chunk] ??= n;
-      const setReply = results[chunk * step];
-      const read = validate ? results[chunk * step + 1] : undefined;
-      const readBack: Reply | undefined = read && [read[0], read[0] ? null : (read[1] as unknown[])[n - first]];
-      if (this.#settle(key, u, setReply, readBack, now, TRANSIENT)) retry = true;
+    chunks.forEach(([first, end], c) => {
+      const setReply = results[c * step];
+      const read = validate ? results[c * step + 1] : undefined;
+      for (let n = first; n < end; n++) {
+        const [key, u] = batch[n]!;
+        const readBack: Reply | undefined = read && [read[0], read[0] ? null : (read[1] as unknown[])[n - first]];
+        if (this.#settle(key, u, setReply, readBack, now, TRANSIENT)) retry = true;
+      }
     });
     return retry;
   }

@@ -243,6 +243,32 @@ ownServerTest(
   },
 );
 
+ownServerTest(
+  "KvWriter writes a batch of many updates, one of them large, as MSET chunks: each stored and read back",
+  async () => {
+    await using server = await testServer({ own: true });
+    await using admin = testClient(server.url);
+    const log = new Logger(captureIo().stderr, "error");
+    const conn = await Connection.open({ url: server.url, reporter: log.reporter(), offlineQueue: true });
+    try {
+      const writer = new KvWriter({ redis: conn.redis, prefix: "many:", validate: true, expireAtValid: false, log });
+      // More than two chunks of 250, and a value past the chunk's byte budget in the middle.
+      for (let n = 0; n < 600; n++) {
+        const values = n === 300 ? { n, pad: "x".repeat(300 * 1024) } : { n };
+        const parsed = parseUpdate(new TextEncoder().encode(update(`T${n}`, values)), 1 << 20);
+        assert.ok(parsed.ok);
+        writer.add(parsed.update);
+      }
+      assert.equal(await writer.drain(10_000), 0);
+      assert.deepEqual([writer.stats.stored, writer.stats.verified, writer.stats.mismatches], [600, 600, 0]);
+      const stored = await admin.mget("many:T0", "many:T299", "many:T300", "many:T301", "many:T599");
+      assert.deepEqual(stored.map((v) => JSON.parse(v!).values.n), [0, 299, 300, 301, 599]);
+    } finally {
+      await conn.close();
+    }
+  },
+);
+
 ownServerTest("KvWriter writes each update with its own SET where the server refuses MSET (an ACL)", async () => {
   await using server = await testServer({ own: true });
   await using admin = testClient(server.url);
