@@ -9,6 +9,7 @@ import { redactUrl, scrubSecret } from "./config.ts";
 import { CliError, ExitCode } from "./exit_codes.ts";
 import type { Reporter } from "./output.ts";
 import { routeIoredisWarnings } from "./ioredis_warnings.ts";
+import { guardIoredis } from "./ioredis_guard.ts";
 import { diagnose, type FailureFacts, TLS_PORT } from "./server_faults.ts";
 import { ABORTED, delay, unlessAborted, withTimeout } from "./timing.ts";
 import { currentTls } from "./tls.ts";
@@ -129,6 +130,7 @@ export class Connection {
   readonly redis: Redis;
 
   private constructor(private readonly options: ConnectionOptions) {
+    guardIoredis(); // a reply ioredis fails on drops the connection instead of ending the process
     this.address = redactUrl(options.url);
     const offlineQueue = options.offlineQueue ?? false;
     const redisOptions: RedisOptions = {
