@@ -3,7 +3,9 @@
  * answering, one that answers with a reply nested 200,000 deep, with garbage,
  * with a 600 MB bulk-string header and then nothing, one that closes every
  * connection at once, one that refuses HELLO or AUTH — and a proxy in front of
- * a real server that can slip such bytes into a working connection.
+ * a real server that can slip such bytes into a working connection, or send
+ * the server another command in place of a client's (so that a real server's
+ * null comes back where, say, an UNSUBSCRIBE's confirmation belongs).
  *
  * @module
  */
@@ -193,20 +195,36 @@ export const HOSTILE_SERVERS: Record<string, () => FakeServer> = {
 export interface FaultProxy extends FakeServer {
   /** Sends `bytes` to every client connected now, as if the server had sent them. */
   inject(bytes: Uint8Array | string): Promise<void>;
+  /** How many commands were sent as the proxy's `rewrite` said instead of as the client sent them. */
+  readonly rewritten: number;
 }
+
+/**
+ * Sends the server another command in place of one a client sent: given the client's command (its words, the first
+ * upper-cased), the words to send instead, or undefined to pass it on as it is. The server's answer to the command
+ * sent comes back in its place, in order: e.g. `["GET", "no-such-key"]` makes a real server answer a null there.
+ */
+export type Rewrite = (words: string[]) => string[] | undefined;
 
 /**
  * Starts a proxy on 127.0.0.1 that forwards both ways to `127.0.0.1:port`.
  *
  * @param port the real server's port
+ * @param rewrite what to send the server instead of some of the clients' commands (default: nothing changed)
  * @returns the proxy
  */
-export function faultProxy(port: number): FaultProxy {
+export function faultProxy(port: number, rewrite?: Rewrite): FaultProxy {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const clients = new Set<Deno.Conn>();
   const open = new Set<Deno.Conn>();
   const loops: Promise<void>[] = [];
   const counter = acceptCounter();
+  let rewritten = 0;
+  const counted: Rewrite | undefined = rewrite && ((words) => {
+    const instead = rewrite(words);
+    if (instead) rewritten++;
+    return instead;
+  });
   const closeBoth = (a: Deno.Conn, b: Deno.Conn) => {
     for (const c of [a, b]) if (open.delete(c)) c.close();
     clients.delete(a);
@@ -225,7 +243,10 @@ export function faultProxy(port: number): FaultProxy {
       open.add(server);
       clients.add(client);
       loops.push(
-        Promise.all([copy(client, server), copy(server, client)]).then(() => closeBoth(client, server)),
+        Promise.all([
+          counted ? copyRewriting(client, server, counted) : copy(client, server),
+          copy(server, client),
+        ]).then(() => closeBoth(client, server)),
       );
     }
   })();
@@ -234,6 +255,9 @@ export function faultProxy(port: number): FaultProxy {
     port: proxyPort,
     url: `redis://127.0.0.1:${proxyPort}`,
     accepted: counter.accepted,
+    get rewritten() {
+      return rewritten;
+    },
     inject: async (bytes) => {
       // Only the connections open now: a client that reconnects meanwhile gets a clean one.
       for (const c of [...clients]) await send(c, bytes);
@@ -259,4 +283,46 @@ async function copy(from: Deno.Conn, to: Deno.Conn): Promise<void> {
     // either side closed
   }
   await to.closeWrite().catch(() => {}); // already closed
+}
+
+/** Copies the commands `from` sends to `to`, each as it is or as `rewrite` says, until either side ends. */
+async function copyRewriting(from: Deno.Conn, to: Deno.Conn, rewrite: Rewrite): Promise<void> {
+  const buf = new Uint8Array(64 * 1024);
+  const latin1 = new TextDecoder("latin1"); // one character per byte: lengths in the text are lengths in bytes
+  let pending = new Uint8Array(0);
+  try {
+    for (let n = await from.read(buf); n !== null; n = await from.read(buf)) {
+      const joined = new Uint8Array(pending.length + n);
+      joined.set(pending);
+      joined.set(buf.subarray(0, n), pending.length);
+      const text = latin1.decode(joined);
+      let at = 0;
+      for (let cmd = takeCommand(text); cmd; cmd = takeCommand(text.slice(at))) {
+        const instead = rewrite(cmd.words);
+        const bytes = instead ? encodeCommand(instead) : joined.subarray(at, at + cmd.used);
+        for (let off = 0; off < bytes.length;) off += await to.write(bytes.subarray(off));
+        at += cmd.used;
+      }
+      pending = joined.slice(at);
+    }
+  } catch {
+    // either side closed
+  }
+  await to.closeWrite().catch(() => {}); // already closed
+}
+
+/** A command as a client sends it: an array of bulk strings. */
+function encodeCommand(words: string[]): Uint8Array {
+  const parts = words.map((w) => encoder.encode(w));
+  const chunks = [
+    encoder.encode(`*${parts.length}\r\n`),
+    ...parts.flatMap((p) => [encoder.encode(`$${p.length}\r\n`), p, encoder.encode("\r\n")]),
+  ];
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let off = 0;
+  for (const c of chunks) {
+    out.set(c, off);
+    off += c.length;
+  }
+  return out;
 }

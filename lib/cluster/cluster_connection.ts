@@ -10,8 +10,10 @@ import { Cluster, type ClusterOptions, type Redis, type RedisOptions } from "ior
 import { Connection, tlsOptions } from "../core/client.ts";
 import { redactUrl, scrubSecret } from "../core/config.ts";
 import { CliError, ExitCode } from "../core/exit_codes.ts";
+import { unreadableReply } from "../core/server_faults.ts";
 import type { Reporter } from "../core/output.ts";
 import { routeIoredisWarnings } from "../core/ioredis_warnings.ts";
+import { guardIoredis } from "../core/ioredis_guard.ts";
 import { ABORTED, delay, unlessAborted, withTimeout } from "../core/timing.ts";
 import { describeSlots, rangesOf, type SlotOwners, slotOwners, topologyChanges } from "./topology.ts";
 
@@ -78,6 +80,7 @@ export class ClusterConnection {
   #unrouteWarnings: () => void;
 
   private constructor(private readonly options: ClusterConnectionOptions) {
+    guardIoredis(); // a reply ioredis fails on drops that node's connection instead of ending the process
     const seed = options.urls[0]!;
     this.address = `cluster ${redactUrl(seed)}`;
     const offlineQueue = options.offlineQueue ?? false;
@@ -106,7 +109,11 @@ export class ClusterConnection {
     };
     this.cluster = new Cluster(options.urls.map(hostPort), clusterOptions);
     this.cluster.on("error", () => {}); // each node's trouble is reported once, from "node error" and "-node"
-    this.cluster.on("node error", (err: Error, key: string) => this.#nodeLost(key, err.message));
+    // A reply that could not be read, or that did not fit its command, is said in words, not as ioredis words it.
+    this.cluster.on(
+      "node error",
+      (err: Error, key: string) => this.#nodeLost(key, unreadableReply(err)?.what ?? err.message),
+    );
     this.cluster.on("refresh", () => this.#refreshed());
     this.#unrouteWarnings = routeIoredisWarnings(options.reporter);
   }

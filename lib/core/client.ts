@@ -9,6 +9,7 @@ import { redactUrl, scrubSecret } from "./config.ts";
 import { CliError, ExitCode } from "./exit_codes.ts";
 import type { Reporter } from "./output.ts";
 import { routeIoredisWarnings } from "./ioredis_warnings.ts";
+import { guardIoredis } from "./ioredis_guard.ts";
 import { diagnose, type FailureFacts, TLS_PORT } from "./server_faults.ts";
 import { ABORTED, delay, unlessAborted, withTimeout } from "./timing.ts";
 import { currentTls } from "./tls.ts";
@@ -114,8 +115,8 @@ export class Connection {
   readonly address: string;
   /** How many times the connection was lost after it was first made. */
   outages = 0;
-  /** Total time spent disconnected, in ms. */
-  downMs = 0;
+  /** Time spent disconnected in outages that are over, in ms. */
+  #pastDownMs = 0;
   #closing = false;
   #everReady = false;
   #lostAt: number | undefined;
@@ -129,6 +130,7 @@ export class Connection {
   readonly redis: Redis;
 
   private constructor(private readonly options: ConnectionOptions) {
+    guardIoredis(); // a reply ioredis fails on drops the connection instead of ending the process
     this.address = redactUrl(options.url);
     const offlineQueue = options.offlineQueue ?? false;
     const redisOptions: RedisOptions = {
@@ -304,11 +306,20 @@ export class Connection {
     } catch {
       return; // lost again; the next "ready" will report
     }
+    if (this.#lostAt === undefined) return; // closed meanwhile: the close counted the outage
     const downMs = Date.now() - this.#lostAt;
     this.#lostAt = undefined;
-    this.downMs += downMs;
+    this.#pastDownMs += downMs;
     this.options.reporter.ok(`Reconnected to ${this.address} after ${(downMs / 1000).toFixed(1)} s.`);
     this.options.onRestored?.(downMs);
+  }
+
+  /**
+   * Total time spent disconnected, in ms: an outage still going on counts up
+   * to now (or to the close, once closed).
+   */
+  get downMs(): number {
+    return this.#pastDownMs + (this.#lostAt === undefined ? 0 : Date.now() - this.#lostAt);
   }
 
   /**
@@ -341,6 +352,11 @@ export class Connection {
     this.#unrouteWarnings();
     if (this.#closing && this.redis.status === "end") return;
     this.#closing = true;
+    if (this.#lostAt !== undefined) {
+      // An outage going on at the close counts up to it.
+      this.#pastDownMs += Date.now() - this.#lostAt;
+      this.#lostAt = undefined;
+    }
     if (this.redis.status === "ready") {
       const quit = this.redis.quit().then(() => true, () => false);
       if (await withTimeout(quit, 1000, () => new Error("QUIT unanswered")).catch(() => false)) return;

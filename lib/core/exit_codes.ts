@@ -24,6 +24,8 @@ export const ExitCode = {
   Protocol: 7,
   /** The server refuses every channel and pattern the script subscribes to (ACL channel rules). */
   NoSubscription: 8,
+  /** The installed client library (ioredis) lacks something these scripts rely on: not the version pinned. */
+  ClientLibrary: 9,
 } as const;
 
 /** One of the values of {@linkcode ExitCode}. */

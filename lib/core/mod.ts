@@ -1,8 +1,8 @@
 /**
  * What every script shares: where the server address comes from and how it is shown, connecting (plain or TLS) or
  * explaining what the server did wrong, flags and `--help`, text or NDJSON output, exit codes, logging, graceful
- * shutdown, timing, statistics, and finding and starting a local keydb/valkey/redis-server. Nothing here knows about a
- * particular lab.
+ * shutdown, timing, statistics, the one door to ioredis's internals (checked at start-up), and finding and starting a
+ * local keydb/valkey/redis-server. Nothing here knows about a particular lab.
  *
  * @module
  */
@@ -12,6 +12,7 @@ export * from "./client.ts";
 export * from "./config.ts";
 export * from "./exit_codes.ts";
 export * from "./foreground.ts";
+export * from "./ioredis_guard.ts";
 export * from "./ioredis_warnings.ts";
 export * from "./json_depth.ts";
 export * from "./json_event.ts";

@@ -9,6 +9,7 @@
  */
 import { formatBytes } from "./byte_size.ts";
 import { ExitCode, type ExitCodeValue } from "./exit_codes.ts";
+import { replyHandlingFault } from "./ioredis_guard.ts";
 
 /** What a connection attempt saw before it failed. */
 export interface FailureFacts {
@@ -117,6 +118,16 @@ export function diagnose(f: FailureFacts): Diagnosis {
   }
   if (/Maximum call stack size exceeded/.test(reason)) {
     return protocol("the server sent a reply nested too deeply to read, which no Redis-protocol server does");
+  }
+  const misfit = replyHandlingFault(reason);
+  if (misfit) {
+    const which = misfit.command ? `the reply to ${misfit.command} did not fit that command` : "a reply did not fit";
+    return {
+      exitCode: ExitCode.Protocol,
+      what: `${which}, and the client library failed on it (ioredis ${misfit.version}: ${misfit.detail})`,
+      fix: "If --url / REDIS_URL points at a Redis, KeyDB or Valkey server itself (no proxy in between), that is a " +
+        "fault of the client library: please report it with the line above. Otherwise check what answers there.",
+    };
   }
   if (/Unknown RESP type|Protocol error|Please report this/.test(reason)) return garbage(f);
   if (/max number of clients/i.test(reason)) {

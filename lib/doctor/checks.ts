@@ -9,6 +9,7 @@ import { Connection } from "../core/client.ts";
 import { isReadOnlyError } from "../keyspace/handshake.ts";
 import { formatMs, roundMs, summarizeLatency } from "../core/latency.ts";
 import { answerWithin, NoAnswerError } from "../core/no_answer.ts";
+import { unreadableReply } from "../core/server_faults.ts";
 import { probeFlags, readNotifyConfig } from "../keyspace/notifications.ts";
 import { chooseDb } from "../keyspace/channels.ts";
 import { deliversEvents, missingFlags } from "../keyspace/notify_flags.ts";
@@ -223,11 +224,13 @@ async function checkPubSub(
     }
   } catch (err) {
     if (err instanceof NoAnswerError) throw err;
+    const fault = unreadableReply(err); // a reply that could not be read, or that did not fit its command
     checks.push({
       name: "pub/sub",
       status: "fail",
-      detail: `refused: ${(err as Error).message.trim()}`,
-      fix: "The labs need SUBSCRIBE and PUBLISH: ask for an ACL user with +@pubsub and access to all channels (&*).",
+      detail: fault ? fault.what : `refused: ${(err as Error).message.trim()}`,
+      fix: fault?.fix ??
+        "The labs need SUBSCRIBE and PUBLISH: ask for an ACL user with +@pubsub and access to all channels (&*).",
     });
   } finally {
     await sub.close();

@@ -17,7 +17,8 @@ import { type EventContext, logNote, MalformedEventError, shouldLog } from "../e
 import { escapeControl, Reporter } from "../core/output.ts";
 import { positiveInt, TaskPool } from "../core/task_pool.ts";
 import { delay, whenAborted } from "../core/timing.ts";
-import { backoffMs } from "../core/client.ts";
+import { backoffMs, commandLostConnection } from "../core/client.ts";
+import { unreadableReply } from "../core/server_faults.ts";
 import {
   deadLetterStream,
   groupStartId,
@@ -484,9 +485,11 @@ export class StreamConsumer {
       }
       return;
     }
-    // A lost connection: Connection reports the outage; wait and try again.
+    // A lost connection (Connection reports the outage, in words) or slots moving: wait and try again.
     l.failures++;
-    if (l.failures === 1 && !/closed|writeable|ECONNRE|reset|MOVED|CLUSTERDOWN/i.test(text)) {
+    const reported = commandLostConnection(err) || unreadableReply(err) !== undefined ||
+      /closed|writeable|ECONNRE|reset|MOVED|CLUSTERDOWN/i.test(text);
+    if (l.failures === 1 && !reported) {
       this.#reporter.warn(`Reading the streams failed: ${text}. Retrying…`);
     }
     if (l.lane.recover) {

@@ -14,7 +14,7 @@ import type { Target } from "../cluster/target.ts";
 import { Connection } from "../core/client.ts";
 import { ExitCode } from "../core/exit_codes.ts";
 import { toSeconds } from "../core/json_event.ts";
-import { clock, escapeControl, type Io, Printer, Reporter } from "../core/output.ts";
+import { clock, escapeControl, type Io, nullWriter, Printer, Reporter } from "../core/output.ts";
 import type { Shutdown } from "../core/shutdown.ts";
 import { formatNumber } from "../core/stats.ts";
 import { delay } from "../core/timing.ts";
@@ -241,8 +241,10 @@ async function openDurable(target: Target, status: Reporter): Promise<DurableCon
   const reader = await Connection.open({ url: target.url, reporter: status, lossNote: NOTHING_LOST });
   let commands: Connection;
   try {
-    // Acknowledgements and results wait in the offline queue during an outage instead of failing.
-    commands = await Connection.open({ url: target.url, reporter: status, offlineQueue: true, autoPipelining: true });
+    // Acknowledgements and results wait in the offline queue during an outage instead of failing. An outage of the
+    // server is the reader's too, said once (with what it costs) by the reader's connection: this one keeps quiet.
+    const quiet = new Reporter(nullWriter);
+    commands = await Connection.open({ url: target.url, reporter: quiet, offlineQueue: true, autoPipelining: true });
   } catch (err) {
     await reader.close();
     throw err;

@@ -210,3 +210,23 @@ Deno.test("event_processor refuses durable flags without --durable and a bad --f
   assert.equal(await processor(["--durable", "--schema", "key_submission=/nonexistent.json"], io3), ExitCode.Usage);
   assert.match(io3.err.text, /Cannot read the schema file "\/nonexistent.json"/);
 });
+
+ownServerTest(
+  "event_processor --durable through an outage: one lost and one back line, no words of ioredis's own",
+  async () => {
+    await using server = await testServer({ own: true });
+    await using running = runMain(processor, ["--url", server.url, "--durable", "--consumer", "o1"]);
+    await running.io.err.waitFor(/Press Ctrl\+C to stop/);
+    await server.local!.stop();
+    await running.io.err.waitFor(/Connection to \S+ lost/);
+    await server.local!.start();
+    await running.io.err.waitFor(/Reconnected to /, 20_000);
+    running.io.stop();
+    assert.equal(await running.exit, ExitCode.Ok, running.io.err.text);
+    const err = running.io.err.text;
+    assert.equal(running.io.err.count(/Connection to \S+ lost/), 1, err);
+    assert.equal(running.io.err.count(/Reconnected to /), 1, err);
+    assert.doesNotMatch(err, /max retries|maxRetriesPerRequest|Please report this|Connection is closed/i);
+    assert.match(running.io.out.text, /Connection lost 1 time\(s\), [\d.]+ s in all/);
+  },
+);
