@@ -17,6 +17,7 @@ import {
   testClient,
   testServer,
 } from "../harness.ts";
+import { rawHttp, type RawRequest } from "../raw_http.ts";
 
 /** Where the screenshot test writes the page, overwritten by each run (`$DASHBOARD_SCREENSHOT` moves it). */
 const SCREENSHOT = Deno.env.get("DASHBOARD_SCREENSHOT") ??
@@ -51,6 +52,49 @@ async function publishMany(redis: Redis, channel: string, payload: string, n: nu
   for (let i = 0; i < n; i++) pipe.publish(channel, payload);
   await pipe.exec();
 }
+
+Deno.test("dashboard: answers only under its own address and --allowed-host names, on every route (DNS rebinding)", async () => {
+  await using server = await testServer();
+  await using dash = await startDashboard(server.url, ["--allowed-host", "class.example"]);
+  const port = new URL(dash.base).port;
+  const publish = {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: '{"channel":"c","payload":"p"}',
+  };
+  const routes: [string, string, Partial<RawRequest>][] = [
+    ["GET", "/", {}],
+    ["GET", "/events", {}],
+    ["GET", "/uplot.js", {}],
+    ["GET", "/uplot.css", {}],
+    ["GET", "/nope", {}],
+    ["POST", "/publish", publish],
+  ];
+  for (const host of ["evil.example", `attacker.com:${port}`]) {
+    for (const [method, path, extra] of routes) {
+      const res = await rawHttp(dash.base, path, { method, ...extra, host, headers: { ...extra.headers } });
+      assert.equal(res.status, 403, `${method} ${path} with Host ${host}: ${res.body.slice(0, 200)}`);
+      assert.match(res.body, /is not allowed: .*--allowed-host/, `${method} ${path} with Host ${host}`);
+    }
+  }
+  assert.match(dash.p.err.text, /Refused a request for host "evil\.example"/);
+  for (const host of [`localhost:${port}`, `127.0.0.1:${port}`, `class.example:${port}`]) {
+    const page = await rawHttp(dash.base, "/", { host });
+    assert.equal(page.status, 200, `Host ${host}`);
+    assert.match(page.body, /EventSource/);
+    const stream = await rawHttp(dash.base, "/events", { host, until: /event: state\ndata: \{.*\}\n/ });
+    assert.equal(stream.status, 200, `Host ${host}`);
+  }
+  // The form posts from the page's own origin, under an allowed name too.
+  const origin = `http://class.example:${port}`;
+  const res = await rawHttp(dash.base, "/publish", {
+    ...publish,
+    host: `class.example:${port}`,
+    headers: { ...publish.headers, origin },
+    body: JSON.stringify({ channel: `${server.prefix}hosts`, payload: "p" }),
+  });
+  assert.equal(res.status, 200, res.body);
+});
 
 browserTest(
   "dashboard: a channel and its rate show within a second of publishing, its subscriber counted",
