@@ -26,6 +26,7 @@ import { onMessage } from "../lib/pubsub/subscribe.ts";
 import { NO_OUTAGES, SubscriberConnection } from "../lib/pubsub/subscriptions.ts";
 import { onShutdown } from "../lib/core/shutdown.ts";
 import { SseHub } from "../lib/web/sse.ts";
+import { ServerStatusFeed } from "../lib/web/server_status.ts";
 import { LISTEN_OPTIONS, listenFlags, serveOrExplain } from "../lib/web/listen.ts";
 import { withTimeout } from "../lib/core/timing.ts";
 import { toSeconds } from "../lib/core/json_event.ts";
@@ -210,6 +211,8 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
         else log.debug(`Ignored a message kv_updater rejects too (${parsed.rejection.reason})`);
       });
       await subscriber.subscribe(subscriptions);
+      // The live page says whether the Redis server is reachable, not only whether it reaches this server.
+      using _status = new ServerStatusFeed(hub, () => reads.ready && subscriber!.ready);
 
       const handler = async (request: Request, info: Deno.ServeHandlerInfo): Promise<Response> => {
         requests++;

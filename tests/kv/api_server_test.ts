@@ -71,7 +71,8 @@ interface Received {
 
 /** Reads an SSE stream, event by event. */
 class SseReader implements AsyncDisposable {
-  readonly events: Received[] = [];
+  /** Every event, the `server` statuses among them. */
+  readonly all: Received[] = [];
   #waiters: (() => void)[] = [];
   #done: Promise<void>;
   #response!: Response;
@@ -89,7 +90,7 @@ class SseReader implements AsyncDisposable {
           const line = buffer.slice(0, end);
           buffer = buffer.slice(end + 1);
           if (line === "") {
-            if (current.event) this.events.push(current as Received);
+            if (current.event) this.all.push(current as Received);
             current = {};
             for (const wake of this.#waiters.splice(0)) wake();
           } else if (line.startsWith("id: ")) current.id = line.slice(4);
@@ -108,15 +109,20 @@ class SseReader implements AsyncDisposable {
     return reader;
   }
 
+  /** The `update` events. */
+  get events(): Received[] {
+    return this.all.filter((e) => e.event === "update");
+  }
+
   /** Waits until some event satisfies `test`. */
   async waitFor(test: (e: Received) => boolean, ms = 10_000): Promise<Received> {
     const deadline = Date.now() + ms;
     for (;;) {
-      const found = this.events.find(test);
+      const found = this.all.find(test);
       if (found) return found;
       const left = deadline - Date.now();
       const late = () =>
-        new Error(`No such event within ${ms} ms; got ${this.events.length}: ${JSON.stringify(this.events.slice(-3))}`);
+        new Error(`No such event within ${ms} ms; got ${this.all.length}: ${JSON.stringify(this.all.slice(-3))}`);
       if (left <= 0) throw late();
       const next = new Promise<void>((resolve) => this.#waiters.push(resolve));
       await withTimeout(next, left, late);
@@ -248,6 +254,29 @@ Deno.test("api_server drops a client that stops reading, and the others keep rec
   } finally {
     stuck.close();
   }
+});
+
+ownServerTest("api_server /events tells the Redis server's state: connected, lost since when, back", async () => {
+  await using server = await testServer({ own: true });
+  await using api = await startApiIn(server, "status");
+  await using sse = SseReader.open(`${api.base}/events`);
+  const status = (state: string, outages: number) => (e: Received) =>
+    e.event === "server" && JSON.parse(e.data).state === state && JSON.parse(e.data).outages === outages;
+  const first = await sse.waitFor(status("connected", 0));
+  assert.equal(first.id, undefined, "a status has no id: a reconnecting client resumes from its last update");
+  const stoppedAt = Date.now();
+  await server.local!.stop();
+  const lost = JSON.parse((await sse.waitFor(status("lost", 1))).data);
+  assert.ok(lost.since >= stoppedAt - 1000 && lost.since <= Date.now(), `since ${lost.since}`);
+  // A page opened while the server is away is told at once, before any value (none can be read).
+  await using late = SseReader.open(`${api.base}/events`);
+  await late.waitFor(status("lost", 1));
+  assert.deepEqual(late.all.map((e) => e.event), ["server"]);
+  await server.local!.start();
+  await sse.waitFor(status("connected", 1), 30_000);
+  await late.waitFor(status("connected", 1), 30_000);
+  const health = await fetch(`${api.base}/health`);
+  assert.equal((await health.json()).server, "connected");
 });
 
 Deno.test("api_server refuses a port in use and bad options", async () => {
