@@ -22,6 +22,7 @@ import { DEFAULT_STATS_CHANNEL } from "../lib/events/processor_stats.ts";
 import { SseHub } from "../lib/web/sse.ts";
 import {
   Board,
+  type BoardState,
   type ConnectionState,
   DASHBOARD_HTML,
   handlePublish,
@@ -29,6 +30,7 @@ import {
   openSources,
   readAssets,
   type ServerState,
+  StateDelta,
 } from "../lib/dashboard/mod.ts";
 
 /** The common flags but `--json`: the dashboard's output is the page (its log is text). */
@@ -126,7 +128,10 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
           reading = false;
         }
       };
-      let last = "";
+      // Each page gets the whole state once, then what changed each tick; it appends each point to its chart.
+      const delta = new StateDelta<BoardState>(["messages", "keyEvents"], {
+        history: (h) => h.series.map((s) => s.name),
+      });
       const tick = () => {
         const up = sources.readsReady && sub.ready;
         if (up !== live) [live, since] = [up, Date.now()];
@@ -138,8 +143,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
           fellBehind: sub.fellBehind,
           restarts: sub.restarts,
         };
-        last = JSON.stringify(board.tick(sampler.take(), state, connection));
-        hub.publish("state", last);
+        hub.publish("state", JSON.stringify(delta.next(board.tick(sampler.take(), state, connection))));
         void poll();
       };
       await poll();
@@ -174,7 +178,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
         if (pathname === "/") return page(DASHBOARD_HTML, "text/html; charset=utf-8");
         if (pathname === "/events") {
           const client = hub.open(info.completed);
-          void hub.attach(client, [{ id: hub.lastId, event: "state", data: last }]);
+          void hub.attach(client, [{ id: hub.lastId, event: "state", data: JSON.stringify(delta.full) }]);
           return client.response;
         }
         const asset = assets.get(pathname);
