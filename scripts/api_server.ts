@@ -26,7 +26,8 @@ import { onMessage } from "../lib/pubsub/subscribe.ts";
 import { NO_OUTAGES, SubscriberConnection } from "../lib/pubsub/subscriptions.ts";
 import { onShutdown } from "../lib/core/shutdown.ts";
 import { SseHub } from "../lib/web/sse.ts";
-import { serveOrExplain } from "../lib/web/listen.ts";
+import { ServerStatusFeed } from "../lib/web/server_status.ts";
+import { LISTEN_OPTIONS, listenFlags, serveOrExplain } from "../lib/web/listen.ts";
 import { withTimeout } from "../lib/core/timing.ts";
 import { toSeconds } from "../lib/core/json_event.ts";
 
@@ -34,13 +35,13 @@ const SPEC: ScriptSpec = {
   name: "api_server.ts",
   summary: "serve the values kv_updater stored, push each change to browsers over SSE, with a live page.",
   usage: [
-    "[--port N] [--host ADDRESS] [--channel NAME] [--prefix TEXT] [--max-bytes SIZE] [--max-clients N] " +
+    "[--port N] [--host ADDRESS] [--allowed-host NAME]... [--channel NAME] [--prefix TEXT] [--max-bytes SIZE] [--max-clients N] " +
     "[--log-level LEVEL]",
     "--cluster [--url SEED]... [any of the above]",
   ],
   options: {
     port: { type: "string", short: "p", arg: "N", help: "HTTP port (default: 8000; 0: any free port)" },
-    host: { type: "string", arg: "ADDRESS", help: "address to listen on (default: 127.0.0.1; 0.0.0.0 in a container)" },
+    ...LISTEN_OPTIONS,
     channel: { type: "string", short: "c", arg: "NAME", help: "update channel to follow (default: update)" },
     prefix: { type: "string", arg: "TEXT", help: 'key prefix, the same as kv_updater\'s (default: "")' },
     "max-bytes": {
@@ -80,6 +81,7 @@ const SPEC: ScriptSpec = {
   examples: [
     "deno run -A scripts/api_server.ts                         # lab 4: open http://127.0.0.1:8000/",
     "deno run -A scripts/api_server.ts --port 8080 --prefix kv:",
+    "deno run -A scripts/api_server.ts --host 0.0.0.0 --allowed-host lab.example   # reached as http://lab.example:8000/",
     "curl -s http://127.0.0.1:8000/kv                          # the stored types",
     "curl -s http://127.0.0.1:8000/kv/Weather                  # one stored value",
     "curl -N http://127.0.0.1:8000/events                      # the event stream",
@@ -104,7 +106,6 @@ function json(body: unknown, status = 200, headers: Record<string, string> = {})
 export function main(args: string[], io: Io = defaultIo()): Promise<number> {
   return runScript(SPEC, args, io, async (flags) => {
     const port = flags.int("port", { min: 0, max: 65535 }) ?? 8000;
-    const hostname = flags.string("host") ?? "127.0.0.1";
     const channel = flags.string("channel") ?? "update";
     const prefix = parsePrefix(flags.string("prefix"));
     const bufferFlag = flags.string("client-buffer");
@@ -117,6 +118,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     const timeoutMs = flags.duration("timeout") ?? 5000;
     if (timeoutMs <= 0) throw new UsageError("--timeout must be more than 0, e.g. 5s");
     const log = new Logger(io.stderr, parseLogLevel(flags.string("log-level")), flags.boolean("json"));
+    const { hostname, hosts } = listenFlags(flags, log);
     const target = resolveTarget(flags.list("url"), flags.boolean("cluster"));
 
     using shutdown = onShutdown(io.signal);
@@ -209,6 +211,8 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
         else log.debug(`Ignored a message kv_updater rejects too (${parsed.rejection.reason})`);
       });
       await subscriber.subscribe(subscriptions);
+      // The live page says whether the Redis server is reachable, not only whether it reaches this server.
+      using _status = new ServerStatusFeed(hub, () => reads.ready && subscriber!.ready);
 
       const handler = async (request: Request, info: Deno.ServeHandlerInfo): Promise<Response> => {
         requests++;
@@ -261,6 +265,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
       server = serveOrExplain({
         port,
         hostname,
+        hosts,
         onListen: ({ hostname, port }) =>
           log.info(
             `API server listening on http://${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}/ ` +

@@ -17,12 +17,12 @@ import { onShutdown } from "../lib/core/shutdown.ts";
 import { withTimeout } from "../lib/core/timing.ts";
 import { CLUSTER_OPTIONS, resolveTarget } from "../lib/cluster/target.ts";
 import { parsePrefix } from "../lib/kv/message.ts";
-import { serveOrExplain } from "../lib/web/listen.ts";
-import { isLoopback } from "../lib/web/post.ts";
+import { LISTEN_OPTIONS, listenFlags, serveOrExplain } from "../lib/web/listen.ts";
 import { DEFAULT_STATS_CHANNEL } from "../lib/events/processor_stats.ts";
 import { SseHub } from "../lib/web/sse.ts";
 import {
   Board,
+  type BoardState,
   type ConnectionState,
   DASHBOARD_HTML,
   handlePublish,
@@ -30,6 +30,7 @@ import {
   openSources,
   readAssets,
   type ServerState,
+  StateDelta,
 } from "../lib/dashboard/mod.ts";
 
 /** The common flags but `--json`: the dashboard's output is the page (its log is text). */
@@ -40,12 +41,12 @@ const SPEC: ScriptSpec = {
   summary:
     "a live dashboard in the browser: channels, rates, messages, keyspace events, processors, stored values, streams, server.",
   usage: [
-    "[--port N] [--host ADDRESS] [--prefix TEXT] [--stream NAME]… [--stats-channel NAME] [--interval DURATION] " +
+    "[--port N] [--host ADDRESS] [--allowed-host NAME]... [--prefix TEXT] [--stream NAME]… [--stats-channel NAME] [--interval DURATION] " +
     "[--read-only] [--log-level LEVEL] [--cluster --url SEED...]",
   ],
   options: {
     port: { type: "string", short: "p", arg: "N", help: "HTTP port (default: 8080; 0: any free port)" },
-    host: { type: "string", arg: "ADDRESS", help: "address to listen on (default: 127.0.0.1; 0.0.0.0 in a container)" },
+    ...LISTEN_OPTIONS,
     prefix: { type: "string", arg: "TEXT", help: "lab 4's key prefix, the same as kv_updater's (default: \"\")" },
     stream: {
       type: "string",
@@ -73,6 +74,7 @@ const SPEC: ScriptSpec = {
     "deno run -A scripts/dashboard.ts                        # lab 8: open http://127.0.0.1:8080/",
     "deno run -A scripts/dashboard.ts --port 9000 --prefix kv: --stream events",
     "deno run -A scripts/dashboard.ts --host 0.0.0.0 --read-only       # in a container, shown to a class",
+    "deno run -A scripts/dashboard.ts --host 0.0.0.0 --allowed-host teacher.local   # reached as http://teacher.local:8080/",
     "deno run -A scripts/dashboard.ts --cluster --url redis://127.0.0.1:7000   # every master of a cluster",
   ],
 };
@@ -90,7 +92,6 @@ const ROWS_PER_TICK = 40;
 export function main(args: string[], io: Io = defaultIo()): Promise<number> {
   return runScript(SPEC, args, io, async (flags) => {
     const port = flags.int("port", { min: 0, max: 65535 }) ?? 8080;
-    const hostname = flags.string("host") ?? "127.0.0.1";
     const prefix = parsePrefix(flags.string("prefix"));
     const streams = flags.list("stream");
     const statsChannel = flags.string("stats-channel") ?? DEFAULT_STATS_CHANNEL;
@@ -99,6 +100,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     const tickMs = flags.duration("interval") ?? 500;
     if (tickMs < 100) throw new UsageError("--interval must be at least 100ms, e.g. 500ms");
     const log = new Logger(io.stderr, parseLogLevel(flags.string("log-level")));
+    const { hostname, hosts } = listenFlags(flags, log);
     const target = resolveTarget(flags.list("url"), flags.boolean("cluster"));
     using shutdown = onShutdown(io.signal);
     const assets = readAssets();
@@ -126,7 +128,10 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
           reading = false;
         }
       };
-      let last = "";
+      // Each page gets the whole state once, then what changed each tick; it appends each point to its chart.
+      const delta = new StateDelta<BoardState>(["messages", "keyEvents"], {
+        history: (h) => h.series.map((s) => s.name),
+      });
       const tick = () => {
         const up = sources.readsReady && sub.ready;
         if (up !== live) [live, since] = [up, Date.now()];
@@ -138,8 +143,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
           fellBehind: sub.fellBehind,
           restarts: sub.restarts,
         };
-        last = JSON.stringify(board.tick(sampler.take(), state, connection));
-        hub.publish("state", last);
+        hub.publish("state", JSON.stringify(delta.next(board.tick(sampler.take(), state, connection))));
         void poll();
       };
       await poll();
@@ -151,13 +155,13 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
       const publish = {
         redis: sources.publisher,
         enabled: publishing,
-        loopback: isLoopback(hostname),
         log,
         samplerLive: () => sub.ready,
       };
       server = serveOrExplain({
         port,
         hostname,
+        hosts,
         onListen: ({ hostname, port }) =>
           log.info(
             `Dashboard on http://${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}/ ` +
@@ -174,7 +178,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
         if (pathname === "/") return page(DASHBOARD_HTML, "text/html; charset=utf-8");
         if (pathname === "/events") {
           const client = hub.open(info.completed);
-          void hub.attach(client, [{ id: hub.lastId, event: "state", data: last }]);
+          void hub.attach(client, [{ id: hub.lastId, event: "state", data: JSON.stringify(delta.full) }]);
           return client.response;
         }
         const asset = assets.get(pathname);

@@ -3,12 +3,13 @@
  * keeps a minute of rates for the chart (the busiest channels), remembers
  * stored values that vanished (deleted or expired), and builds the one
  * `state` event the page gets per tick. Its size is bounded whatever the
- * traffic: rows per tick, channels listed, processors and points per series
- * are capped.
+ * traffic: rows per tick, channels listed (the {@linkcode CHANNELS_SHOWN}
+ * busiest, and how many more), processors, points per series and the length
+ * of names shown are capped.
  *
  * @module
  */
-import type { KeyEventRow, MessageRow, Sample } from "./sampler.ts";
+import { type KeyEventRow, type MessageRow, preview, type Sample } from "./sampler.ts";
 import { MAX_LISTED, type ServerState } from "./server_state.ts";
 import { escapeControl } from "../core/output.ts";
 import { DEFAULT_STATS_CHANNEL } from "../events/processor_stats.ts";
@@ -34,12 +35,24 @@ export interface BoardState {
   tickMs: number;
   address: string;
   connection: ConnectionState;
-  server?: ServerState;
-  /** Active and recently heard channels (escaped), with subscribers and msg/s over the last second. */
+  /** The server's state, but its channels: the page gets them in `channels`, and their number. */
+  server?: Omit<ServerState, "channels">;
+  /**
+   * The {@linkcode CHANNELS_SHOWN} busiest of the active and recently heard channels (escaped, names cut), with
+   * subscribers and msg/s over the last second.
+   */
   channels: { name: string; subscribers?: number; rate: number }[];
+  /** How many other channels are active or were heard in the last minute (at least). */
+  moreChannels: number;
   totalRate: number;
-  /** The chart: times in seconds and msg/s per series (the total and the busiest channels). */
-  history: { times: number[]; series: { name: string; values: number[] }[] };
+  /**
+   * The chart: times in seconds and msg/s per series (the total and the busiest channels, by name), at most `max`
+   * points. From one tick to the next, with the same series, it only gains {@linkcode BoardState.point} (and loses its
+   * oldest point past `max`).
+   */
+  history: { times: number[]; series: { name: string; values: (number | null)[] }[]; max: number };
+  /** This tick's point of the chart: its time and each series' value, in the order of `history.series`. */
+  point: { time: number; values: (number | null)[] };
   /** Messages heard this tick (but the processors' statistics, shown apart), and the last of them. */
   heard: number;
   messages: MessageRow[];
@@ -63,6 +76,8 @@ export interface BoardOptions {
 
 /** Points per chart series (a minute at the default tick). */
 const POINTS = 120;
+/** Channels listed on the page: the busiest (the others are counted). */
+export const CHANNELS_SHOWN = 20;
 /** Channels drawn in the chart besides the total. */
 const CHART_CHANNELS = 5;
 /** A channel heard but without subscribers stays listed this long. */
@@ -128,6 +143,7 @@ export class Board {
       if (h.counts.length > POINTS) h.counts.shift();
       if (now - h.last > HEARD_MS) this.#heard.delete(name);
     }
+    const heardCount = this.#heard.size;
     if (this.#heard.size > MAX_LISTED * 10) { // a flood of distinct channels: keep the busiest
       const keep = [...this.#heard].sort((a, b) => sum(b[1].counts) - sum(a[1].counts)).slice(0, MAX_LISTED);
       this.#heard = new Map(keep);
@@ -152,11 +168,19 @@ export class Board {
     }
     const listed = [...channels.values()].sort((a, b) =>
       b.rate - a.rate || (b.subscribers ?? 0) - (a.subscribers ?? 0) || a.name.localeCompare(b.name)
-    ).slice(0, MAX_LISTED);
-    const busiest = [...this.#heard].sort((a, b) => sum(b[1].counts) - sum(a[1].counts)).slice(0, CHART_CHANNELS);
-    const pad = (counts: number[]) => [
+    ).slice(0, CHANNELS_SHOWN).map((c) => ({ ...c, name: preview(c.name) }));
+    const known = Math.max(channels.size, heardCount, server?.activeChannels ?? 0);
+    // By name: the series stay in the same order while the busiest stay the same.
+    const busiest = [...this.#heard].sort((a, b) => sum(b[1].counts) - sum(a[1].counts)).slice(0, CHART_CHANNELS)
+      .map(([name, h]) => ({ name: preview(escapeControl(name)), counts: h.counts }))
+      .sort((a, b) => a.name.localeCompare(b.name));
+    const pad = (counts: number[]): (number | null)[] => [
       ...Array(this.#times.length - Math.min(counts.length, this.#times.length)).fill(null),
       ...counts.slice(-this.#times.length).map((n) => n * perSecond),
+    ];
+    const series = [
+      { name: "total", values: [...this.#total] },
+      ...busiest.map(({ name, counts }) => ({ name, values: pad(counts) })),
     ];
     if (server) this.#foldStored(server, now);
     return {
@@ -164,16 +188,12 @@ export class Board {
       tickMs: this.tickMs,
       address: this.address,
       connection,
-      ...(server ? { server } : {}),
+      ...(server ? { server: withoutChannels(server) } : {}),
       channels: listed,
+      moreChannels: known - listed.length,
       totalRate: sum(this.#total.slice(-window)) / Math.min(window, this.#total.length),
-      history: {
-        times: [...this.#times],
-        series: [
-          { name: "total", values: [...this.#total] },
-          ...busiest.map(([name, h]) => ({ name: escapeControl(name), values: pad(h.counts) })),
-        ],
-      },
+      history: { times: [...this.#times], series, max: POINTS },
+      point: { time: now / 1000, values: series.map((s) => s.values.at(-1) ?? null) },
       heard: sample.total - sample.statsTotal,
       messages: sample.messages,
       keyEventTotal: sample.keyEventTotal,
@@ -193,6 +213,11 @@ export class Board {
       if (now - s.gone > GONE_MS) this.#stored.delete(type);
     }
   }
+}
+
+function withoutChannels(server: ServerState): Omit<ServerState, "channels"> {
+  const { channels: _, ...rest } = server;
+  return rest;
 }
 
 function sum(values: number[]): number {

@@ -1,5 +1,5 @@
 /**
- * Lab 8's live dashboard: the `*` sampler, the server's state (one server's, or every master's on a cluster), the processors' statistics, the model behind the page, the page with its uPlot files, and its publish form's endpoint.
+ * Lab 8's live dashboard: the `*` sampler, the server's state (one server's, or every master's on a cluster), the processors' statistics, the model behind the page and what changed from one update to the next, the page with its uPlot files, and its publish form's endpoint.
  *
  * @module
  */
@@ -11,3 +11,4 @@ export * from "./publish.ts";
 export * from "./sampler.ts";
 export * from "./server_state.ts";
 export * from "./sources.ts";
+export * from "./state_delta.ts";

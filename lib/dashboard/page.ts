@@ -1,7 +1,9 @@
 /**
  * The dashboard's page (`GET /`): plain HTML and JavaScript, no build step.
- * It follows `/events` (one `state` event at most every tick) and draws the
- * rates with uPlot (`/uplot.js`); its publish form POSTs JSON to `/publish`.
+ * It follows `/events` (one `state` event at most every tick: the whole
+ * state first, then the parts that changed, merged into what it has) and
+ * draws the rates with uPlot (`/uplot.js`); its publish form POSTs JSON to
+ * `/publish`.
  * Everything from the server — channel names, payloads, keys, stored values,
  * processor names — is shown with `textContent`, never as HTML, as on lab 4's
  * live page.
@@ -103,6 +105,7 @@ export const DASHBOARD_HTML = `<!doctype html>
     <div id="chart"></div>
     <table><thead><tr><th>channel</th><th class="num">subscribers</th><th class="num">msg/s</th><th style="width:30%"></th></tr></thead>
     <tbody id="channels"></tbody></table>
+    <p class="empty" id="morechannels" hidden></p>
     <p class="empty" id="nochannels">No channel is active. Start a subscriber or publish, e.g.
       <code>deno run -A scripts/publisher.ts</code></p>
   </section>
@@ -221,10 +224,13 @@ function showChannels(s) {
     return tr;
   }));
   $("nochannels").hidden = rows.length > 0;
+  $("morechannels").hidden = !s.moreChannels;
+  $("morechannels").textContent = "and " + s.moreChannels.toLocaleString("en") + " more (the " + rows.length +
+    " busiest are listed)";
   $("total").textContent = rate(s.totalRate);
   const server = s.server;
-  $("chnote").textContent = server ? server.channels.length + " with subscribers · " + server.patterns +
-    " pattern subscription(s), 1 of them the dashboard's" + (server.moreChannels ? " · first 100 shown" : "") : "";
+  $("chnote").textContent = server ? server.activeChannels.toLocaleString("en") + " with subscribers · " +
+    server.patterns + " pattern subscription(s), 1 of them the dashboard's" : "";
   drawChart(s.history);
 }
 
@@ -384,7 +390,23 @@ function show(s) {
 }
 const events = new EventSource("events");
 events.addEventListener("error", () => { $("conn").textContent = "dashboard unreachable, retrying…"; $("conn").className = "pill down"; });
-events.addEventListener("state", (e) => show(JSON.parse(e.data)));
+// The whole state comes first, then only the parts that changed (null: gone), merged into it.
+let state = {};
+events.addEventListener("open", () => { state = {}; });
+events.addEventListener("state", (e) => {
+  const delta = JSON.parse(e.data);
+  const h = state.history;
+  if (!("history" in delta) && delta.point && h) { // the same series: this tick's point is appended
+    h.times.push(delta.point.time);
+    h.series.forEach((s, i) => s.values.push(delta.point.values[i] ?? null));
+    while (h.times.length > h.max) { h.times.shift(); h.series.forEach((s) => s.values.shift()); }
+  }
+  for (const [key, value] of Object.entries(delta)) {
+    if (value === null) delete state[key];
+    else state[key] = value;
+  }
+  show(state);
+});
 </script>
 </body>
 </html>

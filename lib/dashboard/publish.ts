@@ -24,8 +24,6 @@ export interface PublishContext {
   redis: { readonly status: string; publish(channel: string, message: string): Promise<number> };
   /** Whether the page may publish (false with `--read-only`). */
   enabled: boolean;
-  /** Whether the dashboard listens on a loopback address. */
-  loopback: boolean;
   /** Where each publish is logged. */
   log: Logger;
   /** Whether the dashboard's own `*` subscriber is subscribed now (then it is one of the receivers). */
@@ -62,7 +60,7 @@ export async function handlePublish(request: Request, context: PublishContext): 
       await request.body?.cancel();
       throw new HttpError(403, "publishing is off: the dashboard was started with --read-only");
     }
-    refuseCrossSite(request, context.loopback);
+    refuseCrossSite(request);
     const body = await readJsonBody(request, MAX_PUBLISH_BYTES);
     const { channel, payload } = (typeof body === "object" && body !== null ? body : {}) as Record<string, unknown>;
     if (typeof channel !== "string" || channel === "" || channel.length > MAX_CHANNEL_CHARS) {

@@ -13,7 +13,7 @@ import { escapeControl, showPayload } from "../core/output.ts";
 export interface MessageRow {
   /** When it arrived (ms since the epoch). */
   at: number;
-  /** The channel it was published on, control characters escaped. */
+  /** The channel it was published on, control characters escaped, cut to {@linkcode PREVIEW_CHARS}. */
   channel: string;
   /** The payload, binary-safe text, cut to {@linkcode PREVIEW_CHARS}. */
   payload: string;
@@ -27,7 +27,7 @@ export interface KeyEventRow {
   at: number;
   /** The event, e.g. `set`, `del`, `expired`. */
   event: string;
-  /** The key, control characters escaped. */
+  /** The key, control characters escaped, cut to {@linkcode PREVIEW_CHARS}. */
   key: string;
 }
 
@@ -52,8 +52,23 @@ export interface Sample {
 /** Messages on the statistics channel kept between takes (one per processor and tick is the usual). */
 export const STATS_PER_TAKE = 64;
 
-/** Characters of a payload the page shows. */
+/** Characters of a payload, channel name or key the page shows. */
 export const PREVIEW_CHARS = 200;
+
+/**
+ * Text as the page shows it: cut at {@linkcode PREVIEW_CHARS}, with `…` when cut.
+ *
+ * @param text the text (escaped already)
+ * @returns the text, or its first characters and `…`
+ * @example
+ * ```ts
+ * import { preview, PREVIEW_CHARS } from "./sampler.ts";
+ * console.assert(preview("news") === "news" && preview("x".repeat(500)).length === PREVIEW_CHARS + 1);
+ * ```
+ */
+export function preview(text: string): string {
+  return text.length > PREVIEW_CHARS ? text.slice(0, PREVIEW_CHARS) + "…" : text;
+}
 
 const decoder = new TextDecoder();
 
@@ -158,20 +173,17 @@ export class MessageSampler {
   take(): Sample {
     const ordered = <T>(ring: T[], next: number, size = this.rows) =>
       ring.length < size ? ring : [...ring.slice(next), ...ring.slice(0, next)];
-    const messages = ordered(this.#ring, this.#next).map((m) => {
-      const text = showPayload(m.payload).text;
-      return {
-        at: m.at,
-        channel: showPayload(m.channel).text,
-        payload: text.length > PREVIEW_CHARS ? text.slice(0, PREVIEW_CHARS) + "…" : text,
-        bytes: m.payload.length,
-      };
-    });
+    const messages = ordered(this.#ring, this.#next).map((m) => ({
+      at: m.at,
+      channel: preview(showPayload(m.channel).text),
+      payload: preview(showPayload(m.payload).text),
+      bytes: m.payload.length,
+    }));
     const byEvent = this.#keyTotal > 0;
     const keyRing = byEvent ? ordered(this.#keyRing, this.#keyNext) : ordered(this.#spaceRing, this.#spaceNext);
     const keyEvents = keyRing.flatMap((k) => {
       const n = parseNotification(k.channel, k.payload);
-      return n ? [{ at: k.at, event: n.event, key: escapeControl(n.key) }] : [];
+      return n ? [{ at: k.at, event: n.event, key: preview(escapeControl(n.key)) }] : [];
     });
     const sample = {
       counts: this.#counts,

@@ -26,10 +26,10 @@ export interface ServerState {
   memory: string;
   /** `connected_clients`. */
   clients: number;
-  /** Active channels (escaped) and their subscriber counts, most subscribers first. */
+  /** Active channels (escaped) and their subscriber counts, most subscribers first: the first {@linkcode MAX_LISTED} by name. */
   channels: { name: string; subscribers: number }[];
-  /** Whether more channels are active than were read. */
-  moreChannels: boolean;
+  /** How many channels are active (`PUBSUB CHANNELS` but keyspace ones; on a cluster, summed over the masters). */
+  activeChannels: number;
   /** `PUBSUB NUMPAT`. */
   patterns: number;
   /** `notify-keyspace-events`, or undefined when CONFIG is refused. */
@@ -95,7 +95,9 @@ export async function readServerState(redis: Redis, options: StateOptions): Prom
   ]);
   const fields = parseInfo(info);
   const who = identifyServer(fields);
-  const listed = names.filter((n) => !n.startsWith("__key")).slice(0, MAX_LISTED);
+  // The first by name, not the first the server's hash table yields: the same ones from one poll to the next.
+  const active = names.filter((n) => !n.startsWith("__key"));
+  const listed = active.length > MAX_LISTED ? active.sort().slice(0, MAX_LISTED) : active;
   const counts = listed.length ? (await redis.pubsub("NUMSUB", ...listed)) as (string | number)[] : [];
   const channels = listed.map((name, i) => ({ name: escapeControl(name), subscribers: Number(counts[i * 2 + 1]) }))
     .sort((a, b) => b.subscribers - a.subscribers || a.name.localeCompare(b.name));
@@ -107,7 +109,7 @@ export async function readServerState(redis: Redis, options: StateOptions): Prom
     memory: fields.get("used_memory_human") ?? "?",
     clients: Number(fields.get("connected_clients") ?? 0),
     channels,
-    moreChannels: names.length > listed.length + names.filter((n) => n.startsWith("__key")).length,
+    activeChannels: active.length,
     patterns: Number(patterns),
     ...(notify !== undefined ? { notify } : {}),
     stored,

@@ -151,7 +151,7 @@ function mergeStates(nodes: string[], states: ServerState[], cluster: ClusterCon
     clients: states.reduce((n, s) => n + s.clients, 0),
     channels: [...channels].map(([name, subscribers]) => ({ name, subscribers }))
       .sort((a, b) => b.subscribers - a.subscribers || a.name.localeCompare(b.name)).slice(0, MAX_LISTED),
-    moreChannels: channels.size > MAX_LISTED || states.some((s) => s.moreChannels),
+    activeChannels: states.reduce((n, s) => n + s.activeChannels, 0),
     patterns: Math.max(0, states.reduce((n, s) => n + s.patterns, 0) - Math.max(0, states.length - 1)),
     ...(notify !== undefined ? { notify } : {}),
     stored: [],

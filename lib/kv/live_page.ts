@@ -2,7 +2,8 @@
  * The API server's live page (`GET /`): plain HTML and JavaScript, no build
  * step. It lists each stored type with its values and last update time and
  * follows `/events`; the browser's EventSource reconnects by itself and
- * resumes with Last-Event-ID.
+ * resumes with Last-Event-ID. Its status line says `live` only while both
+ * the stream and the Redis server behind it are up (the `server` status).
  *
  * @module
  */
@@ -112,9 +113,22 @@ function show(update) {
   document.getElementById("empty").hidden = true;
 }
 
+// Live only when both are up: the stream to the API server, and the API server's link to the Redis server.
+let streaming = false, server;
+const clock = (ms) => new Date(ms).toLocaleTimeString([], { hour12: false });
+function showStatus() {
+  const [text, live] = !streaming ? ["reconnecting…", false]
+    : !server ? ["connecting…", false]
+    : server.state === "lost" ? ["Redis server lost since " + clock(server.since) + ": the API server is reconnecting; " +
+      "values shown may be out of date", false]
+    : [server.outages > 0 ? "live · Redis server back since " + clock(server.since) : "live", true];
+  status.textContent = text;
+  status.className = live ? "live" : "down";
+}
 const events = new EventSource("events");
-events.addEventListener("open", () => { status.textContent = "live"; status.className = "live"; });
-events.addEventListener("error", () => { status.textContent = "reconnecting…"; status.className = "down"; });
+events.addEventListener("open", () => { streaming = true; showStatus(); });
+events.addEventListener("error", () => { streaming = false; server = undefined; showStatus(); });
+events.addEventListener("server", (e) => { server = JSON.parse(e.data); showStatus(); });
 events.addEventListener("update", (e) => show(JSON.parse(e.data)));
 setInterval(() => cards.forEach(showTimes), 1000);
 </script>

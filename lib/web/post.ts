@@ -1,9 +1,10 @@
 /**
  * Taking a POST from a page safely: only from the page's own origin (a JSON
  * body, which no other site can send without a CORS preflight that is never
- * granted; an `Origin` or `Sec-Fetch-Site` naming another site refused), on
- * a loopback listener only under a loopback host name (no DNS rebinding),
- * and a body of bounded size.
+ * granted; an `Origin` or `Sec-Fetch-Site` naming another site refused), and
+ * a body of bounded size. A page of another site under a re-pointed name
+ * (DNS rebinding) is refused before, on every route, by
+ * {@link ./host_rule.ts}.
  *
  * @module
  */
@@ -35,32 +36,12 @@ export class HttpError extends Error {
   }
 }
 
-const LOOPBACK_NAMES = /^(localhost|127(\.\d{1,3}){3}|\[::1\]|::1)$/i;
-
-/**
- * Whether an address to listen on (`--host`) is a loopback one.
- *
- * @param hostname the address
- * @returns true for 127.x.x.x, ::1 and localhost
- * @example
- * ```ts
- * import { isLoopback } from "./post.ts";
- * console.assert(isLoopback("127.0.0.1") && isLoopback("::1") && !isLoopback("0.0.0.0"));
- * ```
- */
-export function isLoopback(hostname: string): boolean {
-  return LOOPBACK_NAMES.test(hostname);
-}
-
 /**
  * Refuses a request that another site could have made: a body that is not
- * JSON (415), an `Origin` that is not the request's own or a
- * `Sec-Fetch-Site` other than `same-origin` (403), and — when the server
- * listens on loopback — a `Host` that is not a loopback name (403: a page
- * of another site reaching 127.0.0.1 under its own name).
+ * JSON (415), and an `Origin` that is not the request's own or a
+ * `Sec-Fetch-Site` other than `same-origin` (403).
  *
  * @param request the request
- * @param loopback whether the server listens on a loopback address only
  * @throws {HttpError} saying why
  * @example
  * ```ts
@@ -69,20 +50,20 @@ export function isLoopback(hostname: string): boolean {
  *   method: "POST",
  *   headers: { "content-type": "application/json", origin: "http://127.0.0.1:8080" },
  * });
- * refuseCrossSite(ok, true);
+ * refuseCrossSite(ok);
  * const evil = new Request("http://127.0.0.1:8080/publish", {
  *   method: "POST",
  *   headers: { "content-type": "application/json", origin: "http://evil.example" },
  * });
  * try {
- *   refuseCrossSite(evil, true);
+ *   refuseCrossSite(evil);
  *   console.assert(false);
  * } catch (err) {
  *   console.assert((err as { status: number }).status === 403);
  * }
  * ```
  */
-export function refuseCrossSite(request: Request, loopback: boolean): void {
+export function refuseCrossSite(request: Request): void {
   const type = request.headers.get("content-type") ?? "";
   if (!/^application\/json\s*(;|$)/i.test(type)) {
     throw new HttpError(415, `send the body as JSON (Content-Type: application/json), not "${type || "none"}"`);
@@ -95,9 +76,6 @@ export function refuseCrossSite(request: Request, loopback: boolean): void {
   const site = request.headers.get("sec-fetch-site");
   if (site !== null && site !== "same-origin" && site !== "none") {
     throw new HttpError(403, `requests from another site (Sec-Fetch-Site: ${site}) are refused`);
-  }
-  if (loopback && !isLoopback(url.hostname)) {
-    throw new HttpError(403, `this server listens on loopback: use http://127.0.0.1:${url.port}/, not ${url.host}`);
   }
 }
 

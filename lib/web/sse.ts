@@ -29,17 +29,18 @@ export interface SseEvent {
 /**
  * The wire form of one event.
  *
- * @param e the event
- * @returns `id:`, `event:` and one `data:` line per line of data, then a blank line
+ * @param e the event; without an id (a status, see {@linkcode SseHub.setStatus}) the client's last id is kept
+ * @returns `id:` (when there is one), `event:` and one `data:` line per line of data, then a blank line
  * @example
  * ```ts
  * import { formatEvent } from "./sse.ts";
  * console.assert(formatEvent({ id: "a-1", event: "update", data: "{}" }) === "id: a-1\nevent: update\ndata: {}\n\n");
+ * console.assert(formatEvent({ event: "server", data: "{}" }) === "event: server\ndata: {}\n\n");
  * ```
  */
-export function formatEvent(e: SseEvent): string {
+export function formatEvent(e: Omit<SseEvent, "id"> & { id?: string }): string {
   const data = e.data.split(/\r\n|\r|\n/).map((line) => `data: ${line}\n`).join("");
-  return `id: ${e.id}\nevent: ${e.event}\n${data}\n`;
+  return `${e.id === undefined ? "" : `id: ${e.id}\n`}event: ${e.event}\n${data}\n`;
 }
 
 const encoder = new TextEncoder();
@@ -245,6 +246,7 @@ export class SseHub {
   #streams = 0;
   #opened = 0;
   #timers: ReturnType<typeof setInterval>[] = [];
+  #status: Uint8Array | undefined;
   /** Clients dropped for not reading. */
   dropped = 0;
 
@@ -314,6 +316,20 @@ export class SseHub {
   }
 
   /**
+   * Sets the status every stream is told at once and every new one as it opens, before any other event: how things
+   * stand now (the server behind the page connected or not, say), not a change to replay. It has no id, so a
+   * reconnecting client still resumes from its last numbered event; it goes to clients still waiting for their first
+   * events too, past the queue limit (it is small and replaces nothing).
+   *
+   * @param event the event name, e.g. `server`
+   * @param data the data
+   */
+  setStatus(event: string, data: string): void {
+    this.#status = encoder.encode(formatEvent({ event, data }));
+    for (const client of this.#states.keys()) client.push(this.#status);
+  }
+
+  /**
    * The events after `lastEventId`, when they are all still kept.
    *
    * @param lastEventId the client's Last-Event-ID header
@@ -358,6 +374,7 @@ export class SseHub {
     completed.then(over, over);
     this.#states.set(client, state);
     client.push(encoder.encode("retry: 2000\n\n"));
+    if (this.#status) client.push(this.#status);
     return client;
   }
 

@@ -17,6 +17,10 @@ const BENCHMARKS: Record<string, [about: string, load: () => Promise<{ run: () =
     () => import("./cluster.ts"),
   ],
   dashboard: ["the dashboard's own commands per second, idle and with processors", () => import("./dashboard.ts")],
+  dashboard_bytes: [
+    "bytes one dashboard page gets per second with 10,000 channels",
+    () => import("./dashboard_bytes.ts"),
+  ],
 };
 
 if (Deno.args.includes("--help") || Deno.args.includes("-h")) {

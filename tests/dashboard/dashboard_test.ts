@@ -7,7 +7,7 @@ import { EventPublisher } from "../../lib/events/publisher.ts";
 import { createEvent } from "../../lib/events/envelope.ts";
 import { delay } from "../../lib/core/timing.ts";
 import { browserTest, Chromium, chromiumAvailable, pageWaitsFor } from "../chromium.ts";
-import { openLive, processorRow, rowOf, startDashboard } from "./live_dashboard.ts";
+import { openLive, processorRow, rowOf, startDashboard, StateStream } from "./live_dashboard.ts";
 import {
   captureIo,
   floodUntilDropped,
@@ -17,6 +17,7 @@ import {
   testClient,
   testServer,
 } from "../harness.ts";
+import { rawHttp, type RawRequest } from "../raw_http.ts";
 
 /** Where the screenshot test writes the page, overwritten by each run (`$DASHBOARD_SCREENSHOT` moves it). */
 const SCREENSHOT = Deno.env.get("DASHBOARD_SCREENSHOT") ??
@@ -52,6 +53,96 @@ async function publishMany(redis: Redis, channel: string, payload: string, n: nu
   await pipe.exec();
 }
 
+Deno.test("dashboard: answers only under its own address and --allowed-host names, on every route (DNS rebinding)", async () => {
+  await using server = await testServer();
+  await using dash = await startDashboard(server.url, ["--allowed-host", "class.example"]);
+  const port = new URL(dash.base).port;
+  const publish = {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: '{"channel":"c","payload":"p"}',
+  };
+  const routes: [string, string, Partial<RawRequest>][] = [
+    ["GET", "/", {}],
+    ["GET", "/events", {}],
+    ["GET", "/uplot.js", {}],
+    ["GET", "/uplot.css", {}],
+    ["GET", "/nope", {}],
+    ["POST", "/publish", publish],
+  ];
+  for (const host of ["evil.example", `attacker.com:${port}`]) {
+    for (const [method, path, extra] of routes) {
+      const res = await rawHttp(dash.base, path, { method, ...extra, host, headers: { ...extra.headers } });
+      assert.equal(res.status, 403, `${method} ${path} with Host ${host}: ${res.body.slice(0, 200)}`);
+      assert.match(res.body, /is not allowed: .*--allowed-host/, `${method} ${path} with Host ${host}`);
+    }
+  }
+  assert.match(dash.p.err.text, /Refused a request for host "evil\.example"/);
+  for (const host of [`localhost:${port}`, `127.0.0.1:${port}`, `class.example:${port}`]) {
+    const page = await rawHttp(dash.base, "/", { host });
+    assert.equal(page.status, 200, `Host ${host}`);
+    assert.match(page.body, /EventSource/);
+    const stream = await rawHttp(dash.base, "/events", { host, until: /event: state\ndata: \{.*\}\n/ });
+    assert.equal(stream.status, 200, `Host ${host}`);
+  }
+  // The form posts from the page's own origin, under an allowed name too.
+  const origin = `http://class.example:${port}`;
+  const res = await rawHttp(dash.base, "/publish", {
+    ...publish,
+    host: `class.example:${port}`,
+    headers: { ...publish.headers, origin },
+    body: JSON.stringify({ channel: `${server.prefix}hosts`, payload: "p" }),
+  });
+  assert.equal(res.status, 200, res.body);
+});
+
+Deno.test("dashboard: with 10,000 channels a page gets the 20 busiest and what changed, not every channel every tick", async () => {
+  await using server = await testServer();
+  await using sub = testClient(server.url);
+  await using pub = testClient(server.url);
+  const names = Array.from({ length: 10_000 }, (_, i) => `${server.prefix}ch:${i}`);
+  for (let i = 0; i < names.length; i += 1000) await sub.subscribe(...names.slice(i, i + 1000));
+  await using dash = await startDashboard(server.url);
+  await using stream = StateStream.open(dash.base);
+  type Shown = { server?: { activeChannels?: number }; channels?: unknown[]; moreChannels?: number; heard?: number };
+  await stream.waitFor((s) => ((s as Shown).channels?.length ?? 0) >= 20, "the channels listed");
+  // Idle: nothing changes but the time, the round trip and the chart's point.
+  const idle = await stream.next(8);
+  const idleState = structuredClone(stream.state) as Shown;
+  // Busy: every channel gets a message every 100 ms (bounded: 100 rounds at most), rates and rows change each tick.
+  let publishing = true;
+  const rounds = (async () => {
+    for (let round = 0; round < 100 && publishing; round++) {
+      const pipe = pub.pipeline();
+      for (const name of names) pipe.publish(name, "x");
+      await pipe.exec();
+      await delay(100);
+    }
+  })();
+  let busy: number[];
+  try {
+    await stream.waitFor((s) => ((s as Shown).heard ?? 0) > 0, "messages heard");
+    busy = await stream.next(8);
+  } finally {
+    publishing = false;
+    await rounds;
+  }
+  const mean = (sizes: number[]) => Math.round(sizes.reduce((a, b) => a + b, 0) / sizes.length);
+  console.error(
+    `10,000 channels: ${mean(idle)} bytes per state event idle (largest ${Math.max(...idle)}), ${mean(busy)} busy ` +
+      `(largest ${Math.max(...busy)}); the first, whole: ${stream.sizes[0]}`,
+  );
+  // Each event was 10 KB or more, idle or busy: 100 channels twice (the server's list and the page's) every tick.
+  assert.ok(Math.max(...idle) < 1_000, `idle: ${idle.join(", ")} bytes`);
+  assert.ok(Math.max(...busy) < 8_000, `busy: ${busy.join(", ")} bytes`);
+  for (const state of [idleState, stream.state as Shown]) {
+    assert.equal(state.channels?.length, 20);
+    assert.equal(state.server?.activeChannels, 10_000);
+    assert.equal(state.moreChannels, 9_980);
+  }
+  await sub.unsubscribe();
+});
+
 browserTest(
   "dashboard: a channel and its rate show within a second of publishing, its subscriber counted",
   async () => {
@@ -80,6 +171,45 @@ browserTest(
     );
     assert.ok(counted, `one subscriber: ${await rowText()}`);
     await listener.unsubscribe();
+  },
+);
+
+browserTest(
+  "dashboard: the page lists the 20 busiest channels, says how many more, and its chart follows the ticks",
+  async () => {
+    await using server = await testServer();
+    await using browser = await Chromium.launch();
+    await using dash = await startDashboard(server.url);
+    await using pub = testClient(server.url);
+    const tab = await openLive(browser, dash.base);
+    // 30 channels, the one named "busy" the busiest; a name of 1,000 characters is shown cut.
+    const long = `${server.prefix}${"l".repeat(1000)}`;
+    for (let i = 0; i < 28; i++) await pub.publish(`${server.prefix}c${i}`, "x");
+    await publishMany(pub, `${server.prefix}busy`, "x", 50);
+    await publishMany(pub, long, "x", 30);
+    const more = `document.getElementById("morechannels")`;
+    assert.ok(
+      await browser.evaluate(
+        tab,
+        pageWaitsFor(
+          `!${more}.hidden && /^and (\\d+) more \\(the 20 busiest are listed\\)$/.test(${more}.textContent)`,
+        ),
+      ),
+      String(await browser.evaluate(tab, `${more}.textContent`)),
+    );
+    assert.equal(await browser.evaluate(tab, `document.querySelectorAll("#channels tr").length`), 20);
+    assert.ok(await browser.evaluate(tab, `${rowOf(`${server.prefix}busy`)} !== null`), "the busiest is listed");
+    const cut = `${long.slice(0, 200)}…`;
+    assert.ok(await browser.evaluate(tab, `${rowOf(cut)} !== null`), "the long name is listed, cut at 200 characters");
+    // The chart gets one point a tick, appended by the page: times keep increasing, every series as long as the times.
+    const chart =
+      `(() => { const h = state.history; return { times: h.times, lengths: h.series.map((s) => s.values.length) }; })()`;
+    const before = await browser.evaluate(tab, chart) as { times: number[]; lengths: number[] };
+    assert.ok(await browser.evaluate(tab, pageWaitsFor(`state.history.times.length >= ${before.times.length + 4}`)));
+    const after = await browser.evaluate(tab, chart) as { times: number[]; lengths: number[] };
+    assert.ok(after.times.every((t, i) => i === 0 || t > after.times[i - 1]!), JSON.stringify(after.times));
+    assert.deepEqual(after.lengths, after.lengths.map(() => after.times.length));
+    assert.deepEqual(after.times.slice(0, before.times.length), before.times, "the points are appended");
   },
 );
 

@@ -15,6 +15,7 @@ import {
   testServer,
   withClient,
 } from "../harness.ts";
+import { rawHttp } from "../raw_http.ts";
 
 /** A running API server (in-process, on a free port). */
 interface Api extends AsyncDisposable {
@@ -70,7 +71,8 @@ interface Received {
 
 /** Reads an SSE stream, event by event. */
 class SseReader implements AsyncDisposable {
-  readonly events: Received[] = [];
+  /** Every event, the `server` statuses among them. */
+  readonly all: Received[] = [];
   #waiters: (() => void)[] = [];
   #done: Promise<void>;
   #response!: Response;
@@ -88,7 +90,7 @@ class SseReader implements AsyncDisposable {
           const line = buffer.slice(0, end);
           buffer = buffer.slice(end + 1);
           if (line === "") {
-            if (current.event) this.events.push(current as Received);
+            if (current.event) this.all.push(current as Received);
             current = {};
             for (const wake of this.#waiters.splice(0)) wake();
           } else if (line.startsWith("id: ")) current.id = line.slice(4);
@@ -107,15 +109,20 @@ class SseReader implements AsyncDisposable {
     return reader;
   }
 
+  /** The `update` events. */
+  get events(): Received[] {
+    return this.all.filter((e) => e.event === "update");
+  }
+
   /** Waits until some event satisfies `test`. */
   async waitFor(test: (e: Received) => boolean, ms = 10_000): Promise<Received> {
     const deadline = Date.now() + ms;
     for (;;) {
-      const found = this.events.find(test);
+      const found = this.all.find(test);
       if (found) return found;
       const left = deadline - Date.now();
       const late = () =>
-        new Error(`No such event within ${ms} ms; got ${this.events.length}: ${JSON.stringify(this.events.slice(-3))}`);
+        new Error(`No such event within ${ms} ms; got ${this.all.length}: ${JSON.stringify(this.all.slice(-3))}`);
       if (left <= 0) throw late();
       const next = new Promise<void>((resolve) => this.#waiters.push(resolve));
       await withTimeout(next, left, late);
@@ -247,6 +254,29 @@ Deno.test("api_server drops a client that stops reading, and the others keep rec
   } finally {
     stuck.close();
   }
+});
+
+ownServerTest("api_server /events tells the Redis server's state: connected, lost since when, back", async () => {
+  await using server = await testServer({ own: true });
+  await using api = await startApiIn(server, "status");
+  await using sse = SseReader.open(`${api.base}/events`);
+  const status = (state: string, outages: number) => (e: Received) =>
+    e.event === "server" && JSON.parse(e.data).state === state && JSON.parse(e.data).outages === outages;
+  const first = await sse.waitFor(status("connected", 0));
+  assert.equal(first.id, undefined, "a status has no id: a reconnecting client resumes from its last update");
+  const stoppedAt = Date.now();
+  await server.local!.stop();
+  const lost = JSON.parse((await sse.waitFor(status("lost", 1))).data);
+  assert.ok(lost.since >= stoppedAt - 1000 && lost.since <= Date.now(), `since ${lost.since}`);
+  // A page opened while the server is away is told at once, before any value (none can be read).
+  await using late = SseReader.open(`${api.base}/events`);
+  await late.waitFor(status("lost", 1));
+  assert.deepEqual(late.all.map((e) => e.event), ["server"]);
+  await server.local!.start();
+  await sse.waitFor(status("connected", 1), 30_000);
+  await late.waitFor(status("connected", 1), 30_000);
+  const health = await fetch(`${api.base}/health`);
+  assert.equal((await health.json()).server, "connected");
 });
 
 Deno.test("api_server refuses a port in use and bad options", async () => {
@@ -436,6 +466,73 @@ Deno.test("api_server does not suspect the prefix for an update that has already
   });
   await api.io.err.waitFor(/Update for "Missing" seen on the channel but nothing stored/);
   assert.doesNotMatch(api.io.err.text, /Update for "Old"/);
+});
+
+Deno.test("api_server answers only under its own address and --allowed-host names, on every route (DNS rebinding)", async () => {
+  await using server = await testServer();
+  await using api = await startApiIn(server, "hosts");
+  await withClient(
+    server.url,
+    (redis) => storeAndPublish(redis, update("Moon", { phase: 0.5 }), api.prefix, api.channel),
+  );
+  const port = new URL(api.base).port;
+  // A page of another site whose name was re-pointed to 127.0.0.1 sends its own name as Host.
+  for (const host of ["evil.example", `attacker.com:${port}`, `localhost.evil.example:${port}`]) {
+    for (
+      const [method, path] of [
+        ["GET", "/"],
+        ["GET", "/kv"],
+        ["GET", "/kv/Moon"],
+        ["GET", "/events"],
+        [
+          "GET",
+          "/health",
+        ],
+        ["HEAD", "/kv"],
+        ["GET", "/nope"],
+        ["POST", "/publish"],
+      ]
+    ) {
+      const res = await rawHttp(api.base, path!, { method, host, ...(method === "POST" ? { body: "{}" } : {}) });
+      assert.equal(res.status, 403, `${method} ${path} with Host ${host}: ${res.body.slice(0, 200)}`);
+      if (method !== "HEAD") {
+        assert.match(res.body, /is not allowed: .*--allowed-host/, `${method} ${path} with Host ${host}`);
+        assert.doesNotMatch(res.body, /phase|Moon/, "no data in the refusal");
+      }
+    }
+  }
+  assert.match(api.io.err.text, /Refused a request for host "evil\.example"/);
+  // Its own address, under any of the loopback names, with or without the port, and no Host at all (not a browser).
+  for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, "localhost", `[::1]:${port}`, "LOCALHOST.", null]) {
+    const res = await rawHttp(api.base, "/kv/Moon", { host });
+    assert.equal(res.status, 200, `Host ${host}: ${res.body}`);
+    assert.match(res.body, /"phase": 0\.5/);
+  }
+  const stream = await rawHttp(api.base, "/events", { host: `localhost:${port}`, until: /event: update\n/ });
+  assert.equal(stream.status, 200);
+  assert.match(stream.body, /"type": ?"Moon"/);
+
+  await using named = await startApiIn(server, "hosts", [
+    "--allowed-host",
+    "lab.example",
+    "--allowed-host",
+    ".class.test",
+  ]);
+  const namedPort = new URL(named.base).port;
+  for (const host of [`lab.example:${namedPort}`, "LAB.example", "pc7.class.test", "class.test"]) {
+    const res = await rawHttp(named.base, "/events", { host, until: /event: update\n/ });
+    assert.equal(res.status, 200, `Host ${host}: ${res.body}`);
+    assert.match(res.body, /"type": ?"Moon"/);
+  }
+  for (const host of ["evil.example", "lab.example.evil.example", "notclass.test"]) {
+    assert.equal((await rawHttp(named.base, "/kv", { host })).status, 403, `Host ${host}`);
+  }
+  for (const bad of ["bad/name", "http://lab.example", "lab.example:8000", "a b"]) {
+    const io = captureIo();
+    io.stop(); // stops at once if it ever starts
+    assert.equal(await apiServer(["--url", server.url, "--port", "0", "--allowed-host", bad], io), ExitCode.Usage);
+    assert.match(io.err.text, new RegExp(`--allowed-host "${RegExp.escape(bad)}" is not a host name`));
+  }
 });
 
 Deno.test("api_server refuses a --host that is not an address of this machine", async () => {

@@ -3,8 +3,8 @@ import { main as apiServer } from "../../scripts/api_server.ts";
 import { main as kvUpdater } from "../../scripts/kv_updater.ts";
 import { main as publisher } from "../../scripts/publisher.ts";
 import { ExitCode } from "../../lib/core/exit_codes.ts";
-import { browserTest, Chromium, pageWaitsFor } from "../chromium.ts";
-import { captureIo, runMain, type TestServer, testServer } from "../harness.ts";
+import { browserTest, Chromium, chromiumAvailable, pageWaitsFor } from "../chromium.ts";
+import { captureIo, ownServerAvailable, runMain, type TestServer, testServer } from "../harness.ts";
 
 /** kv_updater and api_server running in-process on their own channel and prefix; dispose to stop both cleanly. */
 async function startChain(
@@ -94,3 +94,33 @@ browserTest(
     assert.ok(shown, `the page does not show the update as expired 30 min ago; it shows: ${card}`);
   },
 );
+
+Deno.test({
+  name: "the live page says when the Redis server is lost and when it is back, not only whether it reaches api_server",
+  ignore: !chromiumAvailable || !ownServerAvailable,
+  fn: async () => {
+    await using server = await testServer({ own: true });
+    await using browser = await Chromium.launch();
+    await using chain = await startChain(server, "down");
+    // Under localhost, a name the API server answers to besides 127.0.0.1.
+    const tab = await browser.open(`${chain.base.replace("127.0.0.1", "localhost")}/`);
+    const status = `document.getElementById("status")`;
+    const shows = (check: string, ms?: number) => browser.evaluate(tab, pageWaitsFor(check, ms));
+    const said = () => browser.evaluate(tab, `${status}.textContent`);
+    assert.ok(await shows(`${status}.textContent === "live"`), `not live: ${await said()}`);
+    await server.local!.stop();
+    assert.ok(
+      await shows(`${status}.textContent.startsWith("Redis server lost since ") && ${status}.className === "down"`),
+      `the page did not say the server was lost: ${await said()}`,
+    );
+    assert.match(String(await said()), /^Redis server lost since \d\d:\d\d:\d\d: .*values shown may be out of date$/);
+    await server.local!.start();
+    assert.ok(
+      await shows(
+        `${status}.textContent.startsWith("live · Redis server back since ") && ${status}.className === "live"`,
+        30_000,
+      ),
+      `the page did not say the server was back: ${await said()}`,
+    );
+  },
+});
