@@ -31,6 +31,7 @@ import {
   type LocalClusterOptions,
 } from "../lib/cluster/local_cluster.ts";
 import { readServerIdentity } from "../lib/core/server_identity.ts";
+import { PublishLane } from "../lib/pubsub/publish_lane.ts";
 import { delay, withTimeout } from "../lib/core/timing.ts";
 
 const SHARED_URL = Deno.env.get("REDIS_URL") || undefined;
@@ -713,6 +714,37 @@ export async function floodUntilDropped(
     for (let i = 0; i < 500; i++) send(p, sent++);
     await p.exec();
     if (await pubsubClients(redis) === 0) return sent;
+  }
+  throw new Error(`The server still had a subscriber after ${sent} messages`);
+}
+
+/**
+ * Publishes `payload` on `channel` as fast as the server takes it until it
+ * has dropped every subscriber (bounded: at most 400 batches of 500 and
+ * 20 s): PUBLISH commands encoded by hand on a socket of their own
+ * ({@linkcode PublishLane}), two batches in flight — faster than any of the
+ * scripts reads, which a pipeline of ioredis is not (subscriber.ts --quiet
+ * keeps up with one).
+ *
+ * @param redis a plain client of the server (the lane connects as it does)
+ * @param channel where to publish
+ * @param payload what to publish, each time
+ * @returns how many messages were published
+ * @throws {Error} when a subscriber is still there at the bound
+ */
+export async function blastUntilDropped(redis: Redis, channel: string, payload: string): Promise<number> {
+  const lane = new PublishLane(redis);
+  const batch = Array.from({ length: 500 }, () => ({ channel, payload }));
+  const deadline = Date.now() + 20_000;
+  let sent = 0;
+  try {
+    for (let round = 0; round < 200 && Date.now() < deadline; round++) {
+      await Promise.all([lane.publish(batch), lane.publish(batch)]);
+      sent += 2 * batch.length;
+      if (await pubsubClients(redis) === 0) return sent;
+    }
+  } finally {
+    await lane.close();
   }
   throw new Error(`The server still had a subscriber after ${sent} messages`);
 }

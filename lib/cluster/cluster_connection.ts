@@ -69,6 +69,9 @@ export class ClusterConnection {
   outages = 0;
   /** How many times the slot map changed (failovers, reshardings, nodes added or removed). */
   topologyChanges = 0;
+  #downMs = 0;
+  /** Lost nodes whose absence still counts in {@linkcode downMs}, with when they were lost. */
+  readonly #downSince = new Map<string, number>();
   /** The ioredis cluster client. */
   readonly cluster: Cluster;
   #closing = false;
@@ -205,6 +208,7 @@ export class ClusterConnection {
   #nodeLost(key: string, why: string): void {
     if (this.#closing || !this.#connected || this.#lostNodes.has(key)) return;
     this.#lostNodes.set(key, Date.now());
+    this.#downSince.set(key, Date.now());
     this.outages++;
     const owned = rangesOf(this.#owners, key);
     const slots = owned.length > 0 ? `, master of slots ${describeSlots(owned)}` : "";
@@ -220,15 +224,21 @@ export class ClusterConnection {
     const next = slotOwners(this.cluster);
     const changes = topologyChanges(this.#owners, next);
     this.#owners = next;
+    const ready = (key: string) => this.cluster.nodes("all").some((n) => nodeKey(n) === key && n.status === "ready");
+    const serving = new Set(next);
+    for (const [key, since] of this.#downSince) {
+      if (!ready(key) && serving.has(key)) continue;
+      this.#downSince.delete(key); // back, or its slots are served by another node now
+      this.#downMs += Date.now() - since;
+    }
     for (const [key, since] of this.#lostNodes) {
-      if (!this.cluster.nodes("all").some((n) => nodeKey(n) === key && n.status === "ready")) continue;
+      if (!ready(key)) continue;
       this.#lostNodes.delete(key);
       this.options.reporter.ok(
         `Cluster node ${key} answers again, after ${((Date.now() - since) / 1000).toFixed(1)} s.`,
       );
     }
     if (changes.length === 0) return;
-    const serving = new Set(next);
     for (const c of changes) {
       const to = c.to || "no node (commands on them fail until one serves them)";
       const emptied = c.from && !serving.has(c.from)
@@ -272,6 +282,15 @@ export class ClusterConnection {
   /** The masters' connections of the pool (each a plain ioredis `Redis`), e.g. to scan every master. */
   masters(): Redis[] {
     return this.cluster.nodes("master");
+  }
+
+  /**
+   * How long nodes were lost, in ms, summed over them: each from its loss until it answers again or the slot map no
+   * longer names it (a replica took over its slots), or until now.
+   */
+  get downMs(): number {
+    const now = Date.now();
+    return [...this.#downSince.values()].reduce((ms, since) => ms + now - since, this.#downMs);
   }
 
   /** Whether every slot is served by a connected node. */

@@ -8,7 +8,12 @@
  * The reading runs in a worker ({@link ./backlog_probe.ts}): a script that
  * is behind turns its event loop slowly (a stalled stdout stops it), and a
  * reply on a connection of that loop comes many turns late — measured: 7 to
- * over 10 s with turns of 0.8 s.
+ * over 10 s with turns of 0.8 s. A worker with a client of its own holds 7
+ * file descriptors and memory for as long as it runs (event_processor.ts
+ * kept them after a flood: 26 → 33 fds, and a minute later ×1.18 of its
+ * RSS before), so it is stopped once the script has kept up for
+ * {@linkcode RELEASE_AFTER_MS} (then 28 fds — Deno keeps an eventfd and an
+ * epoll once a process has run a worker — and ×1.03).
  *
  * @module
  */
@@ -29,6 +34,8 @@ export interface BacklogWatchOptions {
   pending?: () => number;
   /** What the user can do, ending the warning. */
   advice: string;
+  /** How long the script must keep up before the worker is stopped (default {@linkcode RELEASE_AFTER_MS}). */
+  releaseAfterMs?: number;
 }
 
 /** The server's backlog for the subscriber, as last read. */
@@ -54,14 +61,18 @@ const TICK_MS = 200;
 const STALL_MS = 500;
 /** After a stall, how long it still counts as recent. */
 const RECENT_MS = 3000;
+/** How long a script keeps up (no stall, no pile-up) before the worker reading its backlog is stopped. */
+export const RELEASE_AFTER_MS = 5000;
 
 /**
  * Watches one subscribed connection's backlog on the server. Costs a 200 ms
  * timer while the script keeps up; the worker (with its connection) starts
- * the first time the script is behind and asks one `CLIENT LIST ID` a
- * second only while it is. A server that refuses `CLIENT LIST` is not asked
- * again. A script stuck from the start (stopped with Ctrl+Z) is not read:
- * its stall is what is known then.
+ * when the script is behind, asks one `CLIENT LIST ID` a second while it is,
+ * and is stopped once the script has kept up for {@linkcode RELEASE_AFTER_MS}
+ * (what it read is forgotten then: a backlog long gone says nothing about a
+ * later close, and the warning may come again). A server that refuses
+ * `CLIENT LIST` is not asked again. A script stuck from the start (stopped
+ * with Ctrl+Z) is not read: its stall is what is known then.
  *
  * @example
  * ```ts
@@ -87,6 +98,8 @@ const RECENT_MS = 3000;
 export class BacklogWatch implements AsyncDisposable {
   readonly #slots = new Float64Array(new SharedArrayBuffer(PROBE_SLOTS * 8));
   #worker: Worker | undefined;
+  /** A worker being stopped: a new one waits for it. */
+  #stopping: Promise<void> | undefined;
   readonly #timer: ReturnType<typeof setInterval>;
   #lastTick = Date.now();
   #lastStall: Stall | undefined;
@@ -152,17 +165,51 @@ export class BacklogWatch implements AsyncDisposable {
     if (stalled || (this.options.pending?.() ?? 0) > PENDING_BEHIND) {
       this.#slots[ProbeSlot.behindAt] = now;
       this.#startWorker();
+    } else if (this.#worker && now - this.#slots[ProbeSlot.behindAt]! > this.#releaseAfterMs) {
+      this.#release();
     }
     const sample = this.lastSample;
     if (sample) this.#warnPastHalf(sample.bytes);
   }
 
+  /** Whether the worker reading the backlog runs now. */
+  get reading(): boolean {
+    return this.#worker !== undefined;
+  }
+
+  get #releaseAfterMs(): number {
+    return this.options.releaseAfterMs ?? RELEASE_AFTER_MS;
+  }
+
   #startWorker(): void {
-    if (this.#worker || this.#closed) return;
+    if (this.#worker || this.#stopping || this.#closed) return;
     this.#worker = new Worker(new URL("./backlog_probe.ts", import.meta.url).href, { type: "module" });
     // Unable to read the backlog is no reason to stop the script: the stall is what is known then.
     this.#worker.onerror = (e) => e.preventDefault();
     this.#worker.postMessage({ url: this.options.url, shared: this.#slots.buffer });
+  }
+
+  /** The script has kept up: the worker goes, and with it what it read (a backlog since cleared). */
+  #release(): void {
+    this.#stopping = this.#stopWorker().finally(() => (this.#stopping = undefined));
+    this.#slots[ProbeSlot.bytes] = 0;
+    this.#slots[ProbeSlot.bytesAt] = 0;
+    this.#slots[ProbeSlot.goneAt] = 0;
+    this.#warned = false;
+  }
+
+  /** Stops the worker, which closes its connection first (one that does not answer within 2 s is stopped anyway). */
+  async #stopWorker(): Promise<void> {
+    const worker = this.#worker;
+    this.#worker = undefined;
+    if (!worker) return;
+    const { promise, resolve } = Promise.withResolvers<void>();
+    const timer = setTimeout(resolve, 2000);
+    worker.onmessage = () => resolve();
+    worker.postMessage("close");
+    await promise;
+    clearTimeout(timer);
+    worker.terminate();
   }
 
   #warnPastHalf(bytes: number): void {
@@ -181,15 +228,7 @@ export class BacklogWatch implements AsyncDisposable {
   close(): Promise<void> {
     return this.#closed ??= (async () => {
       clearInterval(this.#timer);
-      const worker = this.#worker;
-      if (!worker) return;
-      const { promise, resolve } = Promise.withResolvers<void>();
-      const timer = setTimeout(resolve, 2000); // a worker that does not answer is stopped anyway
-      worker.onmessage = () => resolve();
-      worker.postMessage("close");
-      await promise;
-      clearTimeout(timer);
-      worker.terminate();
+      await Promise.all([this.#stopping, this.#stopWorker()]);
     })();
   }
 

@@ -15,6 +15,8 @@ import { slotOf, type SlotOwners } from "../cluster/topology.ts";
 import { CliError, ExitCode } from "../core/exit_codes.ts";
 import { escapeControl, type Reporter } from "../core/output.ts";
 import { delay, withTimeout } from "../core/timing.ts";
+import { toSeconds } from "../core/json_event.ts";
+import type { OutageFields } from "./subscriptions.ts";
 import { noShardedPubSub, shardedUnsupported } from "./sharded.ts";
 import { type Confirmation, leaveAll, type PubSubMessage, subscribeOne, type Subscription } from "./subscribe.ts";
 
@@ -231,13 +233,18 @@ export class ClusterSubscriber {
   }
 
   /**
-   * The cluster fields of a JSON summary.
+   * The cluster fields of a JSON summary: those of every subscriber's summary, then the cluster's own.
    *
-   * @returns `outages` (nodes lost), `topology_changes`, `shard_moves` and `nodes` (sharded messages per node)
+   * @returns `outages` (nodes lost), `disconnected_seconds` (how long they were lost, see
+   *   {@linkcode ClusterConnection.downMs}), `fell_behind` and `server_restarts` (0: not told apart on a cluster),
+   *   `topology_changes`, `shard_moves` and `nodes` (sharded messages per node)
    */
-  outageJson(): { outages: number; topology_changes: number; shard_moves: number; nodes: Record<string, number> } {
+  outageJson(): OutageFields & { topology_changes: number; shard_moves: number; nodes: Record<string, number> } {
     return {
       outages: this.conn.outages,
+      disconnected_seconds: toSeconds(this.conn.downMs),
+      fell_behind: 0,
+      server_restarts: 0,
       topology_changes: this.conn.topologyChanges,
       shard_moves: this.moves,
       nodes: Object.fromEntries(this.byNode),

@@ -4,7 +4,8 @@
  * restarted, or something else — told from what the server says before and
  * after (`INFO`: `run_id`, `client_output_buffer_limit_disconnections` on
  * Valkey and Redis 7.2+) and, where it says nothing, from the backlog last
- * seen and the script's own stalls.
+ * seen, the script's own stalls, and how the connection ended: in the middle
+ * of a message, the server still holding more for the script.
  *
  * @module
  */
@@ -81,6 +82,8 @@ export interface CloseEvidence {
   stall?: Stall;
   /** Messages received and not handled yet when the close was noticed (a consumer's queue). */
   waiting?: number;
+  /** Bytes of a message (or reply) the server had begun to send when it closed the connection: it had more. */
+  cutShort?: number;
 }
 
 /** Why the connection was lost. */
@@ -96,8 +99,12 @@ export interface OutageCause {
  * and after and what the script saw. Where the server counts output-buffer
  * disconnections its count decides; otherwise a backlog past half of the
  * limit when last seen, a probe that found the connection already closed,
- * a stall of a second or more just before, or {@linkcode WAITING_BEHIND}
- * messages or more still waiting to be handled make it "fell behind".
+ * a stall of a second or more just before, {@linkcode WAITING_BEHIND}
+ * messages or more still waiting to be handled, or a message cut short by
+ * the close make it "fell behind". (The server writes whole messages to a
+ * subscriber that keeps up; one whose socket is full gets what fits, the
+ * rest waits in the output buffer — a close then cuts a message. A restart
+ * is told apart by `run_id`.)
  *
  * @param before the facts of the lost connection
  * @param after the facts of the new one
@@ -143,6 +150,13 @@ export function classifyOutage(before: SubscriberFacts, after: SubscriberFacts, 
       kind: "fell_behind",
       evidence: `most likely: ${formatNumber(seen.waiting)} message(s) were still waiting to be handled here when it ` +
         "closed the connection, and this server does not count such disconnections",
+    };
+  }
+  if (seen.cutShort) {
+    return {
+      kind: "fell_behind",
+      evidence: "most likely: it closed the connection in the middle of a message, still holding more for this " +
+        "script, and this server does not count such disconnections",
     };
   }
   return { kind: "other" };

@@ -194,20 +194,34 @@ function emitMessage(redis: Redis, buf: Buffer): boolean {
   return true;
 }
 
+/** Reading ahead on one client, as {@linkcode readMessagesAhead} set it up. */
+export interface ReadAhead {
+  /** Stops reading ahead on later sockets. */
+  stop(): void;
+  /**
+   * Bytes of a reply the current (or last) socket began and has not finished — after its close, a reply the server
+   * cut short: it closed the connection while it still had more to send. Undefined when not known (nothing was read
+   * ahead on that socket, or ioredis reads it all since something this reader does not know came).
+   */
+  unfinished(): number | undefined;
+}
+
 /**
  * Reads message pushes ahead of ioredis on the client's current socket and on every later one (see the module's
  * description). Only RESP3 pushes (`>`) are taken: on RESP2 a reply is told from a message by the command queue,
- * which only ioredis has.
+ * which only ioredis has (its replies are still cut whole, so what a socket left unfinished is known on both).
  *
  * @param redis a client that will subscribe (connected or not)
- * @returns a function that stops doing it on later sockets
+ * @returns how to stop it on later sockets, and what the socket left unfinished
  * @example
  * ```ts ignore
- * readMessagesAhead(conn.redis);
+ * const readAhead = readMessagesAhead(conn.redis);
  * conn.redis.on("messageBuffer", (channel, payload) => {});
+ * conn.redis.on("close", () => console.log(readAhead.unfinished())); // > 0: a reply cut short
  * ```
  */
-export function readMessagesAhead(redis: Redis): () => void {
+export function readMessagesAhead(redis: Redis): ReadAhead {
+  let unfinished: () => number | undefined = () => undefined;
   const install = () => {
     const stream = redis.stream as unknown as { emit: Emit } | undefined;
     if (!stream || (stream as { __pushAhead?: true }).__pushAhead) return;
@@ -215,6 +229,7 @@ export function readMessagesAhead(redis: Redis): () => void {
     const emit = stream.emit;
     let rest: Buffer | undefined;
     let passThrough = false;
+    unfinished = () => (passThrough ? undefined : rest?.length ?? 0);
     stream.emit = function (this: unknown, event: string | symbol, ...args: unknown[]): boolean {
       if (event !== "data" || passThrough) return emit.call(this, event, ...args);
       const chunk = args[0] as Uint8Array;
@@ -251,5 +266,5 @@ export function readMessagesAhead(redis: Redis): () => void {
   };
   install();
   redis.on("connect", install);
-  return () => redis.off("connect", install);
+  return { stop: () => redis.off("connect", install), unfinished: () => unfinished() };
 }

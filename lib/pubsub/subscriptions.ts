@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { readMessagesAhead } from "./push_messages.ts";
+import { type ReadAhead, readMessagesAhead } from "./push_messages.ts";
 import { toSeconds } from "../core/json_event.ts";
 import { type Redis, ReplyError } from "ioredis";
 import { Connection, type ConnectionOptions } from "../core/client.ts";
@@ -111,6 +111,7 @@ export class SubscriberConnection {
   #facts: SubscriberFacts;
   #seen: CloseEvidence | undefined;
   readonly #watch: BacklogWatch;
+  #readAhead: ReadAhead | undefined;
   #messages = 0;
   #bytes = 0;
 
@@ -159,7 +160,7 @@ export class SubscriberConnection {
     });
     made.self = new SubscriberConnection(conn, await readSubscriberFacts(conn.redis), options);
     // Messages are read ahead of ioredis's decoder, which costs far more per message (push_messages.ts).
-    readMessagesAhead(conn.redis);
+    made.self.#readAhead = readMessagesAhead(conn.redis);
     return made.self;
   }
 
@@ -213,12 +214,14 @@ export class SubscriberConnection {
   #lost(): number | undefined {
     const at = Date.now();
     const stall = this.#watch.recentStall(at);
+    const cutShort = this.#readAhead?.unfinished();
     this.#seen = {
       at,
       ...(this.#watch.lastSample ? { sample: this.#watch.lastSample } : {}),
       ...(this.#watch.goneAt !== undefined ? { goneAt: this.#watch.goneAt } : {}),
       ...(stall ? { stall } : {}),
       ...(this.options.pending ? { waiting: this.options.pending() } : {}),
+      ...(cutShort ? { cutShort } : {}),
     };
     const since = [this.#watch.goneAt, stall?.from].filter((t): t is number => t !== undefined);
     return since.length ? Math.min(...since) : undefined;

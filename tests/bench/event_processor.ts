@@ -55,12 +55,12 @@ const plainIoredis: Consumer = async (redis, _url, channel, tick) => {
 /** EventSubscriber with a handler doing nothing, its messages read as event_processor.ts reads them. */
 export const noOpConsumer: Consumer = async (redis, _url, channel, tick) => {
   // As on event_processor.ts's SubscriberConnection: messages cut out of the socket ahead of ioredis.
-  const stopReadingAhead = readMessagesAhead(redis);
+  const readAhead = readMessagesAhead(redis);
   const subscriber = new EventSubscriber(redis, { topics: { [channel]: tick } });
   await subscriber.start();
   return async () => {
     await subscriber.shutdown(5000);
-    stopReadingAhead();
+    readAhead.stop();
   };
 };
 
@@ -76,14 +76,14 @@ export const processorHandlersConsumer: Consumer = async (redis, url, _channel, 
     offlineQueue: true,
     autoPipelining: true,
   });
-  const stopReadingAhead = readMessagesAhead(redis);
+  const readAhead = readMessagesAhead(redis);
   const subscriber = new EventSubscriber(redis, {
     topics: processorHandlers(new EventPublisher(pub.redis, { source: "bench" }), tick),
   });
   await subscriber.start();
   return async () => {
     await subscriber.shutdown(5000);
-    stopReadingAhead();
+    readAhead.stop();
     await pub.close();
   };
 };

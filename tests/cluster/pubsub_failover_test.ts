@@ -41,6 +41,7 @@ clusterSuite("sharded pub/sub through a failover", async (t, local) => {
       );
       const smessages = () => events(sub.io.out.text).filter((e) => e.event === "smessage");
       await eventually(() => smessages().length >= 20, "messages before the failover");
+      const killedAt = Date.now();
       await local.kill(dead);
       const heir = await local.waitFailover(dead);
       const heirKey = `127.0.0.1:${heir.port}`;
@@ -50,6 +51,7 @@ clusterSuite("sharded pub/sub through a failover", async (t, local) => {
         ),
         30_000,
       );
+      const movedAt = Date.now();
       const before = smessages().length;
       await eventually(
         () => smessages().slice(before).filter((e) => e.node === heirKey).length >= 20,
@@ -79,6 +81,14 @@ clusterSuite("sharded pub/sub through a failover", async (t, local) => {
       const subSummary = events(sub.io.out.text).at(-1)!;
       assert.equal(subSummary.shard_moves, 1, sub.io.err.text);
       assert.ok(Number(subSummary.topology_changes) >= 1);
+      // The master lost, from its loss until its replica took its slots over: not to the end of the run.
+      assert.equal(subSummary.outages, 1, sub.io.err.text);
+      const down = Number(subSummary.disconnected_seconds) * 1000;
+      assert.ok(
+        down > 0 && down <= movedAt - killedAt,
+        `${down} ms lost, moved ${movedAt - killedAt} ms after the kill`,
+      );
+      assert.deepEqual([subSummary.fell_behind, subSummary.server_restarts], [0, 0]);
       const payloads = smessages().map((e) => e.payload);
       assert.equal(new Set(payloads).size, payloads.length, "no message twice");
     },

@@ -43,6 +43,17 @@ Deno.test("classifyOutage() goes by the backlog, a read that found the connectio
   assert.equal(classifyOutage(counted, counted, { at, waiting: 50_000 }).kind, "other");
 });
 
+Deno.test("classifyOutage() takes a message cut short by the close for a drop, unless the server counts or restarted", () => {
+  const at = 10_000;
+  const cut = classifyOutage(uncounted, uncounted, { at, cutShort: 412 });
+  assert.equal(cut.kind, "fell_behind");
+  assert.match(cut.evidence!, /^most likely: it closed the connection in the middle of a message, still holding more/);
+  assert.equal(classifyOutage(uncounted, uncounted, { at, cutShort: 0 }).kind, "other");
+  const counted = { runId: "a", drops: 3, limit };
+  assert.equal(classifyOutage(counted, counted, { at, cutShort: 412 }).kind, "other");
+  assert.equal(classifyOutage(uncounted, { ...uncounted, runId: "b" }, { at, cutShort: 412 }).kind, "restart");
+});
+
 Deno.test("parseOutputLimit() reads the pubsub class; the default stands in when it is missing", () => {
   assert.deepEqual(limit, { hardBytes: 65536, softBytes: 32768, softSeconds: 1, known: true });
   assert.equal(parseOutputLimit("normal 0 0 0"), undefined);

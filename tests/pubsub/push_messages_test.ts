@@ -26,8 +26,8 @@ function fakeClient(subscribed = true) {
   redis.on("messageBuffer", (c: Buffer, p: Buffer) => add(`message ${c} ${p.toString("hex")}`));
   redis.on("pmessageBuffer", (pat: string, c: Buffer, p: Buffer) => add(`pmessage ${pat} ${c} ${p.toString("hex")}`));
   redis.on("smessageBuffer", (c: Buffer, p: Buffer) => add(`smessage ${c} ${p.toString("hex")}`));
-  readMessagesAhead(redis as unknown as Redis);
-  return { stream: redis.stream, log, redis };
+  const readAhead = readMessagesAhead(redis as unknown as Redis);
+  return { stream: redis.stream, log, redis, readAhead };
 }
 
 const binary = Buffer.from([0, 13, 10, 0x3e, 0x24, 255]);
@@ -77,6 +77,21 @@ Deno.test("pushes read ahead: none emitted when not subscribed (as ioredis), and
     `message ch ${hex("a")}`,
     `data ${strange.toString("latin1")}${push("message", "ch", "b").toString("latin1")}`,
   ]);
+});
+
+Deno.test("what a socket left unfinished is known: a reply cut short at its close", () => {
+  const { stream, readAhead } = fakeClient();
+  assert.equal(readAhead.unfinished(), 0, "nothing read yet");
+  const message = push("message", "ch", "x".repeat(300));
+  stream.emit("data", Buffer.concat([message, message.subarray(0, 100)]));
+  assert.equal(readAhead.unfinished(), 100);
+  stream.emit("data", message.subarray(100));
+  assert.equal(readAhead.unfinished(), 0);
+  stream.emit("data", Buffer.from("*2\r\n:1\r\n")); // a reply to a command, cut short as well
+  assert.equal(readAhead.unfinished(), 8);
+  // Past what it does not know, ioredis reads it all: what is unfinished is not known here any more.
+  stream.emit("data", Buffer.from(":2\r\n?what\r\n"));
+  assert.equal(readAhead.unfinished(), undefined);
 });
 
 Deno.test("replyEnd finds where each RESP reply ends, or says it is incomplete or unknown", () => {

@@ -1,12 +1,15 @@
 /**
  * Slow consumers: a long-running script that falls behind is dropped by the
  * server (client-output-buffer-limit pubsub). It must say so, reconnect,
- * resubscribe and carry on, and its summary must count the drop.
+ * resubscribe and carry on, and its summary must count the drop — whether it
+ * stopped reading for a while or was only outpaced, and on servers that do
+ * not count such drops (Redis 7.0, KeyDB) as on those that do.
  */
 import assert from "node:assert/strict";
 import type { Redis } from "ioredis";
 import { delay } from "../../lib/core/timing.ts";
 import {
+  blastUntilDropped,
   eventually,
   floodUntilDropped,
   ownServerTest,
@@ -126,7 +129,80 @@ for (const c of CASES) {
   );
 }
 
-/** A subscriber.ts process whose stdout the test reads slowly (as a slow pipe would), or at full speed. */
+/** A script flooded faster than it reads while it runs: nothing stops it, it is only outpaced. */
+interface Outpaced {
+  script: string;
+  args: string[];
+  ready: RegExp;
+  channel: string;
+  payload: string;
+  /** Checks the summary on stdout: the drop counted. */
+  counted: (out: string) => void;
+}
+
+/** The `fell_behind` of the `--json` summary on stdout. */
+const jsonFellBehind = (out: string) => {
+  const summary = out.split("\n").filter((l) => l.includes('"event":"summary"')).at(-1);
+  assert.ok(summary, out.slice(-2000));
+  assert.equal(JSON.parse(summary).fell_behind, 1, summary);
+};
+const textFellBehind = (out: string) =>
+  assert.match(out, /1 time\(s\): the server dropped this subscriber because it fell behind/);
+
+const OUTPACED: Outpaced[] = [
+  {
+    script: "subscriber.ts",
+    args: ["slow", "--quiet"],
+    ready: /Listening on /,
+    channel: "slow",
+    payload: padding,
+    counted: textFellBehind,
+  },
+  {
+    script: "kv_updater.ts",
+    args: ["--stats-interval", "0", "--json"],
+    ready: /Listening on channel/,
+    channel: "update",
+    payload: update("Flood", 1),
+    counted: jsonFellBehind,
+  },
+  {
+    script: "event_processor.ts",
+    args: ["--stats-interval", "0", "--json"],
+    ready: /"event":"subscribe"/,
+    channel: "profile_events",
+    payload: profileEvent("flood"),
+    counted: jsonFellBehind,
+  },
+  {
+    script: "api_server.ts",
+    args: ["--port", "0", "--json"],
+    ready: /API server listening on /,
+    channel: "update",
+    payload: update("Flood", 1),
+    counted: jsonFellBehind,
+  },
+];
+
+for (const c of OUTPACED) {
+  ownServerTest(`${c.script} outpaced by a flood (never stopped) is told dropped for falling behind`, async () => {
+    await using server = await testServer({ own: true });
+    await using redis = testClient(server.url);
+    await redis.config("SET", "client-output-buffer-limit", TINY_LIMIT);
+    await using p = new ScriptProcess(c.script, ["--url", server.url, ...c.args]);
+    await (c.script === "event_processor.ts" ? p.out : p.err).waitFor(c.ready, 20_000);
+    await blastUntilDropped(redis, c.channel, c.payload);
+    await p.err.waitFor(/Reconnected to /, 15_000);
+    p.kill("SIGINT");
+    assert.equal(await p.exit(), 0, p.err.text);
+    if (Deno.env.get("SHOW")) console.log(p.err.text, p.out.text.split("\n").slice(-3).join("\n"));
+    assert.doesNotMatch(p.err.text, /Uncaught|\n\s+at /);
+    assert.match(p.err.text, DROPPED);
+    c.counted(p.out.text);
+  });
+}
+
+/** A subscriber.ts process whose stdout the test reads slowly (as a slow pipe would), or at full speed, or not. */
 class SlowReader implements AsyncDisposable {
   readonly out = new TextSink();
   readonly err = new TextSink();
@@ -135,6 +211,8 @@ class SlowReader implements AsyncDisposable {
   slow = true;
   readonly #child: Deno.ChildProcess;
   readonly #pumps: Promise<void>[];
+  /** While its stdout is not read (a stalled pipe): resolves when reading goes on. */
+  #stalled: PromiseWithResolvers<void> | undefined;
 
   constructor(args: string[]) {
     this.#child = new Deno.Command(Deno.execPath(), {
@@ -151,6 +229,7 @@ class SlowReader implements AsyncDisposable {
     const reader = this.#child.stdout.getReader({ mode: "byob" });
     const decoder = new TextDecoder();
     for (;;) {
+      await this.#stalled?.promise;
       const size = this.slow ? this.slowBytes : 65536;
       const { value, done } = await reader.read(new Uint8Array(size));
       if (done) break;
@@ -163,8 +242,20 @@ class SlowReader implements AsyncDisposable {
     for await (const chunk of this.#child.stderr.pipeThrough(new TextDecoderStream())) this.err.push(chunk);
   }
 
+  /** Stops reading its stdout: once the pipe is full, its writes block (a stalled pipe). */
+  stall(): void {
+    this.#stalled ??= Promise.withResolvers();
+  }
+
+  /** Reads its stdout again (at the speed set). */
+  unstall(): void {
+    this.#stalled?.resolve();
+    this.#stalled = undefined;
+  }
+
   /** Stops it as Ctrl+C would and gives its exit code, with all its output read. */
   async stop(): Promise<number> {
+    this.unstall();
     this.slow = false;
     this.#child.kill("SIGINT");
     const { code } = await this.#child.status;
@@ -173,6 +264,7 @@ class SlowReader implements AsyncDisposable {
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
+    this.unstall();
     this.slow = false;
     try {
       this.#child.kill("SIGKILL");
@@ -225,5 +317,29 @@ ownServerTest(
       `${seconds} s for ${lostSeenAt - droppedSeenAt} ms`,
     );
     assert.match(sub.out.text, /1 time\(s\): the server dropped this subscriber because it fell behind/);
+  },
+);
+
+ownServerTest(
+  "subscriber.ts whose stdout pipe stalls while it is flooded is told dropped for falling behind",
+  async () => {
+    await using server = await testServer({ own: true });
+    await using redis = testClient(server.url);
+    await redis.config("SET", "client-output-buffer-limit", TINY_LIMIT);
+    await using sub = new SlowReader(["--url", server.url, "slow"]);
+    sub.slow = false;
+    await sub.err.waitFor(/Listening on /, 20_000);
+    sub.stall();
+    try {
+      await blastUntilDropped(redis, "slow", padding);
+    } finally {
+      sub.unstall();
+    }
+    await sub.err.waitFor(/Reconnected to /, 15_000);
+    assert.equal(await sub.stop(), 0, sub.err.text);
+    if (Deno.env.get("SHOW")) console.log(sub.err.text, sub.out.text.split("\n").slice(-3).join("\n"));
+    assert.doesNotMatch(sub.err.text, /Uncaught|\n\s+at /);
+    assert.match(sub.err.text, DROPPED);
+    textFellBehind(sub.out.text);
   },
 );

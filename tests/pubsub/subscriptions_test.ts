@@ -157,3 +157,35 @@ ownServerTest("subscriber counts a server restart apart from drops for falling b
   assert.match(s.io.out.text, /Connection lost 1 time\(s\).*\n {2}1 time\(s\): the server restarted\./);
   assert.doesNotMatch(s.io.out.text + s.io.err.text, /fell behind/);
 });
+
+ownServerTest(
+  "subscriber closed by the server while it keeps up with a steady flow is not counted as fallen behind",
+  async () => {
+    await using server = await testServer({ own: true });
+    await using redis = testClient(server.url);
+    await using s = runMain(subscriber, ["--url", server.url, "news"]);
+    await s.io.err.waitFor(/Listening on /);
+    // 200 messages every 10 ms, none cut short by the close: a subscriber that keeps up gets each one whole.
+    const flowing = new AbortController();
+    const flow = (async () => {
+      for (let i = 0; i < 1000 && !flowing.signal.aborted; i++) {
+        const p = redis.pipeline();
+        for (let k = 0; k < 200; k++) p.publish("news", `steady ${i} ${k} ${"x".repeat(100)}`);
+        await p.exec();
+        await delay(10);
+      }
+    })();
+    try {
+      await s.io.out.waitFor(/steady 3 /);
+      await redis.call("CLIENT", "KILL", "TYPE", "pubsub");
+      await s.io.err.waitFor(/Reconnected to /, 15_000);
+    } finally {
+      flowing.abort();
+      await flow;
+    }
+    s.io.stop();
+    assert.equal(await s.exit, ExitCode.Ok);
+    assert.match(s.io.out.text, /Connection lost 1 time\(s\)/);
+    assert.doesNotMatch(s.io.out.text + s.io.err.text, /fell behind/);
+  },
+);
