@@ -3,7 +3,9 @@
  * answering, one that answers with a reply nested 200,000 deep, with garbage,
  * with a 600 MB bulk-string header and then nothing, one that closes every
  * connection at once, one that refuses HELLO or AUTH — and a proxy in front of
- * a real server that can slip such bytes into a working connection.
+ * a real server that can slip such bytes into a working connection, lose a
+ * reply after the command was carried out, or hand its clients to another
+ * server.
  *
  * @module
  */
@@ -193,6 +195,16 @@ export const HOSTILE_SERVERS: Record<string, () => FakeServer> = {
 export interface FaultProxy extends FakeServer {
   /** Sends `bytes` to every client connected now, as if the server had sent them. */
   inject(bytes: Uint8Array | string): Promise<void>;
+  /**
+   * The next bytes a server sends back (on any connection) are not passed on: that connection is closed instead.
+   * What the client sent was carried out, and it never hears so. Resolves once a reply was lost.
+   */
+  loseNextReply(): Promise<void>;
+  /**
+   * Closes every connection, and sends the ones accepted from now on to `127.0.0.1:port`: another server taking
+   * over the address (as a promoted replica behind a fixed address would).
+   */
+  retarget(port: number): void;
 }
 
 /**
@@ -205,8 +217,11 @@ export function faultProxy(port: number): FaultProxy {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const clients = new Set<Deno.Conn>();
   const open = new Set<Deno.Conn>();
+  const pairs = new Set<[Deno.Conn, Deno.Conn]>();
   const loops: Promise<void>[] = [];
   const counter = acceptCounter();
+  let target = port;
+  let lose: (() => void) | undefined;
   const closeBoth = (a: Deno.Conn, b: Deno.Conn) => {
     for (const c of [a, b]) if (open.delete(c)) c.close();
     clients.delete(a);
@@ -217,15 +232,27 @@ export function faultProxy(port: number): FaultProxy {
       open.add(client);
       let server: Deno.Conn;
       try {
-        server = await Deno.connect({ hostname: "127.0.0.1", port });
+        server = await Deno.connect({ hostname: "127.0.0.1", port: target });
       } catch {
         closeBoth(client, client);
         continue;
       }
       open.add(server);
       clients.add(client);
+      const pair: [Deno.Conn, Deno.Conn] = [client, server];
+      pairs.add(pair);
+      const losing = () => {
+        if (!lose) return false;
+        closeBoth(client, server);
+        lose();
+        lose = undefined;
+        return true;
+      };
       loops.push(
-        Promise.all([copy(client, server), copy(server, client)]).then(() => closeBoth(client, server)),
+        Promise.all([copy(client, server), copy(server, client, losing)]).then(() => {
+          pairs.delete(pair);
+          closeBoth(client, server);
+        }),
       );
     }
   })();
@@ -238,6 +265,15 @@ export function faultProxy(port: number): FaultProxy {
       // Only the connections open now: a client that reconnects meanwhile gets a clean one.
       for (const c of [...clients]) await send(c, bytes);
     },
+    loseNextReply: () => {
+      const { promise, resolve } = Promise.withResolvers<void>();
+      lose = resolve;
+      return promise;
+    },
+    retarget: (to) => {
+      target = to;
+      for (const [client, server] of pairs) closeBoth(client, server);
+    },
     [Symbol.asyncDispose]: async () => {
       listener.close();
       await accepting.catch(() => {});
@@ -248,11 +284,15 @@ export function faultProxy(port: number): FaultProxy {
   };
 }
 
-/** Copies `from` to `to` until either side ends; then ends both. */
-async function copy(from: Deno.Conn, to: Deno.Conn): Promise<void> {
+/**
+ * Copies `from` to `to` until either side ends, or until `drop` (which closes both) says that what was just read is
+ * dropped; then ends both.
+ */
+async function copy(from: Deno.Conn, to: Deno.Conn, drop?: () => boolean): Promise<void> {
   const buf = new Uint8Array(64 * 1024);
   try {
     for (let n = await from.read(buf); n !== null; n = await from.read(buf)) {
+      if (drop?.()) return;
       for (let off = 0; off < n;) off += await to.write(buf.subarray(off, n));
     }
   } catch {
