@@ -32,6 +32,7 @@ import {
 } from "../lib/pubsub/publish.ts";
 import { PublishLane } from "../lib/pubsub/publish_lane.ts";
 import { appendSender } from "../lib/streams/stream_publisher.ts";
+import { type AppendRecovery, IdempotentAppender, RECHECKED } from "../lib/streams/idempotent_append.ts";
 import { onShutdown } from "../lib/core/shutdown.ts";
 import { formatNumber, MessageCounter } from "../lib/core/stats.ts";
 import { flowRate, toSeconds } from "../lib/core/json_event.ts";
@@ -159,6 +160,8 @@ export function main(args: string[], io: Io & { stdin?: ReadableStream<Uint8Arra
     const lossNote = retryMs !== undefined
       ? `Publishing waits for it, up to ${retryMs / 1000} s (--retry).`
       : undefined;
+    // --stream --retry: what was unconfirmed when the server went away is appended again, never twice.
+    const appender = stream && retryMs !== undefined ? new IdempotentAppender() : undefined;
     let conn: Connection | ClusterConnection;
     let client: Client;
     let send;
@@ -171,7 +174,10 @@ export function main(args: string[], io: Io & { stdin?: ReadableStream<Uint8Arra
         signal: shutdown.signal,
         ...(lossNote ? { lossNote } : {}),
       });
-      cluster.onTopologyChange(() => outage.restored());
+      cluster.onTopologyChange(() => {
+        appender?.suspect(); // a replica that took over may lack the last appends
+        outage.restored();
+      });
       conn = cluster;
       client = cluster.cluster;
       send = stream
@@ -189,15 +195,18 @@ export function main(args: string[], io: Io & { stdin?: ReadableStream<Uint8Arra
       });
       conn = single;
       client = single.redis;
+      if (appender) single.redis.on("close", () => appender.suspect()); // the server back may lack the last appends
       send = stream ? appendSender() : sharded ? spublishSender() : publishSender;
       if (mode.kind === "repeat" && !stream && !sharded) {
         lane = new PublishLane(single.redis);
         send = lane.sender;
       }
     }
+    if (appender) send = appender.sender;
     // On a cluster a PUBLISH counts the subscribers of the node that took it only: 0 there says nothing.
     const nodeLocalCount = target.cluster && !sharded && !stream;
     const tally = new Tally(stream, nodeLocalCount);
+    tally.recovery = appender?.recovery;
     const report = (p: Published) => {
       tally.add(p);
       outage.published();
@@ -252,7 +261,12 @@ export function main(args: string[], io: Io & { stdin?: ReadableStream<Uint8Arra
           report,
           shutdown.signal,
           // --quiet prints nothing per message: the tally takes whole batches.
-          { send, onFailure: waitForServer, ...(quiet ? { onBatch: reportBatch } : {}) },
+          {
+            send,
+            onFailure: waitForServer,
+            resend: appender !== undefined,
+            ...(quiet ? { onBatch: reportBatch } : {}),
+          },
         );
         if (retryMs !== undefined) tally.series = series;
       }
@@ -364,6 +378,8 @@ class Tally {
   appended = 0;
   /** What a series with --retry skipped and delayed (reported only with --retry). */
   series: SeriesResult | undefined;
+  /** With --stream --retry: what was appended again after the server went away. */
+  recovery: AppendRecovery | undefined;
   readonly startedAt = performance.now();
   /** When the replies came: the rate is over the time messages were flowing. */
   readonly flow = new MessageCounter();
@@ -407,7 +423,8 @@ class Tally {
     const ms = performance.now() - this.startedAt;
     const seconds = ms / 1000;
     const rate = flowRate(this.sent, this.flow.flowingMs);
-    if (this.series && (this.series.skipped > 0 || this.series.delayed > 0)) {
+    if (this.recovery && this.series) this.#warnRecovery(status, this.recovery, this.series);
+    else if (this.series && (this.series.skipped > 0 || this.series.delayed > 0)) {
       status.warn(
         `While the server was away: ${formatNumber(this.series.skipped)} message(s) skipped (sent as it went away, ` +
           `unconfirmed, not sent again so none arrives twice), ${formatNumber(this.series.delayed)} delayed ` +
@@ -424,6 +441,13 @@ class Tally {
         flowing_seconds: toSeconds(this.flow.flowingMs),
         ...(rate !== undefined ? { rate_per_second: rate } : {}),
         ...(this.series ? { skipped: this.series.skipped, delayed: this.series.delayed } : {}),
+        ...(this.recovery
+          ? {
+            sent_again: this.recovery.sentAgain,
+            found_appended: this.recovery.foundAppended,
+            restored: this.recovery.restored,
+          }
+          : {}),
       });
       return;
     }
@@ -439,6 +463,37 @@ class Tally {
     );
     if (this.unheard > 0 && this.sent > 1 && !this.nodeLocalCount) {
       status.warn(`${formatNumber(this.unheard)} message(s) reached no subscriber and are gone.`);
+    }
+  }
+
+  /** What --stream --retry did about the server going away: sent again, found, delayed, appended again. */
+  #warnRecovery(status: Reporter, r: AppendRecovery, series: SeriesResult): void {
+    const away: string[] = [];
+    if (r.sentAgain > 0) {
+      away.push(
+        `${formatNumber(r.sentAgain)} event(s) unconfirmed when it went away were sent again under the same entry ` +
+          "ids",
+      );
+    }
+    if (r.foundAppended > 0) {
+      away.push(`${formatNumber(r.foundAppended)} found appended already by an earlier try (not appended twice)`);
+    }
+    if (series.delayed > 0) away.push(`${formatNumber(series.delayed)} delayed (sent once it was back)`);
+    if (series.skipped > 0) {
+      away.push(
+        `${formatNumber(series.skipped)} unconfirmed when you stopped (not sent again: they may or may not be in the ` +
+          "stream)",
+      );
+    }
+    if (away.length > 0) status.warn(`While the server was away: ${away.join("; ")}.`);
+    if (r.restored > 0) {
+      status.warn(
+        `The server no longer had ${formatNumber(r.restored)} appended event(s) (a replica took over without them, ` +
+          "or it restarted without its data): appended again." +
+          (r.restoreIncomplete
+            ? ` The oldest of the last ${formatNumber(RECHECKED)} checked was missing too: earlier ones may be as well.`
+            : ""),
+      );
     }
   }
 }

@@ -3,9 +3,11 @@
  * answering, one that answers with a reply nested 200,000 deep, with garbage,
  * with a 600 MB bulk-string header and then nothing, one that closes every
  * connection at once, one that refuses HELLO or AUTH — and a proxy in front of
- * a real server that can slip such bytes into a working connection, or send
+ * a real server that can slip such bytes into a working connection, send
  * the server another command in place of a client's (so that a real server's
- * null comes back where, say, an UNSUBSCRIBE's confirmation belongs).
+ * null comes back where, say, an UNSUBSCRIBE's confirmation belongs), lose a
+ * reply after the command was carried out, or hand its clients to another
+ * server.
  *
  * @module
  */
@@ -197,6 +199,16 @@ export interface FaultProxy extends FakeServer {
   inject(bytes: Uint8Array | string): Promise<void>;
   /** How many commands were sent as the proxy's `rewrite` said instead of as the client sent them. */
   readonly rewritten: number;
+  /**
+   * The next bytes a server sends back (on any connection) are not passed on: that connection is closed instead.
+   * What the client sent was carried out, and it never hears so. Resolves once a reply was lost.
+   */
+  loseNextReply(): Promise<void>;
+  /**
+   * Closes every connection, and sends the ones accepted from now on to `127.0.0.1:port`: another server taking
+   * over the address (as a promoted replica behind a fixed address would).
+   */
+  retarget(port: number): void;
 }
 
 /**
@@ -217,6 +229,7 @@ export function faultProxy(port: number, rewrite?: Rewrite): FaultProxy {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const clients = new Set<Deno.Conn>();
   const open = new Set<Deno.Conn>();
+  const pairs = new Set<[Deno.Conn, Deno.Conn]>();
   const loops: Promise<void>[] = [];
   const counter = acceptCounter();
   let rewritten = 0;
@@ -225,6 +238,8 @@ export function faultProxy(port: number, rewrite?: Rewrite): FaultProxy {
     if (instead) rewritten++;
     return instead;
   });
+  let target = port;
+  let lose: (() => void) | undefined;
   const closeBoth = (a: Deno.Conn, b: Deno.Conn) => {
     for (const c of [a, b]) if (open.delete(c)) c.close();
     clients.delete(a);
@@ -235,18 +250,30 @@ export function faultProxy(port: number, rewrite?: Rewrite): FaultProxy {
       open.add(client);
       let server: Deno.Conn;
       try {
-        server = await Deno.connect({ hostname: "127.0.0.1", port });
+        server = await Deno.connect({ hostname: "127.0.0.1", port: target });
       } catch {
         closeBoth(client, client);
         continue;
       }
       open.add(server);
       clients.add(client);
+      const pair: [Deno.Conn, Deno.Conn] = [client, server];
+      pairs.add(pair);
+      const losing = () => {
+        if (!lose) return false;
+        closeBoth(client, server);
+        lose();
+        lose = undefined;
+        return true;
+      };
       loops.push(
         Promise.all([
           counted ? copyRewriting(client, server, counted) : copy(client, server),
-          copy(server, client),
-        ]).then(() => closeBoth(client, server)),
+          copy(server, client, losing),
+        ]).then(() => {
+          pairs.delete(pair);
+          closeBoth(client, server);
+        }),
       );
     }
   })();
@@ -262,6 +289,15 @@ export function faultProxy(port: number, rewrite?: Rewrite): FaultProxy {
       // Only the connections open now: a client that reconnects meanwhile gets a clean one.
       for (const c of [...clients]) await send(c, bytes);
     },
+    loseNextReply: () => {
+      const { promise, resolve } = Promise.withResolvers<void>();
+      lose = resolve;
+      return promise;
+    },
+    retarget: (to) => {
+      target = to;
+      for (const [client, server] of pairs) closeBoth(client, server);
+    },
     [Symbol.asyncDispose]: async () => {
       listener.close();
       await accepting.catch(() => {});
@@ -272,11 +308,15 @@ export function faultProxy(port: number, rewrite?: Rewrite): FaultProxy {
   };
 }
 
-/** Copies `from` to `to` until either side ends; then ends both. */
-async function copy(from: Deno.Conn, to: Deno.Conn): Promise<void> {
+/**
+ * Copies `from` to `to` until either side ends, or until `drop` (which closes both) says that what was just read is
+ * dropped; then ends both.
+ */
+async function copy(from: Deno.Conn, to: Deno.Conn, drop?: () => boolean): Promise<void> {
   const buf = new Uint8Array(64 * 1024);
   try {
     for (let n = await from.read(buf); n !== null; n = await from.read(buf)) {
+      if (drop?.()) return;
       for (let off = 0; off < n;) off += await to.write(buf.subarray(off, n));
     }
   } catch {

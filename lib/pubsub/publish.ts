@@ -111,6 +111,12 @@ export interface SeriesOptions {
   /** Decides, after a failed batch, whether to go on (default: never). */
   onFailure?: (err: Error) => Promise<boolean>;
   /**
+   * Going on after a failed batch, send the same batch (the same array) again instead of skipping it: for a sender
+   * that makes a repeat safe (`IdempotentAppender` in lib/streams/idempotent_append.ts). Default false: pub/sub has no
+   * way to tell whether a message went out, so a repeat could deliver it twice.
+   */
+  resend?: boolean;
+  /**
    * Called once per confirmed batch instead of `onResult` per message: `first` is the number of its first message.
    * A series at full speed reports a million messages a second this way without making an object for each.
    */
@@ -124,6 +130,7 @@ export interface SeriesResult {
   /**
    * Messages of batches that failed as the server went away: unconfirmed (they may or may not have reached
    * subscribers) and not sent again, since pub/sub has no acknowledgement and a resend could deliver them twice.
+   * With `resend`, only those of a batch still unconfirmed when the series was stopped.
    */
   skipped: number;
   /** Messages that were ready to go while the server was away and went out once it was back. */
@@ -136,7 +143,8 @@ export interface SeriesResult {
  * (everything due is sent in one pipeline), or one every `intervalMs`.
  *
  * When a batch fails and `onFailure` resolves true (it waited until the
- * server was back), the batch is counted as skipped and the series goes on;
+ * server was back), the batch is counted as skipped and the series goes on —
+ * or, with `resend`, the same batch is sent again until it is confirmed;
  * otherwise the error is thrown.
  *
  * @param redis a connected client
@@ -162,7 +170,7 @@ export async function publishSeries(
   signal?: AbortSignal,
   how: SeriesOptions = {},
 ): Promise<SeriesResult> {
-  const { send = publishSender, onFailure, onBatch } = how;
+  const { send = publishSender, onFailure, onBatch, resend = false } = how;
   const result: SeriesResult = { published: 0, skipped: 0, delayed: 0 };
   let next = 1;
   let afterOutage = false;
@@ -174,14 +182,18 @@ export async function publishSeries(
     next += size;
     const waited = afterOutage;
     afterOutage = false;
-    let deliveries: Delivery[];
-    try {
-      deliveries = await send(redis, batch);
-    } catch (err) {
-      if (!onFailure || !(await onFailure(err as Error))) throw err;
-      result.skipped += size;
-      afterOutage = true;
-      return;
+    let deliveries: Delivery[] | undefined;
+    while (!deliveries) {
+      try {
+        deliveries = await send(redis, batch);
+      } catch (err) {
+        if (!onFailure || !(await onFailure(err as Error))) throw err;
+        afterOutage = true;
+        if (!resend || signal?.aborted) {
+          result.skipped += size;
+          return;
+        }
+      }
     }
     if (waited) result.delayed += size;
     result.published += size;

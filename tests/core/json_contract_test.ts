@@ -229,6 +229,11 @@ ownServerTest("every script's --json output follows README's table and the envel
       const pub = captureIo();
       const pubArgs = ["--url", url, "--stream", "key_submission", "not json", "--json"];
       assert.equal(await (await mainOf("publisher.ts"))(pubArgs, pub), ExitCode.Ok);
+      // With --retry the summary says what was sent again, found and restored.
+      const retried = captureIo();
+      const retryArgs = ["--url", url, "--stream", "jc:retried", "{{n}}", "--repeat", "2", "--retry", "5s", "--json"];
+      assert.equal(await (await mainOf("publisher.ts"))(retryArgs, retried), ExitCode.Ok);
+      assert.match(retried.out.text, /"sent_again":0,"found_appended":0,"restored":0/);
       await processor.io.out.waitFor(/"event":"dead_letter"[\s\S]*"event":"stats"/);
       processor.io.stop();
       assert.equal(await processor.exit, ExitCode.Ok);
@@ -236,6 +241,7 @@ ownServerTest("every script's --json output follows README's table and the envel
       hold("demo_events.ts --durable", demo);
       hold("demo_events.ts --durable --count", many);
       hold("publisher.ts --stream", pub);
+      hold("publisher.ts --stream", retried);
       await eventually(() => stats.payloads.some((p) => p.includes('"state":"stopped"')), "the last statistics");
       holdPublished("processor_stats", stats.payloads);
     },
