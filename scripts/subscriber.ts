@@ -149,6 +149,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     try {
       const print = json ? printJson(out) : printText(out);
       const stopListening = conn.listen((m) => {
+        if (counter.total === count) return; // --count reached: what still arrives before the unsubscribe is not ours
         counter.record(m.channel);
         if (!quiet) print(m);
         if (counter.total === count) done.abort();
@@ -163,8 +164,10 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
         status.warn(`Nothing received within ${idleMs / 1000} s.`);
         exitCode = ExitCode.Timeout;
       }
-      stopListening();
+      // Unsubscribed first: its confirmation comes after every message the server sent before it, and those are
+      // handled too (a publisher told "received by 1 subscriber" just before the stop finds its message counted).
       await conn.unsubscribe();
+      stopListening();
     } finally {
       done.abort();
       await conn.close();

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { main as publisher } from "../../scripts/publisher.ts";
 import { main as subscriber } from "../../scripts/subscriber.ts";
 import { ExitCode } from "../../lib/core/exit_codes.ts";
-import { captureIo, testServer } from "../harness.ts";
+import { captureIo, testClient, testServer } from "../harness.ts";
 
 Deno.test("subscriber prints confirmations, direct and pattern messages, and a summary", async () => {
   await using server = await testServer();
@@ -38,6 +38,26 @@ Deno.test("subscriber stops cleanly when asked, as on Ctrl+C", async () => {
   const last = JSON.parse(io.out.text.trim().split("\n").at(-1)!);
   assert.equal(last.event, "summary");
   assert.equal(last.messages, 0);
+});
+
+Deno.test("subscriber stopped just after a publisher was told it received: every such message is counted", async () => {
+  await using server = await testServer();
+  await using pub = testClient(server.url);
+  const channel = `${server.prefix}drain`;
+  // The stop comes the moment the replies say "received by 1": some of those messages are still unread then.
+  for (let round = 0; round < 5; round++) {
+    const io = captureIo();
+    const running = subscriber(["--url", server.url, channel, "--quiet", "--json"], io);
+    await io.out.waitFor(/"event":"subscribe"/);
+    const pipe = pub.pipeline();
+    for (let i = 0; i < 2000; i++) pipe.publish(channel, `m${i}`);
+    const receivers = (await pipe.exec())!.map(([, n]) => n);
+    io.stop();
+    assert.equal(await running, ExitCode.Ok);
+    assert.ok(receivers.every((n) => n === 1), "each reached the subscriber");
+    const summary = JSON.parse(io.out.text.trim().split("\n").at(-1)!);
+    assert.equal(summary.messages, 2000, `round ${round}`);
+  }
 });
 
 Deno.test("subscriber escapes control characters in channel names, so a publisher cannot forge lines", async () => {
