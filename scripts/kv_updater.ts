@@ -199,9 +199,10 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
       } finally {
         clearInterval(timer);
       }
+      // Unsubscribed before it stops listening: the updates the server sent before the confirmation are written too.
+      await subscriber.unsubscribe();
       stopListening();
       stopFollowing();
-      await subscriber.unsubscribe();
       log.info(
         w.pending > 0
           ? `Stopping: no more messages taken; writing the ${w.pending} pending update(s)…`
