@@ -187,8 +187,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
       printSummary(out, json, subscriber.stats(), Date.now() - startedAt, subConn, { drained, abandoned });
     } finally {
       await published?.stop(shutdown.remaining(shutdownMs)); // the last statistics, with the final counts
-      await pubConn?.close();
-      await subConn.close();
+      await Promise.all([pubConn?.close(), subConn.close()]);
     }
     if (fatal) throw fatal;
     return ExitCode.Ok;

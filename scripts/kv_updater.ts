@@ -215,8 +215,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
         );
       }
     } finally {
-      await subscriber?.close();
-      await writes.close();
+      await Promise.all([subscriber?.close(), writes.close()]);
     }
     const out = new Printer(io.stdout);
     const w = writer!;
