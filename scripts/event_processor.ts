@@ -70,7 +70,7 @@ const SPEC: ScriptSpec = {
     "shutdown-timeout": {
       type: "string",
       arg: "DURATION",
-      help: "on Ctrl+C, wait this long for events already received (default 5s)",
+      help: "on Ctrl+C, stop within this long, waiting for events already received (default 5s)",
     },
     quiet: { type: "boolean", short: "q", help: "do not print each event, only statistics" },
     ...DURABLE_OPTIONS,
@@ -182,13 +182,12 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
         clearInterval(timer);
       }
       status.info(`Stopping: waiting up to ${shutdownMs / 1000} s for events already received…`);
-      const { drained, abandoned } = await subscriber.shutdown(shutdownMs);
+      const { drained, abandoned } = await subscriber.shutdown(shutdown.remaining(shutdownMs));
       if (!drained) status.warn(`${formatNumber(abandoned)} event(s) were still being handled and were abandoned.`);
       printSummary(out, json, subscriber.stats(), Date.now() - startedAt, subConn, { drained, abandoned });
     } finally {
-      await published?.stop(); // the last statistics, with the final counts
-      await pubConn?.close();
-      await subConn.close();
+      await published?.stop(shutdown.remaining(shutdownMs)); // the last statistics, with the final counts
+      await Promise.all([pubConn?.close(), subConn.close()]);
     }
     if (fatal) throw fatal;
     return ExitCode.Ok;

@@ -54,7 +54,7 @@ const SPEC: ScriptSpec = {
     "drain-timeout": {
       type: "string",
       arg: "DURATION",
-      help: "at shutdown, wait this long for pending writes (default: 10s)",
+      help: "at shutdown, stop within this long, waiting for pending writes (default: 10s)",
     },
     stream: {
       type: "string",
@@ -208,7 +208,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
           ? `Stopping: no more messages taken; writing the ${w.pending} pending update(s)…`
           : "Stopping: no more messages taken; nothing left to write.",
       );
-      abandoned = await w.drain(drainMs);
+      abandoned = await w.drain(shutdown.remaining(drainMs));
       if (abandoned > 0) {
         log.error(
           `${abandoned} update(s) could not be stored within --drain-timeout ${drainMs / 1000} s ` +
@@ -216,8 +216,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
         );
       }
     } finally {
-      await subscriber?.close();
-      await writes.close();
+      await Promise.all([subscriber?.close(), writes.close()]);
     }
     const out = new Printer(io.stdout);
     const w = writer!;

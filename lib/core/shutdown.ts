@@ -18,7 +18,22 @@ export interface Shutdown extends Disposable {
   readonly signal: AbortSignal;
   /** Resolves when a stop is requested. */
   readonly requested: Promise<void>;
+  /**
+   * What is left of a grace period of `graceMs` that began with the stop request, less {@linkcode CLOSING_MS} kept
+   * for closing the connections at the end: how long the next step of the stop may still wait, so that the script
+   * exits within the period whatever the server does. Before a stop request, the whole period less that.
+   *
+   * @param graceMs the grace period (`--shutdown-timeout`, `--drain-timeout`)
+   * @returns milliseconds, never below 0
+   */
+  remaining(graceMs: number): number;
 }
+
+/**
+ * What the end of a grace period is kept for: closing the connections (a QUIT answers in a millisecond; a lost
+ * connection's close waits 220 ms for ioredis to let go of its socket) and the process's exit.
+ */
+export const CLOSING_MS = 500;
 
 /** Signals closer together than this (ms) are one stop request: `deno task` delivers a Ctrl+C twice. */
 export const REPEAT_WINDOW_MS = 500;
@@ -35,15 +50,18 @@ const SIGNALS: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT", "SIGBREA
  * @returns the shutdown handle; dispose it when done
  * @example
  * ```ts
- * import { onShutdown } from "./shutdown.ts";
+ * import { CLOSING_MS, onShutdown } from "./shutdown.ts";
  * const stop = new AbortController();
  * using shutdown = onShutdown(stop.signal);
  * stop.abort();
  * await shutdown.requested;
+ * console.assert(shutdown.remaining(5000) <= 5000 - CLOSING_MS);
  * ```
  */
 export function onShutdown(outer?: AbortSignal): Shutdown {
   const controller = new AbortController();
+  let stoppedAt: number | undefined;
+  controller.signal.addEventListener("abort", () => stoppedAt = performance.now(), { once: true });
   let firstAt: number | undefined;
   const handler = () => {
     const now = performance.now();
@@ -62,6 +80,7 @@ export function onShutdown(outer?: AbortSignal): Shutdown {
   return {
     signal: controller.signal,
     requested,
+    remaining: (graceMs) => Math.max(0, (stoppedAt ?? performance.now()) + graceMs - CLOSING_MS - performance.now()),
     [Symbol.dispose]() {
       for (const sig of SIGNALS) Deno.removeSignalListener(sig, handler);
       outer?.removeEventListener("abort", onOuter);

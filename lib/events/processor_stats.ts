@@ -329,19 +329,21 @@ export class ProcessorStatsPublisher {
   }
 
   /**
-   * Stops the timer and publishes a last event (`state: "stopped"`) when
-   * connected, waiting for it at most `ms`.
+   * Stops the timer and, when connected, publishes a last event (`state:
+   * "stopped"`) after the one on its way, if any, waiting at most `ms` in all.
+   * Disconnected, it returns at once: a PUBLISH lost with the connection waits
+   * in the offline queue for the server, which may never come back.
    *
-   * @param ms how long the last PUBLISH may take
+   * @param ms how long it may take
    */
   async stop(ms = 1000): Promise<void> {
     clearInterval(this.#timer);
     this.#timer = undefined;
-    await this.#sending;
+    if (this.#redis.status !== "ready") return;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const late = new Promise<void>((resolve) => timer = setTimeout(resolve, ms));
     try {
-      await Promise.race([this.#send("stopped"), late]);
+      await Promise.race([Promise.resolve(this.#sending).then(() => this.#send("stopped")), late]);
     } finally {
       clearTimeout(timer);
     }

@@ -16,7 +16,7 @@ import { decodeEvent, type EventEnvelope, type EventValidationError } from "../e
 import { type EventContext, logNote, MalformedEventError, shouldLog } from "../events/subscriber.ts";
 import { escapeControl, Reporter } from "../core/output.ts";
 import { positiveInt, TaskPool } from "../core/task_pool.ts";
-import { delay, whenAborted } from "../core/timing.ts";
+import { ABORTED, delay, unlessAborted, whenAborted } from "../core/timing.ts";
 import { backoffMs, commandLostConnection } from "../core/client.ts";
 import { unreadableReply } from "../core/server_faults.ts";
 import {
@@ -118,8 +118,11 @@ export interface StreamShutdownResult {
   drained: boolean;
   /** Entries still running or waiting at the deadline: they stay pending, to be redelivered. */
   abandoned: number;
-  /** Whether this consumer was removed from its groups (only when it had nothing pending). */
-  removed: boolean;
+  /**
+   * Whether this consumer was removed from its groups (only when it had nothing pending); null when that could not
+   * be checked before the deadline (the server gone or not answering): it then stays in its groups.
+   */
+  removed: boolean | null;
 }
 
 /** The default claim time: how long an entry may sit unacknowledged before it is taken over. */
@@ -312,12 +315,17 @@ export class StreamConsumer {
 
   /**
    * Figures per stream with the group's pending count and lag as the server
-   * reports them now (lag is null where the server does not say).
+   * reports them now (lag is null where the server does not say). While the
+   * connection is down, or when `stop` aborts before the answers, they are
+   * this consumer's own figures ({@linkcode stats}): the commands would wait
+   * in the offline queue until the server is back.
    *
+   * @param stop stops waiting for the server (the figures are then this consumer's own)
    * @returns the snapshots
    */
-  async serverStats(): Promise<StreamStatsSnapshot[]> {
-    return await Promise.all(this.#streams.map(async (stream) => {
+  async serverStats(stop?: AbortSignal): Promise<StreamStatsSnapshot[]> {
+    if (this.#redis.status !== "ready") return this.stats();
+    const asked = Promise.all(this.#streams.map(async (stream) => {
       const stats = this.#routes.get(stream)!.stats;
       try {
         const [pending, groups] = await Promise.all([
@@ -329,6 +337,8 @@ export class StreamConsumer {
         return stats.snapshot();
       }
     }));
+    const answer = await unlessAborted(asked, stop);
+    return answer === ABORTED ? this.stats() : answer;
   }
 
   /**
@@ -337,7 +347,8 @@ export class StreamConsumer {
    * the handlers' `signal` is aborted; what is left stays pending and is
    * redelivered (to this name on restart, or to another consumer after the
    * claim time). When this consumer has nothing pending it is removed from
-   * its groups — never otherwise.
+   * its groups — never otherwise. Nothing here waits on the server past the
+   * deadline: with the server gone, the stop takes as long as the handlers.
    *
    * @param deadlineMs how long to wait in all (default 5 s)
    * @returns whether everything was handled, how much was abandoned, whether the consumer was removed
@@ -350,11 +361,12 @@ export class StreamConsumer {
     this.#state = "stopping";
     this.#stop.abort();
     const timer = new AbortController();
-    const deadline = delay(deadlineMs, timer.signal).then(() => false as const);
+    const deadline = delay(deadlineMs, timer.signal).then(() => null);
     try {
       await Promise.race([this.#unblockReader(), deadline]);
       await Promise.race([this.#claiming, deadline]);
-      const drained = await Promise.race([this.#pool.whenIdle().then(() => true), deadline]);
+      const idle = () => this.#pool.inFlight + this.#pool.queued === 0;
+      const drained = idle() || await Promise.race([this.#pool.whenIdle().then(() => true), deadline]) === true;
       let abandoned = 0;
       if (!drained) {
         abandoned = this.#pool.inFlight + this.#pool.clear();
@@ -362,11 +374,12 @@ export class StreamConsumer {
       }
       this.#flushAcks();
       await Promise.race([this.#flushing, deadline]);
-      let removed = false;
+      let removed: boolean | null = false;
       if (drained) {
-        const removal = Promise.all(
+        // Unanswered (the server gone, or the deadline passed): not known, and the consumer stays in its groups.
+        const removal = this.#redis.status !== "ready" ? null : Promise.all(
           this.#streams.map((s) => deleteConsumerIfIdle(this.#redis, s, this.#group, this.#consumer)),
-        ).then((all) => all.every(Boolean), () => false);
+        ).then((all) => all.every(Boolean), () => null);
         removed = await Promise.race([removal, deadline]);
       }
       return { drained, abandoned, removed };
@@ -387,11 +400,10 @@ export class StreamConsumer {
   }
 
   async #unblockReader(): Promise<void> {
-    // A blocking read would otherwise wait out its BLOCK time; repeat in case the next one had just been sent.
+    // A blocking read would otherwise wait out its BLOCK time; repeat in case the next one had just been sent. An
+    // unblock is not awaited: on a lost connection it would wait in the offline queue for the server.
     for (let i = 0; i < 100; i++) {
-      await Promise.all(
-        this.#lanes.map((l) => l.readerId === undefined ? 0 : l.lane.unblock(l.readerId).catch(() => {})),
-      );
+      for (const l of this.#lanes) if (l.readerId !== undefined) l.lane.unblock(l.readerId).catch(() => {});
       const pause = new AbortController();
       const done = await Promise.race([this.#reading!.then(() => true), delay(50, pause.signal).then(() => false)]);
       pause.abort();
@@ -450,7 +462,7 @@ export class StreamConsumer {
       await this.#room();
       if (this.#stopped) return;
       let entries: StreamEntry[];
-      let counts: Map<string, number>;
+      let counts: Map<string, number> | typeof ABORTED;
       try {
         const reply = (await l.lane.reader.xreadgroup(
           "GROUP",
@@ -464,12 +476,15 @@ export class StreamConsumer {
         )) as [string, unknown][] | null;
         entries = toEntries(reply?.[0]?.[1]);
         if (entries.length === 0) return;
-        counts = await deliveryCounts(this.#redis, stream, this.#group, entries.map((e) => e.id));
+        // On the commands connection: lost meanwhile, it waits for the server, and a stop does not wait for it.
+        const ids = entries.map((e) => e.id);
+        counts = await unlessAborted(deliveryCounts(this.#redis, stream, this.#group, ids), this.#stop.signal);
       } catch (err) {
         // What is left is claimed after the claim time instead.
         if (!this.#stopped) this.#reporter.warn(`Could not read the pending entries of ${stream}: ${message(err)}`);
         return;
       }
+      if (counts === ABORTED) return;
       for (const entry of entries) this.#dispatch(stream, entry, counts.get(entry.id) ?? 2, "pending");
       cursor = entries.at(-1)!.id;
     }
@@ -481,7 +496,7 @@ export class StreamConsumer {
       // The stream or the group was deleted under us: recreate it, reading whatever arrives from now on.
       this.#reporter.warn(`The group ${this.#group} is gone (${text}); creating it again.`);
       for (const stream of l.lane.streams) {
-        await ensureGroup(this.#redis, stream, this.#group, "0").catch(() => {});
+        await unlessAborted(ensureGroup(this.#redis, stream, this.#group, "0"), this.#stop.signal).catch(() => {});
       }
       return;
     }
@@ -516,32 +531,40 @@ export class StreamConsumer {
     for (let round = 0; round < 100 && !this.#stopped; round++) {
       await this.#room();
       if (this.#stopped) return;
-      let entries: StreamEntry[];
-      let counts: Map<string, number>;
-      try {
-        const [next, raw] = (await this.#redis.xautoclaim(
-          stream,
-          this.#group,
-          this.#consumer,
-          this.#claimAfterMs,
-          cursor,
-          "COUNT",
-          this.#batch,
-        )) as [string, unknown, ...unknown[]];
-        entries = toEntries(raw);
-        const taken = this.#routes.get(stream)!.taken;
-        const live = entries.filter((e) => e.fields !== null && !taken.has(e.id));
-        counts = await deliveryCounts(this.#redis, stream, this.#group, live.map((e) => e.id));
-        cursor = String(next);
-      } catch (err) {
-        if (!this.#stopped && !/NOGROUP|closed|writeable/i.test(message(err))) {
-          this.#reporter.warn(`Claiming the stale entries of ${stream} failed: ${message(err)}`);
-        }
-        return;
-      }
+      // While the server is gone the claim waits in the offline queue: a stop does not wait for it. Entries it
+      // claims after all stay pending under this name, and are claimed again after the claim time.
+      const claimed = await unlessAborted(this.#claimBatch(stream, cursor), this.#stop.signal).catch(
+        (err): typeof ABORTED => {
+          if (!this.#stopped && !/NOGROUP|closed|writeable/i.test(message(err))) {
+            this.#reporter.warn(`Claiming the stale entries of ${stream} failed: ${message(err)}`);
+          }
+          return ABORTED;
+        },
+      );
+      if (claimed === ABORTED) return;
+      const { entries, counts } = claimed;
+      cursor = claimed.next;
       for (const entry of entries) this.#dispatch(stream, entry, counts.get(entry.id) ?? 2, "claimed");
       if (cursor === "0-0") return;
     }
+  }
+
+  /** One XAUTOCLAIM from `cursor`, with the delivery counts of the entries claimed that are not already taken. */
+  async #claimBatch(stream: string, cursor: string) {
+    const [next, raw] = (await this.#redis.xautoclaim(
+      stream,
+      this.#group,
+      this.#consumer,
+      this.#claimAfterMs,
+      cursor,
+      "COUNT",
+      this.#batch,
+    )) as [string, unknown, ...unknown[]];
+    const entries = toEntries(raw);
+    const taken = this.#routes.get(stream)!.taken;
+    const live = entries.filter((e) => e.fields !== null && !taken.has(e.id));
+    const counts = await deliveryCounts(this.#redis, stream, this.#group, live.map((e) => e.id));
+    return { next: String(next), entries, counts };
   }
 
   #dispatch(stream: string, entry: StreamEntry, deliveries: number, via: Via): void {

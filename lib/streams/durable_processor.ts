@@ -202,17 +202,17 @@ export async function runDurableProcessor(o: DurableProcessorOptions, io: Io, sh
     await shutdown.requested;
     await stats;
     status.info(`Stopping: waiting up to ${o.shutdownMs / 1000} s for the events already taken…`);
-    const { drained, abandoned, removed } = await consumer.shutdown(o.shutdownMs);
+    const { drained, abandoned, removed } = await consumer.shutdown(shutdown.remaining(o.shutdownMs));
     if (!drained) {
       status.warn(
         `${formatNumber(abandoned)} event(s) were still being handled: they stay pending and are handled again ` +
           `(by this consumer name when it restarts, or by another consumer after --claim-after).`,
       );
     }
-    const topics = await withinMs(consumer.serverStats(), 1000, consumer.stats());
+    const topics = await withinMs(consumer.serverStats(), shutdown.remaining(o.shutdownMs), consumer.stats());
     printSummary(out, o, topics, Date.now() - startedAt, conns, { drained, abandoned, removed });
   } finally {
-    await published?.stop(); // the last statistics, with the final counts
+    await published?.stop(shutdown.remaining(o.shutdownMs)); // the last statistics, with the final counts
     await conns.close();
   }
   return ExitCode.Ok;
@@ -257,8 +257,7 @@ async function openDurable(target: Target, status: Reporter): Promise<DurableCon
     outageJson: () => ({ outages: reader.outages, disconnected_seconds: toSeconds(reader.downMs) }),
     outageSummary: (cost) => reader.outageSummary(cost),
     close: async () => {
-      await commands.close();
-      await reader.close();
+      await Promise.all([commands.close(), reader.close()]);
     },
   };
 }
@@ -354,7 +353,8 @@ async function statsLoop(out: Printer, o: DurableProcessorOptions, consumer: Str
   while (!stop.aborted) {
     await delay(o.statsEveryMs, stop);
     if (stop.aborted) return;
-    const topics = await consumer.serverStats();
+    const topics = await consumer.serverStats(stop);
+    if (stop.aborted) return;
     if (o.json) {
       out.event("stats", {
         in_flight: consumer.inFlight,
@@ -374,7 +374,7 @@ function printSummary(
   topics: StreamStatsSnapshot[],
   elapsedMs: number,
   conn: DurableConnections,
-  end: { drained: boolean; abandoned: number; removed: boolean },
+  end: { drained: boolean; abandoned: number; removed: boolean | null },
 ): void {
   const processed = topics.reduce((n, t) => n + t.processed, 0);
   if (o.json) {
@@ -397,7 +397,13 @@ function printSummary(
   );
   for (const line of formatStreamStatsTable(topics)) out.line(line);
   if (end.removed) out.line(`Consumer ${o.consumer} had nothing pending and left the group.`);
-  else {
+  else if (end.removed === null) {
+    out.line(
+      `Consumer ${o.consumer} could not check its pending entries on ${conn.address}: it stays in the group; ` +
+        `start it again with --consumer ${o.consumer} to finish any, or another consumer claims them after ` +
+        `--claim-after.`,
+    );
+  } else {
     out.line(
       `Consumer ${o.consumer} still has pending entries: it stays in the group; start it again with ` +
         `--consumer ${o.consumer} to finish them, or another consumer claims them after --claim-after.`,

@@ -246,7 +246,7 @@ export async function runKvStream(o: KvStreamOptions, io: Io, shutdown: Shutdown
     timer.abort();
     await statsLoop;
     log.info("Stopping: no more updates taken; finishing the ones being written…");
-    const end = await consumer.shutdown(o.drainMs);
+    const end = await consumer.shutdown(shutdown.remaining(o.drainMs));
     abandoned = end.abandoned;
     if (abandoned > 0) {
       log.error(
@@ -256,8 +256,7 @@ export async function runKvStream(o: KvStreamOptions, io: Io, shutdown: Shutdown
     }
   } finally {
     await consumer?.shutdown(0);
-    await commands?.close();
-    await reader?.close();
+    await Promise.all([commands?.close(), reader?.close()]);
     await cluster?.close();
   }
   const out = new Printer(io.stdout);

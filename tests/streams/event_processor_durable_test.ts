@@ -230,3 +230,41 @@ ownServerTest(
     assert.match(running.io.out.text, /Connection lost 1 time\(s\), [\d.]+ s in all/);
   },
 );
+
+ownServerTest(
+  "event_processor --durable stopped with its server gone says it could not check its pending entries, within " +
+    "--shutdown-timeout",
+  async () => {
+    await using server = await testServer({ own: true });
+    const flags = ["--url", server.url, "--durable", "--stats-interval", "0", "--shutdown-timeout", "2s"];
+    // Not `await using`: its disposal waits for the run without a bound, and the bound is what this test is about.
+    const text = runMain(processor, [...flags, "--consumer", "gone-t"], 20_000);
+    const json = runMain(processor, [...flags, "--consumer", "gone-j", "--json"], 20_000);
+    try {
+      await text.io.err.waitFor(/Press Ctrl\+C to stop/);
+      await json.io.err.waitFor(/Press Ctrl\+C to stop/);
+      await server.local!.kill();
+      await text.io.err.waitFor(/Connection to \S+ lost/);
+      await json.io.err.waitFor(/Connection to \S+ lost/);
+      const stopped = performance.now();
+      text.io.stop();
+      json.io.stop();
+      assert.deepEqual(await Promise.all([text.exit, json.exit]), [ExitCode.Ok, ExitCode.Ok]);
+      assert.ok(performance.now() - stopped < 2000, `stopped in ${performance.now() - stopped} ms`);
+    } finally {
+      text.io.stop();
+      json.io.stop();
+      await Promise.allSettled([text.exit, json.exit]);
+    }
+    assert.match(
+      text.io.out.text,
+      /Consumer gone-t could not check its pending entries on redis:\/\/127\.0\.0\.1:\d+: it stays in the group/,
+    );
+    assert.doesNotMatch(text.io.out.text, /still has pending entries/);
+    assert.match(text.io.out.text, /key_submission +0 +0 +0 +0 +0 +0 +0 +0 +\? +unknown /);
+    const summary = JSON.parse(json.io.out.text.trim().split("\n").at(-1)!);
+    assert.equal(summary.event, "summary");
+    assert.equal(summary.consumer_removed, null);
+    assert.equal(summary.drained, true);
+  },
+);

@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import type { Redis } from "ioredis";
+import { Connection } from "../../lib/core/client.ts";
 import { EventValidationError } from "../../lib/events/envelope.ts";
 import { Reporter } from "../../lib/core/output.ts";
-import { delay } from "../../lib/core/timing.ts";
+import { delay, withTimeout } from "../../lib/core/timing.ts";
 import { type DeadLetter, StreamConsumer, type StreamConsumerOptions } from "../../lib/streams/consumer.ts";
 import { parseStartPosition, PAYLOAD_FIELD, toEntries } from "../../lib/streams/entry.ts";
 import { ensureGroup, groupConsumers, pendingCount, streamGroups } from "../../lib/streams/groups.ts";
@@ -393,6 +394,40 @@ ownServerTest(
       assert.equal(await pendingCount(redis, "jobs", "g"), 1);
     } finally {
       await running[Symbol.asyncDispose]();
+    }
+  },
+);
+
+ownServerTest(
+  "StreamConsumer.shutdown with its server gone: claims waiting in the offline queue hold nothing up, and whether " +
+    "it could leave its groups is unknown",
+  async () => {
+    await using server = await testServer({ own: true });
+    const io = captureIo();
+    const reporter = new Reporter(io.stderr);
+    const reader = await Connection.open({ url: server.url, reporter });
+    const commands = await Connection.open({ url: server.url, reporter, offlineQueue: true });
+    try {
+      // Claims every 20 ms, on the connection whose commands wait in the offline queue while the server is gone.
+      const c = new StreamConsumer(reader.redis, commands.redis, {
+        group: "g",
+        consumer: "c1",
+        claimAfterMs: 40,
+        streams: { jobs: () => {} },
+        reporter,
+      });
+      await c.start();
+      await server.local!.kill();
+      await io.err.waitFor(/Connection to \S+ lost/);
+      await delay(200); // ten claim rounds into the outage: the state is a duration, not an event
+      const stats = await withTimeout(c.serverStats(), 1000, () => new Error("serverStats() waits for the server"));
+      assert.deepEqual(stats.map((s) => s.pending), [null], "not asked: the server is gone");
+      const started = performance.now();
+      assert.deepEqual(await c.shutdown(2000), { drained: true, abandoned: 0, removed: null });
+      assert.ok(performance.now() - started < 1000, `shutdown took ${performance.now() - started} ms`);
+    } finally {
+      await commands.close();
+      await reader.close();
     }
   },
 );
