@@ -18,7 +18,7 @@ import { clock, defaultIo, escapeControl, type Io, Printer, Reporter, showPayloa
 import { liveProgress } from "../lib/core/progress.ts";
 import { type Confirmation, onMessage, type PubSubMessage, type Subscription } from "../lib/pubsub/subscribe.ts";
 import { type OutageFields, SubscriberConnection } from "../lib/pubsub/subscriptions.ts";
-import { ClusterSubscriber } from "../lib/pubsub/cluster_subscriber.ts";
+import { ClusterSubscriber } from "../lib/endpoint/cluster_subscriber.ts";
 import { onShutdown } from "../lib/core/shutdown.ts";
 import { formatNumber, MessageCounter } from "../lib/core/stats.ts";
 import { flowRate, preciseNow, toSeconds } from "../lib/core/json_event.ts";

@@ -7,7 +7,6 @@
  * @module
  */
 export * from "./backlog_watch.ts";
-export * from "./cluster_subscriber.ts";
 export * from "./demo_messages.ts";
 export * from "./drop_cause.ts";
 export * from "./message_template.ts";

@@ -16,9 +16,9 @@ import { CliError, ExitCode } from "../core/exit_codes.ts";
 import { escapeControl, type Reporter } from "../core/output.ts";
 import { delay, withTimeout } from "../core/timing.ts";
 import { toSeconds } from "../core/json_event.ts";
-import type { OutageFields } from "./subscriptions.ts";
-import { noShardedPubSub, shardedUnsupported } from "./sharded.ts";
-import { type Confirmation, leaveAll, type PubSubMessage, subscribeOne, type Subscription } from "./subscribe.ts";
+import type { OutageFields } from "../pubsub/subscriptions.ts";
+import { noShardedPubSub, shardedUnsupported } from "../pubsub/sharded.ts";
+import { type Confirmation, leaveAll, type PubSubMessage, subscribeOne, type Subscription } from "../pubsub/subscribe.ts";
 
 /** The longest backoff (with jitter) ioredis 6.0.0 waits before retrying a per-shard subscriber: 2 s + 25 %. */
 export const SUBSCRIBER_RETRY_MS = 2600;

@@ -1,0 +1,86 @@
+/**
+ * A command link to a server or a cluster: what every script sends its
+ * commands through, the same whatever the target, with the same outage
+ * reporting.
+ *
+ * @module
+ */
+import type { Redis, RedisCommander } from "ioredis";
+import type { Reporter } from "../core/output.ts";
+
+/**
+ * The commands a link sends: those of one ioredis connection, which a
+ * cluster client routes by slot. Both `Redis` and `Cluster` are this type.
+ */
+export type Commands = RedisCommander<{ type: "default"; mapping: "resp2" }> & Pick<Redis, "pipeline" | "multi">;
+
+/** How a {@linkcode Link} behaves. */
+export interface LinkOptions {
+  /** Where outages and reconnections are reported. */
+  reporter: Reporter;
+  /** Queue commands while the server (or a slot's node) is away and send them when it is back (default false: fail). */
+  offlineQueue?: boolean;
+  /** After the first connect, reconnect when the server goes away (default true; a cluster always does). */
+  reconnect?: boolean;
+  /** What an outage costs, added to the "lost" line. */
+  lossNote?: string;
+  /** How long the first connect may take, in ms (default 5000). */
+  connectTimeoutMs?: number;
+  /** Fail a command that gets no reply within this many ms (default: wait as long as it takes). */
+  commandTimeoutMs?: number;
+  /** Send the commands of one turn of the event loop in one write (per node). */
+  autoPipelining?: boolean;
+  /** Stops the first connect at once (Ctrl+C): opening then throws a CliError with code 0. */
+  signal?: AbortSignal;
+}
+
+/** The outage fields of a summary, for a link. */
+export interface LinkOutageFields {
+  /** How many times the server (or a node) was lost. */
+  outages: number;
+  /** How long, in seconds rounded to the millisecond. */
+  disconnected_seconds: number;
+  /** On a cluster: how many times the slot map changed (a failover, a resharding). */
+  slot_map_changes?: number;
+}
+
+/** A connection for commands: one server's, or a cluster's (routed by slot). */
+export interface Link {
+  /** The address, password hidden, for every message: `redis://…`, or `cluster redis://…`. */
+  readonly address: string;
+  /** The commands. */
+  readonly redis: Commands;
+  /** Whether commands can be sent now (the server connected; on a cluster, every slot served). */
+  readonly ready: boolean;
+  /** How many times the server (or a node) was lost after the first connect. */
+  readonly outages: number;
+  /** How long it was lost, in ms (an outage still going on counts up to now). */
+  readonly downMs: number;
+  /**
+   * Calls `listener` when the link is usable again after an outage (a server back; on a cluster, the slot map changed:
+   * a replica took over, slots moved).
+   *
+   * @returns a function that removes the listener
+   */
+  onRestored(listener: () => void): () => void;
+  /**
+   * Calls `listener` when a cluster node (`host:port`) is no longer a master and its slots went to `successor` (a
+   * failover; `""` when no single node took them): what it acknowledged and had not yet passed to its replica may be
+   * lost. Never called on one server.
+   *
+   * @returns a function that removes the listener
+   */
+  onNodeReplaced(listener: (node: string, successor: string) => void): () => void;
+  /** The node (`host:port`) serving `key` now, or undefined on one server (which serves every key). */
+  nodeOf(key: string): string | undefined;
+  /**
+   * One line for a summary about the outages, or undefined when there was none.
+   *
+   * @param cost what an outage cost, e.g. `messages published then were not received.`
+   */
+  outageSummary(cost: string): string | undefined;
+  /** The outage fields of a JSON summary. */
+  outageJson(): LinkOutageFields;
+  /** Closes it, leaving nothing behind. */
+  close(): Promise<void>;
+}
