@@ -16,9 +16,8 @@ import { LAB_CHANNELS, LAB_PATTERN } from "../lib/pubsub/demo_messages.ts";
 import { type CliError, ExitCode } from "../lib/core/exit_codes.ts";
 import { clock, defaultIo, escapeControl, type Io, Printer, Reporter, showPayload } from "../lib/core/output.ts";
 import { liveProgress } from "../lib/core/progress.ts";
-import { type Confirmation, onMessage, type PubSubMessage, type Subscription } from "../lib/pubsub/subscribe.ts";
-import { type OutageFields, SubscriberConnection } from "../lib/pubsub/subscriptions.ts";
-import { ClusterSubscriber } from "../lib/endpoint/cluster_subscriber.ts";
+import type { Confirmation, PubSubMessage, Subscription } from "../lib/pubsub/subscribe.ts";
+import { endpointFor, type Subscriber } from "../lib/endpoint/mod.ts";
 import { onShutdown } from "../lib/core/shutdown.ts";
 import { formatNumber, MessageCounter } from "../lib/core/stats.ts";
 import { flowRate, preciseNow, toSeconds } from "../lib/core/json_event.ts";
@@ -82,45 +81,7 @@ function chooseSubscriptions(flags: Flags): Subscription[] {
   ];
 }
 
-/** What the subscriber needs from its connection, on one server or on a cluster (chosen once, at startup). */
-interface Listener {
-  readonly address: string;
-  readonly failed: Promise<CliError>;
-  listen(handler: (m: PubSubMessage) => void): () => void;
-  subscribe(subscriptions: readonly Subscription[], onConfirm: (c: Confirmation) => void): Promise<void>;
-  unsubscribe(): Promise<void>;
-  close(): Promise<void>;
-  outageSummary(cost: string): string | undefined;
-  outageJson(): OutageFields | ReturnType<ClusterSubscriber["outageJson"]>;
-}
-
 const LOSS_NOTE = "Messages published until it is back are lost: pub/sub keeps nothing for absent subscribers.";
-
-async function openListener(flags: Flags, status: Reporter, out: Printer, signal: AbortSignal): Promise<Listener> {
-  const target = resolveTarget(flags.list("url"), flags.boolean("cluster"));
-  if (target.cluster) {
-    const sub = await ClusterSubscriber.open({ urls: target.urls, reporter: status, signal, lossNote: LOSS_NOTE });
-    if (flags.boolean("json")) sub.onMove((move) => out.event("shard_moved", { ...move }));
-    return sub;
-  }
-  const conn = await SubscriberConnection.open({
-    url: target.url,
-    signal,
-    reporter: status,
-    lossNote: LOSS_NOTE,
-    remedies: flags.boolean("quiet") ? [] : ["--quiet (printing each message is the slow part)"],
-  });
-  return {
-    address: conn.address,
-    failed: conn.failed,
-    listen: (handler) => onMessage(conn.redis, handler),
-    subscribe: (subscriptions, onConfirm) => conn.subscribe(subscriptions, onConfirm),
-    unsubscribe: () => conn.unsubscribe(),
-    close: () => conn.close(),
-    outageSummary: (cost) => conn.outageSummary(cost),
-    outageJson: () => conn.outageJson(),
-  };
-}
 
 /**
  * Runs the subscriber.
@@ -140,7 +101,14 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     const status = new Reporter(io.stderr);
 
     using shutdown = onShutdown(io.signal);
-    const conn = await openListener(flags, status, out, shutdown.signal);
+    const target = resolveTarget(flags.list("url"), flags.boolean("cluster"));
+    const conn = await endpointFor(target).subscriber({
+      reporter: status,
+      signal: shutdown.signal,
+      lossNote: LOSS_NOTE,
+      remedies: quiet ? [] : ["--quiet (printing each message is the slow part)"],
+    });
+    if (json) conn.onMove((move) => out.event("shard_moved", { ...move }));
     const counter = new MessageCounter();
     const startedAt = Date.now();
     const done = new AbortController();
@@ -235,7 +203,7 @@ function printSummary(
   json: boolean,
   counter: MessageCounter,
   elapsedMs: number,
-  conn: Listener,
+  conn: Subscriber,
 ): void {
   const rate = flowRate(counter.total, counter.flowingMs);
   if (json) {

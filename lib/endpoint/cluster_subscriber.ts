@@ -9,16 +9,22 @@
  * @module
  */
 import type { Buffer } from "node:buffer";
-import { ReplyError } from "ioredis";
+import { type Redis, ReplyError } from "ioredis";
 import { ClusterConnection } from "../cluster/cluster_connection.ts";
 import { slotOf, type SlotOwners } from "../cluster/topology.ts";
 import { CliError, ExitCode } from "../core/exit_codes.ts";
 import { escapeControl, type Reporter } from "../core/output.ts";
 import { delay, withTimeout } from "../core/timing.ts";
 import { toSeconds } from "../core/json_event.ts";
-import type { OutageFields } from "../pubsub/subscriptions.ts";
+import type { ShardMove, Subscriber, SubscriberOutageFields } from "./subscriber.ts";
 import { noShardedPubSub, shardedUnsupported } from "../pubsub/sharded.ts";
-import { type Confirmation, leaveAll, type PubSubMessage, subscribeOne, type Subscription } from "../pubsub/subscribe.ts";
+import {
+  type Confirmation,
+  leaveAll,
+  type PubSubMessage,
+  subscribeOne,
+  type Subscription,
+} from "../pubsub/subscribe.ts";
 
 /** The longest backoff (with jitter) ioredis 6.0.0 waits before retrying a per-shard subscriber: 2 s + 25 %. */
 export const SUBSCRIBER_RETRY_MS = 2600;
@@ -31,24 +37,23 @@ export interface ClusterSubscriberOptions {
   reporter: Reporter;
   /** Stops the first connect (Ctrl+C). */
   signal?: AbortSignal;
-  /** What losing a node costs, added to the "Lost cluster node" line. */
+  /** What losing a node costs, added to the "Lost cluster node" line, and losing the subscription. */
   lossNote?: string;
 }
 
-/** A sharded channel that now lives on another master. */
-export interface ShardMove {
-  /** The sharded channel. */
-  channel: string;
-  /** Its hash slot. */
-  slot: number;
-  /** The master that served it (`host:port`). */
-  from: string;
-  /** The master that serves it now. */
-  to: string;
+/** How often the connection plain channels and patterns are subscribed on is looked at, in ms: a gap is said within it. */
+const WATCH_MS = 100;
+
+/** ioredis's own ClusterSubscriber (private in its types): the connection it subscribes plain channels on now. */
+interface SubscriberHolder {
+  subscriber?: { getInstance(): Redis | null | undefined };
 }
 
 /**
- * The subscriptions of one script on a cluster.
+ * The subscriptions of one script on a cluster: plain channels and patterns
+ * on the one node ioredis subscribes them on (each gap, that node lost until
+ * ioredis subscribed again on another, said and counted), sharded channels
+ * on the master of their slot (each move said).
  *
  * @example
  * ```ts ignore
@@ -57,7 +62,7 @@ export interface ShardMove {
  * await sub.subscribe([{ kind: "shard", name: "orders" }], (c) => console.log(c.node));
  * ```
  */
-export class ClusterSubscriber {
+export class ClusterSubscriber implements Subscriber {
   /** Never resolves: a cluster subscriber stops only on an error thrown by {@linkcode subscribe}. */
   readonly failed: Promise<CliError> = new Promise(() => {});
   /** Sharded messages received per node (`host:port`). */
@@ -71,8 +76,19 @@ export class ClusterSubscriber {
 
   /** When ioredis last failed to connect a per-shard subscriber (it then arms a timer to refresh the slot map). */
   #subscriberFailedAt: number | undefined;
+  /** Gaps in the plain subscription: how many, since when (the one going on), how long the ended ones took. */
+  #gaps = 0;
+  #gapSince: number | undefined;
+  #gapMs = 0;
+  #node = "";
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #closed = false;
 
-  private constructor(readonly conn: ClusterConnection, private readonly reporter: Reporter) {
+  private constructor(
+    readonly conn: ClusterConnection,
+    private readonly reporter: Reporter,
+    private readonly lossNote = "",
+  ) {
     conn.onTopologyChange((owners) => this.#topologyChanged(owners));
     // ioredis emits "error" on the cluster only for a per-shard subscriber that could not connect.
     conn.cluster.on("error", () => (this.#subscriberFailedAt = Date.now()));
@@ -108,12 +124,47 @@ export class ClusterSubscriber {
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.lossNote ? { lossNote: options.lossNote } : {}),
     });
-    return new ClusterSubscriber(conn, options.reporter);
+    return new ClusterSubscriber(conn, options.reporter, options.lossNote);
   }
 
   /** The cluster's address, password hidden. */
   get address(): string {
     return this.conn.address;
+  }
+
+  /** Whether plain subscriptions (if any) are on a connected node and every slot is served. */
+  get ready(): boolean {
+    return this.conn.ready && (this.#timer === undefined || this.#instance()?.status === "ready");
+  }
+
+  /** The node (`host:port`) plain channels and patterns are subscribed on now, or undefined before any is. */
+  get node(): string | undefined {
+    return this.#node || undefined;
+  }
+
+  #instance(): Redis | undefined {
+    return (this.conn.cluster as unknown as SubscriberHolder).subscriber?.getInstance() ?? undefined;
+  }
+
+  #instanceKey(): string {
+    const instance = this.#instance();
+    return instance ? `${instance.options.host}:${instance.options.port}` : "";
+  }
+
+  /** Says when the plain subscription is lost, and when ioredis has subscribed again on another node. */
+  #watch(): void {
+    const up = this.#instance()?.status === "ready";
+    if (!up && this.#gapSince === undefined) {
+      this.#gapSince = Date.now();
+      this.#gaps++;
+      this.reporter.warn(`Subscription lost on cluster node ${this.#node || "?"}. ${this.lossNote}`.trimEnd());
+    } else if (up && this.#gapSince !== undefined) {
+      const ms = Date.now() - this.#gapSince;
+      this.#gapMs += ms;
+      this.#gapSince = undefined;
+      this.#node = this.#instanceKey();
+      this.reporter.ok(`Subscribed again on cluster node ${this.#node} after ${(ms / 1000).toFixed(1)} s.`);
+    }
   }
 
   /** The master serving a sharded channel now, from the slot map (`""` while none does). */
@@ -189,6 +240,10 @@ export class ClusterSubscriber {
           `administrator to allow it (ACL on every node). Going on without it.`,
       );
     });
+    if (subscriptions.some((s) => s.kind !== "shard")) {
+      this.#node = this.#instanceKey();
+      if (!this.#closed) this.#timer ??= setInterval(() => this.#watch(), WATCH_MS);
+    }
     if (refused.length === subscriptions.length) {
       throw new CliError(
         ExitCode.NoSubscription,
@@ -217,19 +272,24 @@ export class ClusterSubscriber {
 
   /** Leaves every channel, pattern and sharded channel, waiting at most a second. */
   async unsubscribe(): Promise<void> {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
     if (!this.conn.ready || this.#wanted.length === 0) return;
     const leaving = leaveAll(this.conn.cluster, this.#wanted);
     await withTimeout(leaving, 1000, () => new Error("UNSUBSCRIBE unanswered")).catch(() => {});
   }
 
   /**
-   * The summary's line about lost nodes and moved slots.
+   * The summary's line about the subscription's gaps (the node plain channels were subscribed on lost), or else about
+   * lost nodes and moved slots.
    *
    * @param cost what an outage cost
    * @returns the line, or undefined when nothing happened
    */
   outageSummary(cost: string): string | undefined {
-    return this.conn.outageSummary(cost);
+    if (this.#gaps === 0) return this.conn.outageSummary(cost);
+    const ms = this.#gapMs + (this.#gapSince === undefined ? 0 : Date.now() - this.#gapSince);
+    return `Subscription lost ${this.#gaps} time(s) (${toSeconds(ms)} s in all): ${cost}`;
   }
 
   /**
@@ -239,7 +299,7 @@ export class ClusterSubscriber {
    *   {@linkcode ClusterConnection.downMs}), `fell_behind` and `server_restarts` (0: not told apart on a cluster),
    *   `topology_changes`, `shard_moves` and `nodes` (sharded messages per node)
    */
-  outageJson(): OutageFields & { topology_changes: number; shard_moves: number; nodes: Record<string, number> } {
+  outageJson(): SubscriberOutageFields {
     return {
       outages: this.conn.outages,
       disconnected_seconds: toSeconds(this.conn.downMs),
@@ -257,6 +317,9 @@ export class ClusterSubscriber {
    * out, so that nothing is left behind.
    */
   async close(): Promise<void> {
+    this.#closed = true;
+    clearInterval(this.#timer);
+    this.#timer = undefined;
     await this.conn.close();
     const failedAt = this.#subscriberFailedAt;
     if (failedAt !== undefined) await delay(Math.max(0, failedAt + SUBSCRIBER_RETRY_MS - Date.now()));

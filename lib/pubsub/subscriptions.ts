@@ -26,7 +26,14 @@ import {
   type SubscriberFacts,
 } from "./drop_cause.ts";
 import { describeOutputLimit, dropThreshold } from "./output_limit.ts";
-import { type Confirmation, leaveAll, subscribeOne, type Subscription } from "./subscribe.ts";
+import {
+  type Confirmation,
+  leaveAll,
+  onMessage,
+  type PubSubMessage,
+  subscribeOne,
+  type Subscription,
+} from "./subscribe.ts";
 import { noShardedPubSub, shardedUnsupported } from "./sharded.ts";
 import { withTimeout } from "../core/timing.ts";
 
@@ -178,6 +185,24 @@ export class SubscriberConnection {
   get ready(): boolean {
     return this.conn.ready;
   }
+
+  /** Undefined: one server has no nodes to tell apart. */
+  get node(): undefined {
+    return undefined;
+  }
+
+  /**
+   * Delivers every message to `handler`.
+   *
+   * @param handler called for each message
+   * @returns a function that stops delivering
+   */
+  listen(handler: (message: PubSubMessage) => void): () => void {
+    return onMessage(this.redis, handler);
+  }
+
+  /** Does nothing: on one server no channel moves. */
+  onMove(_listener: unknown): void {}
 
   /**
    * Subscribes to each channel and pattern on its own. One the server

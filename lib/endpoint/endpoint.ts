@@ -1,0 +1,65 @@
+/**
+ * An Endpoint: what a script connects to, a server or a cluster, behind one
+ * interface — command links, subscribers, and one of something per node.
+ * {@linkcode endpointFor} is the one place that asks which kind a target is;
+ * everything else takes an Endpoint and never asks.
+ *
+ * @module
+ */
+import type { Target } from "../cluster/target.ts";
+import { clusterEndpoint } from "./cluster_endpoint.ts";
+import type { Link, LinkOptions } from "./link.ts";
+import type { Closable, NodeHooks, NodeSet } from "./node_set.ts";
+import { serverEndpoint } from "./server_endpoint.ts";
+import type { Subscriber, SubscriberOptions } from "./subscriber.ts";
+
+/** How a {@linkcode NodeSet} is opened. */
+export interface NodeSetOptions {
+  /** Where nodes lost, moved slots and nodes that cannot be opened are reported. */
+  reporter: import("../core/output.ts").Reporter;
+  /** What losing a node costs, added to the "lost" line. */
+  lossNote?: string;
+  /** Stops the first connect at once (Ctrl+C). */
+  signal?: AbortSignal;
+}
+
+/** A server or a cluster, to open links, subscribers and per-node sets on. */
+export interface Endpoint {
+  /** The address, password hidden: `redis://…`, or `cluster redis://…` (the first seed's). */
+  readonly address: string;
+  /**
+   * Opens a link for commands.
+   *
+   * @throws {CliError} when the server or cluster cannot be used
+   */
+  link(options: LinkOptions): Promise<Link>;
+  /**
+   * Opens a subscriber (nothing subscribed yet).
+   *
+   * @throws {CliError} when the server or cluster cannot be used
+   */
+  subscriber(options: SubscriberOptions): Promise<Subscriber>;
+  /**
+   * Opens one `T` per node that holds data (the server; each master of a cluster, followed as they change).
+   *
+   * @throws what `hooks.open` threw for a node at the start, or a CliError when the cluster cannot be used
+   */
+  nodes<T extends Closable>(hooks: NodeHooks<T>, options: NodeSetOptions): Promise<NodeSet<T>>;
+}
+
+/**
+ * The Endpoint of a target.
+ *
+ * @param target one server, or the seeds of a cluster
+ * @returns its Endpoint (nothing is connected yet)
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { endpointFor } from "./endpoint.ts";
+ * assert.equal(endpointFor({ cluster: false, url: "redis://:pw@127.0.0.1:6380" }).address, "redis://:***@127.0.0.1:6380");
+ * assert.equal(endpointFor({ cluster: true, urls: ["redis://127.0.0.1:7000"] }).address, "cluster redis://127.0.0.1:7000");
+ * ```
+ */
+export function endpointFor(target: Target): Endpoint {
+  return target.cluster ? clusterEndpoint(target.urls) : serverEndpoint(target.url);
+}
