@@ -3,7 +3,8 @@
  * answering, one that answers with a reply nested 200,000 deep, with garbage,
  * with a 600 MB bulk-string header and then nothing, one that closes every
  * connection at once, one that refuses HELLO or AUTH — and a proxy in front of
- * a real server that can slip such bytes into a working connection.
+ * a real server that can slip such bytes into a working connection, or damage
+ * one reply on its way.
  *
  * @module
  */
@@ -193,6 +194,27 @@ export const HOSTILE_SERVERS: Record<string, () => FakeServer> = {
 export interface FaultProxy extends FakeServer {
   /** Sends `bytes` to every client connected now, as if the server had sent them. */
   inject(bytes: Uint8Array | string): Promise<void>;
+  /**
+   * Damages the next reply that carries `text`, on whichever connection: it
+   * reaches its client with that `text` replaced by `damaged` (as long), as
+   * from a server that wrote a wrong byte; everything else passes unchanged.
+   * The text is looked for in each piece as read from the server (a reply of
+   * a few hundred bytes arrives whole on loopback).
+   *
+   * @param text what to look for, e.g. the end of one entry's payload
+   * @param damaged what the client gets instead
+   * @param options `thenClose`: close every connection right after that reply, as a server that went away
+   * @returns resolves once the damaged reply has been sent
+   */
+  damageOnce(text: string, damaged: string, options?: { thenClose?: boolean }): Promise<void>;
+}
+
+/** A one-time rewrite armed by {@linkcode FaultProxy.damageOnce}. */
+interface Damage {
+  text: Uint8Array;
+  damaged: Uint8Array;
+  thenClose: boolean;
+  done: () => void;
 }
 
 /**
@@ -211,6 +233,29 @@ export function faultProxy(port: number): FaultProxy {
     for (const c of [a, b]) if (open.delete(c)) c.close();
     clients.delete(a);
   };
+  let damage: Damage | undefined;
+  /** Damaged pieces not yet sent, with their damage. */
+  const applied = new WeakMap<Uint8Array, Damage>();
+  /** What a piece read from the server becomes: damaged when it holds the armed text (once). */
+  const rewrite = (piece: Uint8Array): Uint8Array => {
+    const at = damage ? indexOf(piece, damage.text) : -1;
+    if (at < 0) return piece;
+    const copy = piece.slice();
+    copy.set(damage!.damaged, at);
+    applied.set(copy, damage!);
+    damage = undefined;
+    return copy;
+  };
+  /** After a piece was sent: a damaged one settles its damage, closing everything when asked. */
+  const sent = (out: Uint8Array) => {
+    const damaged = applied.get(out);
+    if (!damaged) return;
+    if (damaged.thenClose) {
+      for (const c of open) c.close();
+      open.clear();
+    }
+    damaged.done();
+  };
   const accepting = (async () => {
     for await (const client of listener) {
       counter.add();
@@ -225,7 +270,7 @@ export function faultProxy(port: number): FaultProxy {
       open.add(server);
       clients.add(client);
       loops.push(
-        Promise.all([copy(client, server), copy(server, client)]).then(() => closeBoth(client, server)),
+        Promise.all([copy(client, server), copy(server, client, rewrite, sent)]).then(() => closeBoth(client, server)),
       );
     }
   })();
@@ -238,6 +283,15 @@ export function faultProxy(port: number): FaultProxy {
       // Only the connections open now: a client that reconnects meanwhile gets a clean one.
       for (const c of [...clients]) await send(c, bytes);
     },
+    damageOnce: (text, damaged, options = {}) => {
+      const [t, d] = [encoder.encode(text), encoder.encode(damaged)];
+      if (t.length !== d.length || t.length === 0) {
+        throw new RangeError("damageOnce needs two texts of the same length");
+      }
+      const { promise, resolve } = Promise.withResolvers<void>();
+      damage = { text: t, damaged: d, thenClose: options.thenClose ?? false, done: resolve };
+      return promise;
+    },
     [Symbol.asyncDispose]: async () => {
       listener.close();
       await accepting.catch(() => {});
@@ -248,15 +302,35 @@ export function faultProxy(port: number): FaultProxy {
   };
 }
 
-/** Copies `from` to `to` until either side ends; then ends both. */
-async function copy(from: Deno.Conn, to: Deno.Conn): Promise<void> {
+/**
+ * Copies `from` to `to` until either side ends; then ends both. Each piece
+ * read goes through `rewrite` first, and `sent` is told once it is written.
+ */
+async function copy(
+  from: Deno.Conn,
+  to: Deno.Conn,
+  rewrite: (piece: Uint8Array) => Uint8Array = (piece) => piece,
+  sent: (out: Uint8Array) => void = () => {},
+): Promise<void> {
   const buf = new Uint8Array(64 * 1024);
   try {
     for (let n = await from.read(buf); n !== null; n = await from.read(buf)) {
-      for (let off = 0; off < n;) off += await to.write(buf.subarray(off, n));
+      const piece = buf.subarray(0, n);
+      const out = rewrite(piece);
+      for (let off = 0; off < out.length;) off += await to.write(out.subarray(off));
+      sent(out);
     }
   } catch {
     // either side closed
   }
   await to.closeWrite().catch(() => {}); // already closed
+}
+
+/** Where `needle` first occurs in `hay`, or -1. */
+function indexOf(hay: Uint8Array, needle: Uint8Array): number {
+  outer: for (let i = 0; i + needle.length <= hay.length; i++) {
+    for (let j = 0; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer;
+    return i;
+  }
+  return -1;
 }
