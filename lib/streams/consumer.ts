@@ -640,10 +640,10 @@ export class StreamConsumer {
   /**
    * An entry that cannot be handled as delivered (no payload, not an event,
    * its schema, or a raw handler's MalformedEventError): read again by id
-   * (one XRANGE) before it is dead-lettered. When the stream holds something
-   * else, the bytes were damaged in transit: the stored copy is handled
-   * instead. When the read fails, or keeps differing, it stays pending, to be
-   * retried after the claim time.
+   * (XRANGE, twice when it agrees) before it is dead-lettered. When the
+   * stream holds something else, the bytes were damaged in transit: the
+   * stored copy is handled instead. When the read fails, or keeps differing,
+   * it stays pending, to be retried after the claim time.
    */
   async #unreadable(d: Delivery, reason: string): Promise<void> {
     const { route, entry } = d;

@@ -287,6 +287,35 @@ for (const via of ["a new read", "its own pending entries", "a claim (XAUTOCLAIM
 }
 
 ownServerTest(
+  "StreamConsumer dead-letters an unreadable entry only when two re-reads agree: a re-read damaged alike is not proof",
+  async () => {
+    await using server = await testServer({ own: true });
+    await using redis = testClient(server.url);
+    await using proxy = faultProxy(server.local!.port);
+    await ensureGroup(redis, "jobs", "g", "0");
+    // The delivery and the first XRANGE both damaged the same way, as KeyDB damages replies of the same shape.
+    let damaged = 0;
+    proxy.damageOnce(INTACT, DAMAGED).then(() => {
+      damaged++;
+      return proxy.damageOnce(INTACT, DAMAGED);
+    }).then(() => damaged++);
+    const seen: string[] = [];
+    await using running = await consumer(proxy.url, {
+      group: "g",
+      consumer: "c1",
+      claimAfterMs: 60_000,
+      streams: { jobs: (e, { entryId }) => void seen.push(`${entryId} ${e.n}`) },
+    });
+    const id = await redis.xadd("jobs", "*", PAYLOAD_FIELD, INTACT);
+    await until("handled", () => seen.length === 1);
+    assert.equal(damaged, 2, "the delivery and the first re-read were damaged");
+    assert.deepEqual(seen, [`${id} 7`]);
+    assert.deepEqual(await dead(redis, "jobs"), []);
+    assert.equal(running.c.stats()[0]!.damaged_in_transit, 1);
+  },
+);
+
+ownServerTest(
   "StreamConsumer leaves pending an entry that arrived damaged when the server is gone before it is read again",
   async () => {
     await using server = await testServer({ own: true });
