@@ -6,8 +6,8 @@
  * a real server that can slip such bytes into a working connection, send
  * the server another command in place of a client's (so that a real server's
  * null comes back where, say, an UNSUBSCRIBE's confirmation belongs), lose a
- * reply after the command was carried out, or hand its clients to another
- * server.
+ * reply after the command was carried out, damage one reply on its way, or
+ * hand its clients to another server.
  *
  * @module
  */
@@ -209,6 +209,27 @@ export interface FaultProxy extends FakeServer {
    * over the address (as a promoted replica behind a fixed address would).
    */
   retarget(port: number): void;
+  /**
+   * Damages the next reply that carries `text`, on whichever connection: it
+   * reaches its client with that `text` replaced by `damaged` (as long), as
+   * from a server that wrote a wrong byte; everything else passes unchanged.
+   * The text is looked for in each piece as read from the server (a reply of
+   * a few hundred bytes arrives whole on loopback).
+   *
+   * @param text what to look for, e.g. the end of one entry's payload
+   * @param damaged what the client gets instead
+   * @param options `thenClose`: close every connection right after that reply, as a server that went away
+   * @returns resolves once the damaged reply has been sent
+   */
+  damageOnce(text: string, damaged: string, options?: { thenClose?: boolean }): Promise<void>;
+}
+
+/** A one-time rewrite armed by {@linkcode FaultProxy.damageOnce}. */
+interface Damage {
+  text: Uint8Array;
+  damaged: Uint8Array;
+  thenClose: boolean;
+  done: () => void;
 }
 
 /**
@@ -244,6 +265,29 @@ export function faultProxy(port: number, rewrite?: Rewrite): FaultProxy {
     for (const c of [a, b]) if (open.delete(c)) c.close();
     clients.delete(a);
   };
+  let damage: Damage | undefined;
+  /** Damaged pieces not yet sent, with their damage. */
+  const applied = new WeakMap<Uint8Array, Damage>();
+  /** What a piece read from the server becomes: damaged when it holds the armed text (once). */
+  const damageIn = (piece: Uint8Array): Uint8Array => {
+    const at = damage ? indexOf(piece, damage.text) : -1;
+    if (at < 0) return piece;
+    const copy = piece.slice();
+    copy.set(damage!.damaged, at);
+    applied.set(copy, damage!);
+    damage = undefined;
+    return copy;
+  };
+  /** After a piece was sent: a damaged one settles its damage, closing everything when asked. */
+  const sent = (out: Uint8Array) => {
+    const damaged = applied.get(out);
+    if (!damaged) return;
+    if (damaged.thenClose) {
+      for (const c of open) c.close();
+      open.clear();
+    }
+    damaged.done();
+  };
   const accepting = (async () => {
     for await (const client of listener) {
       counter.add();
@@ -269,7 +313,7 @@ export function faultProxy(port: number, rewrite?: Rewrite): FaultProxy {
       loops.push(
         Promise.all([
           counted ? copyRewriting(client, server, counted) : copy(client, server),
-          copy(server, client, losing),
+          copy(server, client, { drop: losing, change: damageIn, sent }),
         ]).then(() => {
           pairs.delete(pair);
           closeBoth(client, server);
@@ -298,6 +342,15 @@ export function faultProxy(port: number, rewrite?: Rewrite): FaultProxy {
       target = to;
       for (const [client, server] of pairs) closeBoth(client, server);
     },
+    damageOnce: (text, damaged, options = {}) => {
+      const [t, d] = [encoder.encode(text), encoder.encode(damaged)];
+      if (t.length !== d.length || t.length === 0) {
+        throw new RangeError("damageOnce needs two texts of the same length");
+      }
+      const { promise, resolve } = Promise.withResolvers<void>();
+      damage = { text: t, damaged: d, thenClose: options.thenClose ?? false, done: resolve };
+      return promise;
+    },
     [Symbol.asyncDispose]: async () => {
       listener.close();
       await accepting.catch(() => {});
@@ -310,14 +363,25 @@ export function faultProxy(port: number, rewrite?: Rewrite): FaultProxy {
 
 /**
  * Copies `from` to `to` until either side ends, or until `drop` (which closes both) says that what was just read is
- * dropped; then ends both.
+ * dropped; then ends both. Each piece read goes through `change` first, and `sent` is told once it is written.
  */
-async function copy(from: Deno.Conn, to: Deno.Conn, drop?: () => boolean): Promise<void> {
+async function copy(
+  from: Deno.Conn,
+  to: Deno.Conn,
+  how: {
+    drop?: () => boolean;
+    change?: (piece: Uint8Array) => Uint8Array;
+    sent?: (out: Uint8Array) => void;
+  } = {},
+): Promise<void> {
   const buf = new Uint8Array(64 * 1024);
   try {
     for (let n = await from.read(buf); n !== null; n = await from.read(buf)) {
-      if (drop?.()) return;
-      for (let off = 0; off < n;) off += await to.write(buf.subarray(off, n));
+      if (how.drop?.()) return;
+      const piece = buf.subarray(0, n);
+      const out = how.change?.(piece) ?? piece;
+      for (let off = 0; off < out.length;) off += await to.write(out.subarray(off));
+      how.sent?.(out);
     }
   } catch {
     // either side closed
@@ -365,4 +429,13 @@ function encodeCommand(words: string[]): Uint8Array {
     off += c.length;
   }
   return out;
+}
+
+/** Where `needle` first occurs in `hay`, or -1. */
+function indexOf(hay: Uint8Array, needle: Uint8Array): number {
+  outer: for (let i = 0; i + needle.length <= hay.length; i++) {
+    for (let j = 0; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer;
+    return i;
+  }
+  return -1;
 }

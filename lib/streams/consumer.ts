@@ -7,7 +7,10 @@
  * handler that failed — are claimed after `claimAfterMs` (`XAUTOCLAIM`) and
  * retried; after `maxDeliveries` deliveries, or at once when the entry is not
  * an event or fails its schema, an entry moves to `<stream>:dead` with the
- * reason, the attempts and its original id.
+ * reason, the attempts and its original id. An entry found unreadable is read
+ * again by id first: when the stream holds something else, the delivered copy
+ * was damaged in transit, and the stored one is handled instead (counted as
+ * `damaged_in_transit`, never dead-lettered for it).
  *
  * @module
  */
@@ -28,6 +31,7 @@ import {
   toEntries,
 } from "./entry.ts";
 import { deleteConsumerIfIdle, deliveryCounts, ensureGroup, pendingCount, streamGroups } from "./groups.ts";
+import { readAgain, type Reread } from "./reread.ts";
 import type { TopicSchemas } from "./schema.ts";
 import { StreamStats, type StreamStatsSnapshot } from "./stats.ts";
 
@@ -151,7 +155,15 @@ interface Delivery {
   route: Route;
   entry: StreamEntry & { fields: Record<string, string> };
   deliveries: number;
+  /** How many times this entry was read again by id after it looked unreadable (0: as delivered). */
+  rereads: number;
 }
+
+/**
+ * How many times an entry that keeps looking unreadable is read again by id
+ * before it is left pending instead: a copy read again may itself be damaged.
+ */
+const MAX_REREADS = 3;
 
 type Via = "new" | "pending" | "claimed";
 
@@ -225,6 +237,7 @@ export class StreamConsumer {
   #reading: Promise<void> | undefined;
   #claiming: Promise<void> | undefined;
   #trimmed = 0;
+  #rereadFailures = 0;
   #state: "new" | "running" | "stopping" | "stopped" = "new";
 
   /**
@@ -587,7 +600,7 @@ export class StreamConsumer {
     route.stats.received++;
     if (deliveries > 1) route.stats.retried++;
     route.taken.add(entry.id);
-    const delivery: Delivery = { route, entry: entry as Delivery["entry"], deliveries };
+    const delivery: Delivery = { route, entry: entry as Delivery["entry"], deliveries, rereads: 0 };
     if (deliveries > this.#maxDeliveries) {
       void this.#deadLetter(
         delivery,
@@ -603,10 +616,7 @@ export class StreamConsumer {
   #handle(d: Delivery): void | Promise<void> {
     const { route, entry, deliveries } = d;
     const payload = entry.fields[PAYLOAD_FIELD];
-    if (payload === undefined) {
-      route.stats.malformed++;
-      return this.#deadLetter(d, `the entry has no "${PAYLOAD_FIELD}" field`);
-    }
+    if (payload === undefined) return this.#unreadable(d, `the entry has no "${PAYLOAD_FIELD}" field`);
     const context: StreamContext = {
       topic: route.stream,
       channel: route.stream,
@@ -619,14 +629,10 @@ export class StreamConsumer {
       try {
         event = decodeEvent(payload);
       } catch (err) {
-        route.stats.malformed++;
-        return this.#deadLetter(d, (err as EventValidationError).problems.join("; "));
+        return this.#unreadable(d, (err as EventValidationError).problems.join("; "));
       }
       const problems = this.#schemas?.problems(route.stream, event) ?? [];
-      if (problems.length > 0) {
-        route.stats.malformed++;
-        return this.#deadLetter(d, `schema of ${route.stream}: ${problems.join("; ")}`);
-      }
+      if (problems.length > 0) return this.#unreadable(d, `schema of ${route.stream}: ${problems.join("; ")}`);
     }
     const started = performance.now();
     let result: void | Promise<void>;
@@ -652,12 +658,55 @@ export class StreamConsumer {
       this.#ack(route.stream, entry.id);
       return;
     }
-    if (err instanceof MalformedEventError) {
-      route.stats.malformed++;
-      return this.#deadLetter(d, err.message);
-    }
+    if (err instanceof MalformedEventError) return this.#unreadable(d, err.message);
     route.stats.recordDone(performance.now() - started, false);
     return this.#failed(d, event, err);
+  }
+
+  /**
+   * An entry that cannot be handled as delivered (no payload, not an event,
+   * its schema, or a raw handler's MalformedEventError): read again by id
+   * (XRANGE, twice when it agrees) before it is dead-lettered. When the
+   * stream holds something else, the bytes were damaged in transit: the
+   * stored copy is handled instead. When the read fails, or keeps differing,
+   * it stays pending, to be retried after the claim time.
+   */
+  async #unreadable(d: Delivery, reason: string): Promise<void> {
+    const { route, entry } = d;
+    let again: Reread;
+    try {
+      again = await readAgain(this.#redis, route.stream, entry);
+    } catch (err) {
+      return this.#leavePending(d, `could not be read again to check it (${message(err)})`, reason);
+    }
+    if (again.verdict !== "differs") {
+      route.stats.malformed++;
+      return await this.#deadLetter(d, reason);
+    }
+    if (d.rereads >= MAX_REREADS) return this.#leavePending(d, `read ${d.rereads + 1} times differently`, reason);
+    if (d.rereads === 0) this.#damaged(d, reason); // counted once per entry, however many reads it took
+    return await this.#handle({ ...d, entry: { id: entry.id, fields: again.stored }, rereads: d.rereads + 1 });
+  }
+
+  /** Counts an entry that arrived damaged, and says so (the first ten, then every thousandth). */
+  #damaged({ route, entry }: Delivery, reason: string): void {
+    const count = ++route.stats.damagedInTransit;
+    if (!shouldLog(count)) return;
+    this.#reporter.warn(
+      `Entry ${entry.id} of ${route.stream} arrived damaged in transit (${reason}) but is intact in the stream: ` +
+        `the server or the network changed bytes of the reply; handling the stored copy instead.` + logNote(count),
+    );
+  }
+
+  /** Leaves an entry that looked unreadable pending (not dead-lettered), to be retried after the claim time. */
+  #leavePending(d: Delivery, what: string, reason: string): void {
+    const { route, entry } = d;
+    route.taken.delete(entry.id);
+    if (!shouldLog(++this.#rereadFailures)) return;
+    this.#reporter.warn(
+      `Entry ${entry.id} of ${route.stream} looked unreadable (${reason}) but ${what}; it stays pending and is ` +
+        `retried after ${this.#claimAfterMs / 1000} s.` + logNote(this.#rereadFailures),
+    );
   }
 
   async #failed(d: Delivery, event: EventEnvelope | undefined, err: unknown): Promise<void> {

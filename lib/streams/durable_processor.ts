@@ -3,7 +3,7 @@
  * streams instead of pub/sub — `key_submission` and `profile_events` consumed
  * in a consumer group, each result appended to the `processing_results`
  * stream with the id of the entry it came from, statistics with pending,
- * claimed, retried, dead-lettered and lag.
+ * claimed, retried, dead-lettered, damaged in transit and lag.
  *
  * @module
  */
@@ -26,7 +26,7 @@ import { hostName, type ProcessorStatsOptions, ProcessorStatsPublisher } from ".
 import { type DeadLetter, type ReadLane, StreamConsumer, type StreamHandler } from "./consumer.ts";
 import { deadLetterStream, groupStartId, type StartPosition } from "./entry.ts";
 import type { TopicSchemas } from "./schema.ts";
-import { formatStreamStatsTable, type StreamStatsSnapshot } from "./stats.ts";
+import { formatStreamStatsTable, formatTransitNote, type StreamStatsSnapshot } from "./stats.ts";
 import { StreamPublisher } from "./stream_publisher.ts";
 
 /** What the durable processor is told by its command line. */
@@ -365,6 +365,8 @@ async function statsLoop(out: Printer, o: DurableProcessorOptions, consumer: Str
     }
     out.line(`${out.dim(clock())} statistics (${consumer.inFlight} in flight, ${consumer.queued} waiting):`);
     for (const line of formatStreamStatsTable(topics)) out.line(line);
+    const transit = formatTransitNote(topics);
+    if (transit) out.line(transit);
   }
 }
 
@@ -396,6 +398,8 @@ function printSummary(
       `${o.consumer} of group ${o.group}.`,
   );
   for (const line of formatStreamStatsTable(topics)) out.line(line);
+  const transit = formatTransitNote(topics);
+  if (transit) out.line(transit);
   if (end.removed) out.line(`Consumer ${o.consumer} had nothing pending and left the group.`);
   else if (end.removed === null) {
     out.line(

@@ -21,7 +21,7 @@ import { type Io, Printer } from "../core/output.ts";
 import type { Shutdown } from "../core/shutdown.ts";
 import { delay } from "../core/timing.ts";
 import { MalformedEventError } from "../events/subscriber.ts";
-import { type KvUpdate, parseIsoTime, parseUpdate } from "../kv/message.ts";
+import { type KvUpdate, parseIsoTime, parseUpdate, type Rejection } from "../kv/message.ts";
 import type { UpdaterStats } from "../kv/stats.ts";
 import { newWriterStats, type WriterStats } from "../kv/writer.ts";
 import { StreamConsumer } from "./consumer.ts";
@@ -185,17 +185,20 @@ export async function runKvStream(o: KvStreamOptions, io: Io, shutdown: Shutdown
         });
       });
     }
+    // Refused updates wait here until they are dead-lettered: the consumer reads an entry refused as unreadable again
+    // by id, and one damaged in transit comes back from its stored copy, to count once (received, then stored).
+    const refused = new Map<string, Rejection>();
     consumer = new StreamConsumer(reader.redis, commands.redis, {
       group: o.group,
       consumer: o.consumer,
       from: { kind: "start" },
       rawStreams: {
         [o.stream]: async (payload, { entryId }) => {
-          stats.received++;
+          if (!refused.delete(entryId)) stats.received++;
           const parsed = parseUpdate(new TextEncoder().encode(payload), o.maxBytes);
           if (!parsed.ok) {
             const { reason, detail } = parsed.rejection;
-            stats.rejectAndLog(parsed.rejection, log, { entry_id: entryId });
+            refused.set(entryId, parsed.rejection);
             throw new MalformedEventError(`${reason}: ${detail}`); // to <stream>:dead, acknowledged
           }
           const key = o.prefix + parsed.update.type;
@@ -214,6 +217,12 @@ export async function runKvStream(o: KvStreamOptions, io: Io, shutdown: Shutdown
         },
       },
       reporter: log.reporter(),
+      onDeadLetter: ({ originalId }) => {
+        const rejection = refused.get(originalId);
+        if (!rejection) return; // delivered too many times: not refused by the handler
+        refused.delete(originalId);
+        stats.rejectAndLog(rejection, log, { entry_id: originalId });
+      },
     });
     const created = await consumer.start();
     log.info(

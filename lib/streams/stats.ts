@@ -1,8 +1,8 @@
 /**
  * The streams consumer's figures per stream: the pub/sub subscriber's
  * (received, processed, failed, malformed, handler times) plus claimed,
- * retried and dead-lettered counts, and — asked of the server — pending and
- * lag.
+ * retried, dead-lettered and damaged-in-transit counts, and — asked of the
+ * server — pending and lag.
  *
  * @module
  */
@@ -17,6 +17,8 @@ export interface StreamStatsSnapshot extends TopicStatsSnapshot {
   retried: number;
   /** Entries moved to the dead-letter stream. */
   dead_lettered: number;
+  /** Entries delivered unreadable whose stored copy, read again by id, was intact: handled from that copy instead. */
+  damaged_in_transit: number;
   /** Entries of the group delivered and not yet acknowledged (null when not asked or not known). */
   pending: number | null;
   /** Entries not yet delivered to the group; null where the server does not say (before Redis 7, KeyDB). */
@@ -41,6 +43,8 @@ export class StreamStats extends TopicStats {
   retried = 0;
   /** Entries moved to the dead-letter stream. */
   deadLettered = 0;
+  /** Entries delivered damaged (stored intact). */
+  damagedInTransit = 0;
 
   /**
    * The figures now.
@@ -56,6 +60,7 @@ export class StreamStats extends TopicStats {
       claimed: this.claimed,
       retried: this.retried,
       dead_lettered: this.deadLettered,
+      damaged_in_transit: this.damagedInTransit,
       pending: server.pending,
       lag: server.lag,
     };
@@ -85,4 +90,28 @@ const COLUMNS: readonly ExtraColumn<StreamStatsSnapshot>[] = [
  */
 export function formatStreamStatsTable(snapshots: readonly StreamStatsSnapshot[]): string[] {
   return formatStatsTable(snapshots, COLUMNS);
+}
+
+/**
+ * The line said under a stream table when entries arrived damaged: how many
+ * were read again and handled from their stored copy.
+ *
+ * @param snapshots the figures
+ * @returns the line, or undefined when none arrived damaged
+ * @example
+ * ```ts
+ * import { formatTransitNote, StreamStats } from "./stats.ts";
+ * const stats = new StreamStats("orders");
+ * console.assert(formatTransitNote([stats.snapshot()]) === undefined);
+ * stats.damagedInTransit = 2;
+ * console.assert(formatTransitNote([stats.snapshot()])!.startsWith("Re-read 2 entr(ies) damaged in transit"));
+ * ```
+ */
+export function formatTransitNote(snapshots: readonly StreamStatsSnapshot[]): string | undefined {
+  const damaged = snapshots.reduce((n, s) => n + s.damaged_in_transit, 0);
+  if (damaged === 0) return undefined;
+  const where = snapshots.filter((s) => s.damaged_in_transit > 0)
+    .map((s) => `${s.topic} ${formatNumber(s.damaged_in_transit)}`).join(", ");
+  return `Re-read ${formatNumber(damaged)} entr(ies) damaged in transit (${where}): each arrived unreadable but ` +
+    "was intact in its stream, and was handled from the stored copy instead of being dead-lettered.";
 }

@@ -6,6 +6,7 @@ import { keySubmittedEvent, profileEvent } from "../../lib/events/kinds.ts";
 import { PAYLOAD_FIELD, toEntries } from "../../lib/streams/entry.ts";
 import { pendingCount } from "../../lib/streams/groups.ts";
 import { StreamPublisher } from "../../lib/streams/stream_publisher.ts";
+import { faultProxy } from "../fake_servers.ts";
 import { captureIo, eventually, ownServerTest, runMain, ScriptProcess, testClient, testServer } from "../harness.ts";
 
 /** Waits until `check` holds (the harness's {@linkcode eventually}, named first as these tests read). */
@@ -196,6 +197,44 @@ ownServerTest(
     assert.match(running.io.out.text, /Consumer t1 had nothing pending and left the group\./);
     const [result] = toEntries(await redis.xrange("processing_results", m[2]!, m[2]!));
     assert.equal(JSON.parse(result!.fields![PAYLOAD_FIELD]!).source_entry_id, id);
+  },
+);
+
+ownServerTest(
+  "event_processor --durable: an event damaged in transit is processed from its stored copy, said on stderr and in the summary",
+  async () => {
+    await using server = await testServer({ own: true });
+    await using redis = testClient(server.url);
+    await using proxy = faultProxy(server.local!.port);
+    const publisher = new StreamPublisher(redis);
+    for (const json of [false, true]) {
+      const event = publisher.prepare("key_submission", keySubmittedEvent(`abc-${json}`, "Token1"));
+      const payload = JSON.stringify(event);
+      let damaged = false;
+      proxy.damageOnce(payload, payload.slice(0, -1) + "=").then(() => damaged = true);
+      const consumer = `t-${json}`;
+      await using running = runMain(processor, [
+        ...["--url", proxy.url, "--durable", "--consumer", consumer, "--stats-interval", "0", "--publish-stats", "0"],
+        ...(json ? ["--json"] : []),
+      ]);
+      await running.io.err.waitFor(/Press Ctrl\+C to stop/);
+      const id = await publisher.appendPrepared("key_submission", event);
+      await running.io.err.waitFor(
+        /arrived damaged in transit \(the payload is not JSON\) but is intact in the stream/,
+      );
+      await until("the reply carrying it damaged", () => damaged);
+      await until("its result", async () => (await resultSources(redis)).sources.has(`key_submission ${id}`));
+      running.io.stop();
+      assert.equal(await running.exit, ExitCode.Ok);
+      assert.equal(await redis.exists("key_submission:dead"), 0);
+      if (json) {
+        const summary = JSON.parse(running.io.out.text.trim().split("\n").at(-1)!);
+        assert.equal(summary.topics[0].damaged_in_transit, 1);
+        assert.equal(summary.topics[0].dead_lettered, 0);
+      } else {
+        assert.match(running.io.out.text, /Re-read 1 entr\(ies\) damaged in transit \(key_submission 1\): /);
+      }
+    }
   },
 );
 

@@ -6,7 +6,8 @@ import { parseUpdate } from "../../lib/kv/message.ts";
 import { appendSender } from "../../lib/streams/stream_publisher.ts";
 import { pendingCount } from "../../lib/streams/groups.ts";
 import { writeIfNewer } from "../../lib/streams/kv_stream.ts";
-import { captureIo, ownServerTest, runMain, ScriptProcess, testClient, testServer } from "../harness.ts";
+import { faultProxy } from "../fake_servers.ts";
+import { captureIo, eventually, ownServerTest, runMain, ScriptProcess, testClient, testServer } from "../harness.ts";
 
 function update(type: string, updated: string, values: Record<string, unknown> = {}) {
   return JSON.stringify({ type, updated, valid: "2030-01-01T00:00:00Z", values });
@@ -127,5 +128,28 @@ ownServerTest(
     const io = captureIo();
     assert.equal(await updater(["--stream", "update", "--validate"], io), ExitCode.Usage);
     assert.equal(await updater(["--group", "g"], captureIo()), ExitCode.Usage);
+  },
+);
+
+ownServerTest(
+  "kv_updater --stream stores an update damaged in transit from its stored copy, counted once, never rejected",
+  async () => {
+    await using server = await testServer({ own: true });
+    await using redis = testClient(server.url);
+    await using proxy = faultProxy(server.local!.port);
+    const payload = update("Moon", "2025-01-01T00:00:10Z", { phase: 2 });
+    let damaged = false;
+    proxy.damageOnce(payload, payload.slice(0, -1) + "=").then(() => damaged = true);
+    await using running = runMain(updater, ["--url", proxy.url, "--stream", "update", "--stats-interval", "0"]);
+    await running.io.err.waitFor(/Press Ctrl\+C to stop/);
+    await appendSender()(redis, [{ channel: "update", payload }]);
+    await running.io.err.waitFor(/arrived damaged in transit \(invalid_json: .*\) but is intact in the stream/);
+    await eventually(async () => damaged && await redis.exists("Moon") === 1, "the damaged one stored", 10_000);
+    running.io.stop();
+    assert.equal(await running.exit, ExitCode.Ok);
+    assert.equal(JSON.parse((await redis.get("Moon"))!).values.phase, 2);
+    assert.equal(await redis.exists("update:dead"), 0);
+    assert.match(running.io.out.text, /Stopped\. received 1 · stored 1 · stale 0 · superseded 0 · rejected 0/);
+    assert.doesNotMatch(running.io.err.text, /Rejected message/);
   },
 );

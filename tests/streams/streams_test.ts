@@ -9,6 +9,7 @@ import { parseStartPosition, PAYLOAD_FIELD, toEntries } from "../../lib/streams/
 import { ensureGroup, groupConsumers, pendingCount, streamGroups } from "../../lib/streams/groups.ts";
 import { TopicSchemas } from "../../lib/streams/schema.ts";
 import { StreamPublisher } from "../../lib/streams/stream_publisher.ts";
+import { faultProxy } from "../fake_servers.ts";
 import { captureIo, eventually, ownServerTest, testClient, testServer } from "../harness.ts";
 
 /** Waits until `check` holds (the harness's {@linkcode eventually}, named first as these tests read). */
@@ -237,6 +238,112 @@ ownServerTest("StreamConsumer dead-letters at once what is not JSON, not an even
   assert.equal(running.c.stats()[0]!.malformed, 4);
   await until("nothing pending", async () => await pendingCount(redis, "jobs", "g") === 0);
 });
+
+/** A valid event's payload, and the same with its closing brace read as `=` (what KeyDB 6.3.4 sent under churn). */
+const INTACT = JSON.stringify({ event_type: "job", timestamp: "2024-01-01T00:00:00Z", n: 7 });
+const DAMAGED = INTACT.slice(0, -1) + "=";
+
+// Each way an entry reaches a handler: a new read, a restart's own pending (id 0), a claim of another's pending.
+for (const via of ["a new read", "its own pending entries", "a claim (XAUTOCLAIM)"] as const) {
+  ownServerTest(
+    `StreamConsumer handles an entry damaged in transit in ${via} from its stored copy, never dead-letters it`,
+    async () => {
+      await using server = await testServer({ own: true });
+      await using redis = testClient(server.url);
+      await using proxy = faultProxy(server.local!.port);
+      await ensureGroup(redis, "jobs", "g", "0");
+      let damaged = false;
+      proxy.damageOnce(INTACT, DAMAGED).then(() => damaged = true);
+      let id: string | null = null;
+      if (via !== "a new read") {
+        // Delivered before the consumer starts (not through the proxy): to c1 itself, or to one that died.
+        id = await redis.xadd("jobs", "*", PAYLOAD_FIELD, INTACT);
+        const owner = via === "a claim (XAUTOCLAIM)" ? "crashed" : "c1";
+        await redis.xreadgroup("GROUP", "g", owner, "STREAMS", "jobs", ">");
+      }
+      const seen: string[] = [];
+      await using running = await consumer(proxy.url, {
+        group: "g",
+        consumer: "c1",
+        claimAfterMs: via === "a claim (XAUTOCLAIM)" ? 100 : 60_000,
+        streams: { jobs: (e, { entryId }) => void seen.push(`${entryId} ${e.n}`) },
+      });
+      id ??= await redis.xadd("jobs", "*", PAYLOAD_FIELD, INTACT);
+      await until("the reply carrying it damaged", () => damaged);
+      await until("handled", () => seen.length === 1);
+      assert.deepEqual(seen, [`${id} 7`]);
+      await until("acknowledged", async () => await pendingCount(redis, "jobs", "g") === 0);
+      assert.deepEqual(await dead(redis, "jobs"), []);
+      const stats = running.c.stats()[0]!;
+      assert.equal(stats.damaged_in_transit, 1);
+      assert.equal(stats.malformed, 0);
+      assert.equal(stats.dead_lettered, 0);
+      assert.equal(stats.processed, 1);
+      assert.match(
+        running.err.text,
+        new RegExp(`Entry ${id} of jobs arrived damaged in transit \\(the payload is not JSON\\) but is intact`),
+      );
+    },
+  );
+}
+
+ownServerTest(
+  "StreamConsumer dead-letters an unreadable entry only when two re-reads agree: a re-read damaged alike is not proof",
+  async () => {
+    await using server = await testServer({ own: true });
+    await using redis = testClient(server.url);
+    await using proxy = faultProxy(server.local!.port);
+    await ensureGroup(redis, "jobs", "g", "0");
+    // The delivery and the first XRANGE both damaged the same way, as KeyDB damages replies of the same shape.
+    let damaged = 0;
+    proxy.damageOnce(INTACT, DAMAGED).then(() => {
+      damaged++;
+      return proxy.damageOnce(INTACT, DAMAGED);
+    }).then(() => damaged++);
+    const seen: string[] = [];
+    await using running = await consumer(proxy.url, {
+      group: "g",
+      consumer: "c1",
+      claimAfterMs: 60_000,
+      streams: { jobs: (e, { entryId }) => void seen.push(`${entryId} ${e.n}`) },
+    });
+    const id = await redis.xadd("jobs", "*", PAYLOAD_FIELD, INTACT);
+    await until("handled", () => seen.length === 1);
+    assert.equal(damaged, 2, "the delivery and the first re-read were damaged");
+    assert.deepEqual(seen, [`${id} 7`]);
+    assert.deepEqual(await dead(redis, "jobs"), []);
+    assert.equal(running.c.stats()[0]!.damaged_in_transit, 1);
+  },
+);
+
+ownServerTest(
+  "StreamConsumer leaves pending an entry that arrived damaged when the server is gone before it is read again",
+  async () => {
+    await using server = await testServer({ own: true });
+    await using redis = testClient(server.url);
+    await using proxy = faultProxy(server.local!.port);
+    await ensureGroup(redis, "jobs", "g", "0");
+    let damaged = false;
+    proxy.damageOnce(INTACT, DAMAGED, { thenClose: true }).then(() => damaged = true);
+    const seen: unknown[] = [];
+    await using running = await consumer(proxy.url, {
+      group: "g",
+      consumer: "c1",
+      claimAfterMs: 60_000,
+      streams: { jobs: (e) => void seen.push(e.n) },
+    });
+    const id = await redis.xadd("jobs", "*", PAYLOAD_FIELD, INTACT);
+    await until("the reply carrying it damaged", () => damaged);
+    await running.err.waitFor(
+      new RegExp(`Entry ${id} of jobs looked unreadable \\(the payload is not JSON\\) but could not be read again`),
+    );
+    assert.deepEqual(seen, []);
+    assert.deepEqual(await dead(redis, "jobs"), []);
+    assert.equal(await pendingCount(redis, "jobs", "g"), 1, "it waits to be delivered again");
+    const stats = running.c.stats()[0]!;
+    assert.equal(stats.malformed + stats.dead_lettered + stats.damaged_in_transit, 0);
+  },
+);
 
 ownServerTest(
   "StreamConsumer dead-letters without running an entry delivered more than maxDeliveries times",
