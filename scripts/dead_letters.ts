@@ -186,7 +186,9 @@ async function show(link: Link, ask: Ask, out: Printer, json: boolean): Promise<
   }
   const history = await deadLetterHistory(link.redis, ask.stream, record);
   if (json) {
-    const fields = found ? deadJson(found) : recordJson(record);
+    const fields = found
+      ? { ...deadJson(found), redriven_id: null, redriven_at: null }
+      : { ...recordJson(record), payload: null };
     out.event("dead_letter", { ...fields, history: history.map(recordJson) });
     return ExitCode.Ok;
   }
