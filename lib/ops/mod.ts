@@ -15,3 +15,4 @@ export * from "./registry.ts";
 export * from "./server.ts";
 export * from "./service_metrics.ts";
 export * from "./event_loop_delay.ts";
+export * from "./probe.ts";

@@ -183,3 +183,23 @@ Deno.test("without a metrics port nothing is served, and the metrics still count
   assert.match(await ops.registry.text(), /^pubsub_lab_messages_received_total\{channel="news"\} 1$/m);
   assert.doesNotMatch(await ops.registry.text(), /process_cpu/, "process metrics only when served");
 });
+
+Deno.test("lib/ops/probe.ts, compose's healthcheck: exit 0 on 200, else 1 with the answer in one line", async () => {
+  await using ops = opsOn(["--metrics-port", "0"]);
+  const probe = async (url: string) => {
+    const { code, stdout } = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-net", new URL("../../lib/ops/probe.ts", import.meta.url).pathname, url],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    return [code, new TextDecoder().decode(stdout).trim()] as const;
+  };
+  assert.deepEqual(await probe(`${ops.url}/readyz`), [1, "503 not ready: connecting to redis://127.0.0.1:6379"]);
+  ops.readiness.started();
+  assert.deepEqual(await probe(`${ops.url}/readyz`), [0, "200 ready"]);
+  await ops.close();
+  const [code, said] = await probe(`${ops.url}/readyz`);
+  assert.equal(code, 1);
+  assert.match(said, /^no answer from http:\/\/127\.0\.0\.1:\d+\/readyz: /);
+});
