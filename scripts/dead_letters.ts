@@ -12,21 +12,12 @@
  */
 import { COMMON_OPTIONS, type Flags, parseDuration, runScript, type ScriptSpec } from "../lib/core/cli.ts";
 import { CLUSTER_OPTIONS, resolveTarget } from "../lib/cluster/target.ts";
-import { CliError, ExitCode, UsageError } from "../lib/core/exit_codes.ts";
+import { UsageError } from "../lib/core/exit_codes.ts";
 import { parseIsoTime } from "../lib/core/iso_time.ts";
-import { defaultIo, escapeControl, type Io, Printer, Reporter } from "../lib/core/output.ts";
+import { defaultIo, type Io, Printer, Reporter } from "../lib/core/output.ts";
 import { onShutdown } from "../lib/core/shutdown.ts";
-import { formatNumber } from "../lib/core/stats.ts";
 import { endpointFor, type Link } from "../lib/endpoint/mod.ts";
-import {
-  type DeadEntry,
-  deadLetterHistory,
-  type DeadRecord,
-  readDeadLetters,
-  redrive,
-  redriveRecord,
-} from "../lib/streams/dead_letters.ts";
-import { deadLetterStream } from "../lib/streams/entry.ts";
+import { listDeadLetters, redriveDeadLetters, showDeadLetter } from "../lib/streams/dead_letter_commands.ts";
 
 const SPEC: ScriptSpec = {
   name: "dead_letters.ts",
@@ -143,171 +134,14 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
       });
     }
     try {
-      if (ask.command === "show") return await show(link, ask, out, json);
-      if (ask.command === "list") return await list(link, ask, out, json);
-      return await redriveAll(link, ask, flags.boolean("dry-run"), out, json);
+      const view = { out, json };
+      if (ask.command === "show") return await showDeadLetter(link.redis, ask.stream, ask.start, view);
+      if (ask.command === "list") return await listDeadLetters(link.redis, ask.stream, ask, view);
+      return await redriveDeadLetters(link.redis, ask.stream, ask, flags.boolean("dry-run"), view);
     } finally {
       await link.close();
     }
   });
-}
-
-async function list(link: Link, ask: Ask, out: Printer, json: boolean): Promise<number> {
-  const dead = deadLetterStream(ask.stream);
-  let shown = 0;
-  for await (const d of readDeadLetters(link.redis, ask.stream, ask)) {
-    const rounds = (await deadLetterHistory(link.redis, ask.stream, d)).length;
-    shown++;
-    if (json) out.event("dead_letter", { ...deadJson(d), earlier_rounds: rounds });
-    else {
-      const earlier = rounds > 0 ? out.dim(`  (redriven ${rounds} time(s) before)`) : "";
-      out.line(
-        `${d.dead_id}  ${d.failed_at}  ${d.attempts} attempt(s)  original ${d.original_id}  ` +
-          `${escapeControl(d.reason)}${earlier}`,
-      );
-    }
-  }
-  const total = await link.redis.xlen(dead);
-  if (json) out.event("summary", { stream: ask.stream, dead_letters: total, listed: shown });
-  else {out.line(
-      `${dead}: ${formatNumber(total)} entr${total === 1 ? "y" : "ies"}${shown < total ? `, ${shown} listed` : ""}.`,
-    );}
-  return ExitCode.Ok;
-}
-
-async function show(link: Link, ask: Ask, out: Printer, json: boolean): Promise<number> {
-  const [found] = await Array.fromAsync(readDeadLetters(link.redis, ask.stream, ask));
-  const record: DeadRecord | undefined = found ?? await redriveRecord(link.redis, ask.stream, ask.start);
-  if (!record) {
-    throw new CliError(
-      ExitCode.Failure,
-      `No dead letter ${ask.start} in ${deadLetterStream(ask.stream)}, nor redriven from it`,
-    );
-  }
-  const history = await deadLetterHistory(link.redis, ask.stream, record);
-  if (json) {
-    const fields = found
-      ? { ...deadJson(found), redriven_id: null, redriven_at: null }
-      : { ...recordJson(record), payload: null };
-    out.event("dead_letter", { ...fields, history: history.map(recordJson) });
-    return ExitCode.Ok;
-  }
-  const rows: [string, string][] = [
-    ["dead id", record.dead_id],
-    ["original id", record.original_id],
-    ["reason", escapeControl(record.reason)],
-    ["attempts", String(record.attempts)],
-    ["group", `${record.group} (consumer ${record.consumer})`],
-    ["failed at", record.failed_at],
-    ...(found ? [["payload", escapeControl(found.payload ?? "(none)")] as [string, string]] : []),
-    ...(record.redriven_id
-      ? [["redriven", `as ${record.redriven_id} at ${record.redriven_at}`] as [string, string]]
-      : []),
-  ];
-  for (const [name, value] of rows) out.line(`${out.dim(name.padEnd(12))}${value}`);
-  for (const [i, r] of history.entries()) {
-    out.line(
-      `${out.dim(`round -${i + 1}`.padEnd(12))}${r.failed_at}  ${r.attempts} attempt(s) as ${r.original_id}: ` +
-        `${escapeControl(r.reason)} → redriven as ${r.redriven_id}`,
-    );
-  }
-  return ExitCode.Ok;
-}
-
-async function redriveAll(link: Link, ask: Ask, dryRun: boolean, out: Printer, json: boolean): Promise<number> {
-  const counts = { redriven: 0, already: 0, would: 0, skipped: 0 };
-  const single = ask.start === ask.end && ask.start !== "-" && ask.start !== "+";
-  const seen = await Array.fromAsync(readDeadLetters(link.redis, ask.stream, ask));
-  if (single && seen.length === 0) {
-    // Not (or no longer) in <stream>:dead: redriven already, or never there.
-    const record = await redriveRecord(link.redis, ask.stream, ask.start);
-    if (!record) {
-      throw new CliError(
-        ExitCode.Failure,
-        `No dead letter ${ask.start} in ${deadLetterStream(ask.stream)}, nor redriven from it`,
-      );
-    }
-    counts.already++;
-    report(out, json, { kind: "already", deadId: ask.start, record });
-  }
-  for (const dead of seen) {
-    const outcome = await redrive(link.redis, ask.stream, dead, { dryRun });
-    counts[outcome.kind]++;
-    report(out, json, outcome);
-  }
-  if (json) out.event("summary", { stream: ask.stream, ...counts, dry_run: dryRun });
-  else {
-    const parts = dryRun ? [`${counts.would} would be redriven`] : [`${counts.redriven} redriven to ${ask.stream}`];
-    if (counts.already) parts.push(`${counts.already} redriven before (not appended again)`);
-    if (counts.skipped) parts.push(`${counts.skipped} skipped`);
-    out.line(`${dryRun ? "Dry run: " : ""}${parts.join(", ")}${dryRun ? "; nothing appended" : ""}.`);
-  }
-  return ExitCode.Ok;
-}
-
-function report(out: Printer, json: boolean, o: Awaited<ReturnType<typeof redrive>>): void {
-  switch (o.kind) {
-    case "redriven":
-      if (json) {
-        out.event("redriven", { entry_id: o.dead.dead_id, redriven_id: o.redrivenId, original_id: o.dead.original_id });
-      } else {out.line(
-          `${
-            out.green("→")
-          } ${o.dead.dead_id} redriven as ${o.redrivenId} (original ${o.dead.original_id}, ${o.dead.attempts} attempt(s): ${
-            escapeControl(o.dead.reason)
-          })`,
-        );}
-      return;
-    case "already":
-      if (json) {
-        out.event("already_redriven", {
-          entry_id: o.deadId,
-          redriven_id: o.record.redriven_id ?? null,
-          redriven_at: o.record.redriven_at ?? null,
-        });
-      } else {out.line(
-          `= ${o.deadId} was redriven as ${o.record.redriven_id} at ${o.record.redriven_at}: not appended again`,
-        );}
-      return;
-    case "would":
-      if (json) out.event("would_redrive", { entry_id: o.dead.dead_id, original_id: o.dead.original_id });
-      else {out.line(
-          `  would redrive ${o.dead.dead_id} (original ${o.dead.original_id}, ${o.dead.attempts} attempt(s): ${
-            escapeControl(o.dead.reason)
-          })`,
-        );}
-      return;
-    case "skipped":
-      if (json) out.event("skipped", { entry_id: o.deadId, reason: o.reason });
-      else out.line(`${out.yellow("!")} ${o.deadId} skipped: ${o.reason}`);
-  }
-}
-
-function deadJson(d: DeadEntry) {
-  return {
-    entry_id: d.dead_id,
-    original_id: d.original_id,
-    reason: d.reason,
-    attempts: d.attempts,
-    group: d.group,
-    consumer: d.consumer,
-    failed_at: d.failed_at,
-    payload: d.payload ?? null,
-  };
-}
-
-function recordJson(r: DeadRecord) {
-  return {
-    entry_id: r.dead_id,
-    original_id: r.original_id,
-    reason: r.reason,
-    attempts: r.attempts,
-    group: r.group,
-    consumer: r.consumer,
-    failed_at: r.failed_at,
-    redriven_id: r.redriven_id ?? null,
-    redriven_at: r.redriven_at ?? null,
-  };
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));
