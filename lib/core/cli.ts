@@ -41,6 +41,8 @@ export interface ScriptSpec {
   examples: string[];
   /** Whether positional arguments are accepted. */
   positionals?: boolean;
+  /** The help's exit-code lines, for a script that does not follow the project's table (`check.ts`). */
+  exitCodes?: string[];
 }
 
 /** `--url`, the TLS flags, `--json` and `--help`, which every script has. */
@@ -247,9 +249,11 @@ export function helpText(spec: ScriptSpec): string {
     "EXAMPLES",
     ...spec.examples.map((e) => `  ${e}`),
     "",
-    "Exit codes: 0 ok, 1 failure, 2 usage error, 3 cannot connect or auth failed,",
-    "            4 timeout with nothing received, 5 CONFIG refused, 6 a check failed,",
-    "            7 the server broke the protocol (not a Redis-protocol server).",
+    ...(spec.exitCodes ?? [
+      "Exit codes: 0 ok, 1 failure, 2 usage error, 3 cannot connect or auth failed,",
+      "            4 timeout with nothing received, 5 CONFIG refused, 6 a check failed,",
+      "            7 the server broke the protocol (not a Redis-protocol server).",
+    ]),
     "",
   ].join("\n");
 }

@@ -69,7 +69,7 @@ export class HostRule {
    * @param log where each refused host name is said, once
    * @throws {UsageError} for an `--allowed-host` that is not a host name
    */
-  constructor(listenHost: string, allowed: readonly string[] = [], private readonly log?: Logger) {
+  constructor(listenHost: string, allowed: readonly string[] = [], private readonly log?: Pick<Logger, "warn">) {
     for (const given of allowed) {
       const domain = given.startsWith(".");
       const name = /[/\\:@?#\[\]\s]/.test(given) ? undefined : normalize(domain ? given.slice(1) : given);

@@ -45,7 +45,7 @@ export function listenFlags(flags: Flags, log?: Logger): { hostname: string; hos
  * `Deno.serve`, refusing a request for another host name on every route
  * (403), with its listen errors turned into {@linkcode CliError}s.
  *
- * @param options port, hostname and onListen, as for `Deno.serve`, and the host names answered to
+ * @param options port, hostname and onListen, as for `Deno.serve`, the host names answered to, and the flags to name
  * @param handler the request handler
  * @returns the server
  * @throws {CliError} exit 1 when the port is in use; {@linkcode UsageError} for an unusable `--host`
@@ -59,10 +59,18 @@ export function listenFlags(flags: Flags, log?: Logger): { hostname: string; hos
  * ```
  */
 export function serveOrExplain(
-  options: { port: number; hostname: string; hosts: HostRule; onListen: (addr: Deno.NetAddr) => void },
+  options: {
+    port: number;
+    hostname: string;
+    hosts: HostRule;
+    onListen: (addr: Deno.NetAddr) => void;
+    /** The flags that set port and address, named in the errors (default `--port` and `--host`). */
+    flags?: { port: string; host: string };
+  },
   handler: Deno.ServeHandler,
 ): Deno.HttpServer {
   const { port, hostname, hosts, onListen } = options;
+  const flag = options.flags ?? { port: "--port", host: "--host" };
   try {
     return Deno.serve(
       { port, hostname, onListen },
@@ -70,13 +78,18 @@ export function serveOrExplain(
     );
   } catch (err) {
     if (err instanceof Deno.errors.AddrInUse) {
-      throw new CliError(ExitCode.Failure, `Port ${port} on ${hostname} is already in use: choose another with --port`);
+      throw new CliError(
+        ExitCode.Failure,
+        `Port ${port} on ${hostname} is already in use: choose another with ${flag.port}`,
+      );
     }
     if (err instanceof Deno.errors.AddrNotAvailable) {
-      throw new UsageError(`--host ${hostname} is not an address of this machine: ${HOST_HINT}`);
+      throw new UsageError(`${flag.host} ${hostname} is not an address of this machine: ${HOST_HINT}`);
     }
     if (err instanceof URIError || /lookup address|invalid host/i.test((err as Error).message)) {
-      throw new UsageError(`--host ${hostname} is not a usable address (${(err as Error).message}): ${HOST_HINT}`);
+      throw new UsageError(
+        `${flag.host} ${hostname} is not a usable address (${(err as Error).message}): ${HOST_HINT}`,
+      );
     }
     throw err;
   }

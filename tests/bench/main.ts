@@ -17,6 +17,7 @@ const BENCHMARKS: Record<string, [about: string, load: () => Promise<{ run: () =
     () => import("./cluster.ts"),
   ],
   dashboard: ["the dashboard's own commands per second, idle and with processors", () => import("./dashboard.ts")],
+  ops_metrics: ["what lib/ops's counters and histograms cost per message", () => import("./ops_metrics.ts")],
   dashboard_bytes: [
     "bytes one dashboard page gets per second with 10,000 channels",
     () => import("./dashboard_bytes.ts"),

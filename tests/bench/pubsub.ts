@@ -35,9 +35,10 @@ const FLOOD = 500_000;
 const FLOOD_PAYLOAD = "hello world 0123";
 
 /** A subscriber for the receive tables: the script to run (ScriptProcess paths are relative to scripts/) and its args. */
-type Receiver = (url: string, channel: string) => [script: string, args: string[]];
+export type Receiver = (url: string, channel: string) => [script: string, args: string[]];
 
-const receiver = (kind: string): Receiver => (url, channel) => [
+/** A tests/bench/receiver.ts of one kind, for the receive tables. */
+export const receiver = (kind: string): Receiver => (url, channel) => [
   "../tests/bench/receiver.ts",
   [kind, url, channel, String(FLOOD)],
 ];
@@ -294,14 +295,14 @@ async function rssTable(url: string): Promise<void> {
 }
 
 /** What one flooded subscriber reported: its rate, and its CPU time per message when it measures that. */
-interface Received {
+export interface Received {
   messages: number;
   rate_per_second: number;
   cpu_us_per_message?: number;
 }
 
 /** Starts one subscriber, floods its channel once it has subscribed, and gives what it measured. */
-async function flooded(server: LocalServer, make: Receiver, channel: string): Promise<Received> {
+export async function flooded(server: LocalServer, make: Receiver, channel: string): Promise<Received> {
   const [script, args] = make(server.url, channel);
   await using sub = new ScriptProcess(script, args);
   await sub.out.waitFor(/subscribe/, 20_000);

@@ -14,7 +14,10 @@
  *   `message` events, on RESP3 (its default) or with `protocol: 2`;
  * - `ioredis5`: the same with ioredis 5.11.1 (RESP2 only), for reference;
  * - `lib-resp3`, `lib-resp2`: lib/pubsub's {@linkcode onMessage} feeding a
- *   {@linkcode MessageCounter}, the per-message path of subscriber.ts.
+ *   {@linkcode MessageCounter}, the per-message path of subscriber.ts;
+ * - `lib-resp3-counters`: the same, plus lib/ops's received and handled
+ *   counters per message (what a script with `--metrics-port` adds);
+ * - `lib-resp3-histogram`: that, plus a handler-latency histogram observation.
  *
  * @module
  */
@@ -25,6 +28,8 @@ import { Redis } from "ioredis";
 import { Redis as Redis5 } from "npm:ioredis@5.11.1";
 import { MessageCounter } from "../../lib/core/stats.ts";
 import { onMessage } from "../../lib/pubsub/subscribe.ts";
+import { OpsRegistry } from "../../lib/ops/registry.ts";
+import { ServiceMetrics } from "../../lib/ops/service_metrics.ts";
 
 /**
  * Counts messages up to an expected number, timing them first to last in
@@ -98,12 +103,29 @@ function viaLib(client: Redis, meter: Meter): Redis {
   return client;
 }
 
+/** subscriber.ts's per-message path with lib/ops's metrics: two counters, and with `histogram` a latency too. */
+function viaLibWithMetrics(client: Redis, meter: Meter, histogram: boolean): Redis {
+  const counter = new MessageCounter();
+  const metrics = new ServiceMetrics(new OpsRegistry());
+  onMessage(client, (m) => {
+    const started = histogram ? performance.now() : 0;
+    metrics.received.inc(m.channel);
+    counter.record(m.channel);
+    metrics.handled.inc(m.channel);
+    if (histogram) metrics.handlerSeconds.observe(m.channel, (performance.now() - started) / 1000);
+    meter.tick();
+  });
+  return client;
+}
+
 const KINDS: Record<string, (url: string, meter: Meter) => Redis | Redis5> = {
   "ioredis6-resp3": (url, meter) => plain(new Redis(url), meter),
   "ioredis6-resp2": (url, meter) => plain(new Redis(url, { protocol: 2 }), meter),
   "ioredis5": (url, meter) => plain(new Redis5(url), meter),
   "lib-resp3": (url, meter) => viaLib(new Redis(url, { protocol: 3 }), meter),
   "lib-resp2": (url, meter) => viaLib(new Redis(url, { protocol: 2 }), meter),
+  "lib-resp3-counters": (url, meter) => viaLibWithMetrics(new Redis(url, { protocol: 3 }), meter, false),
+  "lib-resp3-histogram": (url, meter) => viaLibWithMetrics(new Redis(url, { protocol: 3 }), meter, true),
 };
 
 if (import.meta.main) {

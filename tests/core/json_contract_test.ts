@@ -268,6 +268,29 @@ ownServerTest("every script's --json output follows README's table and the envel
     hold("stream_tail.ts", groups);
   });
 
+  await t.step("check.ts, and dead_letters.ts list, show and redrive", async () => {
+    const checked = captureIo();
+    const check = await mainOf("check.ts");
+    assert.equal(await check(["--url", url, "--canary", "--notifications", "--json"], checked), 0, checked.err.text);
+    hold("check.ts", checked);
+    const withPayload = await redis.xadd("jc:orders:dead", "*", PAYLOAD_FIELD, "{}", "reason", "boom", "attempts", "5");
+    await redis.xadd("jc:orders:dead", "*", "reason", "no payload at all");
+    const dead = await mainOf("dead_letters.ts");
+    for (
+      const args of [
+        ["list", "jc:orders"],
+        ["redrive", "jc:orders", "--all", "--dry-run"],
+        ["redrive", "jc:orders", withPayload!],
+        ["redrive", "jc:orders", withPayload!],
+        ["show", "jc:orders", withPayload!],
+      ]
+    ) {
+      const io = captureIo();
+      assert.equal(await dead([...args, "--url", url, "--json"], io), ExitCode.Ok, io.err.text);
+      hold("dead_letters.ts", io);
+    }
+  });
+
   await t.step("bench.ts", async () => {
     const io = captureIo();
     const args = ["--url", url, "--pub", "2", "--sub", "2", "--msgs", "300", "--json"];
