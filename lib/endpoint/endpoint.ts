@@ -7,6 +7,7 @@
  * @module
  */
 import type { Target } from "../cluster/target.ts";
+import type { LocalServer } from "../core/local_server.ts";
 import { clusterEndpoint } from "./cluster_endpoint.ts";
 import type { Link, LinkOptions } from "./link.ts";
 import type { Closable, NodeHooks, NodeSet } from "./node_set.ts";
@@ -21,6 +22,18 @@ export interface NodeSetOptions {
   lossNote?: string;
   /** Stops the first connect at once (Ctrl+C). */
   signal?: AbortSignal;
+}
+
+/** How {@linkcode Endpoint.standIn} decides and starts. */
+export interface StandInOptions {
+  /** Start one even when a server answers (`--local`). */
+  always: boolean;
+  /** Where the connection that tries the address reports trouble. */
+  reporter: import("../core/output.ts").Reporter;
+  /** `notify-keyspace-events` of the server started. */
+  notifications?: string;
+  /** The message of the usage error a cluster refuses with: what to run instead. */
+  onCluster: string;
 }
 
 /** A server or a cluster, to open links, subscribers and per-node sets on. */
@@ -45,6 +58,15 @@ export interface Endpoint {
    * @throws what `hooks.open` threw for a node at the start, or a CliError when the cluster cannot be used
    */
   nodes<T extends Closable>(hooks: NodeHooks<T>, options: NodeSetOptions): Promise<NodeSet<T>>;
+  /**
+   * A throw-away local server to stand in for this one, for a lab run that named no server of its own (the demo):
+   * started with `always`, or when nothing listens at the address (connection refused).
+   *
+   * @returns the server started (stop it at the end), or undefined when a server answers at the address
+   * @throws {UsageError} on a cluster, which no script starts in passing (`onCluster` says what to run instead)
+   * @throws {CliError} when the address cannot be tried, or no server binary is installed
+   */
+  standIn(options: StandInOptions): Promise<LocalServer | undefined>;
 }
 
 /**
