@@ -25,6 +25,7 @@ export function clusterEndpoint(urls: string[]): Endpoint {
     link: (options) => openClusterLink(urls, options),
     subscriber: (options) => ClusterSubscriber.open({ urls, ...options }),
     nodes: <T extends Closable>(hooks: NodeHooks<T>, options: NodeSetOptions) => openMasters(urls, hooks, options),
+    checkup: (checkup) => checkup.cluster(urls),
     standIn: (options) => Promise.reject(new UsageError(options.onCluster)),
   };
 }

@@ -36,6 +36,17 @@ export interface StandInOptions {
   onCluster: string;
 }
 
+/**
+ * The connection doctor's checks (lib/doctor), one kind for each: a server's, and a cluster's (its state, every node,
+ * the slots). The Endpoint runs the kind that fits it.
+ */
+export interface Checkup<R> {
+  /** Checks the server at `url`. */
+  server(url: string): Promise<R>;
+  /** Checks the cluster whose seeds are `urls`. */
+  cluster(urls: string[]): Promise<R>;
+}
+
 /** A server or a cluster, to open links, subscribers and per-node sets on. */
 export interface Endpoint {
   /** The address, password hidden: `redis://…`, or `cluster redis://…` (the first seed's). */
@@ -67,6 +78,13 @@ export interface Endpoint {
    * @throws {CliError} when the address cannot be tried, or no server binary is installed
    */
   standIn(options: StandInOptions): Promise<LocalServer | undefined>;
+  /**
+   * Runs the connection doctor's checks that fit this endpoint.
+   *
+   * @param checkup the checks of each kind
+   * @returns what the checks that ran returned
+   */
+  checkup<R>(checkup: Checkup<R>): Promise<R>;
 }
 
 /**

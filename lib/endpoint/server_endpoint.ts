@@ -44,6 +44,7 @@ export function serverEndpoint(url: string): Endpoint {
       };
       return set;
     },
+    checkup: (checkup) => checkup.server(url),
     async standIn(options: StandInOptions): Promise<LocalServer | undefined> {
       if (!options.always && await answers(url, options)) return undefined;
       return await LocalServer.start({ notifications: options.notifications });
