@@ -11,17 +11,15 @@
  */
 import { COMMON_OPTIONS, type Flags, runScript, type ScriptSpec } from "../lib/core/cli.ts";
 import { CLUSTER_OPTIONS, resolveTarget } from "../lib/cluster/target.ts";
-import { slotOf } from "../lib/cluster/topology.ts";
 import { LAB_CHANNELS, LAB_PATTERN } from "../lib/pubsub/demo_messages.ts";
 import { type CliError, ExitCode } from "../lib/core/exit_codes.ts";
-import { clock, defaultIo, escapeControl, type Io, Printer, Reporter, showPayload } from "../lib/core/output.ts";
+import { defaultIo, type Io, Printer, Reporter } from "../lib/core/output.ts";
 import { liveProgress } from "../lib/core/progress.ts";
-import type { Confirmation, PubSubMessage, Subscription } from "../lib/pubsub/subscribe.ts";
-import { endpointFor, type Subscriber } from "../lib/endpoint/mod.ts";
+import type { Subscription } from "../lib/pubsub/subscribe.ts";
+import { endpointFor } from "../lib/endpoint/mod.ts";
 import { onShutdown } from "../lib/core/shutdown.ts";
-import { formatNumber, MessageCounter } from "../lib/core/stats.ts";
-import { flowRate, preciseNow, toSeconds } from "../lib/core/json_event.ts";
-import { whenAborted } from "../lib/core/timing.ts";
+import { ListenLimits } from "../lib/pubsub/listen_limits.ts";
+import { messagePrinter, printConfirmation, printSubscriberSummary } from "../lib/pubsub/subscriber_output.ts";
 
 const SPEC: ScriptSpec = {
   name: "subscriber.ts",
@@ -93,8 +91,7 @@ const LOSS_NOTE = "Messages published until it is back are lost: pub/sub keeps n
 export function main(args: string[], io: Io = defaultIo()): Promise<number> {
   return runScript(SPEC, args, io, async (flags) => {
     const subscriptions = chooseSubscriptions(flags);
-    const count = flags.int("count", { min: 1 });
-    const idleMs = flags.duration("timeout");
+    const [count, idleMs] = [flags.int("count", { min: 1 }), flags.duration("timeout")];
     const json = flags.boolean("json");
     const quiet = flags.boolean("quiet");
     const out = new Printer(io.stdout);
@@ -109,27 +106,20 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
       remedies: quiet ? [] : ["--quiet (printing each message is the slow part)"],
     });
     if (json) conn.onMove((move) => out.event("shard_moved", { ...move }));
-    const counter = new MessageCounter();
-    const startedAt = Date.now();
-    const done = new AbortController();
+    const limits = new ListenLimits(count, idleMs);
     let exitCode: number = ExitCode.Ok;
     let fatal: CliError | undefined;
     try {
-      const print = json ? printJson(out) : printText(out);
+      const print = messagePrinter(out, json);
       const stopListening = conn.listen((m) => {
-        if (counter.total === count) return; // --count reached: what still arrives before the unsubscribe is not ours
-        counter.record(m.channel);
-        if (!quiet) print(m);
-        if (counter.total === count) done.abort();
+        if (limits.take(m.channel) && !quiet) print(m);
       });
       await conn.subscribe(subscriptions, (c) => printConfirmation(out, c, json));
       status.info(`Listening on ${conn.address}. Press Ctrl+C to stop.`);
-      using _progress = quiet ? liveProgress(status.printer, counter) : undefined;
-      if (idleMs !== undefined) watchIdle(counter, startedAt, idleMs, done);
-      const failure = await Promise.race([shutdown.requested, whenAborted(done.signal), conn.failed]);
-      if (failure) fatal = failure;
-      if (!fatal && idleMs !== undefined && counter.total === 0 && !shutdown.signal.aborted) {
-        status.warn(`Nothing received within ${idleMs / 1000} s.`);
+      using _progress = quiet ? liveProgress(status.printer, limits.counter) : undefined;
+      fatal = await Promise.race([shutdown.requested, limits.reached(), conn.failed]) ?? undefined;
+      if (!fatal && limits.silent && !shutdown.signal.aborted) {
+        status.warn(`Nothing received within ${idleMs! / 1000} s.`);
         exitCode = ExitCode.Timeout;
       }
       // Unsubscribed first: its confirmation comes after every message the server sent before it, and those are
@@ -137,94 +127,13 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
       await conn.unsubscribe();
       stopListening();
     } finally {
-      done.abort();
+      limits[Symbol.dispose](); // its idle timer
       await conn.close();
     }
-    printSummary(out, json, counter, Date.now() - startedAt, conn);
+    printSubscriberSummary(out, json, limits.counter, Date.now() - limits.startedAt, conn);
     if (fatal) throw fatal;
     return exitCode;
   });
-}
-
-const CONFIRMATION_EVENT = { channel: "subscribe", pattern: "psubscribe", shard: "ssubscribe" } as const;
-
-function printConfirmation(out: Printer, c: Confirmation, json: boolean): void {
-  if (json) {
-    const name = c.kind === "pattern" ? { pattern: c.name } : { channel: c.name };
-    const where = c.node !== undefined ? { node: c.node, slot: slotOf(c.name) } : {};
-    out.event(CONFIRMATION_EVENT[c.kind], { ...name, active: c.active, ...where });
-  } else {
-    const what = c.kind === "shard" ? "sharded channel" : c.kind;
-    const where = c.node !== undefined ? ` on ${out.bold(c.node)} ${out.dim(`(slot ${slotOf(c.name)})`)}` : "";
-    out.line(`${out.green("✓")} subscribed to ${what} ${out.bold(escapeControl(c.name))}${where} (${c.active} active)`);
-  }
-}
-
-function printText(out: Printer): (m: PubSubMessage) => void {
-  return (m) => {
-    const body = showPayload(m.payload).text;
-    const channel = out.cyan(escapeControl(m.channel));
-    const where = m.pattern !== undefined
-      ? `${out.dim("pmessage")} ${out.magenta(escapeControl(m.pattern))} ${out.dim("matched")} ${channel}`
-      : m.sharded
-      ? `${out.dim("smessage")} ${channel}`
-      : `${out.dim("message ")} ${channel}`;
-    const from = m.node !== undefined ? `  ${out.dim(`(from ${m.node})`)}` : "";
-    out.line(`${out.dim(clock())} ${where}: ${body}${from}`);
-  };
-}
-
-function printJson(out: Printer): (m: PubSubMessage) => void {
-  return (m) => {
-    const at = preciseNow(); // `time` to the microsecond: minus a `{{ts}}` in the payload, a one-way latency
-    const payload = showPayload(m.payload).json;
-    if (m.pattern !== undefined) out.event("pmessage", { pattern: m.pattern, channel: m.channel, ...payload }, at);
-    else if (m.sharded) {
-      const node = m.node !== undefined ? { node: m.node } : {};
-      out.event("smessage", { channel: m.channel, ...payload, ...node }, at);
-    } else out.event("message", { channel: m.channel, ...payload }, at);
-  };
-}
-
-/** Aborts `done` once no message has arrived for `idleMs`. */
-function watchIdle(counter: MessageCounter, startedAt: number, idleMs: number, done: AbortController): void {
-  const check = () => {
-    if (done.signal.aborted) return;
-    const idleFor = Date.now() - (counter.lastAt ?? startedAt);
-    if (idleFor >= idleMs) return done.abort();
-    const timer = setTimeout(check, idleMs - idleFor);
-    done.signal.addEventListener("abort", () => clearTimeout(timer), { once: true });
-  };
-  check();
-}
-
-function printSummary(
-  out: Printer,
-  json: boolean,
-  counter: MessageCounter,
-  elapsedMs: number,
-  conn: Subscriber,
-): void {
-  const rate = flowRate(counter.total, counter.flowingMs);
-  if (json) {
-    out.event("summary", {
-      messages: counter.total,
-      seconds: toSeconds(elapsedMs),
-      flowing_seconds: toSeconds(counter.flowingMs),
-      ...(rate !== undefined ? { rate_per_second: rate } : {}),
-      channels: Object.fromEntries(counter.byName),
-      ...conn.outageJson(),
-    });
-    return;
-  }
-  out.line(
-    `Received ${formatNumber(counter.total)} message(s) in ${(elapsedMs / 1000).toFixed(1)} s` +
-      (rate !== undefined ? ` (${formatNumber(rate)}/s while messages were flowing)` : "") + ".",
-  );
-  const width = Math.max(0, ...[...counter.byName.keys()].map((k) => escapeControl(k).length));
-  for (const [channel, n] of counter.byName) out.line(`  ${escapeControl(channel).padEnd(width)}  ${formatNumber(n)}`);
-  const outages = conn.outageSummary("messages published then were not received.");
-  if (outages) out.line(outages);
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

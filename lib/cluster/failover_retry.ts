@@ -1,10 +1,12 @@
 /**
  * Riding out a failover: a command that failed because its slot's master
  * is gone (the connection closed, `CLUSTERDOWN`, too many redirections while
- * the cluster votes) is tried again until a replica has taken over.
+ * the cluster votes) is tried again until a replica has taken over; and
+ * telling such an outage from a command the cluster refused.
  *
  * @module
  */
+import { ReplyError } from "ioredis";
 import { delay } from "../core/timing.ts";
 
 /** What ioredis's Cluster says while a slot has no reachable master. */
@@ -25,6 +27,25 @@ const FAILING_OVER =
  */
 export function failingOver(err: unknown): boolean {
   return FAILING_OVER.test(err instanceof Error ? err.message : String(err));
+}
+
+/**
+ * Whether a command failed on a cluster for want of a node serving its slot
+ * (CLUSTERDOWN, TRYAGAIN, a node's connection gone): an outage that a
+ * failover ends, not a refusal.
+ *
+ * @param err what a command failed with
+ * @returns true for an outage
+ * @example
+ * ```ts
+ * import { ReplyError } from "ioredis";
+ * import { clusterOutage } from "./failover_retry.ts";
+ * console.assert(clusterOutage(new ReplyError("CLUSTERDOWN The cluster is down")));
+ * console.assert(!clusterOutage(new ReplyError("NOPERM no permissions")));
+ * ```
+ */
+export function clusterOutage(err: unknown): boolean {
+  return !(err instanceof ReplyError) || /^(CLUSTERDOWN|TRYAGAIN|MASTERDOWN)\b/.test((err as Error).message);
 }
 
 /**

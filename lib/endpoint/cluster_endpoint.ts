@@ -7,6 +7,7 @@ import { ClusterConnection } from "../cluster/cluster_connection.ts";
 import { PerMaster } from "../cluster/per_master.ts";
 import { describeSlots, rangesOf } from "../cluster/topology.ts";
 import { redactUrl } from "../core/config.ts";
+import { UsageError } from "../core/exit_codes.ts";
 import { ClusterSubscriber } from "./cluster_subscriber.ts";
 import { openClusterLink } from "./cluster_link.ts";
 import type { Endpoint, NodeSetOptions } from "./endpoint.ts";
@@ -24,6 +25,8 @@ export function clusterEndpoint(urls: string[]): Endpoint {
     link: (options) => openClusterLink(urls, options),
     subscriber: (options) => ClusterSubscriber.open({ urls, ...options }),
     nodes: <T extends Closable>(hooks: NodeHooks<T>, options: NodeSetOptions) => openMasters(urls, hooks, options),
+    checkup: (checkup) => checkup.cluster(urls),
+    standIn: (options) => Promise.reject(new UsageError(options.onCluster)),
   };
 }
 

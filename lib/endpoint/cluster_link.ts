@@ -5,6 +5,8 @@
  * @module
  */
 import { ClusterConnection } from "../cluster/cluster_connection.ts";
+import { clusterOutage } from "../cluster/failover_retry.ts";
+import { commandLostConnection } from "../core/client.ts";
 import { slotOf, topologyChanges } from "../cluster/topology.ts";
 import { toSeconds } from "../core/json_event.ts";
 import type { Link, LinkOptions, LinkOutageFields } from "./link.ts";
@@ -41,6 +43,12 @@ export function clusterLink(conn: ClusterConnection): Link {
         for (const [node, successor] of replaced) listener(node, successor);
       });
     },
+    onWritesAtRisk: (listener) => conn.onTopologyChange(() => listener()),
+    isOutage: (err) => !conn.ready || commandLostConnection(err) || clusterOutage(err),
+    restoresQuietly: true,
+    outageSubject: "a cluster node",
+    publishCountsAll: false,
+    soleServer: undefined,
     nodeOf: (key) => conn.owners[slotOf(key)] ?? "",
     outageSummary: (cost) => conn.outageSummary(cost),
     outageJson: (): LinkOutageFields => ({

@@ -7,6 +7,7 @@
  * @module
  */
 import type { Target } from "../cluster/target.ts";
+import type { LocalServer } from "../core/local_server.ts";
 import { clusterEndpoint } from "./cluster_endpoint.ts";
 import type { Link, LinkOptions } from "./link.ts";
 import type { Closable, NodeHooks, NodeSet } from "./node_set.ts";
@@ -21,6 +22,29 @@ export interface NodeSetOptions {
   lossNote?: string;
   /** Stops the first connect at once (Ctrl+C). */
   signal?: AbortSignal;
+}
+
+/** How {@linkcode Endpoint.standIn} decides and starts. */
+export interface StandInOptions {
+  /** Start one even when a server answers (`--local`). */
+  always: boolean;
+  /** Where the connection that tries the address reports trouble. */
+  reporter: import("../core/output.ts").Reporter;
+  /** `notify-keyspace-events` of the server started. */
+  notifications?: string;
+  /** The message of the usage error a cluster refuses with: what to run instead. */
+  onCluster: string;
+}
+
+/**
+ * The connection doctor's checks (lib/doctor), one kind for each: a server's, and a cluster's (its state, every node,
+ * the slots). The Endpoint runs the kind that fits it.
+ */
+export interface Checkup<R> {
+  /** Checks the server at `url`. */
+  server(url: string): Promise<R>;
+  /** Checks the cluster whose seeds are `urls`. */
+  cluster(urls: string[]): Promise<R>;
 }
 
 /** A server or a cluster, to open links, subscribers and per-node sets on. */
@@ -45,6 +69,22 @@ export interface Endpoint {
    * @throws what `hooks.open` threw for a node at the start, or a CliError when the cluster cannot be used
    */
   nodes<T extends Closable>(hooks: NodeHooks<T>, options: NodeSetOptions): Promise<NodeSet<T>>;
+  /**
+   * A throw-away local server to stand in for this one, for a lab run that named no server of its own (the demo):
+   * started with `always`, or when nothing listens at the address (connection refused).
+   *
+   * @returns the server started (stop it at the end), or undefined when a server answers at the address
+   * @throws {UsageError} on a cluster, which no script starts in passing (`onCluster` says what to run instead)
+   * @throws {CliError} when the address cannot be tried, or no server binary is installed
+   */
+  standIn(options: StandInOptions): Promise<LocalServer | undefined>;
+  /**
+   * Runs the connection doctor's checks that fit this endpoint.
+   *
+   * @param checkup the checks of each kind
+   * @returns what the checks that ran returned
+   */
+  checkup<R>(checkup: Checkup<R>): Promise<R>;
 }
 
 /**

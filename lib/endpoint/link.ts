@@ -71,6 +71,40 @@ export interface Link {
    * @returns a function that removes the listener
    */
   onNodeReplaced(listener: (node: string, successor: string) => void): () => void;
+  /**
+   * Calls `listener` when writes the server confirmed may since be gone: one server's connection closed (it may come
+   * back without its data, or a replica answer at its address); on a cluster, the slot map changed (a replica that took
+   * over may lack its master's last writes, replication being asynchronous).
+   *
+   * @returns a function that removes the listener
+   */
+  onWritesAtRisk(listener: () => void): () => void;
+  /**
+   * Whether a command failed for want of the server rather than because it refused it: the link not ready, the
+   * connection lost; on a cluster also a slot without a master (`CLUSTERDOWN`, `TRYAGAIN`, `MASTERDOWN`) or a node's
+   * connection gone. An outage is to be waited out; a refusal, reported.
+   *
+   * @param err what the command failed with
+   */
+  isOutage(err: unknown): boolean;
+  /**
+   * Whether an outage may end without {@linkcode onRestored} firing: on a cluster a node back with the slots it had
+   * changes no slot map, so whoever waits tries again now and then. False on one server, whose return always fires it.
+   */
+  readonly restoresQuietly: boolean;
+  /** Who goes away in an outage, for a message: `the server`, or `a cluster node`. */
+  readonly outageSubject: string;
+  /**
+   * Whether PUBLISH's reply counts every subscriber (one server), or only those of the node that took it (a cluster:
+   * the message reaches the subscribers of every node, but each node counts its own).
+   */
+  readonly publishCountsAll: boolean;
+  /**
+   * The ioredis client of the link's sole server — the options it resolved from the URL, and its status — for a
+   * socket of a caller's own to the same server that follows the link's outages (the publish lane,
+   * lib/pubsub/publish_lane.ts); undefined on a cluster, whose commands go to many nodes.
+   */
+  readonly soleServer: Pick<Redis, "options" | "status"> | undefined;
   /** The node (`host:port`) serving `key` now, or undefined on one server (which serves every key). */
   nodeOf(key: string): string | undefined;
   /**

@@ -3,9 +3,12 @@
  *
  * @module
  */
+import { Connection } from "../core/client.ts";
 import { redactUrl } from "../core/config.ts";
+import { CliError, ExitCode } from "../core/exit_codes.ts";
+import { LocalServer } from "../core/local_server.ts";
 import { SubscriberConnection } from "../pubsub/subscriptions.ts";
-import type { Endpoint } from "./endpoint.ts";
+import type { Endpoint, StandInOptions } from "./endpoint.ts";
 import type { Closable, NodeHooks, NodeRef, NodeSet } from "./node_set.ts";
 import { openServerLink } from "./server_link.ts";
 import type { Subscriber } from "./subscriber.ts";
@@ -41,5 +44,22 @@ export function serverEndpoint(url: string): Endpoint {
       };
       return set;
     },
+    checkup: (checkup) => checkup.server(url),
+    async standIn(options: StandInOptions): Promise<LocalServer | undefined> {
+      if (!options.always && await answers(url, options)) return undefined;
+      return await LocalServer.start({ notifications: options.notifications });
+    },
   };
+}
+
+/** Whether anything listens at `url`: false when the connection is refused; any other failure is thrown. */
+async function answers(url: string, options: StandInOptions): Promise<boolean> {
+  try {
+    const conn = await Connection.open({ url, reporter: options.reporter, connectTimeoutMs: 2000 });
+    await conn.close();
+    return true;
+  } catch (err) {
+    if (err instanceof CliError && err.exitCode === ExitCode.Connect && /refused/.test(err.message)) return false;
+    throw err;
+  }
 }

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { Connection } from "../core/client.ts";
+import { commandLostConnection, Connection } from "../core/client.ts";
 import { toSeconds } from "../core/json_event.ts";
 import type { Link, LinkOptions, LinkOutageFields } from "./link.ts";
 
@@ -35,6 +35,15 @@ export async function openServerLink(url: string, options: LinkOptions): Promise
       return () => void restored.delete(listener);
     },
     onNodeReplaced: () => () => {},
+    onWritesAtRisk(listener) {
+      conn.redis.on("close", listener);
+      return () => void conn.redis.off("close", listener);
+    },
+    isOutage: (err) => !conn.ready || commandLostConnection(err),
+    restoresQuietly: false,
+    outageSubject: "the server",
+    publishCountsAll: true,
+    soleServer: conn.redis,
     nodeOf: () => undefined,
     outageSummary: (cost) => conn.outageSummary(cost),
     outageJson: (): LinkOutageFields => ({ outages: conn.outages, disconnected_seconds: toSeconds(conn.downMs) }),

@@ -104,6 +104,10 @@ export function runProbe(scope: WorkerScope): void {
   };
 }
 
-if (!("document" in globalThis) && "WorkerGlobalScope" in globalThis) {
-  runProbe(globalThis as unknown as WorkerScope);
+/** Whether `scope` is a worker's global scope (this module loaded as a worker, not imported by the script). */
+function isWorkerScope(scope: object): scope is WorkerScope {
+  return !("document" in scope) && "WorkerGlobalScope" in scope && "postMessage" in scope && "close" in scope;
 }
+
+const scope: object = globalThis;
+if (isWorkerScope(scope)) runProbe(scope);

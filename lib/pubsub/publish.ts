@@ -5,8 +5,8 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import type { Cluster, Redis } from "ioredis";
 import { preciseNow } from "../core/json_event.ts";
+import type { Commands } from "../endpoint/link.ts";
 import { delay, waitUntil } from "../core/timing.ts";
 
 /** One message to publish. */
@@ -17,8 +17,8 @@ export interface Outgoing {
   payload: string | Uint8Array;
 }
 
-/** A connection to one server, or a cluster client: what a {@linkcode BatchSender} sends through. */
-export type Client = Redis | Cluster;
+/** The commands of a link to one server or a cluster (a `Redis` or a `Cluster`): what a {@linkcode BatchSender} sends through. */
+export type Client = Commands;
 
 /** What the server answered for one message. */
 export interface Delivery {

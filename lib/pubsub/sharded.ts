@@ -29,25 +29,6 @@ export function noShardedPubSub(err: unknown): boolean {
 }
 
 /**
- * Whether a command failed on a cluster for want of a node serving its slot
- * (CLUSTERDOWN, TRYAGAIN, a node's connection gone): an outage that a
- * failover ends, not a refusal.
- *
- * @param err what a command failed with
- * @returns true for an outage
- * @example
- * ```ts
- * import { ReplyError } from "ioredis";
- * import { clusterOutage } from "./sharded.ts";
- * console.assert(clusterOutage(new ReplyError("CLUSTERDOWN The cluster is down")));
- * console.assert(!clusterOutage(new ReplyError("NOPERM no permissions")));
- * ```
- */
-export function clusterOutage(err: unknown): boolean {
-  return !(err instanceof ReplyError) || /^(CLUSTERDOWN|TRYAGAIN|MASTERDOWN)\b/.test((err as Error).message);
-}
-
-/**
  * The error a script stops with when the server has no sharded pub/sub:
  * exit code 2 (usage: the flag asks for what this server cannot do), one
  * line saying what to use instead.

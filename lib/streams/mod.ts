@@ -26,6 +26,7 @@ export * from "./entry.ts";
 export * from "./schema.ts";
 export * from "./stream_publisher.ts";
 export * from "./idempotent_append.ts";
+export * from "./append_route.ts";
 export * from "./groups.ts";
 export * from "./stats.ts";
 export * from "./consumer.ts";
