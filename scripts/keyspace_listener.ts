@@ -15,18 +15,11 @@ import { CLUSTER_OPTIONS, resolveTarget } from "../lib/cluster/target.ts";
 import { ClusterConnection } from "../lib/cluster/cluster_connection.ts";
 import { ClusterListeners, type NodeChange } from "../lib/keyspace/cluster_nodes.ts";
 import { Connection } from "../lib/core/client.ts";
-import { checkUrl, redactUrl } from "../lib/core/config.ts";
+import { checkUrl, chooseDb, redactUrl, urlForDb } from "../lib/core/config.ts";
 import { CliError, ExitCode, UsageError } from "../lib/core/exit_codes.ts";
 import { HANDSHAKE_KEY, HandshakeResponder, type KeyClient, LAB_KEY } from "../lib/keyspace/handshake.ts";
 import { type KeyView, readKeyView, stringView } from "../lib/keyspace/key_view.ts";
-import {
-  ALL_EVENTS,
-  chooseDb,
-  type Notification,
-  parseNotification,
-  planWatch,
-  urlForDb,
-} from "../lib/keyspace/channels.ts";
+import { ALL_EVENTS, type Notification, parseNotification, planWatch } from "../lib/keyspace/channels.ts";
 import { ensureNotifications, NotifyChanges } from "../lib/keyspace/notifications.ts";
 import { clock, defaultIo, escapeControl, type Io, Printer, Reporter } from "../lib/core/output.ts";
 import { onMessage, type PubSubMessage } from "../lib/pubsub/subscribe.ts";

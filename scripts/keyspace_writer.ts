@@ -17,7 +17,7 @@ import { ClusterConnection } from "../lib/cluster/cluster_connection.ts";
 import { slotOf, type SlotOwners } from "../lib/cluster/topology.ts";
 import { NotifyingNode } from "../lib/keyspace/cluster_nodes.ts";
 import { Connection } from "../lib/core/client.ts";
-import { redactUrl } from "../lib/core/config.ts";
+import { chooseDb, redactUrl, urlForDb } from "../lib/core/config.ts";
 import { ExitCode, UsageError } from "../lib/core/exit_codes.ts";
 import {
   HANDSHAKE_COPY_BYTES,
@@ -27,7 +27,6 @@ import {
   LAB_KEY,
   type SeenHandshake,
 } from "../lib/keyspace/handshake.ts";
-import { chooseDb, urlForDb } from "../lib/keyspace/channels.ts";
 import { formatLatency, formatMs, roundMs, summarizeLatency } from "../lib/core/latency.ts";
 import { answerWithin, NoAnswerError } from "../lib/core/no_answer.ts";
 import { ensureNotifications, NotifyChanges } from "../lib/keyspace/notifications.ts";

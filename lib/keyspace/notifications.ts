@@ -8,7 +8,8 @@
 import { type Redis, ReplyError } from "ioredis";
 import { Connection } from "../core/client.ts";
 import { CliError, ExitCode } from "../core/exit_codes.ts";
-import { keyeventChannel, keyspaceChannel, urlForDb } from "./channels.ts";
+import { keyeventChannel, keyspaceChannel } from "./channels.ts";
+import { urlForDb } from "../core/config.ts";
 import { flagLetters, mergeFlags, missingFlags, orderFlags } from "./notify_flags.ts";
 import { answerWithin } from "../core/no_answer.ts";
 import { nullWriter, Reporter } from "../core/output.ts";
