@@ -13,7 +13,7 @@
 import { COMMON_OPTIONS, type Flags, runScript, type ScriptSpec } from "../lib/core/cli.ts";
 import { CLUSTER_OPTIONS, resolveTarget } from "../lib/cluster/target.ts";
 import { ClusterConnection } from "../lib/cluster/cluster_connection.ts";
-import { ClusterListeners, type NodeChange } from "../lib/keyspace/cluster_nodes.ts";
+import { ClusterListeners, type NodeChange } from "../lib/keyspace/node_listeners.ts";
 import { Connection } from "../lib/core/client.ts";
 import { checkUrl, chooseDb, redactUrl, urlForDb } from "../lib/core/config.ts";
 import { CliError, ExitCode, UsageError } from "../lib/core/exit_codes.ts";

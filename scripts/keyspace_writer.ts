@@ -15,7 +15,7 @@ import { COMMON_OPTIONS, runScript, type ScriptSpec } from "../lib/core/cli.ts";
 import { CLUSTER_OPTIONS, resolveTarget } from "../lib/cluster/target.ts";
 import { ClusterConnection } from "../lib/cluster/cluster_connection.ts";
 import { slotOf, type SlotOwners } from "../lib/cluster/topology.ts";
-import { NotifyingNode } from "../lib/keyspace/cluster_nodes.ts";
+import { NotifyingNode } from "../lib/keyspace/node_listeners.ts";
 import { Connection } from "../lib/core/client.ts";
 import { chooseDb, redactUrl, urlForDb } from "../lib/core/config.ts";
 import { ExitCode, UsageError } from "../lib/core/exit_codes.ts";

@@ -10,4 +10,4 @@ export * from "./handshake.ts";
 export * from "./key_view.ts";
 export * from "./notifications.ts";
 export * from "./stamp.ts";
-export * from "./cluster_nodes.ts";
+export * from "./node_listeners.ts";
