@@ -1,129 +1,23 @@
 /**
- * Keyspace notifications on a cluster: each master announces only the changes
- * to the keys of its own slots, so a listener subscribes on every master, and
- * the writer watches its handshake key on the node that owns it. Each node
- * gets its notifications checked or turned on (a probe key with a hash tag of
- * its slots where CONFIG is refused), and both follow the slot map: a replica
- * promoted or a master added is subscribed on, a node that serves no slots any
- * more is dropped, with what may have been missed in between.
+ * Keyspace notifications heard from every node that holds keys: each
+ * announces only the changes to its own keys (one server: all of them; a
+ * cluster's master: those of its slots), so the listener subscribes on each,
+ * with its notifications checked or turned on first. The nodes are followed
+ * as the Endpoint's link sees them: a replica promoted or a master added is
+ * subscribed on, a node that serves no slots any more is dropped, with what
+ * may have been missed in between.
  *
  * @module
  */
 import { CliError, ExitCode } from "../core/exit_codes.ts";
-import { Connection } from "../core/client.ts";
-import { redactUrl } from "../core/config.ts";
 import { clock, type Reporter } from "../core/output.ts";
-import type { ClusterConnection } from "../cluster/cluster_connection.ts";
-import { PerMaster } from "../cluster/per_master.ts";
-import { describeSlots, hashTagOn, rangesOf, type SlotOwners, topologyChanges } from "../cluster/topology.ts";
-import { onMessage, type PubSubMessage, type Subscription } from "../pubsub/subscribe.ts";
+import type { Link } from "../endpoint/link.ts";
+import type { LinkedNode, NodeSet } from "../endpoint/node_set.ts";
+import type { PubSubMessage, Subscription } from "../pubsub/subscribe.ts";
 import { type OutageFields, SubscriberConnection } from "../pubsub/subscriptions.ts";
-import { ensureNotifications, type EnsureOutcome, NotifyChanges } from "./notifications.ts";
+import { NotifyingNode } from "./notifying_node.ts";
 
-/** Which node of a cluster, and what it must announce. */
-export interface NotifyingNodeOptions {
-  /** The cluster. */
-  conn: ClusterConnection;
-  /** The master, `host:port`. */
-  node: string;
-  /** The `notify-keyspace-events` letters needed, e.g. `K$`. */
-  needed: string;
-  /** false (`--no-config`): read the setting and warn, change nothing. */
-  change: boolean;
-  /** Where the outcome is reported. */
-  reporter: Reporter;
-  /** Stops the connect (Ctrl+C). */
-  signal?: AbortSignal;
-}
-
-/**
- * A command connection to one master of a cluster whose notifications were
- * checked or turned on (as {@linkcode ensureNotifications} does for one
- * server); what it changed is reported or undone by {@linkcode close}.
- *
- * @example
- * ```ts ignore
- * const node = await NotifyingNode.open({ conn, node: "127.0.0.1:7001", needed: "K$", change: true, reporter });
- * await node.close(true); // puts notify-keyspace-events back
- * ```
- */
-export class NotifyingNode {
-  /** What this run changed in the node's `notify-keyspace-events`. */
-  readonly changes: NotifyChanges = new NotifyChanges();
-
-  private constructor(
-    private readonly options: NotifyingNodeOptions,
-    /** The node's URL, with the seeds' credentials. */
-    readonly url: string,
-    /** The command connection. */
-    readonly cmd: Connection,
-  ) {}
-
-  /** The node, `host:port`. */
-  get node(): string {
-    return this.options.node;
-  }
-
-  /**
-   * Connects to the node and makes sure it sends the events needed.
-   *
-   * @param options the cluster, the node, the letters and how to report
-   * @returns the node, checked
-   * @throws {CliError} when the node cannot be reached (3) or the events cannot be had (5)
-   */
-  static async open(options: NotifyingNodeOptions): Promise<NotifyingNode> {
-    const url = options.conn.nodeUrl(options.node);
-    const cmd = await Connection.open({
-      url,
-      reporter: options.reporter,
-      offlineQueue: true,
-      clusterNode: true,
-      ...(options.signal ? { signal: options.signal } : {}),
-    });
-    const self = new NotifyingNode(options, url, cmd);
-    try {
-      await self.ensure();
-    } catch (err) {
-      await cmd.close();
-      throw err;
-    }
-    return self;
-  }
-
-  /**
-   * Checks (or turns on) the node's notifications again, e.g. after it restarted.
-   *
-   * @returns what was found and done
-   */
-  ensure(): Promise<EnsureOutcome> {
-    const { conn, node } = this.options;
-    return ensureNotifications({
-      redis: this.cmd.redis,
-      url: this.url,
-      db: 0,
-      needed: this.options.needed,
-      change: this.options.change,
-      reporter: this.options.reporter,
-      address: redactUrl(this.url),
-      changes: this.changes,
-      cluster: { keyTag: hashTagOn(conn.owners, node) ?? "" },
-    });
-  }
-
-  /**
-   * Says what stays changed on the node (or, with `restore`, puts it back) and closes the connection.
-   *
-   * @param restore `--restore-config`
-   * @returns when closed
-   */
-  async close(restore: boolean): Promise<void> {
-    const address = redactUrl(this.url);
-    await this.changes.settle({ redis: this.cmd.redis, restore, reporter: this.options.reporter, address });
-    await this.cmd.close();
-  }
-}
-
-/** A node subscribed on, or dropped, as {@linkcode ClusterListeners} tells it. */
+/** A node subscribed on, or dropped, as {@linkcode NodeListeners} tells it (on a cluster: one server has one node). */
 export interface NodeChange {
   /** The master, `host:port`. */
   node: string;
@@ -135,152 +29,142 @@ export interface NodeChange {
   missedMs?: number;
 }
 
-/** How {@linkcode ClusterListeners} listens. */
-export interface ClusterListenOptions {
-  /** The cluster (its slot map decides which nodes are listened to). */
-  conn: ClusterConnection;
-  /** The keyspace/keyevent channels and patterns, subscribed on every master. */
+/** How {@linkcode NodeListeners} listens. */
+export interface NodeListenOptions {
+  /** The link whose nodes are listened to. */
+  link: Link;
+  /** The keyspace/keyevent channels and patterns, subscribed on every node. */
   subscriptions: readonly Subscription[];
+  /** The database watched. */
+  db: number;
   /** The `notify-keyspace-events` letters they need. */
   needed: string;
   /** false (`--no-config`): read the setting and warn, change nothing. */
   change: boolean;
   /** `--restore-config`: put each node's setting back when it is left. */
   restore: boolean;
+  /** Where a probe writes its keys when the server is a read-only replica (`--write-url`). */
+  writeUrl?: string;
   /** Where nodes' troubles and changes are reported. */
   reporter: Reporter;
-  /** What an outage of a node costs. */
+  /** What an outage of a node's subscriber costs. */
   lossNote: string;
   /** Stops the connects (Ctrl+C). */
   signal?: AbortSignal;
   /** Messages received and not handled yet (for the backlog watch). */
   pending?: () => number;
-  /** Each message, with the node it came from. */
-  onMessage: (message: PubSubMessage, node: string) => void;
-  /** A node subscribed on or dropped (after it is reported on stderr). */
+  /** Each message, with the node it came from when there are several (its label). */
+  onMessage: (message: PubSubMessage, node: string | undefined) => void;
+  /** A node of several subscribed on or dropped (after it is reported on stderr). */
   onNode?: (change: NodeChange) => void;
-  /** Something that ends the run: every subscription refused, notifications that cannot be had on a new master. */
+  /** Something that ends the run: every subscription refused, notifications that cannot be had on a new node. */
   onFatal: (err: CliError) => void;
 }
 
-/** One master listened to: its subscriber; closing it leaves the node (notifications put back with `restore`). */
+/** One node listened to: its notifications and its subscriber. */
 interface Listened {
   sub: SubscriberConnection;
+  /** Stops delivering its messages and unsubscribes (once). */
+  leave(): Promise<void>;
+  /** Leaves the node: unsubscribes, closes the subscriber, says or undoes what was changed. */
   close(): Promise<void>;
   /** When its subscriber connection was last lost (epoch ms), until it is back. */
   lostAt?: number;
 }
 
 /**
- * Subscribes on every master of a cluster (a {@linkcode SubscriberConnection}
- * per master, with its notifications checked as on one server) and follows
- * the slot map: a promoted replica or a new master is subscribed on, a node
- * that serves no slots any more is dropped, and what may have been missed in
- * between is said.
+ * A {@linkcode SubscriberConnection} on every node that holds keys, with its
+ * notifications checked as on one server, following the nodes.
  *
  * @example
  * ```ts ignore
- * const listeners = await ClusterListeners.start({ conn, subscriptions, needed: "K$", change: true, restore: false,
- *   reporter, lossNote: "", onMessage: (m, node) => console.log(node, m.channel), onFatal: console.error });
+ * const listeners = await NodeListeners.start({ link, subscriptions, db: 0, needed: "K$", change: true,
+ *   restore: false, reporter, lossNote: "", onMessage: (m, node) => console.log(node, m.channel), onFatal: console.error });
  * await listeners.close();
  * ```
  */
-export class ClusterListeners {
-  readonly #nodes: PerMaster<Listened>;
-  #untrack: () => void = () => {};
+export class NodeListeners {
+  #nodes: NodeSet<Listened> | undefined;
 
-  private constructor(private readonly options: ClusterListenOptions) {
-    const { reporter, conn } = options;
-    this.#nodes = new PerMaster(conn, {
-      open: (node) => this.#add(node),
+  private constructor(private readonly options: NodeListenOptions) {}
+
+  /**
+   * Subscribes on every node and starts following them.
+   *
+   * @param options the link, the subscriptions, the letters and the handlers
+   * @returns the listeners, subscribed on every node
+   * @throws {CliError} when a node cannot be reached or its notifications cannot be had
+   */
+  static async start(options: NodeListenOptions): Promise<NodeListeners> {
+    const self = new NodeListeners(options);
+    const { reporter } = options;
+    self.#nodes = await options.link.nodes({
+      open: (node) => self.#add(node),
       openFailed: (node, err, first) => {
-        if (first) throw err; // at the start every master must be listened to
+        if (first) throw err; // at the start every node must be listened to
         if (err instanceof CliError && err.exitCode !== ExitCode.Connect) return options.onFatal(err);
         reporter.warn(
-          `Could not listen on the new master ${node} (${err.message.split("\n")[0]}): events of its keys ` +
-            `(slots ${describeSlots(rangesOf(conn.owners, node))}) are not received.`,
+          `Could not listen on the new master ${node.id} (${err.message.split("\n")[0]}): events of its keys ` +
+            `(slots ${node.slots}) are not received.`,
         );
       },
       opened: (node, _listened, first) => {
-        const slots = describeSlots(rangesOf(conn.owners, node));
-        if (!first) reporter.ok(`Listening on ${node} too now (master of slots ${slots}).`);
-        options.onNode?.({ node, change: "subscribed", slots });
+        if (node.label === undefined) return;
+        if (!first) reporter.ok(`Listening on ${node.label} too now (master of slots ${node.slots}).`);
+        options.onNode?.({ node: node.label, change: "subscribed", slots: node.slots });
       },
-      dropped: (node, listened, before) => this.#dropped(node, listened, before),
-    }, reporter);
-  }
-
-  /**
-   * Subscribes on every master and starts following the slot map.
-   *
-   * @param options the cluster, the subscriptions, the letters and the handlers
-   * @returns the listeners, subscribed on every master
-   * @throws {CliError} when a master cannot be reached or its notifications cannot be had
-   */
-  static async start(options: ClusterListenOptions): Promise<ClusterListeners> {
-    const self = new ClusterListeners(options);
-    try {
-      await self.#nodes.sync();
-    } catch (err) {
-      await self.close();
-      throw err;
-    }
-    self.#untrack = options.conn.onTopologyChange(() => void self.#nodes.sync());
+      dropped: (node, listened, slots, to) => self.#dropped(node, listened, slots, to),
+    }, { reporter, offlineQueue: true, ...(options.signal ? { signal: options.signal } : {}) });
     return self;
   }
 
-  /** The masters listened to now, `host:port`, in slot order. */
-  get nodes(): string[] {
-    return this.#nodes.entries().map(([node]) => node);
-  }
-
-  /** Resolves when the slot map changes seen so far have been followed (subscriptions made, nodes dropped). */
-  settled(): Promise<void> {
-    return this.#nodes.settled();
-  }
-
-  /** Notifications checked on `node`, then a subscriber there; closing it leaves the node. */
-  async #add(node: string): Promise<Listened> {
-    const { reporter, restore } = this.options;
+  /** Notifications checked on `node`, then a subscriber there. */
+  async #add(node: LinkedNode): Promise<Listened> {
+    const { reporter, restore, signal, pending, onFatal } = this.options;
     const notify = await NotifyingNode.open({
-      conn: this.options.conn,
       node,
+      db: this.options.db,
       needed: this.options.needed,
       change: this.options.change,
       reporter,
-      ...(this.options.signal ? { signal: this.options.signal } : {}),
+      ...(this.options.writeUrl ? { writeUrl: this.options.writeUrl } : {}),
     });
     let entry: Listened | undefined; // set below, once subscribing starts
     let sub: SubscriberConnection;
     try {
       sub = await SubscriberConnection.open({
-        url: notify.url,
-        clusterNode: true,
+        url: node.url,
+        clusterNode: node.clusterNode,
         reporter,
         lossNote: this.options.lossNote,
-        ...(this.options.signal ? { signal: this.options.signal } : {}),
-        ...(this.options.pending ? { pending: this.options.pending } : {}),
+        ...(signal ? { signal } : {}),
+        ...(pending ? { pending } : {}),
         onRestored: () => {
           if (entry) delete entry.lostAt;
-          void notify.ensure().catch((err) => err instanceof CliError ? this.options.onFatal(err) : undefined);
+          void notify.ensure().catch((err) => err instanceof CliError ? onFatal(err) : undefined);
         },
       });
     } catch (err) {
-      await notify.close(restore);
+      await notify.settle(restore);
       throw err;
     }
-    const stop = onMessage(sub.redis, (m) => this.options.onMessage(m, node));
+    const stop = sub.listen((m) => this.options.onMessage(m, node.label));
+    let left: Promise<void> | undefined;
+    const leave = () => {
+      stop();
+      return left ??= sub.unsubscribe();
+    };
     const listened: Listened = entry = {
       sub,
+      leave,
       close: async () => {
-        stop();
-        await sub.unsubscribe();
+        await leave();
         await sub.close();
-        await notify.close(restore);
+        await notify.settle(restore);
       },
     };
     sub.redis.on("close", () => (listened.lostAt ??= Date.now()));
-    sub.failed.then((err) => this.options.onFatal(err));
+    sub.failed.then(onFatal);
     try {
       await sub.subscribe(this.options.subscriptions);
     } catch (err) {
@@ -291,20 +175,22 @@ export class ClusterListeners {
   }
 
   /** Says that `node` is no longer listened to, where its slots went, and what may have been missed. */
-  #dropped(node: string, entry: Listened, before: SlotOwners): void {
-    const owners = this.options.conn.owners;
-    const moves = topologyChanges(before, owners).filter((m) => m.from === node);
-    const slots = describeSlots(rangesOf(before, node));
-    const to = [...new Set(moves.map((m) => m.to).filter((t) => t !== ""))].join(", ") || "no node";
+  #dropped(node: string, entry: Listened, slots: string, to: readonly string[]): void {
     const missedMs = entry.lostAt !== undefined ? Date.now() - entry.lostAt : undefined;
     const missed = missedMs !== undefined
       ? `events of those keys from ${clock(new Date(entry.lostAt!))}, when it was lost, until now ` +
         `(${(missedMs / 1000).toFixed(1)} s) were missed: notifications are not kept for absent listeners`
       : "events of keys written while the slots moved may have been missed";
     this.options.reporter.warn(
-      `No longer listening on ${node}: it serves no slots any more (slots ${slots} are on ${to} now); ${missed}.`,
+      `No longer listening on ${node}: it serves no slots any more (slots ${slots} are on ` +
+        `${to.join(", ") || "no node"} now); ${missed}.`,
     );
     this.options.onNode?.({ node, change: "dropped", slots, ...(missedMs !== undefined ? { missedMs } : {}) });
+  }
+
+  /** Stops delivering messages and leaves every subscription. */
+  async unsubscribe(): Promise<void> {
+    await Promise.all((this.#nodes?.entries() ?? []).map(([, listened]) => listened.leave()));
   }
 
   /**
@@ -313,7 +199,7 @@ export class ClusterListeners {
    * @returns the fields, as {@linkcode SubscriberConnection.outageJson} gives them for one server
    */
   outageJson(): OutageFields {
-    const all = this.#nodes.all().map((e) => e.sub.outageJson());
+    const all = (this.#nodes?.all() ?? []).map((e) => e.sub.outageJson());
     const sum = (f: (o: OutageFields) => number) => all.reduce((t, o) => t + f(o), 0);
     const known = all.every((o) => o.discarded_at_least !== undefined);
     return {
@@ -325,9 +211,21 @@ export class ClusterListeners {
     };
   }
 
+  /**
+   * The summary's lines about outages: one node's subscriber's own lines when one node was ever listened to; for
+   * several, what `several` says (the link's line about the nodes lost and the slot map).
+   *
+   * @param cost what an outage of the one node cost
+   * @param several the lines for several nodes
+   * @returns the lines, or undefined when there was no outage
+   */
+  outageSummary(cost: string, several: () => string | undefined): string | undefined {
+    const all = this.#nodes?.all() ?? [];
+    return all.length === 1 ? all[0]!.sub.outageSummary(cost) : several();
+  }
+
   /** Leaves every node (putting notifications back with `restore`), once the changes being followed are done. */
   async close(): Promise<void> {
-    this.#untrack();
-    await this.#nodes.close();
+    await this.#nodes?.close();
   }
 }
