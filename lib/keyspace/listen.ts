@@ -11,6 +11,7 @@ import { CliError, ExitCode } from "../core/exit_codes.ts";
 import { escapeControl, type Printer, type Reporter } from "../core/output.ts";
 import { whenAborted } from "../core/timing.ts";
 import type { Endpoint } from "../endpoint/endpoint.ts";
+import type { Link } from "../endpoint/link.ts";
 import { ALL_EVENTS, type WatchPlan } from "./channels.ts";
 import { EventQueue } from "./event_queue.ts";
 import { HandshakeResponder } from "./handshake.ts";
@@ -64,13 +65,7 @@ const NODES_COST = "events of the keys of a lost node's slots were missed until 
  */
 export async function listen(o: ListenerOptions): Promise<number> {
   const { plan, status, out, handshakeKey } = o;
-  if (plan.unknownEvents.length) {
-    status.warn(
-      `Unknown event name(s) ${escapeControl(plan.unknownEvents.join(", "))}: watching anyway, with every event ` +
-        `class (A) turned on. Known events include set, del, expire, expired, hset, lpush, sadd, zadd, xadd, or ` +
-        `${ALL_EVENTS}.`,
-    );
-  }
+  warnUnknownEvents(plan, status);
   const done = new AbortController();
   let fatal: CliError | undefined;
   const stopWith = (err: CliError) => {
@@ -84,44 +79,11 @@ export async function listen(o: ListenerOptions): Promise<number> {
   try {
     const write = o.write ? await o.write.endpoint.link(opening) : undefined;
     if (write) links.push(write);
-    const responder = new HandshakeResponder({
-      read: link.redis,
-      ...(write ? { write: write.redis } : {}),
-      handshakeKey,
-      name: o.name,
-      combinable: (keys) => link.combinable(keys),
-      onFallback: (reason) =>
-        status.warn(`Lua scripts are refused (${reason}): reading and writing the handshake in two round trips.`),
-    });
-    const events = new EventQueue({
-      ...o,
-      responder,
-      read: link.redis,
-      print: eventPrinter(out, o.json, handshakeKey),
-      done,
-      stopWith,
-    });
+    const responder = responderFor(o, link, write);
+    const print = eventPrinter(out, o.json, handshakeKey);
+    const events = new EventQueue({ ...o, responder, read: link.redis, print, done, stopWith });
     const started: NodeChange[] = [];
-    listeners = await NodeListeners.start({
-      link,
-      subscriptions: plan.subscriptions,
-      db: o.db,
-      needed: plan.needed,
-      change: o.change,
-      restore: o.restore,
-      ...(o.write ? { writeUrl: o.write.url } : {}),
-      reporter: status,
-      lossNote: LOSS_NOTE,
-      signal: o.shutdown,
-      pending: () => events.waiting,
-      onMessage: (m, node) => events.push(m, node),
-      onNode: (change) => {
-        if (!listeners) return void started.push(change); // the first ones are said in the listening line
-        if (o.json) printNodeChange(out, change);
-      },
-      onFatal: stopWith,
-    });
-    if (o.json) started.forEach((c) => printNodeChange(out, c));
+    listeners = await startListeners(o, link, events, stopWith, started);
     const handshakeVia = (write ?? link).via;
     status.info(
       listeningLine({ address: o.endpoint.address, db: o.db, plan, nodes: started, handshakeKey, handshakeVia }),
@@ -148,4 +110,62 @@ export async function listen(o: ListenerOptions): Promise<number> {
     await listeners?.close();
     for (const l of links.reverse()) await l.close();
   }
+}
+
+function warnUnknownEvents(plan: WatchPlan, status: Reporter): void {
+  if (plan.unknownEvents.length === 0) return;
+  status.warn(
+    `Unknown event name(s) ${escapeControl(plan.unknownEvents.join(", "))}: watching anyway, with every event ` +
+      `class (A) turned on. Known events include set, del, expire, expired, hset, lpush, sadd, zadd, xadd, or ` +
+      `${ALL_EVENTS}.`,
+  );
+}
+
+/** Reads through `link`, writes the handshake through `write` (`--write-url`) or `link`. */
+function responderFor(o: ListenerOptions, link: Link, write: Link | undefined): HandshakeResponder {
+  return new HandshakeResponder({
+    read: link.redis,
+    ...(write ? { write: write.redis } : {}),
+    handshakeKey: o.handshakeKey,
+    name: o.name,
+    combinable: (keys) => link.combinable(keys),
+    onFallback: (reason) =>
+      o.status.warn(`Lua scripts are refused (${reason}): reading and writing the handshake in two round trips.`),
+  });
+}
+
+/**
+ * Subscribes on every node of `link`, its messages to `events`. The nodes named at the start are put in `started`
+ * (the listening line says them; `--json` prints them), those of later changes printed with `--json`.
+ */
+async function startListeners(
+  o: ListenerOptions,
+  link: Link,
+  events: EventQueue,
+  stopWith: (err: CliError) => void,
+  started: NodeChange[],
+): Promise<NodeListeners> {
+  let starting = true;
+  const listeners = await NodeListeners.start({
+    link,
+    subscriptions: o.plan.subscriptions,
+    db: o.db,
+    needed: o.plan.needed,
+    change: o.change,
+    restore: o.restore,
+    ...(o.write ? { writeUrl: o.write.url } : {}),
+    reporter: o.status,
+    lossNote: LOSS_NOTE,
+    signal: o.shutdown,
+    pending: () => events.waiting,
+    onMessage: (m, node) => events.push(m, node),
+    onNode: (change) => {
+      if (starting) return void started.push(change);
+      if (o.json) printNodeChange(o.out, change);
+    },
+    onFatal: stopWith,
+  });
+  starting = false;
+  if (o.json) started.forEach((c) => printNodeChange(o.out, c));
+  return listeners;
 }

@@ -57,28 +57,8 @@ export async function writeRounds(o: WriteRoundsOptions): Promise<number> {
     if (signal.aborted) break;
     // Epoch µs: one value per round, never repeated, without waiting for the next millisecond between rounds
     // (a wait that lets every process fall idle and doubles the round trip: tests/bench/handshake.ts).
-    const stamp = lastStamp = Math.max(epochMicros(), lastStamp + 1);
-    const value = `${o.name} timestamp ${stamp}`;
-    const round = new AbortController();
-    const waiting = side.watcher.wait(value, timeoutMs, AbortSignal.any([signal, round.signal]));
-    const sentAt = performance.now();
-    const written = await Promise.race([
-      answerWithin(side.set(key, value), timeoutMs, "SET").then(() => undefined, (err: Error) => err),
-      whenAborted(signal).then(() => undefined),
-    ]);
-    if (signal.aborted) break;
-    if (written) {
-      round.abort();
-      await waiting;
-      // A server's error reply is a failed write; no reply (down, or not answering) skips the round.
-      const reason = written instanceof NoAnswerError || side.ready ? written.message : "not connected";
-      if (written instanceof ReplyError) rounds.failed(n, value, written.message);
-      else rounds.unavailable(n, value, reason);
-      continue;
-    }
-    const seen = await waiting;
-    if (seen) rounds.handshake(n, value, stamp, sentAt, seen);
-    else if (!signal.aborted) rounds.timedOut(n, value, timeoutMs);
+    lastStamp = Math.max(epochMicros(), lastStamp + 1);
+    await oneRound(o, side, rounds, n, lastStamp);
   }
   rounds.summary(side.outageFields());
   if (rounds.total > 0 && rounds.skipped === rounds.total && !signal.aborted) {
@@ -96,6 +76,38 @@ export async function writeRounds(o: WriteRoundsOptions): Promise<number> {
     return ExitCode.Timeout;
   }
   return ExitCode.Ok;
+}
+
+/** Writes round `n`'s value and waits for its handshake; a stop ends it unprinted. */
+async function oneRound(
+  o: WriteRoundsOptions,
+  side: WriterSide,
+  rounds: Rounds,
+  n: number,
+  stamp: number,
+): Promise<void> {
+  const { key, timeoutMs, signal } = o;
+  const value = `${o.name} timestamp ${stamp}`;
+  const round = new AbortController();
+  const waiting = side.watcher.wait(value, timeoutMs, AbortSignal.any([signal, round.signal]));
+  const sentAt = performance.now();
+  const written = await Promise.race([
+    answerWithin(side.set(key, value), timeoutMs, "SET").then(() => undefined, (err: Error) => err),
+    whenAborted(signal).then(() => undefined),
+  ]);
+  if (signal.aborted) return;
+  if (written) {
+    round.abort();
+    await waiting;
+    // A server's error reply is a failed write; no reply (down, or not answering) skips the round.
+    const reason = written instanceof NoAnswerError || side.ready ? written.message : "not connected";
+    if (written instanceof ReplyError) rounds.failed(n, value, written.message);
+    else rounds.unavailable(n, value, reason);
+    return;
+  }
+  const seen = await waiting;
+  if (seen) rounds.handshake(n, value, stamp, sentAt, seen);
+  else if (!signal.aborted) rounds.timedOut(n, value, timeoutMs);
 }
 
 /** Now in whole epoch microseconds. */
