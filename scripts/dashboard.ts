@@ -10,28 +10,16 @@
  * @module
  */
 import { COMMON_OPTIONS, runScript, type ScriptSpec } from "../lib/core/cli.ts";
+import { CLUSTER_OPTIONS, resolveTarget } from "../lib/cluster/target.ts";
 import { ExitCode, UsageError } from "../lib/core/exit_codes.ts";
 import { Logger, parseLogLevel } from "../lib/core/log.ts";
 import { defaultIo, type Io, Printer } from "../lib/core/output.ts";
 import { onShutdown } from "../lib/core/shutdown.ts";
-import { withTimeout } from "../lib/core/timing.ts";
-import { CLUSTER_OPTIONS, resolveTarget } from "../lib/cluster/target.ts";
-import { parsePrefix } from "../lib/kv/message.ts";
-import { LISTEN_OPTIONS, listenFlags, serveOrExplain } from "../lib/web/listen.ts";
+import { runDashboard } from "../lib/dashboard/run.ts";
+import { endpointFor } from "../lib/endpoint/endpoint.ts";
 import { DEFAULT_STATS_CHANNEL } from "../lib/events/processor_stats.ts";
-import { SseHub } from "../lib/web/sse.ts";
-import {
-  Board,
-  type BoardState,
-  type ConnectionState,
-  DASHBOARD_HTML,
-  handlePublish,
-  MessageSampler,
-  openSources,
-  readAssets,
-  type ServerState,
-  StateDelta,
-} from "../lib/dashboard/mod.ts";
+import { parsePrefix } from "../lib/kv/message.ts";
+import { LISTEN_OPTIONS, listenFlags } from "../lib/web/listen.ts";
 
 /** The common flags but `--json`: the dashboard's output is the page (its log is text). */
 const { json: _json, ...FLAGS } = COMMON_OPTIONS;
@@ -79,9 +67,6 @@ const SPEC: ScriptSpec = {
   ],
 };
 
-/** Rows of messages and key events kept per tick. */
-const ROWS_PER_TICK = 40;
-
 /**
  * Runs the dashboard until Ctrl+C / SIGTERM.
  *
@@ -96,110 +81,26 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     const streams = flags.list("stream");
     const statsChannel = flags.string("stats-channel") ?? DEFAULT_STATS_CHANNEL;
     if (statsChannel.trim() === "") throw new UsageError("--stats-channel must not be empty");
-    const publishing = !flags.boolean("read-only");
     const tickMs = flags.duration("interval") ?? 500;
     if (tickMs < 100) throw new UsageError("--interval must be at least 100ms, e.g. 500ms");
     const log = new Logger(io.stderr, parseLogLevel(flags.string("log-level")));
     const { hostname, hosts } = listenFlags(flags, log);
-    const target = resolveTarget(flags.list("url"), flags.boolean("cluster"));
+    const endpoint = endpointFor(resolveTarget(flags.list("url"), flags.boolean("cluster")));
     using shutdown = onShutdown(io.signal);
-    const assets = readAssets();
-
-    const sampler = new MessageSampler(ROWS_PER_TICK, statsChannel);
-    const sources = await openSources(target, sampler, log, shutdown.signal);
-    const board = new Board(tickMs, sources.address, { statsChannel, publishing });
-    const hub = new SseHub({ log, replay: 4, heartbeatMs: 15_000, maxBufferedBytes: 256 * 1024 });
-    const sub = sources.sampler;
-    let server: Deno.HttpServer | undefined;
-    let timer: ReturnType<typeof setInterval> | undefined;
-    try {
-      let state: ServerState | undefined;
-      let reading = false;
-      let live = true;
-      let since = Date.now();
-      const poll = async () => {
-        if (reading || !sources.readsReady) return;
-        reading = true;
-        try {
-          state = await sources.readState({ prefix, ...(streams.length ? { streams } : {}) });
-        } catch (err) {
-          if (sources.readsReady) log.warn(`Could not read the server's state: ${(err as Error).message}`);
-        } finally {
-          reading = false;
-        }
-      };
-      // Each page gets the whole state once, then what changed each tick; it appends each point to its chart.
-      const delta = new StateDelta<BoardState>(["messages", "keyEvents"], {
-        history: (h) => h.series.map((s) => s.name),
-      });
-      const tick = () => {
-        const up = sources.readsReady && sub.ready;
-        if (up !== live) [live, since] = [up, Date.now()];
-        const connection: ConnectionState = {
-          live,
-          since,
-          subscriberLive: sub.ready,
-          outages: sub.outages,
-          fellBehind: sub.fellBehind,
-          restarts: sub.restarts,
-        };
-        hub.publish("state", JSON.stringify(delta.next(board.tick(sampler.take(), state, connection))));
-        void poll();
-      };
-      await poll();
-      tick();
-      timer = setInterval(tick, tickMs);
-
-      const page = (body: string, type: string) =>
-        new Response(body, { headers: { "content-type": type, "cache-control": "no-store" } });
-      const publish = {
-        redis: sources.publisher,
-        enabled: publishing,
-        log,
-        samplerLive: () => sub.ready,
-      };
-      server = serveOrExplain({
-        port,
-        hostname,
-        hosts,
-        onListen: ({ hostname, port }) =>
-          log.info(
-            `Dashboard on http://${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}/ ` +
-              `(sampling ${sub.address}). Press Ctrl+C to stop.`,
-          ),
-      }, (request, info) => {
-        const { pathname } = new URL(request.url);
-        if (pathname === "/publish" && request.method === "POST") return handlePublish(request, publish);
-        if (request.method !== "GET" && request.method !== "HEAD") {
-          return new Response(`${request.method} is not allowed here: the page only POSTs to /publish\n`, {
-            status: 405,
-          });
-        }
-        if (pathname === "/") return page(DASHBOARD_HTML, "text/html; charset=utf-8");
-        if (pathname === "/events") {
-          const client = hub.open(info.completed);
-          void hub.attach(client, [{ id: hub.lastId, event: "state", data: JSON.stringify(delta.full) }]);
-          return client.response;
-        }
-        const asset = assets.get(pathname);
-        if (asset) return page(asset.body, asset.type);
-        return new Response(`No such page: ${pathname}. Try /\n`, { status: 404 });
-      });
-      const fatal = await Promise.race([shutdown.requested, sources.failed]) ?? undefined;
-      log.info(`Stopping: closing ${hub.clients} page(s)…`);
-      clearInterval(timer);
-      hub.close();
-      await withTimeout(server.shutdown(), 2000, () => new Error("connections still open")).catch(() =>
-        log.warn("Some HTTP connections were still open after 2 s; closing anyway.")
-      );
-      if (fatal) throw fatal;
-    } finally {
-      clearInterval(timer);
-      hub.close();
-      await sources.close();
-    }
-    const lost = sub.outageSummary("messages published then were not counted.");
-    new Printer(io.stdout).line(`Stopped.${lost ? `\n${lost}` : ""}`);
+    await runDashboard({
+      endpoint,
+      port,
+      hostname,
+      hosts,
+      tickMs,
+      state: { prefix, ...(streams.length ? { streams } : {}) },
+      statsChannel,
+      publishing: !flags.boolean("read-only"),
+      log,
+      out: new Printer(io.stdout),
+      signal: shutdown.signal,
+      requested: shutdown.requested,
+    });
     return ExitCode.Ok;
   });
 }

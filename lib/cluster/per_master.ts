@@ -51,11 +51,13 @@ export class PerMaster<T extends { close(): Promise<void> }> {
    * @param cluster the cluster followed
    * @param hooks what to open on each master, and what to be told
    * @param reporter where a master that cannot be opened is reported (by default)
+   * @param select the masters to open one on, from the slot map (default: every one)
    */
   constructor(
     private readonly cluster: ClusterConnection,
     private readonly hooks: PerMasterHooks<T>,
     private readonly reporter: Reporter,
+    private readonly select: (owners: SlotOwners) => string[] = mastersOf,
   ) {}
 
   /**
@@ -79,7 +81,7 @@ export class PerMaster<T extends { close(): Promise<void> }> {
     const first = this.#owners === undefined;
     const before = this.#owners ?? this.cluster.owners;
     const owners = this.#owners = this.cluster.owners;
-    const masters = mastersOf(owners);
+    const masters = this.select(owners);
     for (const node of masters.filter((m) => !this.#open.has(m))) {
       let conn: T;
       try {

@@ -1,6 +1,6 @@
 /**
- * Where the server address comes from (`--url` > `REDIS_URL` > default) and
- * how it is shown: a password never reaches the terminal.
+ * Where the server address comes from (`--url` > `REDIS_URL` > default), the
+ * database it names, and how it is shown: a password never reaches the terminal.
  *
  * @module
  */
@@ -184,4 +184,40 @@ export function scrubSecret(text: string, url: string): string {
 function urlForms(url: string): string[] {
   const forms = [url, url.trim(), encodeURI(url), encodeURIComponent(url), encodeURI(url.trim())];
   return [...new Set(forms)].filter((f) => f.length > 0).sort((a, b) => b.length - a.length);
+}
+
+/**
+ * The URL with its database path set to `db`, so that the client SELECTs it.
+ *
+ * @param url a `redis://` URL
+ * @param db the database number
+ * @returns the URL ending in `/<db>`
+ * @example
+ * ```ts
+ * import { urlForDb } from "./config.ts";
+ * console.assert(urlForDb("redis://127.0.0.1:6379", 2) === "redis://127.0.0.1:6379/2");
+ * ```
+ */
+export function urlForDb(url: string, db: number): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${db}`;
+  return parsed.toString();
+}
+
+/**
+ * The database a script works on: `--db` if given, else the URL's path, else 0.
+ *
+ * @param flag the value of `--db`, if given
+ * @param url the server URL
+ * @returns the database number
+ * @example
+ * ```ts
+ * import { chooseDb } from "./config.ts";
+ * console.assert(chooseDb(undefined, "redis://h:6379/3") === 3 && chooseDb(1, "redis://h/3") === 1);
+ * ```
+ */
+export function chooseDb(flag: number | undefined, url: string): number {
+  if (flag !== undefined) return flag;
+  const path = new URL(url).pathname.replace(/^\//, "");
+  return path === "" ? 0 : Number(path);
 }

@@ -1,16 +1,21 @@
 /**
- * What the dashboard reads from the server on its command connection, once
- * per poll: the active channels and their subscribers, the server's identity,
- * memory and clients, the round trip, whether keyspace notifications are on,
- * lab 4's stored values and the streams' lengths and groups. Each part is
- * bounded (at most {@linkcode MAX_LISTED} channels, streams and values).
+ * What the dashboard reads once per poll: from each node that holds keys
+ * (the server, or each master), the active channels and their subscribers,
+ * the server's identity, memory and clients, the round trip, whether keyspace
+ * notifications are on and its streams; through the link, lab 4's stored
+ * values and the streams named — all put together as the page's server
+ * state, with a row per node where there are several. Each part is bounded
+ * (at most {@linkcode MAX_LISTED} channels, streams and values).
  *
  * @module
  */
-import type { Cluster, Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import { escapeControl } from "../core/output.ts";
 import { identifyServer, parseInfo } from "../core/server_identity.ts";
-import { readAllStored } from "../kv/store.ts";
+import type { Commands, Link } from "../endpoint/link.ts";
+import type { LinkedNode } from "../endpoint/node_set.ts";
+import { listTypes } from "../kv/store.ts";
+import { updateEventJson } from "../kv/message.ts";
 import { streamGroups } from "../streams/groups.ts";
 
 /** At most this many channels, streams and stored values are read and shown. */
@@ -53,7 +58,10 @@ export interface ServerState {
   }[];
 }
 
-/** What {@linkcode readServerState} reads besides the basics. */
+/** One node's part of the state: all but what is read through the link, and the rows of several nodes. */
+export type NodeState = Omit<ServerState, "stored" | "nodes">;
+
+/** What {@linkcode readServerState} reads besides each node's basics. */
 export interface StateOptions {
   /** Lab 4's key prefix, as kv_updater's `--prefix`; undefined: no stored values. */
   prefix?: string;
@@ -62,25 +70,48 @@ export interface StateOptions {
 }
 
 /**
- * Reads the server's state for the page.
+ * Reads the state of every node that holds keys, and through the link the stored values and the streams named, and
+ * puts them together.
  *
- * @param redis the command connection (not the subscriber)
+ * @param link the dashboard's link (stored values and named streams, routed by key on a cluster)
+ * @param nodes the nodes to read, with their command connections
  * @param options prefix and streams
- * @returns the state
+ * @returns the state; on several nodes, with a row per node
+ */
+export async function readServerState(
+  link: Pick<Link, "getMany" | "redis">,
+  nodes: readonly LinkedNode[],
+  options: StateOptions,
+): Promise<ServerState> {
+  // Each node: its own figures and the streams a SCAN finds among its keys (unless streams are named).
+  const [states, stored, named] = await Promise.all([
+    Promise.all(nodes.map((node) => readNodeState(node.redis, options.streams ? [] : undefined))),
+    readStoredValues(link, nodes.map((node) => node.redis), options.prefix),
+    options.streams ? readStreams(link.redis, options.streams) : undefined,
+  ]);
+  return { ...mergeStates(nodes, states), stored, ...(named ? { streams: named } : {}) };
+}
+
+/**
+ * Reads one node's state for the page.
+ *
+ * @param redis a command connection to the node (not the subscriber)
+ * @param streams the streams to show; undefined: the first ones a `SCAN … TYPE stream` finds
+ * @returns the node's state
  * @example
  * ```ts
  * import { Redis } from "ioredis";
  * import { LocalServer } from "../core/local_server.ts";
- * import { readServerState } from "./server_state.ts";
+ * import { readNodeState } from "./server_state.ts";
  *
  * await using local = Deno.env.get("REDIS_URL") ? undefined : await LocalServer.start();
  * const redis = new Redis(local?.url ?? Deno.env.get("REDIS_URL")!);
- * const state = await readServerState(redis, {});
+ * const state = await readNodeState(redis);
  * console.assert(state.clients >= 1 && state.roundTripMs >= 0);
  * redis.disconnect();
  * ```
  */
-export async function readServerState(redis: Redis, options: StateOptions): Promise<ServerState> {
+export async function readNodeState(redis: Redis, streams?: readonly string[]): Promise<NodeState> {
   const started = performance.now();
   await redis.ping();
   const roundTripMs = Math.round((performance.now() - started) * 1000) / 1000;
@@ -101,8 +132,6 @@ export async function readServerState(redis: Redis, options: StateOptions): Prom
   const counts = listed.length ? (await redis.pubsub("NUMSUB", ...listed)) as (string | number)[] : [];
   const channels = listed.map((name, i) => ({ name: escapeControl(name), subscribers: Number(counts[i * 2 + 1]) }))
     .sort((a, b) => b.subscribers - a.subscribers || a.name.localeCompare(b.name));
-  const stored = await readStoredValues(redis, options.prefix);
-  const streams = await readStreams(redis, options.streams ?? await findStreams(redis));
   return {
     server: who ? `${who.name} ${who.version}` : "unknown server",
     roundTripMs,
@@ -112,8 +141,39 @@ export async function readServerState(redis: Redis, options: StateOptions): Prom
     activeChannels: active.length,
     patterns: Number(patterns),
     ...(notify !== undefined ? { notify } : {}),
-    stored,
-    streams,
+    streams: await readStreams(redis, streams ?? await findStreams(redis)),
+  };
+}
+
+/**
+ * The state from the nodes' states: the first one's server name; round trip, the slowest; clients, channels'
+ * subscribers and patterns summed (the dashboard's own pattern on each node counted once); streams, each node's own;
+ * `notify`, the first node's when all agree, else the one that would warn; and a row per node where there are
+ * several (the nodes with a label).
+ */
+function mergeStates(nodes: readonly LinkedNode[], states: NodeState[]): NodeState & Pick<ServerState, "nodes"> {
+  const channels = new Map<string, number>();
+  for (const s of states) for (const c of s.channels) channels.set(c.name, (channels.get(c.name) ?? 0) + c.subscribers);
+  const notifies = states.map((s) => s.notify);
+  const notify = notifies.includes(undefined) ? undefined : notifies.find((n) => !/[KE]/.test(n!)) ?? notifies[0];
+  const rows = states.flatMap((s, i) => {
+    const { label, slots } = nodes[i]!;
+    if (label === undefined) return [];
+    const row = { address: label, slots, roundTripMs: s.roundTripMs, memory: s.memory, clients: s.clients };
+    return [{ ...row, ...(s.notify !== undefined ? { notify: s.notify } : {}) }];
+  });
+  return {
+    server: states[0]?.server ?? "unknown server",
+    roundTripMs: Math.max(0, ...states.map((s) => s.roundTripMs)),
+    memory: states.map((s) => s.memory).join(" · "),
+    clients: states.reduce((n, s) => n + s.clients, 0),
+    channels: [...channels].map(([name, subscribers]) => ({ name, subscribers }))
+      .sort((a, b) => b.subscribers - a.subscribers || a.name.localeCompare(b.name)).slice(0, MAX_LISTED),
+    activeChannels: states.reduce((n, s) => n + s.activeChannels, 0),
+    patterns: Math.max(0, states.reduce((n, s) => n + s.patterns, 0) - Math.max(0, states.length - 1)),
+    ...(notify !== undefined ? { notify } : {}),
+    streams: states.flatMap((s) => s.streams).slice(0, MAX_LISTED),
+    ...(rows.length ? { nodes: rows } : {}),
   };
 }
 
@@ -123,30 +183,46 @@ async function findStreams(redis: Redis): Promise<string[]> {
   return keys.slice(0, 10).sort();
 }
 
+/** Types read per round trip of stored values. */
+const STORED_BATCH = 1000;
+
 /**
- * Lab 4's stored values under a prefix (none without one), at most {@linkcode MAX_LISTED}.
+ * Lab 4's stored values under a prefix (none without one), sorted by type, at most {@linkcode MAX_LISTED}: the types
+ * found by a SCAN of each node, their values read through the link (keys whose value is not a stored update left out).
  *
- * @param redis a connection, or a cluster client (every master is scanned)
+ * @param link the link the values are read through
+ * @param nodes connections to every node that holds keys
  * @param prefix kv_updater's `--prefix`; undefined: none are read
  * @returns the values, as the live page's `update` events
  */
 export async function readStoredValues(
-  redis: Redis | Cluster,
+  link: Pick<Link, "getMany">,
+  nodes: readonly Redis[],
   prefix: string | undefined,
 ): Promise<ServerState["stored"]> {
   if (prefix === undefined) return [];
-  return (await readAllStored(redis, prefix)).slice(0, MAX_LISTED)
-    .map((s) => ({ type: s.type, event: JSON.parse(s.event) }));
+  const types = [...new Set((await Promise.all(nodes.map((node) => listTypes(node, prefix)))).flat())].sort();
+  const stored: ServerState["stored"] = [];
+  for (let start = 0; start < types.length && stored.length < MAX_LISTED; start += STORED_BATCH) {
+    const batch = types.slice(start, start + STORED_BATCH);
+    const values = await link.getMany(batch.map((type) => prefix + type));
+    batch.forEach((type, n) => {
+      const text = values[n];
+      const event = text ? updateEventJson(type, text) : undefined;
+      if (event) stored.push({ type, event: JSON.parse(event) });
+    });
+  }
+  return stored.slice(0, MAX_LISTED);
 }
 
 /**
  * The length and groups of some streams.
  *
- * @param redis a connection, or a cluster client (each stream read on its master)
+ * @param redis a node's connection, or a link's commands (on a cluster, each stream read on its master)
  * @param names the streams
  * @returns each stream's length and groups, names escaped
  */
-export async function readStreams(redis: Redis | Cluster, names: readonly string[]): Promise<ServerState["streams"]> {
+export async function readStreams(redis: Commands, names: readonly string[]): Promise<ServerState["streams"]> {
   return await Promise.all(names.map(async (name) => {
     const [length, groups] = await Promise.all([redis.xlen(name), streamGroups(redis, name).catch(() => [])]);
     return {

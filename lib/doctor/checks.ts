@@ -11,7 +11,7 @@ import { formatMs, roundMs, summarizeLatency } from "../core/latency.ts";
 import { answerWithin, NoAnswerError } from "../core/no_answer.ts";
 import { unreadableReply } from "../core/server_faults.ts";
 import { probeFlags, readNotifyConfig } from "../keyspace/notifications.ts";
-import { chooseDb } from "../keyspace/channels.ts";
+import { chooseDb } from "../core/config.ts";
 import { deliversEvents, missingFlags } from "../keyspace/notify_flags.ts";
 import type { Reporter } from "../core/output.ts";
 import { onMessage } from "../pubsub/subscribe.ts";

@@ -4,14 +4,13 @@
  * @module
  */
 import { ClusterConnection } from "../cluster/cluster_connection.ts";
-import { PerMaster } from "../cluster/per_master.ts";
-import { describeSlots, rangesOf } from "../cluster/topology.ts";
 import { redactUrl } from "../core/config.ts";
 import { UsageError } from "../core/exit_codes.ts";
 import { ClusterSubscriber } from "./cluster_subscriber.ts";
 import { openClusterLink } from "./cluster_link.ts";
 import type { Endpoint, NodeSetOptions } from "./endpoint.ts";
-import type { Closable, NodeHooks, NodeRef, NodeSet } from "./node_set.ts";
+import { followMasters } from "./master_set.ts";
+import type { Closable, NodeHooks, NodeSet } from "./node_set.ts";
 
 /**
  * The Endpoint of the cluster whose seeds are `urls`.
@@ -22,6 +21,15 @@ import type { Closable, NodeHooks, NodeRef, NodeSet } from "./node_set.ts";
 export function clusterEndpoint(urls: string[]): Endpoint {
   return {
     address: `cluster ${redactUrl(urls[0]!)}`,
+    database(requested) {
+      if (requested !== undefined && requested !== 0) {
+        throw new UsageError("--db must be 0 with --cluster: a cluster has only database 0");
+      }
+      return 0;
+    },
+    writesTo(_url, flag, what) {
+      throw new UsageError(`${flag} does not go with --cluster: ${what} is written through the cluster`);
+    },
     link: (options) => openClusterLink(urls, options),
     subscriber: (options) => ClusterSubscriber.open({ urls, ...options }),
     nodes: <T extends Closable>(hooks: NodeHooks<T>, options: NodeSetOptions) => openMasters(urls, hooks, options),
@@ -37,35 +45,16 @@ async function openMasters<T extends Closable>(
   options: NodeSetOptions,
 ): Promise<NodeSet<T>> {
   const conn = await ClusterConnection.open({ urls, ...options });
-  const ref = (id: string): NodeRef => ({
-    id,
-    url: conn.nodeUrl(id),
-    clusterNode: true,
-    slots: describeSlots(rangesOf(conn.owners, id)),
-  });
-  const masters = new PerMaster<T>(conn, {
-    open: (id) => hooks.open(ref(id)),
-    ...(hooks.openFailed ? { openFailed: (id, err, first) => hooks.openFailed!(ref(id), err, first) } : {}),
-    ...(hooks.opened ? { opened: (id, value, first) => hooks.opened!(ref(id), value, first) } : {}),
-    ...(hooks.dropped
-      ? { dropped: (id, value, before) => hooks.dropped!(id, value, describeSlots(rangesOf(before, id))) }
-      : {}),
-  }, options.reporter);
-  let untrack = () => {};
+  let masters: NodeSet<T>;
   try {
-    await masters.sync();
+    masters = await followMasters(conn, hooks, options.reporter);
   } catch (err) {
-    await masters.close();
     await conn.close();
     throw err;
   }
-  untrack = conn.onTopologyChange(() => void masters.sync());
   return {
-    entries: () => masters.entries(),
-    all: () => masters.all(),
-    settled: () => masters.settled(),
+    ...masters,
     close: async () => {
-      untrack();
       await masters.close();
       await conn.close();
     },

@@ -10,6 +10,7 @@ import { commandLostConnection } from "../core/client.ts";
 import { slotOf, topologyChanges } from "../cluster/topology.ts";
 import { toSeconds } from "../core/json_event.ts";
 import type { Link, LinkOptions, LinkOutageFields } from "./link.ts";
+import { linkMasters } from "./master_set.ts";
 
 /**
  * The link of a connected cluster.
@@ -50,6 +51,10 @@ export function clusterLink(conn: ClusterConnection): Link {
     publishCountsAll: false,
     soleServer: undefined,
     nodeOf: (key) => conn.owners[slotOf(key)] ?? "",
+    via: "through the cluster",
+    combinable: (keys) => new Set(keys.map(slotOf)).size <= 1,
+    getMany: (keys) => Promise.all(keys.map((key) => conn.cluster.get(key))),
+    nodes: (hooks, options) => linkMasters(conn, hooks, options),
     outageSummary: (cost) => conn.outageSummary(cost),
     outageJson: (): LinkOutageFields => ({
       outages: conn.outages,
@@ -64,11 +69,18 @@ export function clusterLink(conn: ClusterConnection): Link {
  * Opens a link to a cluster.
  *
  * @param urls its seed nodes
- * @param options how it behaves (`reconnect` does not apply: a cluster client always follows its nodes)
+ * @param options how it behaves (`reconnect` does not apply: a cluster client always follows its nodes; `db` is 0)
  * @returns the link, connected
  * @throws {CliError} when the cluster cannot be used (see {@linkcode ClusterConnection.open})
  */
 export async function openClusterLink(urls: string[], options: LinkOptions): Promise<Link> {
-  const { reconnect: _, ...rest } = options;
-  return clusterLink(await ClusterConnection.open({ urls, ...rest }));
+  const { reconnect: _, db: __, topology, ...rest } = options;
+  return clusterLink(
+    await ClusterConnection.open({
+      urls,
+      ...rest,
+      ...(topology?.reporter ? { reporter: topology.reporter } : {}),
+      ...(topology?.lossNote ? { lossNote: topology.lossNote } : {}),
+    }),
+  );
 }

@@ -52,6 +52,23 @@ export interface Endpoint {
   /** The address, password hidden: `redis://…`, or `cluster redis://…` (the first seed's). */
   readonly address: string;
   /**
+   * The database a script works on: `requested` if given, else the URL's, else 0.
+   *
+   * @param requested the database asked for (`--db`), if any
+   * @throws {UsageError} when it has no such database: a cluster has only database 0
+   */
+  database(requested?: number): number;
+  /**
+   * The Endpoint of another server that writes go to instead of this one, e.g. the primary of a read-only replica
+   * (`--write-url`).
+   *
+   * @param url that server's URL
+   * @param flag the option that named it, for the error
+   * @param what what would be written there, for the error, e.g. `the handshake`
+   * @throws {UsageError} on a cluster, whose client writes each key on the master serving it
+   */
+  writesTo(url: string, flag: string, what: string): Endpoint;
+  /**
    * Opens a link for commands.
    *
    * @throws {CliError} when the server or cluster cannot be used

@@ -7,6 +7,7 @@
  */
 import type { Redis, RedisCommander } from "ioredis";
 import type { Reporter } from "../core/output.ts";
+import type { Closable, LinkedNode, NodeHooks, NodeLinkOptions, NodeSet } from "./node_set.ts";
 
 /**
  * The commands a link sends: those of one ioredis connection, which a
@@ -32,6 +33,13 @@ export interface LinkOptions {
   autoPipelining?: boolean;
   /** Stops the first connect at once (Ctrl+C): opening then throws a CliError with code 0. */
   signal?: AbortSignal;
+  /** The database its commands go to, on one server (a cluster has only database 0); default: the URL's. */
+  db?: number;
+  /**
+   * Where a cluster's own events (a node lost or back, slots moved) are reported, and what losing one of its nodes
+   * costs, when not as `reporter` and `lossNote` say; one server has no such events.
+   */
+  topology?: { reporter?: Reporter; lossNote?: string };
 }
 
 /** The outage fields of a summary, for a link. */
@@ -107,6 +115,27 @@ export interface Link {
   readonly soleServer: Pick<Redis, "options" | "status"> | undefined;
   /** The node (`host:port`) serving `key` now, or undefined on one server (which serves every key). */
   nodeOf(key: string): string | undefined;
+  /** Where its commands go, in words for a message: `on redis://…` (one server) or `through the cluster`. */
+  readonly via: string;
+  /**
+   * Whether one command (a script, MULTI, MGET) may touch every one of `keys`: always on one server; on a cluster,
+   * when they hash to one slot.
+   */
+  combinable(keys: readonly string[]): boolean;
+  /**
+   * The string values of `keys`, in order (null for a key that is absent): one MGET on one server; on a cluster, a
+   * GET per key, each on the master serving it.
+   */
+  getMany(keys: readonly string[]): Promise<(string | null)[]>;
+  /**
+   * Opens one `T` per node that holds data, each given a command connection to its node, and follows the nodes as
+   * this link sees them (no connection of the set's own to watch them): on one server, the server with this link's
+   * own connection (left open when the set closes); on a cluster, each master (only the one serving
+   * `options.holding`, when given) with a connection opened as `options` say, closed after its `T`.
+   *
+   * @throws what `hooks.open` threw for a node at the start
+   */
+  nodes<T extends Closable>(hooks: NodeHooks<T, LinkedNode>, options: NodeLinkOptions): Promise<NodeSet<T>>;
   /**
    * One line for a summary about the outages, or undefined when there was none.
    *

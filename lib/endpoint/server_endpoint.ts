@@ -4,12 +4,12 @@
  * @module
  */
 import { Connection } from "../core/client.ts";
-import { redactUrl } from "../core/config.ts";
+import { chooseDb, redactUrl } from "../core/config.ts";
 import { CliError, ExitCode } from "../core/exit_codes.ts";
 import { LocalServer } from "../core/local_server.ts";
 import { SubscriberConnection } from "../pubsub/subscriptions.ts";
 import type { Endpoint, StandInOptions } from "./endpoint.ts";
-import type { Closable, NodeHooks, NodeRef, NodeSet } from "./node_set.ts";
+import { oneNode, serverNode } from "./node_set.ts";
 import { openServerLink } from "./server_link.ts";
 import type { Subscriber } from "./subscriber.ts";
 
@@ -22,28 +22,13 @@ import type { Subscriber } from "./subscriber.ts";
 export function serverEndpoint(url: string): Endpoint {
   return {
     address: redactUrl(url),
+    database: (requested) => chooseDb(requested, url),
+    writesTo: (writeUrl) => serverEndpoint(writeUrl),
     link: (options) => openServerLink(url, options),
     async subscriber(options): Promise<Subscriber> {
       return await SubscriberConnection.open({ url, ...options });
     },
-    async nodes<T extends Closable>(hooks: NodeHooks<T>): Promise<NodeSet<T>> {
-      const parsed = new URL(url);
-      const node: NodeRef = { id: `${parsed.hostname}:${parsed.port || 6379}`, url, clusterNode: false, slots: "all" };
-      const value = await hooks.open(node);
-      hooks.opened?.(node, value, true);
-      let closed = false;
-      const set: NodeSet<T> = {
-        entries: () => closed ? [] : [[node.id, value]],
-        all: () => [value],
-        settled: () => Promise.resolve(),
-        close: async () => {
-          if (closed) return;
-          closed = true;
-          await value.close();
-        },
-      };
-      return set;
-    },
+    nodes: (hooks) => oneNode(serverNode(url), hooks),
     checkup: (checkup) => checkup.server(url),
     async standIn(options: StandInOptions): Promise<LocalServer | undefined> {
       if (!options.always && await answers(url, options)) return undefined;

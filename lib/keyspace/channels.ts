@@ -275,39 +275,3 @@ export function planWatch(db: number, keys: readonly string[], events: readonly 
     firstDelivery: firstDeliveryOf(subscriptions),
   };
 }
-
-/**
- * The URL with its database path set to `db`, so that the client SELECTs it.
- *
- * @param url a `redis://` URL
- * @param db the database number
- * @returns the URL ending in `/<db>`
- * @example
- * ```ts
- * import { urlForDb } from "./channels.ts";
- * console.assert(urlForDb("redis://127.0.0.1:6379", 2) === "redis://127.0.0.1:6379/2");
- * ```
- */
-export function urlForDb(url: string, db: number): string {
-  const parsed = new URL(url);
-  parsed.pathname = `/${db}`;
-  return parsed.toString();
-}
-
-/**
- * The database a script works on: `--db` if given, else the URL's path, else 0.
- *
- * @param flag the value of `--db`, if given
- * @param url the server URL
- * @returns the database number
- * @example
- * ```ts
- * import { chooseDb } from "./channels.ts";
- * console.assert(chooseDb(undefined, "redis://h:6379/3") === 3 && chooseDb(1, "redis://h/3") === 1);
- * ```
- */
-export function chooseDb(flag: number | undefined, url: string): number {
-  if (flag !== undefined) return flag;
-  const path = new URL(url).pathname.replace(/^\//, "");
-  return path === "" ? 0 : Number(path);
-}

@@ -9,9 +9,9 @@
  */
 import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
-import { type Cluster, type Redis, ReplyError } from "ioredis";
+import { type Redis, ReplyError } from "ioredis";
 import { CliError, ExitCode } from "../core/exit_codes.ts";
-import { slotOf } from "../cluster/topology.ts";
+import type { Commands } from "../endpoint/link.ts";
 import { keyspaceChannel, parseNotification } from "./channels.ts";
 import { onMessage, subscribeAll, type Subscription, unsubscribeAll } from "../pubsub/subscribe.ts";
 
@@ -87,23 +87,23 @@ export interface Response {
   handshake: boolean;
 }
 
-/** A command connection: one server's, or a cluster client that routes each key to its node. */
-export type KeyClient = Redis | Cluster;
-
 /** Where the listener reads and writes. */
 export interface ResponderOptions {
-  /** A command connection to the server listened to, or the cluster client. */
-  read: KeyClient;
-  /** A connection to the server the handshake goes to, when it is another one (`--write-url`). */
-  write?: KeyClient;
+  /** The commands of a link to the server listened to (or to the cluster). */
+  read: Commands;
+  /** The commands of a link to the server the handshake goes to, when it is another one (`--write-url`). */
+  write?: Commands;
   /** The handshake key, or undefined for `--no-handshake`. */
   handshakeKey?: string;
   /** The listener's name in the handshake value. */
   name: string;
   /** Told once when the Lua script is refused and two round trips are used instead. */
   onFallback?: (reason: string) => void;
-  /** `read` is a cluster client: a key of another slot than the handshake key's is read, then acknowledged (2 trips). */
-  cluster?: boolean;
+  /**
+   * Whether one script may read and write both keys ({@linkcode Link.combinable}; default: always): a key of another
+   * slot of a cluster than the handshake key's is read, then acknowledged (2 round trips).
+   */
+  combinable?: (keys: readonly string[]) => boolean;
 }
 
 /**
@@ -119,9 +119,6 @@ export interface ResponderOptions {
 export class HandshakeResponder {
   /** `script`: 1 round trip; `pipeline`: read, then write (2); `read-only`: no handshake (1). */
   mode: RespondMode;
-  /** On a cluster, the script runs only for keys in the handshake key's slot (one node, one script); others use two. */
-  readonly #handshakeSlot: number | undefined;
-
   /**
    * Creates a HandshakeResponder.
    *
@@ -129,9 +126,6 @@ export class HandshakeResponder {
    */
   constructor(private readonly options: ResponderOptions) {
     this.mode = options.handshakeKey === undefined ? "read-only" : options.write ? "pipeline" : "script";
-    this.#handshakeSlot = options.cluster && options.handshakeKey !== undefined
-      ? slotOf(options.handshakeKey)
-      : undefined;
   }
 
   /**
@@ -144,8 +138,7 @@ export class HandshakeResponder {
   async respond(key: string): Promise<Response> {
     const writes = this.options.handshakeKey !== undefined && key !== this.options.handshakeKey;
     try {
-      const oneSlot = this.#handshakeSlot === undefined || slotOf(key) === this.#handshakeSlot;
-      if (this.mode === "script" && oneSlot) {
+      if (this.mode === "script" && (this.options.combinable?.([key, this.options.handshakeKey!]) ?? true)) {
         try {
           return await this.#viaScript(key, writes);
         } catch (err) {
@@ -243,18 +236,18 @@ export class HandshakeWatcher implements AsyncDisposable {
   #stop: () => void = () => {};
   readonly #subscription: Subscription;
 
-  private constructor(private sub: Redis, private readonly read: KeyClient, db: number, key: string) {
+  private constructor(private sub: Redis, private readonly read: Commands, db: number, key: string) {
     this.#subscription = { kind: "channel", name: keyspaceChannel(db, key) };
   }
 
   /**
    * Subscribes to the handshake key's keyspace channel.
    *
-   * @param options the subscriber connection (on a cluster: to the node owning the key), a command connection (or
-   *   the cluster client), the db and the handshake key
+   * @param options the subscriber connection (on a cluster: to the node owning the key), a link's commands to read
+   *   with, the db and the handshake key
    * @returns the watcher, subscribed
    */
-  static async start(options: { sub: Redis; read: KeyClient; db: number; key: string }): Promise<HandshakeWatcher> {
+  static async start(options: { sub: Redis; read: Commands; db: number; key: string }): Promise<HandshakeWatcher> {
     const watcher = new HandshakeWatcher(options.sub, options.read, options.db, options.key);
     watcher.#stop = await watcher.#listen(options.sub);
     return watcher;

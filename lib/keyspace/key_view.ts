@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { Cluster, Redis } from "ioredis";
+import type { Commands } from "../endpoint/link.ts";
 import { escapeControl, showPayload } from "../core/output.ts";
 
 /** How many members of a collection are shown. */
@@ -55,7 +55,7 @@ function goneView(type: string): KeyView {
  * or stream as its size and first {@linkcode PREVIEW_MEMBERS} members
  * (one round trip), anything else as its type.
  *
- * @param redis a command connection, or a cluster client
+ * @param redis a link's commands (one server's, or a cluster's, routed by key)
  * @param key the key
  * @param type its type, from TYPE
  * @returns the view
@@ -65,7 +65,7 @@ function goneView(type: string): KeyView {
  * console.log(view.text); // hash, 2 fields: {name=ann, ts=1725543675}
  * ```
  */
-export async function readKeyView(redis: Redis | Cluster, key: string, type: string): Promise<KeyView> {
+export async function readKeyView(redis: Commands, key: string, type: string): Promise<KeyView> {
   const n = PREVIEW_MEMBERS;
   switch (type) {
     case "string":

@@ -8,7 +8,8 @@
 import { type Redis, ReplyError } from "ioredis";
 import { Connection } from "../core/client.ts";
 import { CliError, ExitCode } from "../core/exit_codes.ts";
-import { keyeventChannel, keyspaceChannel, urlForDb } from "./channels.ts";
+import { keyeventChannel, keyspaceChannel } from "./channels.ts";
+import { urlForDb } from "../core/config.ts";
 import { flagLetters, mergeFlags, missingFlags, orderFlags } from "./notify_flags.ts";
 import { answerWithin } from "../core/no_answer.ts";
 import { nullWriter, Reporter } from "../core/output.ts";
@@ -280,8 +281,10 @@ export interface EnsureOptions {
   address: string;
   /** Where a change is recorded, to be reported or undone at exit. */
   changes?: NotifyChanges;
-  /** On a cluster: the node's probe connections skip the cluster check, and its probe keys carry this hash tag. */
-  cluster?: { keyTag: string };
+  /** The server is a node of a cluster: its probe connections skip the cluster check. */
+  clusterNode?: boolean;
+  /** A hash tag that puts the probe keys on the server's own slots (on a cluster); default none. */
+  keyTag?: string;
 }
 
 /** What {@linkcode ensureNotifications} did. */
@@ -354,7 +357,8 @@ export async function ensureNotifications(options: EnsureOptions): Promise<Ensur
     writeUrl: options.writeUrl,
     db: options.db,
     flags: needed,
-    ...(options.cluster ? { clusterNode: true, keyTag: options.cluster.keyTag } : {}),
+    ...(options.clusterNode ? { clusterNode: true } : {}),
+    ...(options.keyTag ? { keyTag: options.keyTag } : {}),
   });
   if (probe.ok) {
     const assumed = probe.unproven ? ` (${probe.unproven} cannot be probed: assumed on)` : "";

@@ -6,7 +6,8 @@
  *
  * @module
  */
-import type { Cluster, Redis } from "ioredis";
+import type { Redis } from "ioredis";
+import type { Commands } from "../endpoint/link.ts";
 
 /**
  * Creates the group at `startId` unless it exists (the stream too, if
@@ -63,11 +64,11 @@ function pairs(raw: unknown): Record<string, unknown> {
 /**
  * The groups of a stream (none when the stream does not exist).
  *
- * @param redis a connection
+ * @param redis a connection, or a link's commands (a cluster's route the stream to its master)
  * @param stream the stream
  * @returns its groups
  */
-export async function streamGroups(redis: Redis | Cluster, stream: string): Promise<GroupInfo[]> {
+export async function streamGroups(redis: Commands, stream: string): Promise<GroupInfo[]> {
   let raw: unknown[];
   try {
     raw = (await redis.xinfo("GROUPS", stream)) as unknown[];

@@ -1,12 +1,6 @@
 import assert from "node:assert/strict";
-import {
-  chooseDb,
-  eventClass,
-  globToRegExp,
-  parseNotification,
-  planWatch,
-  urlForDb,
-} from "../../lib/keyspace/channels.ts";
+import { chooseDb, urlForDb } from "../../lib/core/config.ts";
+import { eventClass, globToRegExp, parseNotification, planWatch } from "../../lib/keyspace/channels.ts";
 
 Deno.test("planWatch() uses keyspace channels for plain keys and filters only events here", () => {
   const plan = planWatch(0, ["shared_key"], ["set"]);
