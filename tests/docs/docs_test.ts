@@ -21,7 +21,7 @@
  *   what it prints next (from where the last one stopped); a line `^C` sends
  *   SIGINT to the terminal's process group, as Ctrl+C does, and the lines
  *   after it are what it prints until it ends. Every other command runs to
- *   its end (at most 45 s) and must exit 0; `exit N` expects N. `any order`
+ *   its end (at most 45 s) and must exit 0 (bash, pipefail on); `exit N` expects N. `any order`
  *   takes the shown lines in any order (two processes writing side by side);
  *   `server keydb` (or `valkey`, `redis`, several) runs the block only on
  *   those servers (another's output differs). Clauses go after a colon,
@@ -44,7 +44,8 @@
  *
  * Besides running: every relative link and #anchor must resolve, every page
  * be reachable from README.md, no page may hold a placeholder (`@@…@@`,
- * TODO, FIXME), every `redis-cli` must name its server (`-u`, `-p`), and
+ * TODO, FIXME), every `redis-cli` must name its server (`-u`, `-p`), every
+ * kill be by PID (no `pkill`, `killall`), and
  * every `deno run -A scripts/NAME.ts …` and `deno task NAME …` of any block
  * (runnable or not) must parse: its flags are those the script's own
  * `--help` lists, with a value where they take one.
@@ -58,6 +59,20 @@ import { allPages, MARKED_LANGS, type Page, ROOT } from "./markdown.ts";
 import { parseSession, Session } from "./session.ts";
 
 const pages = await allPages();
+
+/** Caches every script's imports first: on a clean clone a first download would print lines no page shows. */
+async function cacheScripts(): Promise<void> {
+  const scripts = [...Deno.readDirSync(ROOT + "scripts")].map((e) => `scripts/${e.name}`).filter((p) =>
+    p.endsWith(".ts")
+  );
+  const { code, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["cache", ...scripts, "tests/bench/main.ts"],
+    cwd: ROOT,
+    stdout: "null",
+  }).output();
+  assert.equal(code, 0, new TextDecoder().decode(stderr));
+}
+let cached: Promise<void> | undefined;
 const pageByPath = new Map(pages.map((p) => [p.path, p]));
 
 /** The path of a link's target from the root, and its anchor. */
@@ -155,6 +170,16 @@ Deno.test("docs: every redis-cli in a block names its server (-u URL or -p PORT)
   assert.deepEqual(problems, []);
 });
 
+Deno.test("docs: every kill in a block is by PID (no pkill or killall, whose patterns hit other processes too)", () => {
+  const problems = pages.flatMap((page) =>
+    page.blocks.flatMap((block) =>
+      commandLines(block).filter((c) => tokenize(c.text).some((t) => !t.op && /^(pkill|killall)$/.test(t.word)))
+        .map((c) => `${page.path}:${block.line + 1 + c.index}: ${c.text}`)
+    )
+  );
+  assert.deepEqual(problems, []);
+});
+
 Deno.test("docs: every deno run -A scripts/… and deno task … of every block parses against the script's --help", async () => {
   const helps = new Map<string, ReturnType<typeof accepted>>();
   const problems: string[] = [];
@@ -194,7 +219,9 @@ for (const page of pages) {
   const name = `docs: ${page.path}: its ${runnable.length} runnable block(s) print what they show`;
   const body = async () => {
     assert.ok(typeof spec !== "string", `${page.path}: ${spec}`);
-    await using session = await Session.start(spec);
+    await (cached ??= cacheScripts());
+    const session = await Session.start(spec);
+    let failure: Error | undefined;
     let blocks = 0, commands = 0, otherServer = 0;
     for (const block of runnable) {
       const mark = block.mark!;
@@ -205,15 +232,24 @@ for (const page of pages) {
       try {
         commands += await session.run(block);
       } catch (err) {
-        throw new Error(`${page.path}:${block.line}: ${(err as Error).message}\n\n${session.terminals()}`);
+        failure = new Error(`${page.path}:${block.line}: ${(err as Error).message}\n\n${session.terminals()}`);
+        break;
       }
       blocks++;
     }
+    try {
+      await session[Symbol.asyncDispose]();
+    } catch (err) {
+      // Both said: a block that failed and a server that was reached (a distribution's) are two findings.
+      failure = new Error([failure?.message, (err as Error).message].filter(Boolean).join("\n\nAnd at the end: "));
+    }
+    if (failure) throw failure;
     tally.push(
       `${page.path}: ${blocks} block(s) run (${commands} command(s)) on ${session.serverKind || "no server"}` +
         `${otherServer ? `, ${otherServer} for another server` : ""}, ${parseOnly} parse only`,
     );
   };
+
   const needsCluster = (typeof spec !== "string" && spec.ports.some((p) => p.kind.startsWith("cluster"))) ||
     runnable.some((b) => b.lines.some((l) => /deno task cluster/.test(l)));
   if (needsCluster) clusterTest(name, body);

@@ -61,7 +61,7 @@ class Terminal {
 
   constructor(readonly command: string, env: Record<string, string>, stdin?: string) {
     this.#child = new Deno.Command("bash", {
-      args: ["-c", `exec 2>&1\n${command}`],
+      args: ["-o", "pipefail", "-c", `exec 2>&1\n${command}`], // a pipeline fails when any part of it does
       cwd: ROOT,
       env,
       clearEnv: true,
