@@ -1,5 +1,5 @@
 /**
- * README's `--json` tables as data, and the check that holds a script's output to them and to the envelope's rules:
+ * README's `--json` tables (docs/reference/json.md since the README was split into pages) as data, and the check that holds a script's output to them and to the envelope's rules:
  * shared by the contract tests on one server (tests/core/) and on a cluster (tests/cluster/).
  *
  * @module
@@ -23,7 +23,7 @@ export interface Row {
   optional: string[];
 }
 
-const README = new URL("../README.md", import.meta.url);
+const README = new URL("../docs/reference/json.md", import.meta.url);
 
 /** The rows of README's `--json` tables: the scripts' own, their streams modes', their cluster modes'. */
 function readContract(): Row[] {

@@ -3,7 +3,7 @@
  * every line it writes is held to README's "`--json` output" table and to the
  * envelope's rules (lib/core/json_event.ts), and so is every line of the
  * streams modes (`--durable`, `--stream`) to the table after it, whose rows are
- * keyed by script and mode. The tables are read from README itself, so the manual and this check cannot disagree silently: an event or
+ * keyed by script and mode. The tables are read from README's page itself (docs/reference/json.md), so the manual and this check cannot disagree silently: an event or
  * field the table does not list fails here, and so does a row of the table
  * that no script produced. The events the processors publish (not print),
  * `processor_stats`, are held alike to README's table of them.
@@ -31,7 +31,7 @@ import { CONTRACT, hold, rowKey, SEEN, valueProblems } from "../json_contract.ts
 type Main = (args: string[], io: CapturedIo) => Promise<number>;
 
 const SCRIPTS_DIR = new URL("../../scripts/", import.meta.url);
-const README = new URL("../../README.md", import.meta.url);
+const README = new URL("../../docs/reference/json.md", import.meta.url);
 
 /** README's table of the published events (`| published by | channel | event_type | fields |`), by event_type. */
 function readPublished(): Map<string, { channel: string; required: string[]; optional: string[] }> {
