@@ -13,7 +13,6 @@ export * from "./message_template.ts";
 export * from "./output_limit.ts";
 export * from "./publish.ts";
 export * from "./publish_lane.ts";
-export * from "./push_messages.ts";
 export * from "./sharded.ts";
 export * from "./stdin_lines.ts";
 export * from "./subscribe.ts";

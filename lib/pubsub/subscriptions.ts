@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { type ReadAhead, readMessagesAhead } from "./push_messages.ts";
+import { type ReadAhead, readMessagesAhead } from "../wire/push_cutter.ts";
 import { toSeconds } from "../core/json_event.ts";
 import { type Redis, ReplyError } from "ioredis";
 import { Connection, type ConnectionOptions } from "../core/client.ts";
@@ -166,7 +166,7 @@ export class SubscriberConnection {
       lostSince: () => (made.self ? made.self.#lost() : undefined),
     });
     made.self = new SubscriberConnection(conn, await readSubscriberFacts(conn.redis), options);
-    // Messages are read ahead of ioredis's decoder, which costs far more per message (push_messages.ts).
+    // Messages are read ahead of ioredis's decoder, which costs far more per message (lib/wire/push_cutter.ts).
     made.self.#readAhead = readMessagesAhead(conn.redis);
     return made.self;
   }

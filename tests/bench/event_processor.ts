@@ -11,7 +11,7 @@
  * the processor's default concurrency of 64) vs the same by hand with no
  * validation, no concurrency bound and no statistics. EventSubscriber's
  * messages are read as event_processor.ts reads them, cut out of the socket
- * ahead of ioredis (lib/pubsub/push_messages.ts); the baselines use ioredis's
+ * ahead of ioredis (lib/wire/push_cutter.ts); the baselines use ioredis's
  * own `messageBuffer` events.
  *
  * @module
@@ -21,7 +21,7 @@ import { Connection } from "../../lib/core/client.ts";
 import { EventPublisher } from "../../lib/events/publisher.ts";
 import { processorHandlers } from "../../lib/events/processing.ts";
 import { EventSubscriber } from "../../lib/events/subscriber.ts";
-import { readMessagesAhead } from "../../lib/pubsub/push_messages.ts";
+import { readMessagesAhead } from "../../lib/wire/push_cutter.ts";
 import { LocalServer } from "../../lib/core/local_server.ts";
 import { Reporter } from "../../lib/core/output.ts";
 import { delay, withTimeout } from "../../lib/core/timing.ts";

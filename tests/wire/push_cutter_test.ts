@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { EventEmitter } from "node:events";
 import type { Redis } from "ioredis";
-import { readMessagesAhead, replyEnd } from "../../lib/pubsub/push_messages.ts";
+import { readMessagesAhead, replyEnd } from "../../lib/wire/push_cutter.ts";
 
 const bulk = (s: string | Uint8Array) => {
   const b = Buffer.from(s);

@@ -58,7 +58,7 @@ const lineFailure = (n: number) => (n === LINE_INCOMPLETE ? INCOMPLETE : UNKNOWN
  * @returns the index after the reply, -1 or -2
  * @example
  * ```ts
- * import { replyEnd } from "./push_messages.ts";
+ * import { replyEnd } from "./push_cutter.ts";
  * console.assert(replyEnd(new TextEncoder().encode("*1\r\n:1\r\n"), 0) === 8);
  * ```
  */
