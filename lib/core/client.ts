@@ -55,6 +55,29 @@ export interface ConnectionOptions {
 const LOST = /Stream isn't writeable|Connection is closed|MaxRetriesPerRequest|ECONNRESET|EPIPE/;
 
 /**
+ * A command (or a batch of them) of a connection of our own — not an ioredis
+ * client's — failed because that connection was lost or could not be made.
+ *
+ * @example
+ * ```ts
+ * import { commandLostConnection, ConnectionLostError } from "./client.ts";
+ * const err = new ConnectionLostError("reconnecting");
+ * console.assert(err.message === "Connection lost (reconnecting)." && commandLostConnection(err));
+ * ```
+ */
+export class ConnectionLostError extends Error {
+  /**
+   * Creates a ConnectionLostError.
+   *
+   * @param detail what happened, e.g. `cannot connect: …` (said in brackets)
+   */
+  constructor(detail?: string) {
+    super(`Connection lost${detail ? ` (${detail})` : ""}.`);
+    this.name = "ConnectionLostError";
+  }
+}
+
+/**
  * Whether a failed command failed because the connection was lost (as
  * opposed to a server that answered with an error): the socket may be gone
  * before ioredis has noticed the close, so its status can still say ready.
@@ -69,7 +92,8 @@ const LOST = /Stream isn't writeable|Connection is closed|MaxRetriesPerRequest|E
  * ```
  */
 export function commandLostConnection(err: unknown): boolean {
-  return err instanceof Error && (err.name === "MaxRetriesPerRequestError" || LOST.test(err.message));
+  return err instanceof ConnectionLostError ||
+    (err instanceof Error && (err.name === "MaxRetriesPerRequestError" || LOST.test(err.message)));
 }
 
 /** How long to wait before reconnect attempt `n` (1-based): 100 ms doubling to 5 s, with jitter. */

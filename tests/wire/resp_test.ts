@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { decodeReply, ErrorReply, RespScanner, RespSyntaxError } from "../../lib/wire/resp.ts";
+import { SimpleReplyReader } from "../../lib/wire/simple_replies.ts";
 
 const bytes = (s: string) => Buffer.from(s);
 
@@ -40,4 +41,24 @@ Deno.test("decodeReply() throws a RespSyntaxError on bytes that are no RESP2 rep
     () => decodeReply(bytes("\x00\x01junk")),
     (err) => err instanceof RespSyntaxError && err.shown === "??junk",
   );
+});
+
+Deno.test("SimpleReplyReader reads integers, errors and statuses however the bytes are cut; anything else throws", () => {
+  const wire = bytes("+OK\r\n:0\r\n:1234\r\n-NOPERM no\r\n:-5\r\n");
+  const expected = ["status OK", "integer 0", "integer 1234", "error NOPERM no", "integer -5"];
+  for (let cut = 0; cut <= wire.length; cut++) {
+    const got: string[] = [];
+    const on = {
+      integer: (n: number) => got.push(`integer ${n}`),
+      error: (t: string) => got.push(`error ${t}`),
+      status: (t: string) => got.push(`status ${t}`),
+    };
+    const reader = new SimpleReplyReader();
+    reader.feed(wire.subarray(0, cut), on);
+    reader.feed(wire.subarray(cut), on);
+    assert.deepEqual(got, expected, `cut at ${cut}`);
+  }
+  const ignore = { integer: () => {}, error: () => {}, status: () => {} };
+  assert.throws(() => new SimpleReplyReader().feed(bytes("$5\r\nhello\r\n"), ignore), RespSyntaxError);
+  assert.throws(() => new SimpleReplyReader().feed(bytes(":1x\r\n"), ignore), RespSyntaxError);
 });
