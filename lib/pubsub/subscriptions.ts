@@ -10,10 +10,10 @@
  *
  * @module
  */
-import { type ReadAhead, readMessagesAhead } from "../wire/push_cutter.ts";
 import { toSeconds } from "../core/json_event.ts";
 import { type Redis, ReplyError } from "ioredis";
 import { Connection, type ConnectionOptions } from "../core/client.ts";
+import { type ReadAhead, readPushesAhead } from "../core/ioredis_guard.ts";
 import { CliError, ExitCode } from "../core/exit_codes.ts";
 import { escapeControl } from "../core/output.ts";
 import { formatNumber } from "../core/stats.ts";
@@ -167,7 +167,7 @@ export class SubscriberConnection {
     });
     made.self = new SubscriberConnection(conn, await readSubscriberFacts(conn.redis), options);
     // Messages are read ahead of ioredis's decoder, which costs far more per message (lib/wire/push_cutter.ts).
-    made.self.#readAhead = readMessagesAhead(conn.redis);
+    made.self.#readAhead = readPushesAhead(conn.redis);
     return made.self;
   }
 

@@ -21,7 +21,7 @@ import { Connection } from "../../lib/core/client.ts";
 import { EventPublisher } from "../../lib/events/publisher.ts";
 import { processorHandlers } from "../../lib/events/processing.ts";
 import { EventSubscriber } from "../../lib/events/subscriber.ts";
-import { readMessagesAhead } from "../../lib/wire/push_cutter.ts";
+import { readPushesAhead } from "../../lib/core/ioredis_guard.ts";
 import { LocalServer } from "../../lib/core/local_server.ts";
 import { Reporter } from "../../lib/core/output.ts";
 import { delay, withTimeout } from "../../lib/core/timing.ts";
@@ -55,7 +55,7 @@ const plainIoredis: Consumer = async (redis, _url, channel, tick) => {
 /** EventSubscriber with a handler doing nothing, its messages read as event_processor.ts reads them. */
 export const noOpConsumer: Consumer = async (redis, _url, channel, tick) => {
   // As on event_processor.ts's SubscriberConnection: messages cut out of the socket ahead of ioredis.
-  const readAhead = readMessagesAhead(redis);
+  const readAhead = readPushesAhead(redis);
   const subscriber = new EventSubscriber(redis, { topics: { [channel]: tick } });
   await subscriber.start();
   return async () => {
@@ -76,7 +76,7 @@ export const processorHandlersConsumer: Consumer = async (redis, url, _channel, 
     offlineQueue: true,
     autoPipelining: true,
   });
-  const readAhead = readMessagesAhead(redis);
+  const readAhead = readPushesAhead(redis);
   const subscriber = new EventSubscriber(redis, {
     topics: processorHandlers(new EventPublisher(pub.redis, { source: "bench" }), tick),
   });
