@@ -98,6 +98,8 @@ export class PublishLane {
     if (this.#fatal) throw this.#fatal;
     if (messages.length === 0) return [];
     const socket = await this.#connected();
+    // Its close may have been handled while this waited for the socket: nothing would answer the batch any more.
+    if (this.#attempt?.socket !== socket || this.#attempt.closed) throw this.#fatal ?? new ConnectionLostError();
     const bytes = encodePublishBatch(messages, this.command);
     return new Promise<number[]>((resolve, reject) => {
       this.#pending.push({ receivers: [], count: messages.length, resolve, reject });
