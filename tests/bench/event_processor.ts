@@ -64,6 +64,15 @@ export const noOpConsumer: Consumer = async (redis, _url, channel, tick) => {
   };
 };
 
+/** EventSubscriber with a handler doing nothing, its messages decoded by ioredis (the public path: no read-ahead). */
+const noOpDecodedConsumer: Consumer = async (redis, _url, channel, tick) => {
+  const subscriber = new EventSubscriber(redis, { topics: { [channel]: tick } });
+  await subscriber.start();
+  return async () => {
+    await subscriber.shutdown(5000);
+  };
+};
+
 /**
  * EventSubscriber with the processor's handlers, its messages read as event_processor.ts reads them (also the
  * pub/sub row of the streams benchmark).
@@ -235,6 +244,11 @@ export async function run(): Promise<void> {
     ["handler doing no work", [
       ["plain ioredis subscriber, counting (baseline)", "bench:events:plain", plainIoredis],
       ["EventSubscriber, handler doing no work (goal ≥ ×0.8)", "bench:events:noop", noOpConsumer],
+      [
+        "EventSubscriber, handler doing no work, ioredis's decoder (no read-ahead)",
+        "bench:events:noop_decoded",
+        noOpDecodedConsumer,
+      ],
     ]],
     ["processing: a result published per event", [
       ["plain ioredis: parse, publish a result (baseline)", "bench:events:by_hand", plainParseAndPublish],
