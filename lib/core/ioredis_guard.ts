@@ -416,11 +416,10 @@ export interface ReadAhead {
   active(): boolean;
 }
 
-/** What a client's current socket needs for reading ahead: undefined when it has it, else why not. */
-function readAheadLacks(redis: Redis): string | undefined {
-  if (!socketOf(redis)) return "a socket (stream) with emit";
+/** Whether a client's current socket has what reading ahead relies on: a socket with `emit`, `condition.subscriber`. */
+function canReadAhead(redis: Redis): boolean {
   const condition = redis.condition as Record<string, unknown> | null | undefined;
-  return condition && "subscriber" in condition ? undefined : "condition.subscriber";
+  return socketOf(redis) !== undefined && condition !== null && condition !== undefined && "subscriber" in condition;
 }
 
 /** A socket whose data is read ahead, with its cutter. */
@@ -459,7 +458,7 @@ export function readPushesAhead(redis: Redis): ReadAhead {
     if ((redis.stream as unknown as HookedSocket | undefined)?.[READ_AHEAD]) return; // this socket is read ahead
     taken += cutter?.taken ?? 0;
     cutter = undefined;
-    if (readAheadLacks(redis) !== undefined) return; // ioredis reads it all
+    if (!canReadAhead(redis)) return; // ioredis reads it all
     const stream = redis.stream as unknown as HookedSocket;
     const emit = stream.emit;
     const own = new PushCutter(messageSink(redis, () => own.halt()), (bytes) => emit.call(stream, "data", bytes));

@@ -366,8 +366,9 @@ async function receiveTables(): Promise<void> {
 }
 
 /** The publish side alone: publishSeries through a PublishLane next to ioredis's pipeline, one redis-cli subscribed. */
-async function publishSideTable(): Promise<void> {
-  await using server = await LocalServer.start();
+export async function publishSideTable(): Promise<void> {
+  // Room in the server's buffer for redis-cli, which may fall behind a publisher at full speed.
+  await using server = await LocalServer.start({ args: ["--client-output-buffer-limit", "pubsub 1gb 512mb 60"] });
   const listener = new Deno.Command("redis-cli", {
     args: ["-p", String(server.port), "subscribe", "bench:side"],
     stdout: "null",
@@ -385,7 +386,11 @@ async function publishSideTable(): Promise<void> {
       }
     }
   } finally {
-    listener.kill("SIGTERM");
+    try {
+      listener.kill("SIGTERM");
+    } catch {
+      // it has ended already
+    }
     await listener.status;
   }
   printTable(
