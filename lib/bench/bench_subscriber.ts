@@ -9,6 +9,7 @@
  * @module
  */
 import type { Connection } from "../core/client.ts";
+import { pauseReading } from "../core/ioredis_guard.ts";
 import type { BenchMode } from "./modes.ts";
 import type { LatencyHistogram } from "./latency_histogram.ts";
 import { decodeStamp, nowMicros } from "./payload.ts";
@@ -138,13 +139,12 @@ export class BenchSubscriber {
    * @returns resolves when it reads again
    */
   stall(ms: number, signal: AbortSignal): Promise<void> {
-    const streams = this.legs.map((leg) => leg.conn.redis.stream);
-    for (const stream of streams) stream.pause();
+    const paused = this.legs.map((leg) => pauseReading(leg.conn.redis));
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
         signal.removeEventListener("abort", done);
-        for (const stream of streams) stream.resume();
+        for (const resume of paused) resume?.();
         resolve();
       };
       const timer = setTimeout(done, ms);

@@ -13,7 +13,7 @@ import { CliError, ExitCode } from "../core/exit_codes.ts";
 import { unreadableReply } from "../core/server_faults.ts";
 import type { Reporter } from "../core/output.ts";
 import { routeIoredisWarnings } from "../core/ioredis_warnings.ts";
-import { guardIoredis } from "../core/ioredis_guard.ts";
+import { guardIoredis, stopSlotRefresh } from "../core/ioredis_guard.ts";
 import { ABORTED, delay, unlessAborted, withTimeout } from "../core/timing.ts";
 import { describeSlots, rangesOf, type SlotOwners, slotOwners, topologyChanges } from "./topology.ts";
 
@@ -322,18 +322,7 @@ export class ClusterConnection {
     if ((this.cluster.status as string) !== "end") this.cluster.disconnect();
     // ioredis arms a timer of `disconnectTimeout` per node to destroy its socket: let them run out.
     await delay(DISCONNECT_TIMEOUT_MS + 20);
-    await this.#stopRefreshing();
-  }
-
-  /**
-   * ioredis 6.0.0 re-arms its slot-map refresh timer when a refresh still in flight at the disconnect completes
-   * (likely while a node is down): wait for that refresh (at most its timeout) and clear the timer again.
-   */
-  async #stopRefreshing(): Promise<void> {
-    const internal = this.cluster as unknown as { isRefreshing?: boolean; clearNodesRefreshInterval?: () => void };
-    const until = Date.now() + SLOTS_REFRESH_TIMEOUT_MS + 500;
-    while (internal.isRefreshing && Date.now() < until) await delay(20);
-    internal.clearNodesRefreshInterval?.();
+    await stopSlotRefresh(this.cluster);
   }
 }
 

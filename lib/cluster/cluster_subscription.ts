@@ -10,6 +10,7 @@
  */
 import type { Cluster, Redis } from "ioredis";
 import type { CliError } from "../core/exit_codes.ts";
+import { plainSubscriberOf } from "../core/ioredis_guard.ts";
 import { toSeconds } from "../core/json_event.ts";
 import type { Reporter } from "../core/output.ts";
 import { subscribeAll, type Subscription, unsubscribeAll } from "../pubsub/subscribe.ts";
@@ -18,11 +19,6 @@ import type { ClusterConnection } from "./cluster_connection.ts";
 
 /** How often the subscriber connection is looked at, in ms: a gap is reported within this. */
 const WATCH_MS = 100;
-
-/** ioredis's ClusterSubscriber (private in its types): the connection it subscribes on now. */
-interface SubscriberHolder {
-  subscriber?: { getInstance(): Redis | null | undefined };
-}
 
 /**
  * Subscriptions to plain channels and patterns through a cluster client,
@@ -96,7 +92,7 @@ export class ClusterSubscription {
   }
 
   #instance(): Redis | undefined {
-    return (this.conn.cluster as unknown as SubscriberHolder).subscriber?.getInstance() ?? undefined;
+    return plainSubscriberOf(this.conn.cluster);
   }
 
   #instanceKey(): string {

@@ -12,6 +12,7 @@
 import { readEnv } from "../core/config.ts";
 import { CliError, ExitCode } from "../core/exit_codes.ts";
 import { askServer, findServerBinary, freePort, LocalServer, portFree } from "../core/local_server.ts";
+import { ErrorReply, type Reply } from "../wire/resp.ts";
 import { delay } from "../core/timing.ts";
 import { CLUSTER_SLOTS, type ClusterNodeLine, parseClusterNodes } from "./topology.ts";
 
@@ -522,12 +523,16 @@ class ReplyError extends Error {}
 async function command(port: number, text: string): Promise<string> {
   const reply = await askServer(port, text, 2000);
   if (reply === undefined) throw new Error(`127.0.0.1:${port} did not answer ${text.split(" ", 2).join(" ")}`);
-  if (reply.startsWith("-")) throw new ReplyError(`127.0.0.1:${port}: ${reply.slice(1).trim()}`);
-  if (reply.startsWith("$")) {
-    const eol = reply.indexOf("\r\n");
-    return reply.slice(eol + 2, eol + 2 + Number(reply.slice(1, eol)));
-  }
-  return reply.slice(1).trim();
+  if (reply instanceof ErrorReply) throw new ReplyError(`127.0.0.1:${port}: ${reply.message}`);
+  return String(reply);
+}
+
+/** The fields of a reply given as name, value, name, value… (a map on RESP2), by name. */
+function fieldsOf(reply: Reply): Map<string, Reply> {
+  const fields = new Map<string, Reply>();
+  if (!Array.isArray(reply)) return fields;
+  for (let i = 0; i + 1 < reply.length; i += 2) fields.set(String(reply[i]), reply[i + 1]!);
+  return fields;
 }
 
 /**
@@ -539,15 +544,15 @@ async function command(port: number, text: string): Promise<string> {
  */
 async function linksWithoutPong(port: number, view: ClusterNodeLine[]): Promise<string | undefined> {
   const reply = await askServer(port, "CLUSTER LINKS", 2000);
-  if (reply === undefined || reply.startsWith("-")) return undefined;
+  if (!Array.isArray(reply)) return undefined; // no answer, or an error: no CLUSTER LINKS
   const made = new Map<string, number>();
-  const link =
-    /\$9\r\ndirection\r\n\$2\r\nto\r\n\$4\r\nnode\r\n\$40\r\n([0-9a-f]{40})\r\n\$11\r\ncreate-time\r\n:(\d+)/g;
-  for (const [, id, at] of reply.matchAll(link)) made.set(id!, Number(at));
   // An incoming link is tied to its node by the first PING on it; until then the light messages on it are dropped.
-  const tied = new Set(
-    [...reply.matchAll(/\$9\r\ndirection\r\n\$4\r\nfrom\r\n\$4\r\nnode\r\n\$40\r\n([0-9a-f]{40})/g)].map((m) => m[1]),
-  );
+  const tied = new Set<string>();
+  for (const link of reply.map(fieldsOf)) {
+    const node = String(link.get("node"));
+    if (link.get("direction") === "to") made.set(node, Number(link.get("create-time")));
+    else if (link.get("direction") === "from") tied.add(node);
+  }
   const waiting = view.find((v) =>
     !v.flags.has("myself") && (!(v.pongReceivedMs >= (made.get(v.id) ?? Infinity)) || !tied.has(v.id))
   );

@@ -9,7 +9,13 @@ import { redactUrl, scrubSecret } from "./config.ts";
 import { CliError, ExitCode } from "./exit_codes.ts";
 import type { Reporter } from "./output.ts";
 import { routeIoredisWarnings } from "./ioredis_warnings.ts";
-import { guardIoredis } from "./ioredis_guard.ts";
+import {
+  guardIoredis,
+  type IncomingWatch,
+  ioredisLostConnection,
+  socketConnected,
+  watchIncoming,
+} from "./ioredis_guard.ts";
 import { diagnose, type FailureFacts, TLS_PORT } from "./server_faults.ts";
 import { ABORTED, delay, unlessAborted, withTimeout } from "./timing.ts";
 import { currentTls } from "./tls.ts";
@@ -51,8 +57,28 @@ export interface ConnectionOptions {
   clusterNode?: boolean;
 }
 
-/** What ioredis says when a command could not be sent or answered because the connection went away. */
-const LOST = /Stream isn't writeable|Connection is closed|MaxRetriesPerRequest|ECONNRESET|EPIPE/;
+/**
+ * A command (or a batch of them) of a connection of our own — not an ioredis
+ * client's — failed because that connection was lost or could not be made.
+ *
+ * @example
+ * ```ts
+ * import { commandLostConnection, ConnectionLostError } from "./client.ts";
+ * const err = new ConnectionLostError("reconnecting");
+ * console.assert(err.message === "Connection lost (reconnecting)." && commandLostConnection(err));
+ * ```
+ */
+export class ConnectionLostError extends Error {
+  /**
+   * Creates a ConnectionLostError.
+   *
+   * @param detail what happened, e.g. `cannot connect: …` (said in brackets)
+   */
+  constructor(detail?: string) {
+    super(`Connection lost${detail ? ` (${detail})` : ""}.`);
+    this.name = "ConnectionLostError";
+  }
+}
 
 /**
  * Whether a failed command failed because the connection was lost (as
@@ -69,7 +95,7 @@ const LOST = /Stream isn't writeable|Connection is closed|MaxRetriesPerRequest|E
  * ```
  */
 export function commandLostConnection(err: unknown): boolean {
-  return err instanceof Error && (err.name === "MaxRetriesPerRequestError" || LOST.test(err.message));
+  return err instanceof ConnectionLostError || ioredisLostConnection(err);
 }
 
 /** How long to wait before reconnect attempt `n` (1-based): 100 ms doubling to 5 s, with jitter. */
@@ -93,7 +119,7 @@ interface Wire {
   bytesIn: number;
   firstBytes: string;
   lastChunk: string;
-  stream?: Redis["stream"];
+  socket?: IncomingWatch;
 }
 
 /**
@@ -159,7 +185,7 @@ export class Connection {
       // arrived would fail again (one error and one more close listener per piece), so stop reading at once
       // and keep the first error: it is what the server did wrong.
       const unreadable = err.message.endsWith(". Please report this.");
-      if (unreadable) stopReading(this.#reading?.stream);
+      if (unreadable) this.#reading?.socket?.stopReading();
       if (unreadable && this.#reading !== this.#wire) return; // from a socket already given up
       if (this.#lastError?.unreadable) return;
       this.#lastError = {
@@ -176,21 +202,20 @@ export class Connection {
   /** Starts afresh on the socket just connected: counts what the server sends, forgets earlier errors. */
   #watchWire(): void {
     this.#lastError = undefined;
-    const stream = this.redis.stream;
-    const wire: Wire = { bytesIn: 0, firstBytes: "", lastChunk: "", stream };
+    const wire: Wire = { bytesIn: 0, firstBytes: "", lastChunk: "" };
     this.#wire = wire;
-    // Before ioredis's own listener: an error its parser raises on this piece then knows where it came from.
-    stream?.prependListener("data", (chunk: Uint8Array) => {
+    // Before ioredis reads it: an error its parser raises on this piece then knows where it came from.
+    const socket = watchIncoming(this.redis, (chunk) => {
       this.#reading = wire;
       wire.lastChunk = String.fromCharCode(...chunk.subarray(0, 40));
       if (wire.firstBytes.length < 40) wire.firstBytes += wire.lastChunk.slice(0, 40 - wire.firstBytes.length);
       wire.bytesIn += chunk.length;
     });
+    if (socket) wire.socket = socket;
   }
 
   /** What the current (or last) socket saw, with the last error. */
   #facts(timedOut: boolean): FailureFacts {
-    const stream = this.redis.stream as { connecting?: boolean } | undefined;
     const e = this.#lastError;
     return {
       ...(e ? { reason: e.message } : {}),
@@ -198,7 +223,7 @@ export class Connection {
       ...(e?.command ? { command: e.command } : {}),
       timedOut,
       timeoutMs: this.options.connectTimeoutMs ?? 5000,
-      accepted: this.#wire.bytesIn > 0 || this.redis.status === "connect" || stream?.connecting === false,
+      accepted: this.#wire.bytesIn > 0 || this.redis.status === "connect" || socketConnected(this.redis),
       bytesIn: this.#wire.bytesIn,
       firstBytes: this.#wire.firstBytes,
       lastChunk: this.#wire.lastChunk,
@@ -367,16 +392,6 @@ export class Connection {
       await delay(DISCONNECT_TIMEOUT_MS + 20);
     }
   }
-}
-
-/**
- * Stops a socket whose data cannot be parsed: no more of it reaches ioredis's parser (whose every further error
- * would make ioredis drop the connection again, by then perhaps the next one), and it closes.
- */
-function stopReading(stream: Redis["stream"] | undefined): void {
-  stream?.removeAllListeners("data");
-  stream?.pause();
-  stream?.destroy();
 }
 
 /** Thrown inside {@linkcode Connection} when the stop signal ends the first connect. */

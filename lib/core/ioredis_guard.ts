@@ -1,11 +1,19 @@
 /**
- * The one door to ioredis's internals: what pubsub-lab changes inside the
- * pinned client library, why, and the check that what it relies on is still
- * there. {@linkcode guardIoredis} runs before the first connection of a
- * process: it finds each internal it needs ({@linkcode missingInternals}) and
- * patches once, or stops the script with one line naming the installed
- * ioredis version and what changed (exit code 9). tests/core/ioredis_guard_test.ts
- * proves each assumption against the real pinned ioredis and a real server.
+ * The one door to ioredis's internals: every use pubsub-lab makes of what
+ * ioredis does not document (its socket, its subscriber state, its reply
+ * handler, a cluster's subscriber and slot-map timer, the words of its errors
+ * and its `console.warn` advice) is a named function here, and nowhere else.
+ * tests/core/ioredis_guard_test.ts, the canary, proves each assumption
+ * against the real pinned ioredis and a real server (and cluster).
+ *
+ * At start-up ({@linkcode guardIoredis}, before the first connection) what
+ * can be checked on clients never connected is checked, and a missing piece
+ * stops the script with one line naming the ioredis version and what changed
+ * (exit code 9): the reply handler's parts, and a cluster's subscriber and
+ * slot-map refresh. What lives on a connected socket is checked on each
+ * socket, and when it is not there ioredis's own public path is taken: no
+ * message is read ahead of its decoder ({@linkcode readPushesAhead}), nothing
+ * is paused or counted ({@linkcode pauseReading}, {@linkcode watchIncoming}).
  *
  * The patch: ioredis 6.0.0's reply handler (`DataHandler` in
  * `built/DataHandler.js`) reads a reply as the confirmation of the command it
@@ -19,37 +27,38 @@
  * {@linkcode ReplyHandlingError}, the connection is dropped and ioredis
  * reconnects as usual (a connection of ours reports it as lost, in words);
  * nothing more from that socket reaches the client. An exception from a
- * listener ioredis calls on the way (a `message` listener, on RESP2) goes the
- * same way: said in the "lost" line, never uncaught.
+ * `message` listener goes the same way, whether ioredis called it or the
+ * read-ahead did: said in the "lost" line, never uncaught.
  *
  * @module
  */
-import { Redis } from "ioredis";
+import type { Buffer } from "node:buffer";
+import { Cluster, Redis } from "ioredis";
 import * as dataHandlerModule from "ioredis/built/DataHandler.js";
 import ioredisPackage from "ioredis/package.json" with { type: "json" };
+import { type MessageSink, PushCutter } from "../wire/push_cutter.ts";
 import { CliError, ExitCode } from "./exit_codes.ts";
+import { delay } from "./timing.ts";
 
 /** The version of ioredis installed (read from its package.json). */
 export const IOREDIS_VERSION: string = ioredisPackage.version;
+
+// ---------------------------------------------------------------------------------------------------------------
+// What is checked at start-up
 
 /** A command waiting for its reply, as ioredis queues it. */
 interface QueuedCommand {
   command: { name: string; reject(err: Error): void };
 }
 
-/** The client a reply handler serves: the parts of it the guard uses. */
-interface HandledClient {
-  commandQueue: { peekFront(): QueuedCommand | undefined };
-  recoverFromFatalError(commandError: Error, err: Error, options: { offlineQueue: boolean }): void;
-}
-
-/** Marks a reply handler whose socket was given up. */
-const GIVEN_UP = Symbol("pubsub-lab: socket given up");
-
-/** ioredis's reply handler (`DataHandler`), as the guard sees it. */
-interface ReplyHandler {
-  redis: HandledClient;
-  [GIVEN_UP]?: true;
+/** What a cluster client has inside (private in its types). */
+interface ClusterInsides {
+  /** The subscriber of plain channels and patterns: the connection it subscribes on now. */
+  subscriber?: { getInstance(): Redis | null | undefined };
+  /** Whether a read of the slot map is in flight. */
+  isRefreshing?: boolean;
+  /** Clears the timer of the next periodic read of the slot map. */
+  clearNodesRefreshInterval?: () => void;
 }
 
 /** What the guard needs of ioredis, to check before patching (and to stand in for in a test). */
@@ -58,10 +67,12 @@ export interface IoredisParts {
   dataHandler: unknown;
   /** A client, never connected: to look at what every client has. */
   client: unknown;
+  /** A cluster client, never connected: to look at what every cluster client has. */
+  cluster: unknown;
 }
 
 /**
- * Which of the internals the guard relies on are missing from `parts`.
+ * Which of the internals checked at start-up are missing from `parts`.
  *
  * @param parts ioredis's parts (by default the installed ioredis's)
  * @returns one phrase per missing internal; empty when all are there
@@ -69,30 +80,46 @@ export interface IoredisParts {
  * ```ts
  * import { missingInternals } from "./ioredis_guard.ts";
  * console.assert(missingInternals().length === 0);
- * console.assert(missingInternals({ dataHandler: class {}, client: {} }).length === 3);
+ * console.assert(missingInternals({ dataHandler: class {}, client: {}, cluster: {} }).length === 6);
  * ```
  */
 export function missingInternals(parts: IoredisParts = installedParts()): string[] {
   const proto = (parts.dataHandler as { prototype?: Record<string, unknown> } | undefined)?.prototype;
-  const client = parts.client as Partial<Record<keyof HandledClient, { peekFront?: unknown }>> | undefined;
-  return [
-    ...(typeof proto?.dispatch === "function" && proto.dispatch.length === 1
-      ? []
-      : ["DataHandler.prototype.dispatch(fn) (built/DataHandler.js), through which every reply is handled"]),
-    ...(typeof client?.commandQueue?.peekFront === "function"
-      ? []
-      : ["a client's commandQueue.peekFront() (the command the next reply answers)"]),
-    ...(typeof client?.recoverFromFatalError === "function"
-      ? []
-      : ["a client's recoverFromFatalError(err, err, options) (which gives a socket up and reconnects)"]),
+  const client = parts.client as { commandQueue?: { peekFront?: unknown }; recoverFromFatalError?: unknown };
+  const cluster = (parts.cluster ?? {}) as Record<keyof ClusterInsides, unknown> & ClusterInsides;
+  const needs: [boolean, string][] = [
+    [
+      typeof proto?.dispatch === "function" && proto.dispatch.length === 1,
+      "DataHandler.prototype.dispatch(fn) (built/DataHandler.js), through which every reply is handled",
+    ],
+    [
+      typeof client?.commandQueue?.peekFront === "function",
+      "a client's commandQueue.peekFront() (the command the next reply answers)",
+    ],
+    [
+      typeof client?.recoverFromFatalError === "function",
+      "a client's recoverFromFatalError(err, err, options) (which gives a socket up and reconnects)",
+    ],
+    [
+      typeof cluster.subscriber?.getInstance === "function",
+      "a cluster's subscriber.getInstance() (the connection plain channels are subscribed on)",
+    ],
+    [typeof cluster.isRefreshing === "boolean", "a cluster's isRefreshing (a read of the slot map in flight)"],
+    [
+      typeof cluster.clearNodesRefreshInterval === "function",
+      "a cluster's clearNodesRefreshInterval() (which stops the periodic read of the slot map)",
+    ],
   ];
+  return needs.filter(([there]) => !there).map(([, what]) => what);
 }
 
-/** The installed ioredis's parts; the client made for it is never connected and ended at once. */
+/** The installed ioredis's parts; the clients made for it are never connected and ended at once. */
 function installedParts(): IoredisParts {
   const client = new Redis({ lazyConnect: true });
   client.disconnect();
-  return { dataHandler: dataHandlerClass(), client };
+  const cluster = new Cluster([], { lazyConnect: true });
+  cluster.disconnect();
+  return { dataHandler: dataHandlerClass(), client, cluster };
 }
 
 /** The `DataHandler` class: the module's default export (Deno hands CommonJS's `exports` over as its default). */
@@ -104,9 +131,9 @@ function dataHandlerClass(): unknown {
 let guarded = false;
 
 /**
- * Checks that ioredis still has what the guard relies on and patches it,
- * once per process; later calls do nothing. Call it before the first client
- * connects ({@linkcode Connection} and `ClusterConnection` do).
+ * Checks that ioredis still has what is checked at start-up and patches its
+ * reply handler, once per process; later calls do nothing. Call it before the
+ * first client connects ({@linkcode Connection} and `ClusterConnection` do).
  *
  * @param parts ioredis's parts (by default the installed ioredis's: a test passes stand-ins)
  * @throws {CliError} with exit code 9 and one line naming the ioredis version and what changed, when something is missing
@@ -134,12 +161,16 @@ export function guardIoredis(parts?: IoredisParts): void {
   guarded = true;
 }
 
+// ---------------------------------------------------------------------------------------------------------------
+// The reply handler, guarded
+
 /**
  * A command failed, and its connection was given up, because handling a
  * reply threw inside ioredis: a reply that does not fit the command it was
  * taken to answer (from a server that breaks the protocol, or a client
- * library that lost track of its commands). Its message ends with "Please
- * report this." as ioredis's own for a reply it cannot parse.
+ * library that lost track of its commands), or a listener that threw. Its
+ * message ends with "Please report this." as ioredis's own for a reply it
+ * cannot parse.
  */
 export class ReplyHandlingError extends Error {
   /**
@@ -190,13 +221,22 @@ export function replyHandlingFault(message: string): ReplyHandlingFault | undefi
   return { version: m[1]!, ...(m[2] ? { command: m[2] } : {}), detail: m[3]! };
 }
 
+/** Marks a reply handler whose socket was given up. */
+const GIVEN_UP = Symbol("pubsub-lab: socket given up");
+
+/** ioredis's reply handler (`DataHandler`), as the guard sees it. */
+interface ReplyHandler {
+  redis: Redis;
+  [GIVEN_UP]?: true;
+}
+
 /**
  * `DataHandler.prototype.dispatch` guarded: `fn` handles one reply. When it throws, the socket is given up (see the
  * module's description); the command it took off the queue, if any, fails with the error, as do those waiting.
  */
 function guardedDispatch(this: ReplyHandler, fn: () => void): void {
   if (this[GIVEN_UP]) return; // the rest of what a given-up socket sent
-  const queue = this.redis.commandQueue;
+  const queue = this.redis.commandQueue as { peekFront(): QueuedCommand | undefined };
   const head = queue.peekFront();
   try {
     fn();
@@ -207,4 +247,306 @@ function guardedDispatch(this: ReplyHandler, fn: () => void): void {
     if (taken) head.command.reject(fault);
     this.redis.recoverFromFatalError(fault, fault, { offlineQueue: false });
   }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The words of its errors, and its advice on the console
+
+/** What ioredis (and Node's sockets under it) say when a command could not be sent or answered: the connection went. */
+const LOST = /Stream isn't writeable|Connection is closed|MaxRetriesPerRequest|ECONNRESET|EPIPE/;
+
+/**
+ * Whether ioredis failed a command because its connection was lost or not
+ * there (as opposed to a server that answered with an error).
+ *
+ * @param err what the command rejected with
+ * @returns true for a lost connection
+ * @example
+ * ```ts
+ * import { ioredisLostConnection } from "./ioredis_guard.ts";
+ * console.assert(ioredisLostConnection(new Error("Connection is closed.")));
+ * console.assert(!ioredisLostConnection(new Error("NOPERM no permissions")));
+ * ```
+ */
+export function ioredisLostConnection(err: unknown): boolean {
+  return err instanceof Error && (err.name === "MaxRetriesPerRequestError" || LOST.test(err.message));
+}
+
+/** How ioredis's advice begins: it writes it with `console.warn`. */
+const ADVICE = /^\[(WARN|ERROR)\] /;
+/** Who hears ioredis's advice (the newest does). */
+const adviceListeners: ((line: string) => void)[] = [];
+let consoleWarn: typeof console.warn | undefined;
+
+function routeAdvice(...args: unknown[]): void {
+  const text = args.map(String).join(" ");
+  const listener = adviceListeners.at(-1);
+  if (!listener || !ADVICE.test(text)) return consoleWarn?.(...args);
+  listener(text);
+}
+
+/**
+ * Hands ioredis's advice (the `[WARN] …` and `[ERROR] …` lines it writes
+ * with `console.warn`, e.g. on every reconnect) to `listener` instead of the
+ * terminal, until the returned function is called; other `console.warn` calls
+ * pass through. The newest listener hears it; `console.warn` is restored
+ * when none is left.
+ *
+ * @param listener gets each line
+ * @returns stops it; calling it again does nothing
+ * @example
+ * ```ts
+ * import { onIoredisWarning } from "./ioredis_guard.ts";
+ * const heard: string[] = [];
+ * const stop = onIoredisWarning((line) => heard.push(line));
+ * console.warn("[WARN] Redis server does not require a password, but a password was supplied.");
+ * stop();
+ * console.assert(heard.length === 1);
+ * ```
+ */
+export function onIoredisWarning(listener: (line: string) => void): () => void {
+  adviceListeners.push(listener);
+  if (!consoleWarn) [consoleWarn, console.warn] = [console.warn, routeAdvice];
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    adviceListeners.splice(adviceListeners.lastIndexOf(listener), 1);
+    if (adviceListeners.length === 0 && consoleWarn) [console.warn, consoleWarn] = [consoleWarn, undefined];
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The socket
+
+/** ioredis's socket for the current connection (`stream`, undocumented), when it is there and one we can use. */
+function socketOf(redis: Redis): Redis["stream"] | undefined {
+  const stream = redis.stream as Partial<Redis["stream"]> | undefined;
+  return typeof stream?.prependListener === "function" && typeof stream.pause === "function" &&
+      typeof stream.resume === "function" && typeof stream.destroy === "function" && typeof stream.emit === "function"
+    ? redis.stream
+    : undefined;
+}
+
+/** One socket watched by {@linkcode watchIncoming}. */
+export interface IncomingWatch {
+  /** Stops this socket: no more of what it received reaches ioredis (nor is read ahead), and it closes. */
+  stopReading(): void;
+}
+
+/**
+ * Calls `onChunk` with each piece the client's current socket receives,
+ * before ioredis reads it (so that an error ioredis raises on that piece
+ * knows where it came from). Call it on each `connect`.
+ *
+ * @param redis a client, just connected
+ * @param onChunk gets each piece (a view: copy what is kept)
+ * @returns the socket watched, to stop reading it; undefined when the socket cannot be watched (nothing is counted)
+ */
+export function watchIncoming(redis: Redis, onChunk: (chunk: Uint8Array) => void): IncomingWatch | undefined {
+  const socket = socketOf(redis);
+  socket?.prependListener("data", onChunk);
+  return socket && {
+    stopReading: () => {
+      (socket as unknown as HookedSocket)[READ_AHEAD]?.halt();
+      socket.removeAllListeners("data");
+      socket.pause();
+      socket.destroy();
+    },
+  };
+}
+
+/**
+ * Whether the client's socket got as far as a connection (its TCP connect
+ * finished), though nothing may have been said on it yet.
+ *
+ * @param redis a client
+ * @returns true once connected; false while connecting, or when not known
+ */
+export function socketConnected(redis: Redis): boolean {
+  return (redis.stream as { connecting?: boolean } | undefined)?.connecting === false;
+}
+
+/**
+ * Stops reading the client's socket until the returned function is called:
+ * what the server sends waits in its output buffer (and the kernel's).
+ *
+ * @param redis a connected client
+ * @returns resumes reading; undefined when the socket cannot be paused (then nothing was)
+ * @example
+ * ```ts ignore
+ * const resume = pauseReading(conn.redis);
+ * setTimeout(() => resume?.(), 0); // let the handlers run before reading on
+ * ```
+ */
+export function pauseReading(redis: Redis): (() => void) | undefined {
+  const socket = socketOf(redis);
+  if (!socket) return undefined;
+  socket.pause();
+  return () => void socket.resume();
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Subscribed, and messages read ahead of ioredis's decoder
+
+/**
+ * Whether ioredis takes the client's connection as subscribed now (to a
+ * channel, pattern or sharded channel): only then does it deliver messages.
+ *
+ * @param redis a client
+ * @returns true while subscribed
+ */
+export function subscribedNow(redis: Redis): boolean {
+  return Boolean(redis.condition?.subscriber);
+}
+
+/** Reading ahead on one client, as {@linkcode readPushesAhead} set it up. */
+export interface ReadAhead {
+  /** Stops reading ahead on later sockets. */
+  stop(): void;
+  /**
+   * Bytes of a reply the current (or last) socket began and has not finished — after its close, a reply the server
+   * cut short: it closed the connection while it still had more to send. Undefined when not known (nothing is read
+   * ahead on that socket, or ioredis reads it all since something the cutter does not know came).
+   */
+  unfinished(): number | undefined;
+  /** How many messages were read ahead in all (not through ioredis's decoder). */
+  taken(): number;
+  /** Whether the current socket is read ahead (false: ioredis's decoder reads it all, as without a read-ahead). */
+  active(): boolean;
+}
+
+/** Whether a client's current socket has what reading ahead relies on: a socket with `emit`, `condition.subscriber`. */
+function canReadAhead(redis: Redis): boolean {
+  const condition = redis.condition as Record<string, unknown> | null | undefined;
+  return socketOf(redis) !== undefined && condition !== null && condition !== undefined && "subscriber" in condition;
+}
+
+/** A socket whose data is read ahead, with its cutter. */
+const READ_AHEAD = Symbol("pubsub-lab: read ahead");
+
+/** ioredis's socket as the read-ahead hooks it. */
+interface HookedSocket {
+  emit: (event: string | symbol, ...args: unknown[]) => boolean;
+  [READ_AHEAD]?: PushCutter;
+}
+
+/**
+ * Reads message pushes ahead of ioredis's decoder on the client's current
+ * socket and on every later one: each is cut out of the socket's bytes
+ * (lib/wire/push_cutter.ts) and emitted on the client exactly as ioredis
+ * emits it (`messageBuffer`, and `message` when someone listens; the same for
+ * `pmessage` and `smessage`), only while ioredis takes the connection as
+ * subscribed; every other reply is handed on to ioredis whole and in order.
+ * Only RESP3 pushes are taken: on RESP2 a reply is told from a message by the
+ * command queue, which only ioredis has. On a socket that lacks what this
+ * relies on, nothing is read ahead: ioredis decodes every message itself.
+ *
+ * @param redis a client that will subscribe (connected or not)
+ * @returns how to stop it on later sockets, and what it saw
+ * @example
+ * ```ts ignore
+ * const readAhead = readPushesAhead(conn.redis);
+ * conn.redis.on("messageBuffer", (channel, payload) => {});
+ * conn.redis.on("close", () => console.log(readAhead.unfinished())); // > 0: a reply cut short
+ * ```
+ */
+export function readPushesAhead(redis: Redis): ReadAhead {
+  let cutter: PushCutter | undefined;
+  let taken = 0;
+  const install = () => {
+    if ((redis.stream as unknown as HookedSocket | undefined)?.[READ_AHEAD]) return; // this socket is read ahead
+    taken += cutter?.taken ?? 0;
+    cutter = undefined;
+    if (!canReadAhead(redis)) return; // ioredis reads it all
+    const stream = redis.stream as unknown as HookedSocket;
+    const emit = stream.emit;
+    const own = new PushCutter(messageSink(redis, () => own.halt()), (bytes) => emit.call(stream, "data", bytes));
+    stream[READ_AHEAD] = cutter = own;
+    stream.emit = function (this: unknown, event: string | symbol, ...args: unknown[]): boolean {
+      if (event !== "data") return emit.call(this, event, ...args);
+      own.feed(args[0] as Uint8Array);
+      return true;
+    };
+  };
+  install();
+  redis.on("connect", install);
+  return {
+    stop: () => redis.off("connect", install),
+    unfinished: () => cutter?.unfinished(),
+    taken: () => taken + (cutter?.taken ?? 0),
+    active: () => cutter !== undefined,
+  };
+}
+
+/**
+ * Emits each message on the client as ioredis's DataHandler does (nothing while the connection is not subscribed, as
+ * there). A listener that throws gives the socket up, as the guarded dispatch does: `halt` stops the cutter.
+ */
+function messageSink(redis: Redis, halt: () => void): MessageSink {
+  const safely = (emit: () => void) => {
+    if (!subscribedNow(redis)) return;
+    try {
+      emit();
+    } catch (err) {
+      halt();
+      const fault = new ReplyHandlingError(undefined, err);
+      redis.recoverFromFatalError(fault, fault, { offlineQueue: false });
+    }
+  };
+  const listened = (event: string) => redis.listenerCount(event) > 0;
+  return {
+    message: (channel: Buffer, payload: Buffer) =>
+      safely(() => {
+        if (listened("message")) redis.emit("message", channel.toString(), payload.toString());
+        redis.emit("messageBuffer", channel, payload);
+      }),
+    pmessage: (patternBytes: Buffer, channel: Buffer, payload: Buffer) =>
+      safely(() => {
+        const pattern = patternBytes.toString();
+        if (listened("pmessage")) redis.emit("pmessage", pattern, channel.toString(), payload.toString());
+        redis.emit("pmessageBuffer", pattern, channel, payload);
+      }),
+    smessage: (channel: Buffer, payload: Buffer) =>
+      safely(() => {
+        if (listened("smessage")) redis.emit("smessage", channel.toString(), payload.toString());
+        redis.emit("smessageBuffer", channel, payload);
+      }),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// A cluster's insides
+
+/** A cluster client's private parts (checked at start-up by {@linkcode missingInternals}). */
+function clusterInsides(cluster: Cluster): ClusterInsides {
+  return cluster as unknown as ClusterInsides;
+}
+
+/**
+ * The connection a cluster client subscribes plain channels and patterns on
+ * now (ioredis moves it to another node when that one is lost).
+ *
+ * @param cluster a cluster client
+ * @returns that connection, or undefined before there is one
+ */
+export function plainSubscriberOf(cluster: Cluster): Redis | undefined {
+  return clusterInsides(cluster).subscriber?.getInstance() ?? undefined;
+}
+
+/**
+ * Stops a cluster client's periodic read of the slot map for good, after
+ * `disconnect()`: ioredis 6.0.0 arms its timer again when a read still in
+ * flight at the disconnect completes (likely while a node is down), which
+ * would keep the process alive. Waits for that read (at most its
+ * `slotsRefreshTimeout` and half a second) and clears the timer again.
+ *
+ * @param cluster a cluster client, disconnected
+ * @returns resolves once the timer is cleared
+ */
+export async function stopSlotRefresh(cluster: Cluster): Promise<void> {
+  const insides = clusterInsides(cluster);
+  const until = Date.now() + (cluster.options.slotsRefreshTimeout ?? 1000) + 500;
+  while (insides.isRefreshing && Date.now() < until) await delay(20);
+  insides.clearNodesRefreshInterval?.();
 }

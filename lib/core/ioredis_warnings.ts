@@ -1,11 +1,13 @@
 /**
  * ioredis writes some advice of its own (`[WARN] Redis server does not
- * require a password, but a password was supplied.`) with `console.warn`,
- * straight to the terminal and on every reconnect. This routes those lines to
- * a script's reporter instead: once per reporter, worded as ours.
+ * require a password, but a password was supplied.`) straight to the
+ * terminal, on every reconnect. This routes those lines (heard through
+ * lib/core/ioredis_guard.ts's `onIoredisWarning`) to a script's reporter
+ * instead: once per reporter, worded as ours.
  *
  * @module
  */
+import { onIoredisWarning } from "./ioredis_guard.ts";
 import type { Reporter } from "./output.ts";
 
 /** ioredis's advice, reworded as ours. */
@@ -24,14 +26,14 @@ const OUR_WORDS: [RegExp, string][] = [
 const reporters = new Map<Reporter, number>();
 /** What each reporter has already said. */
 const said = new WeakMap<Reporter, Set<string>>();
-let original: typeof console.warn | undefined;
+/** Stops hearing ioredis's advice, while any reporter is routed. */
+let stopHearing: (() => void) | undefined;
 
-function routed(...args: unknown[]): void {
-  const text = args.map(String).join(" ");
+function reword(line: string): void {
   const reporter = [...reporters.keys()].at(-1);
-  if (!reporter || !/^\[(WARN|ERROR)\] /.test(text)) return original?.(...args);
-  const ours = OUR_WORDS.find(([re]) => re.test(text))?.[1] ??
-    `The client library says: ${text.replace(/^\[\w+\] /, "")}`;
+  if (!reporter) return;
+  const ours = OUR_WORDS.find(([re]) => re.test(line))?.[1] ??
+    `The client library says: ${line.replace(/^\[\w+\] /, "")}`;
   const seen = said.get(reporter) ?? new Set<string>();
   said.set(reporter, seen);
   if (!seen.has(ours)) reporter.warn(ours);
@@ -40,9 +42,7 @@ function routed(...args: unknown[]): void {
 
 /**
  * Sends ioredis's `[WARN]` / `[ERROR]` lines to `reporter` (the newest
- * reporter routed, when several are) until the returned function is called;
- * other `console.warn` calls pass through. When no reporter is routed any
- * more, `console.warn` is restored.
+ * reporter routed, when several are) until the returned function is called.
  *
  * @param reporter where the reworded lines go
  * @returns stops routing for this caller; calling it again does nothing
@@ -60,10 +60,7 @@ function routed(...args: unknown[]): void {
  */
 export function routeIoredisWarnings(reporter: Reporter): () => void {
   reporters.set(reporter, (reporters.get(reporter) ?? 0) + 1);
-  if (!original) {
-    original = console.warn;
-    console.warn = routed;
-  }
+  stopHearing ??= onIoredisWarning(reword);
   let done = false;
   return () => {
     if (done) return;
@@ -71,9 +68,9 @@ export function routeIoredisWarnings(reporter: Reporter): () => void {
     const n = (reporters.get(reporter) ?? 1) - 1;
     if (n > 0) reporters.set(reporter, n);
     else reporters.delete(reporter);
-    if (reporters.size === 0 && original) {
-      console.warn = original;
-      original = undefined;
+    if (reporters.size === 0) {
+      stopHearing?.();
+      stopHearing = undefined;
     }
   };
 }

@@ -125,7 +125,7 @@ function isKeyDb(binary: string): boolean {
  */
 export async function linkUp(port: number): Promise<boolean> {
   const info = await askServer(port, "INFO replication");
-  return info !== undefined && /^master_link_status:up\r?$/m.test(info);
+  return typeof info === "string" && /^master_link_status:up\r?$/m.test(info);
 }
 
 async function twoFreePorts(): Promise<[number, number]> {

@@ -15,6 +15,7 @@
 import { readEnv } from "./config.ts";
 import { CliError, ExitCode } from "./exit_codes.ts";
 import { delay, withTimeout } from "./timing.ts";
+import { decodeReply, ErrorReply, type Reply } from "../wire/resp.ts";
 
 /** The server binaries looked for, in order of preference. */
 export const SERVER_BINARIES = ["keydb-server", "valkey-server", "redis-server"] as const;
@@ -339,24 +340,28 @@ function spawnWatchdog(pid: number, dir: string): Deno.ChildProcess {
  */
 export async function answersPing(port: number): Promise<boolean> {
   const reply = await askServer(port, "PING");
-  return reply !== undefined && (reply.startsWith("+PONG") || reply.startsWith("-NOAUTH"));
+  return reply === "PONG" || (reply instanceof ErrorReply && reply.message.startsWith("NOAUTH"));
 }
+
+/** The longest reply {@linkcode askServer} reads. */
+const MAX_REPLY_BYTES = 1 << 20;
 
 /**
  * Sends one inline command to 127.0.0.1:`port` on a connection of its own and
- * reads the reply: a status, an error or a bulk string (up to 64 KB).
+ * reads its reply (RESP2, decoded by lib/wire/resp.ts).
  *
  * @param port the port to try
  * @param command an inline command, e.g. `INFO replication`
  * @param timeoutMs how long to wait for the whole reply
- * @returns the raw reply (`+PONG\r\n`, `$12\r\n…`), or undefined when nothing answered in time
+ * @returns the reply (`"PONG"`, the text of INFO, an {@linkcode ErrorReply}, an array…), or undefined when nothing
+ *   answered in time, or what answered is no Redis-protocol server (or said more than a megabyte)
  * @example
  * ```ts
  * import { askServer, freePort } from "./local_server.ts";
  * console.assert(await askServer(await freePort(), "INFO replication") === undefined); // nobody listens there
  * ```
  */
-export async function askServer(port: number, command: string, timeoutMs = 1000): Promise<string | undefined> {
+export async function askServer(port: number, command: string, timeoutMs = 1000): Promise<Reply | undefined> {
   let conn: Deno.TcpConn | undefined;
   try {
     conn = await Deno.connect({ hostname: "127.0.0.1", port });
@@ -370,20 +375,21 @@ export async function askServer(port: number, command: string, timeoutMs = 1000)
   }
 }
 
-async function readReply(conn: Deno.Conn): Promise<string> {
-  const decoder = new TextDecoder();
-  const buf = new Uint8Array(64 * 1024);
+/** Reads one whole reply; throws when the connection closes first, or the bytes are no RESP. */
+async function readReply(conn: Deno.Conn): Promise<Reply> {
+  let buf = new Uint8Array(16 * 1024);
   let length = 0;
-  while (length < buf.length) {
+  for (;;) {
+    if (length === buf.length) {
+      if (buf.length >= MAX_REPLY_BYTES) throw new Error("reply too long");
+      const more = new Uint8Array(buf.length * 2);
+      more.set(buf);
+      buf = more;
+    }
     const n = await conn.read(buf.subarray(length));
-    if (n === null) break;
+    if (n === null) throw new Error("closed before the reply ended");
     length += n;
-    const text = decoder.decode(buf.subarray(0, length));
-    const eol = text.indexOf("\r\n");
-    if (eol === -1) continue;
-    if (!text.startsWith("$")) return text;
-    const size = Number(text.slice(1, eol));
-    if (size < 0 || length >= eol + 2 + size + 2) return text; // the header is ASCII: its length in bytes is eol + 2
+    const decoded = decodeReply(buf.subarray(0, length));
+    if (decoded) return decoded.reply;
   }
-  return decoder.decode(buf.subarray(0, length));
 }

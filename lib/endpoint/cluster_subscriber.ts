@@ -15,6 +15,7 @@ import { slotOf, type SlotOwners } from "../cluster/topology.ts";
 import { CliError, ExitCode } from "../core/exit_codes.ts";
 import { escapeControl, type Reporter } from "../core/output.ts";
 import { delay, withTimeout } from "../core/timing.ts";
+import { plainSubscriberOf } from "../core/ioredis_guard.ts";
 import { toSeconds } from "../core/json_event.ts";
 import type { ShardMove, Subscriber, SubscriberOutageFields } from "./subscriber.ts";
 import { noShardedPubSub, shardedUnsupported } from "../pubsub/sharded.ts";
@@ -43,11 +44,6 @@ export interface ClusterSubscriberOptions {
 
 /** How often the connection plain channels and patterns are subscribed on is looked at, in ms: a gap is said within it. */
 const WATCH_MS = 100;
-
-/** ioredis's own ClusterSubscriber (private in its types): the connection it subscribes plain channels on now. */
-interface SubscriberHolder {
-  subscriber?: { getInstance(): Redis | null | undefined };
-}
 
 /**
  * The subscriptions of one script on a cluster: plain channels and patterns
@@ -143,7 +139,7 @@ export class ClusterSubscriber implements Subscriber {
   }
 
   #instance(): Redis | undefined {
-    return (this.conn.cluster as unknown as SubscriberHolder).subscriber?.getInstance() ?? undefined;
+    return plainSubscriberOf(this.conn.cluster);
   }
 
   #instanceKey(): string {

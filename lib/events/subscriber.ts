@@ -22,6 +22,7 @@ import {
 } from "../pubsub/subscribe.ts";
 import { SubscriberConnection } from "../pubsub/subscriptions.ts";
 import { delay } from "../core/timing.ts";
+import { pauseReading } from "../core/ioredis_guard.ts";
 import { formatNumber } from "../core/stats.ts";
 import { TaskPool } from "../core/task_pool.ts";
 
@@ -346,17 +347,15 @@ export class EventSubscriber {
    * first and handling after is the faster order.)
    */
   #yieldReading(): void {
-    const stream = this.#redis.stream as
-      | { pause?: () => void; resume?: () => void; isPaused?: () => boolean }
-      | undefined;
-    if (this.#readingPaused || !stream?.pause || !stream.resume) return;
+    if (this.#readingPaused) return;
+    const resume = pauseReading(this.#redis);
+    if (!resume) return;
     this.#readingPaused = true;
-    stream.pause();
     // A timer, not setImmediate: the immediates run before the sockets are polled again, so the handlers' replies
     // would still wait.
     setTimeout(() => {
       this.#readingPaused = false;
-      stream.resume!();
+      resume();
     }, 0);
   }
 

@@ -10,6 +10,7 @@
  * @module
  */
 import { Redis, ReplyError } from "ioredis";
+import { guardIoredis } from "../core/ioredis_guard.ts";
 
 /** Where each figure lives in the shared Float64Array (epoch ms for times, 0 for none). */
 export const ProbeSlot = {
@@ -68,6 +69,7 @@ export function runProbe(scope: WorkerScope): void {
     }
     const { url, shared } = e.data as { url: string; shared: SharedArrayBuffer };
     const slots = new Float64Array(shared);
+    guardIoredis(); // this worker's own ioredis: a reply it fails on drops the connection, as in the script's
     redis = new Redis(url, {
       maxRetriesPerRequest: 0,
       enableOfflineQueue: false,

@@ -20,7 +20,6 @@ export * from "./publish_route.ts";
 export * from "./publish_run.ts";
 export * from "./publish_tally.ts";
 export * from "./published_output.ts";
-export * from "./push_messages.ts";
 export * from "./sharded.ts";
 export * from "./stdin_lines.ts";
 export * from "./subscribe.ts";

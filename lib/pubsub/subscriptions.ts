@@ -10,10 +10,10 @@
  *
  * @module
  */
-import { type ReadAhead, readMessagesAhead } from "./push_messages.ts";
 import { toSeconds } from "../core/json_event.ts";
 import { type Redis, ReplyError } from "ioredis";
 import { Connection, type ConnectionOptions } from "../core/client.ts";
+import { type ReadAhead, readPushesAhead } from "../core/ioredis_guard.ts";
 import { CliError, ExitCode } from "../core/exit_codes.ts";
 import { escapeControl } from "../core/output.ts";
 import { formatNumber } from "../core/stats.ts";
@@ -166,8 +166,8 @@ export class SubscriberConnection {
       lostSince: () => (made.self ? made.self.#lost() : undefined),
     });
     made.self = new SubscriberConnection(conn, await readSubscriberFacts(conn.redis), options);
-    // Messages are read ahead of ioredis's decoder, which costs far more per message (push_messages.ts).
-    made.self.#readAhead = readMessagesAhead(conn.redis);
+    // Messages are read ahead of ioredis's decoder, which costs far more per message (lib/wire/push_cutter.ts).
+    made.self.#readAhead = readPushesAhead(conn.redis);
     return made.self;
   }
 

@@ -11,7 +11,7 @@
  * the processor's default concurrency of 64) vs the same by hand with no
  * validation, no concurrency bound and no statistics. EventSubscriber's
  * messages are read as event_processor.ts reads them, cut out of the socket
- * ahead of ioredis (lib/pubsub/push_messages.ts); the baselines use ioredis's
+ * ahead of ioredis (lib/wire/push_cutter.ts); the baselines use ioredis's
  * own `messageBuffer` events.
  *
  * @module
@@ -21,7 +21,7 @@ import { Connection } from "../../lib/core/client.ts";
 import { EventPublisher } from "../../lib/events/publisher.ts";
 import { processorHandlers } from "../../lib/events/processing.ts";
 import { EventSubscriber } from "../../lib/events/subscriber.ts";
-import { readMessagesAhead } from "../../lib/pubsub/push_messages.ts";
+import { readPushesAhead } from "../../lib/core/ioredis_guard.ts";
 import { LocalServer } from "../../lib/core/local_server.ts";
 import { Reporter } from "../../lib/core/output.ts";
 import { delay, withTimeout } from "../../lib/core/timing.ts";
@@ -55,12 +55,21 @@ const plainIoredis: Consumer = async (redis, _url, channel, tick) => {
 /** EventSubscriber with a handler doing nothing, its messages read as event_processor.ts reads them. */
 export const noOpConsumer: Consumer = async (redis, _url, channel, tick) => {
   // As on event_processor.ts's SubscriberConnection: messages cut out of the socket ahead of ioredis.
-  const readAhead = readMessagesAhead(redis);
+  const readAhead = readPushesAhead(redis);
   const subscriber = new EventSubscriber(redis, { topics: { [channel]: tick } });
   await subscriber.start();
   return async () => {
     await subscriber.shutdown(5000);
     readAhead.stop();
+  };
+};
+
+/** EventSubscriber with a handler doing nothing, its messages decoded by ioredis (the public path: no read-ahead). */
+const noOpDecodedConsumer: Consumer = async (redis, _url, channel, tick) => {
+  const subscriber = new EventSubscriber(redis, { topics: { [channel]: tick } });
+  await subscriber.start();
+  return async () => {
+    await subscriber.shutdown(5000);
   };
 };
 
@@ -76,7 +85,7 @@ export const processorHandlersConsumer: Consumer = async (redis, url, _channel, 
     offlineQueue: true,
     autoPipelining: true,
   });
-  const readAhead = readMessagesAhead(redis);
+  const readAhead = readPushesAhead(redis);
   const subscriber = new EventSubscriber(redis, {
     topics: processorHandlers(new EventPublisher(pub.redis, { source: "bench" }), tick),
   });
@@ -235,6 +244,11 @@ export async function run(): Promise<void> {
     ["handler doing no work", [
       ["plain ioredis subscriber, counting (baseline)", "bench:events:plain", plainIoredis],
       ["EventSubscriber, handler doing no work (goal ≥ ×0.8)", "bench:events:noop", noOpConsumer],
+      [
+        "EventSubscriber, handler doing no work, ioredis's decoder (no read-ahead)",
+        "bench:events:noop_decoded",
+        noOpDecodedConsumer,
+      ],
     ]],
     ["processing: a result published per event", [
       ["plain ioredis: parse, publish a result (baseline)", "bench:events:by_hand", plainParseAndPublish],

@@ -15,8 +15,11 @@
  *   faster than any of them receives, so each figure is the subscriber's
  *   own, first message to last), next to a bare ioredis 6.0.0 subscriber
  *   counting `message` events in the same run: the same on RESP2, ioredis
- *   5.11.1, lib/pubsub's path on RESP3 and RESP2, and `subscriber.ts --quiet`
- *   itself (rate only).
+ *   5.11.1, lib/pubsub's path on RESP3 and RESP2, the same read ahead of
+ *   ioredis's decoder, and `subscriber.ts --quiet` itself (rate only); then
+ *   the read-ahead next to ioredis's decoder on its own;
+ * - the publish side alone: publishSeries through a PublishLane next to
+ *   ioredis's pipeline (the public path), one redis-cli subscribed.
  *
  * @module
  */
@@ -49,6 +52,7 @@ const RECEIVERS: [string, Receiver][] = [
   ["ioredis 5.11.1, bare `message` counter (RESP2)", receiver("ioredis5")],
   ["lib/pubsub onMessage → MessageCounter, RESP3", receiver("lib-resp3")],
   ["lib/pubsub onMessage → MessageCounter, RESP2", receiver("lib-resp2")],
+  ["lib/pubsub onMessage → MessageCounter, RESP3, read ahead of ioredis's decoder", receiver("lib-resp3-ahead")],
   ["subscriber.ts --quiet (RESP3, the scripts' protocol)", (url, channel) => [
     "subscriber.ts",
     ["--url", url, channel, "--quiet", "--json", "--count", String(FLOOD), "--timeout", "10s"],
@@ -342,10 +346,80 @@ async function receiveTables(): Promise<void> {
   };
   table("receive rate", "msg/s", (r) => r.rate_per_second);
   table("CPU time per message received (the subscriber process's own)", "µs", (r) => r.cpu_us_per_message);
+  // The read-ahead (a bypass of ioredis's decoder) next to the public path it replaces, from the same runs.
+  const byName = (kind: string) => runs[RECEIVERS.findIndex(([name]) => name.includes(kind))]!;
+  const [decoder, ahead] = [byName("MessageCounter, RESP3"), byName("read ahead")];
+  const rows = (figure: (r: Received) => number, unit: string): Row[] => [
+    { name: "ioredis's decoder (public path; baseline)", value: median(decoder.map(figure)), unit, ratio: 1 },
+    {
+      name: "read ahead of it (readPushesAhead)",
+      value: median(ahead.map(figure)),
+      unit,
+      ...runRatios(ahead.map(figure), decoder.map(figure)),
+    },
+  ];
+  printTable(`read-ahead vs ioredis's decoder, lib/pubsub onMessage on RESP3, receive rate: ${flood}`, [
+    ...rows((r) => r.rate_per_second, "msg/s"),
+  ]);
+  printTable(`read-ahead vs ioredis's decoder, CPU time per message: ${flood}`, [
+    ...rows((r) => r.cpu_us_per_message!, "µs"),
+  ]);
+}
+
+/** The publish side alone: publishSeries through a PublishLane next to ioredis's pipeline, one redis-cli subscribed. */
+export async function publishSideTable(): Promise<void> {
+  // Room in the server's buffer for redis-cli, which may fall behind a publisher at full speed.
+  await using server = await LocalServer.start({ args: ["--client-output-buffer-limit", "pubsub 1gb 512mb 60"] });
+  const listener = new Deno.Command("redis-cli", {
+    args: ["-p", String(server.port), "subscribe", "bench:side"],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const rates: Record<"pipeline" | "lane", number[]> = { pipeline: [], lane: [] };
+  try {
+    for (let run = 0; run < RUNS; run++) {
+      for (const kind of ["pipeline", "lane"] as const) {
+        await using pub = new ScriptProcess("../tests/bench/series_publisher.ts", [
+          ...[kind, server.url, "bench:side", String(MESSAGES)],
+        ]);
+        await pub.exit(120_000);
+        rates[kind].push(lastJson(pub.out.text).rate_per_second);
+      }
+    }
+  } finally {
+    try {
+      listener.kill("SIGTERM");
+    } catch {
+      // it has ended already
+    }
+    await listener.status;
+  }
+  printTable(
+    `publish side: publishSeries at full speed (batches of 1,000, two in flight), ${
+      MESSAGES.toLocaleString("en-US")
+    } ` +
+      `messages, one redis-cli subscribed (${server.kind}), median of ${RUNS} runs; ratio: median (range) of the ` +
+      `per-run ratios`,
+    [
+      {
+        name: "ioredis pipeline, publishSender (public path; baseline)",
+        value: median(rates.pipeline),
+        unit: "msg/s",
+        ratio: 1,
+      },
+      {
+        name: "PublishLane (PUBLISH encoded by hand, a socket of its own)",
+        value: median(rates.lane),
+        unit: "msg/s",
+        ...runRatios(rates.lane, rates.pipeline),
+      },
+    ],
+  );
 }
 
 /** Runs the pub/sub benchmark and prints its tables. */
 export async function run(): Promise<void> {
   await labTable();
   await receiveTables();
+  await publishSideTable();
 }

@@ -14,7 +14,10 @@
  *   `message` events, on RESP3 (its default) or with `protocol: 2`;
  * - `ioredis5`: the same with ioredis 5.11.1 (RESP2 only), for reference;
  * - `lib-resp3`, `lib-resp2`: lib/pubsub's {@linkcode onMessage} feeding a
- *   {@linkcode MessageCounter}, the per-message path of subscriber.ts;
+ *   {@linkcode MessageCounter}, the per-message path of subscriber.ts, its
+ *   messages decoded by ioredis (its public path);
+ * - `lib-resp3-ahead`: the same with the messages read ahead of ioredis's
+ *   decoder ({@linkcode readPushesAhead}), as subscriber.ts reads them;
  * - `lib-resp3-counters`: the same, plus lib/ops's received and handled
  *   counters per message (what a script with `--metrics-port` adds);
  * - `lib-resp3-histogram`: that, plus a handler-latency histogram observation.
@@ -26,6 +29,7 @@ import { Redis } from "ioredis";
 // The old version, for reference only here: it stays out of deno.json so that no script can import it.
 // deno-lint-ignore no-import-prefix
 import { Redis as Redis5 } from "npm:ioredis@5.11.1";
+import { readPushesAhead } from "../../lib/core/ioredis_guard.ts";
 import { MessageCounter } from "../../lib/core/stats.ts";
 import { onMessage } from "../../lib/pubsub/subscribe.ts";
 import { OpsRegistry } from "../../lib/ops/registry.ts";
@@ -126,6 +130,11 @@ const KINDS: Record<string, (url: string, meter: Meter) => Redis | Redis5> = {
   "lib-resp2": (url, meter) => viaLib(new Redis(url, { protocol: 2 }), meter),
   "lib-resp3-counters": (url, meter) => viaLibWithMetrics(new Redis(url, { protocol: 3 }), meter, false),
   "lib-resp3-histogram": (url, meter) => viaLibWithMetrics(new Redis(url, { protocol: 3 }), meter, true),
+  "lib-resp3-ahead": (url, meter) => {
+    const client = viaLib(new Redis(url, { protocol: 3 }), meter);
+    readPushesAhead(client);
+    return client;
+  },
 };
 
 if (import.meta.main) {
