@@ -5,10 +5,13 @@
  *
  * @module
  */
+// First: it checks the permissions and starts listening for Ctrl+C before the slow modules are evaluated.
+import "./startup.ts";
 import { parseArgs } from "node:util";
-import { CliError, ExitCode, UsageError } from "./exit_codes.ts";
+import { CliError, ExitCode, exitCodeHelp, UsageError } from "./exit_codes.ts";
 import { type Io, Printer, Reporter } from "./output.ts";
 import { unreadableReply } from "./server_faults.ts";
+import { processStopSignal, shutdownHandled } from "./shutdown.ts";
 import { INSECURE_WARNING, resolveTls, withTls } from "./tls.ts";
 
 /** One flag a script accepts. */
@@ -249,11 +252,7 @@ export function helpText(spec: ScriptSpec): string {
     "EXAMPLES",
     ...spec.examples.map((e) => `  ${e}`),
     "",
-    ...(spec.exitCodes ?? [
-      "Exit codes: 0 ok, 1 failure, 2 usage error, 3 cannot connect or auth failed,",
-      "            4 timeout with nothing received, 5 CONFIG refused, 6 a check failed,",
-      "            7 the server broke the protocol (not a Redis-protocol server).",
-    ]),
+    ...(spec.exitCodes ?? exitCodeHelp()),
     "",
   ].join("\n");
 }
@@ -264,7 +263,10 @@ export function helpText(spec: ScriptSpec): string {
  * turns {@linkcode CliError}s into a message on stderr and their exit code
  * (a plain line for code 0, e.g. stopped while connecting), a reply that
  * could not be read into exit code 7, and any other error into exit code 1
- * (with the stack only when `DEBUG` is set).
+ * (with the stack only when `DEBUG` is set). A stop request (Ctrl+C) that
+ * came before the body started, or while no step of the body listens for one
+ * (no `onShutdown` open, shutdown.ts), ends the script with exit code 0 and a line
+ * saying so.
  *
  * @param spec the script's spec
  * @param args the command-line arguments
@@ -294,10 +296,11 @@ export async function runScript(
       new Printer(io.stdout).line(helpText(spec));
       return ExitCode.Ok;
     }
-    if (!("tls-ca" in spec.options)) return await body(flags);
+    if (processStopSignal().aborted) throw new CliError(ExitCode.Ok, "Stopped before it started.");
+    if (!("tls-ca" in spec.options)) return await unlessStoppedUnheard(body(flags));
     const tls = resolveTls(flags.string("tls-ca"), flags.boolean("tls-insecure"));
     if (tls.insecure) new Reporter(io.stderr).warn(INSECURE_WARNING);
-    return await withTls(tls, () => body(flags));
+    return await unlessStoppedUnheard(withTls(tls, () => body(flags)));
   } catch (e) {
     if (e instanceof CliError && e.exitCode === ExitCode.Ok) {
       err.line(e.message);
@@ -317,6 +320,27 @@ export async function runScript(
     err.line(`${err.red("error:")} unexpected failure: ${message}`);
     if (e instanceof Error && e.stack && readDebug()) err.line(e.stack);
     return ExitCode.Failure;
+  }
+}
+
+/**
+ * Waits for the script's work, or ends it (exit code 0) when a stop request comes while none of its steps listens for
+ * one (no `onShutdown` open, shutdown.ts: between two steps, or in a step that runs to its end on its own).
+ */
+async function unlessStoppedUnheard(work: Promise<number>): Promise<number> {
+  const stop = processStopSignal();
+  const unheard = Promise.withResolvers<"stopped">();
+  const onStop = () => {
+    if (!shutdownHandled()) unheard.resolve("stopped");
+  };
+  stop.addEventListener("abort", onStop, { once: true });
+  try {
+    const result = await Promise.race([work, unheard.promise]);
+    if (result !== "stopped") return result;
+    work.catch(() => {});
+    throw new CliError(ExitCode.Ok, "Stopped.");
+  } finally {
+    stop.removeEventListener("abort", onStop);
   }
 }
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { COMMON_OPTIONS, helpText, parseDuration, parseFlags, type ScriptSpec } from "../../lib/core/cli.ts";
-import { UsageError } from "../../lib/core/exit_codes.ts";
+import { EXIT_CODE_SUMMARY, ExitCode, UsageError } from "../../lib/core/exit_codes.ts";
 
 const spec: ScriptSpec = {
   name: "x.ts",
@@ -51,4 +51,14 @@ Deno.test("helpText() has USAGE, OPTIONS and EXAMPLES", () => {
   for (const heading of ["USAGE", "OPTIONS", "EXAMPLES"]) assert.match(text, new RegExp(`^${heading}$`, "m"));
   assert.match(text, /--\[no-\]config/);
   assert.match(text, /-t, --tag VALUE +a tag \(repeatable\)/);
+});
+
+Deno.test("every exit code of the table is in every --help and has a row in docs/reference/exit_codes.md", async () => {
+  const codes = Object.values(ExitCode).sort((a, b) => a - b);
+  assert.deepEqual(Object.keys(EXIT_CODE_SUMMARY).map(Number), codes);
+  const help = helpText(spec).split("Exit codes:")[1]!.replace(/\s+/g, " ");
+  for (const code of codes) assert.ok(help.includes(`${code} ${EXIT_CODE_SUMMARY[code]}`), `${code} missing: ${help}`);
+  const page = await Deno.readTextFile(new URL("../../docs/reference/exit_codes.md", import.meta.url));
+  const rows = [...page.matchAll(/^\| (\d+) +\|/gm)].map((m) => Number(m[1]));
+  assert.deepEqual(rows, codes);
 });
