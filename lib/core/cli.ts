@@ -193,7 +193,7 @@ export function parseFlags(spec: ScriptSpec, args: string[]): Flags {
   }
   try {
     const { values, positionals } = parseArgs({
-      args,
+      args: withNegativeValues(spec, args),
       options,
       strict: true,
       allowPositionals: true,
@@ -210,14 +210,85 @@ export function parseFlags(spec: ScriptSpec, args: string[]): Flags {
     return new Flags(values as Record<string, unknown>, positionals);
   } catch (err) {
     if (err instanceof UsageError) throw err;
-    throw new UsageError(cleanParseError(err));
+    throw new UsageError(cleanParseError(spec, err));
   }
 }
 
-function cleanParseError(err: unknown): string {
+/** A negative number: what `--rate -5` means, and what parseArgs would take for a flag. */
+const NEGATIVE_NUMBER = /^-(\d|\.\d)/;
+
+/**
+ * `--rate -5` as `--rate=-5` (`-r -5` as `-r-5`): a negative number after a flag that takes a value is that value,
+ * so that it is checked as one ("--rate must be at least 0, got -5") instead of parseArgs's "argument is ambiguous".
+ */
+function withNegativeValues(spec: ScriptSpec, args: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    const next = args[i + 1];
+    if (arg === "--") return [...out, ...args.slice(i)];
+    const option = arg.startsWith("--")
+      ? spec.options[arg.slice(2)]
+      : /^-[^-]$/.test(arg)
+      ? Object.values(spec.options).find((o) => o.short === arg[1])
+      : undefined;
+    if (option?.type === "string" && next !== undefined && NEGATIVE_NUMBER.test(next)) {
+      out.push(arg.startsWith("--") ? `${arg}=${next}` : `${arg}${next}`);
+      i++;
+    } else {
+      out.push(arg);
+    }
+  }
+  return out;
+}
+
+/** parseArgs's message as one line for our users: the nearest flag for an unknown one, the way to pass a dash. */
+function cleanParseError(spec: ScriptSpec, err: unknown): string {
   const message = err instanceof Error ? err.message : String(err);
+  const code = (err as { code?: unknown } | null)?.code;
+  const flag = /^Unknown option '(-{1,2}[^']+)'/.exec(message)?.[1];
+  if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" && flag) {
+    const near = nearestFlag(spec, flag);
+    return `Unknown option '${flag}'${near ? ` (did you mean ${near}?)` : ""}`;
+  }
+  const ambiguous = /^Option '([^']+)' argument is ambiguous/.exec(message)?.[1];
+  if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE" && ambiguous) {
+    const name = ambiguous.replace(/ <value>$/, "");
+    return `${name} needs a value, and the next argument starts with a dash: give it as ${name}=VALUE`;
+  }
   // parseArgs adds advice about '--' that does not fit our scripts.
   return message.split(/\. To specify a positional argument/)[0]!.replace(/\.$/, "");
+}
+
+/**
+ * The script's flag nearest to an unknown one (`--chanel` → `--channel`, `--jsno` → `--json`): at most a third of
+ * its letters apart (at least 2), or one it begins or ends; undefined when none is near.
+ */
+function nearestFlag(spec: ScriptSpec, unknown: string): string | undefined {
+  const typed = unknown.replace(/^-+/, "").replace(/=.*$/, "");
+  if (typed.length < 2) return undefined;
+  const names = Object.keys(spec.options).flatMap((n) => spec.options[n]!.negatable ? [n, `no-${n}`] : [n]);
+  let best: { name: string; distance: number } | undefined;
+  for (const name of names) {
+    const distance = editDistance(typed, name);
+    if (best === undefined || distance < best.distance) best = { name, distance };
+  }
+  if (best && best.distance <= Math.max(2, Math.floor(typed.length / 3))) return `--${best.name}`;
+  const affix = names.find((n) => n.startsWith(typed) || typed.startsWith(n));
+  return affix === undefined ? undefined : `--${affix}`;
+}
+
+/** Levenshtein distance: the fewest letters inserted, removed or replaced to turn `a` into `b`. */
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) {
+      next[j] = Math.min(next[j - 1]! + 1, row[j]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    row = next;
+  }
+  return row[b.length]!;
 }
 
 /**

@@ -62,3 +62,27 @@ Deno.test("every exit code of the table is in every --help and has a row in docs
   const rows = [...page.matchAll(/^\| (\d+) +\|/gm)].map((m) => Number(m[1]));
   assert.deepEqual(rows, codes);
 });
+
+Deno.test("parseFlags() suggests the nearest flag for an unknown one, and none when nothing is near", () => {
+  const cases: [string[], RegExp][] = [
+    [["--cuont", "3"], /^Unknown option '--cuont' \(did you mean --count\?\)$/],
+    [["--jsno"], /^Unknown option '--jsno' \(did you mean --json\?\)$/],
+    [["--tls-ca-file", "x"], /^Unknown option '--tls-ca-file' \(did you mean --tls-ca\?\)$/],
+    [["--no-confg"], /^Unknown option '--no-confg' \(did you mean --no-config\?\)$/],
+    [["--xyzzy"], /^Unknown option '--xyzzy'$/],
+  ];
+  for (const [args, message] of cases) {
+    assert.throws(() => parseFlags(spec, args), (e: Error) => e instanceof UsageError && message.test(e.message));
+  }
+});
+
+Deno.test("parseFlags() takes a negative number after a flag as its value, and says how to pass another dash", () => {
+  const negative = parseFlags(spec, ["--count", "-5"]);
+  assert.throws(() => negative.int("count", { min: 1 }), /: --count must be at least 1, got -5$/);
+  assert.equal(parseFlags(spec, ["-t", "-1.5", "--tag", "-.5"]).list("tag").join(" "), "-1.5 -.5");
+  assert.throws(
+    () => parseFlags(spec, ["--count", "--json"]),
+    /: --count needs a value, and the next argument starts with a dash: give it as --count=VALUE$/,
+  );
+  assert.deepEqual(parseFlags({ ...spec, positionals: true }, ["--", "--count", "-5"]).positionals, ["--count", "-5"]);
+});
