@@ -15,7 +15,7 @@ import type { Reporter } from "../core/output.ts";
 import { routeIoredisWarnings } from "../core/ioredis_warnings.ts";
 import { guardIoredis, stopSlotRefresh } from "../core/ioredis_guard.ts";
 import { ABORTED, delay, unlessAborted, withTimeout } from "../core/timing.ts";
-import { describeSlots, rangesOf, type SlotOwners, slotOwners, topologyChanges } from "./topology.ts";
+import { describeSlots, rangesOf, settledMoves, type SlotOwners, slotOwners } from "./topology.ts";
 
 /** How a {@linkcode ClusterConnection} behaves. */
 export interface ClusterConnectionOptions {
@@ -222,21 +222,23 @@ export class ClusterConnection {
   #refreshed(): void {
     if (this.#closing || !this.#connected) return;
     const next = slotOwners(this.cluster);
-    const changes = topologyChanges(this.#owners, next);
-    this.#owners = next;
     const ready = (key: string) => this.cluster.nodes("all").some((n) => nodeKey(n) === key && n.status === "ready");
-    const serving = new Set(next);
-    for (const [key, since] of this.#downSince) {
-      if (!ready(key) && serving.has(key)) continue;
-      this.#downSince.delete(key); // back, or its slots are served by another node now
-      this.#downMs += Date.now() - since;
-    }
     for (const [key, since] of this.#lostNodes) {
       if (!ready(key)) continue;
       this.#lostNodes.delete(key);
       this.options.reporter.ok(
         `Cluster node ${key} answers again, after ${((Date.now() - since) / 1000).toFixed(1)} s.`,
       );
+    }
+    // A map read from a node that has not yet heard of a failover names the dead master again: not a move.
+    const changes = settledMoves(this.#owners, next, (key) => this.#lostNodes.has(key));
+    if (changes === undefined) return;
+    this.#owners = next;
+    const serving = new Set(next);
+    for (const [key, since] of this.#downSince) {
+      if (!ready(key) && serving.has(key)) continue;
+      this.#downSince.delete(key); // back, or its slots are served by another node now
+      this.#downMs += Date.now() - since;
     }
     if (changes.length === 0) return;
     for (const c of changes) {

@@ -114,6 +114,8 @@ clusterSuite("a cluster client on 3 masters with a replica each", async (t, loca
       assert.equal(await withClient(heir.url, (redis) => redis.get(key)), "after");
       await conn.cluster.del(key);
       assert.match(io.err.text, new RegExp(`127\\.0\\.0\\.1:${victim.port} serves no slots now`));
+      // Never a move to the dead master (a map read from a node that had not heard of the failover yet).
+      assert.doesNotMatch(io.err.text, new RegExp(`moved from \\S+ to 127\\.0\\.0\\.1:${victim.port}\\b`));
       assert.match(conn.outageSummary("x") ?? "", /slot map changed 1 time\(s\)/);
     } finally {
       await conn.close();
