@@ -114,7 +114,7 @@ async function send(c: Deno.Conn, answer: FakeAnswer): Promise<boolean> {
 
 async function serve(c: Deno.Conn, behaviour: FakeBehaviour): Promise<void> {
   const buf = new Uint8Array(64 * 1024);
-  let first = c.read(buf).catch(() => null);
+  const first = c.read(buf).catch(() => null);
   if (behaviour.greetAfterMs !== undefined) {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const quiet = new Promise<"quiet">((resolve) => timer = setTimeout(() => resolve("quiet"), behaviour.greetAfterMs));
