@@ -248,6 +248,8 @@ export interface FaultProxy extends FakeServer {
    * @returns resolves once the damaged reply has been sent
    */
   damageOnce(text: string, damaged: string, options?: { thenClose?: boolean }): Promise<void>;
+  /** From now on every piece a server sends back waits `ms` before it is passed on: a server slow to answer. */
+  slowReplies(ms: number): void;
 }
 
 /** A one-time rewrite armed by {@linkcode FaultProxy.damageOnce}. */
@@ -292,6 +294,7 @@ export function faultProxy(port: number, rewrite?: Rewrite): FaultProxy {
     clients.delete(a);
   };
   let damage: Damage | undefined;
+  let replyDelayMs = 0;
   /** Damaged pieces not yet sent, with their damage. */
   const applied = new WeakMap<Uint8Array, Damage>();
   /** What a piece read from the server becomes: damaged when it holds the armed text (once). */
@@ -339,7 +342,7 @@ export function faultProxy(port: number, rewrite?: Rewrite): FaultProxy {
       loops.push(
         Promise.all([
           counted ? copyRewriting(client, server, counted) : copy(client, server),
-          copy(server, client, { drop: losing, change: damageIn, sent }),
+          copy(server, client, { drop: losing, change: damageIn, sent, delayMs: () => replyDelayMs }),
         ]).then(() => {
           pairs.delete(pair);
           closeBoth(client, server);
@@ -377,6 +380,9 @@ export function faultProxy(port: number, rewrite?: Rewrite): FaultProxy {
       damage = { text: t, damaged: d, thenClose: options.thenClose ?? false, done: resolve };
       return promise;
     },
+    slowReplies: (ms) => {
+      replyDelayMs = ms;
+    },
     [Symbol.asyncDispose]: async () => {
       listener.close();
       await accepting.catch(() => {});
@@ -398,13 +404,16 @@ async function copy(
     drop?: () => boolean;
     change?: (piece: Uint8Array) => Uint8Array;
     sent?: (out: Uint8Array) => void;
+    delayMs?: () => number;
   } = {},
 ): Promise<void> {
   const buf = new Uint8Array(64 * 1024);
   try {
     for (let n = await from.read(buf); n !== null; n = await from.read(buf)) {
       if (how.drop?.()) return;
-      const piece = buf.subarray(0, n);
+      const ms = how.delayMs?.() ?? 0;
+      const piece = ms ? buf.slice(0, n) : buf.subarray(0, n);
+      if (ms) await new Promise((resolve) => setTimeout(resolve, ms));
       const out = how.change?.(piece) ?? piece;
       for (let off = 0; off < out.length;) off += await to.write(out.subarray(off));
       how.sent?.(out);

@@ -42,7 +42,7 @@ export interface ClusterConnectionOptions {
 }
 
 const DISCONNECT_TIMEOUT_MS = 200;
-/** How long one read of the slot map may take. */
+/** How long one read of the slot map may take, once connected. */
 const SLOTS_REFRESH_TIMEOUT_MS = 1000;
 
 /** Thrown inside {@linkcode ClusterConnection} when the stop signal ends the first connect. */
@@ -143,12 +143,17 @@ export class ClusterConnection {
     const stop = this.options.signal;
     try {
       if (stop?.aborted) throw STOPPED;
+      // The first read of the slot map may take the whole connect time: with ioredis's per-read limit (1 s, kept for
+      // later reads so that a hung node does not hold up a failover) a busy machine failed its first connect with
+      // "None of startup nodes is available" though every node answered. ioredis reads the limit at each read.
+      this.cluster.options.slotsRefreshTimeout = timeoutMs;
       const connected = withTimeout(
         this.cluster.connect(),
         timeoutMs,
         () => new Error(`the cluster was not ready within ${timeoutMs / 1000} s`),
       );
       if (await unlessAborted(connected, stop) === ABORTED) throw STOPPED;
+      this.cluster.options.slotsRefreshTimeout = SLOTS_REFRESH_TIMEOUT_MS;
       this.#owners = slotOwners(this.cluster);
       this.#connected = true;
     } catch (err) {
