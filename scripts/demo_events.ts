@@ -25,7 +25,7 @@ import { answerWithin, NoAnswerError } from "../lib/core/no_answer.ts";
 import { delay, whenAborted } from "../lib/core/timing.ts";
 import { toSeconds } from "../lib/core/json_event.ts";
 import { roundMs } from "../lib/core/latency.ts";
-import { runDurableDemo } from "../lib/streams/durable_demo.ts";
+import { runDurableDemo } from "../lib/events/durable_demo.ts";
 
 const SPEC: ScriptSpec = {
   name: "demo_events.ts",

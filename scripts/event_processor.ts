@@ -30,9 +30,9 @@ import {
   type ProcessorStatsOptions,
   ProcessorStatsPublisher,
 } from "../lib/events/processor_stats.ts";
-import { runDurableProcessor } from "../lib/streams/durable_processor.ts";
-import { DURABLE_OPTIONS, parseDurableFlags, refuseDurableFlags } from "../lib/streams/durable_flags.ts";
-import { DEFAULT_STREAM_CONCURRENCY } from "../lib/streams/consumer.ts";
+import { runDurableProcessor } from "../lib/events/durable_processor.ts";
+import { DURABLE_OPTIONS, parseDurableFlags, refuseDurableFlags } from "../lib/events/durable_flags.ts";
+import { DEFAULT_STREAM_CONCURRENCY } from "../lib/events/stream_consumer.ts";
 
 const SPEC: ScriptSpec = {
   name: "event_processor.ts",

@@ -12,7 +12,7 @@
  */
 import { COMMON_OPTIONS, runScript, type ScriptSpec } from "../lib/core/cli.ts";
 import { CLUSTER_OPTIONS, resolveTarget } from "../lib/cluster/target.ts";
-import { openStreamClient, type StreamClient } from "../lib/streams/cluster_lanes.ts";
+import { openStreamClient, type StreamClient } from "../lib/events/cluster_lanes.ts";
 import { CliError, ExitCode, UsageError } from "../lib/core/exit_codes.ts";
 import { defaultIo, escapeControl, type Io, Printer, Reporter } from "../lib/core/output.ts";
 import { onShutdown } from "../lib/core/shutdown.ts";

@@ -26,3 +26,6 @@ export * from "./subscriber.ts";
 export * from "./stats.ts";
 export * from "./processing.ts";
 export * from "./processor_stats.ts";
+export * from "./durable_processor.ts";
+export * from "./durable_flags.ts";
+export * from "./durable_demo.ts";

@@ -14,7 +14,7 @@ import { slotOf } from "../cluster/topology.ts";
 import { backoffMs, Connection } from "../core/client.ts";
 import { nullWriter, Reporter } from "../core/output.ts";
 import { delay } from "../core/timing.ts";
-import type { ReadLane } from "./consumer.ts";
+import type { ReadLane } from "./stream_consumer.ts";
 
 /** The lanes of a set of streams on a cluster, and their connections. */
 export class ClusterReadLanes {

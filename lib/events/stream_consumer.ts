@@ -15,8 +15,8 @@
  * @module
  */
 import type { Redis } from "ioredis";
-import { decodeEvent, type EventEnvelope, type EventValidationError } from "../events/envelope.ts";
-import { type EventContext, logNote, MalformedEventError, shouldLog } from "../events/subscriber.ts";
+import { decodeEvent, type EventEnvelope, type EventValidationError } from "./envelope.ts";
+import { type EventContext, logNote, MalformedEventError, shouldLog } from "./subscriber.ts";
 import { escapeControl, Reporter } from "../core/output.ts";
 import { positiveInt, TaskPool } from "../core/task_pool.ts";
 import { ABORTED, delay, unlessAborted, whenAborted } from "../core/timing.ts";
@@ -29,11 +29,11 @@ import {
   type StartPosition,
   type StreamEntry,
   toEntries,
-} from "./entry.ts";
-import { deleteConsumerIfIdle, deliveryCounts, ensureGroup, pendingCount, streamGroups } from "./groups.ts";
-import { readAgain, type Reread } from "./reread.ts";
-import type { TopicSchemas } from "./schema.ts";
-import { StreamStats, type StreamStatsSnapshot } from "./stats.ts";
+} from "../streams/entry.ts";
+import { deleteConsumerIfIdle, deliveryCounts, ensureGroup, pendingCount, streamGroups } from "../streams/groups.ts";
+import { readAgain, type Reread } from "../streams/reread.ts";
+import type { TopicSchemas } from "../streams/schema.ts";
+import { StreamStats, type StreamStatsSnapshot } from "./stream_stats.ts";
 
 /** What a stream handler is told besides the event. */
 export interface StreamContext extends EventContext {
@@ -184,7 +184,7 @@ interface LaneState {
  * @example
  * ```ts
  * import { Redis } from "ioredis";
- * import { StreamConsumer } from "./consumer.ts";
+ * import { StreamConsumer } from "./stream_consumer.ts";
  * import { StreamPublisher } from "./stream_publisher.ts";
  * import { LocalServer } from "../core/local_server.ts";
  *

@@ -7,11 +7,11 @@
  */
 import { duringFailover } from "../cluster/failover_retry.ts";
 import type { Redis } from "ioredis";
-import { type CreatedEvent, type EventInput, EventValidationError } from "../events/envelope.ts";
-import { EventPublisher, type EventPublisherOptions } from "../events/publisher.ts";
+import { type CreatedEvent, type EventInput, EventValidationError } from "./envelope.ts";
+import { EventPublisher, type EventPublisherOptions } from "./publisher.ts";
 import { type BatchSender, wire } from "../pubsub/publish.ts";
-import { PAYLOAD_FIELD } from "./entry.ts";
-import type { TopicSchemas } from "./schema.ts";
+import { PAYLOAD_FIELD } from "../streams/entry.ts";
+import type { TopicSchemas } from "../streams/schema.ts";
 
 /** How much of a stream to keep: about `maxLen` entries, or entries younger than `maxAgeMs`. */
 export type Retention = { maxLen: number } | { maxAgeMs: number };

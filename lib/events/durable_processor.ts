@@ -18,15 +18,15 @@ import { clock, escapeControl, type Io, nullWriter, Printer, Reporter } from "..
 import type { Shutdown } from "../core/shutdown.ts";
 import { formatNumber } from "../core/stats.ts";
 import { delay } from "../core/timing.ts";
-import type { CreatedEvent, EventEnvelope, EventInput } from "../events/envelope.ts";
-import { TOPICS } from "../events/kinds.ts";
-import { PROCESSOR_STEPS } from "../events/processing.ts";
+import type { CreatedEvent, EventEnvelope, EventInput } from "./envelope.ts";
+import { TOPICS } from "./kinds.ts";
+import { PROCESSOR_STEPS } from "./processing.ts";
 import { ClusterReadLanes } from "./cluster_lanes.ts";
-import { hostName, type ProcessorStatsOptions, ProcessorStatsPublisher } from "../events/processor_stats.ts";
-import { type DeadLetter, type ReadLane, StreamConsumer, type StreamHandler } from "./consumer.ts";
-import { deadLetterStream, groupStartId, type StartPosition } from "./entry.ts";
-import type { TopicSchemas } from "./schema.ts";
-import { formatStreamStatsTable, formatTransitNote, type StreamStatsSnapshot } from "./stats.ts";
+import { hostName, type ProcessorStatsOptions, ProcessorStatsPublisher } from "./processor_stats.ts";
+import { type DeadLetter, type ReadLane, StreamConsumer, type StreamHandler } from "./stream_consumer.ts";
+import { deadLetterStream, groupStartId, type StartPosition } from "../streams/entry.ts";
+import type { TopicSchemas } from "../streams/schema.ts";
+import { formatStreamStatsTable, formatTransitNote, type StreamStatsSnapshot } from "./stream_stats.ts";
 import { StreamPublisher } from "./stream_publisher.ts";
 
 /** What the durable processor is told by its command line. */

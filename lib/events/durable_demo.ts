@@ -18,11 +18,11 @@ import { flowRate, toSeconds } from "../core/json_event.ts";
 import { roundMs } from "../core/latency.ts";
 import { formatNumber, MessageCounter } from "../core/stats.ts";
 import { delay } from "../core/timing.ts";
-import type { CreatedEvent, EventEnvelope } from "../events/envelope.ts";
-import { keySubmittedEvent, profileEvent, TOPICS } from "../events/kinds.ts";
+import type { CreatedEvent, EventEnvelope } from "./envelope.ts";
+import { keySubmittedEvent, profileEvent, TOPICS } from "./kinds.ts";
 import { publishSeries } from "../pubsub/publish.ts";
-import { PAYLOAD_FIELD } from "./entry.ts";
-import { lastEntryId, readStream } from "./reader.ts";
+import { PAYLOAD_FIELD } from "../streams/entry.ts";
+import { lastEntryId, readStream } from "../streams/reader.ts";
 import { appendSender, clusterAppendSender, StreamPublisher } from "./stream_publisher.ts";
 
 /** What the durable demo is told by its command line. */
