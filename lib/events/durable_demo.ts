@@ -23,7 +23,8 @@ import { keySubmittedEvent, profileEvent, TOPICS } from "./kinds.ts";
 import { publishSeries } from "../pubsub/publish.ts";
 import { PAYLOAD_FIELD } from "../streams/entry.ts";
 import { lastEntryId, readStream } from "../streams/reader.ts";
-import { appendSender, clusterAppendSender, StreamPublisher } from "./stream_publisher.ts";
+import { appendSender, clusterAppendSender } from "../streams/append.ts";
+import { StreamPublisher } from "./stream_publisher.ts";
 
 /** What the durable demo is told by its command line. */
 export interface DurableDemoOptions {
