@@ -8,6 +8,7 @@ import type { Flags, OptionSpec } from "../core/cli.ts";
 import { UsageError } from "../core/exit_codes.ts";
 import { DEFAULT_CLAIM_AFTER_MS, DEFAULT_MAX_DELIVERIES, DEFAULT_STREAM_CONCURRENCY } from "./stream_consumer.ts";
 import { DEFAULT_GROUP, defaultConsumerName, type DurableProcessorOptions } from "./durable_processor.ts";
+import type { ProcessorRunOptions } from "./processor_output.ts";
 import { parseStartPosition } from "../streams/entry.ts";
 import { TopicSchemas } from "../streams/schema.ts";
 
@@ -76,10 +77,7 @@ const DURABLE_ONLY = Object.keys(DURABLE_OPTIONS).filter((name) => name !== "dur
  */
 export async function parseDurableFlags(
   flags: Flags,
-  base: Pick<
-    DurableProcessorOptions,
-    "target" | "concurrency" | "statsEveryMs" | "shutdownMs" | "json" | "quiet" | "describe" | "publishStats"
-  >,
+  base: Omit<ProcessorRunOptions, "concurrency"> & Pick<DurableProcessorOptions, "endpoint">,
 ): Promise<DurableProcessorOptions> {
   const name = (flag: string, fallback: string) => {
     const value = flags.string(flag) ?? fallback;

@@ -4,8 +4,7 @@
  *
  * @module
  */
-import { duringFailover } from "../cluster/failover_retry.ts";
-import type { Redis } from "ioredis";
+import type { Commands } from "../endpoint/link.ts";
 import { type CreatedEvent, type EventInput, EventValidationError } from "./envelope.ts";
 import { EventPublisher, type EventPublisherOptions } from "./publisher.ts";
 import { appendSender, type Retention, retentionArgs } from "../streams/append.ts";
@@ -14,8 +13,8 @@ import type { TopicSchemas } from "../streams/schema.ts";
 
 /** How a {@linkcode StreamPublisher} stamps, checks and trims. */
 export interface StreamPublisherOptions extends EventPublisherOptions {
-  /** On a cluster: an append that meets a failover is tried again until a replica took over. */
-  duringFailover?: boolean;
+  /** Sends each append (e.g. a link's `throughFailover`: on a cluster, again while its slot fails over). */
+  retry?: <T>(command: () => Promise<T>) => Promise<T>;
   /** Trim each stream as it is appended to (default: keep everything). */
   retention?: Retention;
   /** JSON Schemas by topic; an event that fails its topic's schema is not appended. */
@@ -48,7 +47,7 @@ export interface StreamPublisherOptions extends EventPublisherOptions {
  * ```
  */
 export class StreamPublisher {
-  readonly #redis: Redis;
+  readonly #redis: Commands;
   readonly #events: EventPublisher;
   readonly #options: StreamPublisherOptions;
 
@@ -58,7 +57,7 @@ export class StreamPublisher {
    * @param redis a connection for XADD
    * @param options what to stamp, how to trim, which schemas to check
    */
-  constructor(redis: Redis, options: StreamPublisherOptions = {}) {
+  constructor(redis: Commands, options: StreamPublisherOptions = {}) {
     this.#redis = redis;
     this.#events = new EventPublisher(redis, { source: options.source });
     this.#options = options;
@@ -104,7 +103,7 @@ export class StreamPublisher {
     const payload = JSON.stringify(event);
     const append = () =>
       this.#redis.xadd(topic, ...retentionArgs(this.#options.retention), "*", PAYLOAD_FIELD, payload);
-    return (await (this.#options.duringFailover ? duringFailover(append) : append()))!;
+    return (await (this.#options.retry ? this.#options.retry(append) : append()))!;
   }
 
   /**

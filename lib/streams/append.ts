@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { duringFailover } from "../cluster/failover_retry.ts";
+import type { Link } from "../endpoint/link.ts";
 import { type BatchSender, wire } from "../pubsub/publish.ts";
 import { PAYLOAD_FIELD } from "./entry.ts";
 
@@ -60,23 +60,35 @@ export function appendSender(retention?: Retention): BatchSender {
 }
 
 /**
- * The {@linkcode BatchSender} that XADDs on a cluster: each append on its
- * own, routed by its stream's slot (a pipeline may only touch one node), and
- * sent together per node by the cluster's auto-pipelining; an append that
- * meets a failover is tried again until a replica took over (it may then be
- * stored twice: the processor handles both, the demo counts one).
+ * The {@linkcode BatchSender} that XADDs over a link (lib/endpoint): a batch
+ * its link may send together (one server; one slot of a cluster) goes in one
+ * pipeline, any other one append at a time, each routed by its stream's slot
+ * (and sent together per node when the link pipelines automatically); an
+ * append that meets a failover is tried again until a replica took over (it
+ * may then be stored twice: the processor handles both, the demo counts one).
  *
+ * @param link what decides which appends go together, and rides out a failover
  * @param retention how to trim each stream as it grows
  * @returns the sender
+ * @example
+ * ```ts ignore
+ * const [delivery] = await linkAppendSender(link)(link.redis, [{ channel: "orders", payload: "{}" }]);
+ * ```
  */
-export function clusterAppendSender(retention?: Retention): BatchSender {
-  return (redis, messages) =>
-    Promise.all(messages.map(async (m) => ({
+export function linkAppendSender(
+  link: Pick<Link, "combinable" | "throughFailover">,
+  retention?: Retention,
+): BatchSender {
+  const pipelined = appendSender(retention);
+  return (redis, messages) => {
+    if (link.combinable(messages.map((m) => m.channel))) return link.throughFailover(() => pipelined(redis, messages));
+    return Promise.all(messages.map(async (m) => ({
       receivers: 0,
       entryId: String(
-        await duringFailover(() =>
+        await link.throughFailover(() =>
           redis.xadd(m.channel, ...retentionArgs(retention), "*", PAYLOAD_FIELD, wire(m.payload))
         ),
       ),
     })));
+  };
 }
