@@ -6,7 +6,8 @@
  * @module
  */
 import type { Flags, OptionSpec } from "../core/cli.ts";
-import { UsageError } from "../core/exit_codes.ts";
+import { CliError, ExitCode, UsageError } from "../core/exit_codes.ts";
+import { shardedUnsupported } from "../pubsub/sharded.ts";
 import { DEFAULT_PUBLISH_STATS_MS, DEFAULT_STATS_CHANNEL, type ProcessorStatsOptions } from "./processor_stats.ts";
 
 /** `--sharded`: the topics as sharded channels. */
@@ -28,6 +29,25 @@ export function refuseTopicFlags(flags: Flags): void {
   if (flags.boolean("sharded")) {
     throw new UsageError("--sharded is for pub/sub topics; --durable reads streams (each stream lives on its slot)");
   }
+}
+
+/**
+ * What a refused subscription means with `--sharded`: a subscriber stops with a usage error (exit code 2) only when the
+ * server has no sharded pub/sub; the line then names this script's flag (`--sharded`, for SSUBSCRIBE and SPUBLISH).
+ *
+ * @param err what subscribing failed with
+ * @param address the server's address, password hidden
+ * @returns the error to stop with
+ * @example
+ * ```ts
+ * import { CliError } from "../core/exit_codes.ts";
+ * import { shardedRefusal } from "./processor_flags.ts";
+ * const err = shardedRefusal(new CliError(2, "no sharded pub/sub"), "redis://localhost:6379") as CliError;
+ * console.assert(err.exitCode === 2 && err.message.includes("drop --sharded"));
+ * ```
+ */
+export function shardedRefusal(err: unknown, address: string): unknown {
+  return err instanceof CliError && err.exitCode === ExitCode.Usage ? shardedUnsupported(address, "SPUBLISH") : err;
 }
 
 /**

@@ -19,6 +19,7 @@ import type { CreatedEvent, EventEnvelope } from "./envelope.ts";
 import { keySubmittedEvent, profileEvent, TOPICS } from "./kinds.ts";
 import { EventPublisher } from "./publisher.ts";
 import { EventSubscriber } from "./subscriber.ts";
+import { shardedRefusal } from "./processor_flags.ts";
 
 /** What the pub/sub demo is told by its command line. */
 export interface PubSubDemoOptions {
@@ -81,7 +82,12 @@ export async function runPubSubDemo(o: PubSubDemoOptions, io: Io, shutdown: Shut
     pubConn = await o.endpoint.link({ reporter: status, reconnect: false, signal: shutdown.signal });
     // A plain PUBLISH on a cluster counts the receivers of the node that took it only: results are awaited anyway.
     const countsReceivers = pubConn.publishCountsAll || o.sharded;
-    await step(subscriber.start(), "SUBSCRIBE");
+    await step(
+      subscriber.start().catch((err) => {
+        throw o.sharded ? shardedRefusal(err, subConn.address) : err;
+      }),
+      "SUBSCRIBE",
+    );
     const publisher = new EventPublisher(pubConn.redis, { source: "demo_events", sharded: o.sharded });
     const demo = [
       { topic: TOPICS.keySubmission, event: publisher.prepare(keySubmittedEvent("abc123", "Token1")) },

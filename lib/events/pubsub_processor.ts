@@ -16,6 +16,7 @@ import { formatNumber } from "../core/stats.ts";
 import { EventPublisher } from "./publisher.ts";
 import { processorHandlers } from "./processing.ts";
 import { ProcessorStatsPublisher } from "./processor_stats.ts";
+import { shardedRefusal } from "./processor_flags.ts";
 import { printProcessed, printStats, printSummary, type ProcessorRunOptions } from "./processor_output.ts";
 import { EventSubscriber } from "./subscriber.ts";
 
@@ -70,6 +71,8 @@ export async function runPubSubProcessor(o: PubSubProcessorOptions, io: Io, shut
     await subscriber.start((c) => {
       if (o.json) out.event("subscribe", { channel: c.name, active: c.active });
       else out.line(`${out.green("✓")} subscribed to ${out.bold(c.name)} (${c.active} active)`);
+    }).catch((err) => {
+      throw o.sharded ? shardedRefusal(err, subConn.address) : err;
     });
     const running = subscriber;
     if (o.publishStats) {
