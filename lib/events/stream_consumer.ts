@@ -31,13 +31,13 @@ import {
 } from "../streams/entry.ts";
 import { deleteConsumerIfIdle, ensureGroup, pendingCount, streamGroups } from "../streams/groups.ts";
 import { LaneReader, message, type ReadLane, type Via } from "../streams/lane_reader.ts";
-import { readAgain, type Reread } from "../streams/reread.ts";
 import type { TopicSchemas } from "../streams/schema.ts";
 import { serverCommands, type StreamCommands } from "../streams/stream_commands.ts";
 import { decodeEvent, type EventEnvelope, type EventValidationError } from "./envelope.ts";
 import { HandlerRunner, logNote, shouldLog } from "./handler_runner.ts";
 import type { EventContext } from "./subscriber.ts";
 import { StreamStats, type StreamStatsSnapshot } from "./stream_stats.ts";
+import { UnreadableEntries } from "./unreadable_entries.ts";
 
 export type { ReadLane };
 
@@ -149,12 +149,6 @@ interface Delivery {
 }
 
 /**
- * How many times an entry that keeps looking unreadable is read again by id
- * before it is left pending instead: a copy read again may itself be damaged.
- */
-const MAX_REREADS = 3;
-
-/**
  * Consumes streams in a consumer group and runs one handler per stream for
  * each entry, at most `concurrency` at a time. It needs two connections:
  * `reader` for the blocking reads (used for nothing else) and `commands` for
@@ -214,14 +208,14 @@ export class StreamConsumer {
   readonly #whenStopped = whenAborted(this.#stop.signal);
   readonly #runner = new HandlerRunner<Delivery, EventEnvelope | string>({
     succeeded: (d) => this.#ack(d.route.stream, d.entry.id),
-    malformed: (d, problem) => this.#unreadable(d, problem),
+    malformed: (d, problem) => this.#unreadable.check(d, problem),
     failed: (d, event, err) => this.#failed(d, typeof event === "string" ? undefined : event, err),
   });
   #readers: LaneReader[] = [];
   #reading: Promise<void> | undefined;
   #claiming: Promise<void> | undefined;
   #trimmed = 0;
-  #rereadFailures = 0;
+  readonly #unreadable: UnreadableEntries<Delivery>;
   #state: "new" | "running" | "stopping" | "stopped" = "new";
 
   /**
@@ -266,6 +260,11 @@ export class StreamConsumer {
         const taken = this.#routes.get(stream)!.taken;
         for (const id of ids) taken.delete(id);
       },
+    });
+    this.#unreadable = new UnreadableEntries<Delivery>(this.#redis, this.#reporter, this.#claimAfterMs, {
+      deadLetter: (d, reason) => this.#deadLetter(d, reason),
+      handleStored: (d, fields) => this.#handle({ ...d, entry: { id: d.entry.id, fields }, rereads: d.rereads + 1 }),
+      leavePending: (d) => void d.route.taken.delete(d.entry.id),
     });
     // Reads stop while anything waits for a slot, so the queue never holds more than a batch per source.
     this.#pool = new TaskPool((d) => this.#handle(d), {
@@ -467,7 +466,7 @@ export class StreamConsumer {
   #handle(d: Delivery): void | Promise<void> {
     const { route, entry, deliveries } = d;
     const payload = entry.fields[PAYLOAD_FIELD];
-    if (payload === undefined) return this.#unreadable(d, `the entry has no "${PAYLOAD_FIELD}" field`);
+    if (payload === undefined) return this.#unreadable.check(d, `the entry has no "${PAYLOAD_FIELD}" field`);
     const context: StreamContext = {
       topic: route.stream,
       channel: route.stream,
@@ -480,57 +479,11 @@ export class StreamConsumer {
     try {
       event = decodeEvent(payload);
     } catch (err) {
-      return this.#unreadable(d, (err as EventValidationError).problems.join("; "));
+      return this.#unreadable.check(d, (err as EventValidationError).problems.join("; "));
     }
     const problems = this.#schemas?.problems(route.stream, event) ?? [];
-    if (problems.length > 0) return this.#unreadable(d, `schema of ${route.stream}: ${problems.join("; ")}`);
+    if (problems.length > 0) return this.#unreadable.check(d, `schema of ${route.stream}: ${problems.join("; ")}`);
     return this.#runner.run(route.handler!, event, context, d, route.stats, performance.now());
-  }
-
-  /**
-   * An entry that cannot be handled as delivered (no payload, not an event,
-   * its schema, or a raw handler's MalformedEventError): read again by id
-   * (XRANGE, twice when it agrees) before it is dead-lettered. When the
-   * stream holds something else, the bytes were damaged in transit: the
-   * stored copy is handled instead. When the read fails, or keeps differing,
-   * it stays pending, to be retried after the claim time.
-   */
-  async #unreadable(d: Delivery, reason: string): Promise<void> {
-    const { route, entry } = d;
-    let again: Reread;
-    try {
-      again = await readAgain(this.#redis, route.stream, entry);
-    } catch (err) {
-      return this.#leavePending(d, `could not be read again to check it (${message(err)})`, reason);
-    }
-    if (again.verdict !== "differs") {
-      route.stats.malformed++;
-      return await this.#deadLetter(d, reason);
-    }
-    if (d.rereads >= MAX_REREADS) return this.#leavePending(d, `read ${d.rereads + 1} times differently`, reason);
-    if (d.rereads === 0) this.#damaged(d, reason); // counted once per entry, however many reads it took
-    return await this.#handle({ ...d, entry: { id: entry.id, fields: again.stored }, rereads: d.rereads + 1 });
-  }
-
-  /** Counts an entry that arrived damaged, and says so (the first ten, then every thousandth). */
-  #damaged({ route, entry }: Delivery, reason: string): void {
-    const count = ++route.stats.damagedInTransit;
-    if (!shouldLog(count)) return;
-    this.#reporter.warn(
-      `Entry ${entry.id} of ${route.stream} arrived damaged in transit (${reason}) but is intact in the stream: ` +
-        `the server or the network changed bytes of the reply; handling the stored copy instead.` + logNote(count),
-    );
-  }
-
-  /** Leaves an entry that looked unreadable pending (not dead-lettered), to be retried after the claim time. */
-  #leavePending(d: Delivery, what: string, reason: string): void {
-    const { route, entry } = d;
-    route.taken.delete(entry.id);
-    if (!shouldLog(++this.#rereadFailures)) return;
-    this.#reporter.warn(
-      `Entry ${entry.id} of ${route.stream} looked unreadable (${reason}) but ${what}; it stays pending and is ` +
-        `retried after ${this.#claimAfterMs / 1000} s.` + logNote(this.#rereadFailures),
-    );
   }
 
   async #failed(d: Delivery, event: EventEnvelope | undefined, err: unknown): Promise<void> {
