@@ -28,6 +28,10 @@ export interface Delivery {
   node?: string;
   /** The entry id, when the message was appended to a stream (`XADD`) instead of published. */
   entryId?: string;
+  /** On a recoverable channel (`--history`): the message's offset in the channel's history. */
+  offset?: number;
+  /** On a recoverable channel: the epoch of the channel's history. */
+  epoch?: string;
 }
 
 /** The result of one publish. */

@@ -1,0 +1,135 @@
+/**
+ * Publishing to a recoverable channel: one server-side script per message
+ * numbers it (the channel's next offset), keeps it in the channel's capped
+ * history stream and publishes it with its offset and epoch — the three at
+ * once, so that no message is in the history and not published, or the
+ * other way round.
+ *
+ * @module
+ */
+import type { Link } from "../endpoint/link.ts";
+import type { BatchSender, Client, Delivery, Outgoing } from "../pubsub/publish.ts";
+import { wire } from "../pubsub/publish.ts";
+import type { PublishRoute } from "../pubsub/publish_route.ts";
+import { noShardedPubSub, shardedUnsupported } from "../pubsub/sharded.ts";
+import { historyKeys, type HistoryLimit } from "./history.ts";
+
+/**
+ * The script, sent with EVAL each time: EVALSHA with a retry after NOSCRIPT (a restarted server) lets a later
+ * message of a pipeline overtake the one sent again. KEYS: the stream, the meta. ARGV: channel, payload, the epoch to
+ * take if the meta is missing, `size` or `age`, the limit (messages or ms), PUBLISH or SPUBLISH, and the epoch and
+ * offset this publisher last saw (kept as `prev_epoch`/`prev_offset` when the epoch changes, so that a subscriber of
+ * the old epoch can tell how many it lost). A new epoch drops any stream left without its meta; `since` is the offset
+ * the stream was last started at (what is missing below it went with a deleted stream, not trimmed).
+ */
+export const PUBLISH_SCRIPT = `
+local epoch = redis.call('HGET', KEYS[2], 'epoch')
+if not epoch then
+  epoch = ARGV[3]
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[2], 'epoch', epoch, 'offset', 0, 'limit', ARGV[4])
+  if ARGV[7] ~= '' then redis.call('HSET', KEYS[2], 'prev_epoch', ARGV[7], 'prev_offset', ARGV[8]) end
+end
+local offset = redis.call('HINCRBY', KEYS[2], 'offset', 1)
+local id = offset .. '-0'
+if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('HSET', KEYS[2], 'since', offset) end
+local limit = tonumber(ARGV[5])
+if ARGV[4] == 'size' then
+  if limit >= 1000 then
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', limit, id, 'p', ARGV[2])
+  else
+    redis.call('XADD', KEYS[1], 'MAXLEN', limit, id, 'p', ARGV[2])
+  end
+else
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  redis.call('XADD', KEYS[1], id, 'p', ARGV[2], 't', now)
+  local head = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
+  if tonumber(head[1][2][4]) < now - limit then
+    local batch = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 100)
+    local keep = offset .. '-0'
+    for _, e in ipairs(batch) do
+      if tonumber(e[2][4]) >= now - limit then keep = e[1]; break end
+    end
+    redis.call('XTRIM', KEYS[1], 'MINID', keep)
+  end
+  redis.call('PEXPIRE', KEYS[1], limit)
+end
+local receivers = redis.call(ARGV[6], ARGV[1], '#' .. offset .. '/' .. epoch .. ' ' .. ARGV[2])
+return {offset, epoch, receivers}
+`;
+
+/** A random id per process, and a count: each publish offers a new epoch, in case it finds the meta gone. */
+const EPOCH_PREFIX = Array.from(crypto.getRandomValues(new Uint8Array(6)), (b) => (b % 36).toString(36)).join("");
+let epochCount = 0;
+
+/** The last offset and epoch a publisher saw on each channel. */
+type Seen = Map<string, { epoch: string; offset: number }>;
+
+/**
+ * The {@linkcode BatchSender} of a recoverable channel: each message through {@linkcode PUBLISH_SCRIPT}, one
+ * pipeline per channel (its keys share a slot, so a cluster takes it on one node).
+ *
+ * @param limit how much history to keep
+ * @param sharded SPUBLISH instead of PUBLISH
+ * @returns the sender; each delivery carries the message's offset and epoch
+ * @example
+ * ```ts ignore
+ * const send = historySender({ kind: "size", size: 1000 }, false);
+ * const [d] = await send(link.redis, [{ channel: "news", payload: "hi" }]); // d.offset === 1 on a new channel
+ * ```
+ */
+export function historySender(limit: HistoryLimit, sharded: boolean): BatchSender {
+  const seen: Seen = new Map();
+  const mode = limit.kind;
+  const amount = String(limit.kind === "size" ? limit.size : limit.ageMs);
+  const command = sharded ? "SPUBLISH" : "PUBLISH";
+  const one = (redis: Client | ReturnType<Client["pipeline"]>, m: Outgoing) => {
+    const { stream, meta } = historyKeys(m.channel);
+    const last = seen.get(m.channel);
+    const epoch = `${EPOCH_PREFIX}.${(++epochCount).toString(36)}`;
+    const args = [m.channel, wire(m.payload), epoch, mode, amount, command, last?.epoch ?? "", last?.offset ?? 0];
+    return redis.eval(PUBLISH_SCRIPT, 2, stream, meta, ...args);
+  };
+  const delivery = (channel: string, reply: unknown): Delivery => {
+    const [offset, epoch, receivers] = reply as [number, string, number];
+    seen.set(channel, { epoch: String(epoch), offset: Number(offset) });
+    return { receivers: Number(receivers), offset: Number(offset), epoch: String(epoch) };
+  };
+  return async (redis, messages) => {
+    if (messages.length === 1) return [delivery(messages[0]!.channel, await one(redis, messages[0]!))];
+    const byChannel = new Map<string, number[]>();
+    messages.forEach((m, i) => byChannel.set(m.channel, [...byChannel.get(m.channel) ?? [], i]));
+    const out: Delivery[] = new Array(messages.length);
+    await Promise.all([...byChannel].map(async ([channel, indices]) => {
+      const pipeline = redis.pipeline();
+      for (const i of indices) one(pipeline, messages[i]!);
+      const results = await pipeline.exec() ?? [];
+      results.forEach(([err, reply], j) => {
+        if (err) throw err;
+        out[indices[j]!] = delivery(channel, reply);
+      });
+    }));
+    return out;
+  };
+}
+
+/**
+ * The route of `publisher.ts --history`: every message numbered, kept and published at once.
+ *
+ * @param link the link to publish over
+ * @param limit how much history each channel keeps
+ * @param sharded SPUBLISH instead of PUBLISH
+ * @returns the route
+ */
+export function historyRoute(link: Link, limit: HistoryLimit, sharded: boolean): PublishRoute {
+  return {
+    send: historySender(limit, sharded),
+    resend: false,
+    appends: false,
+    keeps: true,
+    nodeLocalCount: !sharded && !link.publishCountsAll,
+    refusal: (err) => sharded && noShardedPubSub(err) ? shardedUnsupported(link.address, "SPUBLISH") : undefined,
+    close: () => Promise.resolve(),
+  };
+}
