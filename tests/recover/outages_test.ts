@@ -6,7 +6,7 @@
  * in order. On a server (Redis, Valkey or KeyDB: the binary first on PATH).
  */
 import assert from "node:assert/strict";
-import { ownServerTest, ScriptProcess, testServer } from "../harness.ts";
+import { closeClient, ownServerTest, ScriptProcess, testServer } from "../harness.ts";
 import {
   assertExactlyOnceInOrder,
   dropPaused,
@@ -60,7 +60,8 @@ ownServerTest(
     } finally {
       stop.abort();
       await pacing.catch(() => {});
-      redis.disconnect();
+      await closeClient(redis);
+      await closeClient(admin);
     }
     sub.kill("SIGINT");
     assert.equal(await sub.exit(), 0, sub.err.text);
