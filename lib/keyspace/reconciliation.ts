@@ -103,7 +103,12 @@ export class Reconciliation {
               "changes of the others are not known.",
           );
         }
-        if (!run.baseline) {
+        if (run.baseline) {
+          this.status.info(
+            `Took note of ${formatNumber(run.keys)} watched key(s) in ${toSeconds(run.ms)} s (--reconcile): after an ` +
+              "outage, those changed, added or deleted meanwhile are reported.",
+          );
+        } else if (run.changed + run.added + run.deleted > 0) {
           this.status.info(
             `Reconciled ${formatNumber(run.keys)} watched key(s) in ${toSeconds(run.ms)} s: ${run.changed} changed, ` +
               `${run.added} added, ${run.deleted} deleted while events were not heard.`,
