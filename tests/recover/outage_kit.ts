@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { type Cluster, Redis } from "ioredis";
+import type { Commands } from "../../lib/endpoint/link.ts";
 import { historySender } from "../../lib/recover/history_publisher.ts";
 import { historyKeys } from "../../lib/recover/history.ts";
 import type { HistoryLimit } from "../../lib/recover/history.ts";
@@ -37,7 +38,7 @@ export class SequencePublisher {
   readonly #send;
 
   constructor(
-    private readonly redis: Redis | Cluster,
+    private readonly redis: Redis | Cluster | Commands,
     private readonly channel: string,
     limit: HistoryLimit = { kind: "size", size: 100_000 },
     sharded = false,
