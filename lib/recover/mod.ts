@@ -9,3 +9,4 @@ export * from "./history_publisher.ts";
 export * from "./history_reader.ts";
 export * from "./recovery.ts";
 export * from "./recovering_subscriber.ts";
+export * from "./tee.ts";
