@@ -32,6 +32,8 @@ export interface Delivery {
   offset?: number;
   /** On a recoverable channel: the epoch of the channel's history. */
   epoch?: string;
+  /** On a recoverable channel: sent again after an outage, it had gone in already (not published twice). */
+  resent?: true;
 }
 
 /** The result of one publish. */

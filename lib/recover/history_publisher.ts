@@ -20,7 +20,9 @@ import { historyKeys, type HistoryLimit } from "./history.ts";
  * take if the meta is missing, `size` or `age`, the limit (messages or ms), PUBLISH or SPUBLISH, and the epoch and
  * offset this publisher last saw (kept as `prev_epoch`/`prev_offset` when the epoch changes, so that a subscriber of
  * the old epoch can tell how many it lost). A new epoch drops any stream left without its meta; `since` is the offset
- * the stream was last started at (what is missing below it went with a deleted stream, not trimmed).
+ * the stream was last started at (what is missing below it went with a deleted stream, not trimmed). The last two
+ * ARGV, this publisher's id and the message's number in its run, make a message sent again (after an outage left
+ * its fate unknown) a no-op returning offset 0 when it went in already: the meta keeps `pub:ID` = the last number.
  */
 export const PUBLISH_SCRIPT = `
 local epoch = redis.call('HGET', KEYS[2], 'epoch')
@@ -29,6 +31,12 @@ if not epoch then
   redis.call('DEL', KEYS[1])
   redis.call('HSET', KEYS[2], 'epoch', epoch, 'offset', 0, 'limit', ARGV[4])
   if ARGV[7] ~= '' then redis.call('HSET', KEYS[2], 'prev_epoch', ARGV[7], 'prev_offset', ARGV[8]) end
+end
+if ARGV[9] ~= '' then
+  local field = 'pub:' .. ARGV[9]
+  local last = tonumber(redis.call('HGET', KEYS[2], field) or '0')
+  if tonumber(ARGV[10]) <= last then return {0, epoch, 0} end
+  redis.call('HSET', KEYS[2], field, ARGV[10])
 end
 local offset = redis.call('HINCRBY', KEYS[2], 'offset', 1)
 local id = offset .. '-0'
@@ -72,7 +80,8 @@ type Seen = Map<string, { epoch: string; offset: number }>;
  *
  * @param limit how much history to keep
  * @param sharded SPUBLISH instead of PUBLISH
- * @returns the sender; each delivery carries the message's offset and epoch
+ * @returns the sender; each delivery carries the message's offset and epoch (none, and `resent`, for a message sent
+ *   again that had gone in already)
  * @example
  * ```ts ignore
  * const send = historySender({ kind: "size", size: 1000 }, false);
@@ -84,15 +93,21 @@ export function historySender(limit: HistoryLimit, sharded: boolean): BatchSende
   const mode = limit.kind;
   const amount = String(limit.kind === "size" ? limit.size : limit.ageMs);
   const command = sharded ? "SPUBLISH" : "PUBLISH";
+  const publisher = `${EPOCH_PREFIX}.${(++epochCount).toString(36)}`;
+  const numbers = new WeakMap<Outgoing, number>(); // the same message sent again keeps its number
+  let count = 0;
   const one = (redis: Client | ReturnType<Client["pipeline"]>, m: Outgoing) => {
     const { stream, meta } = historyKeys(m.channel);
     const last = seen.get(m.channel);
     const epoch = `${EPOCH_PREFIX}.${(++epochCount).toString(36)}`;
+    let n = numbers.get(m);
+    if (n === undefined) numbers.set(m, n = ++count);
     const args = [m.channel, wire(m.payload), epoch, mode, amount, command, last?.epoch ?? "", last?.offset ?? 0];
-    return redis.eval(PUBLISH_SCRIPT, 2, stream, meta, ...args);
+    return redis.eval(PUBLISH_SCRIPT, 2, stream, meta, ...args, publisher, n);
   };
   const delivery = (channel: string, reply: unknown): Delivery => {
     const [offset, epoch, receivers] = reply as [number, string, number];
+    if (Number(offset) === 0) return { receivers: 0, epoch: String(epoch), resent: true };
     seen.set(channel, { epoch: String(epoch), offset: Number(offset) });
     return { receivers: Number(receivers), offset: Number(offset), epoch: String(epoch) };
   };
@@ -125,7 +140,7 @@ export function historySender(limit: HistoryLimit, sharded: boolean): BatchSende
 export function historyRoute(link: Link, limit: HistoryLimit, sharded: boolean): PublishRoute {
   return {
     send: historySender(limit, sharded),
-    resend: false,
+    resend: true, // a batch sent again after an outage: what went in already is not published twice
     appends: false,
     keeps: true,
     nodeLocalCount: !sharded && !link.publishCountsAll,

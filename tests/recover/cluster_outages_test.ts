@@ -77,8 +77,8 @@ clusterSuite("subscriber.ts --recover on a cluster, sharded", async (t, cluster)
     }
     sub.kill("SIGINT");
     assert.equal(await sub.exit(), 0, sub.err.text);
-    const { seqs, recovered, summary } = received(sub.out.text);
-    assertExactlyOnceInOrder(seqs, pub.seq);
+    const { seqs, offsets, recovered, summary } = received(sub.out.text);
+    assertExactlyOnceInOrder(seqs, pub.seq, offsets);
     assert.equal(summary.lost, 0, sub.err.text);
     console.log(`  ${pub.seq} messages, ${recovered} recovered; outages: ${kinds.join(", ")}`);
   });

@@ -30,7 +30,10 @@ export async function whenReady(redis: Redis): Promise<void> {
   for (let i = 0; i < 300 && redis.status !== "ready"; i++) await delay(50);
 }
 
-/** Publishes `s1 …`, `s2 …` in order, each exactly once: after a failed send it looks at the history before again. */
+/**
+ * Publishes `s1 …`, `s2 …` in order, each exactly once: a failed send is sent again as it was (the publish script
+ * skips a message it took already, even when the client library resent it itself) unless the history has it.
+ */
 export class SequencePublisher {
   /** The last sequence number published. */
   seq = 0;
@@ -54,10 +57,10 @@ export class SequencePublisher {
   }
 
   async #one(seq: number, pad: number): Promise<void> {
-    const payload = `s${seq} ${"x".repeat(pad)}`;
+    const message = { channel: this.channel, payload: `s${seq} ${"x".repeat(pad)}` }; // sent again as it is
     for (let attempt = 0; attempt < 400; attempt++) {
       try {
-        await this.#send(this.redis, [{ channel: this.channel, payload }]);
+        await this.#send(this.redis, [message]);
         this.seq = seq;
         return;
       } catch {
@@ -87,8 +90,11 @@ export class SequencePublisher {
 }
 
 /** The `message`/`smessage` events of subscriber.ts --json: the sequence numbers in order, and how many recovered. */
-export function received(stdout: string): { seqs: number[]; recovered: number; summary: Record<string, unknown> } {
+export function received(
+  stdout: string,
+): { seqs: number[]; offsets: number[]; recovered: number; summary: Record<string, unknown> } {
   const seqs: number[] = [];
+  const offsets: number[] = [];
   let recovered = 0;
   let summary: Record<string, unknown> = {};
   for (const line of stdout.split("\n")) {
@@ -97,14 +103,17 @@ export function received(stdout: string): { seqs: number[]; recovered: number; s
     if (e.event === "summary") summary = e;
     if (e.event !== "message" && e.event !== "smessage") continue;
     seqs.push(Number(String(e.payload).match(/^s(\d+) /)?.[1]));
+    offsets.push(e.offset);
     if (e.recovered) recovered++;
   }
-  return { seqs, recovered, summary };
+  return { seqs, offsets, recovered, summary };
 }
 
 /** Asserts that `seqs` is 1..n, each once, in order. */
-export function assertExactlyOnceInOrder(seqs: number[], n: number): void {
+export function assertExactlyOnceInOrder(seqs: number[], n: number, offsets: number[] = []): void {
   const firstWrong = seqs.findIndex((s, i) => s !== i + 1);
+  const around = (a: number[]) => a.slice(Math.max(0, firstWrong - 3), firstWrong + 3);
+  if (firstWrong !== -1) console.error(`offsets around it: ${around(offsets)}`);
   assert(
     firstWrong === -1,
     `message ${firstWrong + 1} is s${seqs[firstWrong]} (…${seqs.slice(Math.max(0, firstWrong - 3), firstWrong + 3)}…)`,

@@ -65,8 +65,8 @@ ownServerTest(
     }
     sub.kill("SIGINT");
     assert.equal(await sub.exit(), 0, sub.err.text);
-    const { seqs, recovered, summary } = received(sub.out.text);
-    assertExactlyOnceInOrder(seqs, pub.seq);
+    const { seqs, offsets, recovered, summary } = received(sub.out.text);
+    assertExactlyOnceInOrder(seqs, pub.seq, offsets);
     assert.equal(summary.lost, 0, sub.err.text);
     console.log(`  ${pub.seq} messages, ${recovered} recovered; outages: ${kinds.join(", ")}`);
   },
