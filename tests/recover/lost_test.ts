@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { closeClient, ownServerTest, ScriptProcess, testServer } from "../harness.ts";
 import { historyKeys } from "../../lib/recover/history.ts";
 import { outageClient, received, SequencePublisher, waitForSeq } from "./outage_kit.ts";
+import { delay } from "../../lib/core/timing.ts";
 
 /** A subscriber.ts --recover of its own, stopped (SIGSTOP) and cut off (CLIENT KILL) around `away`. */
 async function awayWhile(
@@ -110,3 +111,31 @@ ownServerTest("subscriber.ts --recover: a restart without persistence changes th
     await closeClient(admin);
   }
 });
+
+ownServerTest(
+  "subscriber.ts --recover: a history kept by age loses what expired (older than the history)",
+  async () => {
+    await using server = await testServer({ own: true });
+    const channel = `${server.prefix}age`;
+    const admin = outageClient(server.url);
+    const pub = new SequencePublisher(admin, channel, { kind: "age", ageMs: 300 });
+    try {
+      const r = await awayWhile(server.url, channel, async () => {
+        for (let i = 0; i < 5; i++) await pub.next();
+      }, async () => {
+        await admin.call("CLIENT", "KILL", "TYPE", "pubsub");
+        for (let i = 0; i < 5; i++) await pub.next(); // 6-10: expired by the time it is back
+        await delay(600);
+        for (let i = 0; i < 3; i++) await pub.next(); // 11-13: kept
+      }, async () => {
+        await pub.next();
+        return pub.seq;
+      });
+      assert.deepEqual(r.seqs, [...range(1, 5), ...range(11, 14)]);
+      assert.equal(r.summary.lost, 5);
+      assert.deepEqual(r.summary.lost_by_reason, { "older than the history": 5 });
+    } finally {
+      await closeClient(admin);
+    }
+  },
+);
