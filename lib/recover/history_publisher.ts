@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { formatNumber } from "../core/stats.ts";
 import type { Link } from "../endpoint/link.ts";
 import type { BatchSender, Client, Delivery, Outgoing } from "../pubsub/publish.ts";
 import { wire } from "../pubsub/publish.ts";
@@ -71,6 +72,14 @@ return {offset, epoch, receivers}
 const EPOCH_PREFIX = Array.from(crypto.getRandomValues(new Uint8Array(6)), (b) => (b % 36).toString(36)).join("");
 let epochCount = 0;
 
+/** What a publisher sent again after an outage left a batch unconfirmed. */
+export interface ResentCounts {
+  /** Messages sent again. */
+  sentAgain: number;
+  /** Of those, the ones that had gone in already: not published twice. */
+  foundPublished: number;
+}
+
 /** The last offset and epoch a publisher saw on each channel. */
 type Seen = Map<string, { epoch: string; offset: number }>;
 
@@ -80,6 +89,7 @@ type Seen = Map<string, { epoch: string; offset: number }>;
  *
  * @param limit how much history to keep
  * @param sharded SPUBLISH instead of PUBLISH
+ * @param resent counts the messages sent again, and those of them that had gone in already
  * @returns the sender; each delivery carries the message's offset and epoch (none, and `resent`, for a message sent
  *   again that had gone in already)
  * @example
@@ -88,7 +98,7 @@ type Seen = Map<string, { epoch: string; offset: number }>;
  * const [d] = await send(link.redis, [{ channel: "news", payload: "hi" }]); // d.offset === 1 on a new channel
  * ```
  */
-export function historySender(limit: HistoryLimit, sharded: boolean): BatchSender {
+export function historySender(limit: HistoryLimit, sharded: boolean, resent?: ResentCounts): BatchSender {
   const seen: Seen = new Map();
   const mode = limit.kind;
   const amount = String(limit.kind === "size" ? limit.size : limit.ageMs);
@@ -102,12 +112,16 @@ export function historySender(limit: HistoryLimit, sharded: boolean): BatchSende
     const epoch = `${EPOCH_PREFIX}.${(++epochCount).toString(36)}`;
     let n = numbers.get(m);
     if (n === undefined) numbers.set(m, n = ++count);
+    else if (resent) resent.sentAgain++;
     const args = [m.channel, wire(m.payload), epoch, mode, amount, command, last?.epoch ?? "", last?.offset ?? 0];
     return redis.eval(PUBLISH_SCRIPT, 2, stream, meta, ...args, publisher, n);
   };
   const delivery = (channel: string, reply: unknown): Delivery => {
     const [offset, epoch, receivers] = reply as [number, string, number];
-    if (Number(offset) === 0) return { receivers: 0, epoch: String(epoch), resent: true };
+    if (Number(offset) === 0) {
+      if (resent) resent.foundPublished++;
+      return { receivers: 0, epoch: String(epoch), resent: true };
+    }
     seen.set(channel, { epoch: String(epoch), offset: Number(offset) });
     return { receivers: Number(receivers), offset: Number(offset), epoch: String(epoch) };
   };
@@ -138,8 +152,24 @@ export function historySender(limit: HistoryLimit, sharded: boolean): BatchSende
  * @returns the route
  */
 export function historyRoute(link: Link, limit: HistoryLimit, sharded: boolean): PublishRoute {
+  const counts: ResentCounts = { sentAgain: 0, foundPublished: 0 };
   return {
-    send: historySender(limit, sharded),
+    send: historySender(limit, sharded, counts),
+    resent: {
+      warnings: (series) => {
+        const away: string[] = [];
+        if (counts.sentAgain > 0) {
+          away.push(
+            `${formatNumber(counts.sentAgain)} message(s) unconfirmed when it went away were sent again, ` +
+              `${formatNumber(counts.foundPublished)} of them found published already (not published twice)`,
+          );
+        }
+        if (series.delayed > 0) away.push(`${formatNumber(series.delayed)} delayed (sent once it was back)`);
+        if (series.skipped > 0) away.push(`${formatNumber(series.skipped)} unconfirmed when you stopped`);
+        return away.length > 0 ? [`While the server was away: ${away.join("; ")}.`] : [];
+      },
+      fields: () => ({ sent_again: counts.sentAgain, found_published: counts.foundPublished }),
+    },
     resend: true, // a batch sent again after an outage: what went in already is not published twice
     appends: false,
     keeps: true,
