@@ -19,7 +19,7 @@ import type { Subscription } from "../lib/pubsub/subscribe.ts";
 import { endpointFor } from "../lib/endpoint/mod.ts";
 import { onShutdown } from "../lib/core/shutdown.ts";
 import { ListenLimits } from "../lib/pubsub/listen_limits.ts";
-import { type Loss, RecoveringSubscriber } from "../lib/recover/mod.ts";
+import { recoverAround } from "../lib/recover/recovering_subscriber.ts";
 import { messagePrinter, printConfirmation, printSubscriberSummary } from "../lib/pubsub/subscriber_output.ts";
 
 const SPEC: ScriptSpec = {
@@ -115,13 +115,10 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     });
     if (json) conn.onMove((move) => out.event("shard_moved", { ...move }));
     const recovering = flags.boolean("recover")
-      ? await RecoveringSubscriber.open(endpoint, conn, {
+      ? await recoverAround(endpoint, conn, {
         reporter: status,
         signal: shutdown.signal,
-        ...(json ? { onLoss: (l: Loss) => out.event("lost", { ...l, count: l.count ?? null }) } : {}),
-      }).catch(async (err) => {
-        await conn.close();
-        throw err;
+        ...(json ? { events: out } : {}),
       })
       : undefined;
     const source = recovering ?? conn;

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { escapeControl, nullWriter, Reporter } from "../core/output.ts";
+import { escapeControl, nullWriter, type Printer, Reporter } from "../core/output.ts";
 import { formatNumber } from "../core/stats.ts";
 import type { Endpoint } from "../endpoint/endpoint.ts";
 import type { Link } from "../endpoint/link.ts";
@@ -234,6 +234,34 @@ export class RecoveringSubscriber implements RecoverySummary {
     this.#timer = undefined;
     this.#unrestored();
     if (this.#ownLink) await this.link.close();
+  }
+}
+
+/**
+ * `subscriber.ts --recover`: recovery around `sub`, each loss also a `lost` event on `events` (`--json`); `sub` is
+ * closed when the link to read the history cannot be opened.
+ *
+ * @param endpoint the server or cluster
+ * @param sub the subscriber
+ * @param options where losses are said, the `--json` printer if any, Ctrl+C
+ * @returns the recovering subscriber
+ * @throws {CliError} when the link cannot be opened
+ */
+export async function recoverAround(
+  endpoint: Endpoint,
+  sub: Subscriber,
+  options: { reporter: Reporter; events?: Printer; signal?: AbortSignal },
+): Promise<RecoveringSubscriber> {
+  const events = options.events;
+  try {
+    return await RecoveringSubscriber.open(endpoint, sub, {
+      reporter: options.reporter,
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(events ? { onLoss: (l: Loss) => events.event("lost", { ...l, count: l.count ?? null }) } : {}),
+    });
+  } catch (err) {
+    await sub.close();
+    throw err;
   }
 }
 
