@@ -8,6 +8,7 @@
  * @module
  */
 import { formatNumber } from "../core/stats.ts";
+import { ReplyError } from "ioredis";
 import type { Link } from "../endpoint/link.ts";
 import type { BatchSender, Client, Delivery, Outgoing } from "../pubsub/publish.ts";
 import { wire } from "../pubsub/publish.ts";
@@ -21,25 +22,28 @@ import { historyKeys, type HistoryLimit } from "./history.ts";
  * take if the meta is missing, `size` or `age`, the limit (messages or ms), PUBLISH or SPUBLISH, and the epoch and
  * offset this publisher last saw (kept as `prev_epoch`/`prev_offset` when the epoch changes, so that a subscriber of
  * the old epoch can tell how many it lost). A new epoch drops any stream left without its meta; `since` is the offset
- * the stream was last started at (what is missing below it went with a deleted stream, not trimmed). The last two
+ * the stream was last started at (what is missing below it went with a deleted stream, not trimmed). The message is
+ * published before anything is written: a PUBLISH that fails (SPUBLISH where the server has none) leaves no trace. The last two
  * ARGV, this publisher's id and the message's number in its run, make a message sent again (after an outage left
  * its fate unknown) a no-op returning offset 0 when it went in already: the meta keeps `pub:ID` = the last number.
  */
 export const PUBLISH_SCRIPT = `
 local epoch = redis.call('HGET', KEYS[2], 'epoch')
-if not epoch then
-  epoch = ARGV[3]
+local fresh = not epoch
+if fresh then epoch = ARGV[3] end
+if not fresh and ARGV[9] ~= '' then
+  local last = tonumber(redis.call('HGET', KEYS[2], 'pub:' .. ARGV[9]) or '0')
+  if tonumber(ARGV[10]) <= last then return {0, epoch, 0} end
+end
+local offset = fresh and 1 or tonumber(redis.call('HGET', KEYS[2], 'offset')) + 1
+local receivers = redis.call(ARGV[6], ARGV[1], '#' .. offset .. '/' .. epoch .. ' ' .. ARGV[2])
+if fresh then
   redis.call('DEL', KEYS[1])
-  redis.call('HSET', KEYS[2], 'epoch', epoch, 'offset', 0, 'limit', ARGV[4])
+  redis.call('HSET', KEYS[2], 'epoch', epoch, 'limit', ARGV[4])
   if ARGV[7] ~= '' then redis.call('HSET', KEYS[2], 'prev_epoch', ARGV[7], 'prev_offset', ARGV[8]) end
 end
-if ARGV[9] ~= '' then
-  local field = 'pub:' .. ARGV[9]
-  local last = tonumber(redis.call('HGET', KEYS[2], field) or '0')
-  if tonumber(ARGV[10]) <= last then return {0, epoch, 0} end
-  redis.call('HSET', KEYS[2], field, ARGV[10])
-end
-local offset = redis.call('HINCRBY', KEYS[2], 'offset', 1)
+redis.call('HSET', KEYS[2], 'offset', offset)
+if ARGV[9] ~= '' then redis.call('HSET', KEYS[2], 'pub:' .. ARGV[9], ARGV[10]) end
 local id = offset .. '-0'
 if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('HSET', KEYS[2], 'since', offset) end
 local limit = tonumber(ARGV[5])
@@ -56,7 +60,7 @@ else
   local head = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
   if tonumber(head[1][2][4]) < now - limit then
     local batch = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 100)
-    local keep = offset .. '-0'
+    local keep = id
     for _, e in ipairs(batch) do
       if tonumber(e[2][4]) >= now - limit then keep = e[1]; break end
     end
@@ -64,7 +68,6 @@ else
   end
   redis.call('PEXPIRE', KEYS[1], limit)
 end
-local receivers = redis.call(ARGV[6], ARGV[1], '#' .. offset .. '/' .. epoch .. ' ' .. ARGV[2])
 return {offset, epoch, receivers}
 `;
 
@@ -143,6 +146,11 @@ export function historySender(limit: HistoryLimit, sharded: boolean, resent?: Re
   };
 }
 
+/** Whether the publish script failed on a command the server does not have (SPUBLISH on KeyDB or Redis < 7). */
+function scriptLacksCommand(err: unknown): boolean {
+  return err instanceof ReplyError && /Unknown Redis command called from (Lua )?script/i.test((err as Error).message);
+}
+
 /**
  * The route of `publisher.ts --history`: every message numbered, kept and published at once.
  *
@@ -174,7 +182,10 @@ export function historyRoute(link: Link, limit: HistoryLimit, sharded: boolean):
     appends: false,
     keeps: true,
     nodeLocalCount: !sharded && !link.publishCountsAll,
-    refusal: (err) => sharded && noShardedPubSub(err) ? shardedUnsupported(link.address, "SPUBLISH") : undefined,
+    refusal: (err) =>
+      sharded && (noShardedPubSub(err) || scriptLacksCommand(err))
+        ? shardedUnsupported(link.address, "SPUBLISH")
+        : undefined,
     close: () => Promise.resolve(),
   };
 }
