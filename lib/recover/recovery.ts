@@ -43,6 +43,12 @@ export interface HistorySource {
 const MAX_ROUNDS = 20;
 
 /**
+ * Live messages held during a recovery at most: past it the newest are let go, the history has them too (read in the
+ * next round), so memory stays bounded however fast the channel is.
+ */
+export const MAX_HELD = 10_000;
+
+/**
  * The recovery of one channel.
  *
  * @example
@@ -108,7 +114,8 @@ export class ChannelRecovery {
    */
   live(m: Numbered): void {
     if (this.#running) {
-      this.#buffer.push(m);
+      if (this.#buffer.length < MAX_HELD) this.#buffer.push(m);
+      else this.#again = true; // read from the history in the next round
       return;
     }
     if (this.epoch === undefined) this.epoch = m.epoch;
