@@ -20,7 +20,8 @@ import { runTee } from "../lib/recover/tee.ts";
 
 const SPEC: ScriptSpec = {
   name: "history_tee.ts",
-  summary: "record channels published by others into a history, so that subscriber.ts --recover can recover them.",
+  summary:
+    "record channels published by others into a history for subscriber.ts --recover (not what is published while the tee itself is away).",
   usage: ["CHANNEL... --history SIZE|AGE [--suffix SUFFIX] [--quiet] [--json]"],
   positionals: true,
   options: {
