@@ -12,7 +12,7 @@
 import { COMMON_OPTIONS, type Flags, runScript, type ScriptSpec } from "../lib/core/cli.ts";
 import { CLUSTER_OPTIONS, resolveTarget } from "../lib/cluster/target.ts";
 import { LAB_CHANNELS, LAB_PATTERN } from "../lib/pubsub/demo_messages.ts";
-import { type CliError, ExitCode } from "../lib/core/exit_codes.ts";
+import { type CliError, ExitCode, UsageError } from "../lib/core/exit_codes.ts";
 import { defaultIo, type Io, Printer, Reporter } from "../lib/core/output.ts";
 import { liveProgress } from "../lib/core/progress.ts";
 import type { Subscription } from "../lib/pubsub/subscribe.ts";
@@ -55,6 +55,12 @@ const SPEC: ScriptSpec = {
       help: "on channels published with publisher.ts --history: after an outage, get what was missed from the " +
         "history, in order and once, marked recovered; the summary says recovered N, lost M and why",
     },
+    "recover-state": {
+      type: "string",
+      arg: "FILE",
+      help:
+        "with --recover: save where each channel was left to FILE at exit, and carry on from there at the next start",
+    },
     ...COMMON_OPTIONS,
     ...CLUSTER_OPTIONS,
   },
@@ -87,6 +93,16 @@ function chooseSubscriptions(flags: Flags): Subscription[] {
 }
 
 const LOSS_NOTE = "Messages published until it is back are lost: pub/sub keeps nothing for absent subscribers.";
+/** `--recover` (and its state file), or undefined without it. */
+function recoverFlags(flags: Flags): { statePath: string | undefined } | undefined {
+  const statePath = flags.string("recover-state");
+  if (!flags.boolean("recover")) {
+    if (statePath !== undefined) throw new UsageError("--recover-state goes with --recover");
+    return undefined;
+  }
+  return { statePath };
+}
+
 const RECOVER_NOTE = "Messages published until it is back are read from the history then (--recover).";
 
 /**
@@ -99,6 +115,7 @@ const RECOVER_NOTE = "Messages published until it is back are read from the hist
 export function main(args: string[], io: Io = defaultIo()): Promise<number> {
   return runScript(SPEC, args, io, async (flags) => {
     const subscriptions = chooseSubscriptions(flags);
+    const recover = recoverFlags(flags);
     const [count, idleMs] = [flags.int("count", { min: 1 }), flags.duration("timeout")];
     const json = flags.boolean("json");
     const quiet = flags.boolean("quiet");
@@ -110,15 +127,16 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     const conn = await endpoint.subscriber({
       reporter: status,
       signal: shutdown.signal,
-      lossNote: flags.boolean("recover") ? RECOVER_NOTE : LOSS_NOTE,
+      lossNote: recover ? RECOVER_NOTE : LOSS_NOTE,
       remedies: quiet ? [] : ["--quiet (printing each message is the slow part)"],
     });
     if (json) conn.onMove((move) => out.event("shard_moved", { ...move }));
-    const recovering = flags.boolean("recover")
+    const recovering = recover
       ? await recoverAround(endpoint, conn, {
         reporter: status,
         signal: shutdown.signal,
-        ...(json ? { events: out } : {}),
+        events: json ? out : undefined,
+        ...recover,
       })
       : undefined;
     const source = recovering ?? conn;

@@ -30,7 +30,14 @@ export interface RecoveringOptions {
   batch?: number;
   /** Called for each loss (after it is said on the reporter). */
   onLoss?: (loss: Loss) => void;
+  /** Where each channel was left by an earlier run (`--recover-state`): followed from there instead of from now. */
+  positions?: Positions;
+  /** Where {@linkcode RecoveringSubscriber.close} saves the positions for the next run. */
+  statePath?: string;
 }
+
+/** Each followed channel's epoch and last offset delivered, by `c:NAME` (a channel) or `s:NAME` (a sharded one). */
+export type Positions = Record<string, { epoch: string; offset: number }>;
 
 /** The fields a subscriber's JSON summary gains with recovery. */
 export interface RecoveryFields {
@@ -138,7 +145,7 @@ export class RecoveringSubscriber implements RecoverySummary {
     const followed = subscriptions.filter((s) => s.kind !== "pattern");
     await Promise.all(followed.map(async (s) => {
       const r = this.#follow(s.kind === "shard", s.name);
-      r.begin(await this.#source.meta(s.name));
+      r.begin(this.options.positions?.[keyOf(s.kind === "shard", s.name)] ?? await this.#source.meta(s.name));
     }));
     await this.sub.subscribe(subscriptions, onConfirm);
     await Promise.all(followed.map((s) => this.#channels.get(keyOf(s.kind === "shard", s.name))!.recover()));
@@ -198,6 +205,13 @@ export class RecoveringSubscriber implements RecoverySummary {
     return n;
   }
 
+  /** Where each followed channel stands now (to save for the next run). */
+  positions(): Positions {
+    const out: Positions = {};
+    for (const [key, r] of this.#channels) if (r.epoch !== undefined) out[key] = { epoch: r.epoch, offset: r.last };
+    return out;
+  }
+
   /** The losses found, in order. */
   get losses(): readonly Loss[] {
     return this.#losses;
@@ -228,12 +242,17 @@ export class RecoveringSubscriber implements RecoverySummary {
     return { recovered: this.recovered, lost, lost_by_reason: byReason, lost_unknown: unknown };
   }
 
-  /** Stops looking; closes the link if {@linkcode open} opened it (the subscriber stays open: its owner closes it). */
+  /**
+   * Stops looking; closes the link if {@linkcode open} opened it (the subscriber stays open: its owner closes it);
+   * saves the positions when a state file was given.
+   */
   async close(): Promise<void> {
     clearInterval(this.#timer);
     this.#timer = undefined;
     this.#unrestored();
     if (this.#ownLink) await this.link.close();
+    const path = this.options.statePath;
+    if (path !== undefined) await Deno.writeTextFile(path, JSON.stringify({ version: 1, positions: this.positions() }));
   }
 }
 
@@ -250,19 +269,37 @@ export class RecoveringSubscriber implements RecoverySummary {
 export async function recoverAround(
   endpoint: Endpoint,
   sub: Subscriber,
-  options: { reporter: Reporter; events?: Printer; signal?: AbortSignal },
+  options: { reporter: Reporter; events?: Printer; signal?: AbortSignal; statePath?: string },
 ): Promise<RecoveringSubscriber> {
-  const events = options.events;
+  const { events, statePath } = options;
   try {
-    return await RecoveringSubscriber.open(endpoint, sub, {
+    const positions = statePath === undefined ? undefined : await loadPositions(statePath, options.reporter);
+    const recovering = await RecoveringSubscriber.open(endpoint, sub, {
       reporter: options.reporter,
       ...(options.signal ? { signal: options.signal } : {}),
       ...(events ? { onLoss: (l: Loss) => events.event("lost", { ...l, count: l.count ?? null }) } : {}),
+      ...(positions ? { positions } : {}),
+      ...(statePath !== undefined ? { statePath } : {}),
     });
+    return recovering;
   } catch (err) {
     await sub.close();
     throw err;
   }
+}
+
+/** The positions saved in `path`, or undefined when there is no such file (a first run); a bad file is said. */
+async function loadPositions(path: string, reporter: Reporter): Promise<Positions | undefined> {
+  const text = await Deno.readTextFile(path).catch(() => undefined);
+  if (text === undefined) return undefined;
+  try {
+    const saved = JSON.parse(text) as { version: number; positions: Positions };
+    if (saved.version === 1 && typeof saved.positions === "object") return saved.positions;
+  } catch {
+    // said below
+  }
+  reporter.warn(`Ignoring ${path}: it is not a state saved by subscriber.ts --recover-state.`);
+  return undefined;
 }
 
 function keyOf(sharded: boolean, name: string): string {

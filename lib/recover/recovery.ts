@@ -92,11 +92,12 @@ export class ChannelRecovery {
   }
 
   /**
-   * Starts from where the history stands (read before subscribing: what is published from then on is delivered).
+   * Starts from where the history stands (read before subscribing: what is published from then on is delivered), or
+   * from a position saved by an earlier run (what was published since is recovered).
    *
-   * @param meta the channel's meta, or undefined when it has none yet
+   * @param meta the channel's epoch and last offset, or undefined when it has none yet
    */
-  begin(meta: HistoryMeta | undefined): void {
+  begin(meta: Pick<HistoryMeta, "epoch" | "offset"> | undefined): void {
     this.epoch = meta?.epoch;
     this.last = meta?.offset ?? 0;
   }
