@@ -84,7 +84,7 @@ async function recoveryMs(link: Link, channel: string, recovery: boolean): Promi
       exists: (c: string) => historyExists(redis, c),
     };
     const r = new ChannelRecovery(channel, source, () => delivered++, () => {});
-    r.begin({ epoch: (await readMeta(redis, channel))!.epoch, offset: 0, limit: "size", since: 1 });
+    r.begin({ epoch: (await readMeta(redis, channel))!.epoch, offset: 0 });
     await r.recover();
     if (delivered !== MISSED) throw new Error(`recovered ${delivered} of ${MISSED}`);
   } else {
