@@ -20,6 +20,7 @@ import { endpointFor } from "../lib/endpoint/endpoint.ts";
 import { planWatch } from "../lib/keyspace/channels.ts";
 import { HANDSHAKE_KEY, LAB_KEY } from "../lib/keyspace/handshake.ts";
 import { listen } from "../lib/keyspace/listen.ts";
+import type { ReconcileOptions } from "../lib/keyspace/reconciliation.ts";
 
 const SPEC: ScriptSpec = {
   name: "keyspace_listener.ts",
@@ -65,6 +66,21 @@ const SPEC: ScriptSpec = {
       help: "at exit, put back the notify-keyspace-events value found (if nobody changed it since)",
     },
     count: { type: "string", short: "n", arg: "N", help: "exit after N events" },
+    reconcile: {
+      type: "boolean",
+      help: "after an outage, SCAN the watched keys and report each one changed, added or deleted meanwhile " +
+        "(missed_change) before the live events",
+    },
+    "reconcile-state": {
+      type: "string",
+      arg: "FILE",
+      help: "with --reconcile: save what was seen to FILE at exit and compare with it at the next start",
+    },
+    "reconcile-max-keys": {
+      type: "string",
+      arg: "N",
+      help: "with --reconcile: remember and compare at most N keys (default 1000000)",
+    },
     ...COMMON_OPTIONS,
     ...CLUSTER_OPTIONS,
   },
@@ -74,6 +90,7 @@ const SPEC: ScriptSpec = {
     "deno run -A scripts/keyspace_listener.ts --key 'session:*' --event expired --event del --no-handshake",
     "deno run -A scripts/keyspace_listener.ts --key '*' --event all --no-handshake --json | jq .",
     "deno run -A scripts/keyspace_listener.ts --url redis://127.0.0.1:7000 --cluster --key '*' --event set  # every master",
+    "deno run -A scripts/keyspace_listener.ts --key 'user:*' --event all --no-handshake --reconcile --reconcile-state seen.json",
   ],
 };
 
@@ -81,6 +98,19 @@ const SPEC: ScriptSpec = {
 function writeUrlFlag(flags: Flags): string | undefined {
   const raw = flags.string("write-url");
   return raw === undefined ? undefined : checkUrl(raw, "--write-url");
+}
+
+/** `--reconcile` and its bounds, if asked for. */
+function reconcileFlags(flags: Flags): ReconcileOptions | undefined {
+  const maxKeys = flags.int("reconcile-max-keys", { min: 1 });
+  const statePath = flags.string("reconcile-state");
+  if (!flags.boolean("reconcile")) {
+    if (maxKeys !== undefined || statePath !== undefined) {
+      throw new UsageError("--reconcile-state and --reconcile-max-keys go with --reconcile");
+    }
+    return undefined;
+  }
+  return { maxKeys: maxKeys ?? 1_000_000, ...(statePath !== undefined ? { statePath } : {}) };
 }
 
 function nonEmpty(values: string[], flag: string): string[] {
@@ -106,8 +136,10 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     const db = endpoint.database(flags.int("db", { min: 0 }));
     const keys = nonEmpty(flags.list("key"), "key");
     const events = nonEmpty(flags.list("event"), "event").map((e) => e.toLowerCase());
+    const reconcile = reconcileFlags(flags);
     using shutdown = onShutdown(io.signal);
     return await listen({
+      ...(reconcile ? { reconcile } : {}),
       endpoint,
       ...(write ? { write } : {}),
       db,

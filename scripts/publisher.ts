@@ -20,6 +20,8 @@ import { endpointFor } from "../lib/endpoint/mod.ts";
 import { type PublishMode, PublishRun } from "../lib/pubsub/publish_run.ts";
 import { publishRoute } from "../lib/pubsub/publish_route.ts";
 import { appendRoute } from "../lib/streams/append_route.ts";
+import { parseHistoryLimit } from "../lib/recover/history.ts";
+import { historyRoute } from "../lib/recover/history_publisher.ts";
 
 const SPEC: ScriptSpec = {
   name: "publisher.ts",
@@ -31,6 +33,7 @@ const SPEC: ScriptSpec = {
     "CHANNEL TEMPLATE --repeat N [--rate R | --interval DURATION] [--retry DURATION]",
     "--stream CHANNEL ...               # any of the above, appended to a stream (XADD) instead",
     "--sharded CHANNEL ...              # any of the above, published with SPUBLISH (sharded pub/sub)",
+    "--history SIZE|AGE CHANNEL ...     # any of the above, kept in the channel's history for subscribers to recover",
     "--cluster --url SEED ...           # any of the above on a Redis/Valkey cluster",
   ],
   positionals: true,
@@ -57,6 +60,12 @@ const SPEC: ScriptSpec = {
       type: "boolean",
       help: "publish with SPUBLISH (sharded pub/sub, Redis >= 7 or Valkey): on a cluster it stays on its slot's shard",
     },
+    history: {
+      type: "string",
+      arg: "SIZE|AGE",
+      help: "make the channel recoverable: each message numbered and kept in its history, the last SIZE messages " +
+        "(e.g. 1000) or those of the last AGE (e.g. 10m), for subscriber.ts --recover",
+    },
     ...COMMON_OPTIONS,
     ...CLUSTER_OPTIONS,
   },
@@ -69,6 +78,7 @@ const SPEC: ScriptSpec = {
     `deno run -A scripts/publisher.ts --stream key_submission '{"event_type":"key_submitted","timestamp":"{{iso}}","key_value":"k{{n}}"}' --repeat 1000`,
     "deno run -A scripts/publisher.ts ticks 'tick {{n}}' --repeat 600 --interval 1s --retry 30s",
     "deno run -A scripts/publisher.ts --cluster --url redis://127.0.0.1:7000 --sharded orders 'o {{n}}' --repeat 100",
+    "deno run -A scripts/publisher.ts --history 1000 ticks 'tick {{n}}' --repeat 600 --interval 1s   # recoverable",
   ],
 };
 
@@ -119,6 +129,9 @@ export function main(args: string[], io: Io & { stdin?: ReadableStream<Uint8Arra
     const stream = flags.boolean("stream");
     const sharded = flags.boolean("sharded");
     if (stream && sharded) throw new UsageError("--stream appends to a stream, --sharded publishes: choose one");
+    const history = flags.string("history");
+    const limit = history === undefined ? undefined : parseHistoryLimit(history);
+    if (stream && limit) throw new UsageError("--stream keeps every message already: drop --history");
     using shutdown = onShutdown(io.signal);
     const retryMs = mode.kind === "repeat" ? mode.retryMs : undefined;
     const link = await endpoint.link({
@@ -130,6 +143,8 @@ export function main(args: string[], io: Io & { stdin?: ReadableStream<Uint8Arra
     // --stream --retry: what was unconfirmed when the server went away is appended again, never twice.
     const route = stream
       ? appendRoute(link, retryMs !== undefined)
+      : limit
+      ? historyRoute(link, limit, sharded)
       : publishRoute(link, { sharded, series: mode.kind === "repeat" });
     const run = new PublishRun(link, route, {
       out: new Printer(io.stdout),

@@ -12,13 +12,14 @@
 import { COMMON_OPTIONS, type Flags, runScript, type ScriptSpec } from "../lib/core/cli.ts";
 import { CLUSTER_OPTIONS, resolveTarget } from "../lib/cluster/target.ts";
 import { LAB_CHANNELS, LAB_PATTERN } from "../lib/pubsub/demo_messages.ts";
-import { type CliError, ExitCode } from "../lib/core/exit_codes.ts";
+import { type CliError, ExitCode, UsageError } from "../lib/core/exit_codes.ts";
 import { defaultIo, type Io, Printer, Reporter } from "../lib/core/output.ts";
 import { liveProgress } from "../lib/core/progress.ts";
 import type { Subscription } from "../lib/pubsub/subscribe.ts";
 import { endpointFor } from "../lib/endpoint/mod.ts";
 import { onShutdown } from "../lib/core/shutdown.ts";
 import { ListenLimits } from "../lib/pubsub/listen_limits.ts";
+import { recoverAround } from "../lib/recover/recovering_subscriber.ts";
 import { messagePrinter, printConfirmation, printSubscriberSummary } from "../lib/pubsub/subscriber_output.ts";
 
 const SPEC: ScriptSpec = {
@@ -49,6 +50,17 @@ const SPEC: ScriptSpec = {
     count: { type: "string", short: "n", arg: "N", help: "exit after N messages" },
     timeout: { type: "string", arg: "DURATION", help: "exit when nothing arrives for this long (e.g. 10s, 500ms)" },
     quiet: { type: "boolean", short: "q", help: "show a live count and rate instead of each message" },
+    recover: {
+      type: "boolean",
+      help: "on channels published with publisher.ts --history: after an outage, get what was missed from the " +
+        "history, in order and once, marked recovered; the summary says recovered N, lost M and why",
+    },
+    "recover-state": {
+      type: "string",
+      arg: "FILE",
+      help:
+        "with --recover: save where each channel was left to FILE at exit, and carry on from there at the next start",
+    },
     ...COMMON_OPTIONS,
     ...CLUSTER_OPTIONS,
   },
@@ -58,6 +70,7 @@ const SPEC: ScriptSpec = {
     "deno run -A scripts/subscriber.ts bench --quiet --timeout 5s",
     "deno run -A scripts/subscriber.ts --json news | jq -r 'select(.event == \"message\") | .payload'",
     "deno run -A scripts/subscriber.ts --cluster --url redis://127.0.0.1:7000 -s orders -s payments   # lab 7",
+    "deno run -A scripts/subscriber.ts ticks --recover                # lab 2: back in order after an outage",
   ],
 };
 
@@ -80,6 +93,17 @@ function chooseSubscriptions(flags: Flags): Subscription[] {
 }
 
 const LOSS_NOTE = "Messages published until it is back are lost: pub/sub keeps nothing for absent subscribers.";
+/** `--recover` (and its state file), or undefined without it. */
+function recoverFlags(flags: Flags): { statePath: string | undefined } | undefined {
+  const statePath = flags.string("recover-state");
+  if (!flags.boolean("recover")) {
+    if (statePath !== undefined) throw new UsageError("--recover-state goes with --recover");
+    return undefined;
+  }
+  return { statePath };
+}
+
+const RECOVER_NOTE = "Messages published until it is back are read from the history then (--recover).";
 
 /**
  * Runs the subscriber.
@@ -91,6 +115,7 @@ const LOSS_NOTE = "Messages published until it is back are lost: pub/sub keeps n
 export function main(args: string[], io: Io = defaultIo()): Promise<number> {
   return runScript(SPEC, args, io, async (flags) => {
     const subscriptions = chooseSubscriptions(flags);
+    const recover = recoverFlags(flags);
     const [count, idleMs] = [flags.int("count", { min: 1 }), flags.duration("timeout")];
     const json = flags.boolean("json");
     const quiet = flags.boolean("quiet");
@@ -98,23 +123,32 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     const status = new Reporter(io.stderr);
 
     using shutdown = onShutdown(io.signal);
-    const target = resolveTarget(flags.list("url"), flags.boolean("cluster"));
-    const conn = await endpointFor(target).subscriber({
+    const endpoint = endpointFor(resolveTarget(flags.list("url"), flags.boolean("cluster")));
+    const conn = await endpoint.subscriber({
       reporter: status,
       signal: shutdown.signal,
-      lossNote: LOSS_NOTE,
+      lossNote: recover ? RECOVER_NOTE : LOSS_NOTE,
       remedies: quiet ? [] : ["--quiet (printing each message is the slow part)"],
     });
     if (json) conn.onMove((move) => out.event("shard_moved", { ...move }));
+    const recovering = recover
+      ? await recoverAround(endpoint, conn, {
+        reporter: status,
+        signal: shutdown.signal,
+        events: json ? out : undefined,
+        ...recover,
+      })
+      : undefined;
+    const source = recovering ?? conn;
     const limits = new ListenLimits(count, idleMs);
     let exitCode: number = ExitCode.Ok;
     let fatal: CliError | undefined;
     try {
       const print = messagePrinter(out, json);
-      const stopListening = conn.listen((m) => {
+      const stopListening = source.listen((m) => {
         if (limits.take(m.channel) && !quiet) print(m);
       });
-      await conn.subscribe(subscriptions, (c) => printConfirmation(out, c, json));
+      await source.subscribe(subscriptions, (c) => printConfirmation(out, c, json));
       status.info(`Listening on ${conn.address}. Press Ctrl+C to stop.`);
       using _progress = quiet ? liveProgress(status.printer, limits.counter) : undefined;
       fatal = await Promise.race([shutdown.requested, limits.reached(), conn.failed]) ?? undefined;
@@ -128,9 +162,10 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
       stopListening();
     } finally {
       limits[Symbol.dispose](); // its idle timer
+      await recovering?.close();
       await conn.close();
     }
-    printSubscriberSummary(out, json, limits.counter, Date.now() - limits.startedAt, conn);
+    printSubscriberSummary(out, json, limits.counter, Date.now() - limits.startedAt, conn, recovering);
     if (fatal) throw fatal;
     return exitCode;
   });

@@ -66,7 +66,7 @@ export const rowKey = (script: string, stream: Stream | null, event: string | nu
 // To the millisecond; subscriber.ts's messages to the microsecond.
 const ISO_MS = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}(\d{3})?Z$/;
 /** Fields whose content is the user's data (payloads, values, results, entry fields, channel names as keys), not ours to name. */
-const USER_DATA = new Set(["payload", "value", "result", "channels", "rejected_by_reason", "fields"]);
+const USER_DATA = new Set(["payload", "value", "result", "channels", "rejected_by_reason", "fields", "lost_by_reason"]);
 
 const hasDecimals = (v: number, digits: number) => Math.round(v * 10 ** digits) / 10 ** digits === v;
 
@@ -98,13 +98,14 @@ export function valueProblems(name: string, value: unknown, where: string): stri
 }
 
 /**
- * The row of an event: the script's own (as README names it, mode and all); for a cluster mode (`… --cluster`) that
- * has no row of its own for the event, the row of the same script and mode without `--cluster`.
+ * The row of an event: the script's own (as README names it, mode and all); for a mode (`… --cluster`, `… --recover`)
+ * that has no row of its own for the event, the row of the same script without that mode's flag.
  */
 function findRow(script: string, stream: Stream, event: unknown): Row | undefined {
   const own = CONTRACT.find((r) => r.script === script && r.stream === stream && r.event === event);
-  if (own || !script.endsWith(" --cluster")) return own;
-  return findRow(script.slice(0, -" --cluster".length), stream, event);
+  const mode = script.match(/ --[a-z-]+$/);
+  if (own || !mode) return own;
+  return findRow(script.slice(0, -mode[0].length), stream, event);
 }
 
 /** What is wrong with one line a script wrote, against README's table and the envelope; marks its row as seen. */

@@ -66,6 +66,8 @@ export interface LocalClusterOptions {
   port?: number;
   /** How long forming may take, in ms (default 30 s). */
   formTimeoutMs?: number;
+  /** More arguments for every node, e.g. `["--appendonly", "yes"]` for nodes that keep their data over a restart. */
+  args?: string[];
 }
 
 interface NodeState {
@@ -202,7 +204,7 @@ export class LocalCluster implements AsyncDisposable {
           port,
           notifications: options.notifications,
           foreground: options.foreground,
-          args: clusterArgs(port, buses[k]!, nodeTimeoutMs),
+          args: [...clusterArgs(port, buses[k]!, nodeTimeoutMs), ...options.args ?? []],
         })
       ),
     );

@@ -69,6 +69,7 @@ export class ClusterSubscriber implements Subscriber {
   /** The node each subscribed sharded channel lives on, as last read. */
   readonly #shardNode = new Map<string, string>();
   readonly #moveListeners = new Set<(move: ShardMove) => void>();
+  readonly #restored = new Set<() => void>();
 
   /** When ioredis last failed to connect a per-shard subscriber (it then arms a timer to refresh the slot map). */
   #subscriberFailedAt: number | undefined;
@@ -160,6 +161,7 @@ export class ClusterSubscriber implements Subscriber {
       this.#gapSince = undefined;
       this.#node = this.#instanceKey();
       this.reporter.ok(`Subscribed again on cluster node ${this.#node} after ${(ms / 1000).toFixed(1)} s.`);
+      for (const listener of this.#restored) listener();
     }
   }
 
@@ -203,6 +205,18 @@ export class ClusterSubscriber implements Subscriber {
    */
   onMove(listener: (move: ShardMove) => void): void {
     this.#moveListeners.add(listener);
+  }
+
+  /**
+   * Calls `listener` when plain subscriptions are back on a node after a gap, and when a sharded channel moved to
+   * another master (after its move listeners).
+   *
+   * @param listener what to do
+   * @returns a function that removes it
+   */
+  onRestored(listener: () => void): () => void {
+    this.#restored.add(listener);
+    return () => this.#restored.delete(listener);
   }
 
   /**
@@ -263,6 +277,7 @@ export class ClusterSubscriber implements Subscriber {
           `slot was moving were lost: pub/sub keeps nothing for absent subscribers.`,
       );
       for (const listener of this.#moveListeners) listener({ channel, slot, from, to });
+      for (const listener of this.#restored) listener();
     }
   }
 

@@ -81,6 +81,15 @@ export interface Subscriber {
   /** Calls `listener` when a subscribed sharded channel moves to another master (never on one server). */
   onMove(listener: (move: ShardMove) => void): void;
   /**
+   * Calls `listener` each time the subscriptions are back after an outage: on one server once it has subscribed
+   * again; on a cluster when plain ones are subscribed again on a node, or a sharded channel on its new master (a
+   * node back with the slots it had says nothing: whoever needs to know also looks now and then). What was published
+   * meanwhile was not received.
+   *
+   * @returns a function that removes the listener
+   */
+  onRestored(listener: () => void): () => void;
+  /**
    * The summary's lines about outages, or undefined when there was none.
    *
    * @param cost what an outage cost, e.g. `messages published then were not received.`

@@ -16,7 +16,10 @@ import { ALL_EVENTS, type WatchPlan } from "./channels.ts";
 import { EventQueue } from "./event_queue.ts";
 import { HandshakeResponder } from "./handshake.ts";
 import { eventPrinter, listeningLine, printListenSummary, printNodeChange } from "./listener_output.ts";
-import { type NodeChange, NodeListeners } from "./node_listeners.ts";
+import { type NodeChange, NodeListeners, type NodeListenOptions } from "./node_listeners.ts";
+import { type ReconcileOptions, Reconciliation } from "./reconciliation.ts";
+import { LAB_KEY } from "./handshake.ts";
+import type { PubSubMessage } from "../pubsub/subscribe.ts";
 
 /** What the listener was asked to do. */
 export interface ListenerOptions {
@@ -50,6 +53,8 @@ export interface ListenerOptions {
   shutdown: AbortSignal;
   /** Resolves at Ctrl+C. */
   requested: Promise<unknown>;
+  /** `--reconcile`: missed changes found after each outage (and since a saved state). */
+  reconcile?: ReconcileOptions;
 }
 
 const LOSS_NOTE = "Events until it is back are lost: notifications are not kept for absent listeners.";
@@ -76,14 +81,41 @@ export async function listen(o: ListenerOptions): Promise<number> {
   const link = await o.endpoint.link({ ...opening, topology: { lossNote: LOSS_NOTE } });
   const links = [link];
   let listeners: NodeListeners | undefined;
+  const closers: (() => Promise<void> | undefined)[] = [];
   try {
     const write = o.write ? await o.write.endpoint.link(opening) : undefined;
     if (write) links.push(write);
     const responder = responderFor(o, link, write);
     const print = eventPrinter(out, o.json, handshakeKey);
     const events = new EventQueue({ ...o, responder, read: link.redis, print, done, stopWith });
+    const toEvents = (m: PubSubMessage, node: string | undefined) => events.push(m, node);
+    const reconciliation = o.reconcile
+      ? new Reconciliation(
+        o.keys.length ? o.keys : [LAB_KEY],
+        o.reconcile,
+        link,
+        () => listeners?.scanNodes() ?? [],
+        toEvents,
+        out,
+        o.json,
+        status,
+      )
+      : undefined;
+    closers.push(() => reconciliation?.close());
     const started: NodeChange[] = [];
-    listeners = await startListeners(o, link, events, stopWith, started);
+    listeners = await startListeners(
+      o,
+      link,
+      {
+        onMessage: reconciliation ? (m, node) => reconciliation.push(m, node) : toEvents,
+        ...(reconciliation ? { onResumed: () => void reconciliation.reconcile() } : {}),
+        pending: () => events.waiting,
+      },
+      stopWith,
+      started,
+    );
+    await reconciliation?.load();
+    await reconciliation?.reconcile();
     const handshakeVia = (write ?? link).via;
     status.info(
       listeningLine({ address: o.endpoint.address, db: o.db, plan, nodes: started, handshakeKey, handshakeVia }),
@@ -91,6 +123,7 @@ export async function listen(o: ListenerOptions): Promise<number> {
     const startedAt = Date.now();
     await Promise.race([o.requested, whenAborted(done.signal)]);
     await listeners.unsubscribe();
+    await reconciliation?.close();
     await events.drain();
     if (fatal) throw fatal;
     const slotMapChanges = link.outageJson().slot_map_changes;
@@ -103,10 +136,14 @@ export async function listen(o: ListenerOptions): Promise<number> {
         ...(slotMapChanges !== undefined ? { topology_changes: slotMapChanges } : {}),
       },
       outageText: listeners.outageSummary(OUTAGE_COST, () => link.outageSummary(NODES_COST)),
+      ...(reconciliation
+        ? { reconcile: { json: reconciliation.summaryJson(), line: reconciliation.summaryLine() } }
+        : {}),
     });
     return ExitCode.Ok;
   } finally {
     done.abort();
+    for (const close of closers) await close();
     await listeners?.close();
     for (const l of links.reverse()) await l.close();
   }
@@ -141,7 +178,7 @@ function responderFor(o: ListenerOptions, link: Link, write: Link | undefined): 
 async function startListeners(
   o: ListenerOptions,
   link: Link,
-  events: EventQueue,
+  events: Pick<NodeListenOptions, "onMessage" | "onResumed" | "pending">,
   stopWith: (err: CliError) => void,
   started: NodeChange[],
 ): Promise<NodeListeners> {
@@ -157,8 +194,7 @@ async function startListeners(
     reporter: o.status,
     lossNote: LOSS_NOTE,
     signal: o.shutdown,
-    pending: () => events.waiting,
-    onMessage: (m, node) => events.push(m, node),
+    ...events,
     onNode: (change) => {
       if (starting) return void started.push(change);
       if (o.json) printNodeChange(o.out, change);

@@ -123,6 +123,8 @@ export interface ListenSummary {
   outages: OutageFields & { topology_changes?: number };
   /** The lines about outages, if any. */
   outageText: string | undefined;
+  /** With `--reconcile`: its fields and its line. */
+  reconcile?: { json: Record<string, number>; line: string | undefined };
 }
 
 /**
@@ -140,6 +142,7 @@ export function printListenSummary(out: Printer, json: boolean, handshakes: bool
       handshakes: summary.handshakes,
       seconds: toSeconds(summary.elapsedMs),
       ...summary.outages,
+      ...summary.reconcile?.json,
     });
     return;
   }
@@ -148,4 +151,5 @@ export function printListenSummary(out: Printer, json: boolean, handshakes: bool
     `Handled ${formatNumber(summary.events)} event(s)${wrote} in ${(summary.elapsedMs / 1000).toFixed(1)} s.`,
   );
   if (summary.outageText) out.line(summary.outageText);
+  if (summary.reconcile?.line) out.line(summary.reconcile.line);
 }

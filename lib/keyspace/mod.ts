@@ -16,6 +16,8 @@ export * from "./node_listeners.ts";
 export * from "./notifications.ts";
 export * from "./notify_flags.ts";
 export * from "./notifying_node.ts";
+export * from "./reconcile.ts";
+export * from "./reconciliation.ts";
 export * from "./rounds.ts";
 export * from "./stamp.ts";
 export * from "./write_rounds.ts";

@@ -57,6 +57,8 @@ export interface NodeListenOptions {
   onMessage: (message: PubSubMessage, node: string | undefined) => void;
   /** A node of several subscribed on or dropped (after it is reported on stderr). */
   onNode?: (change: NodeChange) => void;
+  /** A node's subscriptions are back after an outage, or a new master is listened to: events were missed. */
+  onResumed?: () => void;
   /** Something that ends the run: every subscription refused, notifications that cannot be had on a new node. */
   onFatal: (err: CliError) => void;
 }
@@ -64,6 +66,8 @@ export interface NodeListenOptions {
 /** One node listened to: its notifications and its subscriber. */
 interface Listened {
   sub: SubscriberConnection;
+  /** The node's command connection, and whether it is a cluster node. */
+  node: LinkedNode;
   /** Stops delivering its messages and unsubscribes (once). */
   leave(): Promise<void>;
   /** Leaves the node: unsubscribes, closes the subscriber, says or undoes what was changed. */
@@ -111,6 +115,7 @@ export class NodeListeners {
       opened: (node, _listened, first) => {
         if (node.label === undefined) return;
         if (!first) reporter.ok(`Listening on ${node.label} too now (master of slots ${node.slots}).`);
+        if (!first) options.onResumed?.();
         options.onNode?.({ node: node.label, change: "subscribed", slots: node.slots });
       },
       dropped: (node, listened, slots, to) => self.#dropped(node, listened, slots, to),
@@ -141,6 +146,7 @@ export class NodeListeners {
         ...(pending ? { pending } : {}),
         onRestored: () => {
           if (entry) delete entry.lostAt;
+          this.options.onResumed?.();
           void notify.ensure().catch((err) => err instanceof CliError ? onFatal(err) : undefined);
         },
       });
@@ -156,6 +162,7 @@ export class NodeListeners {
     };
     const listened: Listened = entry = {
       sub,
+      node,
       leave,
       close: async () => {
         await leave();
@@ -189,6 +196,11 @@ export class NodeListeners {
   }
 
   /** Stops delivering messages and leaves every subscription. */
+  /** The command connections of the nodes listened to now, for a SCAN of their keys. */
+  scanNodes(): { redis: LinkedNode["redis"]; perSlot: boolean }[] {
+    return (this.#nodes?.entries() ?? []).map(([, l]) => ({ redis: l.node.redis, perSlot: l.node.clusterNode }));
+  }
+
   async unsubscribe(): Promise<void> {
     await Promise.all((this.#nodes?.entries() ?? []).map(([, listened]) => listened.leave()));
   }

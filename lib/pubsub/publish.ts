@@ -28,6 +28,12 @@ export interface Delivery {
   node?: string;
   /** The entry id, when the message was appended to a stream (`XADD`) instead of published. */
   entryId?: string;
+  /** On a recoverable channel (`--history`): the message's offset in the channel's history. */
+  offset?: number;
+  /** On a recoverable channel: the epoch of the channel's history. */
+  epoch?: string;
+  /** On a recoverable channel: sent again after an outage, it had gone in already (not published twice). */
+  resent?: true;
 }
 
 /** The result of one publish. */

@@ -32,6 +32,8 @@ export interface PublishRoute {
   appends: boolean;
   /** A PUBLISH on a cluster: the receivers are those of the node that took each message only. */
   nodeLocalCount: boolean;
+  /** Messages are kept in a history too (`--history`): one that reached no subscriber is not gone. */
+  keeps?: boolean;
   /** With {@linkcode resend}: what was sent again, for the summary. */
   resent?: ResendReport;
   /**

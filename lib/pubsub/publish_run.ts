@@ -122,7 +122,7 @@ export class PublishRun {
     const reportBatch = (_first: number, batch: readonly Outgoing[], deliveries: readonly Delivery[]) => {
       this.tally.addBatch(batch, deliveries);
       outage?.published();
-      if (!this.route.nodeLocalCount && this.tally.unheard > 0 && !this.#warned) {
+      if (!this.route.nodeLocalCount && !this.route.keeps && this.tally.unheard > 0 && !this.#warned) {
         this.#warned = true;
         warnUnheard(this.options.status, mode.channel, true);
       }
@@ -152,7 +152,10 @@ export class PublishRun {
     const { out, json, quiet, status } = this.options;
     const nodeLocalCount = this.route.nodeLocalCount;
     if (!quiet) printPublished(out, json, p, nodeLocalCount);
-    if (!nodeLocalCount && p.receivers === 0 && p.entryId === undefined && this.tally.unheard === 1) {
+    if (
+      !nodeLocalCount && p.receivers === 0 && p.entryId === undefined && p.offset === undefined &&
+      this.tally.unheard === 1
+    ) {
       warnUnheard(status, p.channel, series);
     }
   }

@@ -121,7 +121,10 @@ export class PublishTally {
         `${formatNumber(this.deliveries)} deliveries` + (nodeLocalCount ? " on the nodes that took them." : "."),
     );
     if (this.unheard > 0 && this.sent > 1 && !nodeLocalCount) {
-      status.warn(`${formatNumber(this.unheard)} message(s) reached no subscriber and are gone.`);
+      status.warn(
+        `${formatNumber(this.unheard)} message(s) reached no subscriber` +
+          (this.route.keeps ? " live (kept in the history for subscriber.ts --recover)." : " and are gone."),
+      );
     }
   }
 }

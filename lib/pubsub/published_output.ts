@@ -35,12 +35,14 @@ export function printPublished(out: Printer, json: boolean, p: Published, nodeLo
       ...showPayload(bytes).json,
       ...p.entryId !== undefined ? { entry_id: p.entryId } : { receivers: p.receivers },
       ...p.node !== undefined ? { node: p.node } : {},
+      ...p.offset !== undefined ? { offset: p.offset, epoch: p.epoch } : {},
     });
     return;
   }
   const who = (p.receivers === 1 ? "1 subscriber" : `${p.receivers} subscribers`) +
     (p.node !== undefined ? ` on ${p.node}` : nodeLocalCount ? " on the node that took it" : "");
-  const fate = p.entryId !== undefined ? `appended as ${p.entryId}` : `received by ${who}`;
+  const kept = p.offset !== undefined ? `, kept as offset ${p.offset}` : "";
+  const fate = p.entryId !== undefined ? `appended as ${p.entryId}` : `received by ${who}${kept}`;
   out.line(`→ ${out.cyan(escapeControl(p.channel))}: ${showPayload(bytes).text}  ${out.dim(`(${fate})`)}`);
 }
 

@@ -34,8 +34,12 @@ export interface PubSubMessage {
   sharded?: true;
   /** On a cluster, the node (`host:port`) a sharded message came from. */
   node?: string;
-  /** The payload, byte for byte. */
+  /** The payload, byte for byte (on a recoverable channel, without the `#OFFSET/EPOCH ` prefix it travelled with). */
   payload: Uint8Array;
+  /** On a recoverable channel followed with recovery: the message's offset in the channel's history. */
+  offset?: number;
+  /** True for a message read back from the history after an outage rather than received live. */
+  recovered?: true;
 }
 
 /**

@@ -11,6 +11,14 @@ import { formatNumber, type MessageCounter } from "../core/stats.ts";
 import type { Subscriber } from "../endpoint/subscriber.ts";
 import type { Confirmation, PubSubMessage } from "./subscribe.ts";
 
+/** What a subscriber that recovers missed messages adds to the summary (lib/recover's RecoveringSubscriber). */
+export interface RecoverySummary {
+  /** The summary's lines about recovery (none when nothing was missed). */
+  summaryLines(): string[];
+  /** The fields the JSON summary gains. */
+  summaryJson(): object;
+}
+
 const CONFIRMATION_EVENT = { channel: "subscribe", pattern: "psubscribe", shard: "ssubscribe" } as const;
 
 /**
@@ -53,14 +61,21 @@ function printText(out: Printer): (m: PubSubMessage) => void {
       ? `${out.dim("smessage")} ${channel}`
       : `${out.dim("message ")} ${channel}`;
     const from = m.node !== undefined ? `  ${out.dim(`(from ${m.node})`)}` : "";
-    out.line(`${out.dim(clock())} ${where}: ${body}${from}`);
+    const kept = m.offset === undefined
+      ? ""
+      : `  ${out.dim(`#${m.offset}`)}${m.recovered ? ` ${out.yellow("recovered")}` : ""}`;
+    out.line(`${out.dim(clock())} ${where}: ${body}${from}${kept}`);
   };
 }
 
 function printJson(out: Printer): (m: PubSubMessage) => void {
   return (m) => {
     const at = preciseNow(); // `time` to the microsecond: minus a `{{ts}}` in the payload, a one-way latency
-    const payload = showPayload(m.payload).json;
+    const payload = {
+      ...showPayload(m.payload).json,
+      ...(m.offset !== undefined ? { offset: m.offset } : {}),
+      ...(m.recovered ? { recovered: true } : {}),
+    };
     if (m.pattern !== undefined) out.event("pmessage", { pattern: m.pattern, channel: m.channel, ...payload }, at);
     else if (m.sharded) {
       const node = m.node !== undefined ? { node: m.node } : {};
@@ -77,6 +92,7 @@ function printJson(out: Printer): (m: PubSubMessage) => void {
  * @param counter what was received
  * @param elapsedMs how long it listened
  * @param conn the subscriber (its outages)
+ * @param recovery with `--recover`: what was recovered and lost
  */
 export function printSubscriberSummary(
   out: Printer,
@@ -84,6 +100,7 @@ export function printSubscriberSummary(
   counter: MessageCounter,
   elapsedMs: number,
   conn: Subscriber,
+  recovery?: RecoverySummary,
 ): void {
   const rate = flowRate(counter.total, counter.flowingMs);
   if (json) {
@@ -94,6 +111,7 @@ export function printSubscriberSummary(
       ...(rate !== undefined ? { rate_per_second: rate } : {}),
       channels: Object.fromEntries(counter.byName),
       ...conn.outageJson(),
+      ...recovery?.summaryJson(),
     });
     return;
   }
@@ -103,6 +121,10 @@ export function printSubscriberSummary(
   );
   const width = Math.max(0, ...[...counter.byName.keys()].map((k) => escapeControl(k).length));
   for (const [channel, n] of counter.byName) out.line(`  ${escapeControl(channel).padEnd(width)}  ${formatNumber(n)}`);
-  const outages = conn.outageSummary("messages published then were not received.");
+  const cost = recovery
+    ? "messages published then came back from the history where it still had them."
+    : "messages published then were not received.";
+  const outages = conn.outageSummary(cost);
   if (outages) out.line(outages);
+  for (const line of recovery?.summaryLines() ?? []) out.line(line);
 }

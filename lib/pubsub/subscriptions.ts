@@ -121,6 +121,7 @@ export class SubscriberConnection {
   #readAhead: ReadAhead | undefined;
   #messages = 0;
   #bytes = 0;
+  readonly #restored = new Set<() => void>();
 
   private constructor(
     /** The connection (its outages and address). */
@@ -162,6 +163,10 @@ export class SubscriberConnection {
     const made: { self?: SubscriberConnection } = {};
     const conn = await Connection.open({
       ...options,
+      onRestored: (downMs) => {
+        options.onRestored?.(downMs);
+        for (const listener of made.self ? made.self.#restored : []) listener();
+      },
       restore: (redis) => (made.self ? made.self.#restore(redis) : Promise.resolve()),
       lostSince: () => (made.self ? made.self.#lost() : undefined),
     });
@@ -203,6 +208,18 @@ export class SubscriberConnection {
 
   /** Does nothing: on one server no channel moves. */
   onMove(_listener: unknown): void {}
+
+  /**
+   * Calls `listener` each time the subscriptions are back after a reconnect (subscribed again, before the
+   * "Reconnected" line's listeners of the connection return).
+   *
+   * @param listener what to do
+   * @returns a function that removes it
+   */
+  onRestored(listener: () => void): () => void {
+    this.#restored.add(listener);
+    return () => this.#restored.delete(listener);
+  }
 
   /**
    * Subscribes to each channel and pattern on its own. One the server

@@ -18,6 +18,10 @@ const BENCHMARKS: Record<string, [about: string, load: () => Promise<{ run: () =
   ],
   dashboard: ["the dashboard's own commands per second, idle and with processors", () => import("./dashboard.ts")],
   ops_metrics: ["what lib/ops's counters and histograms cost per message", () => import("./ops_metrics.ts")],
+  recover: [
+    "recoverable channels: publishing with history, subscribing with --recover, recovering 10,000 missed",
+    () => import("./recover.ts"),
+  ],
   dashboard_bytes: [
     "bytes one dashboard page gets per second with 10,000 channels",
     () => import("./dashboard_bytes.ts"),

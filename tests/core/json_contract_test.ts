@@ -23,6 +23,7 @@ import {
   eventually,
   ownServerTest,
   runMain,
+  ScriptProcess,
   testClient,
   testServer,
 } from "../harness.ts";
@@ -318,6 +319,55 @@ ownServerTest("every script's --json output follows README's table and the envel
       assert.equal(io.out.text, "");
       assert.match(io.err.text, /--json/);
       SEEN.add(rowKey(row.script, null, null));
+    }
+  });
+
+  await t.step("recovery: publisher.ts --history, subscriber.ts --recover, history_tee.ts, --reconcile", async () => {
+    await using sub = new ScriptProcess("subscriber.ts", ["--url", url, "jc:rec", "--recover", "--json"]);
+    await sub.err.waitFor(/Listening on/);
+    const publisher = await mainOf("publisher.ts");
+    const history = ["--url", url, "--history", "3", "jc:rec", "m {{n}}", "--json", "--repeat"];
+    const pub = captureIo();
+    assert.equal(await publisher([...history, "2"], pub), ExitCode.Ok);
+    hold("publisher.ts --history", pub);
+    await sub.out.waitFor(/"payload":"m 2"/);
+    Deno.kill(sub.pid, "SIGSTOP");
+    try {
+      await redis.call("CLIENT", "KILL", "TYPE", "pubsub");
+      assert.equal(await publisher([...history, "6"], captureIo()), ExitCode.Ok); // offsets 3-8: 3-5 trimmed
+    } finally {
+      Deno.kill(sub.pid, "SIGCONT");
+    }
+    await sub.out.waitFor(/"payload":"m 6","offset":8,"recovered":true/);
+    sub.kill("SIGINT");
+    assert.equal(await sub.exit(), ExitCode.Ok);
+    hold("subscriber.ts --recover", sub);
+    assert.match(sub.out.text, /"event":"lost".*"count":3,"reason":"older than the history"/);
+
+    await using tee = runMain(await mainOf("history_tee.ts"), ["--url", url, "jc:plain", "--history", "5", "--json"]);
+    await tee.io.err.waitFor(/Recording/);
+    await redis.publish("jc:plain", "hi");
+    await tee.io.out.waitFor(/"event":"recorded"/);
+    tee.io.stop();
+    assert.equal(await tee.exit, ExitCode.Ok);
+    hold("history_tee.ts", tee.io);
+
+    const state = await Deno.makeTempFile({ suffix: ".json" });
+    try {
+      const listen = ["--url", url, "--key", "jc:r:*", "--event", "all", "--no-handshake", "--json", "--reconcile"];
+      await redis.set("jc:r:1", "a");
+      const first = runMain(await mainOf("keyspace_listener.ts"), [...listen, "--reconcile-state", state]);
+      await first.io.err.waitFor(/Took note of 1 watched key/);
+      first.io.stop();
+      assert.equal(await first.exit, ExitCode.Ok);
+      await redis.set("jc:r:1", "b");
+      await using second = runMain(await mainOf("keyspace_listener.ts"), [...listen, "--reconcile-state", state]);
+      await second.io.out.waitFor(/"event":"missed_change"/);
+      second.io.stop();
+      assert.equal(await second.exit, ExitCode.Ok);
+      hold("keyspace_listener.ts --reconcile", second.io);
+    } finally {
+      await Deno.remove(state);
     }
   });
 

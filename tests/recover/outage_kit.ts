@@ -1,0 +1,168 @@
+/**
+ * What the recovery tests share: a publisher of sequence-numbered messages
+ * to a recoverable channel that publishes each exactly once through outages,
+ * outages of each kind, and reading what subscriber.ts --recover --json printed.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { type Cluster, Redis } from "ioredis";
+import type { Commands } from "../../lib/endpoint/link.ts";
+import { historySender } from "../../lib/recover/history_publisher.ts";
+import { historyKeys } from "../../lib/recover/history.ts";
+import type { HistoryLimit } from "../../lib/recover/history.ts";
+import { delay } from "../../lib/core/timing.ts";
+import type { ScriptProcess } from "../harness.ts";
+import { pubsubClients } from "../harness.ts";
+
+/**
+ * A client for the test's own commands through outages: it reconnects, fails a command at once while the server is
+ * away, and fails one cut off in flight (ioredis otherwise drops it unsettled, or sends it again).
+ */
+export function outageClient(url: string): Redis {
+  const redis = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 0 });
+  redis.on("error", () => {});
+  return redis;
+}
+
+/** Waits until `redis` is connected (bounded). */
+export async function whenReady(redis: Redis): Promise<void> {
+  for (let i = 0; i < 300 && redis.status !== "ready"; i++) await delay(50);
+}
+
+/**
+ * Publishes `s1 …`, `s2 …` in order, each exactly once: a failed send is sent again as it was (the publish script
+ * skips a message it took already, even when the client library resent it itself) unless the history has it.
+ */
+export class SequencePublisher {
+  /** The last sequence number published. */
+  seq = 0;
+  #chain: Promise<void> = Promise.resolve();
+  readonly #send;
+
+  constructor(
+    private readonly redis: Redis | Cluster | Commands,
+    private readonly channel: string,
+    limit: HistoryLimit = { kind: "size", size: 100_000 },
+    sharded = false,
+  ) {
+    this.#send = historySender(limit, sharded);
+  }
+
+  /** Publishes the next message, `pad` bytes of padding after its number; resolves when it is in. */
+  next(pad = 16): Promise<void> {
+    const run = this.#chain.then(() => this.#one(this.seq + 1, pad));
+    this.#chain = run.catch(() => {});
+    return run;
+  }
+
+  async #one(seq: number, pad: number): Promise<void> {
+    const message = { channel: this.channel, payload: `s${seq} ${"x".repeat(pad)}` }; // sent again as it is
+    for (let attempt = 0; attempt < 400; attempt++) {
+      try {
+        await this.#send(this.redis, [message]);
+        this.seq = seq;
+        return;
+      } catch {
+        await delay(50);
+        if (await this.#lastSeq().catch(() => -1) === seq) {
+          this.seq = seq;
+          return;
+        }
+      }
+    }
+    throw new Error(`Could not publish s${seq}`);
+  }
+
+  async #lastSeq(): Promise<number> {
+    const rows = await this.redis.xrevrange(historyKeys(this.channel).stream, "+", "-", "COUNT", 1);
+    const fields = rows[0]?.[1] ?? [];
+    return Number(fields[1]?.match(/^s(\d+) /)?.[1] ?? 0);
+  }
+
+  /** Publishes every `everyMs` until `signal` aborts. */
+  async paced(everyMs: number, signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      await this.next();
+      await delay(everyMs);
+    }
+  }
+}
+
+/** The `message`/`smessage` events of subscriber.ts --json: the sequence numbers in order, and how many recovered. */
+export function received(
+  stdout: string,
+): { seqs: number[]; offsets: number[]; recovered: number; summary: Record<string, unknown> } {
+  const seqs: number[] = [];
+  const offsets: number[] = [];
+  let recovered = 0;
+  let summary: Record<string, unknown> = {};
+  for (const line of stdout.split("\n")) {
+    if (!line.startsWith("{")) continue;
+    const e = JSON.parse(line);
+    if (e.event === "summary") summary = e;
+    if (e.event !== "message" && e.event !== "smessage") continue;
+    seqs.push(Number(String(e.payload).match(/^s(\d+) /)?.[1]));
+    offsets.push(e.offset);
+    if (e.recovered) recovered++;
+  }
+  return { seqs, offsets, recovered, summary };
+}
+
+/** Asserts that `seqs` is 1..n, each once, in order. */
+export function assertExactlyOnceInOrder(seqs: number[], n: number, offsets: number[] = []): void {
+  const firstWrong = seqs.findIndex((s, i) => s !== i + 1);
+  const around = (a: number[]) => a.slice(Math.max(0, firstWrong - 3), firstWrong + 3);
+  if (firstWrong !== -1) console.error(`offsets around it: ${around(offsets)}`);
+  assert(
+    firstWrong === -1,
+    `message ${firstWrong + 1} is s${seqs[firstWrong]} (…${seqs.slice(Math.max(0, firstWrong - 3), firstWrong + 3)}…)`,
+  );
+  assert.equal(seqs.length, n);
+}
+
+/** Waits until the subscriber has printed sequence number `n`. */
+export async function waitForSeq(sub: ScriptProcess, n: number, ms = 30_000): Promise<void> {
+  await sub.out.waitFor(new RegExp(`"payload":"s${n} `), ms);
+}
+
+/**
+ * Pauses the subscriber (SIGSTOP) and publishes large messages until the server drops it for falling behind (a
+ * small pubsub output limit), then lets it go on after `ms` in all; the limit is put back.
+ */
+export async function dropPaused(
+  admin: Redis,
+  sub: ScriptProcess,
+  pub: SequencePublisher,
+  ms: number,
+): Promise<void> {
+  const started = Date.now();
+  const [, saved] = (await admin.config("GET", "client-output-buffer-limit")) as [string, string];
+  const pubsubLimit = saved.match(/pubsub \d+ \d+ \d+/)?.[0] ?? "pubsub 33554432 8388608 60";
+  await admin.config("SET", "client-output-buffer-limit", "pubsub 65536 0 0");
+  Deno.kill(sub.pid, "SIGSTOP");
+  try {
+    for (let i = 0; i < 5000 && await pubsubClients(admin) > 0; i += 25) {
+      await Promise.all(Array.from({ length: 25 }, () => pub.next(8192)));
+    }
+    assert.equal(await pubsubClients(admin), 0, "the server should have dropped the paused subscriber");
+    await delay(Math.max(0, ms - (Date.now() - started)));
+  } finally {
+    await admin.config("SET", "client-output-buffer-limit", pubsubLimit);
+    Deno.kill(sub.pid, "SIGCONT");
+  }
+}
+
+/** Kills every pub/sub connection again and again for `ms`: the subscriber stays away that long. */
+export async function killFor(admin: Redis, ms: number): Promise<void> {
+  const until = Date.now() + ms;
+  do {
+    await admin.call("CLIENT", "KILL", "TYPE", "pubsub");
+    await delay(50);
+  } while (Date.now() < until);
+}
+
+/** A random outage length between 0.1 and 5 s, scaled by `scale` (≤ 1 keeps the run short). */
+export function outageMs(scale = 1): number {
+  return Math.round((100 + Math.random() * 4900) * scale);
+}

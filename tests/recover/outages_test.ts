@@ -1,0 +1,73 @@
+/**
+ * subscriber.ts --recover through 20 outages of random length (0.1–5 s) while
+ * a paced publisher sends sequence-numbered messages with publisher.ts's
+ * history: server restarts that keep the data, CLIENT KILL, and a paused
+ * subscriber dropped for falling behind — it ends with every message once,
+ * in order. On a server (Redis, Valkey or KeyDB: the binary first on PATH).
+ */
+import assert from "node:assert/strict";
+import { closeClient, ownServerTest, ScriptProcess, testServer } from "../harness.ts";
+import {
+  assertExactlyOnceInOrder,
+  dropPaused,
+  killFor,
+  outageClient,
+  outageMs,
+  received,
+  SequencePublisher,
+  waitForSeq,
+  whenReady,
+} from "./outage_kit.ts";
+import { delay } from "../../lib/core/timing.ts";
+
+const OUTAGES = Number(Deno.env.get("RECOVER_OUTAGES") ?? 20);
+
+ownServerTest(
+  "subscriber.ts --recover: 20 outages (restarts, CLIENT KILL, dropped for falling behind), every message once and in order",
+  async () => {
+    await using server = await testServer({ own: true, args: ["--appendonly", "yes"] });
+    const channel = `${server.prefix}seq`;
+    const admin = outageClient(server.url);
+    const redis = outageClient(server.url);
+    const pub = new SequencePublisher(redis, channel);
+    await using sub = new ScriptProcess("subscriber.ts", [channel, "--recover", "--json", "--url", server.url]);
+    const stop = new AbortController();
+    let pacing: Promise<void> = Promise.resolve();
+    const kinds: string[] = [];
+    try {
+      await sub.err.waitFor(/Listening on/);
+      pacing = pub.paced(5, stop.signal);
+      for (let i = 0; i < OUTAGES; i++) {
+        const ms = outageMs();
+        const kind = ["restart", "kill", "drop"][i % 3]!;
+        kinds.push(`${kind} ${ms} ms`);
+        if (Deno.env.get("RECOVER_TEST_VERBOSE")) console.error(`outage ${i + 1}: ${kind} ${ms} ms at s${pub.seq}`);
+        await whenReady(admin);
+        if (kind === "restart") {
+          await server.local!.stop();
+          await delay(ms);
+          await server.local!.start();
+        } else if (kind === "kill") {
+          await killFor(admin, ms);
+        } else {
+          await dropPaused(admin, sub, pub, ms);
+        }
+        await delay(300); // some live messages between outages
+      }
+      stop.abort();
+      await pacing;
+      await waitForSeq(sub, pub.seq, 30_000);
+    } finally {
+      stop.abort();
+      await pacing.catch(() => {});
+      await closeClient(redis);
+      await closeClient(admin);
+    }
+    sub.kill("SIGINT");
+    assert.equal(await sub.exit(), 0, sub.err.text);
+    const { seqs, offsets, recovered, summary } = received(sub.out.text);
+    assertExactlyOnceInOrder(seqs, pub.seq, offsets);
+    assert.equal(summary.lost, 0, sub.err.text);
+    console.log(`  ${pub.seq} messages, ${recovered} recovered; outages: ${kinds.join(", ")}`);
+  },
+);
