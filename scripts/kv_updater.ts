@@ -25,7 +25,7 @@ import { defaultIo, type Io, Printer } from "../lib/core/output.ts";
 import { onMessage } from "../lib/pubsub/subscribe.ts";
 import { NO_OUTAGES, SubscriberConnection } from "../lib/pubsub/subscriptions.ts";
 import { onShutdown } from "../lib/core/shutdown.ts";
-import { KV_GROUP, runKvStream } from "../lib/streams/kv_stream.ts";
+import { KV_GROUP, runKvStream } from "../lib/kv/kv_stream.ts";
 import { defaultConsumerName } from "../lib/streams/durable_processor.ts";
 
 const SPEC: ScriptSpec = {

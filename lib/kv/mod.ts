@@ -6,6 +6,7 @@
  */
 export * from "./cluster_kv.ts";
 export * from "./feed.ts";
+export * from "./kv_stream.ts";
 export * from "./live_page.ts";
 export * from "./message.ts";
 export * from "./stats.ts";

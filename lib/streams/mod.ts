@@ -34,6 +34,5 @@ export * from "./durable_processor.ts";
 export * from "./durable_flags.ts";
 export * from "./durable_demo.ts";
 export * from "./reader.ts";
-export * from "./kv_stream.ts";
 export * from "./dead_letters.ts";
 export * from "./dead_letter_commands.ts";

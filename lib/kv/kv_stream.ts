@@ -21,10 +21,10 @@ import { type Io, Printer } from "../core/output.ts";
 import type { Shutdown } from "../core/shutdown.ts";
 import { delay } from "../core/timing.ts";
 import { MalformedEventError } from "../events/subscriber.ts";
-import { type KvUpdate, parseIsoTime, parseUpdate, type Rejection } from "../kv/message.ts";
-import type { UpdaterStats } from "../kv/stats.ts";
-import { newWriterStats, type WriterStats } from "../kv/writer.ts";
-import { StreamConsumer } from "./consumer.ts";
+import { type KvUpdate, parseIsoTime, parseUpdate, type Rejection } from "./message.ts";
+import type { UpdaterStats } from "./stats.ts";
+import { newWriterStats, type WriterStats } from "./writer.ts";
+import { StreamConsumer } from "../streams/consumer.ts";
 
 /** The default consumer group of `kv_updater.ts --stream`. */
 export const KV_GROUP = "kv_updater";
