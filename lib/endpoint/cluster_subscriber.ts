@@ -40,6 +40,8 @@ export interface ClusterSubscriberOptions {
   signal?: AbortSignal;
   /** What losing a node costs, added to the "Lost cluster node" line, and losing the subscription. */
   lossNote?: string;
+  /** Called when the plain subscription is back on a node after a gap. */
+  onRestored?: () => void;
 }
 
 /** How often the connection plain channels and patterns are subscribed on is looked at, in ms: a gap is said within it. */
@@ -84,6 +86,7 @@ export class ClusterSubscriber implements Subscriber {
     readonly conn: ClusterConnection,
     private readonly reporter: Reporter,
     private readonly lossNote = "",
+    private readonly onRestored: () => void = () => {},
   ) {
     conn.onTopologyChange((owners) => this.#topologyChanged(owners));
     // ioredis emits "error" on the cluster only for a per-shard subscriber that could not connect.
@@ -120,7 +123,7 @@ export class ClusterSubscriber implements Subscriber {
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.lossNote ? { lossNote: options.lossNote } : {}),
     });
-    return new ClusterSubscriber(conn, options.reporter, options.lossNote);
+    return new ClusterSubscriber(conn, options.reporter, options.lossNote, options.onRestored);
   }
 
   /** The cluster's address, password hidden. */
@@ -160,6 +163,7 @@ export class ClusterSubscriber implements Subscriber {
       this.#gapSince = undefined;
       this.#node = this.#instanceKey();
       this.reporter.ok(`Subscribed again on cluster node ${this.#node} after ${(ms / 1000).toFixed(1)} s.`);
+      this.onRestored();
     }
   }
 

@@ -22,6 +22,8 @@ export interface SubscriberOptions {
   pending?: () => number;
   /** What this script offers to keep up, e.g. `--quiet`: said before the general advice when it falls behind. */
   remedies?: string[];
+  /** Called when the subscriptions are back after an outage (what was published meanwhile was not received). */
+  onRestored?: () => void;
 }
 
 /** A sharded channel that now lives on another master of a cluster. */

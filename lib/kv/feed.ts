@@ -1,28 +1,32 @@
 /**
- * The API server's event feed: for each update seen on the channel, read the
- * stored value and send it to the SSE clients.
+ * The API server's event feed: for each update stored, read the stored value
+ * and send it to the SSE clients.
  *
- * The API server hears an update at the same moment as the kv_updater, so
- * the key may not be written yet: the feed reads until the stored text is
- * the one the update produces (or a newer one), for at most `confirmMs`.
+ * kv_updater announces the keys of each batch it stored (stored_channel.ts):
+ * the feed reads those at once ({@linkcode KvFeed.stored}). An updater that
+ * does not announce (the seed's Python updater) is followed through the
+ * update channel alone ({@linkcode KvFeed.notify}): the API server hears an
+ * update at the same moment as the updater, so the key may not be written
+ * yet, and the feed reads until the stored text is the one the update
+ * produces (or a newer one), for at most `confirmMs`. Once an announcement
+ * was heard, updates from the channel wait for theirs instead of being read
+ * again and again — until one is not announced within `confirmMs` (that
+ * updater gone): then it reads as for the seed's.
  * Reads and snapshots run one after another on one connection, so a client
  * that gets a snapshot then receives exactly the changes made after it.
  *
  * @module
  */
-import type { Cluster, Redis } from "ioredis";
 import { type KvUpdate, updateEventJson } from "./message.ts";
-import { readAllStored, readStored } from "./store.ts";
+import type { KvStore } from "./store.ts";
 import type { Logger } from "../core/log.ts";
 import type { SseClient, SseEvent, SseHub } from "../web/sse.ts";
 import { delay, withTimeout } from "../core/timing.ts";
 
 /** How a {@linkcode KvFeed} works. */
 export interface KvFeedOptions {
-  /** A command connection (not the subscribed one), or a cluster client. */
-  redis: Redis | Cluster;
-  /** The key prefix the updater uses. */
-  prefix: string;
+  /** What was stored, read through the command link (not the subscribed connection). */
+  store: KvStore;
   /** Where events go. */
   hub: SseHub;
   /** Where unconfirmed updates are reported. */
@@ -50,13 +54,20 @@ const STOP_WAIT_MS = 1000;
  *
  * @example
  * ```ts ignore
- * const feed = new KvFeed({ redis, prefix: "", hub, log });
+ * const feed = new KvFeed({ store, hub, log });
  * feed.notify(update);                 // from the channel
+ * feed.stored(["Weather"]);            // announced by kv_updater
  * return feed.connect(request);        // GET /events
  * ```
  */
 export class KvFeed {
   #awaited = new Map<string, Awaited>();
+  /** Types announced as stored, to read at once. */
+  #announced = new Set<string>();
+  /** Whether an updater that announces what it stored is followed: updates from the channel then wait for it. */
+  #following = false;
+  /** Per type, the text sent for an announcement that came before its update (on a cluster, they may cross). */
+  #sentFirst = new Map<string, string>();
   #snapshots: SseClient[] = [];
   #resync = false;
   #running: Promise<void> | undefined;
@@ -79,12 +90,28 @@ export class KvFeed {
    * @param update the checked update from the channel
    */
   notify(update: KvUpdate): void {
+    if (this.#sentFirst.get(update.type) === update.stored) {
+      this.#sentFirst.delete(update.type); // announced, read and sent already
+      return;
+    }
     const current = this.#awaited.get(update.type);
     this.#awaited.set(update.type, {
       expected: update.stored,
       since: current?.since ?? Date.now(),
       validAt: update.validAt,
     });
+    this.#kick();
+  }
+
+  /**
+   * An updater announced that it stored these types: read their values and send them, at once.
+   *
+   * @param types the types stored
+   */
+  stored(types: readonly string[]): void {
+    if (types.length === 0) return;
+    this.#following = true;
+    for (const type of types) this.#announced.add(type);
     this.#kick();
   }
 
@@ -144,14 +171,17 @@ export class KvFeed {
   async #run(): Promise<void> {
     const stopped = this.#stop.signal;
     let pause = 5;
-    while (!stopped.aborted && (this.#awaited.size > 0 || this.#snapshots.length > 0 || this.#resync)) {
+    while (
+      !stopped.aborted &&
+      (this.#awaited.size > 0 || this.#announced.size > 0 || this.#snapshots.length > 0 || this.#resync)
+    ) {
       try {
         if (this.#resync) {
           for (const e of await this.#readAll()) this.options.hub.publish(e.event, e.data);
           this.#resync = false;
         }
         if (this.#snapshots.length > 0) await this.#sendSnapshot();
-        if (this.#awaited.size > 0 && await this.#confirm()) {
+        if ((this.#awaited.size > 0 || this.#announced.size > 0) && await this.#confirm()) {
           // Some updates are not stored yet: look again soon, or as soon as something new comes.
           const woken = new AbortController();
           this.#wake = () => woken.abort();
@@ -176,19 +206,45 @@ export class KvFeed {
     }
   }
 
-  /** Reads the awaited types once; publishes the confirmed ones. Returns true when some are still awaited. */
+  /**
+   * Reads the announced types, and the awaited ones due (every one when no announcing updater is followed, else
+   * those it did not announce in time), once; publishes what is stored. Returns true when some are still awaited.
+   */
   async #confirm(): Promise<boolean> {
-    const { redis, prefix, hub, log } = this.options;
+    const { store, hub, log } = this.options;
+    const prefix = store.prefix;
     const confirmMs = this.options.confirmMs ?? 2000;
-    const types = [...this.#awaited.keys()];
-    const values = await readStored(redis, prefix, types);
-    const now = Date.now();
+    let now = Date.now();
+    const announced = new Set(this.#announced);
+    this.#announced.clear();
+    const due = [...this.#awaited].filter(([type, a]) =>
+      !announced.has(type) && (!this.#following || now - a.since > confirmMs)
+    ).map(([type]) => type);
+    const types = [...announced, ...due];
+    if (types.length === 0) return this.#awaited.size > 0;
+    const values = await store.read(types);
+    now = Date.now();
     types.forEach((type, n) => {
-      const awaited = this.#awaited.get(type)!;
+      const awaited = this.#awaited.get(type);
       const value = values[n] ?? null;
+      if (announced.has(type)) {
+        if (value === null) return; // gone already (--expire-at-valid), or written again since
+        if (awaited?.expected === value) this.#awaited.delete(type);
+        else if (!awaited) this.#sentFirst.set(type, value);
+        const data = updateEventJson(type, value);
+        if (data) hub.publish("update", data);
+        return;
+      }
+      if (!awaited) return;
       const late = now - awaited.since > confirmMs;
       if (value !== awaited.expected && !late) return;
       this.#awaited.delete(type);
+      if (late && this.#following) {
+        this.#following = false; // not announced in time: the updater that announced is gone, read as for the seed's
+        log.debug(
+          `Update for "${type}" not announced as stored within ${confirmMs / 1000} s: reading each update's key`,
+        );
+      }
       if (value === null) {
         // An update whose valid time has passed may be gone legitimately (kv_updater --expire-at-valid).
         if (!this.#warned.has(type) && awaited.validAt > now) {
@@ -208,8 +264,8 @@ export class KvFeed {
 
   /** Every stored value as an `update` event carrying the last id sent. */
   async #readAll(): Promise<SseEvent[]> {
-    const { redis, prefix, hub } = this.options;
-    const stored = await readAllStored(redis, prefix);
+    const { store, hub } = this.options;
+    const stored = await store.all();
     const id = hub.lastId;
     return stored.map((s) => ({ id, event: "update", data: s.event }));
   }

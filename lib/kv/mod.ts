@@ -4,11 +4,13 @@
  *
  * @module
  */
-export * from "./cluster_kv.ts";
+export * from "./cluster_sink.ts";
 export * from "./feed.ts";
 export * from "./kv_stream.ts";
 export * from "./live_page.ts";
 export * from "./message.ts";
+export * from "./server_sink.ts";
+export * from "./sink.ts";
 export * from "./stats.ts";
 export * from "./store.ts";
 export * from "./writer.ts";
