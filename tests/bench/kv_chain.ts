@@ -44,14 +44,21 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 }
 
-/** Reads `update` events from `/events`, calling `onUpdate` with each one's `values.n` and when it came. */
-async function followEvents(url: string, onUpdate: (n: number, at: number) => void, signal: AbortSignal) {
-  const res = await fetch(url, { signal });
+/**
+ * Reads `update` events from `/events`, calling `onUpdate` with each one's `values.n` and when it came, until `stop`
+ * is aborted.
+ */
+async function followEvents(url: string, onUpdate: (n: number, at: number) => void, stop: AbortSignal) {
+  const res = await fetch(url);
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  const stopped = new Promise<void>((resolve) => stop.addEventListener("abort", () => resolve(), { once: true }));
   let buffer = "";
   try {
-    for await (const chunk of res.body!.pipeThrough(new TextDecoderStream())) {
+    while (!stop.aborted) {
+      const read = await Promise.race([reader.read(), stopped.then(() => undefined)]);
+      if (!read || read.done) break;
       const at = performance.now();
-      buffer += chunk;
+      buffer += read.value;
       let end;
       while ((end = buffer.indexOf("\n\n")) >= 0) {
         const block = buffer.slice(0, end);
@@ -62,8 +69,8 @@ async function followEvents(url: string, onUpdate: (n: number, at: number) => vo
         if (typeof n === "number") onUpdate(n, at);
       }
     }
-  } catch (err) {
-    if (!signal.aborted) throw err;
+  } finally {
+    await reader.cancel().catch(() => {});
   }
 }
 
@@ -107,13 +114,11 @@ export async function run(args: string[] = []): Promise<void> {
     await publish(0, WARMUP);
     const warm = performance.now();
     while (seen < WARMUP && performance.now() - warm < 10_000) await delay(10);
-    console.error(`warm: ${seen}`);
     const before = await commandCalls(redis);
     await publish(WARMUP, WARMUP + updates);
     const deadline = performance.now() + 10_000;
     while (seen < WARMUP + updates && performance.now() < deadline) await delay(10);
     await delay(200); // any late reads of the last updates
-    console.error(`done: ${seen}`);
     const after = await commandCalls(redis);
     stop.abort();
     await following;
