@@ -23,7 +23,7 @@ import { apiRoutes } from "./api_routes.ts";
 import { subscriberOutages } from "./channel_updater.ts";
 import { KvFeed } from "./feed.ts";
 import { parseUpdate } from "./message.ts";
-import { announcedTypes, storedChannel } from "./stored_channel.ts";
+import { parseAnnouncement, storedChannel } from "./stored_channel.ts";
 import { KvStore } from "./store.ts";
 
 /** What `api_server.ts` is told by its command line. */
@@ -103,7 +103,12 @@ export async function runApiServer(o: ApiServerOptions, io: Io, shutdown: Shutdo
     const sub = subscriber;
     const announcements = storedChannel(o.channel);
     const stopListening = sub.listen((m) => {
-      if (m.channel === announcements) return f.stored(announcedTypes(m.payload, o.prefix));
+      if (m.channel === announcements) {
+        const announced = parseAnnouncement(m.payload, o.prefix);
+        return announced
+          ? f.stored(announced)
+          : log.debug("Ignored a message on the stored channel: not an announcement");
+      }
       const parsed = parseUpdate(m.payload, o.maxBytes);
       if (parsed.ok) f.notify(parsed.update);
       else log.debug(`Ignored a message kv_updater rejects too (${parsed.rejection.reason})`);

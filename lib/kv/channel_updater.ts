@@ -1,9 +1,9 @@
 /**
  * `kv_updater.ts` on a channel (its default mode): each update published on
  * the channel is checked and stored under its type, in pipelined batches,
- * on a server or a cluster alike; after each batch the keys stored are
+ * on a server or a cluster alike; after each batch what it stored is
  * announced on the channel's {@linkcode storedChannel}, so that an API
- * server learns at once that they are there.
+ * server learns at once that it is there.
  *
  * @module
  */
@@ -18,7 +18,7 @@ import type { Subscriber } from "../endpoint/subscriber.ts";
 import { NO_OUTAGES, type OutageFields } from "../pubsub/subscriptions.ts";
 import { parseUpdate } from "./message.ts";
 import type { UpdaterStats } from "./stats.ts";
-import { storedChannel } from "./stored_channel.ts";
+import { Announcer, storedChannel } from "./stored_channel.ts";
 import { KvWriter, sinkFor } from "./writer.ts";
 
 /** What `kv_updater.ts` on a channel is told by its command line. */
@@ -156,11 +156,12 @@ export async function runKvChannel(o: KvChannelOptions, io: Io, shutdown: Shutdo
 }
 
 /**
- * Announces the keys of each batch stored on `channel` (a JSON array), without waiting for the reply: an API server
- * following it reads them at once instead of polling for them.
+ * Announces what each batch stored on `channel`, without waiting for the reply: an API server following it sends the
+ * values at once instead of reading the keys until they are stored.
  */
-function announcer(writes: Link, channel: string): (keys: string[]) => void {
-  return (keys) => void writes.redis.publish(channel, JSON.stringify(keys)).catch(() => {});
+function announcer(writes: Link, channel: string): (stored: [string, string][]) => void {
+  const announcer = new Announcer();
+  return (stored) => void writes.redis.publish(channel, announcer.payload(stored)).catch(() => {});
 }
 
 /** The summary at exit: counters, then what outages cost (on a cluster, the updates written again after a failover). */

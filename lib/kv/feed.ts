@@ -2,8 +2,9 @@
  * The API server's event feed: for each update stored, read the stored value
  * and send it to the SSE clients.
  *
- * kv_updater announces the keys of each batch it stored (stored_channel.ts):
- * the feed reads those at once ({@linkcode KvFeed.stored}). An updater that
+ * kv_updater announces what each batch stored (stored_channel.ts): the feed
+ * sends those values at once ({@linkcode KvFeed.stored}), except around a
+ * snapshot, when it reads them instead (see there). An updater that
  * does not announce (the seed's Python updater) is followed through the
  * update channel alone ({@linkcode KvFeed.notify}): the API server hears an
  * update at the same moment as the updater, so the key may not be written
@@ -19,6 +20,7 @@
  */
 import { type KvUpdate, updateEventJson } from "./message.ts";
 import type { KvStore } from "./store.ts";
+import type { StoredAnnouncement } from "./stored_channel.ts";
 import type { Logger } from "../core/log.ts";
 import type { SseClient, SseEvent, SseHub } from "../web/sse.ts";
 import { delay, withTimeout } from "../core/timing.ts";
@@ -62,8 +64,12 @@ const STOP_WAIT_MS = 1000;
  */
 export class KvFeed {
   #awaited = new Map<string, Awaited>();
-  /** Types announced as stored, to read at once. */
+  /** Types announced as stored, to read at once (around a snapshot). */
   #announced = new Set<string>();
+  /** Per type, the announcement last applied: by whom and its number (an older one arriving late is left out). */
+  #applied = new Map<string, { by: string; seq: number }>();
+  /** Until when announced values are read back instead of sent as announced (a snapshot, and a while after it). */
+  #readUntil = 0;
   /** Whether an updater that announces what it stored is followed: updates from the channel then wait for it. */
   #following = false;
   /** Per type, the text sent for an announcement that came before its update (on a cluster, they may cross). */
@@ -104,15 +110,34 @@ export class KvFeed {
   }
 
   /**
-   * An updater announced that it stored these types: read their values and send them, at once.
+   * An updater announced what it stored: send those values, at once. While a snapshot is read and for `confirmMs`
+   * after, the announced types are read instead and what is stored then is sent: an announcement of an older value
+   * may come after a snapshot that has the newer one (it was published before the snapshot was read), and would
+   * show the older value after the newer.
    *
-   * @param types the types stored
+   * @param announcement what was stored
    */
-  stored(types: readonly string[]): void {
-    if (types.length === 0) return;
+  stored(announcement: StoredAnnouncement): void {
+    const { by, seq } = announcement;
     this.#following = true;
-    for (const type of types) this.#announced.add(type);
-    this.#kick();
+    const read = Date.now() < this.#readUntil;
+    for (const [type, text] of announcement.stored) {
+      const last = this.#applied.get(type);
+      if (last?.by === by && last.seq >= seq) continue; // an older announcement, arrived late
+      this.#applied.set(type, { by, seq });
+      if (read) this.#announced.add(type);
+      else this.#sendStored(type, text);
+    }
+    if (this.#announced.size > 0) this.#kick();
+  }
+
+  /** Sends a value stored for an announcement, settling the update awaited for its type. */
+  #sendStored(type: string, value: string): void {
+    const awaited = this.#awaited.get(type);
+    if (awaited?.expected === value) this.#awaited.delete(type);
+    else if (!awaited) this.#sentFirst.set(type, value);
+    const data = updateEventJson(type, value);
+    if (data) this.options.hub.publish("update", data);
   }
 
   /**
@@ -176,11 +201,18 @@ export class KvFeed {
       (this.#awaited.size > 0 || this.#announced.size > 0 || this.#snapshots.length > 0 || this.#resync)
     ) {
       try {
-        if (this.#resync) {
-          for (const e of await this.#readAll()) this.options.hub.publish(e.event, e.data);
-          this.#resync = false;
+        if (this.#resync || this.#snapshots.length > 0) {
+          this.#readUntil = Infinity;
+          try {
+            if (this.#resync) {
+              for (const e of await this.#readAll()) this.options.hub.publish(e.event, e.data);
+              this.#resync = false;
+            }
+            if (this.#snapshots.length > 0) await this.#sendSnapshot();
+          } finally {
+            this.#readUntil = Date.now() + (this.options.confirmMs ?? 2000);
+          }
         }
-        if (this.#snapshots.length > 0) await this.#sendSnapshot();
         if ((this.#awaited.size > 0 || this.#announced.size > 0) && await this.#confirm()) {
           // Some updates are not stored yet: look again soon, or as soon as something new comes.
           const woken = new AbortController();
@@ -228,11 +260,7 @@ export class KvFeed {
       const awaited = this.#awaited.get(type);
       const value = values[n] ?? null;
       if (announced.has(type)) {
-        if (value === null) return; // gone already (--expire-at-valid), or written again since
-        if (awaited?.expected === value) this.#awaited.delete(type);
-        else if (!awaited) this.#sentFirst.set(type, value);
-        const data = updateEventJson(type, value);
-        if (data) hub.publish("update", data);
+        if (value !== null) this.#sendStored(type, value); // else gone already (--expire-at-valid)
         return;
       }
       if (!awaited) return;

@@ -30,8 +30,8 @@ export interface KvWriterOptions {
   log: Logger;
   /** Most updates per pipeline (default 1000). */
   maxBatch?: number;
-  /** Called after each batch with the keys it stored (in the order written), e.g. to announce them. */
-  onStored?: (keys: string[]) => void;
+  /** Called after each batch with the keys it stored and their stored texts (in the order written), to announce them. */
+  onStored?: (stored: [key: string, text: string][]) => void;
 }
 
 /** What a {@linkcode KvWriter} has done so far. */
@@ -240,11 +240,11 @@ export class KvWriter {
     const now = Date.now();
     const replies = await sink.write(batch, { validate, expireAtValid, log });
     let retry = false;
-    const stored: string[] = [];
+    const stored: [string, string][] = [];
     batch.forEach(([key, u], n) => {
       const outcome = this.#settle(key, u, replies.set[n], replies.read[n], now);
       if (outcome === "retry") retry = true;
-      else if (outcome === "stored") stored.push(key);
+      else if (outcome === "stored") stored.push([key, u.stored]);
     });
     sink.settled?.(batch, replies);
     if (stored.length > 0) this.options.onStored?.(stored);
