@@ -52,11 +52,11 @@ export interface ApiCounters {
  * @returns the response
  * @example
  * ```ts
- * import { json } from "./api_routes.ts";
- * console.assert(json({ ok: true }, 201).status === 201);
+ * import { jsonResponse } from "./api_routes.ts";
+ * console.assert(jsonResponse({ ok: true }, 201).status === 201);
  * ```
  */
-export function json(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
+export function jsonResponse(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
   return new Response(JSON.stringify(body) + "\n", {
     status,
     headers: { "content-type": "application/json", ...headers },
@@ -82,13 +82,15 @@ export function apiRoutes(
   let refusing = false;
   /** The 503 for a failed read: an outage or a timeout is expected now and then; anything else is logged. */
   const unavailable = (request: Request, pathname: string, err: Error): Response => {
-    if (!reads.ready) return json({ error: "Not connected to the Redis server: reconnecting, try again soon" }, 503);
+    if (!reads.ready) {
+      return jsonResponse({ error: "Not connected to the Redis server: reconnecting, try again soon" }, 503);
+    }
     if (/timed out/i.test(err.message)) {
       log.warn(`${request.method} ${pathname}: the server at ${reads.address} did not answer within ${seconds}`);
-      return json({ error: `The Redis server did not answer within ${seconds}` }, 503);
+      return jsonResponse({ error: `The Redis server did not answer within ${seconds}` }, 503);
     }
     log.error(`${request.method} ${pathname} failed: ${err.message}`);
-    return json({ error: "The Redis server did not answer: the API server's log says why" }, 503);
+    return jsonResponse({ error: "The Redis server did not answer: the API server's log says why" }, 503);
   };
   /** `GET /events`: a stream, or 503 past --max-clients (said once until a stream is admitted again). */
   const events = (request: Request, completed: Promise<unknown>): Response => {
@@ -104,7 +106,7 @@ export function apiRoutes(
       );
     }
     refusing = true;
-    return json({ error: `Too many event streams open (at most ${maxClients}): try again later` }, 503, {
+    return jsonResponse({ error: `Too many event streams open (at most ${maxClients}): try again later` }, 503, {
       "retry-after": "5",
     });
   };
@@ -114,13 +116,13 @@ export function apiRoutes(
     try {
       type = decodeURIComponent(pathname.slice(4));
     } catch {
-      return json({ error: `"${pathname.slice(4)}" is not a type name: it has a malformed %-escape` }, 400);
+      return jsonResponse({ error: `"${pathname.slice(4)}" is not a type name: it has a malformed %-escape` }, 400);
     }
     const problem = typeNameProblem(type);
-    if (problem) return json({ error: `"${type}" is not a type name: it ${problem}` }, 400);
+    if (problem) return jsonResponse({ error: `"${type}" is not a type name: it ${problem}` }, 400);
     const [stored] = await store.read([type]);
     if (!stored || updateEventJson(type, stored) === undefined) {
-      return json({ error: `Nothing stored for type "${type}" (key "${store.prefix}${type}")` }, 404);
+      return jsonResponse({ error: `Nothing stored for type "${type}" (key "${store.prefix}${type}")` }, 404);
     }
     return new Response(stored, { headers: { "content-type": "application/json" } });
   };
@@ -129,24 +131,29 @@ export function apiRoutes(
     const connected = reads.ready && subscriber.ready;
     const answers = connected && await reads.redis.ping().then(() => true, () => false);
     const state = answers ? "connected" : connected ? `not answering within ${seconds}` : "reconnecting";
-    return json({ status: answers ? "ok" : "degraded", server: state, clients: hub.clients }, answers ? 200 : 503);
+    return jsonResponse(
+      { status: answers ? "ok" : "degraded", server: state, clients: hub.clients },
+      answers ? 200 : 503,
+    );
   };
   const handler = async (request: Request, info: Deno.ServeHandlerInfo): Promise<Response> => {
     counters.requests++;
     const { pathname } = new URL(request.url);
     if (log.enabled("debug")) log.debug(`${request.method} ${pathname}`);
     if (request.method !== "GET" && request.method !== "HEAD") {
-      return json({ error: `${request.method} is not allowed: this API is read-only` }, 405);
+      return jsonResponse({ error: `${request.method} is not allowed: this API is read-only` }, 405);
     }
     try {
       if (pathname === "/") {
         return new Response(LIVE_PAGE_HTML, { headers: { "content-type": "text/html; charset=utf-8" } });
       }
       if (pathname === "/events") return events(request, info.completed);
-      if (pathname === "/kv" || pathname === "/kv/") return json({ types: (await store.all()).map((s) => s.type) });
+      if (pathname === "/kv" || pathname === "/kv/") {
+        return jsonResponse({ types: (await store.all()).map((s) => s.type) });
+      }
       if (pathname.startsWith("/kv/")) return await one(pathname);
       if (pathname === "/health") return await health();
-      return json({ error: `No such page: ${pathname}. Try /, /kv, /kv/<type>, /events or /health` }, 404);
+      return jsonResponse({ error: `No such page: ${pathname}. Try /, /kv, /kv/<type>, /events or /health` }, 404);
     } catch (err) {
       return unavailable(request, pathname, err as Error);
     }
