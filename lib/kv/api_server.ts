@@ -16,7 +16,7 @@ import type { Endpoint } from "../endpoint/endpoint.ts";
 import type { Link } from "../endpoint/link.ts";
 import type { Subscriber } from "../endpoint/subscriber.ts";
 import type { HostRule } from "../web/host_rule.ts";
-import { serveOrExplain } from "../web/listen.ts";
+import { rootUrl, serveOrExplain } from "../web/listen.ts";
 import { ServerStatusFeed } from "../web/server_status.ts";
 import { SseHub } from "../web/sse.ts";
 import { apiRoutes } from "./api_routes.ts";
@@ -119,16 +119,11 @@ export async function runApiServer(o: ApiServerOptions, io: Io, shutdown: Shutdo
     const { maxClients, timeoutMs } = o;
     const routes = apiRoutes({ reads, subscriber: sub, store, feed: f, hub, log, maxClients, timeoutMs });
     counters = routes.counters;
-    const server = serveOrExplain({
-      port: o.port,
-      hostname: o.hostname,
-      hosts: o.hosts,
-      onListen: ({ hostname, port }) =>
-        log.info(
-          `API server listening on http://${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}/ ` +
-            `(following channel "${o.channel}" at ${sub.address}). Press Ctrl+C to stop.`,
-        ),
-    }, routes.handler);
+    const { port, hostname, hosts } = o;
+    const following = `(following channel "${o.channel}" at ${sub.address})`;
+    const onListen = (addr: Deno.NetAddr) =>
+      log.info(`API server listening on ${rootUrl(addr)} ${following}. Press Ctrl+C to stop.`);
+    const server = serveOrExplain({ port, hostname, hosts, onListen }, routes.handler);
     fatal = await Promise.race([shutdown.requested, sub.failed]) ?? undefined;
     log.info(`Stopping: closing ${hub.clients} event stream(s)…`);
     stopListening();

@@ -9,42 +9,22 @@
  */
 import type { CliError } from "../core/exit_codes.ts";
 import { ExitCode } from "../core/exit_codes.ts";
-import type { Logger } from "../core/log.ts";
 import { type Io, Printer } from "../core/output.ts";
 import type { Shutdown } from "../core/shutdown.ts";
-import type { Endpoint } from "../endpoint/endpoint.ts";
 import type { Link } from "../endpoint/link.ts";
 import type { Subscriber } from "../endpoint/subscriber.ts";
 import { NO_OUTAGES, type OutageFields } from "../pubsub/subscriptions.ts";
 import { parseUpdate } from "./message.ts";
-import type { UpdaterStats } from "./stats.ts";
 import { Announcer, storedChannel } from "./stored_channel.ts";
+import type { KvUpdaterOptions } from "./updater_options.ts";
 import { KvWriter, sinkFor } from "./writer.ts";
 
 /** What `kv_updater.ts` on a channel is told by its command line. */
-export interface KvChannelOptions {
-  /** The server or cluster. */
-  endpoint: Endpoint;
+export interface KvChannelOptions extends KvUpdaterOptions {
   /** The update channel. */
   channel: string;
-  /** Put before each type to make the key. */
-  prefix: string;
-  /** Refuse larger messages. */
-  maxBytes: number;
   /** Read each write back and count mismatches. */
   validate: boolean;
-  /** Let each key expire at its update's valid time. */
-  expireAtValid: boolean;
-  /** Log statistics this often (0: only at exit). */
-  statsEveryMs: number;
-  /** At shutdown, wait this long for pending writes. */
-  drainMs: number;
-  /** `--json`. */
-  json: boolean;
-  /** Where records go. */
-  log: Logger;
-  /** The counters the summary shows. */
-  stats: UpdaterStats;
 }
 
 const SUBSCRIPTION_LOSS = "Updates published until it is back are lost: pub/sub keeps nothing for absent subscribers.";

@@ -10,20 +10,18 @@
  * @module
  */
 import { Connection } from "../core/client.ts";
-import type { Endpoint } from "../endpoint/endpoint.ts";
 import type { Commands } from "../endpoint/link.ts";
 import type { NodeRef } from "../endpoint/node_set.ts";
 import { ExitCode } from "../core/exit_codes.ts";
 import { toSeconds } from "../core/json_event.ts";
-import type { Logger } from "../core/log.ts";
 import { type Io, Printer } from "../core/output.ts";
 import type { Shutdown } from "../core/shutdown.ts";
 import { delay } from "../core/timing.ts";
 import { MalformedEventError } from "../events/subscriber.ts";
 import { type KvUpdate, parseIsoTime, parseUpdate, type Rejection } from "./message.ts";
-import type { UpdaterStats } from "./stats.ts";
 import { newWriterStats, type WriterStats } from "./writer.ts";
 import { StreamConsumer } from "../streams/consumer.ts";
+import type { KvUpdaterOptions } from "./updater_options.ts";
 
 /** The default consumer group of `kv_updater.ts --stream`. */
 export const KV_GROUP = "kv_updater";
@@ -102,31 +100,13 @@ export async function writeIfNewer(
 }
 
 /** What `kv_updater.ts --stream` is told by its command line. */
-export interface KvStreamOptions {
-  /** The server or cluster. */
-  endpoint: Endpoint;
+export interface KvStreamOptions extends KvUpdaterOptions {
   /** The stream to consume (`--stream`). */
   stream: string;
   /** The consumer group (`--group`, default `kv_updater`). */
   group: string;
   /** This consumer's name (`--consumer`, default host-pid). */
   consumer: string;
-  /** Put before each type to make the key. */
-  prefix: string;
-  /** Refuse larger messages. */
-  maxBytes: number;
-  /** Let each key expire at its update's valid time. */
-  expireAtValid: boolean;
-  /** Log statistics this often (0: only at exit). */
-  statsEveryMs: number;
-  /** At shutdown, wait this long for updates being written. */
-  drainMs: number;
-  /** `--json`. */
-  json: boolean;
-  /** Where records go. */
-  log: Logger;
-  /** The counters the summary shows. */
-  stats: UpdaterStats;
 }
 
 /**

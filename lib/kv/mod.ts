@@ -19,4 +19,5 @@ export * from "./sink.ts";
 export * from "./stats.ts";
 export * from "./store.ts";
 export * from "./stored_channel.ts";
+export * from "./updater_options.ts";
 export * from "./writer.ts";
