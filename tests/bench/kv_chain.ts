@@ -6,7 +6,11 @@
  * Measured: the time from each PUBLISH to its `update` event at the client
  * (p50, p99), and the server's commands per update (INFO commandstats
  * before and after, the INFO calls themselves left out), in all and by
- * command. Run on its own:
+ * command. Then, for the choice of the signal api_server acts on, both as a
+ * listener in this process sees them, for the same updates: kv_updater's
+ * announcement (it carries the stored value) next to a keyspace
+ * notification of the key (`notify-keyspace-events K$`, set for that phase
+ * only) followed by the GET api_server would then need. Run on its own:
  *
  *   deno run -A tests/bench/kv_chain.ts [UPDATES] [RATE]     # default 1000 updates at 100/s
  *   deno task bench kv_chain
@@ -21,6 +25,7 @@ import { printTable, type Row } from "./bench_kit.ts";
 
 const TYPES = 20;
 const WARMUP = 200;
+const PROBED = 500;
 
 function message(n: number): string {
   return JSON.stringify({
@@ -72,6 +77,69 @@ async function followEvents(url: string, onUpdate: (n: number, at: number) => vo
   } finally {
     await reader.cancel().catch(() => {});
   }
+}
+
+/**
+ * Publishes `count` more updates (numbered from `first`) with a listener of both signals: kv_updater's announcement
+ * (the value in it), and a keyspace notification of the key followed by the GET that brings the value; gives the time
+ * from each PUBLISH (`sentAt`) to each signal's value in hand.
+ */
+async function probeSignals(
+  url: string,
+  channel: string,
+  range: [first: number, count: number],
+  publish: (from: number, to: number) => Promise<void>,
+  sentAt: Map<number, number>,
+): Promise<Row[]> {
+  const [first, count] = range;
+  const sub = new Redis(url, { maxRetriesPerRequest: 0 });
+  const reads = new Redis(url, { maxRetriesPerRequest: 0 });
+  const announced: number[] = [];
+  const notified: number[] = [];
+  const seen = [new Set<number>(), new Set<number>()];
+  const took = (n: number, at: number, into: number[], once: Set<number>) => {
+    const sent = sentAt.get(n);
+    if (n < first || sent === undefined || once.has(n)) return;
+    once.add(n);
+    into.push(at - sent);
+  };
+  try {
+    await reads.config("SET", "notify-keyspace-events", "K$");
+    const keyspace = "__keyspace@0__:";
+    sub.on("message", (_channel: string, text: string) => {
+      const at = performance.now();
+      for (const value of Object.values(JSON.parse(text).stored as Record<string, string>)) {
+        took(JSON.parse(value).values.n, at, announced, seen[0]!);
+      }
+    });
+    sub.on("pmessage", (_pattern: string, key: string, event: string) => {
+      if (event !== "set") return;
+      void reads.get(key.slice(keyspace.length)).then((value) => {
+        if (value) took(JSON.parse(value).values.n, performance.now(), notified, seen[1]!);
+      });
+    });
+    await sub.subscribe(`${channel}:stored`);
+    await sub.psubscribe(`${keyspace}${channel}:*`);
+    await publish(first, first + count);
+    await delay(500); // the last signals
+  } finally {
+    await reads.config("SET", "notify-keyspace-events", "").catch(() => {});
+    sub.disconnect();
+    reads.disconnect();
+  }
+  const rows: Row[] = [];
+  for (
+    const [name, values] of [["announcement (value in it)", announced], ["keyspace event + GET", notified]] as const
+  ) {
+    values.sort((a, b) => a - b);
+    rows.push({
+      name: `signal in hand: ${name}, p50 (${values.length} of ${count})`,
+      value: percentile(values, 50),
+      unit: "ms",
+    });
+    rows.push({ name: `signal in hand: ${name}, p99`, value: percentile(values, 99), unit: "ms" });
+  }
+  return rows;
 }
 
 /** Runs the chain benchmark and prints its table. */
@@ -129,6 +197,7 @@ export async function run(args: string[] = []): Promise<void> {
       .sort((a, b) => b[1] - a[1]);
     const total = per.reduce((sum, [, n]) => sum + n, 0);
     latencies.sort((a, b) => a - b);
+    const probe = await probeSignals(server.url, channel, [WARMUP + updates, PROBED], publish, sentAt);
     const rows: Row[] = [
       {
         name: `update → SSE client, p50 (${latencies.length} of ${updates} at ${rate}/s)`,
@@ -139,6 +208,7 @@ export async function run(args: string[] = []): Promise<void> {
       { name: "update → SSE client, max", value: latencies.at(-1) ?? NaN, unit: "ms" },
       { name: "commands per update, in all", value: total, unit: "cmd", ratio: 1 },
       ...per.map(([name, n]): Row => ({ name: `  ${name}`, value: n, unit: "cmd", ratio: n / total })),
+      ...probe,
     ];
     printTable("kv_chain: publisher → kv_updater → api_server → an SSE client (ratios: share of the commands)", rows);
   } finally {
