@@ -152,7 +152,7 @@ export async function runKvStream(o: KvStreamOptions, io: Io, shutdown: Shutdown
         commands = await Connection.open({
           url,
           clusterNode,
-          reporter: log.reporter(node.label ? "stream commands: " : "writes: "),
+          reporter: log.reporter("stream commands: "),
           offlineQueue: true,
           autoPipelining: true,
         });
