@@ -24,6 +24,12 @@ export interface SubscriberOptions {
   remedies?: string[];
   /** Called when the subscriptions are back after an outage (what was published meanwhile was not received). */
   onRestored?: () => void;
+  /**
+   * Count and say only the subscription's own gaps (plain channels alone): on a cluster, a node lost that it was not
+   * subscribed on costs it nothing, so the summary and the JSON `outages` leave such nodes out. One server's outages
+   * are always its own.
+   */
+  gapsOnly?: boolean;
 }
 
 /** A sharded channel that now lives on another master of a cluster. */

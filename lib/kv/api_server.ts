@@ -99,6 +99,7 @@ export async function runApiServer(o: ApiServerOptions, io: Io, shutdown: Shutdo
       lossNote: LOSS_NOTE,
       remedies: ["--log-level info (not debug)"],
       onRestored: resync,
+      gapsOnly: true,
     });
     const sub = subscriber;
     const announcements = storedChannel(o.channel);

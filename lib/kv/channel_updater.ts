@@ -75,6 +75,7 @@ export async function runKvChannel(o: KvChannelOptions, io: Io, shutdown: Shutdo
       lossNote: SUBSCRIPTION_LOSS,
       pending: () => writer?.pending ?? 0,
       remedies: ["--log-level info (not debug)", "no --validate"],
+      gapsOnly: true,
     });
     const w = writer = new KvWriter({
       sink: sinkFor(writes),
