@@ -30,7 +30,10 @@ export interface KvWriterOptions {
   log: Logger;
   /** Most updates per pipeline (default 1000). */
   maxBatch?: number;
-  /** Called after each batch with the keys it stored and their stored texts (in the order written), to announce them. */
+  /**
+   * Called after each batch with the keys it stored and their stored texts (in the order written; those stored already
+   * expired left out), to announce them.
+   */
   onStored?: (stored: [key: string, text: string][]) => void;
 }
 
@@ -244,7 +247,8 @@ export class KvWriter {
     batch.forEach(([key, u], n) => {
       const outcome = this.#settle(key, u, replies.set[n], replies.read[n], now);
       if (outcome === "retry") retry = true;
-      else if (outcome === "stored") stored.push([key, u.stored]);
+      // Stored already expired (--expire-at-valid, its valid time past): gone at once, so not announced either.
+      else if (outcome === "stored" && !(expireAtValid && u.validAt <= now)) stored.push([key, u.stored]);
     });
     sink.settled?.(batch, replies);
     if (stored.length > 0) this.options.onStored?.(stored);
