@@ -56,6 +56,7 @@ export function clusterLink(conn: ClusterConnection): Link {
     combinable: (keys) => new Set(keys.map(slotOf)).size <= 1,
     getMany: (keys) => Promise.all(keys.map((key) => conn.cluster.get(key))),
     nodes: (hooks, options) => linkMasters(conn, hooks, options),
+    sides: (sides) => sides.cluster(conn.cluster),
     outageSummary: (cost) => conn.outageSummary(cost),
     outageJson: (): LinkOutageFields => ({
       outages: conn.outages,

@@ -40,6 +40,10 @@ export interface ClusterSubscriberOptions {
   signal?: AbortSignal;
   /** What losing a node costs, added to the "Lost cluster node" line, and losing the subscription. */
   lossNote?: string;
+  /** Called when the plain subscription is back on a node after a gap. */
+  onRestored?: () => void;
+  /** Count and say only the gaps of the plain subscription, not the nodes lost (see SubscriberOptions.gapsOnly). */
+  gapsOnly?: boolean;
 }
 
 /** How often the connection plain channels and patterns are subscribed on is looked at, in ms: a gap is said within it. */
@@ -85,6 +89,8 @@ export class ClusterSubscriber implements Subscriber {
     readonly conn: ClusterConnection,
     private readonly reporter: Reporter,
     private readonly lossNote = "",
+    private readonly whenRestored: () => void = () => {},
+    private readonly gapsOnly = false,
   ) {
     conn.onTopologyChange((owners) => this.#topologyChanged(owners));
     // ioredis emits "error" on the cluster only for a per-shard subscriber that could not connect.
@@ -121,7 +127,7 @@ export class ClusterSubscriber implements Subscriber {
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.lossNote ? { lossNote: options.lossNote } : {}),
     });
-    return new ClusterSubscriber(conn, options.reporter, options.lossNote);
+    return new ClusterSubscriber(conn, options.reporter, options.lossNote, options.onRestored, options.gapsOnly);
   }
 
   /** The cluster's address, password hidden. */
@@ -161,6 +167,7 @@ export class ClusterSubscriber implements Subscriber {
       this.#gapSince = undefined;
       this.#node = this.#instanceKey();
       this.reporter.ok(`Subscribed again on cluster node ${this.#node} after ${(ms / 1000).toFixed(1)} s.`);
+      this.whenRestored();
       for (const listener of this.#restored) listener();
     }
   }
@@ -298,22 +305,25 @@ export class ClusterSubscriber implements Subscriber {
    * @returns the line, or undefined when nothing happened
    */
   outageSummary(cost: string): string | undefined {
-    if (this.#gaps === 0) return this.conn.outageSummary(cost);
-    const ms = this.#gapMs + (this.#gapSince === undefined ? 0 : Date.now() - this.#gapSince);
-    return `Subscription lost ${this.#gaps} time(s) (${toSeconds(ms)} s in all): ${cost}`;
+    if (this.#gaps === 0) return this.gapsOnly ? undefined : this.conn.outageSummary(cost);
+    return `Subscription lost ${this.#gaps} time(s) (${toSeconds(this.#gapTotalMs())} s in all): ${cost}`;
+  }
+
+  #gapTotalMs(): number {
+    return this.#gapMs + (this.#gapSince === undefined ? 0 : Date.now() - this.#gapSince);
   }
 
   /**
    * The cluster fields of a JSON summary: those of every subscriber's summary, then the cluster's own.
    *
-   * @returns `outages` (nodes lost), `disconnected_seconds` (how long they were lost, see
+   * @returns `outages` (nodes lost; with `gapsOnly`, the gaps), `disconnected_seconds` (how long, see
    *   {@linkcode ClusterConnection.downMs}), `fell_behind` and `server_restarts` (0: not told apart on a cluster),
    *   `topology_changes`, `shard_moves` and `nodes` (sharded messages per node)
    */
   outageJson(): SubscriberOutageFields {
     return {
-      outages: this.conn.outages,
-      disconnected_seconds: toSeconds(this.conn.downMs),
+      outages: this.gapsOnly ? this.#gaps : this.conn.outages,
+      disconnected_seconds: toSeconds(this.gapsOnly ? this.#gapTotalMs() : this.conn.downMs),
       fell_behind: 0,
       server_restarts: 0,
       topology_changes: this.conn.topologyChanges,

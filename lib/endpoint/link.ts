@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Redis, RedisCommander } from "ioredis";
+import type { Cluster, Redis, RedisCommander } from "ioredis";
 import type { Reporter } from "../core/output.ts";
 import type { Closable, LinkedNode, NodeHooks, NodeLinkOptions, NodeSet } from "./node_set.ts";
 
@@ -40,6 +40,17 @@ export interface LinkOptions {
    * costs, when not as `reporter` and `lossNote` say; one server has no such events.
    */
   topology?: { reporter?: Reporter; lossNote?: string };
+}
+
+/**
+ * What a feature does differently on each kind of link, one way for each (as the doctor's checkups): the
+ * link runs the way that fits it, so the feature never asks which kind it has.
+ */
+export interface LinkSides<R> {
+  /** On one server: given its connection. */
+  server(redis: Redis): R;
+  /** On a cluster: given the cluster client (routing by slot; `slots` says which nodes serve each slot). */
+  cluster(cluster: Cluster): R;
 }
 
 /** The outage fields of a summary, for a link. */
@@ -145,6 +156,13 @@ export interface Link {
    * @throws what `hooks.open` threw for a node at the start
    */
   nodes<T extends Closable>(hooks: NodeHooks<T, LinkedNode>, options: NodeLinkOptions): Promise<NodeSet<T>>;
+  /**
+   * Runs the side of `sides` that fits this link.
+   *
+   * @param sides one way for one server, one for a cluster
+   * @returns what the side run returned
+   */
+  sides<R>(sides: LinkSides<R>): R;
   /**
    * One line for a summary about the outages, or undefined when there was none.
    *

@@ -57,6 +57,7 @@ export async function openServerLink(url: string, options: LinkOptions): Promise
     combinable: () => true,
     getMany: async (keys) => keys.length === 0 ? [] : await conn.redis.mget([...keys]),
     nodes: (hooks) => oneNode(linkedNode(serverNode(url), conn), hooks),
+    sides: (sides) => sides.server(conn.redis),
     outageSummary: (cost) => conn.outageSummary(cost),
     outageJson: (): LinkOutageFields => ({ outages: conn.outages, disconnected_seconds: toSeconds(conn.downMs) }),
     close: () => conn.close(),

@@ -22,6 +22,14 @@ export interface SubscriberOptions {
   pending?: () => number;
   /** What this script offers to keep up, e.g. `--quiet`: said before the general advice when it falls behind. */
   remedies?: string[];
+  /** Called when the subscriptions are back after an outage (what was published meanwhile was not received). */
+  onRestored?: () => void;
+  /**
+   * Count and say only the subscription's own gaps (plain channels alone): on a cluster, a node lost that it was not
+   * subscribed on costs it nothing, so the summary and the JSON `outages` leave such nodes out. One server's outages
+   * are always its own.
+   */
+  gapsOnly?: boolean;
 }
 
 /** A sharded channel that now lives on another master of a cluster. */

@@ -1,28 +1,34 @@
 /**
- * The API server's event feed: for each update seen on the channel, read the
- * stored value and send it to the SSE clients.
+ * The API server's event feed: for each update stored, read the stored value
+ * and send it to the SSE clients.
  *
- * The API server hears an update at the same moment as the kv_updater, so
- * the key may not be written yet: the feed reads until the stored text is
- * the one the update produces (or a newer one), for at most `confirmMs`.
+ * kv_updater announces what each batch stored (stored_channel.ts): the feed
+ * sends those values at once ({@linkcode KvFeed.stored}), except around a
+ * snapshot, when it reads them instead (see there). An updater that
+ * does not announce (the seed's Python updater) is followed through the
+ * update channel alone ({@linkcode KvFeed.notify}): the API server hears an
+ * update at the same moment as the updater, so the key may not be written
+ * yet, and the feed reads until the stored text is the one the update
+ * produces (or a newer one), for at most `confirmMs`. Once an announcement
+ * was heard, updates from the channel wait for theirs instead of being read
+ * again and again — until one is not announced within `confirmMs` (that
+ * updater gone): then it reads as for the seed's.
  * Reads and snapshots run one after another on one connection, so a client
  * that gets a snapshot then receives exactly the changes made after it.
  *
  * @module
  */
-import type { Cluster, Redis } from "ioredis";
 import { type KvUpdate, updateEventJson } from "./message.ts";
-import { readAllStored, readStored } from "./store.ts";
+import type { KvStore } from "./store.ts";
+import type { StoredAnnouncement } from "./stored_channel.ts";
 import type { Logger } from "../core/log.ts";
 import type { SseClient, SseEvent, SseHub } from "../web/sse.ts";
 import { delay, withTimeout } from "../core/timing.ts";
 
 /** How a {@linkcode KvFeed} works. */
 export interface KvFeedOptions {
-  /** A command connection (not the subscribed one), or a cluster client. */
-  redis: Redis | Cluster;
-  /** The key prefix the updater uses. */
-  prefix: string;
+  /** What was stored, read through the command link (not the subscribed connection). */
+  store: KvStore;
   /** Where events go. */
   hub: SseHub;
   /** Where unconfirmed updates are reported. */
@@ -50,13 +56,24 @@ const STOP_WAIT_MS = 1000;
  *
  * @example
  * ```ts ignore
- * const feed = new KvFeed({ redis, prefix: "", hub, log });
+ * const feed = new KvFeed({ store, hub, log });
  * feed.notify(update);                 // from the channel
+ * feed.stored(["Weather"]);            // announced by kv_updater
  * return feed.connect(request);        // GET /events
  * ```
  */
 export class KvFeed {
   #awaited = new Map<string, Awaited>();
+  /** Types announced as stored, to read at once (around a snapshot). */
+  #announced = new Set<string>();
+  /** Per type, the announcement last applied: by whom and its number (an older one arriving late is left out). */
+  #applied = new Map<string, { by: string; seq: number }>();
+  /** Until when announced values are read back instead of sent as announced (a snapshot, and a while after it). */
+  #readUntil = 0;
+  /** Whether an updater that announces what it stored is followed: updates from the channel then wait for it. */
+  #following = false;
+  /** Per type, the text sent for an announcement that came before its update (on a cluster, they may cross). */
+  #sentFirst = new Map<string, string>();
   #snapshots: SseClient[] = [];
   #resync = false;
   #running: Promise<void> | undefined;
@@ -79,6 +96,10 @@ export class KvFeed {
    * @param update the checked update from the channel
    */
   notify(update: KvUpdate): void {
+    if (this.#sentFirst.get(update.type) === update.stored) {
+      this.#sentFirst.delete(update.type); // announced, read and sent already
+      return;
+    }
     const current = this.#awaited.get(update.type);
     this.#awaited.set(update.type, {
       expected: update.stored,
@@ -86,6 +107,37 @@ export class KvFeed {
       validAt: update.validAt,
     });
     this.#kick();
+  }
+
+  /**
+   * An updater announced what it stored: send those values, at once. While a snapshot is read and for `confirmMs`
+   * after, the announced types are read instead and what is stored then is sent: an announcement of an older value
+   * may come after a snapshot that has the newer one (it was published before the snapshot was read), and would
+   * show the older value after the newer.
+   *
+   * @param announcement what was stored
+   */
+  stored(announcement: StoredAnnouncement): void {
+    const { by, seq } = announcement;
+    this.#following = true;
+    const read = Date.now() < this.#readUntil;
+    for (const [type, text] of announcement.stored) {
+      const last = this.#applied.get(type);
+      if (last?.by === by && last.seq >= seq) continue; // an older announcement, arrived late
+      this.#applied.set(type, { by, seq });
+      if (read) this.#announced.add(type);
+      else this.#sendStored(type, text);
+    }
+    if (this.#announced.size > 0) this.#kick();
+  }
+
+  /** Sends a value stored for an announcement, settling the update awaited for its type. */
+  #sendStored(type: string, value: string): void {
+    const awaited = this.#awaited.get(type);
+    if (awaited?.expected === value) this.#awaited.delete(type);
+    else if (!awaited) this.#sentFirst.set(type, value);
+    const data = updateEventJson(type, value);
+    if (data) this.options.hub.publish("update", data);
   }
 
   /**
@@ -144,14 +196,24 @@ export class KvFeed {
   async #run(): Promise<void> {
     const stopped = this.#stop.signal;
     let pause = 5;
-    while (!stopped.aborted && (this.#awaited.size > 0 || this.#snapshots.length > 0 || this.#resync)) {
+    while (
+      !stopped.aborted &&
+      (this.#awaited.size > 0 || this.#announced.size > 0 || this.#snapshots.length > 0 || this.#resync)
+    ) {
       try {
-        if (this.#resync) {
-          for (const e of await this.#readAll()) this.options.hub.publish(e.event, e.data);
-          this.#resync = false;
+        if (this.#resync || this.#snapshots.length > 0) {
+          this.#readUntil = Infinity;
+          try {
+            if (this.#resync) {
+              for (const e of await this.#readAll()) this.options.hub.publish(e.event, e.data);
+              this.#resync = false;
+            }
+            if (this.#snapshots.length > 0) await this.#sendSnapshot();
+          } finally {
+            this.#readUntil = Date.now() + (this.options.confirmMs ?? 2000);
+          }
         }
-        if (this.#snapshots.length > 0) await this.#sendSnapshot();
-        if (this.#awaited.size > 0 && await this.#confirm()) {
+        if ((this.#awaited.size > 0 || this.#announced.size > 0) && await this.#confirm()) {
           // Some updates are not stored yet: look again soon, or as soon as something new comes.
           const woken = new AbortController();
           this.#wake = () => woken.abort();
@@ -176,19 +238,41 @@ export class KvFeed {
     }
   }
 
-  /** Reads the awaited types once; publishes the confirmed ones. Returns true when some are still awaited. */
+  /**
+   * Reads the announced types, and the awaited ones due (every one when no announcing updater is followed, else
+   * those it did not announce in time), once; publishes what is stored. Returns true when some are still awaited.
+   */
   async #confirm(): Promise<boolean> {
-    const { redis, prefix, hub, log } = this.options;
+    const { store, hub, log } = this.options;
+    const prefix = store.prefix;
     const confirmMs = this.options.confirmMs ?? 2000;
-    const types = [...this.#awaited.keys()];
-    const values = await readStored(redis, prefix, types);
-    const now = Date.now();
+    let now = Date.now();
+    const announced = new Set(this.#announced);
+    this.#announced.clear();
+    const due = [...this.#awaited].filter(([type, a]) =>
+      !announced.has(type) && (!this.#following || now - a.since > confirmMs)
+    ).map(([type]) => type);
+    const types = [...announced, ...due];
+    if (types.length === 0) return this.#awaited.size > 0;
+    const values = await store.read(types);
+    now = Date.now();
     types.forEach((type, n) => {
-      const awaited = this.#awaited.get(type)!;
+      const awaited = this.#awaited.get(type);
       const value = values[n] ?? null;
+      if (announced.has(type)) {
+        if (value !== null) this.#sendStored(type, value); // else gone already (--expire-at-valid)
+        return;
+      }
+      if (!awaited) return;
       const late = now - awaited.since > confirmMs;
       if (value !== awaited.expected && !late) return;
       this.#awaited.delete(type);
+      if (late && this.#following) {
+        this.#following = false; // not announced in time: the updater that announced is gone, read as for the seed's
+        log.debug(
+          `Update for "${type}" not announced as stored within ${confirmMs / 1000} s: reading each update's key`,
+        );
+      }
       if (value === null) {
         // An update whose valid time has passed may be gone legitimately (kv_updater --expire-at-valid).
         if (!this.#warned.has(type) && awaited.validAt > now) {
@@ -208,8 +292,8 @@ export class KvFeed {
 
   /** Every stored value as an `update` event carrying the last id sent. */
   async #readAll(): Promise<SseEvent[]> {
-    const { redis, prefix, hub } = this.options;
-    const stored = await readAllStored(redis, prefix);
+    const { store, hub } = this.options;
+    const stored = await store.all();
     const id = hub.lastId;
     return stored.map((s) => ({ id, event: "update", data: s.event }));
   }

@@ -3,24 +3,23 @@
  * for many updates — keeping per-key order: one batch is in flight at a
  * time, and an update queued for a key replaces the one still waiting for
  * that key (the last message for a key wins, as if each had been written).
+ * Where a batch goes is its {@linkcode KvSink}'s business: one server's
+ * (lib/kv/server_sink.ts) or a cluster's (lib/kv/cluster_sink.ts).
  *
  * @module
  */
-import type { Cluster, Redis } from "ioredis";
+import type { Link } from "../endpoint/link.ts";
 import type { KvUpdate } from "./message.ts";
 import type { Logger } from "../core/log.ts";
 import { delay, withTimeout } from "../core/timing.ts";
-import { slotOf } from "../cluster/topology.ts";
+import { clusterSink } from "./cluster_sink.ts";
+import type { KvSink, Reply } from "./sink.ts";
+import { serverSink } from "./server_sink.ts";
 
 /** How a {@linkcode KvWriter} writes. */
 export interface KvWriterOptions {
-  /** The connection writes go to (opened with the offline queue on, so writes wait out an outage); or `cluster`. */
-  redis?: Redis;
-  /**
-   * On a cluster, the cluster client writes go to instead of `redis`: one pipeline per master, sent
-   * concurrently, each closed by a WAIT for the master's replicas (see {@linkcode KvWriter.nodeLost}).
-   */
-  cluster?: Cluster;
+  /** Where batches go (its connection opened with the offline queue on, so writes wait out an outage). */
+  sink: KvSink;
   /** Put before each type to make the key. */
   prefix: string;
   /** Read each write back in the same round trip and compare. */
@@ -31,6 +30,11 @@ export interface KvWriterOptions {
   log: Logger;
   /** Most updates per pipeline (default 1000). */
   maxBatch?: number;
+  /**
+   * Called after each batch with the keys it stored and their stored texts (in the order written; those stored already
+   * expired left out), to announce them.
+   */
+  onStored?: (stored: [key: string, text: string][]) => void;
 }
 
 /** What a {@linkcode KvWriter} has done so far. */
@@ -49,32 +53,6 @@ export interface WriterStats {
   serverErrors: number;
   /** Updates not stored by the drain deadline at shutdown (server unreachable). */
   abandoned: number;
-}
-
-/** Errors after which the same write is tried again: the server is busy or restarting. */
-const TRANSIENT = /^(LOADING|BUSY|TRYAGAIN|MASTERDOWN|CLUSTERDOWN)\b|Connection is closed|ECONNRESET|EPIPE/;
-
-/** A cluster's redirections: the slot is served elsewhere (MOVED) or is being migrated (ASK). */
-const REDIRECTED = /^(MOVED|ASK) /;
-
-/** Most updates in one MSET: a long command is read whole by the server before it runs. */
-const MULTI_SET_ENTRIES = 250;
-
-/** About the most bytes of values in one MSET (one larger value goes alone). */
-const MULTI_SET_BYTES = 256 * 1024;
-
-/** What a server says when MSET is not allowed or not there: then each update is SET. */
-const MULTI_SET_REFUSED = /^(NOPERM|ERR unknown command)/;
-
-/** How long a cluster pipeline's WAIT waits for the master's replicas, in ms. */
-const WAIT_MS = 100;
-
-/** One reply of a pipeline: the error, or the value. */
-type Reply = [Error | null, unknown];
-
-/** On a cluster, what is tried again: redirections, the cluster's own errors, and every error not from a server. */
-function clusterTransient(err: Error): boolean {
-  return err.name !== "ReplyError" || TRANSIENT.test(err.message) || REDIRECTED.test(err.message);
 }
 
 /**
@@ -100,11 +78,22 @@ export function newWriterStats(): WriterStats {
 }
 
 /**
+ * The sink that fits a link: one server's (MSET batches), or a cluster's (a pipeline per master, each closed by a
+ * WAIT for its replicas).
+ *
+ * @param link where the updates are written
+ * @returns its sink
+ */
+export function sinkFor(link: Link): KvSink {
+  return link.sides({ server: serverSink, cluster: clusterSink });
+}
+
+/**
  * Batches, writes and (optionally) verifies updates.
  *
  * @example
  * ```ts ignore
- * const writer = new KvWriter({ redis, prefix: "kv:", validate: true, expireAtValid: false, log });
+ * const writer = new KvWriter({ sink: sinkFor(link), prefix: "kv:", validate: true, expireAtValid: false, log });
  * writer.add(update);
  * await writer.drain(5000);
  * console.log(writer.stats.stored);
@@ -116,13 +105,9 @@ export class KvWriter {
   /** On a cluster: updates acknowledged by a master lost before its replica confirmed them, written again. */
   rewritten = 0;
   #queued = new Map<string, KvUpdate>();
-  /** On a cluster: stored updates a replica has not confirmed yet, by key, with the master that took them. */
-  #unconfirmed = new Map<string, { node: string; u: KvUpdate }>();
-  /** On a cluster: the keys of the batch being written. */
+  /** The keys of the batch being written. */
   #sending = new Set<string>();
   #inFlight = 0;
-  /** Whether batches go as MSET (until the server refuses it). */
-  #multiSet = true;
   #running = false;
   #stopped = false;
   #idle: (() => void)[] = [];
@@ -155,11 +140,7 @@ export class KvWriter {
     const key = this.options.prefix + update.type;
     if (this.#queued.delete(key)) this.stats.superseded++;
     this.#queued.set(key, update);
-    if (!this.#running) {
-      this.#running = true;
-      // After the current burst of messages has been queued: they go in one batch.
-      queueMicrotask(() => void this.#run());
-    }
+    this.#start();
   }
 
   /**
@@ -181,223 +162,24 @@ export class KvWriter {
     return left;
   }
 
-  async #run(): Promise<void> {
-    try {
-      while (this.#queued.size > 0) {
-        const batch: [string, KvUpdate][] = [];
-        for (const entry of this.#queued) {
-          batch.push(entry);
-          this.#queued.delete(entry[0]);
-          if (batch.length >= this.#maxBatch) break;
-        }
-        this.#inFlight = batch.length;
-        if (this.options.cluster) { for (const [key] of batch) this.#sending.add(key); }
-        const retry = await this.#write(batch);
-        this.#sending.clear();
-        this.#inFlight = 0;
-        if (retry) await delay(200);
-      }
-    } finally {
-      this.#running = false;
-      if (this.pending === 0) { for (const resolve of this.#idle.splice(0)) resolve(); }
-    }
-  }
-
-  /** Writes one batch; returns true when some writes must be tried again. */
-  async #write(batch: [string, KvUpdate][]): Promise<boolean> {
-    if (this.options.cluster) return await this.#writeCluster(this.options.cluster, batch);
-    if (this.#multiSet && !this.options.expireAtValid) {
-      const retry = await this.#writeMulti(batch);
-      if (retry !== undefined) return retry;
-    }
-    const { redis, validate, expireAtValid } = this.options;
-    const pipeline = redis!.pipeline();
-    const now = Date.now();
-    for (const [key, u] of batch) {
-      if (expireAtValid) pipeline.set(key, u.stored, "PXAT", u.validAt);
-      else pipeline.set(key, u.stored);
-      if (validate) pipeline.get(key);
-    }
-    let results: Reply[];
-    try {
-      results = (await pipeline.exec()) ?? [];
-    } catch (err) {
-      results = batch.flatMap(() => validate ? [[err as Error, null], [err as Error, null]] : [[err as Error, null]]);
-    }
-    let retry = false;
-    const step = validate ? 2 : 1;
-    batch.forEach(([key, u], n) => {
-      if (this.#settle(key, u, results[n * step], results[n * 2 + 1], now, TRANSIENT)) retry = true;
-    });
-    return retry;
-  }
-
   /**
-   * Writes one batch as a few MSET commands (each of at most {@linkcode MULTI_SET_ENTRIES} updates and about
-   * {@linkcode MULTI_SET_BYTES}), with one MGET each to read them back for `validate`: a handful of commands in the
-   * pipeline instead of one or two per update, which is most of what ioredis costs per command. The keys of a
-   * batch are distinct, so this stores what a SET per update would. Returns true when some writes must be tried
-   * again, or undefined when the server refuses MSET (an ACL, a renamed command): from then on each update is SET.
+   * After each failover on `link` (a cluster master lost, its slots taken by another node), writes again what the
+   * lost master acknowledged and no replica confirmed, and says how many (never on one server, which has no
+   * failovers).
+   *
+   * @param link the link the sink writes through
+   * @returns a function that stops following
    */
-  async #writeMulti(batch: [string, KvUpdate][]): Promise<boolean | undefined> {
-    const { redis, validate } = this.options;
-    // Chunks [start, end) of at most MULTI_SET_ENTRIES updates and about MULTI_SET_BYTES (one larger value alone).
-    const chunks: [number, number][] = [];
-    let start = 0;
-    let bytes = 0;
-    for (let n = 0; n < batch.length; n++) {
-      if (n > start && (n - start === MULTI_SET_ENTRIES || bytes >= MULTI_SET_BYTES)) {
-        chunks.push([start, n]);
-        [start, bytes] = [n, 0];
-      }
-      bytes += batch[n]![1].stored.length;
-    }
-    if (batch.length > start) chunks.push([start, batch.length]);
-    const pipeline = redis!.pipeline();
-    for (const [from, to] of chunks) {
-      const entries = batch.slice(from, to);
-      pipeline.mset(entries.flatMap(([key, u]) => [key, u.stored]));
-      if (validate) pipeline.mget(entries.map(([key]) => key));
-    }
-    const step = validate ? 2 : 1;
-    let results: Reply[];
-    try {
-      results = (await pipeline.exec()) ?? [];
-    } catch (err) {
-      results = Array.from({ length: step * chunks.length }, () => [err as Error, null]);
-    }
-    const refused = results.find(([err]) => err && MULTI_SET_REFUSED.test(err.message));
-    if (refused) {
-      this.#multiSet = false;
-      this.options.log.debug(`MSET refused (${refused[0]!.message}): each update is written with its own SET now`);
-      return undefined;
-    }
-    const now = Date.now();
-    let retry = false;
-    chunks.forEach(([first, end], c) => {
-      const setReply = results[c * step];
-      const read = validate ? results[c * step + 1] : undefined;
-      for (let n = first; n < end; n++) {
-        const [key, u] = batch[n]!;
-        const readBack: Reply | undefined = read && [read[0], read[0] ? null : (read[1] as unknown[])[n - first]];
-        if (this.#settle(key, u, setReply, readBack, now, TRANSIENT)) retry = true;
-      }
+  followFailovers(link: Link): () => void {
+    return link.onNodeReplaced((node, to) => {
+      const n = this.nodeLost(node);
+      this.options.log.warn(
+        n > 0
+          ? `writes: ${n} update(s) ${node} acknowledged before it was lost had not been confirmed by its replica ` +
+            `(WAIT): written again, now to ${to || "the node serving their slots"}.`
+          : `writes: every update ${node} acknowledged had been confirmed by its replica (WAIT): none to write again.`,
+      );
     });
-    return retry;
-  }
-
-  /**
-   * Counts and logs one write's outcome; returns true when it was queued again (a transient error).
-   * `transient` says which errors are tried again.
-   */
-  #settle(
-    key: string,
-    u: KvUpdate,
-    setReply: Reply | undefined,
-    readBack: Reply | undefined,
-    now: number,
-    transient: RegExp | ((err: Error) => boolean),
-  ): boolean {
-    const { validate, expireAtValid, log } = this.options;
-    const [setError] = setReply ?? [new Error("no reply")];
-    if (setError) {
-      const again = typeof transient === "function" ? transient(setError) : transient.test(setError.message);
-      if (!this.#stopped && again) {
-        if (this.#queued.has(key)) this.stats.superseded++; // a newer update for the key is waiting
-        else this.#queued.set(key, u);
-        return true;
-      }
-      if (this.#stopped) return false; // counted as abandoned by drain()
-      this.stats.serverErrors++;
-      log.error(`Server error writing "${key}": ${setError.message} — this update is not stored`);
-      return false;
-    }
-    this.stats.stored++;
-    if (this.#stopped) this.stats.abandoned--; // written after all, after drain() gave up on it
-    const expired = expireAtValid && u.validAt <= now;
-    if (expired) this.stats.expiredOnArrival++;
-    const verified = validate ? this.#check(key, u, readBack, expired) : false;
-    if (log.enabled("debug")) {
-      const notes = [expired ? "already expired" : "", verified ? "read back identical" : ""].filter(Boolean);
-      log.debug(`persisted "${key}" (updated ${u.updated})${notes.length ? `, ${notes.join(", ")}` : ""}`);
-    }
-    return false;
-  }
-
-  /**
-   * Writes one batch on a cluster: the entries grouped by the node serving their slot, one pipeline per node,
-   * all sent at once; each pipeline ends with a WAIT for that master's replicas. An entry redirected (MOVED,
-   * ASK: a resharding, a failover) is sent again alone, which the cluster client follows; an entry whose node
-   * is unreachable is queued again. Returns true when some writes must be tried again.
-   */
-  async #writeCluster(cluster: Cluster, batch: [string, KvUpdate][]): Promise<boolean> {
-    const { validate, expireAtValid } = this.options;
-    const groups = new Map<string, number[]>();
-    for (let n = 0; n < batch.length; n++) {
-      // Grouped as ioredis groups slots: a pipeline may only hold slots of one master (and its replicas).
-      const nodes = cluster.slots[slotOf(batch[n]![0])];
-      const id = nodes ? nodes.join(";") : "";
-      const group = groups.get(id);
-      if (group) group.push(n);
-      else groups.set(id, [n]);
-    }
-    const setReplies = new Array<Reply | undefined>(batch.length);
-    const readBacks = new Array<Reply | undefined>(batch.length);
-    // The master of each entry whose replicas did not confirm it (WAIT), "" when nothing is to be confirmed.
-    const ackedBy = new Array<string>(batch.length).fill("");
-    const now = Date.now();
-    await Promise.all([...groups].map(async ([id, members]) => {
-      const nodes = id === "" ? [] : id.split(";");
-      const replicas = Math.max(0, nodes.length - 1);
-      const pipeline = cluster.pipeline();
-      for (const n of members) {
-        const [key, u] = batch[n]!;
-        if (expireAtValid) pipeline.set(key, u.stored, "PXAT", u.validAt);
-        else pipeline.set(key, u.stored);
-        if (validate) pipeline.get(key);
-      }
-      if (replicas > 0) pipeline.wait(replicas, WAIT_MS);
-      let results: Reply[];
-      try {
-        results = (await pipeline.exec()) ?? [];
-      } catch (err) {
-        results = [];
-        for (let i = 0; i < members.length * (validate ? 2 : 1) + (replicas > 0 ? 1 : 0); i++) {
-          results.push([err as Error, null]);
-        }
-      }
-      const step = validate ? 2 : 1;
-      const waited = replicas > 0 ? results[members.length * step] : undefined;
-      const confirmed = replicas > 0 && !waited?.[0] && Number(waited?.[1]) >= 1;
-      members.forEach((n, i) => {
-        setReplies[n] = results[i * step];
-        if (validate) readBacks[n] = results[i * step + 1];
-        if (replicas > 0 && !confirmed) ackedBy[n] = nodes[0]!;
-      });
-    }));
-    // Redirected entries again, one command each: the cluster client follows MOVED and ASK itself.
-    await Promise.all(batch.map(async ([key, u], n) => {
-      const err = setReplies[n]?.[0];
-      if (!err || !REDIRECTED.test(err.message)) return;
-      const set = expireAtValid ? cluster.set(key, u.stored, "PXAT", u.validAt) : cluster.set(key, u.stored);
-      const [reply, readBack] = await Promise.all([
-        set.then((v): Reply => [null, v], (e): Reply => [e as Error, null]),
-        validate ? cluster.get(key).then((v): Reply => [null, v], (e): Reply => [e as Error, null]) : undefined,
-      ]);
-      setReplies[n] = reply;
-      readBacks[n] = readBack;
-      ackedBy[n] = cluster.slots[slotOf(key)]?.[0] ?? "";
-    }));
-    let retry = false;
-    batch.forEach(([key, u], n) => {
-      if (this.#settle(key, u, setReplies[n], readBacks[n], now, clusterTransient)) retry = true;
-      else if (!setReplies[n]?.[0]) {
-        // Stored: remembered until a replica has it, to be written again if its master is lost first.
-        if (ackedBy[n] !== "") this.#unconfirmed.set(key, { node: ackedBy[n]!, u });
-        else this.#unconfirmed.delete(key);
-      }
-    });
-    return retry;
   }
 
   /**
@@ -410,29 +192,104 @@ export class KvWriter {
    */
   nodeLost(node: string): number {
     let n = 0;
-    for (const [key, entry] of this.#unconfirmed) {
-      if (entry.node !== node) continue;
-      this.#unconfirmed.delete(key);
+    for (const [key, u] of this.options.sink.unconfirmedOn?.(node) ?? []) {
       // A newer update for the key waiting or being written wins: the older one stays unwritten.
       if (this.#stopped || this.#queued.has(key) || this.#sending.has(key)) continue;
-      this.#queued.set(key, entry.u);
+      this.#queued.set(key, u);
       n++;
     }
     this.rewritten += n;
-    if (n > 0 && !this.#running) {
-      this.#running = true;
-      queueMicrotask(() => void this.#run());
-    }
+    if (n > 0) this.#start();
     return n;
   }
 
   /** On a cluster: updates acknowledged by a master that no replica has confirmed yet. */
   get unconfirmed(): number {
-    return this.#unconfirmed.size;
+    return this.options.sink.unconfirmed ?? 0;
+  }
+
+  #start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    // After the current burst of messages has been queued: they go in one batch.
+    queueMicrotask(() => void this.#run());
+  }
+
+  async #run(): Promise<void> {
+    try {
+      while (this.#queued.size > 0) {
+        const batch: [string, KvUpdate][] = [];
+        for (const entry of this.#queued) {
+          batch.push(entry);
+          this.#queued.delete(entry[0]);
+          if (batch.length >= this.#maxBatch) break;
+        }
+        this.#inFlight = batch.length;
+        for (const [key] of batch) this.#sending.add(key);
+        const retry = await this.#write(batch);
+        this.#sending.clear();
+        this.#inFlight = 0;
+        if (retry) await delay(200);
+      }
+    } finally {
+      this.#running = false;
+      if (this.pending === 0) { for (const resolve of this.#idle.splice(0)) resolve(); }
+    }
+  }
+
+  /** Writes one batch through the sink and settles each entry; returns true when some must be tried again. */
+  async #write(batch: [string, KvUpdate][]): Promise<boolean> {
+    const { sink, validate, expireAtValid, log } = this.options;
+    const now = Date.now();
+    const replies = await sink.write(batch, { validate, expireAtValid, log });
+    let retry = false;
+    const stored: [string, string][] = [];
+    batch.forEach(([key, u], n) => {
+      const outcome = this.#settle(key, u, replies.set[n], replies.read[n], now);
+      if (outcome === "retry") retry = true;
+      // Stored already expired (--expire-at-valid, its valid time past): gone at once, so not announced either.
+      else if (outcome === "stored" && !(expireAtValid && u.validAt <= now)) stored.push([key, u.stored]);
+    });
+    sink.settled?.(batch, replies);
+    if (stored.length > 0) this.options.onStored?.(stored);
+    return retry;
+  }
+
+  /** Counts and logs one write's outcome: stored, tried again (a transient error), or not stored. */
+  #settle(
+    key: string,
+    u: KvUpdate,
+    setReply: Reply | undefined,
+    readBack: Reply | undefined,
+    now: number,
+  ): "stored" | "retry" | "failed" {
+    const { sink, validate, expireAtValid, log } = this.options;
+    const [setError] = setReply ?? [new Error("no reply")];
+    if (setError) {
+      if (!this.#stopped && sink.transient(setError)) {
+        if (this.#queued.has(key)) this.stats.superseded++; // a newer update for the key is waiting
+        else this.#queued.set(key, u);
+        return "retry";
+      }
+      if (this.#stopped) return "failed"; // counted as abandoned by drain()
+      this.stats.serverErrors++;
+      log.error(`Server error writing "${key}": ${setError.message} — this update is not stored`);
+      return "failed";
+    }
+    this.stats.stored++;
+    if (this.#stopped) this.stats.abandoned--; // written after all, after drain() gave up on it
+    const expired = expireAtValid && u.validAt <= now;
+    if (expired) this.stats.expiredOnArrival++;
+    const verified = validate ? this.#check(key, u, readBack, expired) : false;
+    if (log.enabled("debug")) {
+      const notes = [expired ? "already expired" : "", verified ? "read back identical" : ""].filter(Boolean);
+      log.debug(`persisted "${key}" (updated ${u.updated})${notes.length ? `, ${notes.join(", ")}` : ""}`);
+    }
+    return "stored";
   }
 
   /** Compares a read-back with what was written; counts and reports. Returns whether it matched. */
-  #check(key: string, u: KvUpdate, reply: [Error | null, unknown] | undefined, expired: boolean): boolean {
+  #check(key: string, u: KvUpdate, reply: Reply | undefined, expired: boolean): boolean {
     const [err, value] = reply ?? [new Error("no reply"), null];
     if (!err && (value === u.stored || (expired && value === null))) {
       this.stats.verified++;

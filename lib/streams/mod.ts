@@ -15,7 +15,6 @@ export * from "./idempotent_append.ts";
 export * from "./append_route.ts";
 export * from "./groups.ts";
 export * from "./reader.ts";
-export * from "./kv_stream.ts";
 export * from "./dead_letters.ts";
 export * from "./dead_letter_commands.ts";
 export * from "./stream_commands.ts";

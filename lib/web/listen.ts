@@ -42,6 +42,23 @@ export function listenFlags(flags: Flags, log?: Logger): { hostname: string; hos
 }
 
 /**
+ * The URL of the root of a server listening at `addr` (an IPv6 address in brackets).
+ *
+ * @param addr where it listens
+ * @returns `http://host:port/`
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { rootUrl } from "./listen.ts";
+ * assert.equal(rootUrl({ hostname: "::1", port: 8000 }), "http://[::1]:8000/");
+ * ```
+ */
+export function rootUrl(addr: { hostname: string; port: number }): string {
+  const { hostname, port } = addr;
+  return `http://${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}/`;
+}
+
+/**
  * `Deno.serve`, refusing a request for another host name on every route
  * (403), with its listen errors turned into {@linkcode CliError}s.
  *

@@ -10,6 +10,7 @@ const BENCHMARKS: Record<string, [about: string, load: () => Promise<{ run: () =
   handshake: ["keyspace_writer ↔ keyspace_listener round trip next to PING", () => import("./handshake.ts")],
   event_processor: ["events handled next to a bare ioredis subscriber", () => import("./event_processor.ts")],
   kv_updater: ["updates persisted next to one awaited SET per message", () => import("./kv_updater.ts")],
+  kv_chain: ["lab 4 at 100 updates/s: update → SSE client latency, commands per update", () => import("./kv_chain.ts")],
   streams: ["durable processing on streams next to plain XREADGROUP loops", () => import("./streams.ts")],
   sse_clients: ["api_server's SSE fan-out to many clients", () => import("./sse_clients.ts")],
   cluster: [

@@ -1,10 +1,14 @@
 import assert from "node:assert/strict";
 import { Redis } from "ioredis";
 import { main as apiServer } from "../../scripts/api_server.ts";
+import { main as kvUpdater } from "../../scripts/kv_updater.ts";
 import { ExitCode } from "../../lib/core/exit_codes.ts";
 import { parseUpdate } from "../../lib/kv/message.ts";
 import { Logger } from "../../lib/core/log.ts";
 import { SseHub } from "../../lib/web/sse.ts";
+import { endpointFor } from "../../lib/endpoint/endpoint.ts";
+import { KvFeed } from "../../lib/kv/feed.ts";
+import { KvStore } from "../../lib/kv/store.ts";
 import { delay, withTimeout } from "../../lib/core/timing.ts";
 import {
   type CapturedIo,
@@ -204,6 +208,66 @@ Deno.test("api_server /events waits for kv_updater's write when it lags behind t
     const e = await sse.waitFor((e) => JSON.parse(e.data).type === "Lagging" && JSON.parse(e.data).values.v !== "old");
     assert.equal(JSON.parse(e.data).values.v, "new");
   });
+});
+
+/** How many times each read command ran on the server so far. */
+async function readCalls(redis: Redis): Promise<number> {
+  const stats = await redis.info("commandstats");
+  return [...stats.matchAll(/^cmdstat_(?:get|mget):calls=(\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
+}
+
+Deno.test("api_server sends what kv_updater announces it stored without reading it back, an older value never after a newer", async () => {
+  await using server = await testServer();
+  await using api = await startApiIn(server, "t3a");
+  const io = captureIo();
+  const updater = kvUpdater(["--url", server.url, "--channel", api.channel, "--prefix", api.prefix], io);
+  try {
+    await Promise.race([io.err.waitFor(/Listening on channel/), updater.then(() => assert.fail(io.err.text))]);
+    await withClient(server.url, async (redis) => {
+      await using sse = SseReader.open(`${api.base}/events`);
+      await sse.waitFor((e) => e.event === "server");
+      // The first update is read (api_server has heard no announcement yet: it reads as for the seed's updater).
+      await redis.publish(api.channel, update("Announced", { n: 0 }));
+      await sse.waitFor((e) => e.event === "update" && JSON.parse(e.data).values.n === 0);
+      // Past the snapshot's read-back window (2 s: announced values are read again right after a snapshot).
+      await delay(2100);
+      const before = await readCalls(redis);
+      for (let n = 1; n <= 5; n++) await redis.publish(api.channel, update("Announced", { n }));
+      await sse.waitFor((e) => e.event === "update" && JSON.parse(e.data).values.n === 5);
+      assert.equal(await readCalls(redis) - before, 0, "api_server read a key kv_updater announced");
+      const seen = sse.events.map((e) => JSON.parse(e.data).values.n as number);
+      assert.deepEqual(seen, [...seen].sort((a, b) => a - b), `out of order: ${seen}`);
+    });
+  } finally {
+    io.stop();
+    assert.equal(await updater, ExitCode.Ok, io.err.text);
+  }
+});
+
+Deno.test("KvFeed.stored sends announced values in their order: an older announcement arriving late is left out", async () => {
+  await using server = await testServer();
+  const io = captureIo();
+  const log = new Logger(io.stderr, "warn");
+  const link = await endpointFor({ cluster: false, url: server.url }).link({ reporter: log.reporter() });
+  const store = await KvStore.open(link, server.prefix, { reporter: log.reporter() });
+  const hub = new SseHub({ log, heartbeatMs: 0 });
+  const feed = new KvFeed({ store, hub, log });
+  try {
+    const sent: string[] = [];
+    const original = hub.publish.bind(hub);
+    hub.publish = (event, data) => (sent.push(JSON.parse(data).values.v), original(event, data));
+    const text = (v: string) => JSON.stringify({ updated: "u", valid: "v", values: { v } });
+    feed.stored({ by: "a", seq: 2, stored: [["T", text("second")]] });
+    feed.stored({ by: "a", seq: 1, stored: [["T", text("first")]] }); // crossed on the way (a cluster)
+    feed.stored({ by: "a", seq: 3, stored: [["T", text("third")]] });
+    feed.stored({ by: "b", seq: 1, stored: [["T", text("another updater's")]] });
+    assert.deepEqual(sent, ["second", "third", "another updater's"]);
+  } finally {
+    await feed.stop();
+    hub.close();
+    await store.close();
+    await link.close();
+  }
 });
 
 Deno.test("api_server /events replays what a client missed when it reconnects with Last-Event-ID", async () => {

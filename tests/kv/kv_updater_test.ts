@@ -4,6 +4,7 @@ import { Connection } from "../../lib/core/client.ts";
 import { ExitCode } from "../../lib/core/exit_codes.ts";
 import { parseUpdate } from "../../lib/kv/message.ts";
 import { KvWriter } from "../../lib/kv/writer.ts";
+import { serverSink } from "../../lib/kv/server_sink.ts";
 import { Logger } from "../../lib/core/log.ts";
 import { type CapturedIo, captureIo, ownServerTest, testClient, testServer, withClient } from "../harness.ts";
 
@@ -161,7 +162,13 @@ ownServerTest("KvWriter keeps updates received while the server is away and writ
   const log = new Logger(captureIo().stderr, "error");
   const conn = await Connection.open({ url: server.url, reporter: log.reporter(), offlineQueue: true });
   try {
-    const writer = new KvWriter({ redis: conn.redis, prefix: "", validate: true, expireAtValid: false, log });
+    const writer = new KvWriter({
+      sink: serverSink(conn.redis),
+      prefix: "",
+      validate: true,
+      expireAtValid: false,
+      log,
+    });
     await server.local!.stop();
     for (let n = 0; n < 5; n++) {
       const parsed = parseUpdate(new TextEncoder().encode(update(`Offline${n % 3}`, { n })));
@@ -226,7 +233,13 @@ ownServerTest(
     await using server = await testServer({ own: true });
     const log = new Logger(captureIo().stderr, "error");
     const conn = await Connection.open({ url: server.url, reporter: log.reporter(), offlineQueue: true });
-    const writer = new KvWriter({ redis: conn.redis, prefix: "", validate: false, expireAtValid: false, log });
+    const writer = new KvWriter({
+      sink: serverSink(conn.redis),
+      prefix: "",
+      validate: false,
+      expireAtValid: false,
+      log,
+    });
     try {
       await server.local!.stop();
       for (const type of ["Lost1", "Lost2"]) {
@@ -251,7 +264,13 @@ ownServerTest(
     const log = new Logger(captureIo().stderr, "error");
     const conn = await Connection.open({ url: server.url, reporter: log.reporter(), offlineQueue: true });
     try {
-      const writer = new KvWriter({ redis: conn.redis, prefix: "many:", validate: true, expireAtValid: false, log });
+      const writer = new KvWriter({
+        sink: serverSink(conn.redis),
+        prefix: "many:",
+        validate: true,
+        expireAtValid: false,
+        log,
+      });
       // More than two chunks of 250, and a value past the chunk's byte budget in the middle.
       for (let n = 0; n < 600; n++) {
         const values = n === 300 ? { n, pad: "x".repeat(300 * 1024) } : { n };
@@ -278,7 +297,13 @@ ownServerTest("KvWriter writes each update with its own SET where the server ref
   const log = new Logger(io.stderr, "debug");
   const conn = await Connection.open({ url, reporter: log.reporter(), offlineQueue: true });
   try {
-    const writer = new KvWriter({ redis: conn.redis, prefix: "acl:", validate: true, expireAtValid: false, log });
+    const writer = new KvWriter({
+      sink: serverSink(conn.redis),
+      prefix: "acl:",
+      validate: true,
+      expireAtValid: false,
+      log,
+    });
     for (const type of ["A", "B", "C"]) {
       const parsed = parseUpdate(new TextEncoder().encode(update(type, { type })));
       assert.ok(parsed.ok);

@@ -5,7 +5,7 @@ import { delay } from "../../lib/core/timing.ts";
 import { parseUpdate } from "../../lib/kv/message.ts";
 import { appendSender } from "../../lib/streams/append.ts";
 import { pendingCount } from "../../lib/streams/groups.ts";
-import { writeIfNewer } from "../../lib/streams/kv_stream.ts";
+import { writeIfNewer } from "../../lib/kv/kv_stream.ts";
 import { faultProxy } from "../fake_servers.ts";
 import { captureIo, eventually, ownServerTest, runMain, ScriptProcess, testClient, testServer } from "../harness.ts";
 

@@ -9,22 +9,19 @@
  *
  * @module
  */
-import type { Cluster, Redis } from "ioredis";
-import { ClusterConnection } from "../cluster/cluster_connection.ts";
-import type { Target } from "../cluster/target.ts";
-import { slotOf } from "../cluster/topology.ts";
 import { Connection } from "../core/client.ts";
+import type { Commands } from "../endpoint/link.ts";
+import type { NodeRef } from "../endpoint/node_set.ts";
 import { ExitCode } from "../core/exit_codes.ts";
 import { toSeconds } from "../core/json_event.ts";
-import type { Logger } from "../core/log.ts";
 import { type Io, Printer } from "../core/output.ts";
 import type { Shutdown } from "../core/shutdown.ts";
 import { delay } from "../core/timing.ts";
 import { MalformedEventError } from "../events/subscriber.ts";
-import { type KvUpdate, parseIsoTime, parseUpdate, type Rejection } from "../kv/message.ts";
-import type { UpdaterStats } from "../kv/stats.ts";
-import { newWriterStats, type WriterStats } from "../kv/writer.ts";
+import { type KvUpdate, parseIsoTime, parseUpdate, type Rejection } from "./message.ts";
+import { newWriterStats, type WriterStats } from "./writer.ts";
 import { StreamConsumer } from "../events/stream_consumer.ts";
+import type { KvUpdaterOptions } from "./updater_options.ts";
 
 /** The default consumer group of `kv_updater.ts --stream`. */
 export const KV_GROUP = "kv_updater";
@@ -78,14 +75,14 @@ return 1`;
  * Stores an update unless the stored one is as new or newer — one round
  * trip (a Lua script compares the `updated` times on the server).
  *
- * @param redis a connection, or a cluster client (the script has one key: it runs on the key's node)
+ * @param redis a link's commands (the script has one key: on a cluster it runs on the key's node)
  * @param key the key (prefix and type)
  * @param update the checked update
  * @param expireAtValid let the key expire at the update's `valid` time
  * @returns true when written, false when stale
  */
 export async function writeIfNewer(
-  redis: Redis | Cluster,
+  redis: Pick<Commands, "eval">,
   key: string,
   update: KvUpdate,
   expireAtValid: boolean,
@@ -103,31 +100,13 @@ export async function writeIfNewer(
 }
 
 /** What `kv_updater.ts --stream` is told by its command line. */
-export interface KvStreamOptions {
-  /** The server, or the cluster's seeds. */
-  target: Target;
+export interface KvStreamOptions extends KvUpdaterOptions {
   /** The stream to consume (`--stream`). */
   stream: string;
   /** The consumer group (`--group`, default `kv_updater`). */
   group: string;
   /** This consumer's name (`--consumer`, default host-pid). */
   consumer: string;
-  /** Put before each type to make the key. */
-  prefix: string;
-  /** Refuse larger messages. */
-  maxBytes: number;
-  /** Let each key expire at its update's valid time. */
-  expireAtValid: boolean;
-  /** Log statistics this often (0: only at exit). */
-  statsEveryMs: number;
-  /** At shutdown, wait this long for updates being written. */
-  drainMs: number;
-  /** `--json`. */
-  json: boolean;
-  /** Where records go. */
-  log: Logger;
-  /** The counters the summary shows. */
-  stats: UpdaterStats;
 }
 
 /**
@@ -142,53 +121,57 @@ export async function runKvStream(o: KvStreamOptions, io: Io, shutdown: Shutdown
   const { log, stats } = o;
   stats.stale = 0;
   const writer: WriterStats = newWriterStats();
-  // On a cluster the stream lives on one master: the group is read and acknowledged there; the keys are written
-  // through the cluster client, each on its own node.
-  const cluster = o.target.cluster
-    ? await ClusterConnection.open({
-      urls: o.target.urls,
-      reporter: log.reporter("writes: "),
-      offlineQueue: true,
-      autoPipelining: true,
-    })
-    : undefined;
-  const streamNode = cluster?.owners[slotOf(o.stream)];
+  // The keys are written through the link (on a cluster, each on its own node); the stream lives on one node (on a
+  // cluster, the master of its slot), where the group is read and acknowledged.
+  const writes = await o.endpoint.link({
+    reporter: log.reporter("writes: "),
+    offlineQueue: true,
+    autoPipelining: true,
+  });
   let reader: Connection | undefined;
   let commands: Connection | undefined;
+  let streamNode: NodeRef | undefined;
   let abandoned = 0;
   let consumer: StreamConsumer | undefined;
-  let moved: Promise<string> = new Promise(() => {});
-  let stopFollowing = () => {};
+  let resolveMoved = (_to: string) => {};
+  const moved = new Promise<string>((resolve) => (resolveMoved = resolve));
+  let stopFollowing = () => Promise.resolve();
   let streamMoved = false;
   try {
-    const url = cluster ? cluster.nodeUrl(streamNode!) : o.target.cluster ? "" : o.target.url;
-    const clusterNode = cluster !== undefined;
-    reader = await Connection.open({
-      url,
-      clusterNode,
-      reporter: log.reporter("stream: "),
-      lossNote: "Nothing is lost: updates wait in the stream and are read when it is back.",
-    });
-    commands = await Connection.open({
-      url,
-      clusterNode,
-      reporter: log.reporter(cluster ? "stream commands: " : "writes: "),
-      offlineQueue: true,
-      autoPipelining: true,
-    });
-    const redis = cluster ? cluster.cluster : commands.redis;
-    if (cluster) {
-      moved = new Promise((resolve) => {
-        stopFollowing = cluster.onTopologyChange((owners) => {
-          const now = owners[slotOf(o.stream)];
-          if (now !== streamNode) resolve(now ?? "");
+    const followed = await writes.nodes({
+      open: async (node) => {
+        if (streamNode) throw new Error("the stream moved"); // this consumer stops: it is not opened again elsewhere
+        streamNode = node;
+        const { url, clusterNode } = node;
+        reader = await Connection.open({
+          url,
+          clusterNode,
+          reporter: log.reporter("stream: "),
+          lossNote: "Nothing is lost: updates wait in the stream and are read when it is back.",
         });
-      });
-    }
+        commands = await Connection.open({
+          url,
+          clusterNode,
+          reporter: log.reporter("stream commands: "),
+          offlineQueue: true,
+          autoPipelining: true,
+        });
+        return { close: () => Promise.resolve() }; // closed at the end, whatever moved
+      },
+      // Its node lost or its slot moved: this consumer stops (run again, it reads the group where it lives now).
+      openFailed: (_node, err, first) => {
+        if (first) throw err;
+      },
+      dropped: (_node, _value, _slots, to) => resolveMoved(to[0] ?? ""),
+    }, { reporter: log.reporter("stream: "), holding: o.stream });
+    let closed: Promise<void> | undefined;
+    stopFollowing = () => (closed ??= followed.close());
+    const [streamReader, streamCommands] = [reader!, commands!];
+    const redis = writes.redis;
     // Refused updates wait here until they are dead-lettered: the consumer reads an entry refused as unreadable again
     // by id, and one damaged in transit comes back from its stored copy, to count once (received, then stored).
     const refused = new Map<string, Rejection>();
-    consumer = new StreamConsumer(reader.redis, commands.redis, {
+    consumer = new StreamConsumer(streamReader.redis, streamCommands.redis, {
       group: o.group,
       consumer: o.consumer,
       from: { kind: "start" },
@@ -226,8 +209,8 @@ export async function runKvStream(o: KvStreamOptions, io: Io, shutdown: Shutdown
     });
     const created = await consumer.start();
     log.info(
-      `Consuming stream "${o.stream}" at ${reader.address}${
-        cluster ? ` (its master in ${cluster.address})` : ""
+      `Consuming stream "${o.stream}" at ${streamReader.address}${
+        streamNode!.label ? ` (its master in ${writes.address})` : ""
       } as ${o.consumer} in group ${o.group}` +
         `${created.length ? " (created, from the start)" : ""}; storing each update under "${o.prefix}<type>" ` +
         "when it is newer than the stored one. Press Ctrl+C to stop.",
@@ -245,13 +228,13 @@ export async function runKvStream(o: KvStreamOptions, io: Io, shutdown: Shutdown
     const streamMovedTo = await Promise.race([shutdown.requested.then(() => undefined), moved]);
     if (streamMovedTo !== undefined) {
       log.error(
-        `The stream "${o.stream}" moved from ${streamNode} to ${streamMovedTo || "no node"} (a failover or a ` +
+        `The stream "${o.stream}" moved from ${streamNode!.id} to ${streamMovedTo || "no node"} (a failover or a ` +
           `resharding): stopping. Nothing is lost: run kv_updater again and the updates not acknowledged are ` +
           "delivered again (older ones never win).",
       );
       streamMoved = true;
     }
-    stopFollowing();
+    await stopFollowing();
     timer.abort();
     await statsLoop;
     log.info("Stopping: no more updates taken; finishing the ones being written…");
@@ -265,8 +248,9 @@ export async function runKvStream(o: KvStreamOptions, io: Io, shutdown: Shutdown
     }
   } finally {
     await consumer?.shutdown(0);
+    await stopFollowing();
     await Promise.all([commands?.close(), reader?.close()]);
-    await cluster?.close();
+    await writes.close();
   }
   const out = new Printer(io.stdout);
   if (o.json) {
