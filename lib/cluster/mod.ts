@@ -6,7 +6,6 @@
  * @module
  */
 export * from "./cluster_connection.ts";
-export * from "./cluster_subscription.ts";
 export * from "./local_cluster.ts";
 export * from "./target.ts";
 export * from "./topology.ts";
