@@ -1,144 +1,166 @@
 /**
- * One benchmark publisher: its own connection, sending stamped messages in
- * pipelines of 64 round-robin over the channels, either as fast as the
- * server confirms them (4 pipelines out at once) or paced to a rate against the clock (each
- * message's due time is `start + seq / rate`, so a late turn catches up
- * instead of drifting). On a cluster it has a connection per master and
- * each pipeline is split by the node that serves each channel (one pipeline
- * per node, sent together).
+ * One benchmark publisher, in a worker of its own (lib/bench/worker.ts):
+ * stamped messages round-robin over the channels through the project's fast
+ * path, `publishSeries` (lib/pubsub/publish.ts) sending through a
+ * {@linkcode PublishLane} (PUBLISH or SPUBLISH encoded by hand, one write a
+ * batch): as fast as possible in batches of 1,000, two in flight, as
+ * `publisher.ts --repeat`; or paced to a rate against the clock with a
+ * precise wait (`waitUntil`: nothing else reads on this thread), as
+ * `publisher.ts --rate`. In stream mode it XADDs in ioredis pipelines. On a
+ * cluster it has a connection (and lane) per master it sends to and each
+ * batch is split by the node serving each channel.
  *
  * @module
  */
-import type { Connection } from "../core/client.ts";
-import { delay } from "../core/timing.ts";
-import { type BenchMode, STREAM_MAXLEN } from "./modes.ts";
+import { Connection } from "../core/client.ts";
+import type { Reporter } from "../core/output.ts";
+import { type BatchSender, type Delivery, type Outgoing, publishSeries } from "../pubsub/publish.ts";
+import { PublishLane } from "../pubsub/publish_lane.ts";
+import { STREAM_MAXLEN } from "./modes.ts";
 import { encodeStamp } from "./payload.ts";
-
-/** Messages per pipeline when sending as fast as possible (as `redis-benchmark -P 64`). */
-export const PIPELINE = 64;
-
-/** Pipelines a publisher has out at once when sending as fast as possible. */
-export const IN_FLIGHT = 4;
-
-/** When a publisher stops: whichever comes first. */
-export interface PublishLimits {
-  /** Messages to send. */
-  quota: number;
-  /** performance.now() after which no more are sent. */
-  deadline: number;
-  /** Stops sending (Ctrl+C). */
-  signal: AbortSignal;
-}
+import type { PublisherFigures, PublisherMember, RunShape } from "./worker_protocol.ts";
 
 /** A publisher of the benchmark. */
 export class BenchPublisher {
-  /** Messages the server confirmed. */
-  confirmed = 0;
-  /** Messages the server refused or that failed (connection lost). */
-  failed = 0;
-  /** The first error, for the report. */
-  error: string | undefined;
-  /** When the first message was sent and the last one confirmed (performance.now() ms). */
-  firstAt: number | undefined;
-  /** When the last one was confirmed. */
-  lastAt: number | undefined;
+  #confirmed = 0;
+  #failed = 0;
+  #error: string | undefined;
+  #firstAt: number | undefined;
+  #lastAt: number | undefined;
+  readonly #lanes: PublishLane[];
+
+  private constructor(
+    readonly id: number,
+    private readonly conns: Connection[],
+    private readonly route: readonly number[] | undefined,
+    private readonly shape: RunShape,
+  ) {
+    const command = shape.mode === "sharded" ? "SPUBLISH" : "PUBLISH";
+    this.#lanes = shape.mode === "stream" ? [] : conns.map((c) => new PublishLane(c.redis, command));
+  }
 
   /**
-   * Creates a publisher.
+   * Opens a publisher's connections.
    *
-   * @param conns its connections: one, or one per cluster node it sends to
-   * @param id its publisher id (0-based), carried in every payload
-   * @param mode how messages travel
-   * @param names the run's channels (or streams)
-   * @param size payload bytes
-   * @param rate messages per second, 0 for as fast as possible
-   * @param route for each name, the index in `conns` of the connection that sends to it (default: all on the first)
+   * @param member its id and where its connections go
+   * @param shape the run's shape
+   * @param reporter where connection trouble is reported
+   * @param signal stops connecting
+   * @returns the publisher
+   * @throws {CliError} when a server cannot be reached
    */
-  constructor(
-    readonly conns: Connection[],
-    readonly id: number,
-    private readonly mode: BenchMode,
-    private readonly names: string[],
-    private readonly size: number,
-    private readonly rate: number,
-    private readonly route?: readonly number[],
-  ) {}
+  static async open(
+    member: PublisherMember,
+    shape: RunShape,
+    reporter: Reporter,
+    signal: AbortSignal,
+  ): Promise<BenchPublisher> {
+    const conns: Connection[] = [];
+    try {
+      for (const c of member.plan.conns) {
+        conns.push(
+          await Connection.open({ url: c.url, reporter, reconnect: false, clusterNode: c.clusterNode, signal }),
+        );
+      }
+    } catch (err) {
+      await Promise.all(conns.map((c) => c.close()));
+      throw err;
+    }
+    return new BenchPublisher(member.id, conns, member.plan.route, shape);
+  }
 
   /**
    * Publishes until the quota, the deadline or the signal.
    *
-   * @param limits when to stop
+   * @param quota messages to send
+   * @param durationMs the longest it may take
+   * @param signal stops it
+   * @param precise pace with a precise wait (this thread has nothing else to do)
+   * @param onConfirmed called with the confirmed count after each batch
    */
-  async run(limits: PublishLimits): Promise<void> {
-    if (this.rate > 0) return await this.#paced(limits);
-    // As fast as possible: IN_FLIGHT pipelines out at once, each taking the next sequence numbers; one connection
-    // writes them in the order they were made, so the server sees every publisher's messages in order.
-    this.firstAt = performance.now();
-    let next = 0;
-    const { quota, deadline, signal } = limits;
-    const worker = async () => {
-      // Bounded: every turn takes at least one message of the quota.
-      while (next < quota && !signal.aborted && performance.now() < deadline && this.error === undefined) {
-        const from = next, count = Math.min(PIPELINE, quota - next);
-        next += count;
-        await this.#send(from, count);
-        this.lastAt = performance.now();
-      }
+  async run(
+    quota: number,
+    durationMs: number,
+    signal: AbortSignal,
+    precise: boolean,
+    onConfirmed: (n: number) => void,
+  ): Promise<void> {
+    const { names, size, rate } = this.shape;
+    const id = this.id;
+    const deadline = AbortSignal.any([signal, this.#timeout(durationMs)]);
+    const make = (n: number, at: number): Outgoing => {
+      const seq = n - 1;
+      return { channel: names[(id + seq) % names.length]!, payload: encodeStamp(id, seq, size, at * 1000) };
     };
-    await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
-  }
-
-  /** Paced: each message is due at `start + seq / rate`; a turn sends whatever is due (at most a pipeline). */
-  async #paced(limits: PublishLimits): Promise<void> {
-    const { quota, deadline, signal } = limits;
-    const start = performance.now();
-    let seq = 0;
-    // Bounded: every turn sends at least one message (seq grows to quota) or waits for the next due time.
-    while (seq < quota && !signal.aborted && performance.now() < deadline && this.error === undefined) {
-      const due = Math.floor(((performance.now() - start) * this.rate) / 1000) + 1;
-      const batch = Math.min(PIPELINE, quota - seq, due - seq);
-      if (batch <= 0) {
-        // A timer, not waitUntil (timing.ts): its last 2.5 ms sleep the thread, and the subscribers read on this one.
-        await delay(start + (seq * 1000) / this.rate - performance.now(), signal);
-        continue;
-      }
-      this.firstAt ??= performance.now();
-      await this.#send(seq, batch);
-      seq += batch;
-      this.lastAt = performance.now();
-    }
-  }
-
-  async #send(from: number, count: number): Promise<void> {
-    const pipes = this.conns.map((c) => c.redis.pipeline());
-    const sizes = new Array<number>(pipes.length).fill(0);
-    for (let seq = from; seq < from + count; seq++) {
-      const index = (this.id + seq) % this.names.length;
-      const leg = this.route ? this.route[index]! : 0;
-      const pipe = pipes[leg]!, name = this.names[index]!;
-      sizes[leg]!++;
-      const payload = encodeStamp(this.id, seq, this.size);
-      if (this.mode === "stream") pipe.xadd(name, "MAXLEN", "~", STREAM_MAXLEN, "*", "p", payload);
-      else if (this.mode === "sharded") pipe.spublish(name, payload);
-      else pipe.publish(name, payload);
-    }
-    await Promise.all(pipes.map((pipe, leg) => sizes[leg]! > 0 ? this.#exec(pipe, sizes[leg]!) : undefined));
-  }
-
-  async #exec(pipe: ReturnType<Connection["redis"]["pipeline"]>, count: number): Promise<void> {
-    let replies: [Error | null, unknown][] | null;
+    this.#firstAt = performance.timeOrigin + performance.now();
     try {
-      replies = await pipe.exec();
+      await publishSeries(this.conns[0]!.redis, quota, make, rate > 0 ? { rate, precise } : {}, () => {}, deadline, {
+        send: this.#sender(),
+        onBatch: (_first, batch) => {
+          this.#confirmed += batch.length;
+          this.#lastAt = performance.timeOrigin + performance.now();
+          onConfirmed(this.#confirmed);
+        },
+      });
     } catch (err) {
-      this.failed += count;
-      this.error ??= err instanceof Error ? err.message : String(err);
-      return;
-    }
-    for (const [err] of replies ?? []) {
-      if (err) {
-        this.failed++;
-        this.error ??= err.message;
-      } else this.confirmed++;
+      this.#error ??= err instanceof Error ? err.message : String(err);
+    } finally {
+      clearTimeout(this.#timer);
     }
   }
+
+  #timer: ReturnType<typeof setTimeout> | undefined;
+
+  #timeout(ms: number): AbortSignal {
+    const c = new AbortController();
+    this.#timer = setTimeout(() => c.abort(), ms);
+    return c.signal;
+  }
+
+  /** Sends a batch: one lane (or XADD pipeline), or on a cluster one per node, the batch split by route. */
+  #sender(): BatchSender {
+    const one = (leg: number, messages: readonly Outgoing[]): Promise<unknown> =>
+      this.#lanes[leg] ? this.#lanes[leg].publish(messages) : xadd(this.conns[leg]!, messages);
+    const route = this.route;
+    const index = new Map(this.shape.names.map((n, i) => [n, i]));
+    return async (_redis, messages) => {
+      try {
+        if (!route || this.conns.length === 1) await one(0, messages);
+        else {
+          const groups = this.conns.map((): Outgoing[] => []);
+          for (const m of messages) groups[route[index.get(m.channel)!]!]!.push(m);
+          await Promise.all(groups.map((g, leg) => g.length ? one(leg, g) : undefined));
+        }
+      } catch (err) {
+        this.#failed += messages.length;
+        throw err;
+      }
+      return new Array<Delivery>(messages.length);
+    };
+  }
+
+  /** What it did. */
+  figures(): PublisherFigures {
+    return {
+      id: this.id,
+      confirmed: this.#confirmed,
+      failed: this.#failed,
+      ...(this.#error !== undefined ? { error: this.#error } : {}),
+      ...(this.#firstAt !== undefined ? { firstAt: this.#firstAt } : {}),
+      ...(this.#lastAt !== undefined ? { lastAt: this.#lastAt } : {}),
+    };
+  }
+
+  /** Closes its lanes and connections. */
+  async close(): Promise<void> {
+    await Promise.all(this.#lanes.map((l) => l.close()));
+    await Promise.all(this.conns.map((c) => c.close()));
+  }
+}
+
+/** Stream mode: the batch as XADDs in one ioredis pipeline; throws the first error. */
+async function xadd(conn: Connection, messages: readonly Outgoing[]): Promise<void> {
+  const pipe = conn.redis.pipeline();
+  for (const m of messages) pipe.xadd(m.channel, "MAXLEN", "~", STREAM_MAXLEN, "*", "p", m.payload as string);
+  for (const [err] of (await pipe.exec()) ?? []) if (err) throw err;
 }

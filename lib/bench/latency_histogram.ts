@@ -56,6 +56,33 @@ export class LatencyHistogram {
     this.#h.recordValue(Math.min(HOUR_US, Math.max(1, Math.round(us))));
   }
 
+  /**
+   * The histogram as text (HdrHistogram's compressed base64), to send from the worker that recorded it.
+   *
+   * @returns the text
+   */
+  encode(): string {
+    return hdr.encodeIntoCompressedBase64(this.#h);
+  }
+
+  /**
+   * Adds another histogram's latencies, as {@linkcode LatencyHistogram.encode} gave them.
+   *
+   * @param text the other histogram, encoded
+   * @example
+   * ```ts
+   * import { LatencyHistogram } from "./latency_histogram.ts";
+   * const [a, b] = [new LatencyHistogram(), new LatencyHistogram()];
+   * a.record(100);
+   * b.record(300);
+   * a.addEncoded(b.encode());
+   * console.assert(a.count === 2 && a.summary().max === 0.3);
+   * ```
+   */
+  addEncoded(text: string): void {
+    this.#h.add(hdr.decodeFromCompressedBase64(text, 64, false));
+  }
+
   /** How many latencies were recorded. */
   get count(): number {
     return this.#h.totalCount;

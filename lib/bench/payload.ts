@@ -76,3 +76,39 @@ export function decodeStamp(text: string): Stamp | undefined {
   }
   return { publisher, seq, sentUs };
 }
+
+/** Reads a non-negative decimal integer of `buf` from `at` up to `stop` (a byte); -1 when not one. */
+function readInt(buf: Uint8Array, at: number, end: number, stop: number): [value: number, next: number] {
+  let n = 0, i = at;
+  for (; i < end; i++) {
+    const c = buf[i]!;
+    if (c === stop) break;
+    if (c < 0x30 || c > 0x39) return [-1, i];
+    n = n * 10 + (c - 0x30);
+  }
+  return i === at || i === end ? [-1, i] : [n, i + 1];
+}
+
+/**
+ * Reads a stamp back from the payload's bytes, without making a string: what a subscriber reading ahead of
+ * ioredis's decoder gets. `undefined` for a message that is not one of ours.
+ *
+ * @param buf the payload
+ * @returns the stamp, or undefined
+ * @example
+ * ```ts
+ * import { decodeStampBytes, encodeStamp } from "./payload.ts";
+ * const bytes = new TextEncoder().encode(encodeStamp(3, 1234, 40, 1_700_000_000_000_001));
+ * console.assert(decodeStampBytes(bytes)?.sentUs === 1_700_000_000_000_001);
+ * console.assert(decodeStampBytes(new TextEncoder().encode("hello")) === undefined);
+ * ```
+ */
+export function decodeStampBytes(buf: Uint8Array): Stamp | undefined {
+  const end = Math.min(buf.length, 41);
+  const [publisher, a] = readInt(buf, 0, end, 0x2c);
+  if (publisher < 0) return undefined;
+  const [seq, b] = readInt(buf, a, end, 0x2c);
+  if (seq < 0) return undefined;
+  const [sentUs] = readInt(buf, b, end, 0x3b);
+  return sentUs < 0 ? undefined : { publisher, seq, sentUs };
+}
