@@ -12,13 +12,17 @@
  *
  * @module
  */
+import { Buffer } from "node:buffer";
 import { Connection } from "../core/client.ts";
 import type { Reporter } from "../core/output.ts";
 import { type BatchSender, type Delivery, type Outgoing, publishSeries } from "../pubsub/publish.ts";
 import { PublishLane } from "../pubsub/publish_lane.ts";
 import { STREAM_MAXLEN } from "./modes.ts";
-import { encodeStamp } from "./payload.ts";
+import { StampWriter } from "./payload.ts";
 import type { PublisherFigures, PublisherMember, RunShape } from "./worker_protocol.ts";
+
+/** Batches a publisher has out at once as fast as possible. */
+export const IN_FLIGHT = Number(Deno.env.get("BENCH_IN_FLIGHT") ?? 2);
 
 /** A publisher of the benchmark. */
 export class BenchPublisher {
@@ -88,14 +92,16 @@ export class BenchPublisher {
     const { names, size, rate } = this.shape;
     const id = this.id;
     const deadline = AbortSignal.any([signal, this.#timeout(durationMs)]);
+    const stamps = new StampWriter(id, size);
     const make = (n: number, at: number): Outgoing => {
       const seq = n - 1;
-      return { channel: names[(id + seq) % names.length]!, payload: encodeStamp(id, seq, size, at * 1000) };
+      return { channel: names[(id + seq) % names.length]!, payload: stamps.stamp(seq, at * 1000) };
     };
     this.#firstAt = performance.timeOrigin + performance.now();
     try {
       await publishSeries(this.conns[0]!.redis, quota, make, rate > 0 ? { rate, precise } : {}, () => {}, deadline, {
         send: this.#sender(),
+        inFlight: IN_FLIGHT,
         onBatch: (_first, batch) => {
           this.#confirmed += batch.length;
           this.#lastAt = performance.timeOrigin + performance.now();
@@ -161,6 +167,6 @@ export class BenchPublisher {
 /** Stream mode: the batch as XADDs in one ioredis pipeline; throws the first error. */
 async function xadd(conn: Connection, messages: readonly Outgoing[]): Promise<void> {
   const pipe = conn.redis.pipeline();
-  for (const m of messages) pipe.xadd(m.channel, "MAXLEN", "~", STREAM_MAXLEN, "*", "p", m.payload as string);
+  for (const m of messages) pipe.xadd(m.channel, "MAXLEN", "~", STREAM_MAXLEN, "*", "p", Buffer.from(m.payload));
   for (const [err] of (await pipe.exec()) ?? []) if (err) throw err;
 }

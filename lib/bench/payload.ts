@@ -112,3 +112,64 @@ export function decodeStampBytes(buf: Uint8Array): Stamp | undefined {
   const [sentUs] = readInt(buf, b, end, 0x3b);
   return sentUs < 0 ? undefined : { publisher, seq, sentUs };
 }
+
+/** Payloads a {@linkcode StampWriter} cuts from one piece of memory. */
+const STAMPS_PER_CHUNK = 1024;
+const X = 0x78;
+
+/**
+ * Writes stamps as bytes, the same as {@linkcode encodeStamp}'s text, without making a string: each payload a view
+ * of a piece of memory filled with the padding beforehand, the send time's digits written once for all the
+ * messages stamped with it (a batch). What a publisher worker sends through its lane.
+ *
+ * @example
+ * ```ts
+ * import { encodeStamp, StampWriter } from "./payload.ts";
+ * const w = new StampWriter(2, 40);
+ * const bytes = w.stamp(1234, 1_700_000_000_000_123);
+ * console.assert(new TextDecoder().decode(bytes) === encodeStamp(2, 1234, 40, 1_700_000_000_000_123));
+ * ```
+ */
+export class StampWriter {
+  readonly #head: Uint8Array;
+  #chunk = new Uint8Array(0);
+  #at = 0;
+  #timeUs = -1;
+  #time = new Uint8Array(0);
+
+  /**
+   * Creates a StampWriter.
+   *
+   * @param publisher the publisher id
+   * @param size payload bytes (at least {@linkcode MIN_PAYLOAD_BYTES})
+   */
+  constructor(publisher: number, private readonly size: number) {
+    this.#head = new TextEncoder().encode(`${publisher},`);
+  }
+
+  /**
+   * One payload.
+   *
+   * @param seq its sequence number
+   * @param sentUs the send time in µs
+   * @returns its bytes (a view: never written again)
+   */
+  stamp(seq: number, sentUs: number): Uint8Array {
+    const size = this.size;
+    if (this.#at + size > this.#chunk.length) {
+      this.#chunk = new Uint8Array(size * STAMPS_PER_CHUNK).fill(X);
+      this.#at = 0;
+    }
+    const us = Math.round(sentUs);
+    if (us !== this.#timeUs) [this.#timeUs, this.#time] = [us, new TextEncoder().encode(`,${us};`)];
+    const buf = this.#chunk, start = this.#at;
+    buf.set(this.#head, start);
+    let at = start + this.#head.length;
+    const digits = seq < 10 ? 1 : Math.floor(Math.log10(seq)) + 1;
+    for (let i = at + digits - 1, n = seq; i >= at; i--, n = Math.floor(n / 10)) buf[i] = 0x30 + (n % 10);
+    at += digits;
+    buf.set(this.#time, at);
+    this.#at = start + size;
+    return buf.subarray(start, start + size);
+  }
+}
