@@ -46,6 +46,7 @@ export class BenchWorker {
       const m = e.data;
       if (m.type === "log") return events.log(m.text);
       if (m.type === "dropped") return events.dropped(m);
+      if (m.type === "died") return this.#die(m.message, events);
       if (m.type === "clock") this.clock = pingClock(init.clock);
       const waiter = this.#waiting.get(m.type);
       if (waiter) {
@@ -55,12 +56,17 @@ export class BenchWorker {
     };
     this.#worker.onerror = (e: ErrorEvent) => {
       e.preventDefault(); // reported here; it must not end the main thread too
-      this.died ??= e.message || "it failed";
-      events.died();
-      for (const waiter of this.#waiting.values()) waiter(undefined);
-      this.#waiting.clear();
+      this.#die(e.message || "it failed", events);
     };
     this.#worker.postMessage(init);
+  }
+
+  #die(message: string, events: WorkerEvents): void {
+    if (this.died !== undefined) return;
+    this.died = message;
+    events.died();
+    for (const waiter of this.#waiting.values()) waiter(undefined);
+    this.#waiting.clear();
   }
 
   /**

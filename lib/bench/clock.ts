@@ -7,7 +7,8 @@
  * wall clock; {@linkcode pingClock} and {@linkcode answerClock} measure how
  * far: the main thread and a worker exchange stamps over shared memory,
  * spinning (no event loop, no message passing), and the offset of the
- * round with the shortest trip bounds the error. Measured on the 2-core
+ * round with the shortest trip bounds the error. The main thread measures
+ * one worker at a time; the others sleep until it comes to them. Measured on the 2-core
  * machine: offsets within ±1 µs, trips of 0.2–1 µs, so the clock adds about
  * a microsecond to one-way latencies of a hundred and more.
  *
@@ -15,9 +16,15 @@
  */
 
 /** Rounds of a measurement. */
-const ROUNDS = 200;
-/** A side gives up when the other has not answered for this long (a thread not scheduled, a worker gone). */
-const PATIENCE_MS = 100;
+const ROUNDS = 2000;
+/** The main thread gives a round up after this long (the worker's thread not scheduled) and tries another. */
+const ROUND_PATIENCE_MS = 20;
+/** …and the whole measurement after this long. */
+const BUDGET_MS = 1000;
+/** How long a worker waits for the main thread to come to it, and answers once it has. */
+const WORKER_PATIENCE_MS = 10_000;
+/** The value that tells the worker the measurement is over. */
+const DONE = -1;
 
 /** Bytes of shared memory one measurement needs. */
 export const CLOCK_BYTES = 24;
@@ -33,49 +40,49 @@ export interface ClockCheck {
   tripUs: number;
 }
 
-/** Spins until the flag reads `want` or PATIENCE_MS pass; false when it did not. */
-function spinFor(flag: Int32Array, want: number): boolean {
-  const until = performance.now() + PATIENCE_MS;
-  while (Atomics.load(flag, 0) !== want) if (performance.now() > until) return false;
-  return true;
-}
-
 /**
- * The main thread's side: sends a stamp, waits for the worker's, a round at a time; the worker must be in
- * {@linkcode answerClock} on the same memory.
+ * The main thread's side: round `r` asks with `2r + 1` in the flag and waits for the worker's `2r + 2` (with its
+ * time); a round the worker does not answer in time is given up, and its late answer cannot be taken for a later
+ * round's. The worker must be in {@linkcode answerClock} on the same memory.
  *
  * @param shared {@linkcode CLOCK_BYTES} of shared memory, zeroed
- * @returns the measurement, or undefined when the worker did not answer
+ * @returns the measurement, or undefined when the worker never answered
  */
 export function pingClock(shared: SharedArrayBuffer): ClockCheck | undefined {
-  const flag = new Int32Array(shared, 0, 1), time = new Float64Array(shared, 8, 2);
+  const flag = new Int32Array(shared, 0, 1), time = new Float64Array(shared, 8, 1);
   let best: ClockCheck | undefined;
-  for (let r = 0; r < ROUNDS; r++) {
+  const end = performance.now() + BUDGET_MS;
+  for (let r = 0; r < ROUNDS && performance.now() < end; r++) {
     const sent = clockNow();
-    Atomics.store(flag, 0, 1);
-    if (!spinFor(flag, 2)) break;
+    Atomics.store(flag, 0, 2 * r + 1);
+    Atomics.notify(flag, 0); // the worker sleeps until the first round
+    const until = performance.now() + ROUND_PATIENCE_MS;
+    while (Atomics.load(flag, 0) !== 2 * r + 2 && performance.now() < until) { /* spin */ }
     const back = clockNow();
+    if (Atomics.load(flag, 0) !== 2 * r + 2) continue;
     const tripUs = (back - sent) * 1000;
-    if (!best || tripUs < best.tripUs) best = { offsetUs: (time[1]! - (sent + back) / 2) * 1000, tripUs };
-    Atomics.store(flag, 0, 0);
+    if (!best || tripUs < best.tripUs) best = { offsetUs: (time[0]! - (sent + back) / 2) * 1000, tripUs };
   }
-  Atomics.store(flag, 0, 3); // done: the worker stops answering
+  Atomics.store(flag, 0, DONE);
+  Atomics.notify(flag, 0);
   return best;
 }
 
 /**
- * The worker's side: answers each of {@linkcode pingClock}'s rounds with its clock.
+ * The worker's side: answers each of {@linkcode pingClock}'s rounds with its clock, until told it is over.
  *
  * @param shared the memory the main thread pings on
  */
 export function answerClock(shared: SharedArrayBuffer): void {
-  const flag = new Int32Array(shared, 0, 1), time = new Float64Array(shared, 8, 2);
-  for (let r = 0; r < ROUNDS; r++) {
-    const until = performance.now() + PATIENCE_MS;
-    let seen = Atomics.load(flag, 0);
-    while (seen !== 1 && seen !== 3 && performance.now() < until) seen = Atomics.load(flag, 0);
-    if (seen !== 1) return;
-    time[1] = clockNow();
-    Atomics.store(flag, 0, 2);
+  const flag = new Int32Array(shared, 0, 1), time = new Float64Array(shared, 8, 1);
+  // Asleep (no CPU) until the main thread comes to this worker: it measures one worker at a time.
+  Atomics.wait(flag, 0, 0, WORKER_PATIENCE_MS);
+  const until = performance.now() + WORKER_PATIENCE_MS;
+  while (performance.now() < until) {
+    const asked = Atomics.load(flag, 0);
+    if (asked === DONE || asked === 0) return;
+    if (asked % 2 === 0) continue; // answered: wait for the next round
+    time[0] = clockNow();
+    Atomics.compareExchange(flag, 0, asked, asked + 1); // a newer round may have begun meanwhile: left to answer
   }
 }

@@ -18,7 +18,14 @@ import { redactUrl } from "../core/config.ts";
 import { UsageError } from "../core/exit_codes.ts";
 import { isLoopback } from "./loopback.ts";
 import type { BenchMode } from "./modes.ts";
-import type { ClusterLayout, ConnPlan, LegPlan, Wiring, WiringOptions } from "./wiring.ts";
+import {
+  type ClusterLayout,
+  type ConnPlan,
+  type LegPlan,
+  refuseRemoteUrl,
+  type Wiring,
+  type WiringOptions,
+} from "./wiring.ts";
 
 /** How many suffixes to try for a name that lands on a given master (each master has about 1/N of the slots). */
 const NAME_TRIES = 10_000;
@@ -29,8 +36,6 @@ export interface ClusterWiringOptions extends WiringOptions {
   urls: string[];
   /** How messages travel. */
   mode: BenchMode;
-  /** Allow nodes that are not on loopback. */
-  allowRemote: boolean;
 }
 
 /**
@@ -93,6 +98,7 @@ export async function clusterWiring(options: ClusterWiringOptions): Promise<Wiri
   const { urls, reporter, signal, mode } = options;
   const seed = urls[0]!;
   if (!options.allowRemote) {
+    urls.forEach(refuseRemoteUrl);
     const probe = await Connection.open({ url: seed, reporter, reconnect: false, clusterNode: true, signal });
     try {
       const text = await probe.redis.cluster("NODES").then(String, () => "");

@@ -27,6 +27,7 @@ import { CLOCK_BYTES } from "./clock.ts";
 import { clusterWiring } from "./cluster_wiring.ts";
 import { processCpuMs, serverCpuMs } from "./cpu.ts";
 import { LatencyHistogram, type LatencySummary } from "./latency_histogram.ts";
+import type { Endpoint } from "../endpoint/endpoint.ts";
 import type { BenchMode } from "./modes.ts";
 import { omemKey, OmemSampler } from "./omem_sampler.ts";
 import { countAgainst, type TallyCounts } from "./tally.ts";
@@ -38,11 +39,9 @@ type Said<T extends FromWorker["type"]> = Extract<FromWorker, { type: T }>;
 
 /** What to run. */
 export interface BenchOptions {
-  /** The server (without `cluster`). */
-  url: string;
-  /** The seed nodes of a cluster: the run is on that cluster instead of `url`. */
-  cluster?: string[];
-  /** On a cluster, allow nodes that are not on loopback. */
+  /** The server or cluster. */
+  endpoint: Endpoint;
+  /** Allow a server (or cluster nodes) that is not on loopback (default false: refused, before connecting). */
   allowRemote?: boolean;
   /** Where connection trouble is reported. */
   reporter: Reporter;
@@ -154,10 +153,17 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
   const began = performance.now();
   const { reporter, mode, signal } = options;
   const run = crypto.randomUUID().slice(0, 8);
-  const wiringOptions = { reporter, signal, run, channels: options.channels };
-  const wiring: Wiring = options.cluster
-    ? await clusterWiring({ ...wiringOptions, urls: options.cluster, mode, allowRemote: options.allowRemote ?? false })
-    : await singleWiring(options.url, wiringOptions);
+  const wiringOptions = {
+    reporter,
+    signal,
+    run,
+    channels: options.channels,
+    allowRemote: options.allowRemote ?? false,
+  };
+  const wiring: Wiring = await options.endpoint.checkup({
+    server: (url) => singleWiring(url, wiringOptions),
+    cluster: (urls) => clusterWiring({ ...wiringOptions, urls, mode }),
+  });
   const { names, nodes } = wiring;
   const P = options.publishers, S = options.subscribers;
   const counters = new Counters(new SharedArrayBuffer(Counters.bytes(P, S)), P);

@@ -8,7 +8,10 @@
  * @module
  */
 import { Connection } from "../core/client.ts";
+import { redactUrl } from "../core/config.ts";
+import { UsageError } from "../core/exit_codes.ts";
 import type { Reporter } from "../core/output.ts";
+import { isLoopback } from "./loopback.ts";
 import { channelNames } from "./modes.ts";
 
 /** A node the run uses, with a command connection of its own (for CLIENT LIST, INFO, cleanup). */
@@ -91,6 +94,22 @@ export interface WiringOptions {
   run: string;
   /** How many channels (or streams). */
   channels: number;
+  /** Allow a server (or cluster nodes) not on loopback. */
+  allowRemote: boolean;
+}
+
+/**
+ * Refuses a server that is not on loopback, before anything connects (bench.ts is a load generator).
+ *
+ * @param url the server's (or a seed's) URL
+ * @throws {UsageError} naming it and `--allow-remote`
+ */
+export function refuseRemoteUrl(url: string): void {
+  if (isLoopback(url)) return;
+  throw new UsageError(
+    `${redactUrl(url)} is not on this machine: bench.ts is a load generator and runs against loopback only.\n` +
+      "Give --allow-remote to load a remote server you own.",
+  );
 }
 
 /**
@@ -103,6 +122,7 @@ export interface WiringOptions {
  */
 export async function singleWiring(url: string, options: WiringOptions): Promise<Wiring> {
   const { reporter, signal } = options;
+  if (!options.allowRemote) refuseRemoteUrl(url);
   const open = () => Connection.open({ url, reporter, reconnect: false, signal });
   const cmd = await open();
   const names = channelNames(options.run, options.channels);

@@ -22,6 +22,9 @@ import { Counters, type FromWorker, type InitMessage, type ToWorker } from "./wo
 interface WorkerScope {
   onmessage: ((e: MessageEvent<ToWorker>) => void) | null;
   postMessage(message: FromWorker): void;
+  addEventListener(type: "error", listener: (e: ErrorEvent) => void): void;
+  addEventListener(type: "unhandledrejection", listener: (e: PromiseRejectionEvent) => void): void;
+  close(): void;
 }
 
 /**
@@ -31,6 +34,13 @@ interface WorkerScope {
  */
 export function runBenchWorker(scope: WorkerScope): void {
   const post = (m: FromWorker) => scope.postMessage(m);
+  // An uncaught error ends this worker: said to the main thread in a line (no stack trace on the terminal).
+  const die = (err: unknown) => {
+    post({ type: "died", message: err instanceof Error ? err.message : String(err) });
+    scope.close();
+  };
+  scope.addEventListener("error", (e) => (e.preventDefault(), die(e.error ?? e.message)));
+  scope.addEventListener("unhandledrejection", (e) => (e.preventDefault(), die(e.reason)));
   const decoder = new TextDecoder();
   const logs: Writer = {
     writeSync: (p) => (post({ type: "log", text: decoder.decode(p) }), p.length),

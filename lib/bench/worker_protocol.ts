@@ -9,7 +9,7 @@
  * subscribed, or `failed` with why); `start` → publishers: `published`; subscribers
  * count until `finish` → `result`; every worker: `closed` after `finish`.
  * `stop` ends publishing early (Ctrl+C, a worker that died). `log` carries a
- * line for the run's stderr; `dropped` says a subscriber's connection was
+ * line for the run's stderr; `died` an uncaught error, after which the worker is gone; `dropped` says a subscriber's connection was
  * closed by the server.
  *
  * @module
@@ -118,7 +118,8 @@ export type FromWorker =
   | { type: "dropped"; index: number; at: number; node: string; clientId?: number }
   | { type: "published"; publishers: PublisherFigures[]; cpuMs?: number }
   | { type: "result"; subscribers: SubscriberFigures[]; histogram: string; cpuMs?: number }
-  | { type: "closed" };
+  | { type: "closed" }
+  | { type: "died"; message: string };
 
 /**
  * Counters in shared memory, written by the workers as they go and read by the main thread (progress, the end of
