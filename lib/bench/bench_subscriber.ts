@@ -19,7 +19,7 @@ import { pauseReading, readPushesAhead } from "../core/ioredis_guard.ts";
 import type { Reporter } from "../core/output.ts";
 import type { LatencyHistogram } from "./latency_histogram.ts";
 import type { BenchMode } from "./modes.ts";
-import { decodeStampBytes, nowMicros } from "./payload.ts";
+import { nowMicros, readStamp, type Stamp } from "./payload.ts";
 import { Tally } from "./tally.ts";
 import type { LegId, SubscriberFigures, SubscriberMember } from "./worker_protocol.ts";
 import type { LegPlan } from "./wiring.ts";
@@ -62,6 +62,7 @@ export class BenchSubscriber {
   #closing = false;
   #reading: Promise<unknown>[] = [];
   readonly #now = pieceClock();
+  readonly #stamp: Stamp = { publisher: 0, seq: 0, sentUs: 0 };
 
   private constructor(
     readonly index: number,
@@ -139,8 +140,8 @@ export class BenchSubscriber {
   /** Counts one payload. */
   #take(payload: Uint8Array): void {
     const now = this.#now();
-    const stamp = decodeStampBytes(payload);
-    if (stamp === undefined) return this.tally.addForeign();
+    const stamp = this.#stamp;
+    if (!readStamp(payload, stamp)) return this.tally.addForeign();
     if (this.tally.add(stamp)) this.latencies.record(now - stamp.sentUs);
     this.onCount(this.tally.received, this.tally.unique);
     this.#lastAt = now / 1000;
@@ -165,17 +166,20 @@ export class BenchSubscriber {
       this.#reading.push(this.#readStreams(leg.conn, names));
       return;
     }
-    readPushesAhead(redis);
-    if (mode === "pubsub") {
-      redis.on("messageBuffer", (_channel: Buffer, payload: Buffer) => this.#take(payload));
-      await redis.subscribe(...names);
-    } else if (mode === "pattern") {
-      redis.on("pmessageBuffer", (_pattern: unknown, _channel: Buffer, payload: Buffer) => this.#take(payload));
-      await redis.psubscribe(pattern);
-    } else {
-      redis.on("smessageBuffer", (_channel: Buffer, payload: Buffer) => this.#take(payload));
-      await redis.ssubscribe(...names);
-    }
+    // Read ahead straight into the count; what ioredis decodes itself (RESP2, or past something the cut does not
+    // know) comes as its events.
+    const take = (_channel: Buffer, payload: Buffer) => this.#take(payload);
+    readPushesAhead(redis, {
+      message: take,
+      smessage: take,
+      pmessage: (_p, channel, payload) => take(channel, payload),
+    });
+    redis.on("messageBuffer", take);
+    redis.on("pmessageBuffer", (_pattern: unknown, channel: Buffer, payload: Buffer) => take(channel, payload));
+    redis.on("smessageBuffer", take);
+    if (mode === "pubsub") await redis.subscribe(...names);
+    else if (mode === "pattern") await redis.psubscribe(pattern);
+    else await redis.ssubscribe(...names);
   }
 
   /** Stream mode: XREAD from the start of every stream until closed (each call blocks at most 100 ms). */

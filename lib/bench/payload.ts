@@ -77,99 +77,48 @@ export function decodeStamp(text: string): Stamp | undefined {
   return { publisher, seq, sentUs };
 }
 
-/** Reads a non-negative decimal integer of `buf` from `at` up to `stop` (a byte); -1 when not one. */
-function readInt(buf: Uint8Array, at: number, end: number, stop: number): [value: number, next: number] {
+/** Where {@linkcode readInt} stopped: the index after the byte that ended the number. */
+let readEnd = 0;
+
+/** Reads a non-negative decimal integer of `buf` from `at` up to the byte `stop` (before `end`); -1 when not one. */
+function readInt(buf: Uint8Array, at: number, end: number, stop: number): number {
   let n = 0, i = at;
   for (; i < end; i++) {
     const c = buf[i]!;
     if (c === stop) break;
-    if (c < 0x30 || c > 0x39) return [-1, i];
+    if (c < 0x30 || c > 0x39) return -1;
     n = n * 10 + (c - 0x30);
   }
-  return i === at || i === end ? [-1, i] : [n, i + 1];
+  readEnd = i + 1;
+  return i === at || i === end ? -1 : n;
 }
 
 /**
- * Reads a stamp back from the payload's bytes, without making a string: what a subscriber reading ahead of
- * ioredis's decoder gets. `undefined` for a message that is not one of ours.
+ * Reads a stamp back from the payload's bytes into `into`, without making a string or an object: what a subscriber
+ * reading ahead of ioredis's decoder does for every message.
  *
  * @param buf the payload
- * @returns the stamp, or undefined
+ * @param into where the stamp goes
+ * @returns false for a message that is not one of ours (`into` then holds nothing useful)
  * @example
  * ```ts
- * import { decodeStampBytes, encodeStamp } from "./payload.ts";
+ * import { encodeStamp, readStamp, type Stamp } from "./payload.ts";
+ * const stamp: Stamp = { publisher: 0, seq: 0, sentUs: 0 };
  * const bytes = new TextEncoder().encode(encodeStamp(3, 1234, 40, 1_700_000_000_000_001));
- * console.assert(decodeStampBytes(bytes)?.sentUs === 1_700_000_000_000_001);
- * console.assert(decodeStampBytes(new TextEncoder().encode("hello")) === undefined);
+ * console.assert(readStamp(bytes, stamp) && stamp.seq === 1234 && stamp.sentUs === 1_700_000_000_000_001);
+ * console.assert(!readStamp(new TextEncoder().encode("hello"), stamp));
  * ```
  */
-export function decodeStampBytes(buf: Uint8Array): Stamp | undefined {
+export function readStamp(buf: Uint8Array, into: Stamp): boolean {
   const end = Math.min(buf.length, 41);
-  const [publisher, a] = readInt(buf, 0, end, 0x2c);
-  if (publisher < 0) return undefined;
-  const [seq, b] = readInt(buf, a, end, 0x2c);
-  if (seq < 0) return undefined;
-  const [sentUs] = readInt(buf, b, end, 0x3b);
-  return sentUs < 0 ? undefined : { publisher, seq, sentUs };
-}
-
-/** Payloads a {@linkcode StampWriter} cuts from one piece of memory. */
-const STAMPS_PER_CHUNK = 1024;
-const X = 0x78;
-
-/**
- * Writes stamps as bytes, the same as {@linkcode encodeStamp}'s text, without making a string: each payload a view
- * of a piece of memory filled with the padding beforehand, the send time's digits written once for all the
- * messages stamped with it (a batch). What a publisher worker sends through its lane.
- *
- * @example
- * ```ts
- * import { encodeStamp, StampWriter } from "./payload.ts";
- * const w = new StampWriter(2, 40);
- * const bytes = w.stamp(1234, 1_700_000_000_000_123);
- * console.assert(new TextDecoder().decode(bytes) === encodeStamp(2, 1234, 40, 1_700_000_000_000_123));
- * ```
- */
-export class StampWriter {
-  readonly #head: Uint8Array;
-  #chunk = new Uint8Array(0);
-  #at = 0;
-  #timeUs = -1;
-  #time = new Uint8Array(0);
-
-  /**
-   * Creates a StampWriter.
-   *
-   * @param publisher the publisher id
-   * @param size payload bytes (at least {@linkcode MIN_PAYLOAD_BYTES})
-   */
-  constructor(publisher: number, private readonly size: number) {
-    this.#head = new TextEncoder().encode(`${publisher},`);
-  }
-
-  /**
-   * One payload.
-   *
-   * @param seq its sequence number
-   * @param sentUs the send time in µs
-   * @returns its bytes (a view: never written again)
-   */
-  stamp(seq: number, sentUs: number): Uint8Array {
-    const size = this.size;
-    if (this.#at + size > this.#chunk.length) {
-      this.#chunk = new Uint8Array(size * STAMPS_PER_CHUNK).fill(X);
-      this.#at = 0;
-    }
-    const us = Math.round(sentUs);
-    if (us !== this.#timeUs) [this.#timeUs, this.#time] = [us, new TextEncoder().encode(`,${us};`)];
-    const buf = this.#chunk, start = this.#at;
-    buf.set(this.#head, start);
-    let at = start + this.#head.length;
-    const digits = seq < 10 ? 1 : Math.floor(Math.log10(seq)) + 1;
-    for (let i = at + digits - 1, n = seq; i >= at; i--, n = Math.floor(n / 10)) buf[i] = 0x30 + (n % 10);
-    at += digits;
-    buf.set(this.#time, at);
-    this.#at = start + size;
-    return buf.subarray(start, start + size);
-  }
+  const publisher = readInt(buf, 0, end, 0x2c);
+  if (publisher < 0) return false;
+  const seq = readInt(buf, readEnd, end, 0x2c);
+  if (seq < 0) return false;
+  const sentUs = readInt(buf, readEnd, end, 0x3b);
+  if (sentUs < 0) return false;
+  into.publisher = publisher;
+  into.seq = seq;
+  into.sentUs = sentUs;
+  return true;
 }
