@@ -137,11 +137,11 @@ export class BenchSubscriber {
     return this.legs.map((l) => this.#id(l));
   }
 
-  /** Counts one payload. */
-  #take(payload: Uint8Array): void {
+  /** Counts one payload (`buf` from `start` to `end`). */
+  #take(buf: Uint8Array, start = 0, end = buf.length): void {
     const now = this.#now();
     const stamp = this.#stamp;
-    if (!readStamp(payload, stamp)) return this.tally.addForeign();
+    if (!readStamp(buf, stamp, start, end)) return this.tally.addForeign();
     if (this.tally.add(stamp)) this.latencies.record(now - stamp.sentUs);
     this.onCount(this.tally.received, this.tally.unique);
     this.#lastAt = now / 1000;
@@ -173,6 +173,7 @@ export class BenchSubscriber {
       message: take,
       smessage: take,
       pmessage: (_p, channel, payload) => take(channel, payload),
+      payload: (buf, start, end) => this.#take(buf, start, end),
     });
     redis.on("messageBuffer", take);
     redis.on("pmessageBuffer", (_pattern: unknown, channel: Buffer, payload: Buffer) => take(channel, payload));

@@ -97,8 +97,10 @@ function readInt(buf: Uint8Array, at: number, end: number, stop: number): number
  * Reads a stamp back from the payload's bytes into `into`, without making a string or an object: what a subscriber
  * reading ahead of ioredis's decoder does for every message.
  *
- * @param buf the payload
+ * @param buf the payload (or bytes holding it)
  * @param into where the stamp goes
+ * @param start where the payload starts in `buf`
+ * @param stop where it ends
  * @returns false for a message that is not one of ours (`into` then holds nothing useful)
  * @example
  * ```ts
@@ -109,9 +111,9 @@ function readInt(buf: Uint8Array, at: number, end: number, stop: number): number
  * console.assert(!readStamp(new TextEncoder().encode("hello"), stamp));
  * ```
  */
-export function readStamp(buf: Uint8Array, into: Stamp): boolean {
-  const end = Math.min(buf.length, 41);
-  const publisher = readInt(buf, 0, end, 0x2c);
+export function readStamp(buf: Uint8Array, into: Stamp, start = 0, stop: number = buf.length): boolean {
+  const end = Math.min(stop, start + 41);
+  const publisher = readInt(buf, start, end, 0x2c);
   if (publisher < 0) return false;
   const seq = readInt(buf, readEnd, end, 0x2c);
   if (seq < 0) return false;

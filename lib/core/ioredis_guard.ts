@@ -502,10 +502,14 @@ function messageSink(redis: Redis, halt: () => void, direct?: MessageSink): Mess
     }
   };
   if (direct) {
+    const payload = direct.payload;
     return {
-      message: (channel, payload) => safely(() => direct.message(channel, payload)),
-      pmessage: (pattern, channel, payload) => safely(() => direct.pmessage(pattern, channel, payload)),
-      smessage: (channel, payload) => safely(() => direct.smessage(channel, payload)),
+      message: (channel, bytes) => safely(() => direct.message(channel, bytes)),
+      pmessage: (pattern, channel, bytes) => safely(() => direct.pmessage(pattern, channel, bytes)),
+      smessage: (channel, bytes) => safely(() => direct.smessage(channel, bytes)),
+      ...(payload
+        ? { payload: (buf: Uint8Array, start: number, end: number) => safely(() => payload(buf, start, end)) }
+        : {}),
     };
   }
   const listened = (event: string) => redis.listenerCount(event) > 0;
