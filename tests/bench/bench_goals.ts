@@ -14,7 +14,10 @@
  *   (`publisher.ts --repeat` → `subscriber.ts --quiet`) next to the same ceiling,
  *   and what bench.ts says of its own CPU and the server's;
  * - the clock: a pair of threads of one process exchanging timestamps
- *   (lib/bench/clock.ts), 20 times: the offset and the trip it is known within.
+ *   (lib/bench/clock.ts), 20 times: the offset and the trip it is known within;
+ * - workers or processes: how long a subscriber takes to be connected and
+ *   subscribed in a worker of bench.ts and as a process of its own
+ *   (`subscriber.ts`), 5 times each.
  *
  * @module
  */
@@ -28,6 +31,7 @@ import { percentile } from "../../lib/core/stats.ts";
 const RUNS = 3;
 const MESSAGES = 1_000_000;
 const CLOCK_CHECKS = 20;
+const STARTS = 5;
 
 /** One bench.ts run's `--json` summary (the fields read here). */
 interface Summary {
@@ -64,6 +68,35 @@ async function clockChecks(): Promise<{ offsetUs: number; tripUs: number }[]> {
     if (check) checks.push(check);
   }
   return checks;
+}
+
+/** ms until a subscriber is connected and subscribed: in a bench.ts worker, and as a `subscriber.ts` process. */
+async function readyTimes(url: string): Promise<{ worker: number[]; process: number[] }> {
+  const worker: number[] = [], process: number[] = [];
+  const names = ["bench:goals:ready"];
+  for (let i = 0; i < STARTS; i++) {
+    const began = performance.now();
+    const w = new BenchWorker("subscriber worker", {
+      type: "init",
+      role: "subscribers",
+      shape: { mode: "pubsub", names, pattern: "bench:goals:*", size: 64, rate: 0, publishers: 1, channels: 1 },
+      counters: new SharedArrayBuffer(Counters.bytes(1, 1)),
+      clock: new SharedArrayBuffer(CLOCK_BYTES),
+      members: [{ index: 0, legs: [{ url, node: url, clusterNode: false, names }] }],
+    }, { log: () => {}, dropped: () => {}, died: () => {} });
+    await w.next("ready");
+    worker.push(performance.now() - began);
+    w.post({ type: "finish" });
+    await w.next("closed");
+    w.terminate();
+    const started = performance.now();
+    await using sub = new ScriptProcess("subscriber.ts", ["--url", url, names[0]!, "--json"]);
+    await sub.out.waitFor(/"event":"subscribe"/, 20_000);
+    process.push(performance.now() - started);
+    sub.kill("SIGTERM");
+    await sub.exit();
+  }
+  return { worker, process };
 }
 
 /** Prints the goals table. */
@@ -131,6 +164,11 @@ export async function run(): Promise<void> {
       value: median([...one, ...two, ...paced].map((s) => s.clock_error_us ?? NaN)),
       unit: "µs",
     },
+  ]);
+  const ready = await readyTimes(server.url);
+  printTable(`a subscriber connected and subscribed: in a worker of bench.ts, or a process (median of ${STARTS})`, [
+    { name: "subscriber.ts, a process of its own (baseline)", value: median(ready.process), unit: "ms" },
+    { name: "a bench.ts worker (isolate, modules, clock check, connection)", value: median(ready.worker), unit: "ms" },
   ]);
 }
 
