@@ -21,7 +21,9 @@
  *
  * @module
  */
+import { BenchWorker } from "../../lib/bench/bench_worker.ts";
 import { CLOCK_BYTES, pingClock } from "../../lib/bench/clock.ts";
+import { Counters } from "../../lib/bench/worker_protocol.ts";
 import { LocalServer } from "../../lib/core/local_server.ts";
 import { ScriptProcess } from "../harness.ts";
 import { median, onPath, printTable, type Row, runRatios } from "./bench_kit.ts";
