@@ -85,6 +85,12 @@ export class BenchWorker {
     return new Promise((resolve) => this.#waiting.set(type, resolve as (m: FromWorker | undefined) => void));
   }
 
+  /** Checks its clock against this thread's (it must be ready): {@linkcode BenchWorker.clock} holds what was found. */
+  async checkClock(): Promise<void> {
+    this.post({ type: "clock" });
+    await this.next("clock");
+  }
+
   /**
    * Sends it a message (nothing when it died).
    *

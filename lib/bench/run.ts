@@ -212,6 +212,8 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
         throw new CliError(ExitCode.Failure, `The benchmark's ${all[i]!.name} died while connecting: ${all[i]!.died}`);
       }
     });
+    // One at a time, all of them connected and idle: a check needs both threads on a core at once.
+    for (const w of all) await w.checkClock();
     const legs = ready.flatMap((r) => r!.legs);
     const sampler = new OmemSampler(nodes.map(({ node, cmd }) => ({
       redis: cmd.redis,

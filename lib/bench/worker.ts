@@ -3,8 +3,8 @@
  * both), on connections of its own, and talks to the main thread as
  * lib/bench/worker_protocol.ts says. A worker is an isolate of its own, so
  * it guards its own ioredis before its first client (as the backlog probe's
- * worker does), and measures its clock against the main thread's before it
- * connects (lib/bench/clock.ts).
+ * worker does), and once connected, has its clock checked against the main
+ * thread's (lib/bench/clock.ts).
  *
  * @module
  */
@@ -60,8 +60,6 @@ export function runBenchWorker(scope: WorkerScope): void {
 
   const open = async (m: InitMessage) => {
     guardIoredis();
-    post({ type: "clock" });
-    answerClock(m.clock);
     const counters = new Counters(m.counters, m.shape.publishers);
     if (m.role === "publishers") {
       for (const member of m.members) pubs.push(await BenchPublisher.open(member, m.shape, reporter, stop.signal));
@@ -123,7 +121,10 @@ export function runBenchWorker(scope: WorkerScope): void {
         post({ type: "ready", legs: [], failed: { code, message: err instanceof Error ? err.message : String(err) } });
       });
     } else if (m.type === "start") void start(m);
-    else if (m.type === "stop") stop.abort();
+    else if (m.type === "clock") {
+      post({ type: "clock" });
+      answerClock(init!.clock);
+    } else if (m.type === "stop") stop.abort();
     else void finish();
   };
 }

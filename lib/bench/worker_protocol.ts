@@ -5,8 +5,8 @@
  * they run.
  *
  * A worker holds publishers or subscribers, never both. In order: `init` →
- * `clock` (the worker answers the clock check) → `ready` (connected,
- * subscribed, or `failed` with why); `start` → publishers: `published`; subscribers
+ * `ready` (connected, subscribed, or `failed` with why); `clock` → `clock`
+ * (the worker says it answers the clock check, and does);  `start` → publishers: `published`; subscribers
  * count until `finish` → `result`; every worker: `closed` after `finish`.
  * `stop` ends publishing early (Ctrl+C, a worker that died). `log` carries a
  * line for the run's stderr; `died` an uncaught error, after which the worker is gone; `dropped` says a subscriber's connection was
@@ -68,6 +68,7 @@ export type InitMessage = {
 /** Messages to a worker. */
 export type ToWorker =
   | InitMessage
+  | { type: "clock" }
   | { type: "start"; quotas: number[]; durationMs: number; stallMs?: number }
   | { type: "stop" }
   | { type: "finish" };
