@@ -1,8 +1,8 @@
 /**
  * One benchmark run: N publishers and M subscribers, each on connections of
- * its own, spread over workers (lib/bench/worker.ts: one per publisher and
- * one per subscriber, up to {@linkcode MAX_WORKERS} of each, a worker
- * holding publishers or subscribers, never both), everyone subscribed before
+ * its own, spread over workers (lib/bench/crew.ts, lib/bench/worker.ts: one
+ * per publisher and one per subscriber, up to 8 of each, a worker holding
+ * publishers or subscribers, never both), everyone subscribed before
  * anything is published, publishing until the message count, the duration
  * or Ctrl+C, then a bounded wait for what is still on its way, and the
  * figures. This thread starts the workers, watches their shared counters,
@@ -21,21 +21,23 @@ import type { Connection } from "../core/client.ts";
 import { CliError, ExitCode, type ExitCodeValue } from "../core/exit_codes.ts";
 import type { Reporter } from "../core/output.ts";
 import { delay } from "../core/timing.ts";
-import { classifyOutage, readSubscriberFacts, type SubscriberFacts } from "../pubsub/drop_cause.ts";
-import { BenchWorker } from "./bench_worker.ts";
-import { CLOCK_BYTES } from "./clock.ts";
+import { readSubscriberFacts, type SubscriberFacts } from "../pubsub/drop_cause.ts";
+import type { BenchWorker } from "./bench_worker.ts";
+import { type Crew, type CrewOptions, share, startCrew } from "./crew.ts";
 import { clusterWiring } from "./cluster_wiring.ts";
 import { processCpuMs, serverCpuMs } from "./cpu.ts";
 import { LatencyHistogram, type LatencySummary } from "./latency_histogram.ts";
 import type { Endpoint } from "../endpoint/endpoint.ts";
 import type { BenchMode } from "./modes.ts";
-import { omemKey, OmemSampler } from "./omem_sampler.ts";
-import { countAgainst, type TallyCounts } from "./tally.ts";
+import { clockError, type SubscriberResult, subscriberResults } from "./merge.ts";
+import { OmemSampler } from "./omem_sampler.ts";
 import { type ClusterLayout, singleWiring, type Wiring } from "./wiring.ts";
-import { Counters, type FromWorker, type InitMessage, type LegId, type RunShape } from "./worker_protocol.ts";
+import { Counters, type FromWorker, type LegId, type RunShape } from "./worker_protocol.ts";
 
 /** A message of one type from a worker. */
 type Said<T extends FromWorker["type"]> = Extract<FromWorker, { type: T }>;
+
+export type { SubscriberResult };
 
 /** What to run. */
 export interface BenchOptions {
@@ -69,18 +71,6 @@ export interface BenchOptions {
   onProgress?: (published: number, delivered: number, elapsedMs: number) => void;
   /** A test's fault: that worker throws this long after publishing starts. */
   crashWorker?: { role: "publishers" | "subscribers"; index: number; afterMs: number };
-}
-
-/** One subscriber's figures. */
-export interface SubscriberResult extends TallyCounts {
-  /** From its first message to its last, in ms. */
-  flowingMs: number;
-  /** The server closed its connection during the run. */
-  dropped: boolean;
-  /** …and that was for falling behind (its output buffer over the limit). */
-  fellBehind: boolean;
-  /** Its worker died: received and distinct messages are known, duplicates and order are not. */
-  died: boolean;
 }
 
 /** Who was busy during the run (from the start of publishing to the end of the drain). */
@@ -133,15 +123,6 @@ const QUIET_MS = 1000;
 const DRAIN_MAX_MS = 10_000;
 /** Progress every this many ms. */
 const PROGRESS_MS = 1000;
-/** The most workers of each role; beyond, a worker holds several publishers (or subscribers), dealt round-robin. */
-export const MAX_WORKERS = 8;
-
-/** A role's workers and the members each holds. */
-interface Crew {
-  workers: BenchWorker[];
-  members: number[][];
-}
-
 /**
  * Runs the benchmark.
  *
@@ -179,32 +160,22 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
   const dropped = new Map<number, { at: number; leg: LegId }>();
   const all: BenchWorker[] = [];
   const stopPublishing = () => pubs.workers.forEach((w) => w.post({ type: "stop" }));
-  const spawn = (role: "publishers" | "subscribers", w: number, members: number[]): BenchWorker => {
-    const base = { type: "init" as const, shape, counters: counters.shared, clock: new SharedArrayBuffer(CLOCK_BYTES) };
-    const crash = options.crashWorker?.role === role && options.crashWorker.index === w
-      ? { crashAfterMs: options.crashWorker.afterMs }
-      : {};
-    const init: InitMessage = role === "publishers"
-      ? { ...base, ...crash, role, members: members.map((id) => ({ id, plan: wiring.publisher(id) })) }
-      : { ...base, ...crash, role, members: members.map((index) => ({ index, legs: wiring.subscriber(index) })) };
-    const worker = new BenchWorker(`${role === "publishers" ? "publisher" : "subscriber"} worker ${w + 1}`, init, {
-      log: (text) => reporter.printer.writer.writeSync(new TextEncoder().encode(text)),
-      dropped: (m) => dropped.has(m.index) || dropped.set(m.index, { at: m.at, leg: m }),
-      died: stopPublishing,
-    });
-    all.push(worker);
-    return worker;
-  };
-  const crew = (role: "publishers" | "subscribers", n: number): Crew => {
-    const members = spread(n);
-    return { members, workers: members.map((m, w) => spawn(role, w, m)) };
+  const crewOptions: CrewOptions = {
+    wiring,
+    shape,
+    counters,
+    reporter,
+    dropped: (m) => dropped.has(m.index) || dropped.set(m.index, { at: m.at, leg: m }),
+    died: stopPublishing,
+    ...(options.crashWorker ? { crashWorker: options.crashWorker } : {}),
   };
   let pubs: Crew = { workers: [], members: [] };
   try {
     if (mode === "sharded") await requireSharded(nodes[0]!.cmd);
     const before = await readFacts(wiring);
-    const subs = crew("subscribers", S);
-    pubs = crew("publishers", P);
+    const subs = startCrew("subscribers", S, crewOptions);
+    pubs = startCrew("publishers", P, crewOptions);
+    all.push(...subs.workers, ...pubs.workers);
     const ready = await Promise.all(all.map((w) => w.next("ready")));
     ready.forEach((r, i) => {
       if (r?.failed) throw new CliError(r.failed.code as ExitCodeValue, r.failed.message);
@@ -273,28 +244,15 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     return {
       published: publishedCounts,
       publishingMs: firsts.length ? Math.max(...lasts) - Math.min(...firsts) : 0,
-      subscribers: Array.from({ length: S }, (_, s): SubscriberResult => {
-        const f = subFigures.get(s);
-        const drop = dropped.get(s);
-        const sample = drop?.leg.clientId === undefined
-          ? undefined
-          : sampler.last.get(omemKey(drop.leg.node, drop.leg.clientId));
-        const stallFor = s === 0 && options.stallMs ? { from: 0, ms: options.stallMs } : undefined;
-        const fellBehind = drop !== undefined &&
-          classifyOutage(before.get(drop.leg.node)!, after.get(drop.leg.node)!, {
-              at: drop.at,
-              ...(sample ? { sample } : {}),
-              ...(stallFor ? { stall: stallFor } : {}),
-            }).kind === "fell_behind";
-        const counts = f ? countAgainst(f.tally, publishedCounts) : deadCounts(counters, s, publishedCounts);
-        return {
-          ...counts,
-          flowingMs: f?.firstAt === undefined ? 0 : f.lastAt! - f.firstAt,
-          dropped: drop !== undefined,
-          fellBehind,
-          died: f === undefined,
-        };
-      }),
+      subscribers: subscriberResults({
+        counters,
+        published: publishedCounts,
+        figures: subFigures,
+        dropped,
+        facts: { before, after },
+        outputSamples: sampler.last,
+        ...(options.stallMs ? { stallMs: options.stallMs } : {}),
+      }, S),
       latency: latencies.summary(),
       peakOutputBytes: sampler.peak,
       serverCountedDrops,
@@ -336,20 +294,6 @@ async function deleteStreams(wiring: Wiring): Promise<void> {
   }));
 }
 
-/** `n` shared out among `parts`: the first ones get one more when it does not divide. */
-function share(n: number, parts: number): number[] {
-  return Array.from({ length: parts }, (_, i) => Math.floor(n / parts) + (i < n % parts ? 1 : 0));
-}
-
-/** `n` members dealt round-robin to at most {@linkcode MAX_WORKERS} workers: the members of each. */
-function spread(n: number): number[][] {
-  const workers = Math.min(n, MAX_WORKERS);
-  return Array.from(
-    { length: workers },
-    (_, w) => Array.from({ length: Math.ceil((n - w) / workers) }, (_, k) => w + k * workers),
-  );
-}
-
 /** The sum of `f(i)` for i below `n`. */
 function sum(n: number, f: (i: number) => number): number {
   let total = 0;
@@ -361,26 +305,6 @@ function sum(n: number, f: (i: number) => number): number {
 async function serversCpuMs(wiring: Wiring): Promise<number | undefined> {
   const each = await Promise.all(wiring.nodes.map(({ cmd }) => serverCpuMs(cmd.redis)));
   return each.some((ms) => ms === undefined) ? undefined : each.reduce((a, b) => a! + b!, 0);
-}
-
-/** The counts of a subscriber whose worker died, from the shared counters: what it received and how many distinct. */
-function deadCounts(counters: Counters, s: number, published: readonly number[]): TallyCounts {
-  const unique = counters.unique(s), received = counters.received(s);
-  const total = published.reduce((a, b) => a + b, 0);
-  return {
-    received,
-    unique,
-    lost: Math.max(0, total - unique),
-    duplicates: received - unique,
-    reordered: 0,
-    foreign: 0,
-  };
-}
-
-/** The largest clock error of any worker: its offset from the main thread plus half the trip, µs. */
-function clockError(workers: BenchWorker[]): number | undefined {
-  const errors = workers.flatMap((w) => w.clock ? [Math.abs(w.clock.offsetUs) + w.clock.tripUs / 2] : []);
-  return errors.length ? Math.max(...errors) : undefined;
 }
 
 /**

@@ -156,11 +156,18 @@ export async function run(): Promise<void> {
   const checks = await clockChecks();
   const offsets = checks.map((c) => Math.abs(c.offsetUs));
   const trips = checks.map((c) => c.tripUs);
+  const tight = checks.filter((c) => c.tripUs < 5);
   printTable(`one clock across threads: ${checks.length} checks of a worker against this thread (lib/bench/clock.ts)`, [
     { name: "|offset|, median", value: median(offsets), unit: "µs" },
     { name: "|offset|, largest", value: Math.max(...offsets), unit: "µs" },
     { name: "trip of the best round, median (offset known to half of it)", value: median(trips), unit: "µs" },
     { name: "trip of the best round, largest", value: Math.max(...trips), unit: "µs" },
+    { name: "checks whose best trip was under 5 µs", value: tight.length, unit: "" },
+    {
+      name: "…their largest |offset|",
+      value: tight.length ? Math.max(...tight.map((c) => Math.abs(c.offsetUs))) : NaN,
+      unit: "µs",
+    },
     {
       name: "bench.ts's own clock_error_us (largest of a run), median of the runs above",
       value: median([...one, ...two, ...paced].map((s) => s.clock_error_us ?? NaN)),
