@@ -6,8 +6,9 @@
  * (`publisher,seq,sentUs;`, the same text as `encodeStamp` in payload.ts) written
  * over the start of its padding. No string, no object per message: what a
  * publisher worker hands to its `PublishLane` with `publishEncoded`.
- * (Measured on the 2-core machine: 0.02–0.05 µs a message, where making each
- * payload and message object and encoding them took 0.3–0.45 µs.)
+ * Measured on the 2-core machine, a publisher worker's own CPU over 1,000,000
+ * messages: 0.19 µs a message, where a payload and a message object made for
+ * each and encoded by `PublishLane.publish` took 0.33.
  *
  * @module
  */
