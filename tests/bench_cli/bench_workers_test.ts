@@ -14,7 +14,7 @@ import { testServer } from "../harness.ts";
 
 const setup = { mode: "pubsub" as const, size: 64, channels: 1, rate: 2000 };
 
-/** A run of 1 publisher → 2 subscribers at 2,000 msg/s for up to 5 s, one worker told to fail after 600 ms. */
+/** A run of 1 publisher → 2 subscribers at 2,000 msg/s for up to 10 s, one worker told to fail after 600 ms. */
 async function runWithCrash(url: string, role: "publishers" | "subscribers", index: number) {
   const options = {
     endpoint: endpointFor({ cluster: false, url }),
@@ -22,8 +22,8 @@ async function runWithCrash(url: string, role: "publishers" | "subscribers", ind
     ...setup,
     publishers: 1,
     subscribers: 2,
-    messages: 10_000,
-    durationMs: 5000,
+    messages: 20_000,
+    durationMs: 10_000,
     signal: new AbortController().signal,
     crashWorker: { role, index, afterMs: 600 },
   };
@@ -41,9 +41,9 @@ Deno.test("runBench() reports a subscriber worker that dies, stops publishing an
   const { result, ms, summary } = await runWithCrash(server.url, "subscribers", 1);
   assert.equal(result.workerFailures.length, 1, result.workerFailures.join("\n"));
   assert.match(result.workerFailures[0]!, /subscriber worker 2 died: .*told to fail/);
-  assert.ok(ms < 4500, `publishing stopped when the worker died (the run took ${ms} ms): ${JSON.stringify(summary)}`);
+  assert.ok(ms < 8000, `publishing stopped when the worker died (the run took ${ms} ms): ${JSON.stringify(summary)}`);
   const published = result.published[0]!;
-  assert.ok(published > 0 && published < 10_000, `published ${published}`);
+  assert.ok(published > 0 && published < 20_000, `published ${published}`);
   const [alive, dead] = result.subscribers;
   assert.deepEqual([alive!.received, alive!.lost, alive!.died], [published, 0, false]);
   assert.equal(dead!.died, true);
@@ -60,9 +60,9 @@ Deno.test("runBench() reports a publisher worker that dies and counts what it ha
   const { result, ms } = await runWithCrash(server.url, "publishers", 0);
   assert.equal(result.workerFailures.length, 1);
   assert.match(result.workerFailures[0]!, /publisher worker 1 died/);
-  assert.ok(ms < 4500, `the run ended when the publisher died (it took ${ms} ms)`);
+  assert.ok(ms < 8000, `the run ended when the publisher died (it took ${ms} ms)`);
   const published = result.published[0]!;
-  assert.ok(published > 0 && published < 10_000, `published ${published}`);
+  assert.ok(published > 0 && published < 20_000, `published ${published}`);
   for (const s of result.subscribers) {
     assert.ok(s.received >= published, `a subscriber received ${s.received} of ${published} confirmed`);
     assert.deepEqual([s.lost, s.duplicates, s.reordered, s.died], [0, 0, 0, false]);
