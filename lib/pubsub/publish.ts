@@ -121,11 +121,6 @@ export interface SeriesOptions {
    * A series at full speed reports a million messages a second this way without making an object for each.
    */
   onBatch?: (first: number, batch: readonly Outgoing[], deliveries: readonly Delivery[]) => void;
-  /**
-   * At full speed, how many batches are out at once (default 2). More keep a server busy when the sender's thread
-   * and the server's wait for a core (bench.ts's publisher workers on a loaded machine).
-   */
-  inFlight?: number;
 }
 
 /** What {@linkcode publishSeries} did. */
@@ -222,15 +217,14 @@ export async function publishSeries(
       else if (at > performance.now()) await delay(at - performance.now(), signal);
     }
   } else {
-    const out: Promise<void>[] = [];
-    const most = Math.max(2, how.inFlight ?? 2);
+    let inFlight: Promise<void> = Promise.resolve();
     while (next <= count && !signal?.aborted) {
       const batch = sendBatch(Math.min(BATCH_SIZE, count - next + 1));
-      batch.catch(() => {}); // awaited below; this keeps a failure while an earlier batch is awaited from going unhandled
-      out.push(batch);
-      if (out.length >= most) await out.shift();
+      batch.catch(() => {}); // awaited below; this keeps a failure while the previous batch is awaited from going unhandled
+      await inFlight;
+      inFlight = batch;
     }
-    for (const batch of out) await batch;
+    await inFlight;
   }
   return result;
 }
