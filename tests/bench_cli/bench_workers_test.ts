@@ -93,3 +93,29 @@ Deno.test("runBench() measures the workers' clocks and everyone's CPU", async ()
   assert.ok(cpu.processMs > 0 && cpu.wallMs > 0);
   assert.ok(cpu.serverMs !== undefined && cpu.serverMs >= 0);
 });
+
+Deno.test("runBench() stopped (Ctrl+C) while its publisher workers publish ends at once with what was measured", async () => {
+  await using server = await testServer();
+  const stop = new AbortController();
+  const began = performance.now();
+  const result = await runBench({
+    endpoint: endpointFor({ cluster: false, url: server.url }),
+    reporter: new Reporter(nullWriter),
+    ...setup,
+    publishers: 1,
+    subscribers: 2,
+    messages: 40_000,
+    durationMs: 20_000,
+    signal: stop.signal,
+    // Progress comes once a second: stopped at the first that shows messages published.
+    onProgress: (published) => published > 0 && stop.abort(),
+  });
+  assert.ok(performance.now() - began < 15_000, "it stopped well before the 20 s the run would take");
+  assert.equal(result.stopped, true);
+  const published = result.published[0]!;
+  assert.ok(published > 0 && published < 40_000, `published ${published}`);
+  for (const s of result.subscribers) {
+    assert.deepEqual([s.received, s.lost, s.duplicates, s.reordered], [published, 0, 0, 0]);
+  }
+  assert.deepEqual(result.workerFailures, []);
+});
