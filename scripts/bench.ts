@@ -2,39 +2,28 @@
 /**
  * An end-to-end pub/sub benchmark: N publisher connections send stamped
  * messages (publisher id, sequence number, send time in µs) to M subscriber
- * connections, all in this one process; it reports the publish and delivery
- * rates, one-way latency percentiles (same machine, same clock), lost,
- * duplicated and reordered messages, subscribers the server dropped for
- * falling behind and the largest output buffer it held for one.
+ * connections, each publisher and subscriber in a worker thread of its own
+ * (lib/bench); it reports the publish and delivery rates, one-way latency
+ * percentiles (one clock, checked across the workers), lost, duplicated and
+ * reordered messages, subscribers the server dropped for falling behind, the
+ * largest output buffer it held for one, and the CPU the benchmark and the
+ * server used.
  *
  *   deno run -A scripts/bench.ts --url redis://127.0.0.1:6380 --pub 2 --sub 2 --msgs 200000
  *   deno run -A scripts/bench.ts --rate 1000 --duration 10s --json | jq .latency_ms
  *   deno run -A scripts/bench.ts --cluster --url redis://127.0.0.1:7000 --mode sharded --channels 3
  *
- * Exit codes: 0 done (also after Ctrl+C, with what was measured), 1 failed (the server lacks the mode, or a
- * publish failed: the figures are still printed),
+ * Exit codes: 0 done (also after Ctrl+C, with what was measured), 1 failed (the server lacks the mode, a
+ * publish failed or a worker died: the figures are still printed),
  * 2 bad usage (a non-loopback server, or a cluster with a non-loopback node, without --allow-remote), 3 cannot connect.
  *
  * @module
  */
 import { COMMON_OPTIONS, runScript, type ScriptSpec } from "../lib/core/cli.ts";
-import { redactUrl } from "../lib/core/config.ts";
-import { CLUSTER_OPTIONS, resolveTarget } from "../lib/cluster/target.ts";
-import { ExitCode, UsageError } from "../lib/core/exit_codes.ts";
-import { defaultIo, type Io, Printer, Reporter } from "../lib/core/output.ts";
+import { CLUSTER_OPTIONS } from "../lib/cluster/target.ts";
+import { defaultIo, type Io } from "../lib/core/output.ts";
 import { onShutdown } from "../lib/core/shutdown.ts";
-import { formatNumber } from "../lib/core/stats.ts";
-import {
-  BENCH_MODES,
-  type BenchMode,
-  csvReport,
-  isLoopback,
-  MIN_PAYLOAD_BYTES,
-  runBaseline,
-  runBench,
-  summarize,
-  textReport,
-} from "../lib/bench/mod.ts";
+import { benchCommand, MIN_PAYLOAD_BYTES, runBenchCommand } from "../lib/bench/mod.ts";
 
 const SPEC: ScriptSpec = {
   name: "bench.ts",
@@ -90,16 +79,13 @@ const SPEC: ScriptSpec = {
   ],
 };
 
-/** Hard limit on publishing time, whatever --msgs says. */
-const DEFAULT_LIMIT_MS = 5 * 60_000;
-
 /**
  * Runs the benchmark.
  *
  * @param args command-line arguments
  * @param io output streams
- * @returns 0 when it ran (also after Ctrl+C), 1 when the server lacks the mode or a publish failed, 2 on bad usage,
- *   3 cannot connect
+ * @returns 0 when it ran (also after Ctrl+C), 1 when the server lacks the mode, a publish failed or a worker died,
+ *   2 on bad usage, 3 cannot connect
  * @example
  * ```ts
  * import { main } from "./bench.ts";
@@ -111,75 +97,9 @@ const DEFAULT_LIMIT_MS = 5 * 60_000;
  */
 export function main(args: string[], io: Io = defaultIo()): Promise<number> {
   return runScript(SPEC, args, io, async (flags) => {
-    const target = resolveTarget(flags.list("url"), flags.boolean("cluster"));
-    const seeds = target.cluster ? target.urls : [target.url];
-    const allowRemote = flags.boolean("allow-remote");
-    for (const url of allowRemote ? [] : seeds.filter((u) => !isLoopback(u))) {
-      throw new UsageError(
-        `${redactUrl(url)} is not on this machine: bench.ts is a load generator and runs against loopback only.\n` +
-          "Give --allow-remote to load a remote server you own.",
-      );
-    }
-    const url = seeds[0]!;
-    if (target.cluster && flags.boolean("baseline")) {
-      throw new UsageError("--baseline runs redis-benchmark against one server: drop it with --cluster");
-    }
-    const mode = flags.string("mode") ?? "pubsub";
-    if (!(BENCH_MODES as readonly string[]).includes(mode)) {
-      throw new UsageError(`--mode must be one of ${BENCH_MODES.join(", ")}, got "${mode}"`);
-    }
-    if (flags.boolean("json") && flags.boolean("csv")) throw new UsageError("--json and --csv do not go together");
-    const durationFlag = flags.duration("duration");
-    if (durationFlag !== undefined && durationFlag <= 0) throw new UsageError("--duration must be more than 0");
-    const msgsFlag = flags.int("msgs", { min: 1, max: 1_000_000_000 });
-    const setup = {
-      mode: mode as BenchMode,
-      publishers: flags.int("pub", { min: 1, max: 1000 }) ?? 1,
-      subscribers: flags.int("sub", { min: 1, max: 1000 }) ?? 1,
-      size: flags.int("size", { min: MIN_PAYLOAD_BYTES, max: 64 * 1024 * 1024 }) ?? 64,
-      channels: flags.int("channels", { min: 1, max: 100_000 }) ?? 1,
-      rate: flags.number("rate", { min: 0, max: 10_000_000 }) ?? 0,
-    };
-    const messages = msgsFlag ?? (durationFlag !== undefined ? 1_000_000_000 : 100_000);
-    const stallMs = flags.duration("stall-sub");
-    const out = new Printer(io.stdout);
-    const err = new Printer(io.stderr);
-    const reporter = new Reporter(io.stderr);
+    const command = benchCommand(flags);
     using shutdown = onShutdown(io.signal);
-    const live = io.stderr.isTerminal();
-    const result = await runBench({
-      url,
-      ...(target.cluster ? { cluster: target.urls, allowRemote } : {}),
-      reporter,
-      ...setup,
-      messages,
-      durationMs: durationFlag ?? DEFAULT_LIMIT_MS,
-      ...(stallMs ? { stallMs } : {}),
-      signal: shutdown.signal,
-      ...(live
-        ? {
-          onProgress: (published: number, delivered: number, elapsed: number) =>
-            err.write(
-              `\r${(elapsed / 1000).toFixed(0)} s: ${formatNumber(published)} published, ` +
-                `${formatNumber(delivered)} delivered  `,
-            ),
-        }
-        : {}),
-    });
-    if (live) err.write("\r\x1b[K");
-    let baseline: number | undefined;
-    if (flags.boolean("baseline") && !shutdown.signal.aborted) {
-      const total = result.published.reduce((a, b) => a + b, 0);
-      const ran = await runBaseline(url, Math.max(total, 1), setup.size, shutdown.signal);
-      if ("rate" in ran) baseline = ran.rate;
-      else reporter.warn(`No baseline: ${ran.missing}.`);
-    }
-    if (result.publishError) reporter.error(`A publish failed: ${result.publishError}`);
-    const summary = summarize(setup, result, baseline);
-    if (flags.boolean("json")) out.event("summary", { ...summary });
-    else if (flags.boolean("csv")) { for (const line of csvReport(summary)) out.line(line); }
-    else for (const line of textReport(summary)) out.line(line);
-    return result.publishError ? ExitCode.Failure : ExitCode.Ok;
+    return await runBenchCommand(command, io, shutdown.signal);
   });
 }
 

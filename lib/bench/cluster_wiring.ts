@@ -16,10 +16,16 @@ import { mastersOf, parseClusterNodes, slotOf, type SlotOwners } from "../cluste
 import { Connection } from "../core/client.ts";
 import { redactUrl } from "../core/config.ts";
 import { UsageError } from "../core/exit_codes.ts";
-import type { SubscriberLeg } from "./bench_subscriber.ts";
 import { isLoopback } from "./loopback.ts";
 import type { BenchMode } from "./modes.ts";
-import type { ClusterLayout, Wiring, WiringOptions } from "./wiring.ts";
+import {
+  type ClusterLayout,
+  type ConnPlan,
+  type LegPlan,
+  refuseRemoteUrl,
+  type Wiring,
+  type WiringOptions,
+} from "./wiring.ts";
 
 /** How many suffixes to try for a name that lands on a given master (each master has about 1/N of the slots). */
 const NAME_TRIES = 10_000;
@@ -30,8 +36,6 @@ export interface ClusterWiringOptions extends WiringOptions {
   urls: string[];
   /** How messages travel. */
   mode: BenchMode;
-  /** Allow nodes that are not on loopback. */
-  allowRemote: boolean;
 }
 
 /**
@@ -94,6 +98,7 @@ export async function clusterWiring(options: ClusterWiringOptions): Promise<Wiri
   const { urls, reporter, signal, mode } = options;
   const seed = urls[0]!;
   if (!options.allowRemote) {
+    urls.forEach(refuseRemoteUrl);
     const probe = await Connection.open({ url: seed, reporter, reconnect: false, clusterNode: true, signal });
     try {
       const text = await probe.redis.cluster("NODES").then(String, () => "");
@@ -121,35 +126,24 @@ export async function clusterWiring(options: ClusterWiringOptions): Promise<Wiri
       publisherNodes: [],
       subscriberNodes: [],
     };
-    const openAll = async (nodes: string[]): Promise<Connection[]> => {
-      const conns: Connection[] = [];
-      try {
-        for (const node of nodes) conns.push(await open(node));
-      } catch (err) {
-        await Promise.all(conns.map((c) => c.close()));
-        throw err;
-      }
-      return conns;
-    };
+    const plan = (node: string): ConnPlan => ({ url: cluster.nodeUrl(node), node, clusterNode: true });
     return {
       names,
       nodes: masters.map((node, i) => ({ node, cmd: opened[i]! })),
       layout,
-      subscriber: async (index): Promise<SubscriberLeg[]> => {
+      subscriber: (index): LegPlan[] => {
         const nodes = perShard ? shardNodes : [masters[(index + 1) % masters.length]!];
-        const conns = await openAll(nodes);
         layout.subscriberNodes[index] = nodes;
-        return conns.map((conn, i) => ({
-          conn,
-          node: nodes[i]!,
-          names: perShard ? names.filter((_, k) => nameNodes[k] === nodes[i]) : names,
+        return nodes.map((node) => ({
+          ...plan(node),
+          names: perShard ? names.filter((_, k) => nameNodes[k] === node) : names,
         }));
       },
-      publisher: async (index) => {
+      publisher: (index) => {
         const nodes = perShard ? shardNodes : [masters[index % masters.length]!];
-        const conns = await openAll(nodes);
         layout.publisherNodes[index] = nodes;
-        return perShard ? { conns, nodes, route: nameNodes.map((n) => nodes.indexOf(n)) } : { conns, nodes };
+        const conns = nodes.map(plan);
+        return perShard ? { conns, route: nameNodes.map((n) => nodes.indexOf(n)) } : { conns };
       },
       close: async () => {
         await Promise.all(opened.map((c) => c.close()));

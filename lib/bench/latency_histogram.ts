@@ -53,11 +53,55 @@ export class LatencyHistogram {
    * @param us the latency in microseconds
    */
   record(us: number): void {
-    this.#h.recordValue(Math.min(HOUR_US, Math.max(1, Math.round(us))));
+    const v = Math.min(HOUR_US, Math.max(1, Math.round(us)));
+    // Messages of one batch read from one piece of a socket have the same latency: counted as a run, recorded once.
+    if (v === this.#runValue) this.#runCount++;
+    else {
+      this.#flush();
+      [this.#runValue, this.#runCount] = [v, 1];
+    }
+  }
+
+  #runValue = 0;
+  #runCount = 0;
+
+  #flush(): void {
+    if (this.#runCount > 0) this.#h.recordValueWithCount(this.#runValue, this.#runCount);
+    this.#runCount = 0;
+  }
+
+  /**
+   * The histogram as text (HdrHistogram's compressed base64), to send from the worker that recorded it.
+   *
+   * @returns the text
+   */
+  encode(): string {
+    this.#flush();
+    return hdr.encodeIntoCompressedBase64(this.#h);
+  }
+
+  /**
+   * Adds another histogram's latencies, as {@linkcode LatencyHistogram.encode} gave them.
+   *
+   * @param text the other histogram, encoded
+   * @example
+   * ```ts
+   * import { LatencyHistogram } from "./latency_histogram.ts";
+   * const [a, b] = [new LatencyHistogram(), new LatencyHistogram()];
+   * a.record(100);
+   * b.record(300);
+   * a.addEncoded(b.encode());
+   * console.assert(a.count === 2 && a.summary().max === 0.3);
+   * ```
+   */
+  addEncoded(text: string): void {
+    this.#flush();
+    this.#h.add(hdr.decodeFromCompressedBase64(text, 64, false));
   }
 
   /** How many latencies were recorded. */
   get count(): number {
+    this.#flush();
     return this.#h.totalCount;
   }
 
@@ -67,6 +111,7 @@ export class LatencyHistogram {
    * @returns the summary (all 0 when nothing was recorded)
    */
   summary(): LatencySummary {
+    this.#flush();
     // A percentile is the top of its bucket, which can be a little above the largest value recorded.
     const at = (p: number) =>
       this.#h.totalCount === 0 ? 0 : Math.min(this.#h.getValueAtPercentile(p), this.#h.maxValue) / 1000;

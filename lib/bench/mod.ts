@@ -6,6 +6,7 @@
  * @module
  */
 export { runBaseline } from "./baseline.ts";
+export { type BenchCommand, benchCommand, runBenchCommand } from "./command.ts";
 export { isLoopback } from "./loopback.ts";
 export { BENCH_MODES, type BenchMode } from "./modes.ts";
 export { MIN_PAYLOAD_BYTES } from "./payload.ts";

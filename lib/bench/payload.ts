@@ -76,3 +76,51 @@ export function decodeStamp(text: string): Stamp | undefined {
   }
   return { publisher, seq, sentUs };
 }
+
+/** Where {@linkcode readInt} stopped: the index after the byte that ended the number. */
+let readEnd = 0;
+
+/** Reads a non-negative decimal integer of `buf` from `at` up to the byte `stop` (before `end`); -1 when not one. */
+function readInt(buf: Uint8Array, at: number, end: number, stop: number): number {
+  let n = 0, i = at;
+  for (; i < end; i++) {
+    const c = buf[i]!;
+    if (c === stop) break;
+    if (c < 0x30 || c > 0x39) return -1;
+    n = n * 10 + (c - 0x30);
+  }
+  readEnd = i + 1;
+  return i === at || i === end ? -1 : n;
+}
+
+/**
+ * Reads a stamp back from the payload's bytes into `into`, without making a string or an object: what a subscriber
+ * reading ahead of ioredis's decoder does for every message.
+ *
+ * @param buf the payload (or bytes holding it)
+ * @param into where the stamp goes
+ * @param start where the payload starts in `buf`
+ * @param stop where it ends
+ * @returns false for a message that is not one of ours (`into` then holds nothing useful)
+ * @example
+ * ```ts
+ * import { encodeStamp, readStamp, type Stamp } from "./payload.ts";
+ * const stamp: Stamp = { publisher: 0, seq: 0, sentUs: 0 };
+ * const bytes = new TextEncoder().encode(encodeStamp(3, 1234, 40, 1_700_000_000_000_001));
+ * console.assert(readStamp(bytes, stamp) && stamp.seq === 1234 && stamp.sentUs === 1_700_000_000_000_001);
+ * console.assert(!readStamp(new TextEncoder().encode("hello"), stamp));
+ * ```
+ */
+export function readStamp(buf: Uint8Array, into: Stamp, start = 0, stop: number = buf.length): boolean {
+  const end = Math.min(stop, start + 41);
+  const publisher = readInt(buf, start, end, 0x2c);
+  if (publisher < 0) return false;
+  const seq = readInt(buf, readEnd, end, 0x2c);
+  if (seq < 0) return false;
+  const sentUs = readInt(buf, readEnd, end, 0x3b);
+  if (sentUs < 0) return false;
+  into.publisher = publisher;
+  into.seq = seq;
+  into.sentUs = sentUs;
+  return true;
+}

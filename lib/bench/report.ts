@@ -38,8 +38,8 @@ export interface BenchSummary extends BenchSetup {
   delivered: number;
   /** Sum of the subscribers' receive rates, null for too few. */
   delivered_rate: number | null;
-  /** Each subscriber. */
-  per_subscriber: { delivered: number; rate: number | null; lost: number; dropped: boolean }[];
+  /** Each subscriber (`died`: its worker died; duplicates and order of it unknown). */
+  per_subscriber: { delivered: number; rate: number | null; lost: number; dropped: boolean; died?: boolean }[];
   /** One-way latency percentiles in ms. */
   latency_ms: { p50: number; p90: number; p99: number; p99_9: number; max: number };
   /** Deliveries that never came: published × subscribers − distinct received. */
@@ -64,6 +64,26 @@ export interface BenchSummary extends BenchSetup {
   baseline_ratio?: number;
   /** On a cluster (`--cluster`): where the channels live and who connected where. */
   cluster?: ClusterSummary;
+  /** Who was busy, from the start of publishing to the end of the drain. */
+  cpu: CpuSummary;
+  /** How far apart two workers' clocks may be, µs (measured at the start); null when not measured. */
+  clock_error_us: number | null;
+  /** The workers that died, a line each (only when one did). */
+  worker_failures?: string[];
+}
+
+/** The CPU part of a {@linkcode BenchSummary}: µs per message and cores busy (CPU time / wall time). */
+export interface CpuSummary {
+  /** The benchmark process (every thread), per message published. */
+  bench_us_per_message: number | null;
+  /** …its cores busy. */
+  bench_cores: number;
+  /** Each worker's own thread: role, µs per message (published for a publisher worker, received for a subscriber one), cores busy. */
+  workers: { role: "publisher" | "subscriber"; us_per_message: number | null; cores: number }[];
+  /** The servers (INFO cpu, every node), per message published; null when INFO is refused. */
+  server_us_per_message: number | null;
+  /** …their cores busy; null when INFO is refused. */
+  server_cores: number | null;
 }
 
 /** The cluster part of a {@linkcode BenchSummary}. */
@@ -80,6 +100,30 @@ export interface ClusterSummary {
 
 /** Fewer messages than this give no rate. */
 const MIN_FOR_RATE = 100;
+
+const perMessage = (ms: number | undefined, count: number): number | null =>
+  ms === undefined || count < MIN_FOR_RATE ? null : Math.round((ms * 1000 * 1000) / count) / 1000;
+const cores = (ms: number, wallMs: number): number => wallMs > 0 ? Math.round((ms / wallMs) * 100) / 100 : 0;
+
+/** The CPU summary of a run. */
+function cpuSummary(result: BenchResult, published: number, delivered: number): CpuSummary {
+  const c = result.cpu;
+  const worker = (role: "publisher" | "subscriber", count: number) => (ms: number | undefined) => ({
+    role,
+    us_per_message: perMessage(ms, count),
+    cores: cores(ms ?? 0, c.wallMs),
+  });
+  return {
+    bench_us_per_message: perMessage(c.processMs, published),
+    bench_cores: cores(c.processMs, c.wallMs),
+    workers: [
+      ...c.publisherWorkersMs.map(worker("publisher", published / Math.max(1, c.publisherWorkersMs.length))),
+      ...c.subscriberWorkersMs.map(worker("subscriber", delivered / Math.max(1, c.subscriberWorkersMs.length))),
+    ],
+    server_us_per_message: perMessage(c.serverMs, published),
+    server_cores: c.serverMs === undefined ? null : cores(c.serverMs, c.wallMs),
+  };
+}
 
 const rate = (count: number, ms: number): number | null =>
   count < MIN_FOR_RATE || !(ms > 0) ? null : Math.round((count * 10_000) / ms) / 10;
@@ -100,7 +144,9 @@ export function summarize(setup: BenchSetup, result: BenchResult, baseline?: num
     rate: rate(s.received, s.flowingMs),
     lost: s.lost,
     dropped: s.dropped,
+    ...(s.died ? { died: true } : {}),
   }));
+  const delivered = subs.reduce((n, s) => n + s.received, 0);
   const publishRate = rate(published, result.publishingMs);
   const rates = perSub.map((s) => s.rate);
   const l = result.latency;
@@ -108,7 +154,7 @@ export function summarize(setup: BenchSetup, result: BenchResult, baseline?: num
     ...setup,
     published,
     publish_rate: publishRate,
-    delivered: subs.reduce((n, s) => n + s.received, 0),
+    delivered,
     delivered_rate: rates.some((r) => r === null) ? null : Math.round(rates.reduce((a, b) => a! + b!, 0)! * 10) / 10,
     per_subscriber: perSub,
     latency_ms: {
@@ -138,7 +184,32 @@ export function summarize(setup: BenchSetup, result: BenchResult, baseline?: num
         },
       }
       : {}),
+    cpu: cpuSummary(result, published, delivered),
+    clock_error_us: result.clockErrorUs === undefined ? null : Math.round(result.clockErrorUs * 10) / 10,
+    ...(result.workerFailures.length ? { worker_failures: result.workerFailures } : {}),
   };
+}
+
+/** The CPU lines of the text report: the benchmark's threads next to the server's, and the busiest of them. */
+function cpuLines(s: BenchSummary): string[] {
+  const c = s.cpu;
+  const us = (v: number | null) => v === null ? "—" : `${formatNumber(v, 2)} µs/msg`;
+  const side = (role: "publisher" | "subscriber", what: string) => {
+    const ws = c.workers.filter((w) => w.role === role);
+    const mean = ws.some((w) => w.us_per_message === null)
+      ? null
+      : Math.round((ws.reduce((a, w) => a + w.us_per_message!, 0) / ws.length) * 1000) / 1000;
+    return `${role}s ${us(mean)} ${what}, busiest ${Math.max(0, ...ws.map((w) => w.cores))} core`;
+  };
+  const threads: [string, number][] = c.workers.map((w, i) => [`${w.role} worker ${i + 1}`, w.cores]);
+  if (c.server_cores !== null) threads.push(["the server", c.server_cores]);
+  const [who, most] = threads.reduce((a, b) => (b[1] > a[1] ? b : a), ["—", 0]);
+  return [
+    `  cpu              bench ${us(c.bench_us_per_message)} published (${c.bench_cores} cores): ` +
+    `${side("publisher", "published")}; ${side("subscriber", "received")}`,
+    `                   server ${us(c.server_us_per_message)} published (${c.server_cores ?? "—"} cores); ` +
+    `busiest thread: ${who}, ${most} of a core (near 1: the limit)`,
+  ];
 }
 
 /** The channels per master, e.g. `127.0.0.1:7000: bench:x:0, bench:x:3`, at most 3 names a master. */
@@ -187,10 +258,11 @@ export function textReport(s: BenchSummary): string[] {
     `  delivered        ${n(s.delivered)} msg at ${n(s.delivered_rate)} msg/s in all`,
     ...s.per_subscriber.map((p, i) =>
       `    subscriber ${String(i + 1).padEnd(4)}${n(p.delivered)} msg at ${n(p.rate)} msg/s, ${n(p.lost)} lost` +
-      (p.dropped ? ", dropped by the server" : "")
+      (p.dropped ? ", dropped by the server" : "") + (p.died ? ", its worker died (duplicates, order unknown)" : "")
     ),
     `  latency          p50 ${ms(s.latency_ms.p50)}  p90 ${ms(s.latency_ms.p90)}  p99 ${ms(s.latency_ms.p99)}  ` +
-    `p99.9 ${ms(s.latency_ms.p99_9)}  max ${ms(s.latency_ms.max)}  (one way, send to receive, one clock)`,
+    `p99.9 ${ms(s.latency_ms.p99_9)}  max ${ms(s.latency_ms.max)}  (one way, send to receive, one clock` +
+    `${s.clock_error_us === null ? "" : `: workers within ${formatNumber(s.clock_error_us, 1)} µs`})`,
     `  lost             ${n(s.lost)}`,
     `  duplicates       ${n(s.duplicates)}`,
     `  reordered        ${n(s.reordered)}`,
@@ -200,6 +272,8 @@ export function textReport(s: BenchSummary): string[] {
       s.peak_output_bytes === null ? "— (CLIENT LIST refused)" : formatBytes(s.peak_output_bytes)
     } ` +
     "at most for one subscriber (sampled once a second)",
+    ...cpuLines(s),
+    ...(s.worker_failures ?? []).map((f) => `  failed           ${f}`),
   ];
   if (s.baseline_rate !== undefined) {
     lines.push(
@@ -239,6 +313,12 @@ export const CSV_COLUMNS = [
   "baseline_rate",
   "baseline_ratio",
   "cluster_masters",
+  "bench_us_per_message",
+  "bench_cores",
+  "server_us_per_message",
+  "server_cores",
+  "clock_error_us",
+  "worker_failures",
 ] as const;
 
 /**
@@ -257,6 +337,11 @@ export function csvReport(s: BenchSummary): string[] {
     p99_9_ms: l.p99_9,
     max_ms: l.max,
     cluster_masters: s.cluster?.masters.length,
+    bench_us_per_message: s.cpu.bench_us_per_message,
+    bench_cores: s.cpu.bench_cores,
+    server_us_per_message: s.cpu.server_us_per_message,
+    server_cores: s.cpu.server_cores,
+    worker_failures: s.worker_failures?.length,
   } as never;
   return [CSV_COLUMNS.join(","), CSV_COLUMNS.map((c) => row[c] ?? "").join(",")];
 }

@@ -27,6 +27,48 @@ export interface TallyCounts {
 }
 
 /**
+ * A {@linkcode Tally}'s figures as plain data, to send from the worker that counted them: the distinct messages
+ * per publisher, so that what was lost is known once every publisher says what it published.
+ */
+export interface TallySnapshot {
+  /** Messages received, duplicates included. */
+  received: number;
+  /** Distinct messages received, per publisher. */
+  unique: number[];
+  /** Extra copies. */
+  duplicates: number;
+  /** Out of order, per publisher and channel. */
+  reordered: number;
+  /** Not benchmark stamps. */
+  foreign: number;
+}
+
+/**
+ * A subscriber's counts against what each publisher confirmed it published.
+ *
+ * @param s what the subscriber counted
+ * @param published confirmed messages per publisher
+ * @returns the counts
+ * @example
+ * ```ts
+ * import { countAgainst } from "./tally.ts";
+ * const c = countAgainst({ received: 3, unique: [2, 1], duplicates: 0, reordered: 0, foreign: 0 }, [2, 3]);
+ * console.assert(c.lost === 2 && c.unique === 3);
+ * ```
+ */
+export function countAgainst(s: TallySnapshot, published: readonly number[]): TallyCounts {
+  const lost = published.reduce((sum, n, p) => sum + Math.max(0, n - (s.unique[p] ?? 0)), 0);
+  return {
+    received: s.received,
+    unique: s.unique.reduce((a, b) => a + b, 0),
+    lost,
+    duplicates: s.duplicates,
+    reordered: s.reordered,
+    foreign: s.foreign,
+  };
+}
+
+/**
  * Counts one subscriber's messages.
  *
  * @example
@@ -44,6 +86,7 @@ export class Tally {
   #highest: number[];
   readonly #channels: number;
   #received = 0;
+  #uniqueAll = 0;
   #duplicates = 0;
   #reordered = 0;
   #foreign = 0;
@@ -92,6 +135,7 @@ export class Tally {
     }
     bits[byte]! |= bit;
     this.#unique[p]!++;
+    this.#uniqueAll++;
     const lane = p * this.#channels + ((p + seq) % this.#channels);
     if (seq < this.#highest[lane]!) this.#reordered++;
     else this.#highest[lane] = seq;
@@ -110,12 +154,23 @@ export class Tally {
    * @returns the counts
    */
   counts(published: readonly number[]): TallyCounts {
-    const unique = this.#unique.reduce((a, b) => a + b, 0);
-    const lost = published.reduce((sum, n, p) => sum + Math.max(0, n - (this.#unique[p] ?? 0)), 0);
+    return countAgainst(this.snapshot(), published);
+  }
+
+  /** Distinct messages received so far, from every publisher. */
+  get unique(): number {
+    return this.#uniqueAll;
+  }
+
+  /**
+   * The figures as plain data.
+   *
+   * @returns a copy
+   */
+  snapshot(): TallySnapshot {
     return {
       received: this.#received,
-      unique,
-      lost,
+      unique: [...this.#unique],
       duplicates: this.#duplicates,
       reordered: this.#reordered,
       foreign: this.#foreign,

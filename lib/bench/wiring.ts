@@ -2,13 +2,16 @@
  * Who connects where in a benchmark run: on one server, every connection
  * goes to it; on a cluster ({@linkcode clusterWiring} in cluster_wiring.ts),
  * to the masters, as the mode needs. {@linkcode runBench} asks the wiring
- * for each subscriber's and publisher's connections and never cares which.
+ * where each subscriber's and publisher's connections go (plain data, for
+ * the worker that opens them) and never cares which.
  *
  * @module
  */
 import { Connection } from "../core/client.ts";
+import { redactUrl } from "../core/config.ts";
+import { UsageError } from "../core/exit_codes.ts";
 import type { Reporter } from "../core/output.ts";
-import type { SubscriberLeg } from "./bench_subscriber.ts";
+import { isLoopback } from "./loopback.ts";
 import { channelNames } from "./modes.ts";
 
 /** A node the run uses, with a command connection of its own (for CLIENT LIST, INFO, cleanup). */
@@ -19,12 +22,26 @@ export interface WiredNode {
   cmd: Connection;
 }
 
+/** Where one connection goes. */
+export interface ConnPlan {
+  /** The URL to open. */
+  url: string;
+  /** The node's name: `host:port` on a cluster, the redacted URL on one server. */
+  node: string;
+  /** A node of a cluster (its own connection to that node, as `Connection.open` takes it). */
+  clusterNode: boolean;
+}
+
+/** One connection of a subscriber: where it goes and the names it takes there. */
+export interface LegPlan extends ConnPlan {
+  /** The channels (or streams) it subscribes to (or reads) on that node. */
+  names: string[];
+}
+
 /** One publisher's connections: one, or one per node it sends to, and which sends to each name. */
-export interface PublisherWiring {
+export interface PublisherPlan {
   /** The connections. */
-  conns: Connection[];
-  /** The node of each connection. */
-  nodes: string[];
+  conns: ConnPlan[];
   /** For each of the run's names, the index in `conns` that sends to it (undefined: all on the first). */
   route?: number[];
 }
@@ -48,19 +65,19 @@ export interface Wiring {
   /** Every node with a command connection: the server, or every master. */
   nodes: WiredNode[];
   /**
-   * Opens one subscriber's connections.
+   * Where one subscriber's connections go.
    *
    * @param index the subscriber's index
    * @returns its connections, each with the names it takes
    */
-  subscriber(index: number): Promise<SubscriberLeg[]>;
+  subscriber(index: number): LegPlan[];
   /**
-   * Opens one publisher's connections.
+   * Where one publisher's connections go.
    *
    * @param index the publisher's index
    * @returns its connections
    */
-  publisher(index: number): Promise<PublisherWiring>;
+  publisher(index: number): PublisherPlan;
   /** The layout on a cluster (filled in as connections open), undefined on one server. */
   layout?: ClusterLayout;
   /** Closes the command connections (and the cluster client). */
@@ -77,6 +94,22 @@ export interface WiringOptions {
   run: string;
   /** How many channels (or streams). */
   channels: number;
+  /** Allow a server (or cluster nodes) not on loopback. */
+  allowRemote: boolean;
+}
+
+/**
+ * Refuses a server that is not on loopback, before anything connects (bench.ts is a load generator).
+ *
+ * @param url the server's (or a seed's) URL
+ * @throws {UsageError} naming it and `--allow-remote`
+ */
+export function refuseRemoteUrl(url: string): void {
+  if (isLoopback(url)) return;
+  throw new UsageError(
+    `${redactUrl(url)} is not on this machine: bench.ts is a load generator and runs against loopback only.\n` +
+      "Give --allow-remote to load a remote server you own.",
+  );
 }
 
 /**
@@ -89,16 +122,16 @@ export interface WiringOptions {
  */
 export async function singleWiring(url: string, options: WiringOptions): Promise<Wiring> {
   const { reporter, signal } = options;
+  if (!options.allowRemote) refuseRemoteUrl(url);
   const open = () => Connection.open({ url, reporter, reconnect: false, signal });
   const cmd = await open();
+  const names = channelNames(options.run, options.channels);
+  const plan: ConnPlan = { url, node: cmd.address, clusterNode: false };
   return {
-    names: channelNames(options.run, options.channels),
+    names,
     nodes: [{ node: cmd.address, cmd }],
-    subscriber: async () => {
-      const conn = await open();
-      return [{ conn, node: cmd.address, names: channelNames(options.run, options.channels) }];
-    },
-    publisher: async () => ({ conns: [await open()], nodes: [cmd.address] }),
+    subscriber: () => [{ ...plan, names }],
+    publisher: () => ({ conns: [plan] }),
     close: () => cmd.close(),
   };
 }

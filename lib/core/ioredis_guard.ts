@@ -443,6 +443,9 @@ interface HookedSocket {
  * relies on, nothing is read ahead: ioredis decodes every message itself.
  *
  * @param redis a client that will subscribe (connected or not)
+ * @param direct where the messages go instead of being emitted on the client (no `messageBuffer` events: what a
+ *   counter that needs the bytes only saves, e.g. bench.ts's subscribers); still only while subscribed, and a sink
+ *   that throws gives the socket up as a listener would
  * @returns how to stop it on later sockets, and what it saw
  * @example
  * ```ts ignore
@@ -451,7 +454,7 @@ interface HookedSocket {
  * conn.redis.on("close", () => console.log(readAhead.unfinished())); // > 0: a reply cut short
  * ```
  */
-export function readPushesAhead(redis: Redis): ReadAhead {
+export function readPushesAhead(redis: Redis, direct?: MessageSink): ReadAhead {
   let cutter: PushCutter | undefined;
   let taken = 0;
   const install = () => {
@@ -461,7 +464,10 @@ export function readPushesAhead(redis: Redis): ReadAhead {
     if (!canReadAhead(redis)) return; // ioredis reads it all
     const stream = redis.stream as unknown as HookedSocket;
     const emit = stream.emit;
-    const own = new PushCutter(messageSink(redis, () => own.halt()), (bytes) => emit.call(stream, "data", bytes));
+    const own = new PushCutter(
+      messageSink(redis, () => own.halt(), direct),
+      (bytes) => emit.call(stream, "data", bytes),
+    );
     stream[READ_AHEAD] = cutter = own;
     stream.emit = function (this: unknown, event: string | symbol, ...args: unknown[]): boolean {
       if (event !== "data") return emit.call(this, event, ...args);
@@ -481,9 +487,10 @@ export function readPushesAhead(redis: Redis): ReadAhead {
 
 /**
  * Emits each message on the client as ioredis's DataHandler does (nothing while the connection is not subscribed, as
- * there). A listener that throws gives the socket up, as the guarded dispatch does: `halt` stops the cutter.
+ * there), or hands it to `direct`. A listener that throws gives the socket up, as the guarded dispatch does: `halt`
+ * stops the cutter.
  */
-function messageSink(redis: Redis, halt: () => void): MessageSink {
+function messageSink(redis: Redis, halt: () => void, direct?: MessageSink): MessageSink {
   const safely = (emit: () => void) => {
     if (!subscribedNow(redis)) return;
     try {
@@ -494,6 +501,17 @@ function messageSink(redis: Redis, halt: () => void): MessageSink {
       redis.recoverFromFatalError(fault, fault, { offlineQueue: false });
     }
   };
+  if (direct) {
+    const payload = direct.payload;
+    return {
+      message: (channel, bytes) => safely(() => direct.message(channel, bytes)),
+      pmessage: (pattern, channel, bytes) => safely(() => direct.pmessage(pattern, channel, bytes)),
+      smessage: (channel, bytes) => safely(() => direct.smessage(channel, bytes)),
+      ...(payload
+        ? { payload: (buf: Uint8Array, start: number, end: number) => safely(() => payload(buf, start, end)) }
+        : {}),
+    };
+  }
   const listened = (event: string) => redis.listenerCount(event) > 0;
   return {
     message: (channel: Buffer, payload: Buffer) =>

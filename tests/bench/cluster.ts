@@ -20,6 +20,7 @@ import { LocalCluster } from "../../lib/cluster/local_cluster.ts";
 import { LocalServer } from "../../lib/core/local_server.ts";
 import { nullWriter, Reporter } from "../../lib/core/output.ts";
 import { runBench } from "../../lib/bench/run.ts";
+import { endpointFor } from "../../lib/endpoint/endpoint.ts";
 import { withClient } from "../harness.ts";
 import { median, onPath, printTable, type Row, runCommand, runRatios, serverCpuUs } from "./bench_kit.ts";
 
@@ -91,8 +92,7 @@ async function measure(s: Series, reporter: Reporter): Promise<void> {
   const ports = before.flatMap((c) => c.busPort ?? []);
   const bytesBefore = await busBytesSent(ports);
   const result = await runBench({
-    url: s.urls[0]!,
-    ...(s.cluster ? { cluster: [s.urls[0]!] } : {}),
+    endpoint: endpointFor(s.cluster ? { cluster: true, urls: [s.urls[0]!] } : { cluster: false, url: s.urls[0]! }),
     reporter,
     publishers: PUBLISHERS,
     subscribers: SUBSCRIBERS,

@@ -7,6 +7,10 @@
  */
 const BENCHMARKS: Record<string, [about: string, load: () => Promise<{ run: () => Promise<void> }>]> = {
   pubsub: ["publisher.ts → subscriber.ts next to redis-benchmark; what receiving costs", () => import("./pubsub.ts")],
+  goals: [
+    "bench.ts next to redis-benchmark and the two-process pair (issue 24's goals); its clock across threads",
+    () => import("./bench_goals.ts"),
+  ],
   handshake: ["keyspace_writer ↔ keyspace_listener round trip next to PING", () => import("./handshake.ts")],
   event_processor: ["events handled next to a bare ioredis subscriber", () => import("./event_processor.ts")],
   kv_updater: ["updates persisted next to one awaited SET per message", () => import("./kv_updater.ts")],

@@ -59,7 +59,8 @@ const RECEIVERS: [string, Receiver][] = [
   ]],
 ];
 
-async function redisBenchmark(port: number): Promise<number> {
+/** `redis-benchmark -P 64 -n 1,000,000 publish` with a `redis-cli` subscriber attached: the ceiling, msg/s. */
+export async function redisBenchmark(port: number): Promise<number> {
   const subscriber = new Deno.Command("redis-cli", {
     args: ["-p", String(port), "subscribe", "bench:rb"],
     stdout: "null",
@@ -94,7 +95,8 @@ const subscriberArgs = (url: string, channel: string, count: number) => [
   ...["--url", url, channel, "--quiet", "--json", "--count", String(count), "--timeout", "10s"],
 ];
 
-interface PairRun {
+/** What a pair run measured. */
+export interface PairRun {
   received: number;
   subRate: number;
   pubRate: number;
@@ -102,7 +104,7 @@ interface PairRun {
 }
 
 /** publisher.ts --repeat → subscriber.ts --quiet; with `sampleMs`, the subscriber's RSS sampled that often. */
-async function ourPair(url: string, channel: string, count: number, sampleMs?: number): Promise<PairRun> {
+export async function ourPair(url: string, channel: string, count: number, sampleMs?: number): Promise<PairRun> {
   await using sub = new ScriptProcess("subscriber.ts", subscriberArgs(url, channel, count));
   await sub.out.waitFor(/"event":"subscribe"/, 20_000);
   const rss = sampleMs ? sampleRss(sub.pid, sampleMs) : undefined;
@@ -161,7 +163,7 @@ function epochMicros(time: string): number {
 }
 
 /** One-way latencies (ms) of publisher.ts --rate 1000 → subscriber.ts --json: `time` of each message minus its `{{ts}}`. */
-async function pairLatencies(url: string, channel: string): Promise<number[]> {
+export async function pairLatencies(url: string, channel: string): Promise<number[]> {
   await using sub = new ScriptProcess("subscriber.ts", [
     ...["--url", url, channel, "--json", "--count", String(LATENCY_MESSAGES), "--timeout", "10s"],
   ]);

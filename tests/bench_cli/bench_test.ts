@@ -53,9 +53,14 @@ Deno.test("bench.ts counts a run of a known size exactly: nothing lost, duplicat
 ownServerTest("bench.ts reports exactly the loss of a subscriber the server drops for falling behind", async () => {
   await using server = await testServer({ own: true });
   await using redis = testClient(server.url);
-  await redis.config("SET", "client-output-buffer-limit", "pubsub 64kb 32kb 1");
-  // 40 MB while the first subscriber reads nothing for 3 s: far past what the sockets hold, so the server drops it.
-  const args = ["--url", server.url, "--sub", "2", "--size", "1024", "--msgs", "40000", "--stall-sub", "3s"];
+  await redis.config("SET", "client-output-buffer-limit", "pubsub 1mb 512kb 1");
+  // 10 MB a second while the first subscriber reads nothing for 3 s: far past what the sockets hold and the limit, so
+  // the server drops it; paced, so that the other one, reading, keeps up even with the machine busy (the publisher,
+  // in a worker of its own, would otherwise outrun any subscriber past a limit this small).
+  const args = [
+    ...["--url", server.url, "--sub", "2", "--size", "1024", "--msgs", "40000", "--rate", "10000"],
+    ...["--stall-sub", "3s"],
+  ];
   const { code, summary, err } = await bench(args);
   assert.equal(code, ExitCode.Ok, err);
   assert.equal(summary.published, 40_000);

@@ -91,3 +91,25 @@ Deno.test("what a socket left unfinished is known: a reply cut short at its clos
   cutter.feed(Buffer.from(":2\r\n?what\r\n"));
   assert.equal(cutter.unfinished(), undefined);
 });
+
+Deno.test("PushCutter gives a sink with payload() where each payload lies, of every kind, and no views", () => {
+  const got: string[] = [];
+  const handed: string[] = [];
+  const unused = () => assert.fail("payload() takes every message");
+  const cutter = new PushCutter({
+    message: unused,
+    pmessage: unused,
+    smessage: unused,
+    payload: (buf, start, end) => got.push(Buffer.from(buf.subarray(start, end)).toString("hex")),
+  }, (bytes) => handed.push(Buffer.from(bytes).toString("latin1")));
+  const wire = Buffer.concat([
+    push("message", "a", "one"),
+    Buffer.from(":1\r\n"),
+    push("pmessage", "a*", "ab", binary),
+    push("smessage", "s", "three"),
+  ]);
+  for (let i = 0; i < wire.length; i += 5) cutter.feed(wire.subarray(i, i + 5));
+  assert.deepEqual(got, [hex("one"), hex(binary), hex("three")]);
+  assert.equal(handed.join(""), ":1\r\n");
+  assert.equal(cutter.taken, 3);
+});
