@@ -34,7 +34,7 @@ export class TaskPool<T> {
   readonly #run: (item: T) => void | Promise<void>;
   readonly #concurrency: number;
   readonly #maxQueued: number;
-  #queue: T[] = [];
+  #queue: (T | undefined)[] = [];
   #queueHead = 0;
   #active = 0;
   #pumping = false;
@@ -129,7 +129,7 @@ export class TaskPool<T> {
     try {
       while (this.#active < this.#concurrency && this.queued > 0) {
         const next = this.#queue[this.#queueHead]!;
-        this.#queue[this.#queueHead++] = undefined as unknown as T;
+        this.#queue[this.#queueHead++] = undefined; // released to the collector
         if (this.#queueHead > 1024 && this.#queueHead * 2 > this.#queue.length) {
           this.#queue = this.#queue.slice(this.#queueHead);
           this.#queueHead = 0;

@@ -66,7 +66,7 @@ export class SseClient {
   closed = false;
   /** When the connection last took a chunk (`performance.now()`). */
   lastTakenAt: number = performance.now();
-  #chunks: Uint8Array[] = [];
+  #chunks: (Uint8Array | undefined)[] = [];
   #head = 0;
   #queued = 0;
   #ending = false;
@@ -146,7 +146,7 @@ export class SseClient {
     }
     if (this.#head < this.#chunks.length) {
       const chunk = this.#chunks[this.#head]!;
-      this.#chunks[this.#head++] = undefined as unknown as Uint8Array;
+      this.#chunks[this.#head++] = undefined; // released to the collector
       if (this.#head === this.#chunks.length) {
         this.#chunks = [];
         this.#head = 0;
