@@ -20,7 +20,7 @@ import { endpointFor } from "../lib/endpoint/mod.ts";
 import { onShutdown } from "../lib/core/shutdown.ts";
 import { ListenLimits } from "../lib/pubsub/listen_limits.ts";
 import { recoverAround } from "../lib/recover/recovering_subscriber.ts";
-import { messagePrinter, printConfirmation, printSubscriberSummary } from "../lib/pubsub/subscriber_output.ts";
+import { messagePrinter, printConfirmation, printSubscriberSummary } from "../lib/pubsub_run/subscriber_output.ts";
 
 const SPEC: ScriptSpec = {
   name: "subscriber.ts",

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { Redis, type RedisOptions } from "ioredis";
+import { Redis, type RedisCommander, type RedisOptions } from "ioredis";
 import { redactUrl, scrubSecret } from "./config.ts";
 import { CliError, ExitCode } from "./exit_codes.ts";
 import type { Reporter } from "./output.ts";
@@ -20,6 +20,13 @@ import { diagnose, type FailureFacts, spokeFirst, TLS_PORT } from "./server_faul
 import { ABORTED, delay, unlessAborted, withTimeout } from "./timing.ts";
 import { currentTls } from "./tls.ts";
 import { greeting, speaksTls } from "./tls_probe.ts";
+
+/**
+ * The commands a script sends: those of one ioredis connection, which a
+ * cluster client routes by slot. Both `Redis` and `Cluster` are this type;
+ * lib/endpoint's links hand it out.
+ */
+export type Commands = RedisCommander<{ type: "default"; mapping: "resp2" }> & Pick<Redis, "pipeline" | "multi">;
 
 /** How a {@linkcode Connection} behaves. */
 export interface ConnectionOptions {

@@ -5,15 +5,12 @@
  *
  * @module
  */
-import type { Cluster, Redis, RedisCommander } from "ioredis";
+import type { Cluster, Redis } from "ioredis";
+import type { Commands } from "../core/client.ts";
 import type { Reporter } from "../core/output.ts";
 import type { Closable, LinkedNode, NodeHooks, NodeLinkOptions, NodeSet } from "./node_set.ts";
 
-/**
- * The commands a link sends: those of one ioredis connection, which a
- * cluster client routes by slot. Both `Redis` and `Cluster` are this type.
- */
-export type Commands = RedisCommander<{ type: "default"; mapping: "resp2" }> & Pick<Redis, "pipeline" | "multi">;
+export type { Commands };
 
 /** How a {@linkcode Link} behaves. */
 export interface LinkOptions {

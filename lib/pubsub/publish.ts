@@ -6,7 +6,7 @@
  */
 import { Buffer } from "node:buffer";
 import { preciseNow } from "../core/json_event.ts";
-import type { Commands } from "../endpoint/link.ts";
+import type { Commands } from "../core/client.ts";
 import { delay, waitUntil } from "../core/timing.ts";
 
 /** One message to publish. */

@@ -15,7 +15,7 @@ import type { Endpoint } from "../endpoint/endpoint.ts";
 import type { Link } from "../endpoint/link.ts";
 import type { Subscriber } from "../endpoint/subscriber.ts";
 import type { Confirmation, PubSubMessage, Subscription } from "../pubsub/subscribe.ts";
-import type { RecoverySummary } from "../pubsub/subscriber_output.ts";
+import type { RecoverySummary } from "../pubsub_run/subscriber_output.ts";
 import { openEnvelope } from "./history.ts";
 import { historyExists, readMeta, readRange } from "./history_reader.ts";
 import { ChannelRecovery, type HistorySource, type Loss, type LossReason } from "./recovery.ts";

@@ -6,9 +6,9 @@
  */
 import type { CliError } from "../core/exit_codes.ts";
 import type { Link } from "../endpoint/link.ts";
-import { type BatchSender, publishSender, type SeriesResult } from "./publish.ts";
-import { PublishLane } from "./publish_lane.ts";
-import { noShardedPubSub, shardedUnsupported, spublishSender } from "./sharded.ts";
+import { type BatchSender, publishSender, type SeriesResult } from "../pubsub/publish.ts";
+import { PublishLane } from "../pubsub/publish_lane.ts";
+import { noShardedPubSub, shardedUnsupported, spublishSender } from "../pubsub/sharded.ts";
 
 /** What a route that sends a batch again after an outage did about it, for the summary. */
 export interface ResendReport {

@@ -10,14 +10,14 @@ import type { Printer, Reporter } from "../core/output.ts";
 import { formatNumber } from "../core/stats.ts";
 import { delay } from "../core/timing.ts";
 import type { Link } from "../endpoint/link.ts";
-import { demoMessages } from "./demo_messages.ts";
-import { compileTemplate } from "./message_template.ts";
+import { demoMessages } from "../pubsub/demo_messages.ts";
+import { compileTemplate } from "../pubsub/message_template.ts";
 import { OutageWait } from "./outage_wait.ts";
-import { type Delivery, type Outgoing, type Published, publishSeries } from "./publish.ts";
+import { type Delivery, type Outgoing, type Published, publishSeries } from "../pubsub/publish.ts";
 import type { PublishRoute } from "./publish_route.ts";
 import { PublishTally } from "./publish_tally.ts";
-import { printPublished, warnUnheard } from "./published_output.ts";
-import { readLines } from "./stdin_lines.ts";
+import { printPublished, warnUnheard } from "../pubsub/published_output.ts";
+import { readLines } from "../pubsub/stdin_lines.ts";
 
 /** What publisher.ts publishes. */
 export type PublishMode =

@@ -7,7 +7,7 @@
 import { flowRate, toSeconds } from "../core/json_event.ts";
 import type { Printer, Reporter } from "../core/output.ts";
 import { formatNumber, MessageCounter } from "../core/stats.ts";
-import type { Delivery, Outgoing, Published, SeriesResult } from "./publish.ts";
+import type { Delivery, Outgoing, Published, SeriesResult } from "../pubsub/publish.ts";
 import type { PublishRoute } from "./publish_route.ts";
 
 /**

@@ -9,7 +9,7 @@ import { flowRate, preciseNow, toSeconds } from "../core/json_event.ts";
 import { clock, escapeControl, type Printer, showPayload } from "../core/output.ts";
 import { formatNumber, type MessageCounter } from "../core/stats.ts";
 import type { Subscriber } from "../endpoint/subscriber.ts";
-import type { Confirmation, PubSubMessage } from "./subscribe.ts";
+import type { Confirmation, PubSubMessage } from "../pubsub/subscribe.ts";
 
 /** What a subscriber that recovers missed messages adds to the summary (lib/recover's RecoveringSubscriber). */
 export interface RecoverySummary {
