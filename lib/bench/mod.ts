@@ -5,10 +5,25 @@
  *
  * @module
  */
-export { runBaseline } from "./baseline.ts";
-export { type BenchCommand, benchCommand, runBenchCommand } from "./command.ts";
-export { isLoopback } from "./loopback.ts";
-export { BENCH_MODES, type BenchMode } from "./modes.ts";
-export { MIN_PAYLOAD_BYTES } from "./payload.ts";
-export { type BenchSetup, type BenchSummary, csvReport, summarize, textReport } from "./report.ts";
-export { type BenchOptions, type BenchResult, runBench } from "./run.ts";
+export * from "./baseline.ts";
+export * from "./bench_publisher.ts";
+export * from "./bench_subscriber.ts";
+export * from "./bench_worker.ts";
+export * from "./clock.ts";
+export * from "./cluster_wiring.ts";
+export * from "./command.ts";
+export * from "./cpu.ts";
+export * from "./crew.ts";
+export * from "./latency_histogram.ts";
+export * from "./loopback.ts";
+export * from "./merge.ts";
+export * from "./modes.ts";
+export * from "./omem_sampler.ts";
+export * from "./payload.ts";
+export * from "./report.ts";
+export * from "./run.ts";
+export * from "./stamp_batch.ts";
+export * from "./tally.ts";
+export * from "./wiring.ts";
+export * from "./worker.ts";
+export * from "./worker_protocol.ts";

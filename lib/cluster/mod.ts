@@ -6,6 +6,8 @@
  * @module
  */
 export * from "./cluster_connection.ts";
+export * from "./failover_retry.ts";
 export * from "./local_cluster.ts";
+export * from "./per_master.ts";
 export * from "./target.ts";
 export * from "./topology.ts";

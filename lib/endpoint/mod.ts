@@ -5,7 +5,13 @@
  *
  * @module
  */
+export * from "./cluster_endpoint.ts";
+export * from "./cluster_link.ts";
+export * from "./cluster_subscriber.ts";
 export * from "./endpoint.ts";
 export * from "./link.ts";
-export * from "./subscriber.ts";
+export * from "./master_set.ts";
 export * from "./node_set.ts";
+export * from "./server_endpoint.ts";
+export * from "./server_link.ts";
+export * from "./subscriber.ts";

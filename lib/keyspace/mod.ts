@@ -8,6 +8,7 @@
  */
 export * from "./channels.ts";
 export * from "./event_queue.ts";
+export * from "./existing_server.ts";
 export * from "./handshake.ts";
 export * from "./key_view.ts";
 export * from "./listen.ts";

@@ -14,6 +14,7 @@ export * from "./feed.ts";
 export * from "./kv_stream.ts";
 export * from "./live_page.ts";
 export * from "./message.ts";
+export * from "./python_json.ts";
 export * from "./server_sink.ts";
 export * from "./sink.ts";
 export * from "./stats.ts";

@@ -7,12 +7,12 @@
  *
  * @module
  */
+export * from "./event_loop_delay.ts";
 export * from "./flags.ts";
 export * from "./label_cap.ts";
 export * from "./ops.ts";
+export * from "./probe.ts";
 export * from "./readiness.ts";
 export * from "./registry.ts";
 export * from "./server.ts";
 export * from "./service_metrics.ts";
-export * from "./event_loop_delay.ts";
-export * from "./probe.ts";

@@ -7,6 +7,7 @@
  *
  * @module
  */
+export * from "./backlog_probe.ts";
 export * from "./backlog_watch.ts";
 export * from "./demo_messages.ts";
 export * from "./drop_cause.ts";

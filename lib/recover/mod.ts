@@ -7,6 +7,6 @@
 export * from "./history.ts";
 export * from "./history_publisher.ts";
 export * from "./history_reader.ts";
-export * from "./recovery.ts";
 export * from "./recovering_subscriber.ts";
+export * from "./recovery.ts";
 export * from "./tee.ts";

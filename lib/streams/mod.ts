@@ -8,19 +8,19 @@
  *
  * @module
  */
-export * from "./entry.ts";
-export * from "./schema.ts";
-export * from "./append.ts";
-export * from "./idempotent_append.ts";
-export * from "./append_route.ts";
-export * from "./groups.ts";
-export * from "./reader.ts";
-export * from "./dead_letters.ts";
-export * from "./dead_letter_commands.ts";
-export * from "./stream_commands.ts";
-export * from "./lane_reader.ts";
-export * from "./claimer.ts";
 export * from "./ack_batcher.ts";
+export * from "./append.ts";
+export * from "./append_route.ts";
+export * from "./claimer.ts";
+export * from "./dead_letter_commands.ts";
 export * from "./dead_letter_move.ts";
+export * from "./dead_letters.ts";
+export * from "./entry.ts";
+export * from "./groups.ts";
+export * from "./idempotent_append.ts";
+export * from "./lane_reader.ts";
+export * from "./reader.ts";
 export * from "./reread.ts";
+export * from "./schema.ts";
+export * from "./stream_commands.ts";
 export * from "./tail.ts";
