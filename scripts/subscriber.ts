@@ -20,6 +20,7 @@ import { endpointFor } from "../lib/endpoint/mod.ts";
 import { onShutdown } from "../lib/core/shutdown.ts";
 import { ListenLimits } from "../lib/pubsub/listen_limits.ts";
 import { messagePrinter, printConfirmation, printSubscriberSummary } from "../lib/pubsub/subscriber_output.ts";
+import { METRICS_OPTIONS, startOps } from "../lib/ops/mod.ts";
 
 const SPEC: ScriptSpec = {
   name: "subscriber.ts",
@@ -51,6 +52,7 @@ const SPEC: ScriptSpec = {
     quiet: { type: "boolean", short: "q", help: "show a live count and rate instead of each message" },
     ...COMMON_OPTIONS,
     ...CLUSTER_OPTIONS,
+    ...METRICS_OPTIONS,
   },
   examples: [
     "deno run -A scripts/subscriber.ts                      # lab 1: system_notifications, chat:general, alerts:*",
@@ -98,6 +100,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     const status = new Reporter(io.stderr);
 
     using shutdown = onShutdown(io.signal);
+    await using ops = startOps(flags, { log: status, signal: shutdown.signal, starting: "connecting" });
     const target = resolveTarget(flags.list("url"), flags.boolean("cluster"));
     const conn = await endpointFor(target).subscriber({
       reporter: status,
@@ -111,10 +114,15 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     let fatal: CliError | undefined;
     try {
       const print = messagePrinter(out, json);
+      const { received, handled } = ops.metrics;
       const stopListening = conn.listen((m) => {
-        if (limits.take(m.channel) && !quiet) print(m);
+        received.inc(m.channel);
+        if (!limits.take(m.channel)) return;
+        if (!quiet) print(m);
+        handled.inc(m.channel);
       });
       await conn.subscribe(subscriptions, (c) => printConfirmation(out, c, json));
+      ops.readiness.started();
       status.info(`Listening on ${conn.address}. Press Ctrl+C to stop.`);
       using _progress = quiet ? liveProgress(status.printer, limits.counter) : undefined;
       fatal = await Promise.race([shutdown.requested, limits.reached(), conn.failed]) ?? undefined;

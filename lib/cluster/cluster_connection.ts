@@ -8,6 +8,7 @@
  */
 import { Cluster, type ClusterOptions, type Redis, type RedisOptions } from "ioredis";
 import { Connection, tlsOptions } from "../core/client.ts";
+import { announceClosed, announceOpened, type WatchedConnection } from "../core/connection_watch.ts";
 import { redactUrl, scrubSecret } from "../core/config.ts";
 import { CliError, ExitCode } from "../core/exit_codes.ts";
 import { unreadableReply } from "../core/server_faults.ts";
@@ -81,6 +82,8 @@ export class ClusterConnection {
   readonly #lostNodes = new Map<string, number>();
   readonly #listeners = new Set<(owners: SlotOwners) => void>();
   #unrouteWarnings: () => void;
+  /** What the watchers of connections see, from the first connect until the close. */
+  #watched: WatchedConnection | undefined;
 
   private constructor(private readonly options: ClusterConnectionOptions) {
     guardIoredis(); // a reply ioredis fails on drops that node's connection instead of ending the process
@@ -135,7 +138,30 @@ export class ClusterConnection {
   static async open(options: ClusterConnectionOptions): Promise<ClusterConnection> {
     const conn = new ClusterConnection(options);
     await conn.#connect();
+    announceOpened(conn.#watched = conn.#watchedView());
     return conn;
+  }
+
+  /** Its view for the watchers of connections: not ready while a node is lost or a slot unserved. */
+  #watchedView(): WatchedConnection {
+    const trouble = (): string | undefined => {
+      const lost = [...this.#downSince.keys()];
+      if (lost.length > 0) return `cluster node ${lost.join(", ")} of ${this.address} is lost`;
+      return this.ready ? undefined : `${this.address} is not ready (${this.cluster.status})`;
+    };
+    const [outages, downMs] = [() => this.outages, () => this.downMs];
+    return {
+      role: "cluster",
+      get trouble() {
+        return trouble();
+      },
+      get outages() {
+        return outages();
+      },
+      get downMs() {
+        return downMs();
+      },
+    };
   }
 
   async #connect(): Promise<void> {
@@ -313,6 +339,8 @@ export class ClusterConnection {
   /** Closes every node's connection: QUIT (waiting at most a second), then drops what is left. */
   async close(): Promise<void> {
     this.#unrouteWarnings();
+    if (this.#watched) announceClosed(this.#watched);
+    this.#watched = undefined;
     if (this.#closing && this.cluster.status === "end") return;
     this.#closing = true;
     if (this.cluster.status === "ready") {

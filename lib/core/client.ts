@@ -8,6 +8,7 @@ import { Redis, type RedisOptions } from "ioredis";
 import { redactUrl, scrubSecret } from "./config.ts";
 import { CliError, ExitCode } from "./exit_codes.ts";
 import type { Reporter } from "./output.ts";
+import { announceClosed, announceOpened, type WatchedConnection } from "./connection_watch.ts";
 import { routeIoredisWarnings } from "./ioredis_warnings.ts";
 import {
   guardIoredis,
@@ -55,6 +56,10 @@ export interface ConnectionOptions {
    * refuses one, which needs `--cluster` for its keys to be routed.
    */
   clusterNode?: boolean;
+  /** What it is for, as its watchers label it (lib/core/connection_watch.ts; default `commands`). */
+  role?: string;
+  /** What a subscriber adds for its watchers: drops for falling behind, the backlog last seen. */
+  figures?: () => Pick<WatchedConnection, "fellBehind" | "backlogBytes">;
 }
 
 /**
@@ -151,6 +156,8 @@ export class Connection {
   /** The socket whose data is being parsed right now. */
   #reading: Wire | undefined;
   #unrouteWarnings: () => void;
+  /** What its watchers see, from the first connect until the close. */
+  #watched: WatchedConnection | undefined;
 
   /** The ioredis client. */
   readonly redis: Redis;
@@ -246,7 +253,45 @@ export class Connection {
     await conn.#connect();
     conn.redis.on("close", () => conn.#onClose());
     conn.redis.on("ready", () => void conn.#onReady());
+    announceOpened(conn.#watched = conn.#watchedView());
     return conn;
+  }
+
+  /** Its view for the watchers of connections: its role, its trouble now, its outages and figures. */
+  #watchedView(): WatchedConnection {
+    const figures = this.options.figures;
+    const [trouble, outages, downMs] = [() => this.#trouble(), () => this.outages, () => this.downMs];
+    return {
+      role: this.options.role ?? "commands",
+      get trouble() {
+        return trouble();
+      },
+      get outages() {
+        return outages();
+      },
+      get downMs() {
+        return downMs();
+      },
+      ...(figures
+        ? {
+          get fellBehind() {
+            return figures().fellBehind;
+          },
+          get backlogBytes() {
+            return figures().backlogBytes;
+          },
+        }
+        : {}),
+    };
+  }
+
+  /** Why it cannot do its job now: the server away, or back and the subscriptions not yet restored. */
+  #trouble(): string | undefined {
+    if (this.#lostAt === undefined) return undefined;
+    const back = this.redis.status === "ready";
+    if (back) return `${this.options.restore ? "resubscribing" : "reconnecting"} to ${this.address}`;
+    const away = ((Date.now() - this.#lostAt) / 1000).toFixed(1);
+    return `the ${this.options.role ?? "commands"} connection to ${this.address} is lost (${away} s ago)`;
   }
 
   async #connect(): Promise<void> {
@@ -375,6 +420,8 @@ export class Connection {
    */
   async close(): Promise<void> {
     this.#unrouteWarnings();
+    if (this.#watched) announceClosed(this.#watched);
+    this.#watched = undefined;
     if (this.#closing && this.redis.status === "end") return;
     this.#closing = true;
     if (this.#lostAt !== undefined) {

@@ -7,6 +7,7 @@
  *
  * @module
  */
+export * from "./connections.ts";
 export * from "./flags.ts";
 export * from "./label_cap.ts";
 export * from "./ops.ts";

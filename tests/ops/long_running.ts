@@ -1,0 +1,26 @@
+/**
+ * The long-running scripts that take `--metrics-port`, each with the
+ * arguments that make it do its job on a test's server: what the ops tests
+ * run (readiness per script, a real Prometheus scraping them all).
+ *
+ * @module
+ */
+
+/** One long-running script as the ops tests run it. */
+export interface LongRunning {
+  /** Its name in a test's name. */
+  name: string;
+  /** Its file under scripts/. */
+  file: string;
+  /** Its arguments but `--metrics-port`, on the server at `url`, its names under `prefix`. */
+  args: (url: string, prefix: string) => string[];
+}
+
+/** Every long-running script, wired to lib/ops. */
+export const LONG_RUNNING: LongRunning[] = [
+  {
+    name: "subscriber.ts",
+    file: "subscriber.ts",
+    args: (url, prefix) => ["--url", url, "--quiet", `${prefix}news`, "-p", `${prefix}alerts:*`],
+  },
+];
