@@ -20,6 +20,7 @@ import { endpointFor } from "../lib/endpoint/endpoint.ts";
 import { planWatch } from "../lib/keyspace/channels.ts";
 import { HANDSHAKE_KEY, LAB_KEY } from "../lib/keyspace/handshake.ts";
 import { listen } from "../lib/keyspace/listen.ts";
+import { METRICS_OPTIONS, startOps } from "../lib/ops/mod.ts";
 
 const SPEC: ScriptSpec = {
   name: "keyspace_listener.ts",
@@ -67,6 +68,7 @@ const SPEC: ScriptSpec = {
     count: { type: "string", short: "n", arg: "N", help: "exit after N events" },
     ...COMMON_OPTIONS,
     ...CLUSTER_OPTIONS,
+    ...METRICS_OPTIONS,
   },
   examples: [
     "deno run -A scripts/keyspace_listener.ts --url redis://localhost:6380   # lab 3: keydb_02, set of shared_key",
@@ -107,6 +109,8 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     const keys = nonEmpty(flags.list("key"), "key");
     const events = nonEmpty(flags.list("event"), "event").map((e) => e.toLowerCase());
     using shutdown = onShutdown(io.signal);
+    const status = new Reporter(io.stderr);
+    await using ops = startOps(flags, { log: status, signal: shutdown.signal, starting: "connecting" });
     return await listen({
       endpoint,
       ...(write ? { write } : {}),
@@ -120,9 +124,10 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
       count: flags.int("count", { min: 1 }),
       json: flags.boolean("json"),
       out: new Printer(io.stdout),
-      status: new Reporter(io.stderr),
+      status,
       shutdown: shutdown.signal,
       requested: shutdown.requested,
+      ops,
     });
   });
 }

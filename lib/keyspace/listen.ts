@@ -12,6 +12,7 @@ import { escapeControl, type Printer, type Reporter } from "../core/output.ts";
 import { whenAborted } from "../core/timing.ts";
 import type { Endpoint } from "../endpoint/endpoint.ts";
 import type { Link } from "../endpoint/link.ts";
+import type { Ops } from "../ops/ops.ts";
 import { ALL_EVENTS, type WatchPlan } from "./channels.ts";
 import { EventQueue } from "./event_queue.ts";
 import { HandshakeResponder } from "./handshake.ts";
@@ -50,6 +51,8 @@ export interface ListenerOptions {
   shutdown: AbortSignal;
   /** Resolves at Ctrl+C. */
   requested: Promise<unknown>;
+  /** Its metrics (events per name) and readiness (started once it listens on every node). */
+  ops?: Pick<Ops, "metrics" | "readiness">;
 }
 
 const LOSS_NOTE = "Events until it is back are lost: notifications are not kept for absent listeners.";
@@ -81,13 +84,23 @@ export async function listen(o: ListenerOptions): Promise<number> {
     if (write) links.push(write);
     const responder = responderFor(o, link, write);
     const print = eventPrinter(out, o.json, handshakeKey);
-    const events = new EventQueue({ ...o, responder, read: link.redis, print, done, stopWith });
+    const metrics = o.ops?.metrics;
+    const events = new EventQueue({
+      ...o,
+      responder,
+      read: link.redis,
+      print,
+      done,
+      stopWith,
+      ...(metrics ? { metrics } : {}),
+    });
     const started: NodeChange[] = [];
     listeners = await startListeners(o, link, events, stopWith, started);
     const handshakeVia = (write ?? link).via;
     status.info(
       listeningLine({ address: o.endpoint.address, db: o.db, plan, nodes: started, handshakeKey, handshakeVia }),
     );
+    o.ops?.readiness.started();
     const startedAt = Date.now();
     await Promise.race([o.requested, whenAborted(done.signal)]);
     await listeners.unsubscribe();

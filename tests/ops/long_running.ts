@@ -23,4 +23,9 @@ export const LONG_RUNNING: LongRunning[] = [
     file: "subscriber.ts",
     args: (url, prefix) => ["--url", url, "--quiet", `${prefix}news`, "-p", `${prefix}alerts:*`],
   },
+  {
+    name: "keyspace_listener.ts",
+    file: "keyspace_listener.ts",
+    args: (url, prefix) => ["--url", url, "--key", `${prefix}*`, "--json"],
+  },
 ];
