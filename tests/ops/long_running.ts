@@ -28,4 +28,9 @@ export const LONG_RUNNING: LongRunning[] = [
     file: "keyspace_listener.ts",
     args: (url, prefix) => ["--url", url, "--key", `${prefix}*`, "--json"],
   },
+  {
+    name: "dashboard.ts",
+    file: "dashboard.ts",
+    args: (url, prefix) => ["--url", url, "--port", "0", "--prefix", prefix],
+  },
 ];
