@@ -27,6 +27,7 @@ import { NO_OUTAGES, SubscriberConnection } from "../lib/pubsub/subscriptions.ts
 import { onShutdown } from "../lib/core/shutdown.ts";
 import { KV_GROUP, runKvStream } from "../lib/streams/kv_stream.ts";
 import { defaultConsumerName } from "../lib/streams/durable_processor.ts";
+import { METRICS_OPTIONS, startOps } from "../lib/ops/mod.ts";
 
 const SPEC: ScriptSpec = {
   name: "kv_updater.ts",
@@ -65,6 +66,7 @@ const SPEC: ScriptSpec = {
     consumer: { type: "string", arg: "NAME", help: "with --stream: this consumer's name (default host-pid)" },
     ...COMMON_OPTIONS,
     ...CLUSTER_OPTIONS,
+    ...METRICS_OPTIONS,
   },
   examples: [
     "deno run -A scripts/kv_updater.ts                                   # lab 4: channel update, keys = types",
@@ -99,20 +101,21 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     if (stream !== undefined) {
       if (validate) throw new UsageError("--validate goes with the channel mode, not --stream");
       if (flags.string("channel") !== undefined) throw new UsageError("Use --channel or --stream, not both");
+    }
+    for (const flag of stream === undefined ? ["group", "consumer"] : []) {
+      if (flags.string(flag) !== undefined) throw new UsageError(`--${flag} goes with --stream NAME`);
+    }
+    using shutdown = onShutdown(io.signal);
+    await using ops = startOps(flags, { log, signal: shutdown.signal, starting: "connecting" });
+    if (stream !== undefined) {
       const group = flags.string("group") ?? KV_GROUP;
       const consumer = flags.string("consumer") ?? defaultConsumerName();
       const stats = new UpdaterStats();
       const json = flags.boolean("json");
       const expireAtValid = flags.boolean("expire-at-valid");
-      using shutdown = onShutdown(io.signal);
       const options = { target, stream, group, consumer, prefix, maxBytes, expireAtValid, statsEveryMs, drainMs, json };
-      return await runKvStream({ ...options, log, stats }, io, shutdown);
+      return await runKvStream({ ...options, log, stats, ops }, io, shutdown);
     }
-    for (const flag of ["group", "consumer"]) {
-      if (flags.string(flag) !== undefined) throw new UsageError(`--${flag} goes with --stream NAME`);
-    }
-
-    using shutdown = onShutdown(io.signal);
     const stats = new UpdaterStats();
     let writer: KvWriter | undefined;
     const keptNote = () => {
@@ -160,6 +163,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
         log,
       });
       const w = writer;
+      stats.report(ops.metrics, channel, () => w.stats);
       if (writes instanceof ClusterConnection) stopFollowing = rewriteAfterFailover(writes, w, log);
       const stopListening = onMessage(subscriber.redis, (m) => {
         stats.received++;
@@ -182,6 +186,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
           }; storing each update under ` +
           `"${prefix}<type>"${validate ? ", reading each write back" : ""}. Press Ctrl+C to stop.`,
       );
+      ops.readiness.started();
       const timer = statsEveryMs > 0
         ? setInterval(
           () =>

@@ -25,6 +25,7 @@ import { type KvUpdate, parseIsoTime, parseUpdate, type Rejection } from "../kv/
 import type { UpdaterStats } from "../kv/stats.ts";
 import { newWriterStats, type WriterStats } from "../kv/writer.ts";
 import { StreamConsumer } from "./consumer.ts";
+import type { Ops } from "../ops/ops.ts";
 
 /** The default consumer group of `kv_updater.ts --stream`. */
 export const KV_GROUP = "kv_updater";
@@ -128,6 +129,8 @@ export interface KvStreamOptions {
   log: Logger;
   /** The counters the summary shows. */
   stats: UpdaterStats;
+  /** Its metrics (the counts, its group's in-flight entries) and readiness (started once it consumes). */
+  ops?: Pick<Ops, "metrics" | "readiness">;
 }
 
 /**
@@ -224,6 +227,7 @@ export async function runKvStream(o: KvStreamOptions, io: Io, shutdown: Shutdown
         stats.rejectAndLog(rejection, log, { entry_id: originalId });
       },
     });
+    if (o.ops) o.stats.report(o.ops.metrics, o.stream, () => writer);
     const created = await consumer.start();
     log.info(
       `Consuming stream "${o.stream}" at ${reader.address}${
@@ -232,6 +236,7 @@ export async function runKvStream(o: KvStreamOptions, io: Io, shutdown: Shutdown
         `${created.length ? " (created, from the start)" : ""}; storing each update under "${o.prefix}<type>" ` +
         "when it is newer than the stored one. Press Ctrl+C to stop.",
     );
+    o.ops?.readiness.started();
     const timer = new AbortController();
     const statsLoop = (async () => {
       while (o.statsEveryMs > 0 && !timer.signal.aborted) {

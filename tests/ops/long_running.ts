@@ -33,4 +33,14 @@ export const LONG_RUNNING: LongRunning[] = [
     file: "dashboard.ts",
     args: (url, prefix) => ["--url", url, "--port", "0", "--prefix", prefix],
   },
+  {
+    name: "kv_updater.ts",
+    file: "kv_updater.ts",
+    args: (url, prefix) => ["--url", url, "--channel", `${prefix}kv`, "--prefix", prefix, "--json"],
+  },
+  {
+    name: "kv_updater.ts --stream",
+    file: "kv_updater.ts",
+    args: (url, prefix) => ["--url", url, "--stream", `${prefix}kv`, "--prefix", prefix, "--json"],
+  },
 ];
