@@ -30,6 +30,7 @@ import { ServerStatusFeed } from "../lib/web/server_status.ts";
 import { LISTEN_OPTIONS, listenFlags, serveOrExplain } from "../lib/web/listen.ts";
 import { withTimeout } from "../lib/core/timing.ts";
 import { toSeconds } from "../lib/core/json_event.ts";
+import { METRICS_OPTIONS, startOps } from "../lib/ops/mod.ts";
 
 const SPEC: ScriptSpec = {
   name: "api_server.ts",
@@ -77,6 +78,7 @@ const SPEC: ScriptSpec = {
     },
     ...COMMON_OPTIONS,
     ...CLUSTER_OPTIONS,
+    ...METRICS_OPTIONS,
   },
   examples: [
     "deno run -A scripts/api_server.ts                         # lab 4: open http://127.0.0.1:8000/",
@@ -122,6 +124,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     const target = resolveTarget(flags.list("url"), flags.boolean("cluster"));
 
     using shutdown = onShutdown(io.signal);
+    await using ops = startOps(flags, { log, signal: shutdown.signal, starting: "connecting" });
     const startedAt = performance.now();
     // After a restart both connections come back, in either order: resync once both are up.
     let resyncDue = false;
@@ -152,6 +155,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     let subscriber: SubscriberConnection | ClusterSubscription | undefined;
     let server: Deno.HttpServer | undefined;
     const hub = new SseHub({ log, heartbeatMs, maxBufferedBytes, stallMs });
+    ops.metrics.watchSseClients(() => hub.clients);
     const feed = new KvFeed({ redis, prefix, hub, log, connected: () => reads.ready });
     let requests = 0;
     let fatal: CliError | undefined;
@@ -205,10 +209,13 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
           onRestored,
         });
       const subscriptions = [{ kind: "channel" as const, name: channel }];
+      const { received, handled, malformed } = ops.metrics;
       const stopListening = onMessage(subscriber.redis, (m) => {
+        received.inc(channel);
         const parsed = parseUpdate(m.payload, maxBytes);
-        if (parsed.ok) feed.notify(parsed.update);
-        else log.debug(`Ignored a message kv_updater rejects too (${parsed.rejection.reason})`);
+        if (parsed.ok) return (feed.notify(parsed.update), handled.inc(channel));
+        malformed.inc(channel);
+        log.debug(`Ignored a message kv_updater rejects too (${parsed.rejection.reason})`);
       });
       await subscriber.subscribe(subscriptions);
       // The live page says whether the Redis server is reachable, not only whether it reaches this server.
@@ -272,6 +279,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
               `(following channel "${channel}" at ${subscriber!.address}). Press Ctrl+C to stop.`,
           ),
       }, handler);
+      ops.readiness.started();
       fatal = await Promise.race([shutdown.requested, subscriber.failed]) ?? undefined;
       log.info(`Stopping: closing ${hub.clients} event stream(s)…`);
       stopListening();

@@ -43,4 +43,9 @@ export const LONG_RUNNING: LongRunning[] = [
     file: "kv_updater.ts",
     args: (url, prefix) => ["--url", url, "--stream", `${prefix}kv`, "--prefix", prefix, "--json"],
   },
+  {
+    name: "api_server.ts",
+    file: "api_server.ts",
+    args: (url, prefix) => ["--url", url, "--port", "0", "--channel", `${prefix}kv`, "--prefix", prefix, "--json"],
+  },
 ];
