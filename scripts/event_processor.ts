@@ -33,6 +33,7 @@ import {
 import { runDurableProcessor } from "../lib/streams/durable_processor.ts";
 import { DURABLE_OPTIONS, parseDurableFlags, refuseDurableFlags } from "../lib/streams/durable_flags.ts";
 import { DEFAULT_STREAM_CONCURRENCY } from "../lib/streams/consumer.ts";
+import { METRICS_OPTIONS, startOps } from "../lib/ops/mod.ts";
 
 const SPEC: ScriptSpec = {
   name: "event_processor.ts",
@@ -77,6 +78,7 @@ const SPEC: ScriptSpec = {
     ...TOPIC_OPTIONS,
     ...COMMON_OPTIONS,
     ...CLUSTER_OPTIONS,
+    ...METRICS_OPTIONS,
   },
   examples: [
     "deno run -A scripts/event_processor.ts                        # lab 5, terminal 1",
@@ -125,7 +127,12 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
       };
       const durable = await parseDurableFlags(flags, options);
       using shutdown = onShutdown(io.signal);
-      return await runDurableProcessor(durable, io, shutdown);
+      await using ops = startOps(flags, {
+        log: new Reporter(io.stderr),
+        signal: shutdown.signal,
+        starting: "connecting",
+      });
+      return await runDurableProcessor({ ...durable, ops }, io, shutdown);
     }
     refuseDurableFlags(flags);
     const out = new Printer(io.stdout);
@@ -133,6 +140,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     const topics = topicTransport(target, flags.boolean("sharded"));
 
     using shutdown = onShutdown(io.signal);
+    await using ops = startOps(flags, { log: status, signal: shutdown.signal, starting: "connecting" });
     let subscriber: EventSubscriber | undefined;
     const subConn = await topics.subscriber({
       signal: shutdown.signal,
@@ -159,6 +167,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
         topics: processorHandlers(publisher, quiet ? undefined : printProcessed(out, json)),
         concurrency,
         reporter: status,
+        metrics: ops.metrics,
       });
       await subscriber.start((c) => {
         if (json) out.event("subscribe", { channel: c.name, active: c.active });
@@ -175,6 +184,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
           `results go to processing_results${published ? `; ${published.description}` : ""}. Press Ctrl+C to stop.`,
       );
       published?.start();
+      ops.readiness.started();
       const timer = statsEveryMs > 0 ? setInterval(() => printStats(out, json, running), statsEveryMs) : undefined;
       try {
         fatal = await Promise.race([shutdown.requested, subConn.failed]) ?? undefined;

@@ -25,6 +25,7 @@ import { delay } from "../core/timing.ts";
 import { pauseReading } from "../core/ioredis_guard.ts";
 import { formatNumber } from "../core/stats.ts";
 import { TaskPool } from "../core/task_pool.ts";
+import type { ServiceMetrics } from "../ops/service_metrics.ts";
 
 /**
  * A subscriber connection that keeps its subscriptions: a {@linkcode SubscriberConnection}, or one with its own
@@ -92,6 +93,8 @@ export interface EventSubscriberOptions {
   maxQueued?: number;
   /** Where failures and malformed events are logged (default: stderr). */
   reporter?: Reporter;
+  /** Where each topic's counts and handler times are reported (lib/ops). */
+  metrics?: ServiceMetrics;
 }
 
 /** What {@linkcode EventSubscriber.shutdown} achieved. */
@@ -209,7 +212,7 @@ export class EventSubscriber {
       kind,
       name,
       handler,
-      stats: new TopicStats(name),
+      stats: new TopicStats(name, options.metrics),
     });
     this.#routes = [
       ...Object.entries(options.topics ?? {}).map((e) => route("channel", e)),

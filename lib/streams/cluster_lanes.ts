@@ -159,19 +159,21 @@ export interface StreamClient {
 }
 
 /**
- * Opens a {@linkcode StreamClient}: a {@linkcode Connection} (no reconnect), or a {@linkcode ClusterConnection}.
+ * Opens a {@linkcode StreamClient}: a {@linkcode Connection}, or a {@linkcode ClusterConnection}.
  *
  * @param target one server, or a cluster's seeds
  * @param reporter where outages are reported
+ * @param follow reconnect after an outage, commands waiting for the server meanwhile (a reader that follows a stream);
+ *   else one server's connection is not reopened and a command fails at once
  * @returns the client
  * @throws {CliError} when it cannot connect
  */
-export async function openStreamClient(target: Target, reporter: Reporter): Promise<StreamClient> {
+export async function openStreamClient(target: Target, reporter: Reporter, follow = false): Promise<StreamClient> {
   if (!target.cluster) {
-    const conn = await Connection.open({ url: target.url, reporter, reconnect: false });
+    const conn = await Connection.open({ url: target.url, reporter, reconnect: follow, offlineQueue: follow });
     return { redis: conn.redis, nodeOf: () => undefined, close: () => conn.close() };
   }
-  const cluster = await ClusterConnection.open({ urls: target.urls, reporter });
+  const cluster = await ClusterConnection.open({ urls: target.urls, reporter, offlineQueue: follow });
   return {
     redis: cluster.cluster as unknown as Redis,
     nodeOf: (stream) => cluster.owners[slotOf(stream)],

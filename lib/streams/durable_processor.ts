@@ -28,6 +28,8 @@ import { deadLetterStream, groupStartId, type StartPosition } from "./entry.ts";
 import type { TopicSchemas } from "./schema.ts";
 import { formatStreamStatsTable, formatTransitNote, type StreamStatsSnapshot } from "./stats.ts";
 import { StreamPublisher } from "./stream_publisher.ts";
+import { reportGroupFigures } from "./group_figures.ts";
+import type { Ops } from "../ops/ops.ts";
 
 /** What the durable processor is told by its command line. */
 export interface DurableProcessorOptions {
@@ -63,6 +65,8 @@ export interface DurableProcessorOptions {
   describe: (result: CreatedEvent) => string;
   /** `--publish-stats` and `--stats-channel`: where and how often `processor_stats` go (undefined: off). */
   publishStats?: Pick<ProcessorStatsOptions, "channel" | "everyMs">;
+  /** Its metrics (counts, handler times, the group's figures) and readiness (started once it consumes). */
+  ops?: Pick<Ops, "metrics" | "readiness">;
 }
 
 /** One event the durable processor handled, for whoever shows progress. */
@@ -166,6 +170,7 @@ export async function runDurableProcessor(o: DurableProcessorOptions, io: Io, sh
       maxDeliveries: o.maxDeliveries,
       ...(o.schemas ? { schemas: o.schemas } : {}),
       reporter: status,
+      ...(o.ops ? { metrics: o.ops.metrics } : {}),
       onDeadLetter: (d) => o.json && printDeadLetter(out, d),
       ...(o.target.cluster ? { retryAck: duringFailover } : {}),
     });
@@ -198,9 +203,13 @@ export async function runDurableProcessor(o: DurableProcessorOptions, io: Io, sh
         `the stream ${TOPICS.processingResults}${published ? `; ${published.description}` : ""}. Press Ctrl+C to stop.`,
     );
     published?.start();
+    o.ops?.readiness.started();
+    const figures = o.ops
+      ? reportGroupFigures(consumer, conns.commands, o.group, o.ops.metrics, shutdown.signal)
+      : undefined;
     const stats = o.statsEveryMs > 0 ? statsLoop(out, o, consumer, shutdown.signal) : Promise.resolve();
     await shutdown.requested;
-    await stats;
+    await Promise.all([stats, figures]);
     status.info(`Stopping: waiting up to ${o.shutdownMs / 1000} s for the events already taken…`);
     const { drained, abandoned, removed } = await consumer.shutdown(shutdown.remaining(o.shutdownMs));
     if (!drained) {

@@ -48,4 +48,19 @@ export const LONG_RUNNING: LongRunning[] = [
     file: "api_server.ts",
     args: (url, prefix) => ["--url", url, "--port", "0", "--channel", `${prefix}kv`, "--prefix", prefix, "--json"],
   },
+  {
+    name: "event_processor.ts",
+    file: "event_processor.ts",
+    args: (url) => ["--url", url, "--quiet", "--json", "--publish-stats", "0"],
+  },
+  {
+    name: "event_processor.ts --durable",
+    file: "event_processor.ts",
+    args: (url, prefix) => ["--durable", "--url", url, "--quiet", "--json", "--group", `${prefix}processors`],
+  },
+  {
+    name: "stream_tail.ts --follow",
+    file: "stream_tail.ts",
+    args: (url, prefix) => ["--url", url, `${prefix}log`, "--follow", "--json"],
+  },
 ];
