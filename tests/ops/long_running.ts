@@ -21,12 +21,12 @@ export const LONG_RUNNING: LongRunning[] = [
   {
     name: "subscriber.ts",
     file: "subscriber.ts",
-    args: (url, prefix) => ["--url", url, "--quiet", `${prefix}news`, "-p", `${prefix}alerts:*`],
+    args: (url, prefix) => ["--url", url, "--quiet", "--json", `${prefix}news`, "-p", `${prefix}alerts:*`],
   },
   {
     name: "keyspace_listener.ts",
     file: "keyspace_listener.ts",
-    args: (url, prefix) => ["--url", url, "--key", `${prefix}*`, "--json"],
+    args: (url, prefix) => ["--url", url, "--key", `${prefix}ks:*`, "--json"],
   },
   {
     name: "dashboard.ts",
@@ -56,7 +56,17 @@ export const LONG_RUNNING: LongRunning[] = [
   {
     name: "event_processor.ts --durable",
     file: "event_processor.ts",
-    args: (url, prefix) => ["--durable", "--url", url, "--quiet", "--json", "--group", `${prefix}processors`],
+    args: (url, prefix) => [
+      "--durable",
+      "--url",
+      url,
+      "--quiet",
+      "--json",
+      "--group",
+      `${prefix}processors`,
+      "--publish-stats",
+      "0",
+    ],
   },
   {
     name: "stream_tail.ts --follow",
