@@ -7,6 +7,7 @@ import { type Ops, startOps } from "../../lib/ops/ops.ts";
 import { OpsRegistry } from "../../lib/ops/registry.ts";
 import { ServiceMetrics } from "../../lib/ops/service_metrics.ts";
 import { rawHttp } from "../raw_http.ts";
+import { sample } from "./prometheus.ts";
 
 const SPEC: ScriptSpec = { name: "x.ts", summary: "", usage: [], examples: [], options: METRICS_OPTIONS };
 
@@ -18,12 +19,6 @@ function saidLog() {
 
 function opsOn(args: string[], log = saidLog().log): Ops {
   return startOps(parseFlags(SPEC, args), { log, starting: "connecting to redis://127.0.0.1:6379" });
-}
-
-/** The value of one series in Prometheus text, or undefined. */
-function sample(text: string, series: string): number | undefined {
-  const line = text.split("\n").find((l) => l.startsWith(series + " "));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
 }
 
 Deno.test("/livez answers; /readyz is 503 with one line while starting, 200 when started, 503 for good once stopping", async () => {
