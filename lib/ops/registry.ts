@@ -165,6 +165,7 @@ export class OpsRegistry {
         last.n += by;
       },
       follow(value, read) {
+        cell(value); // shown from the first scrape, at 0
         followed.push({ value, read, seen: 0 });
       },
     };
