@@ -261,7 +261,7 @@ export class Connection {
   #watchedView(): WatchedConnection {
     const figures = this.options.figures;
     const [trouble, outages, downMs] = [() => this.#trouble(), () => this.outages, () => this.downMs];
-    return {
+    const view = {
       role: this.options.role ?? "commands",
       get trouble() {
         return trouble();
@@ -272,17 +272,13 @@ export class Connection {
       get downMs() {
         return downMs();
       },
-      ...(figures
-        ? {
-          get fellBehind() {
-            return figures().fellBehind;
-          },
-          get backlogBytes() {
-            return figures().backlogBytes;
-          },
-        }
-        : {}),
     };
+    if (!figures) return view;
+    // Getters of their own (a spread would copy the values of the moment).
+    return Object.defineProperties(view, {
+      fellBehind: { get: () => figures().fellBehind, enumerable: true },
+      backlogBytes: { get: () => figures().backlogBytes, enumerable: true },
+    });
   }
 
   /** Why it cannot do its job now: the server away, or back and the subscriptions not yet restored. */
