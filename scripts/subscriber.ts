@@ -114,12 +114,12 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     let fatal: CliError | undefined;
     try {
       const print = messagePrinter(out, json);
-      const { received, handled } = ops.metrics;
+      // Read from the count it keeps anyway, at each scrape: nothing added per message.
+      for (const counter of [ops.metrics.received, ops.metrics.handled]) {
+        counter.followEach(() => limits.counter.byName);
+      }
       const stopListening = conn.listen((m) => {
-        received.inc(m.channel);
-        if (!limits.take(m.channel)) return;
-        if (!quiet) print(m);
-        handled.inc(m.channel);
+        if (limits.take(m.channel) && !quiet) print(m);
       });
       await conn.subscribe(subscriptions, (c) => printConfirmation(out, c, json));
       ops.readiness.started();

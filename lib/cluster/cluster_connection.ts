@@ -8,7 +8,7 @@
  */
 import { Cluster, type ClusterOptions, type Redis, type RedisOptions } from "ioredis";
 import { Connection, tlsOptions } from "../core/client.ts";
-import { announceClosed, announceOpened, type WatchedConnection } from "../core/connection_watch.ts";
+import { announceClosed, announceOpened, connectionView, type WatchedConnection } from "../core/connection_watch.ts";
 import { redactUrl, scrubSecret } from "../core/config.ts";
 import { CliError, ExitCode } from "../core/exit_codes.ts";
 import { unreadableReply } from "../core/server_faults.ts";
@@ -138,30 +138,21 @@ export class ClusterConnection {
   static async open(options: ClusterConnectionOptions): Promise<ClusterConnection> {
     const conn = new ClusterConnection(options);
     await conn.#connect();
-    announceOpened(conn.#watched = conn.#watchedView());
+    announceOpened(
+      conn.#watched = connectionView("cluster", {
+        trouble: () => conn.#trouble(),
+        outages: () => conn.outages,
+        downMs: () => conn.downMs,
+      }),
+    );
     return conn;
   }
 
-  /** Its view for the watchers of connections: not ready while a node is lost or a slot unserved. */
-  #watchedView(): WatchedConnection {
-    const trouble = (): string | undefined => {
-      const lost = [...this.#downSince.keys()];
-      if (lost.length > 0) return `cluster node ${lost.join(", ")} of ${this.address} is lost`;
-      return this.ready ? undefined : `${this.address} is not ready (${this.cluster.status})`;
-    };
-    const [outages, downMs] = [() => this.outages, () => this.downMs];
-    return {
-      role: "cluster",
-      get trouble() {
-        return trouble();
-      },
-      get outages() {
-        return outages();
-      },
-      get downMs() {
-        return downMs();
-      },
-    };
+  /** Why it cannot do its job now, for the watchers of connections: a node lost, or a slot unserved. */
+  #trouble(): string | undefined {
+    const lost = [...this.#downSince.keys()];
+    if (lost.length > 0) return `cluster node ${lost.join(", ")} of ${this.address} is lost`;
+    return this.ready ? undefined : `${this.address} is not ready (${this.cluster.status})`;
   }
 
   async #connect(): Promise<void> {

@@ -8,7 +8,7 @@ import { Redis, type RedisOptions } from "ioredis";
 import { redactUrl, scrubSecret } from "./config.ts";
 import { CliError, ExitCode } from "./exit_codes.ts";
 import type { Reporter } from "./output.ts";
-import { announceClosed, announceOpened, type WatchedConnection } from "./connection_watch.ts";
+import { announceClosed, announceOpened, connectionView, type WatchedConnection } from "./connection_watch.ts";
 import { routeIoredisWarnings } from "./ioredis_warnings.ts";
 import {
   guardIoredis,
@@ -253,32 +253,15 @@ export class Connection {
     await conn.#connect();
     conn.redis.on("close", () => conn.#onClose());
     conn.redis.on("ready", () => void conn.#onReady());
-    announceOpened(conn.#watched = conn.#watchedView());
+    announceOpened(
+      conn.#watched = connectionView(options.role ?? "commands", {
+        trouble: () => conn.#trouble(),
+        outages: () => conn.outages,
+        downMs: () => conn.downMs,
+        ...(options.figures ? { figures: options.figures } : {}),
+      }),
+    );
     return conn;
-  }
-
-  /** Its view for the watchers of connections: its role, its trouble now, its outages and figures. */
-  #watchedView(): WatchedConnection {
-    const figures = this.options.figures;
-    const [trouble, outages, downMs] = [() => this.#trouble(), () => this.outages, () => this.downMs];
-    const view = {
-      role: this.options.role ?? "commands",
-      get trouble() {
-        return trouble();
-      },
-      get outages() {
-        return outages();
-      },
-      get downMs() {
-        return downMs();
-      },
-    };
-    if (!figures) return view;
-    // Getters of their own (a spread would copy the values of the moment).
-    return Object.defineProperties(view, {
-      fellBehind: { get: () => figures().fellBehind, enumerable: true },
-      backlogBytes: { get: () => figures().backlogBytes, enumerable: true },
-    });
   }
 
   /** Why it cannot do its job now: the server away, or back and the subscriptions not yet restored. */

@@ -25,6 +25,48 @@ export interface WatchedConnection {
   readonly backlogBytes?: number;
 }
 
+/** How a connection's view reads it: each figure a function, read when a watcher asks. */
+export interface ConnectionReads {
+  /** Why it cannot do its job now, or undefined. */
+  trouble: () => string | undefined;
+  /** Times lost. */
+  outages: () => number;
+  /** Time without the server, in ms. */
+  downMs: () => number;
+  /** A subscriber's drops for falling behind and backlog. */
+  figures?: () => Pick<WatchedConnection, "fellBehind" | "backlogBytes">;
+}
+
+/**
+ * A connection's view for its watchers: getters over `reads`, so that each question reads the figures of the moment.
+ *
+ * @param role what it is for (a metric label)
+ * @param reads how to read it
+ * @returns the view to announce
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { connectionView } from "./connection_watch.ts";
+ * let outages = 0;
+ * const view = connectionView("commands", { trouble: () => undefined, outages: () => outages, downMs: () => 0 });
+ * outages++;
+ * assert.equal(view.outages, 1);
+ * ```
+ */
+export function connectionView(role: string, reads: ConnectionReads): WatchedConnection {
+  const { trouble, outages, downMs, figures } = reads;
+  const view = Object.defineProperties({ role } as WatchedConnection, {
+    trouble: { get: trouble, enumerable: true },
+    outages: { get: outages, enumerable: true },
+    downMs: { get: downMs, enumerable: true },
+  });
+  if (!figures) return view;
+  return Object.defineProperties(view, {
+    fellBehind: { get: () => figures().fellBehind, enumerable: true },
+    backlogBytes: { get: () => figures().backlogBytes, enumerable: true },
+  });
+}
+
 /** Told of each connection opened and closed. */
 export interface ConnectionWatcher {
   /** A connection is connected (its first connect succeeded). */
