@@ -26,6 +26,7 @@ import type { UpdaterStats } from "../kv/stats.ts";
 import { newWriterStats, type WriterStats } from "../kv/writer.ts";
 import { StreamConsumer } from "./consumer.ts";
 import type { Ops } from "../ops/ops.ts";
+import { reportGroupFigures } from "./group_figures.ts";
 
 /** The default consumer group of `kv_updater.ts --stream`. */
 export const KV_GROUP = "kv_updater";
@@ -129,7 +130,7 @@ export interface KvStreamOptions {
   log: Logger;
   /** The counters the summary shows. */
   stats: UpdaterStats;
-  /** Its metrics (the counts, its group's in-flight entries) and readiness (started once it consumes). */
+  /** Its metrics (the counts, its group's pending, lag and dead letters) and readiness (started once it consumes). */
   ops?: Pick<Ops, "metrics" | "readiness">;
 }
 
@@ -238,6 +239,7 @@ export async function runKvStream(o: KvStreamOptions, io: Io, shutdown: Shutdown
     );
     o.ops?.readiness.started();
     const timer = new AbortController();
+    const figures = o.ops && reportGroupFigures(consumer, commands.redis, o.group, o.ops.metrics, timer.signal);
     const statsLoop = (async () => {
       while (o.statsEveryMs > 0 && !timer.signal.aborted) {
         await delay(o.statsEveryMs, timer.signal);
@@ -258,7 +260,7 @@ export async function runKvStream(o: KvStreamOptions, io: Io, shutdown: Shutdown
     }
     stopFollowing();
     timer.abort();
-    await statsLoop;
+    await Promise.all([statsLoop, figures]);
     log.info("Stopping: no more updates taken; finishing the ones being written…");
     const end = await consumer.shutdown(shutdown.remaining(o.drainMs));
     abandoned = end.abandoned;

@@ -108,6 +108,8 @@ if (!prometheusIgnored) {
         assert.ok(ready.every((s) => s.value === 1), JSON.stringify(ready));
         const [pending] = await prometheus.query(`pubsub_lab_stream_pending{group="${p}processors"}`);
         assert.equal(pending?.value, 0, "the durable processor acknowledged every entry");
+        const kvGroup = await prometheus.query(`pubsub_lab_stream_pending{stream="${p}kv",group="kv_updater"}`);
+        assert.equal(kvGroup.length, 1, "kv_updater --stream reports its group");
         const outages = await prometheus.query("pubsub_lab_outages_total");
         assert.ok(outages.length >= running.size && outages.every((s) => s.value === 0), JSON.stringify(outages));
 
