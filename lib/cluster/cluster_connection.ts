@@ -244,7 +244,10 @@ export class ClusterConnection {
     const ready = (key: string) => this.cluster.nodes("all").some((n) => nodeKey(n) === key && n.status === "ready");
     const serving = new Set(next);
     for (const [key, since] of this.#downSince) {
-      if (!ready(key) && serving.has(key)) continue;
+      if (!ready(key) && serving.has(key)) {
+        this.#wake(key);
+        continue;
+      }
       this.#downSince.delete(key); // back, or its slots are served by another node now
       this.#downMs += Date.now() - since;
     }
@@ -267,6 +270,15 @@ export class ClusterConnection {
     }
     this.topologyChanges++;
     for (const listener of this.#listeners) listener(next);
+  }
+
+  /**
+   * Connects the pool's connection to a lost node that still serves slots when it is idle (ioredis connects a node
+   * only for a command): a client that sends it none (a subscriber) would otherwise never see it back.
+   */
+  #wake(key: string): void {
+    const node = this.cluster.nodes("all").find((n) => nodeKey(n) === key);
+    if (node?.status === "wait") node.connect().catch(() => {});
   }
 
   /**

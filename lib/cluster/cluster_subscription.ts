@@ -16,6 +16,39 @@ import type { Reporter } from "../core/output.ts";
 import { subscribeAll, type Subscription, unsubscribeAll } from "../pubsub/subscribe.ts";
 import type { OutageFields } from "../pubsub/subscriptions.ts";
 import type { ClusterConnection } from "./cluster_connection.ts";
+import { announceClosed, announceOpened, connectionView, type WatchedConnection } from "../core/connection_watch.ts";
+
+/** The gaps of a cluster's plain subscription so far. */
+export interface SubscriptionGaps {
+  /** The node it is (or was last) subscribed on. */
+  node: string;
+  /** When the gap going on began, or undefined while subscribed. */
+  since: number | undefined;
+  /** How many gaps. */
+  count: number;
+  /** How long the gaps that are over took, in ms. */
+  pastMs: number;
+}
+
+/**
+ * The view of a cluster's plain subscription for the watchers of connections (lib/ops): not ready during a gap.
+ *
+ * @param gaps its gaps now
+ * @returns the view to announce
+ */
+export function plainSubscriptionView(gaps: () => SubscriptionGaps): WatchedConnection {
+  return connectionView("subscriber", {
+    trouble: () => {
+      const g = gaps();
+      return g.since === undefined ? undefined : `the subscription on cluster node ${g.node || "?"} is lost`;
+    },
+    outages: () => gaps().count,
+    downMs: () => {
+      const g = gaps();
+      return g.pastMs + (g.since === undefined ? 0 : Date.now() - g.since);
+    },
+  });
+}
 
 /** How often the subscriber connection is looked at, in ms: a gap is reported within this. */
 const WATCH_MS = 100;
@@ -43,6 +76,8 @@ export class ClusterSubscription {
   #node = "";
   #downSince: number | undefined;
   #downMs = 0;
+  /** What the watchers of connections see, from the first subscribe until the close. */
+  #watched: WatchedConnection | undefined;
 
   /**
    * Creates a ClusterSubscription over a connected cluster.
@@ -88,7 +123,12 @@ export class ClusterSubscription {
     this.#wanted.push(...subscriptions);
     await subscribeAll(this.conn.cluster as unknown as Redis, subscriptions, () => {});
     this.#node = this.#instanceKey();
-    if (!this.#closed) this.#timer ??= setInterval(() => this.#watch(), WATCH_MS); // not when closed meanwhile
+    if (this.#closed) return; // not watched when closed meanwhile
+    this.#timer ??= setInterval(() => this.#watch(), WATCH_MS);
+    if (!this.#watched) {
+      const gaps = () => ({ node: this.#node, since: this.#downSince, count: this.outages, pastMs: this.#downMs });
+      announceOpened(this.#watched = plainSubscriptionView(gaps));
+    }
   }
 
   #instance(): Redis | undefined {
@@ -155,6 +195,7 @@ export class ClusterSubscription {
 
   /** Stops watching (the cluster's connection is closed by its owner). */
   close(): Promise<void> {
+    if (this.#watched && !this.#closed) announceClosed(this.#watched);
     this.#closed = true;
     clearInterval(this.#timer);
     this.#timer = undefined;

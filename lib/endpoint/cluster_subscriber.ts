@@ -17,6 +17,8 @@ import { escapeControl, type Reporter } from "../core/output.ts";
 import { delay, withTimeout } from "../core/timing.ts";
 import { plainSubscriberOf } from "../core/ioredis_guard.ts";
 import { toSeconds } from "../core/json_event.ts";
+import { announceClosed, announceOpened, type WatchedConnection } from "../core/connection_watch.ts";
+import { plainSubscriptionView } from "../cluster/cluster_subscription.ts";
 import type { ShardMove, Subscriber, SubscriberOutageFields } from "./subscriber.ts";
 import { noShardedPubSub, shardedUnsupported } from "../pubsub/sharded.ts";
 import {
@@ -79,6 +81,8 @@ export class ClusterSubscriber implements Subscriber {
   #node = "";
   #timer: ReturnType<typeof setInterval> | undefined;
   #closed = false;
+  /** What the watchers of connections see of the plain subscription, from its start until the close. */
+  #watched: WatchedConnection | undefined;
 
   private constructor(
     readonly conn: ClusterConnection,
@@ -236,9 +240,13 @@ export class ClusterSubscriber implements Subscriber {
           `administrator to allow it (ACL on every node). Going on without it.`,
       );
     });
-    if (subscriptions.some((s) => s.kind !== "shard")) {
+    if (subscriptions.some((s) => s.kind !== "shard") && !this.#closed) {
       this.#node = this.#instanceKey();
-      if (!this.#closed) this.#timer ??= setInterval(() => this.#watch(), WATCH_MS);
+      this.#timer ??= setInterval(() => this.#watch(), WATCH_MS);
+      if (!this.#watched) {
+        const gaps = () => ({ node: this.#node, since: this.#gapSince, count: this.#gaps, pastMs: this.#gapMs });
+        announceOpened(this.#watched = plainSubscriptionView(gaps));
+      }
     }
     if (refused.length === subscriptions.length) {
       throw new CliError(
@@ -313,6 +321,7 @@ export class ClusterSubscriber implements Subscriber {
    * out, so that nothing is left behind.
    */
   async close(): Promise<void> {
+    if (this.#watched && !this.#closed) announceClosed(this.#watched);
     this.#closed = true;
     clearInterval(this.#timer);
     this.#timer = undefined;

@@ -1,0 +1,44 @@
+/**
+ * A long-running script's readiness on a cluster: subscriber.ts --cluster
+ * with `--metrics-port` is not ready soon after the kill of a master (the
+ * cluster client says a node lost when its reconnect fails, within about
+ * 2 s, not at the close as one server's connection does), and ready again
+ * once the node answers (an idle node's connection is woken to find out).
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { freePort } from "../../lib/core/local_server.ts";
+import { clusterSuite, eventually, ScriptProcess, withClient } from "../harness.ts";
+
+/** The status of GET `url`, or undefined when nothing answers. */
+const status = (url: string) =>
+  fetch(url, { signal: AbortSignal.timeout(2000) }).then((r) => (r.body?.cancel(), r.status), () => undefined);
+
+clusterSuite(
+  "subscriber.ts --cluster --metrics-port: /readyz 503 within 3 s of a master's kill, 200 once it answers again",
+  async (t, cluster) => {
+    await t.step("kill and restart a master", async (prefix) => {
+      const port = await freePort();
+      const readyz = `http://127.0.0.1:${port}/readyz`;
+      await using proc = new ScriptProcess("subscriber.ts", [
+        ...["--cluster", "--url", cluster.urls[0]!, "--quiet", `${prefix}news`, "--metrics-port", String(port)],
+      ]);
+      await eventually(async () => await status(readyz) === 200, `ready: ${proc.err.text}`, 20_000);
+      const master = cluster.masters.at(-1)!;
+      await cluster.kill(master);
+      const killedAt = performance.now();
+      let answer = await status(readyz);
+      while (answer === 200 && performance.now() - killedAt < 3000) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        answer = await status(readyz);
+      }
+      assert.equal(answer, 503, `not ready within 3 s of the kill:\n${proc.err.text}`);
+      await cluster.restart(master);
+      await eventually(async () => await status(readyz) === 200, `ready again: ${proc.err.text}`, 30_000);
+      proc.kill("SIGTERM");
+      assert.equal(await proc.exit(), 0, proc.err.text);
+    });
+  },
+  { masters: 3 },
+);
