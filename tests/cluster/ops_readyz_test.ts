@@ -9,7 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { freePort } from "../../lib/core/local_server.ts";
-import { clusterSuite, eventually, ScriptProcess, withClient } from "../harness.ts";
+import { clusterSuite, eventually, ScriptProcess } from "../harness.ts";
 
 /** The status of GET `url`, or undefined when nothing answers. */
 const status = (url: string) =>
