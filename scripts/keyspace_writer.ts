@@ -39,6 +39,10 @@ const SPEC: ScriptSpec = {
       help: `key the listener acknowledges on (default: ${HANDSHAKE_KEY})`,
     },
     name: { type: "string", arg: "NAME", help: "name at the start of each value (default: writer)" },
+    seconds: {
+      type: "boolean",
+      help: "whole epoch seconds in each value, the seed's form (with --name Python01); --interval at least 1s",
+    },
     db: { type: "string", arg: "N", help: "database number (default: the URL's, else 0)" },
     config: {
       type: "boolean",
@@ -55,7 +59,7 @@ const SPEC: ScriptSpec = {
   examples: [
     "deno run -A scripts/keyspace_writer.ts                          # lab 3: keydb_01 on localhost:6379",
     "deno run -A scripts/keyspace_writer.ts --count 100 --interval 0  # measure 100 handshakes back to back",
-    "deno run -A scripts/keyspace_writer.ts --name Python01 --key shared_key --timeout 2s",
+    "deno run -A scripts/keyspace_writer.ts --name Python01 --seconds   # the seed's value: Python01 timestamp 1725543675",
     "deno run -A scripts/keyspace_writer.ts --json | jq -c 'select(.event == \"summary\")'",
     "deno run -A scripts/keyspace_writer.ts --url redis://127.0.0.1:7000 --cluster   # the keys on different masters",
   ],
@@ -88,6 +92,10 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
         `--name must be at most ${longest} bytes (the handshake carries the first ${HANDSHAKE_COPY_BYTES})`,
       );
     }
+    const seconds = flags.boolean("seconds");
+    if (seconds && intervalMs < 1000) {
+      throw new UsageError("--seconds needs --interval 1s or more: each value must differ");
+    }
     using shutdown = onShutdown(io.signal);
     return await writeRounds({
       endpoint,
@@ -95,6 +103,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
       key,
       handshakeKey,
       name,
+      seconds,
       count,
       intervalMs,
       timeoutMs,

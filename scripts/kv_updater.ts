@@ -26,7 +26,7 @@ import { onMessage } from "../lib/pubsub/subscribe.ts";
 import { NO_OUTAGES, SubscriberConnection } from "../lib/pubsub/subscriptions.ts";
 import { onShutdown } from "../lib/core/shutdown.ts";
 import { KV_GROUP, runKvStream } from "../lib/streams/kv_stream.ts";
-import { defaultConsumerName } from "../lib/streams/durable_processor.ts";
+import { defaultConsumerName } from "../lib/events/durable_processor.ts";
 import { METRICS_OPTIONS, startOps } from "../lib/ops/mod.ts";
 
 const SPEC: ScriptSpec = {

@@ -14,6 +14,7 @@ import { answersPing, INSTALL_HINT, LocalServer, portFree } from "../lib/core/lo
 import { LocalPair } from "../lib/core/local_pair.ts";
 import { defaultIo, type Io, Reporter } from "../lib/core/output.ts";
 import { onShutdown, type Shutdown } from "../lib/core/shutdown.ts";
+import { reportExistingServer } from "../lib/keyspace/existing_server.ts";
 
 /** The ports of lab 3's two nodes when none is given: those of compose.yaml. */
 const PAIR_PORTS: [number, number] = [6379, 6380];
@@ -59,11 +60,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
 }
 
 async function runSingle(port: number, status: Reporter, shutdown: Shutdown): Promise<number> {
-  if (await answersPing(port)) {
-    status.ok(`A server already answers on 127.0.0.1:${port}: the labs can use it as it is.`);
-    status.info(`Check it with: deno run -A scripts/ping.ts --url redis://localhost:${port}`);
-    return ExitCode.Ok;
-  }
+  if (await answersPing(port)) return await reportExistingServer(port, status);
   const server = await withInstallHint(LocalServer.start({ port, notifications: LAB_NOTIFICATIONS, foreground: true }));
   status.ok(
     `${server.kind} is running on ${server.url} with keyspace notifications (${LAB_NOTIFICATIONS}). Ctrl+C stops it.`,

@@ -12,14 +12,13 @@
  */
 import { COMMON_OPTIONS, runScript, type ScriptSpec } from "../lib/core/cli.ts";
 import { CLUSTER_OPTIONS, resolveTarget } from "../lib/cluster/target.ts";
-import { openStreamClient, type StreamClient } from "../lib/streams/cluster_lanes.ts";
-import { CliError, ExitCode, UsageError } from "../lib/core/exit_codes.ts";
-import { defaultIo, escapeControl, type Io, Printer, Reporter } from "../lib/core/output.ts";
+import { ExitCode, UsageError } from "../lib/core/exit_codes.ts";
+import { defaultIo, type Io, Printer, Reporter } from "../lib/core/output.ts";
 import { onShutdown } from "../lib/core/shutdown.ts";
-import { formatNumber } from "../lib/core/stats.ts";
-import { deadLetterStream, entryTime, parseStartPosition, type StreamEntry } from "../lib/streams/entry.ts";
-import { groupConsumers, streamGroups } from "../lib/streams/groups.ts";
+import { endpointFor } from "../lib/endpoint/endpoint.ts";
+import { parseStartPosition } from "../lib/streams/entry.ts";
 import { readStream } from "../lib/streams/reader.ts";
+import { explainStreamError, printEntry, printGroups } from "../lib/streams/tail.ts";
 import { METRICS_OPTIONS, startOps } from "../lib/ops/mod.ts";
 
 const SPEC: ScriptSpec = {
@@ -84,13 +83,13 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     if (!groups && streams.length > 1) throw new UsageError("Read one STREAM at a time (--groups takes several)");
     const from = parseStartPosition(flags.string("from") ?? "start");
     const count = flags.int("count", { min: 1 });
-    const target = resolveTarget(flags.list("url"), flags.boolean("cluster"));
+    const endpoint = endpointFor(resolveTarget(flags.list("url"), flags.boolean("cluster")));
     const out = new Printer(io.stdout);
     const status = new Reporter(io.stderr);
     const follow = flags.boolean("follow");
     using shutdown = onShutdown(io.signal);
     await using ops = startOps(flags, { log: status, signal: shutdown.signal, starting: "connecting" });
-    const conn = await openStreamClient(target, status, follow);
+    const conn = await endpoint.link({ reporter: status, reconnect: follow, offlineQueue: follow });
     // A read waiting out an outage (in the offline queue) ends at the stop, as a closed connection.
     shutdown.signal.addEventListener("abort", () => void conn.close(), { once: true });
     try {
@@ -113,7 +112,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
         }
       } catch (err) {
         if (shutdown.signal.aborted) return ExitCode.Ok;
-        throw explain(err, stream);
+        throw explainStreamError(err, stream);
       }
       if (printed === 0 && !shutdown.signal.aborted) {
         status.info(`No entries in ${stream} from ${flags.string("from") ?? "the start"}.`);
@@ -123,85 +122,6 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
       await conn.close();
     }
   });
-}
-
-function explain(err: unknown, stream: string): Error {
-  const message = err instanceof Error ? err.message : String(err);
-  if (/WRONGTYPE/.test(message)) return new CliError(ExitCode.Failure, `"${stream}" is not a stream (${message})`);
-  return err instanceof Error ? err : new Error(message);
-}
-
-function printEntry(out: Printer, json: boolean, stream: string, entry: StreamEntry): void {
-  const time = new Date(entryTime(entry.id)).toISOString();
-  if (json) {
-    out.event("entry", { channel: stream, entry_id: entry.id, entry_time: time, fields: entry.fields });
-    return;
-  }
-  const fields = entry.fields ?? {};
-  const names = Object.keys(fields);
-  const body = names.length === 1 && names[0] === "payload"
-    ? escapeControl(fields.payload!)
-    : names.map((n) => `${escapeControl(n)}=${escapeControl(fields[n]!)}`).join(" ");
-  out.line(`${out.bold(entry.id)}  ${out.dim(time)}  ${body}`);
-}
-
-async function printGroups(conn: StreamClient, out: Printer, json: boolean, stream: string): Promise<void> {
-  const redis = conn.redis;
-  let length: number;
-  let deadLength: number;
-  let groups;
-  try {
-    [length, deadLength, groups] = await Promise.all([
-      redis.xlen(stream),
-      redis.xlen(deadLetterStream(stream)),
-      streamGroups(redis, stream),
-    ]);
-  } catch (err) {
-    throw explain(err, stream);
-  }
-  const withConsumers = await Promise.all(
-    groups.map(async (g) => ({ ...g, consumerList: await groupConsumers(redis, stream, g.name) })),
-  );
-  const node = conn.nodeOf(stream);
-  if (json) {
-    out.event("groups", {
-      channel: stream,
-      ...(node ? { node } : {}),
-      length,
-      dead_letters: deadLength,
-      groups: withConsumers.map((g) => ({
-        name: g.name,
-        pending: g.pending,
-        lag: g.lag,
-        last_delivered_id: g.lastDeliveredId,
-        consumers: g.consumerList.map((c) => ({ name: c.name, pending: c.pending, idle_ms: c.idleMs })),
-      })),
-    });
-    return;
-  }
-  const dead = deadLength > 0 ? `; ${formatNumber(deadLength)} in ${deadLetterStream(stream)}` : "";
-  out.line(`${out.bold(stream)}${node ? ` (on ${node})` : ""}: ${formatNumber(length)} entries${dead}`);
-  if (withConsumers.length === 0) out.line("  no consumer groups");
-  for (const g of withConsumers) {
-    const lag = g.lag === null ? "unknown" : formatNumber(g.lag);
-    out.line(
-      `  group ${out.bold(g.name)}: ${g.consumerList.length} consumer(s), ${formatNumber(g.pending)} pending, ` +
-        `lag ${lag}, last delivered ${g.lastDeliveredId}`,
-    );
-    const width = Math.max(0, ...g.consumerList.map((c) => c.name.length));
-    for (const c of g.consumerList) {
-      out.line(
-        `    ${escapeControl(c.name).padEnd(width)}  ${formatNumber(c.pending).padStart(6)} pending  ` +
-          `idle ${formatIdle(c.idleMs)}`,
-      );
-    }
-  }
-}
-
-function formatIdle(ms: number): string {
-  if (ms < 1000) return `${ms} ms`;
-  if (ms < 120_000) return `${(ms / 1000).toFixed(1)} s`;
-  return `${(ms / 60_000).toFixed(1)} min`;
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -51,6 +51,12 @@ export interface FakeBehaviour {
   onCommand?: (words: string[], n: number) => FakeAnswer;
   /** A password to put in its `url` (so clients send AUTH). */
   password?: string;
+  /**
+   * Waits this long (ms) before sending `onAccept`, and closes a connection whose client speaks first: what a
+   * client of a greeting server sees when the server resets the connection at its first command before the
+   * greeting was read (the reset discards it).
+   */
+  greetAfterMs?: number;
 }
 
 const encoder = new TextEncoder();
@@ -107,12 +113,20 @@ async function send(c: Deno.Conn, answer: FakeAnswer): Promise<boolean> {
 }
 
 async function serve(c: Deno.Conn, behaviour: FakeBehaviour): Promise<void> {
-  if (!await send(c, behaviour.onAccept)) return;
   const buf = new Uint8Array(64 * 1024);
+  const first = c.read(buf).catch(() => null);
+  if (behaviour.greetAfterMs !== undefined) {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const quiet = new Promise<"quiet">((resolve) => timer = setTimeout(() => resolve("quiet"), behaviour.greetAfterMs));
+    const spoke = await Promise.race([first, quiet]);
+    clearTimeout(timer);
+    if (spoke !== "quiet") return; // the client spoke first: closed without a word
+  }
+  if (!await send(c, behaviour.onAccept)) return;
   const decoder = new TextDecoder();
   let pending = "";
   let n = 0;
-  for (let got = await c.read(buf).catch(() => null); got !== null; got = await c.read(buf).catch(() => null)) {
+  for (let got = await first; got !== null; got = await c.read(buf).catch(() => null)) {
     pending += decoder.decode(buf.subarray(0, got), { stream: true });
     for (let cmd = takeCommand(pending); cmd; cmd = takeCommand(pending)) {
       pending = pending.slice(cmd.used);
@@ -170,12 +184,24 @@ export const GARBAGE = encoder.encode("SSH-2.0-OpenSSH_9.2\r\n\x00\x01\x02\xfe\x
 /** A bulk-string header announcing 600 MB. */
 export const HUGE_BULK_HEADER = `$${600 * 1024 * 1024}\r\n`;
 
+/** The greeting a MariaDB server sends every client as it connects (a MySQL handshake, protocol version 10). */
+export const MARIADB_GREETING: Uint8Array = (() => {
+  const body = [0x0a, ...encoder.encode("5.5.5-10.11.6-MariaDB\0"), 1, 0, 0, 0, ...encoder.encode("abcdefgh\0")];
+  return new Uint8Array([body.length, 0, 0, 0, ...body]);
+})();
+
 /** The fake servers every script is tried against, by what they do wrong. */
 export const HOSTILE_SERVERS: Record<string, () => FakeServer> = {
   "a reply nested 200,000 deep": () => fakeServer({ onCommand: () => nestedReply() }),
   "garbage bytes": () => fakeServer({ onCommand: () => GARBAGE }),
   "a 600 MB bulk-string header, then nothing": () => fakeServer({ onCommand: () => HUGE_BULK_HEADER }),
   "accept and close at once": () => fakeServer({ onAccept: "close" }),
+  // MariaDB: a greeting first, then a close at the client's first command (not a MySQL packet).
+  "a MariaDB greeting, then a close at the first command": () =>
+    fakeServer({ onAccept: MARIADB_GREETING, onCommand: () => "close" }),
+  // The same, when the close (a reset) came before the client read the greeting: the client sees no byte at all.
+  "a MariaDB greeting lost to the client's first command": () =>
+    fakeServer({ greetAfterMs: 100, onAccept: MARIADB_GREETING, onCommand: () => "close" }),
   // A RESP2 client sends no HELLO: then the PING after the handshake is what this one refuses.
   "HELLO refused with an error": () =>
     fakeServer({
@@ -222,6 +248,8 @@ export interface FaultProxy extends FakeServer {
    * @returns resolves once the damaged reply has been sent
    */
   damageOnce(text: string, damaged: string, options?: { thenClose?: boolean }): Promise<void>;
+  /** From now on every piece a server sends back waits `ms` before it is passed on: a server slow to answer. */
+  slowReplies(ms: number): void;
 }
 
 /** A one-time rewrite armed by {@linkcode FaultProxy.damageOnce}. */
@@ -266,6 +294,7 @@ export function faultProxy(port: number, rewrite?: Rewrite): FaultProxy {
     clients.delete(a);
   };
   let damage: Damage | undefined;
+  let replyDelayMs = 0;
   /** Damaged pieces not yet sent, with their damage. */
   const applied = new WeakMap<Uint8Array, Damage>();
   /** What a piece read from the server becomes: damaged when it holds the armed text (once). */
@@ -313,7 +342,7 @@ export function faultProxy(port: number, rewrite?: Rewrite): FaultProxy {
       loops.push(
         Promise.all([
           counted ? copyRewriting(client, server, counted) : copy(client, server),
-          copy(server, client, { drop: losing, change: damageIn, sent }),
+          copy(server, client, { drop: losing, change: damageIn, sent, delayMs: () => replyDelayMs }),
         ]).then(() => {
           pairs.delete(pair);
           closeBoth(client, server);
@@ -351,6 +380,9 @@ export function faultProxy(port: number, rewrite?: Rewrite): FaultProxy {
       damage = { text: t, damaged: d, thenClose: options.thenClose ?? false, done: resolve };
       return promise;
     },
+    slowReplies: (ms) => {
+      replyDelayMs = ms;
+    },
     [Symbol.asyncDispose]: async () => {
       listener.close();
       await accepting.catch(() => {});
@@ -372,13 +404,16 @@ async function copy(
     drop?: () => boolean;
     change?: (piece: Uint8Array) => Uint8Array;
     sent?: (out: Uint8Array) => void;
+    delayMs?: () => number;
   } = {},
 ): Promise<void> {
   const buf = new Uint8Array(64 * 1024);
   try {
     for (let n = await from.read(buf); n !== null; n = await from.read(buf)) {
       if (how.drop?.()) return;
-      const piece = buf.subarray(0, n);
+      const ms = how.delayMs?.() ?? 0;
+      const piece = ms ? buf.slice(0, n) : buf.subarray(0, n);
+      if (ms) await new Promise((resolve) => setTimeout(resolve, ms));
       const out = how.change?.(piece) ?? piece;
       for (let off = 0; off < out.length;) off += await to.write(out.subarray(off));
       how.sent?.(out);

@@ -664,6 +664,27 @@ export async function eventually(check: () => boolean | Promise<boolean>, what: 
 }
 
 /**
+ * Waits for `promise` — an event the code under test announces — bounded only so that a run that never gets it ends
+ * with a message instead of hanging: the bound is no budget for a slow machine.
+ *
+ * @param promise what is awaited
+ * @param what what it is, for the failure message
+ * @param ms the bound (default 120 s)
+ * @returns what it resolves to
+ */
+export async function within<T>(promise: Promise<T>, what: string, ms = 120_000): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const never = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`Never happened within ${ms / 1000} s: ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([promise, never]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
  * Collects every message published on `channel` from now on (its payloads as text, in arrival order) on a
  * subscribed client of its own; dispose to close it.
  *

@@ -16,7 +16,7 @@ import type { Reporter } from "../core/output.ts";
 import { routeIoredisWarnings } from "../core/ioredis_warnings.ts";
 import { guardIoredis, stopSlotRefresh } from "../core/ioredis_guard.ts";
 import { ABORTED, delay, unlessAborted, withTimeout } from "../core/timing.ts";
-import { describeSlots, rangesOf, type SlotOwners, slotOwners, topologyChanges } from "./topology.ts";
+import { describeSlots, rangesOf, settledMoves, type SlotOwners, slotOwners } from "./topology.ts";
 
 /** How a {@linkcode ClusterConnection} behaves. */
 export interface ClusterConnectionOptions {
@@ -43,7 +43,7 @@ export interface ClusterConnectionOptions {
 }
 
 const DISCONNECT_TIMEOUT_MS = 200;
-/** How long one read of the slot map may take. */
+/** How long one read of the slot map may take, once connected. */
 const SLOTS_REFRESH_TIMEOUT_MS = 1000;
 
 /** Thrown inside {@linkcode ClusterConnection} when the stop signal ends the first connect. */
@@ -160,12 +160,17 @@ export class ClusterConnection {
     const stop = this.options.signal;
     try {
       if (stop?.aborted) throw STOPPED;
+      // The first read of the slot map may take the whole connect time: with ioredis's per-read limit (1 s, kept for
+      // later reads so that a hung node does not hold up a failover) a busy machine failed its first connect with
+      // "None of startup nodes is available" though every node answered. ioredis reads the limit at each read.
+      this.cluster.options.slotsRefreshTimeout = timeoutMs;
       const connected = withTimeout(
         this.cluster.connect(),
         timeoutMs,
         () => new Error(`the cluster was not ready within ${timeoutMs / 1000} s`),
       );
       if (await unlessAborted(connected, stop) === ABORTED) throw STOPPED;
+      this.cluster.options.slotsRefreshTimeout = SLOTS_REFRESH_TIMEOUT_MS;
       this.#owners = slotOwners(this.cluster);
       this.#connected = true;
     } catch (err) {
@@ -239,9 +244,18 @@ export class ClusterConnection {
   #refreshed(): void {
     if (this.#closing || !this.#connected) return;
     const next = slotOwners(this.cluster);
-    const changes = topologyChanges(this.#owners, next);
-    this.#owners = next;
     const ready = (key: string) => this.cluster.nodes("all").some((n) => nodeKey(n) === key && n.status === "ready");
+    for (const [key, since] of this.#lostNodes) {
+      if (!ready(key)) continue;
+      this.#lostNodes.delete(key);
+      this.options.reporter.ok(
+        `Cluster node ${key} answers again, after ${((Date.now() - since) / 1000).toFixed(1)} s.`,
+      );
+    }
+    // A map read from a node that has not yet heard of a failover names the dead master again: not a move.
+    const changes = settledMoves(this.#owners, next, (key) => this.#lostNodes.has(key));
+    if (changes === undefined) return;
+    this.#owners = next;
     const serving = new Set(next);
     for (const [key, since] of this.#downSince) {
       if (!ready(key) && serving.has(key)) {
@@ -250,13 +264,6 @@ export class ClusterConnection {
       }
       this.#downSince.delete(key); // back, or its slots are served by another node now
       this.#downMs += Date.now() - since;
-    }
-    for (const [key, since] of this.#lostNodes) {
-      if (!ready(key)) continue;
-      this.#lostNodes.delete(key);
-      this.options.reporter.ok(
-        `Cluster node ${key} answers again, after ${((Date.now() - since) / 1000).toFixed(1)} s.`,
-      );
     }
     if (changes.length === 0) return;
     for (const c of changes) {

@@ -85,6 +85,35 @@ export function topologyChanges(before: SlotOwners, after: SlotOwners): SlotMove
 }
 
 /**
+ * The moves of a re-read slot map, unless the map is a stale view: one that gives slots to a node lost and silent
+ * since. A node that has not yet heard of a failover still names the dead master in its CLUSTER SLOTS, and ioredis
+ * may re-read the map from it; taken as it is, that map "moves" the slots back to the dead node (and then again to
+ * the replica that took over), three changes for one failover. Such a map is no move: the earlier one stands.
+ *
+ * @param before the map as last taken
+ * @param after the map just read
+ * @param lost whether a node (`host:port`) was lost and has not answered since
+ * @returns the moves to report and take, or undefined when `after` is a stale view to ignore
+ * @example
+ * ```ts
+ * import { settledMoves } from "./topology.ts";
+ * const dead = (node: string) => node === "a:1";
+ * // the replica took over: a move
+ * console.assert(settledMoves(["a:1", "b:2"], ["c:3", "b:2"], dead)?.[0]?.to === "c:3");
+ * // a node that has not heard of it yet: no move back to the dead master
+ * console.assert(settledMoves(["c:3", "b:2"], ["a:1", "b:2"], dead) === undefined);
+ * ```
+ */
+export function settledMoves(
+  before: SlotOwners,
+  after: SlotOwners,
+  lost: (node: string) => boolean,
+): SlotMove[] | undefined {
+  const moves = topologyChanges(before, after);
+  return moves.some((m) => m.to !== "" && lost(m.to)) ? undefined : moves;
+}
+
+/**
  * The slot ranges a master serves.
  *
  * @param owners the slot map

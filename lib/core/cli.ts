@@ -5,10 +5,13 @@
  *
  * @module
  */
+// First: it checks the permissions and starts listening for Ctrl+C before the slow modules are evaluated.
+import "./startup.ts";
 import { parseArgs } from "node:util";
-import { CliError, ExitCode, UsageError } from "./exit_codes.ts";
+import { CliError, ExitCode, exitCodeHelp, UsageError } from "./exit_codes.ts";
 import { type Io, Printer, Reporter } from "./output.ts";
 import { unreadableReply } from "./server_faults.ts";
+import { processStopSignal, shutdownHandled } from "./shutdown.ts";
 import { INSECURE_WARNING, resolveTls, withTls } from "./tls.ts";
 
 /** One flag a script accepts. */
@@ -190,7 +193,7 @@ export function parseFlags(spec: ScriptSpec, args: string[]): Flags {
   }
   try {
     const { values, positionals } = parseArgs({
-      args,
+      args: withNegativeValues(spec, args),
       options,
       strict: true,
       allowPositionals: true,
@@ -207,14 +210,85 @@ export function parseFlags(spec: ScriptSpec, args: string[]): Flags {
     return new Flags(values as Record<string, unknown>, positionals);
   } catch (err) {
     if (err instanceof UsageError) throw err;
-    throw new UsageError(cleanParseError(err));
+    throw new UsageError(cleanParseError(spec, err));
   }
 }
 
-function cleanParseError(err: unknown): string {
+/** A negative number: what `--rate -5` means, and what parseArgs would take for a flag. */
+const NEGATIVE_NUMBER = /^-(\d|\.\d)/;
+
+/**
+ * `--rate -5` as `--rate=-5` (`-r -5` as `-r-5`): a negative number after a flag that takes a value is that value,
+ * so that it is checked as one ("--rate must be at least 0, got -5") instead of parseArgs's "argument is ambiguous".
+ */
+function withNegativeValues(spec: ScriptSpec, args: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    const next = args[i + 1];
+    if (arg === "--") return [...out, ...args.slice(i)];
+    const option = arg.startsWith("--")
+      ? spec.options[arg.slice(2)]
+      : /^-[^-]$/.test(arg)
+      ? Object.values(spec.options).find((o) => o.short === arg[1])
+      : undefined;
+    if (option?.type === "string" && next !== undefined && NEGATIVE_NUMBER.test(next)) {
+      out.push(arg.startsWith("--") ? `${arg}=${next}` : `${arg}${next}`);
+      i++;
+    } else {
+      out.push(arg);
+    }
+  }
+  return out;
+}
+
+/** parseArgs's message as one line for our users: the nearest flag for an unknown one, the way to pass a dash. */
+function cleanParseError(spec: ScriptSpec, err: unknown): string {
   const message = err instanceof Error ? err.message : String(err);
+  const code = (err as { code?: unknown } | null)?.code;
+  const flag = /^Unknown option '(-{1,2}[^']+)'/.exec(message)?.[1];
+  if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" && flag) {
+    const near = nearestFlag(spec, flag);
+    return `Unknown option '${flag}'${near ? ` (did you mean ${near}?)` : ""}`;
+  }
+  const ambiguous = /^Option '([^']+)' argument is ambiguous/.exec(message)?.[1];
+  if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE" && ambiguous) {
+    const name = ambiguous.replace(/ <value>$/, "");
+    return `${name} needs a value, and the next argument starts with a dash: give it as ${name}=VALUE`;
+  }
   // parseArgs adds advice about '--' that does not fit our scripts.
   return message.split(/\. To specify a positional argument/)[0]!.replace(/\.$/, "");
+}
+
+/**
+ * The script's flag nearest to an unknown one (`--chanel` → `--channel`, `--jsno` → `--json`): at most a third of
+ * its letters apart (at least 2), or one it begins or ends; undefined when none is near.
+ */
+function nearestFlag(spec: ScriptSpec, unknown: string): string | undefined {
+  const typed = unknown.replace(/^-+/, "").replace(/=.*$/, "");
+  if (typed.length < 2) return undefined;
+  const names = Object.keys(spec.options).flatMap((n) => spec.options[n]!.negatable ? [n, `no-${n}`] : [n]);
+  let best: { name: string; distance: number } | undefined;
+  for (const name of names) {
+    const distance = editDistance(typed, name);
+    if (best === undefined || distance < best.distance) best = { name, distance };
+  }
+  if (best && best.distance <= Math.max(2, Math.floor(typed.length / 3))) return `--${best.name}`;
+  const affix = names.find((n) => n.startsWith(typed) || typed.startsWith(n));
+  return affix === undefined ? undefined : `--${affix}`;
+}
+
+/** Levenshtein distance: the fewest letters inserted, removed or replaced to turn `a` into `b`. */
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) {
+      next[j] = Math.min(next[j - 1]! + 1, row[j]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    row = next;
+  }
+  return row[b.length]!;
 }
 
 /**
@@ -249,11 +323,7 @@ export function helpText(spec: ScriptSpec): string {
     "EXAMPLES",
     ...spec.examples.map((e) => `  ${e}`),
     "",
-    ...(spec.exitCodes ?? [
-      "Exit codes: 0 ok, 1 failure, 2 usage error, 3 cannot connect or auth failed,",
-      "            4 timeout with nothing received, 5 CONFIG refused, 6 a check failed,",
-      "            7 the server broke the protocol (not a Redis-protocol server).",
-    ]),
+    ...(spec.exitCodes ?? exitCodeHelp()),
     "",
   ].join("\n");
 }
@@ -264,7 +334,10 @@ export function helpText(spec: ScriptSpec): string {
  * turns {@linkcode CliError}s into a message on stderr and their exit code
  * (a plain line for code 0, e.g. stopped while connecting), a reply that
  * could not be read into exit code 7, and any other error into exit code 1
- * (with the stack only when `DEBUG` is set).
+ * (with the stack only when `DEBUG` is set). A stop request (Ctrl+C) that
+ * came before the body started, or while no step of the body listens for one
+ * (no `onShutdown` open, shutdown.ts), ends the script with exit code 0 and a line
+ * saying so.
  *
  * @param spec the script's spec
  * @param args the command-line arguments
@@ -294,10 +367,11 @@ export async function runScript(
       new Printer(io.stdout).line(helpText(spec));
       return ExitCode.Ok;
     }
-    if (!("tls-ca" in spec.options)) return await body(flags);
+    if (processStopSignal().aborted) throw new CliError(ExitCode.Ok, "Stopped before it started.");
+    if (!("tls-ca" in spec.options)) return await unlessStoppedUnheard(body(flags));
     const tls = resolveTls(flags.string("tls-ca"), flags.boolean("tls-insecure"));
     if (tls.insecure) new Reporter(io.stderr).warn(INSECURE_WARNING);
-    return await withTls(tls, () => body(flags));
+    return await unlessStoppedUnheard(withTls(tls, () => body(flags)));
   } catch (e) {
     if (e instanceof CliError && e.exitCode === ExitCode.Ok) {
       err.line(e.message);
@@ -317,6 +391,27 @@ export async function runScript(
     err.line(`${err.red("error:")} unexpected failure: ${message}`);
     if (e instanceof Error && e.stack && readDebug()) err.line(e.stack);
     return ExitCode.Failure;
+  }
+}
+
+/**
+ * Waits for the script's work, or ends it (exit code 0) when a stop request comes while none of its steps listens for
+ * one (no `onShutdown` open, shutdown.ts: between two steps, or in a step that runs to its end on its own).
+ */
+async function unlessStoppedUnheard(work: Promise<number>): Promise<number> {
+  const stop = processStopSignal();
+  const unheard = Promise.withResolvers<"stopped">();
+  const onStop = () => {
+    if (!shutdownHandled()) unheard.resolve("stopped");
+  };
+  stop.addEventListener("abort", onStop, { once: true });
+  try {
+    const result = await Promise.race([work, unheard.promise]);
+    if (result !== "stopped") return result;
+    work.catch(() => {});
+    throw new CliError(ExitCode.Ok, "Stopped.");
+  } finally {
+    stop.removeEventListener("abort", onStop);
   }
 }
 

@@ -17,10 +17,10 @@ import {
   socketConnected,
   watchIncoming,
 } from "./ioredis_guard.ts";
-import { diagnose, type FailureFacts, TLS_PORT } from "./server_faults.ts";
+import { diagnose, type FailureFacts, spokeFirst, TLS_PORT } from "./server_faults.ts";
 import { ABORTED, delay, unlessAborted, withTimeout } from "./timing.ts";
 import { currentTls } from "./tls.ts";
-import { speaksTls } from "./tls_probe.ts";
+import { greeting, speaksTls } from "./tls_probe.ts";
 
 /** How a {@linkcode Connection} behaves. */
 export interface ConnectionOptions {
@@ -109,6 +109,9 @@ export function backoffMs(attempt: number): number {
 }
 
 const DISCONNECT_TIMEOUT_MS = 200;
+
+/** How long a server that closed a connection without a word is given to speak first (a greeting) on a new one. */
+const GREETING_WAIT_MS = 500;
 
 /** The last error ioredis reported, free of secrets. */
 interface SeenError {
@@ -302,7 +305,9 @@ export class Connection {
       facts.reason ??= scrubSecret((err as Error).message, this.options.url);
       facts.command ??= (err as { command?: { name?: string } }).command?.name; // our PING, refused
       let d = diagnose(facts);
-      if (d.closedAtOnce && !facts.tls && await speaksTls(this.options.url, 1000)) d = TLS_PORT;
+      const greeted = d.closedAtOnce && !facts.tls ? await greeting(this.options.url, GREETING_WAIT_MS) : undefined;
+      if (greeted) d = spokeFirst(greeted);
+      else if (d.closedAtOnce && !facts.tls && await speaksTls(this.options.url, 1000)) d = TLS_PORT;
       throw new CliError(d.exitCode, `Cannot connect to ${this.address}: ${d.what}.\n${d.fix}`);
     }
   }

@@ -26,10 +26,58 @@ export const ExitCode = {
   NoSubscription: 8,
   /** The installed client library (ioredis) lacks something these scripts rely on: not the version pinned. */
   ClientLibrary: 9,
+  /** Started without the permissions the scripts need (`deno run` without `-A`). */
+  Permission: 10,
 } as const;
 
 /** One of the values of {@linkcode ExitCode}. */
 export type ExitCodeValue = typeof ExitCode[keyof typeof ExitCode];
+
+/** Each exit code in a few words, for the end of every `--help` (docs/reference/exit_codes.md says more). */
+export const EXIT_CODE_SUMMARY: Record<ExitCodeValue, string> = {
+  [ExitCode.Ok]: "ok",
+  [ExitCode.Failure]: "failure",
+  [ExitCode.Usage]: "usage error",
+  [ExitCode.Connect]: "cannot connect or auth failed",
+  [ExitCode.Timeout]: "timeout with nothing received",
+  [ExitCode.ConfigRefused]: "CONFIG refused",
+  [ExitCode.CheckFailed]: "a check failed",
+  [ExitCode.Protocol]: "the server broke the protocol (not a Redis-protocol server)",
+  [ExitCode.NoSubscription]: "every channel refused",
+  [ExitCode.ClientLibrary]: "ioredis not the version pinned",
+  [ExitCode.Permission]: "not run with -A",
+};
+
+/**
+ * The exit-code lines of every `--help`, made from {@linkcode EXIT_CODE_SUMMARY}: `Exit codes: 0 ok, 1 failure, …`,
+ * wrapped at `width` columns.
+ *
+ * @param width the longest line
+ * @returns the lines
+ * @example
+ * ```ts
+ * import { exitCodeHelp } from "./exit_codes.ts";
+ * const text = exitCodeHelp().join(" ");
+ * console.assert(text.startsWith("Exit codes: 0 ok") && text.includes("8 every channel refused"));
+ * ```
+ */
+export function exitCodeHelp(width = 80): string[] {
+  const head = "Exit codes: ";
+  const items = Object.entries(EXIT_CODE_SUMMARY).map(([code, what], i, all) =>
+    `${code} ${what}${i === all.length - 1 ? "." : ","}`
+  );
+  const lines: string[] = [];
+  let line = head;
+  for (const item of items) {
+    if (line.length > head.length && line.length + 1 + item.length > width) {
+      lines.push(line);
+      line = " ".repeat(head.length);
+    }
+    line += (line.trim() === "" || line === head ? "" : " ") + item;
+  }
+  lines.push(line);
+  return lines;
+}
 
 /**
  * An error that ends a script with a given exit code and a message meant for

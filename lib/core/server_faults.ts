@@ -169,6 +169,8 @@ export function diagnose(f: FailureFacts): Diagnosis {
     );
   }
   if ((CLOSED.test(reason) || CLOSED.test(f.code ?? "")) && !f.timedOut) {
+    const greeted = mysqlGreeting(f.firstBytes ?? "");
+    if (greeted) return protocol(greeted);
     if ((f.bytesIn ?? 0) > 0) return protocol("the server closed the connection in the middle of its answer");
     return {
       exitCode: ExitCode.Protocol,
@@ -213,6 +215,39 @@ function protocol(what: string): Diagnosis {
   return { exitCode: ExitCode.Protocol, what, fix: PROTOCOL_HINT };
 }
 
+/**
+ * The verdict for a server that speaks first, before any command (a Redis-protocol server never does): seen by
+ * {@linkcode greeting} in tls_probe.ts after a connection was closed without a word.
+ *
+ * @param first the first bytes it sent, as Latin-1 text
+ * @returns the verdict (exit code 7)
+ * @example
+ * ```ts
+ * import { spokeFirst } from "./server_faults.ts";
+ * const d = spokeFirst("SSH-2.0-OpenSSH_9.2\r\n");
+ * console.assert(d.exitCode === 7 && d.what.includes("not a Redis-protocol server"));
+ * ```
+ */
+export function spokeFirst(first: string): Diagnosis {
+  return protocol(
+    mysqlGreeting(first) ?? `the server spoke first (it began ${shownBytes(first)}), which a ` +
+        "Redis-protocol server never does: it is not one",
+  );
+}
+
+/** A MySQL/MariaDB handshake in words (its version), or undefined for other bytes. */
+function mysqlGreeting(first: string): string | undefined {
+  // A 3-byte length, sequence 0, protocol version 10, then the server's version up to a NUL.
+  // deno-lint-ignore no-control-regex
+  const version = /^[\s\S]{3}\x00\x0a([\x20-\x7e]+)/.exec(first)?.[1];
+  return version && `the server is MySQL/MariaDB (its greeting says version ${version}), not a Redis-protocol server`;
+}
+
+/** The first bytes as a quoted string, control bytes as \xNN. */
+function shownBytes(first: string): string {
+  return JSON.stringify(first.slice(0, 24)).replace(/\\u00([0-9a-f]{2})/g, "\\x$1");
+}
+
 /** Bytes that do not parse as RESP: TLS, HTTP, or anything else, shown by how they began. */
 function garbage(f: FailureFacts): Diagnosis {
   const first = f.lastChunk ?? f.firstBytes ?? "";
@@ -220,8 +255,9 @@ function garbage(f: FailureFacts): Diagnosis {
   // deno-lint-ignore no-control-regex
   if (/^[\x15\x16]\x03/.test(first)) return TLS_PORT;
   if (!first) return protocol("the server's answer is not the Redis protocol");
-  const shown = JSON.stringify(first.slice(0, 24)).replace(/\\u00([0-9a-f]{2})/g, "\\x$1");
-  return protocol(`the server's answer is not the Redis protocol (it began ${shown})`);
+  return protocol(
+    mysqlGreeting(first) ?? `the server's answer is not the Redis protocol (it began ${shownBytes(first)})`,
+  );
 }
 
 /**

@@ -1,7 +1,9 @@
 /**
  * Graceful shutdown on SIGINT (Ctrl+C), SIGTERM (`docker stop`, `kill`) and
  * SIGHUP (the terminal closed): the first signal asks the script to stop; a
- * second one exits at once.
+ * second one exits at once. The process listens from its start
+ * (lib/core/startup.ts), so a signal that comes while the script is still
+ * loading or connecting is a stop request too.
  *
  * `deno task` forwards the signals it receives to its child, which, in a
  * terminal, has already had the same Ctrl+C from the terminal itself: one key
@@ -12,7 +14,7 @@
  */
 import { whenAborted } from "./timing.ts";
 
-/** A stop request the script can wait on; dispose it to remove the signal handlers. */
+/** A stop request a step of the script waits on; dispose it when that step is over. */
 export interface Shutdown extends Disposable {
   /** Aborted on the first SIGINT/SIGTERM/SIGHUP, or when the caller's signal aborts. */
   readonly signal: AbortSignal;
@@ -40,11 +42,83 @@ export const REPEAT_WINDOW_MS = 500;
 
 const SIGNALS: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT", "SIGBREAK"] : ["SIGINT", "SIGTERM", "SIGHUP"];
 
+/** The process's one stop request: aborted by the first signal. */
+const processStop = new AbortController();
+let firstSignalAt: number | undefined;
+let listening = false;
+let activeShutdowns = 0;
+
+function onSignal(): void {
+  const now = performance.now();
+  if (firstSignalAt === undefined) {
+    firstSignalAt = now;
+    processStop.abort();
+  } else if (now - firstSignalAt >= REPEAT_WINDOW_MS) {
+    Deno.exit(130);
+  }
+}
+
 /**
- * Listens for SIGINT, SIGTERM and SIGHUP. The first one aborts `signal`; one
- * more, later than {@linkcode REPEAT_WINDOW_MS} after it, exits the process at
- * once with code 130 (a server the script started still stops: see
- * local_server.ts).
+ * Starts listening for SIGINT, SIGTERM and SIGHUP for the rest of the process (once; later calls do nothing). The
+ * first signal aborts {@linkcode processStopSignal}; one more, later than {@linkcode REPEAT_WINDOW_MS} after it,
+ * exits at once with code 130. lib/core/startup.ts calls it in a script's process before the slow modules (ioredis)
+ * are evaluated, so that a Ctrl+C during start-up is a stop request like any other, not the default action of the
+ * signal (a silent 130). A process that does not call it (a test) listens only while an {@linkcode onShutdown}
+ * handle is open, as a test's sanitizers want.
+ *
+ * @example
+ * ```ts ignore
+ * // lib/core/startup.ts, in a script's own process (a test would leak the listeners):
+ * import { listenForSignals } from "./shutdown.ts";
+ * listenForSignals();
+ * ```
+ */
+export function listenForSignals(): void {
+  if (listening) return;
+  listening = true;
+  for (const sig of SIGNALS) Deno.addSignalListener(sig, onSignal);
+}
+
+/**
+ * The process's stop request: aborted by the first SIGINT, SIGTERM or SIGHUP since {@linkcode listenForSignals}.
+ *
+ * @returns the signal (never aborted in a process that does not listen)
+ * @example
+ * ```ts
+ * import { processStopSignal } from "./shutdown.ts";
+ * console.assert(processStopSignal() === processStopSignal());
+ * ```
+ */
+export function processStopSignal(): AbortSignal {
+  return processStop.signal;
+}
+
+/**
+ * Whether a {@linkcode Shutdown} is open now: some step of the script will act on a stop request. When none is, a
+ * stop request has nobody to act on it, and runScript (cli.ts) stops the script itself.
+ *
+ * @returns true while at least one {@linkcode onShutdown} handle is not disposed
+ * @example
+ * ```ts
+ * import { onShutdown, shutdownHandled } from "./shutdown.ts";
+ * {
+ *   using _shutdown = onShutdown();
+ *   console.assert(shutdownHandled());
+ * }
+ * console.assert(!shutdownHandled());
+ * ```
+ */
+export function shutdownHandled(): boolean {
+  return activeShutdowns > 0;
+}
+
+/**
+ * A stop request for one step of a script: its `signal` aborts with the
+ * process's first SIGINT, SIGTERM or SIGHUP (also one that came before this
+ * call, while the script was starting), or when `outer` aborts. One more
+ * signal, later than {@linkcode REPEAT_WINDOW_MS} after the first, exits the
+ * process at once with code 130 (a server the script started still stops:
+ * see local_server.ts).
  *
  * @param outer an extra stop signal (tests use it in place of Ctrl+C)
  * @returns the shutdown handle; dispose it when done
@@ -59,31 +133,31 @@ const SIGNALS: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT", "SIGBREA
  * ```
  */
 export function onShutdown(outer?: AbortSignal): Shutdown {
+  // A process that does not listen from its start (a test, a helper) listens while a handle is open.
+  const own = listening ? [] : SIGNALS;
+  for (const sig of own) Deno.addSignalListener(sig, onSignal);
   const controller = new AbortController();
   let stoppedAt: number | undefined;
   controller.signal.addEventListener("abort", () => stoppedAt = performance.now(), { once: true });
-  let firstAt: number | undefined;
-  const handler = () => {
-    const now = performance.now();
-    if (firstAt === undefined) {
-      firstAt = now;
-      controller.abort();
-    } else if (now - firstAt >= REPEAT_WINDOW_MS) {
-      Deno.exit(130);
-    }
-  };
-  for (const sig of SIGNALS) Deno.addSignalListener(sig, handler);
-  const onOuter = () => controller.abort();
-  outer?.addEventListener("abort", onOuter, { once: true });
-  if (outer?.aborted) controller.abort();
+  const onStop = () => controller.abort();
+  for (const stop of [processStop.signal, outer]) {
+    stop?.addEventListener("abort", onStop, { once: true });
+    if (stop?.aborted) controller.abort();
+  }
+  activeShutdowns++;
   const requested = whenAborted(controller.signal);
+  let disposed = false;
   return {
     signal: controller.signal,
     requested,
     remaining: (graceMs) => Math.max(0, (stoppedAt ?? performance.now()) + graceMs - CLOSING_MS - performance.now()),
     [Symbol.dispose]() {
-      for (const sig of SIGNALS) Deno.removeSignalListener(sig, handler);
-      outer?.removeEventListener("abort", onOuter);
+      if (disposed) return;
+      disposed = true;
+      activeShutdowns--;
+      for (const sig of own) Deno.removeSignalListener(sig, onSignal);
+      processStop.signal.removeEventListener("abort", onStop);
+      outer?.removeEventListener("abort", onStop);
     },
   };
 }

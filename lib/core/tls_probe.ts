@@ -1,7 +1,10 @@
 /**
- * Whether a port speaks TLS: asked only after a plain-text connection was
- * closed without a word, so that the error can say "that is a TLS port: use
- * rediss://" instead of guessing.
+ * What a port is, asked only after a plain-text connection was closed without
+ * a word, so that the error can say it instead of guessing: whether it speaks
+ * TLS ("that is a TLS port: use rediss://"), and whether its server speaks
+ * first (a MySQL/MariaDB, SSH or mail server greets every client; a
+ * Redis-protocol server never does, and such a server may reset the
+ * connection at the client's HELLO before its greeting was read).
  *
  * @module
  */
@@ -43,4 +46,42 @@ export function speaksTls(url: string, ms: number): Promise<boolean> {
     socket.once("secureConnect", () => done(true));
     socket.once("error", () => done(false));
   });
+}
+
+/**
+ * Connects in plain text, sends nothing, and waits for the server to speak first.
+ *
+ * @param url the `redis://` URL whose host and port to try (6379 by default)
+ * @param ms how long to wait for the first bytes
+ * @returns the first bytes (at most 40, as Latin-1 text), or undefined when it said nothing within `ms` or closed
+ * @example
+ * ```ts
+ * import { greeting } from "./tls_probe.ts";
+ * const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * const port = (listener.addr as Deno.NetAddr).port;
+ * const accepted = listener.accept().then(async (c) => {
+ *   await c.write(new TextEncoder().encode("SSH-2.0-x\r\n"));
+ *   return c;
+ * });
+ * console.assert(await greeting(`redis://127.0.0.1:${port}`, 1000) === "SSH-2.0-x\r\n");
+ * (await accepted).close();
+ * listener.close();
+ * ```
+ */
+export async function greeting(url: string, ms: number): Promise<string | undefined> {
+  const { hostname, port } = new URL(url);
+  let conn: Deno.Conn | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    const timeout = new Promise<undefined>((resolve) => timer = setTimeout(() => resolve(undefined), ms));
+    const first = (async () => {
+      conn = await Deno.connect({ hostname: hostname.replace(/^\[|\]$/g, ""), port: Number(port || 6379) });
+      const buf = new Uint8Array(40);
+      const n = await conn.read(buf);
+      return n === null ? undefined : String.fromCharCode(...buf.subarray(0, n));
+    })().catch(() => undefined);
+    return await Promise.race([first, timeout]).finally(() => conn?.close());
+  } finally {
+    clearTimeout(timer);
+  }
 }

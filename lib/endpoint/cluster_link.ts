@@ -5,7 +5,7 @@
  * @module
  */
 import { ClusterConnection } from "../cluster/cluster_connection.ts";
-import { clusterOutage } from "../cluster/failover_retry.ts";
+import { clusterOutage, duringFailover } from "../cluster/failover_retry.ts";
 import { commandLostConnection } from "../core/client.ts";
 import { slotOf, topologyChanges } from "../cluster/topology.ts";
 import { toSeconds } from "../core/json_event.ts";
@@ -46,6 +46,7 @@ export function clusterLink(conn: ClusterConnection): Link {
     },
     onWritesAtRisk: (listener) => conn.onTopologyChange(() => listener()),
     isOutage: (err) => !conn.ready || commandLostConnection(err) || clusterOutage(err),
+    throughFailover: (command) => duringFailover(command),
     restoresQuietly: true,
     outageSubject: "a cluster node",
     publishCountsAll: false,

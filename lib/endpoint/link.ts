@@ -96,6 +96,15 @@ export interface Link {
    */
   isOutage(err: unknown): boolean;
   /**
+   * Runs `command`; on a cluster again every 200 ms (for at most 30 s) while it fails because its slot's master is
+   * gone and a replica is taking over — a write retried so may be stored twice. On one server it runs once: with the
+   * offline queue on, a command waits there for the server instead.
+   *
+   * @param command the command to send
+   * @returns its reply
+   */
+  throughFailover<T>(command: () => Promise<T>): Promise<T>;
+  /**
    * Whether an outage may end without {@linkcode onRestored} firing: on a cluster a node back with the slots it had
    * changes no slot map, so whoever waits tries again now and then. False on one server, whose return always fires it.
    */

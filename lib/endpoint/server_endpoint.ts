@@ -7,6 +7,7 @@ import { Connection } from "../core/client.ts";
 import { chooseDb, redactUrl } from "../core/config.ts";
 import { CliError, ExitCode } from "../core/exit_codes.ts";
 import { LocalServer } from "../core/local_server.ts";
+import { pauseReading } from "../core/ioredis_guard.ts";
 import { SubscriberConnection } from "../pubsub/subscriptions.ts";
 import type { Endpoint, StandInOptions } from "./endpoint.ts";
 import { oneNode, serverNode } from "./node_set.ts";
@@ -26,7 +27,8 @@ export function serverEndpoint(url: string): Endpoint {
     writesTo: (writeUrl) => serverEndpoint(writeUrl),
     link: (options) => openServerLink(url, options),
     async subscriber(options): Promise<Subscriber> {
-      return await SubscriberConnection.open({ url, ...options });
+      const conn = await SubscriberConnection.open({ url, ...options });
+      return Object.assign(conn, { pauseReading: () => pauseReading(conn.redis) });
     },
     nodes: (hooks) => oneNode(serverNode(url), hooks),
     checkup: (checkup) => checkup.server(url),

@@ -47,6 +47,7 @@ export async function openServerLink(url: string, options: LinkOptions): Promise
       return () => void conn.redis.off("close", listener);
     },
     isOutage: (err) => !conn.ready || commandLostConnection(err),
+    throughFailover: (command) => command(),
     restoresQuietly: false,
     outageSubject: "the server",
     publishCountsAll: true,

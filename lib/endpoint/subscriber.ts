@@ -73,6 +73,11 @@ export interface Subscriber {
    * @returns a function that stops delivering
    */
   listen(handler: (message: PubSubMessage) => void): () => void;
+  /**
+   * Holds back the reading of incoming messages until the function returned is called, so that the handlers of a
+   * flood get their turn (EventSubscriber, when its queue is full); undefined where it cannot (a cluster's).
+   */
+  pauseReading?(): (() => void) | undefined;
   /** Calls `listener` when a subscribed sharded channel moves to another master (never on one server). */
   onMove(listener: (move: ShardMove) => void): void;
   /**

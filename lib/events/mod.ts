@@ -1,7 +1,9 @@
 /**
  * The event library in one import: envelopes, the lab's event kinds, a
  * publisher and a subscriber with bounded concurrency, statistics (printed
- * and published) and a graceful shutdown.
+ * and published) and a graceful shutdown — and the same events durable on
+ * streams: StreamPublisher and StreamConsumer (at least once, consumer groups,
+ * claiming, dead letters), built on lib/streams.
  *
  * @example
  * ```ts ignore
@@ -26,3 +28,17 @@ export * from "./subscriber.ts";
 export * from "./stats.ts";
 export * from "./processing.ts";
 export * from "./processor_stats.ts";
+export * from "./stream_publisher.ts";
+export * from "./stream_stats.ts";
+export * from "./stream_consumer.ts";
+export * from "./durable_processor.ts";
+export * from "./durable_flags.ts";
+export * from "./durable_demo.ts";
+export * from "./handler_runner.ts";
+export * from "./unreadable_entries.ts";
+export * from "./read_lanes.ts";
+export * from "./processor_flags.ts";
+export * from "./processor_output.ts";
+export * from "./pubsub_processor.ts";
+export * from "./pubsub_demo.ts";
+export * from "./group_figures.ts";

@@ -8,7 +8,8 @@
 import type { CreatedEvent, EventEnvelope, EventInput } from "./envelope.ts";
 import { type ProfileAction, TOPICS } from "./kinds.ts";
 import type { EventPublisher } from "./publisher.ts";
-import { type EventHandler, MalformedEventError } from "./subscriber.ts";
+import { MalformedEventError } from "./handler_runner.ts";
+import type { EventHandler } from "./subscriber.ts";
 
 /** The `result` of a `key_processed` event. */
 export interface KeyResult {

@@ -17,6 +17,7 @@
  * @module
  */
 import type { Redis } from "ioredis";
+import type { Link } from "../endpoint/link.ts";
 import { toSeconds } from "../core/json_event.ts";
 import { commandLostConnection } from "../core/client.ts";
 import { escapeControl, type Reporter } from "../core/output.ts";
@@ -242,7 +243,7 @@ export class ProcessorStatsPublisher {
   readonly channel: string;
   /** How often, in ms. */
   readonly everyMs: number;
-  readonly #redis: Redis;
+  readonly #link: Pick<Link, "redis" | "ready">;
   readonly #read: () => ProcessorLoad;
   readonly #options: ProcessorStatsOptions;
   readonly #publisher: EventPublisher;
@@ -256,19 +257,24 @@ export class ProcessorStatsPublisher {
   /**
    * Creates a ProcessorStatsPublisher; nothing is sent before {@linkcode start}.
    *
-   * @param redis a connection that can PUBLISH (not a subscribed one)
+   * @param redis a connection that can PUBLISH (not a subscribed one), or a link (lib/endpoint)
    * @param read what the processor is doing now (called once per publish)
    * @param options channel, interval, mode
    * @throws {RangeError} when the interval is not positive
    */
-  constructor(redis: Redis, read: () => ProcessorLoad, options: ProcessorStatsOptions) {
-    this.#redis = redis;
+  constructor(redis: Redis | Pick<Link, "redis" | "ready">, read: () => ProcessorLoad, options: ProcessorStatsOptions) {
+    this.#link = "redis" in redis ? redis : {
+      redis,
+      get ready() {
+        return redis.status === "ready";
+      },
+    };
     this.#read = read;
     this.#options = options;
     this.channel = options.channel ?? DEFAULT_STATS_CHANNEL;
     this.everyMs = options.everyMs ?? DEFAULT_PUBLISH_STATS_MS;
     if (!(this.everyMs > 0)) throw new RangeError(`the statistics interval must be positive, got ${this.everyMs}`);
-    this.#publisher = new EventPublisher(redis, { source: "event_processor" });
+    this.#publisher = new EventPublisher(this.#link.redis, { source: "event_processor" });
     this.#startedAt = options.startedAt ?? Date.now();
     this.#last = { at: this.#startedAt, handled: 0 };
   }
@@ -339,7 +345,7 @@ export class ProcessorStatsPublisher {
   async stop(ms = 1000): Promise<void> {
     clearInterval(this.#timer);
     this.#timer = undefined;
-    if (this.#redis.status !== "ready") return;
+    if (!this.#link.ready) return;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const late = new Promise<void>((resolve) => timer = setTimeout(resolve, ms));
     try {
@@ -350,7 +356,7 @@ export class ProcessorStatsPublisher {
   }
 
   #send(state: ProcessorStatsFields["state"]): Promise<unknown> {
-    if (this.#sending || this.#redis.status !== "ready") return Promise.resolve();
+    if (this.#sending || !this.#link.ready) return Promise.resolve();
     const event = this.#publisher.prepare({ event_type: PROCESSOR_STATS_EVENT, ...this.fields(state) });
     const problems = processorStatsProblems(event);
     if (problems.length > 0) throw new EventValidationError(problems); // a bug here, never the server's

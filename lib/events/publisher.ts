@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Redis } from "ioredis";
+import type { Commands } from "../endpoint/link.ts";
 import { completeEvent, type CreatedEvent, type EventInput } from "./envelope.ts";
 import { keySubmittedEvent, profileEvent, type ProfileId, TOPICS } from "./kinds.ts";
 
@@ -47,7 +47,7 @@ export class EventPublisher {
    * @param redis a connection that can run PUBLISH (not one that is subscribed)
    * @param options what to stamp on events
    */
-  constructor(private readonly redis: Redis, private readonly options: EventPublisherOptions = {}) {}
+  constructor(private readonly redis: Commands, private readonly options: EventPublisherOptions = {}) {}
 
   /**
    * Completes and validates the event, without publishing it: what

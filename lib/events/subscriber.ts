@@ -20,27 +20,18 @@ import {
   type Subscription,
   unsubscribeAll,
 } from "../pubsub/subscribe.ts";
-import { SubscriberConnection } from "../pubsub/subscriptions.ts";
+import type { Subscriber } from "../endpoint/subscriber.ts";
 import { delay } from "../core/timing.ts";
 import { pauseReading } from "../core/ioredis_guard.ts";
 import { formatNumber } from "../core/stats.ts";
 import { TaskPool } from "../core/task_pool.ts";
 import type { ServiceMetrics } from "../ops/service_metrics.ts";
+import { HandlerRunner, logNote, MalformedEventError, shouldLog } from "./handler_runner.ts";
 
-/**
- * A subscriber connection that keeps its subscriptions: a {@linkcode SubscriberConnection}, or one with its own
- * way of listening (sharded channels, a cluster).
- */
-export interface KeptSubscriptions {
-  /** The ioredis client. */
-  readonly redis: Redis;
-  /** Subscribes, reporting each confirmation. */
-  subscribe(subscriptions: Subscription[], onConfirm: (c: Confirmation) => void): Promise<void>;
-  /** Leaves every subscription. */
-  unsubscribe(): Promise<void>;
-  /** Delivers every message to `handler` (default: the plain and pattern messages of `redis`). */
-  listen?(handler: (message: PubSubMessage) => void): () => void;
-}
+export { logNote, MalformedEventError, shouldLog };
+
+/** What an {@linkcode EventSubscriber} subscribes with: an Endpoint's subscriber, which keeps its subscriptions. */
+export type KeptSubscriptions = Pick<Subscriber, "subscribe" | "unsubscribe" | "listen" | "pauseReading">;
 
 /** What a handler is told besides the event (a topic's handlers share one, frozen: read it, never change it). */
 export interface EventContext {
@@ -57,30 +48,6 @@ export interface EventContext {
 /** Handles one event; may be async. Throwing counts the event as failed (or malformed, see {@linkcode MalformedEventError}). */
 export type EventHandler = (event: EventEnvelope, context: EventContext) => void | Promise<void>;
 
-/**
- * Thrown by a handler when the event is a valid envelope but not what the
- * topic carries (a missing field, an unknown type): counted as malformed,
- * not as a failure of the handler.
- *
- * @example
- * ```ts
- * import { MalformedEventError } from "./subscriber.ts";
- * const err = new MalformedEventError("key_value is missing");
- * console.assert(err.name === "MalformedEventError");
- * ```
- */
-export class MalformedEventError extends Error {
-  /**
-   * Creates a MalformedEventError.
-   *
-   * @param message what is wrong with the event
-   */
-  constructor(message: string) {
-    super(message);
-    this.name = "MalformedEventError";
-  }
-}
-
 /** How an {@linkcode EventSubscriber} behaves. */
 export interface EventSubscriberOptions {
   /** Handlers by topic (channel name). */
@@ -95,6 +62,8 @@ export interface EventSubscriberOptions {
   reporter?: Reporter;
   /** Where each topic's counts and handler times are reported (lib/ops). */
   metrics?: ServiceMetrics;
+  /** The topics are sharded channels (SSUBSCRIBE: Redis ≥ 7, Valkey), given an Endpoint's subscriber. */
+  sharded?: boolean;
 }
 
 /** What {@linkcode EventSubscriber.shutdown} achieved. */
@@ -135,8 +104,6 @@ export const DEFAULT_CONCURRENCY = 64;
 export const DEFAULT_MAX_QUEUED = 100_000;
 /** Drops after the first are said at most this often. */
 const DROP_NOTE_EVERY_MS = 1000;
-const LOG_FIRST = 10;
-const LOG_EVERY = 1000;
 
 /**
  * Subscribes to topics and patterns and runs one handler per topic for each
@@ -174,8 +141,9 @@ const LOG_EVERY = 1000;
  * ```
  */
 export class EventSubscriber {
-  readonly #redis: Redis;
+  readonly #redis: Redis | undefined;
   readonly #kept: KeptSubscriptions | undefined;
+  readonly #sharded: boolean;
   readonly #routes: Route[];
   readonly #channels = new Map<string, Route>();
   readonly #patterns = new Map<string, Route>();
@@ -187,20 +155,25 @@ export class EventSubscriber {
   #state: "new" | "running" | "stopping" | "stopped" = "new";
   #readingPaused = false;
   readonly #concurrency: number;
+  readonly #runner = new HandlerRunner<Pending, EventEnvelope>({
+    succeeded: () => {},
+    malformed: (p, problem) => this.#malformed(p.route, p.message, problem),
+    failed: (p, event, err) => this.#failed(p.route, event, err),
+  });
 
   /**
    * Creates an EventSubscriber.
    *
-   * @param redis a connection used only for this subscriber; a {@linkcode SubscriberConnection} also restores the
-   *   subscriptions after each reconnect and reports a topic the server refuses (any {@linkcode KeptSubscriptions}
-   *   subscribes its own way)
+   * @param redis a connection used only for this subscriber, or an Endpoint's subscriber (lib/endpoint), which also
+   *   restores the subscriptions after each reconnect and reports a topic the server refuses
    * @param options topics, patterns, concurrency, queue bound, reporter
    * @throws {RangeError} when there is nothing to subscribe to or a bound is not a positive whole number
    */
   constructor(redis: Redis | KeptSubscriptions, options: EventSubscriberOptions) {
-    const kept = redis instanceof SubscriberConnection || "listen" in redis ? redis as KeptSubscriptions : undefined;
+    const kept = "listen" in redis ? redis : undefined;
     this.#kept = kept;
-    this.#redis = kept ? kept.redis : redis as Redis;
+    this.#redis = kept ? undefined : redis as Redis;
+    this.#sharded = options.sharded ?? false;
     this.#maxQueued = options.maxQueued ?? DEFAULT_MAX_QUEUED;
     this.#concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
     this.#pool = new TaskPool((p) => this.#run(p), {
@@ -238,10 +211,13 @@ export class EventSubscriber {
     if (this.#state !== "new") throw new Error("EventSubscriber.start() was already called");
     this.#state = "running";
     const accept = (m: PubSubMessage) => this.#accept(m);
-    this.#stopListening = this.#kept?.listen ? this.#kept.listen(accept) : onMessage(this.#redis, accept);
-    const subscriptions = this.#routes.map(({ kind, name }) => ({ kind, name }));
+    this.#stopListening = this.#kept ? this.#kept.listen(accept) : onMessage(this.#redis!, accept);
+    const subscriptions: Subscription[] = this.#routes.map(({ kind, name }) => ({
+      kind: kind === "channel" && this.#sharded ? "shard" : kind,
+      name,
+    }));
     if (this.#kept) await this.#kept.subscribe(subscriptions, onConfirm);
-    else await subscribeAll(this.#redis, subscriptions, onConfirm);
+    else await subscribeAll(this.#redis!, subscriptions, onConfirm);
   }
 
   /** Handlers running now. */
@@ -277,7 +253,7 @@ export class EventSubscriber {
     const timer = new AbortController();
     const deadline = delay(deadlineMs, timer.signal).then(() => false);
     try {
-      const leaving = this.#kept ? this.#kept.unsubscribe() : unsubscribeAll(this.#redis, this.#routes);
+      const leaving = this.#kept ? this.#kept.unsubscribe() : unsubscribeAll(this.#redis!, this.#routes);
       await Promise.race([leaving, deadline]);
       this.#stopListening?.();
       const drained = await Promise.race([this.#pool.whenIdle().then(() => true), deadline]);
@@ -351,7 +327,7 @@ export class EventSubscriber {
    */
   #yieldReading(): void {
     if (this.#readingPaused) return;
-    const resume = pauseReading(this.#redis);
+    const resume = this.#kept ? this.#kept.pauseReading?.() : pauseReading(this.#redis!);
     if (!resume) return;
     this.#readingPaused = true;
     // A timer, not setImmediate: the immediates run before the sockets are polled again, so the handlers' replies
@@ -362,7 +338,8 @@ export class EventSubscriber {
     }, 0);
   }
 
-  #run({ route, message }: Pending): void | Promise<void> {
+  #run(pending: Pending): void | Promise<void> {
+    const { route, message } = pending;
     let event: EventEnvelope;
     try {
       event = decodeEvent(message.payload);
@@ -377,28 +354,7 @@ export class EventSubscriber {
       signal: this.#abort.signal,
     };
     const started = route.stats.timeNext() ? performance.now() : undefined;
-    let result: void | Promise<void>;
-    try {
-      result = route.handler(event, context);
-    } catch (err) {
-      this.#done(route, message, event, started, err ?? new Error("handler threw nothing"));
-      return;
-    }
-    if (result instanceof Promise) {
-      return result.then(
-        () => this.#done(route, message, event, started, undefined),
-        (err) => this.#done(route, message, event, started, err ?? new Error("handler rejected with nothing")),
-      );
-    }
-    this.#done(route, message, event, started, undefined);
-  }
-
-  #done(route: Route, message: Received, event: EventEnvelope, started: number | undefined, err: unknown): void {
-    if (err instanceof MalformedEventError) this.#malformed(route, message, err.message);
-    else {
-      route.stats.recordDone(started === undefined ? undefined : performance.now() - started, err === undefined);
-      if (err !== undefined) this.#failed(route, event, err);
-    }
+    return this.#runner.run(route.handler, event, context, pending, route.stats, started);
   }
 
   #malformed(route: Route, message: Received, problem: string): void {
@@ -427,39 +383,4 @@ export class EventSubscriber {
 function ownPayload(payload: Uint8Array): string | Uint8Array {
   const text = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString("utf8");
   return text.includes("\uFFFD") ? payload.slice() : text;
-}
-
-/**
- * Whether the `count`th occurrence of a problem is logged: the first ten,
- * then every thousandth, so a flood of bad events cannot flood the log.
- *
- * @param count how many so far, this one included
- * @returns true when this one is logged
- * @example
- * ```ts
- * import { shouldLog } from "./subscriber.ts";
- * console.assert(shouldLog(10) && !shouldLog(11) && shouldLog(2000));
- * ```
- */
-export function shouldLog(count: number): boolean {
-  return count <= LOG_FIRST || count % LOG_EVERY === 0;
-}
-
-/**
- * What a logged problem line adds about the count: that only every
- * thousandth is logged from now on, or how many so far.
- *
- * @param count how many so far, this one included
- * @returns the text to append (empty for the first nine)
- * @example
- * ```ts
- * import { logNote } from "./subscriber.ts";
- * console.assert(logNote(1) === "" && logNote(2000) === " (2,000 so far)");
- * ```
- */
-export function logNote(count: number): string {
-  if (count === LOG_FIRST) {
-    return ` (${LOG_FIRST} so far; from now on only every ${formatNumber(LOG_EVERY)}th is logged)`;
-  }
-  return count > LOG_FIRST ? ` (${formatNumber(count)} so far)` : "";
 }

@@ -50,15 +50,17 @@ export class Rounds {
    *
    * @param n its number
    * @param value the value written
-   * @param stamp the value's timestamp, in epoch µs
+   * @param stamp the value's timestamp, in epoch µs; undefined when it has whole seconds only (no listener delay then)
    * @param sentAt when it was written, on `performance.now()`'s clock
    * @param seen the handshake
    */
-  handshake(n: number, value: string, stamp: number, sentAt: number, seen: SeenHandshake): void {
+  handshake(n: number, value: string, stamp: number | undefined, sentAt: number, seen: SeenHandshake): void {
     this.total++;
     const ms = seen.arrivedAt - sentAt;
     this.times.push(ms);
-    const listenerDelay = seen.listenerMs === undefined ? undefined : seen.listenerMs - Math.floor(stamp / 1000);
+    const listenerDelay = seen.listenerMs === undefined || stamp === undefined
+      ? undefined
+      : seen.listenerMs - Math.floor(stamp / 1000);
     if (this.json) {
       this.out.event("round", {
         n,

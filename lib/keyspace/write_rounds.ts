@@ -1,5 +1,6 @@
 /**
- * Lab 3's writer at work: each round writes `"<name> timestamp <epoch-µs>"`,
+ * Lab 3's writer at work: each round writes `"<name> timestamp <epoch-µs>"`
+ * (or whole epoch seconds, the seed's form, with `seconds`),
  * waits for the listener's handshake — woken by the handshake key's keyspace
  * notification, never by polling — and is printed; at the end, the summary
  * and the exit code. The same path for one server and a cluster: the
@@ -21,6 +22,8 @@ export interface WriteRoundsOptions extends WriterSideOptions {
   key: string;
   /** The name at the start of each value. */
   name: string;
+  /** Whole epoch seconds in the value, as the seed's writer (`Python01 timestamp 1725543675`), instead of µs. */
+  seconds?: boolean;
   /** Rounds to run. */
   count: number;
   /** The pause between rounds, in ms (0: none). */
@@ -57,7 +60,8 @@ export async function writeRounds(o: WriteRoundsOptions): Promise<number> {
     if (signal.aborted) break;
     // Epoch µs: one value per round, never repeated, without waiting for the next millisecond between rounds
     // (a wait that lets every process fall idle and doubles the round trip: tests/bench/handshake.ts).
-    lastStamp = Math.max(epochMicros(), lastStamp + 1);
+    // Whole seconds (the seed's form): --interval is at least 1 s then (keyspace_writer.ts), so each value differs.
+    lastStamp = Math.max(o.seconds ? Math.floor(epochMicros() / 1e6) : epochMicros(), lastStamp + 1);
     await oneRound(o, side, rounds, n, lastStamp);
   }
   rounds.summary(side.outageFields());
@@ -106,7 +110,7 @@ async function oneRound(
     return;
   }
   const seen = await waiting;
-  if (seen) rounds.handshake(n, value, stamp, sentAt, seen);
+  if (seen) rounds.handshake(n, value, o.seconds ? undefined : stamp, sentAt, seen);
   else if (!signal.aborted) rounds.timedOut(n, value, timeoutMs);
 }
 

@@ -5,7 +5,8 @@
  * asks `CLIENT LIST ID <id>` about once a second and writes what it saw
  * into the shared {@linkcode ProbeSlot}s.
  *
- * Messages in: `{ url, shared }` to start, `"close"` to stop. Out: `"closed"`.
+ * Messages in: `{ url, shared }` to start, `"close"` to stop. Out: `"connected"` each time its connection is
+ * ready, `"closed"` when it has let it go.
  *
  * @module
  */
@@ -78,6 +79,7 @@ export function runProbe(scope: WorkerScope): void {
       retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
     });
     redis.on("error", () => {}); // the script's own connection reports outages
+    redis.on("ready", () => scope.postMessage("connected"));
     const client = redis;
     timer = setInterval(() => {
       const now = Date.now();

@@ -36,6 +36,8 @@ export interface BacklogWatchOptions {
   advice: string;
   /** How long the script must keep up before the worker is stopped (default {@linkcode RELEASE_AFTER_MS}). */
   releaseAfterMs?: number;
+  /** Told when the worker's connection is ready (`connected`) and when the worker has let it go (`closed`). */
+  onReader?: (state: "connected" | "closed") => void;
 }
 
 /** The server's backlog for the subscriber, as last read. */
@@ -186,6 +188,9 @@ export class BacklogWatch implements AsyncDisposable {
     this.#worker = new Worker(new URL("./backlog_probe.ts", import.meta.url).href, { type: "module" });
     // Unable to read the backlog is no reason to stop the script: the stall is what is known then.
     this.#worker.onerror = (e) => e.preventDefault();
+    this.#worker.onmessage = (e: MessageEvent) => {
+      if (e.data === "connected") this.options.onReader?.("connected");
+    };
     this.#worker.postMessage({ url: this.options.url, shared: this.#slots.buffer });
   }
 
@@ -205,11 +210,12 @@ export class BacklogWatch implements AsyncDisposable {
     if (!worker) return;
     const { promise, resolve } = Promise.withResolvers<void>();
     const timer = setTimeout(resolve, 2000);
-    worker.onmessage = () => resolve();
+    worker.onmessage = (e: MessageEvent) => e.data === "closed" && resolve();
     worker.postMessage("close");
     await promise;
     clearTimeout(timer);
     worker.terminate();
+    this.options.onReader?.("closed");
   }
 
   #warnPastHalf(bytes: number): void {

@@ -10,7 +10,7 @@ import type { Link } from "../endpoint/link.ts";
 import type { SeriesResult } from "../pubsub/publish.ts";
 import type { PublishRoute, ResendReport } from "../pubsub/publish_route.ts";
 import { type AppendRecovery, IdempotentAppender, RECHECKED } from "./idempotent_append.ts";
-import { appendSender } from "./stream_publisher.ts";
+import { appendSender } from "./append.ts";
 
 /**
  * The route that appends (`XADD`) over `link`: the server chooses the

@@ -6,7 +6,6 @@
  *
  * @module
  */
-import type { Redis } from "ioredis";
 import type { Commands } from "../endpoint/link.ts";
 
 /**
@@ -20,7 +19,7 @@ import type { Commands } from "../endpoint/link.ts";
  * @returns true when the group was created, false when it existed
  * @throws {Error} when the key is not a stream, or on any other refusal
  */
-export async function ensureGroup(redis: Redis, stream: string, group: string, startId: string): Promise<boolean> {
+export async function ensureGroup(redis: Commands, stream: string, group: string, startId: string): Promise<boolean> {
   try {
     await redis.xgroup("CREATE", stream, group, startId, "MKSTREAM");
     return true;
@@ -97,7 +96,7 @@ export async function streamGroups(redis: Commands, stream: string): Promise<Gro
  * @param group the group
  * @returns its consumers
  */
-export async function groupConsumers(redis: Redis, stream: string, group: string): Promise<ConsumerInfo[]> {
+export async function groupConsumers(redis: Commands, stream: string, group: string): Promise<ConsumerInfo[]> {
   const raw = (await redis.xinfo("CONSUMERS", stream, group)) as unknown[];
   return raw.map((item) => {
     const c = pairs(item);
@@ -113,7 +112,7 @@ export async function groupConsumers(redis: Redis, stream: string, group: string
  * @param group the group
  * @returns the count
  */
-export async function pendingCount(redis: Redis, stream: string, group: string): Promise<number> {
+export async function pendingCount(redis: Commands, stream: string, group: string): Promise<number> {
   const reply = (await redis.xpending(stream, group)) as unknown[];
   return Number(reply[0] ?? 0);
 }
@@ -137,7 +136,7 @@ return 1`;
  * @returns true when it was deleted, false when it still has pending entries
  */
 export async function deleteConsumerIfIdle(
-  redis: Redis,
+  redis: Commands,
   stream: string,
   group: string,
   consumer: string,
@@ -156,7 +155,7 @@ export async function deleteConsumerIfIdle(
  * @returns id → deliveries (entries no longer pending are absent)
  */
 export async function deliveryCounts(
-  redis: Redis,
+  redis: Commands,
   stream: string,
   group: string,
   ids: string[],

@@ -24,9 +24,9 @@ import { MalformedEventError } from "../events/subscriber.ts";
 import { type KvUpdate, parseIsoTime, parseUpdate, type Rejection } from "../kv/message.ts";
 import type { UpdaterStats } from "../kv/stats.ts";
 import { newWriterStats, type WriterStats } from "../kv/writer.ts";
-import { StreamConsumer } from "./consumer.ts";
+import { StreamConsumer } from "../events/stream_consumer.ts";
+import { reportGroupFigures } from "../events/group_figures.ts";
 import type { Ops } from "../ops/ops.ts";
-import { reportGroupFigures } from "./group_figures.ts";
 
 /** The default consumer group of `kv_updater.ts --stream`. */
 export const KV_GROUP = "kv_updater";

@@ -1,39 +1,27 @@
 /**
- * The durable (at-least-once) event library on Redis Streams: appending the
- * event envelope per topic with retention, consumer groups with bounded
- * concurrency, acknowledgements, crash recovery by claiming, retries, dead
- * letters, replay from a position, and optional JSON Schemas per topic.
- *
- * @example
- * ```ts ignore
- * import { Redis } from "ioredis";
- * import { StreamConsumer, StreamPublisher } from "./mod.ts";
- *
- * const url = "redis://localhost:6379";
- * const [reader, commands] = [new Redis(url), new Redis(url)]; // the reader blocks: give it its own connection
- * const consumer = new StreamConsumer(reader, commands, {
- *   group: "billing",
- *   consumer: "billing-1",
- *   streams: { orders: async (event, { entryId }) => console.log("order", entryId, event.total) },
- * });
- * await consumer.start();
- * await new StreamPublisher(commands, { source: "shop" }).append("orders", { event_type: "order_placed", total: 42 });
- * ```
+ * Redis Streams primitives, below any event envelope: entries and start
+ * positions, appending with retention, consumer groups, reading lanes and
+ * their own pending entries, claiming (`XAUTOCLAIM`), batched
+ * acknowledgements, dead letters and their redrive, replay, JSON Schemas per
+ * topic. The durable event library built on them (StreamConsumer,
+ * StreamPublisher) is in lib/events/mod.ts.
  *
  * @module
  */
 export * from "./entry.ts";
 export * from "./schema.ts";
-export * from "./stream_publisher.ts";
+export * from "./append.ts";
 export * from "./idempotent_append.ts";
 export * from "./append_route.ts";
 export * from "./groups.ts";
-export * from "./stats.ts";
-export * from "./consumer.ts";
-export * from "./durable_processor.ts";
-export * from "./durable_flags.ts";
-export * from "./durable_demo.ts";
 export * from "./reader.ts";
 export * from "./kv_stream.ts";
 export * from "./dead_letters.ts";
 export * from "./dead_letter_commands.ts";
+export * from "./stream_commands.ts";
+export * from "./lane_reader.ts";
+export * from "./claimer.ts";
+export * from "./ack_batcher.ts";
+export * from "./dead_letter_move.ts";
+export * from "./reread.ts";
+export * from "./tail.ts";

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Redis } from "ioredis";
+import type { Commands } from "../endpoint/link.ts";
 import { rangeStartId, type StartPosition, type StreamEntry, toEntries } from "./entry.ts";
 
 /** How {@linkcode readStream} reads. */
@@ -29,7 +29,7 @@ export interface ReadOptions {
  * @param stream the stream
  * @returns the id
  */
-export async function lastEntryId(redis: Redis, stream: string): Promise<string> {
+export async function lastEntryId(redis: Commands, stream: string): Promise<string> {
   const [newest] = toEntries(await redis.xrevrange(stream, "+", "-", "COUNT", 1));
   return newest?.id ?? "0-0";
 }
@@ -64,7 +64,7 @@ export async function lastEntryId(redis: Redis, stream: string): Promise<string>
  * ```
  */
 export async function* readStream(
-  redis: Redis,
+  redis: Commands,
   stream: string,
   from: StartPosition,
   options: ReadOptions = {},

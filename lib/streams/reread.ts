@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { Redis } from "ioredis";
+import type { Commands } from "../endpoint/link.ts";
 import { toEntries } from "./entry.ts";
 
 /** What the stream holds now for a delivered entry, next to the copy that was delivered. */
@@ -55,7 +55,7 @@ export const AGREEING_READS = 2;
  * ```
  */
 export async function readAgain(
-  redis: Redis,
+  redis: Commands,
   stream: string,
   delivered: { id: string; fields: Record<string, string> },
 ): Promise<Reread> {

@@ -5,7 +5,7 @@ import { slotOf } from "../../lib/cluster/topology.ts";
 import type { LocalCluster } from "../../lib/cluster/local_cluster.ts";
 import { ExitCode } from "../../lib/core/exit_codes.ts";
 import { parseUpdate } from "../../lib/kv/message.ts";
-import { appendSender } from "../../lib/streams/stream_publisher.ts";
+import { appendSender } from "../../lib/streams/append.ts";
 import { type CapturedIo, captureIo, clusterSuite, eventually, readUntil, withClient } from "../harness.ts";
 
 /** A script of ours running in-process until `stop()`. */

@@ -20,6 +20,19 @@ Deno.test("an unknown flag gives the usage code and names the flag, without a st
   }
 });
 
+Deno.test("a misspelt flag gets the nearest one, a negative number the flag's own check, both with the usage code", async () => {
+  const runs: [string, string[], RegExp][] = [
+    ["subscriber.ts", ["--chanel", "x"], /error: Unknown option '--chanel' \(did you mean --channel\?\)\n/],
+    ["publisher.ts", ["ch", "m", "--rate", "-5"], /error: --rate must be at least 0\.001, got -5\n/],
+  ];
+  for (const [script, args, message] of runs) {
+    await using p = new ScriptProcess(script, args);
+    assert.equal(await p.exit(), ExitCode.Usage, script);
+    assert.match(p.err.text, message);
+    assert.match(p.err.text, new RegExp(`Run "deno run -A scripts/${script.replace(".", "\\.")} --help" for usage\\.`));
+  }
+});
+
 Deno.test("an unreachable server gives the connect code within a few seconds, with what to do", async () => {
   const port = await freePort();
   const started = Date.now();

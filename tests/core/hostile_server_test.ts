@@ -53,6 +53,16 @@ const EXPECTED: Record<string, { says: RegExp; code: number }> = {
     code: ExitCode.Protocol,
   },
   "accept and close at once": { says: /accepted the connection and closed it without a word/, code: ExitCode.Protocol },
+  "a MariaDB greeting, then a close at the first command": {
+    says:
+      /the server is MySQL\/MariaDB \(its greeting says version 5\.5\.5-10\.11\.6-MariaDB\), not a Redis-protocol server/,
+    code: ExitCode.Protocol,
+  },
+  "a MariaDB greeting lost to the client's first command": {
+    says:
+      /the server is MySQL\/MariaDB \(its greeting says version 5\.5\.5-10\.11\.6-MariaDB\), not a Redis-protocol server/,
+    code: ExitCode.Protocol,
+  },
   "HELLO refused with an error": {
     says: /refused HELLO.*ERR HELLO is disabled here|answered PING with an error \(ERR unknown command\)/,
     code: ExitCode.Protocol,

@@ -47,12 +47,42 @@ for (const signal of ["SIGTERM", "SIGHUP"] as const) {
   });
 }
 
-ownServerTest("deno task server says so when a server already answers on the port", async () => {
-  await using running = await testServer({ own: true });
-  const io = captureIo();
-  assert.equal(await server(["--port", String(running.local!.port)], io), ExitCode.Ok);
-  assert.match(io.err.text, /already answers/);
-});
+ownServerTest(
+  "deno task server on a port where a server already answers: whether its notifications are on, what to do if not",
+  async () => {
+    {
+      await using running = await testServer({ own: true }); // notifications off, as a distribution's server has them
+      const port = running.local!.port;
+      const io = captureIo();
+      assert.equal(await server(["--port", String(port)], io), ExitCode.CheckFailed);
+      assert.match(
+        io.err.text,
+        /already answers on 127\.0\.0\.1:\d+, with keyspace notifications off \(notify-keyspace-events ""\)/,
+      );
+      assert.match(io.err.text, /deno task server --port 6390\n/);
+      assert.match(io.err.text, new RegExp(`redis-cli -p ${port} CONFIG SET notify-keyspace-events KEA`));
+      assert.deepEqual(await askServer(port, "CONFIG GET notify-keyspace-events"), ["notify-keyspace-events", ""]);
+    }
+    {
+      await using running = await testServer({ own: true, notifications: "KEA" });
+      const io = captureIo();
+      assert.equal(await server(["--port", String(running.local!.port)], io), ExitCode.Ok);
+      assert.match(
+        io.err.text,
+        /already answers on .*, with keyspace notifications on \(notify-keyspace-events "AKE"\)/,
+      );
+    }
+    {
+      await using running = await testServer({ own: true, args: ["--rename-command", "CONFIG", ""] });
+      const io = captureIo();
+      assert.equal(await server(["--port", String(running.local!.port)], io), ExitCode.CheckFailed);
+      assert.match(
+        io.err.text,
+        /whether it has keyspace notifications on, which the labs need, is unknown \(CONFIG GET answered: ERR unknown command/,
+      );
+    }
+  },
+);
 
 ownServerTest(
   "deno task server --pair: the two commands it prints run lab 3's round trip; Ctrl+C stops both nodes",

@@ -215,3 +215,29 @@ ownServerTest(
     assert.deepEqual(await redis.config("GET", "notify-keyspace-events"), ["notify-keyspace-events", "hE"]);
   },
 );
+
+Deno.test("keyspace_writer --name Python01 --seconds writes the seed's value, which the listener reads as whole seconds", async () => {
+  await using server = await testServer();
+  await using l = runListener(["--url", server.url, ...labKeys(server.prefix), "--count", "2"]);
+  await l.io.err.waitFor(/Listening on /);
+  const io = captureIo();
+  const args = ["--url", server.url, ...labKeys(server.prefix), "--name", "Python01", "--seconds", "--count", "2"];
+  assert.equal(await writer([...args, "--json"], io), ExitCode.Ok);
+  assert.equal(await l.exit, ExitCode.Ok);
+  const rounds = io.out.text.trim().split("\n").map((line) => JSON.parse(line)).filter((x) => x.event === "round");
+  assert.equal(rounds.length, 2);
+  for (const r of rounds) {
+    assert.match(r.value, /^Python01 timestamp \d{10}$/); // the seed's form: `Python01 timestamp 1725543675`
+    assert.ok(Math.abs(Number(r.value.split(" ")[2]) - Date.now() / 1000) < 60);
+    assert.equal(r.listener_delay_ms, undefined, "no listener delay from a stamp in whole seconds");
+  }
+  assert.notEqual(rounds[0].value, rounds[1].value);
+  assert.equal(
+    l.io.out.count(/set .*shared_key: Python01 timestamp \d{10} · delay \d+ ms \(stamp has whole seconds only\)/),
+    2,
+  );
+
+  const fast = captureIo();
+  assert.equal(await writer([...args, "--interval", "500ms"], fast), ExitCode.Usage);
+  assert.match(fast.err.text, /--seconds needs --interval 1s or more/);
+});

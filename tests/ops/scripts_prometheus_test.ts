@@ -8,7 +8,8 @@
 import assert from "node:assert/strict";
 import { freePort } from "../../lib/core/local_server.ts";
 import { EventPublisher } from "../../lib/events/publisher.ts";
-import { appendSender, StreamPublisher } from "../../lib/streams/stream_publisher.ts";
+import { StreamPublisher } from "../../lib/events/stream_publisher.ts";
+import { appendSender } from "../../lib/streams/append.ts";
 import { eventually, ownServerTest, ScriptProcess, testClient, testServer } from "../harness.ts";
 import { LONG_RUNNING } from "./long_running.ts";
 import { prometheusIgnored, sample, startPrometheus } from "./prometheus.ts";

@@ -8,7 +8,7 @@ import { nextId, readDeadLetters, redrive, redriveLedger } from "../../lib/strea
 import { endpointFor } from "../../lib/endpoint/mod.ts";
 import { nullWriter, Reporter } from "../../lib/core/output.ts";
 import { PAYLOAD_FIELD, toEntries } from "../../lib/streams/entry.ts";
-import { StreamPublisher } from "../../lib/streams/stream_publisher.ts";
+import { StreamPublisher } from "../../lib/events/stream_publisher.ts";
 import { captureIo, eventually, ownServerTest, runMain, testClient, testServer } from "../harness.ts";
 
 /** Runs dead_letters.ts to its end: its exit code and output. */

@@ -5,7 +5,7 @@ import { ExitCode } from "../../lib/core/exit_codes.ts";
 import { keySubmittedEvent, profileEvent } from "../../lib/events/kinds.ts";
 import { PAYLOAD_FIELD, toEntries } from "../../lib/streams/entry.ts";
 import { pendingCount } from "../../lib/streams/groups.ts";
-import { StreamPublisher } from "../../lib/streams/stream_publisher.ts";
+import { StreamPublisher } from "../../lib/events/stream_publisher.ts";
 import { faultProxy } from "../fake_servers.ts";
 import { captureIo, eventually, ownServerTest, runMain, ScriptProcess, testClient, testServer } from "../harness.ts";
 

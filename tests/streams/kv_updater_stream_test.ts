@@ -3,7 +3,7 @@ import { main as updater } from "../../scripts/kv_updater.ts";
 import { ExitCode } from "../../lib/core/exit_codes.ts";
 import { delay } from "../../lib/core/timing.ts";
 import { parseUpdate } from "../../lib/kv/message.ts";
-import { appendSender } from "../../lib/streams/stream_publisher.ts";
+import { appendSender } from "../../lib/streams/append.ts";
 import { pendingCount } from "../../lib/streams/groups.ts";
 import { writeIfNewer } from "../../lib/streams/kv_stream.ts";
 import { faultProxy } from "../fake_servers.ts";

@@ -4,11 +4,11 @@ import { Connection } from "../../lib/core/client.ts";
 import { EventValidationError } from "../../lib/events/envelope.ts";
 import { Reporter } from "../../lib/core/output.ts";
 import { delay, withTimeout } from "../../lib/core/timing.ts";
-import { type DeadLetter, StreamConsumer, type StreamConsumerOptions } from "../../lib/streams/consumer.ts";
+import { type DeadLetter, StreamConsumer, type StreamConsumerOptions } from "../../lib/events/stream_consumer.ts";
 import { parseStartPosition, PAYLOAD_FIELD, toEntries } from "../../lib/streams/entry.ts";
 import { ensureGroup, groupConsumers, pendingCount, streamGroups } from "../../lib/streams/groups.ts";
 import { TopicSchemas } from "../../lib/streams/schema.ts";
-import { StreamPublisher } from "../../lib/streams/stream_publisher.ts";
+import { StreamPublisher } from "../../lib/events/stream_publisher.ts";
 import { faultProxy } from "../fake_servers.ts";
 import { captureIo, eventually, ownServerTest, testClient, testServer } from "../harness.ts";
 

@@ -7,10 +7,8 @@
  *
  * @module
  */
-import type { Redis } from "ioredis";
-import { ClusterConnection } from "../cluster/cluster_connection.ts";
-import type { Target } from "../cluster/target.ts";
-import { Connection } from "../core/client.ts";
+import type { Endpoint } from "../endpoint/endpoint.ts";
+import type { Link } from "../endpoint/link.ts";
 import { CliError, ExitCode } from "../core/exit_codes.ts";
 import { escapeControl, type Io, Printer, Reporter } from "../core/output.ts";
 import type { Shutdown } from "../core/shutdown.ts";
@@ -18,17 +16,18 @@ import { flowRate, toSeconds } from "../core/json_event.ts";
 import { roundMs } from "../core/latency.ts";
 import { formatNumber, MessageCounter } from "../core/stats.ts";
 import { delay } from "../core/timing.ts";
-import type { CreatedEvent, EventEnvelope } from "../events/envelope.ts";
-import { keySubmittedEvent, profileEvent, TOPICS } from "../events/kinds.ts";
+import type { CreatedEvent, EventEnvelope } from "./envelope.ts";
+import { keySubmittedEvent, profileEvent, TOPICS } from "./kinds.ts";
 import { publishSeries } from "../pubsub/publish.ts";
-import { PAYLOAD_FIELD } from "./entry.ts";
-import { lastEntryId, readStream } from "./reader.ts";
-import { appendSender, clusterAppendSender, StreamPublisher } from "./stream_publisher.ts";
+import { PAYLOAD_FIELD } from "../streams/entry.ts";
+import { lastEntryId, readStream } from "../streams/reader.ts";
+import { linkAppendSender } from "../streams/append.ts";
+import { StreamPublisher } from "./stream_publisher.ts";
 
 /** What the durable demo is told by its command line. */
 export interface DurableDemoOptions {
-  /** The server, or the seeds of a cluster. */
-  target: Target;
+  /** The server or cluster. */
+  endpoint: Endpoint;
   /** How long to wait for the results after the last append. */
   timeoutMs: number;
   /** Where the custom event goes. */
@@ -104,20 +103,20 @@ class Tally {
 export async function runDurableDemo(o: DurableDemoOptions, io: Io, shutdown: Shutdown): Promise<number> {
   const out = new Printer(io.stdout);
   const status = new Reporter(io.stderr);
-  const conns = await openDemo(o.target, status);
+  const conns = await openDemo(o.endpoint, status);
   const follow = new AbortController();
   let following: Promise<void> | undefined;
   const tally = new Tally();
   const started = performance.now();
   try {
-    const publisher = new StreamPublisher(conns.commands, { source: "demo_events" });
+    const publisher = new StreamPublisher(conns.commands.redis, { source: "demo_events" });
     // Results are read from the newest one now, so that none is missed however fast the processor is.
-    let after = await lastEntryId(conns.commands, TOPICS.processingResults);
+    let after = await lastEntryId(conns.commands.redis, TOPICS.processingResults);
     following = (async () => {
       // On a cluster a failover ends a blocking read: it starts again after the last result seen.
       for (let attempt = 0; !follow.signal.aborted; attempt++) {
         try {
-          const pages = readStream(conns.reader, TOPICS.processingResults, { kind: "new" }, {
+          const pages = readStream(conns.reader.redis, TOPICS.processingResults, { kind: "new" }, {
             follow: true,
             after,
             signal: follow.signal,
@@ -140,7 +139,7 @@ export async function runDurableDemo(o: DurableDemoOptions, io: Io, shutdown: Sh
           }
           return;
         } catch (err) {
-          if (!conns.cluster || follow.signal.aborted) throw err;
+          if (!conns.reader.isOutage(err) || follow.signal.aborted) throw err;
           await delay(Math.min(100 * 2 ** attempt, 1000), follow.signal);
         }
       }
@@ -163,48 +162,25 @@ export async function runDurableDemo(o: DurableDemoOptions, io: Io, shutdown: Sh
   }
 }
 
-/** The demo's connections: XADD and a blocking reader, on one server or on a cluster. */
+/** The demo's links: XADD, and a blocking reader. */
 interface DemoConnections {
-  cluster: boolean;
-  commands: Redis;
-  reader: Redis;
+  commands: Link;
+  reader: Link;
   close(): Promise<void>;
 }
 
-async function openDemo(target: Target, status: Reporter): Promise<DemoConnections> {
-  if (target.cluster) {
-    // Appends wait while a failover is under way (offline queue); the reader is a cluster of its own (it blocks).
-    const open = () => ClusterConnection.open({ urls: target.urls, reporter: status, offlineQueue: true });
-    const commands = await ClusterConnection.open({
-      urls: target.urls,
-      reporter: status,
-      offlineQueue: true,
-      autoPipelining: true,
-    });
-    const reader = await open().catch(async (err) => {
-      await commands.close();
-      throw err;
-    });
-    return {
-      cluster: true,
-      // The cluster routes each single-key command by its slot; its command methods are those of one connection.
-      commands: commands.cluster as unknown as Redis,
-      reader: reader.cluster as unknown as Redis,
-      close: async () => {
-        await reader.close();
-        await commands.close();
-      },
-    };
-  }
-  const commands = await Connection.open({ url: target.url, reporter: status, reconnect: false });
-  const reader = await Connection.open({ url: target.url, reporter: status, reconnect: false }).catch(async (err) => {
+async function openDemo(endpoint: Endpoint, status: Reporter): Promise<DemoConnections> {
+  // One server lost ends the demo (no reconnect); on a cluster, appends wait while a failover is under way (offline
+  // queue) and the reader, a link of its own (it blocks), reads again from the new master.
+  const how = { reporter: status, reconnect: false, offlineQueue: true };
+  const commands = await endpoint.link({ ...how, autoPipelining: true });
+  const reader = await endpoint.link(how).catch(async (err) => {
     await commands.close();
     throw err;
   });
   return {
-    cluster: false,
-    commands: commands.redis,
-    reader: reader.redis,
+    commands,
+    reader,
     close: async () => {
       await reader.close();
       await commands.close();
@@ -285,7 +261,7 @@ async function appendMany(
     return { channel: topic, payload: JSON.stringify(event) };
   };
   const { published: appended } = await publishSeries(
-    conns.commands,
+    conns.commands.redis,
     count,
     make,
     { rate: o.rate },
@@ -296,7 +272,7 @@ async function appendMany(
       tally.sentOne(`${topic} ${p.entryId}`, topic, event, performance.now());
     },
     stop,
-    { send: conns.cluster ? clusterAppendSender() : appendSender() },
+    { send: linkAppendSender(conns.commands) },
   );
   const seconds = (performance.now() - started) / 1000;
   if (o.json) {

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { type ExtraColumn, formatStatsTable, TopicStats, type TopicStatsSnapshot } from "../events/stats.ts";
+import { type ExtraColumn, formatStatsTable, TopicStats, type TopicStatsSnapshot } from "./stats.ts";
 import { formatNumber } from "../core/stats.ts";
 
 /** One stream's figures at one moment. */
@@ -30,7 +30,7 @@ export interface StreamStatsSnapshot extends TopicStatsSnapshot {
  *
  * @example
  * ```ts
- * import { StreamStats } from "./stats.ts";
+ * import { StreamStats } from "./stream_stats.ts";
  * const stats = new StreamStats("orders");
  * stats.claimed++;
  * console.assert(stats.snapshot({ pending: 3, lag: null }).claimed === 1);
@@ -83,7 +83,7 @@ const COLUMNS: readonly ExtraColumn<StreamStatsSnapshot>[] = [
  * @returns the lines, header first
  * @example
  * ```ts
- * import { formatStreamStatsTable, StreamStats } from "./stats.ts";
+ * import { formatStreamStatsTable, StreamStats } from "./stream_stats.ts";
  * const [header, row] = formatStreamStatsTable([new StreamStats("orders").snapshot({ pending: 0, lag: null })]);
  * console.assert(header!.includes("dead") && row!.includes("unknown"));
  * ```
@@ -100,7 +100,7 @@ export function formatStreamStatsTable(snapshots: readonly StreamStatsSnapshot[]
  * @returns the line, or undefined when none arrived damaged
  * @example
  * ```ts
- * import { formatTransitNote, StreamStats } from "./stats.ts";
+ * import { formatTransitNote, StreamStats } from "./stream_stats.ts";
  * const stats = new StreamStats("orders");
  * console.assert(formatTransitNote([stats.snapshot()]) === undefined);
  * stats.damagedInTransit = 2;

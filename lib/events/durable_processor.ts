@@ -7,34 +7,31 @@
  *
  * @module
  */
-import type { Redis } from "ioredis";
-import { ClusterConnection } from "../cluster/cluster_connection.ts";
-import { duringFailover } from "../cluster/failover_retry.ts";
-import type { Target } from "../cluster/target.ts";
-import { Connection } from "../core/client.ts";
 import { ExitCode } from "../core/exit_codes.ts";
 import { toSeconds } from "../core/json_event.ts";
 import { clock, escapeControl, type Io, nullWriter, Printer, Reporter } from "../core/output.ts";
+import type { Endpoint } from "../endpoint/endpoint.ts";
+import type { Link, LinkOutageFields } from "../endpoint/link.ts";
 import type { Shutdown } from "../core/shutdown.ts";
 import { formatNumber } from "../core/stats.ts";
 import { delay } from "../core/timing.ts";
-import type { CreatedEvent, EventEnvelope, EventInput } from "../events/envelope.ts";
-import { TOPICS } from "../events/kinds.ts";
-import { PROCESSOR_STEPS } from "../events/processing.ts";
-import { ClusterReadLanes } from "./cluster_lanes.ts";
-import { hostName, type ProcessorStatsOptions, ProcessorStatsPublisher } from "../events/processor_stats.ts";
-import { type DeadLetter, type ReadLane, StreamConsumer, type StreamHandler } from "./consumer.ts";
-import { deadLetterStream, groupStartId, type StartPosition } from "./entry.ts";
-import type { TopicSchemas } from "./schema.ts";
-import { formatStreamStatsTable, formatTransitNote, type StreamStatsSnapshot } from "./stats.ts";
+import type { CreatedEvent, EventEnvelope, EventInput } from "./envelope.ts";
+import { TOPICS } from "./kinds.ts";
+import { PROCESSOR_STEPS } from "./processing.ts";
+import { ReadLanes } from "./read_lanes.ts";
+import { hostName, ProcessorStatsPublisher } from "./processor_stats.ts";
+import { describeResult, type ProcessorRunOptions } from "./processor_output.ts";
+import { type DeadLetter, StreamConsumer, type StreamHandler } from "./stream_consumer.ts";
+import { deadLetterStream, groupStartId, type StartPosition } from "../streams/entry.ts";
+import type { TopicSchemas } from "../streams/schema.ts";
+import { formatStreamStatsTable, formatTransitNote, type StreamStatsSnapshot } from "./stream_stats.ts";
 import { StreamPublisher } from "./stream_publisher.ts";
 import { reportGroupFigures } from "./group_figures.ts";
-import type { Ops } from "../ops/ops.ts";
 
 /** What the durable processor is told by its command line. */
-export interface DurableProcessorOptions {
-  /** The server, or the seeds of a cluster. */
-  target: Target;
+export interface DurableProcessorOptions extends ProcessorRunOptions {
+  /** The server or cluster. */
+  endpoint: Endpoint;
   /** The consumer group (`--group`, default `processors`). */
   group: string;
   /** This consumer's name (`--consumer`, default host and pid). */
@@ -45,28 +42,12 @@ export interface DurableProcessorOptions {
   claimAfterMs: number;
   /** `--max-deliveries`. */
   maxDeliveries: number;
-  /** `--concurrency`. */
-  concurrency: number;
   /** `--results-maxlen`: about how many results `processing_results` keeps (0: all). */
   resultsMaxLen: number;
-  /** `--stats-interval` in ms (0: only at exit). */
-  statsEveryMs: number;
-  /** `--shutdown-timeout` in ms. */
-  shutdownMs: number;
-  /** `--json`. */
-  json: boolean;
-  /** `--quiet`. */
-  quiet: boolean;
   /** `--schema` files by topic. */
   schemas?: TopicSchemas;
   /** `--fail-key`: the handler throws for key submissions with this key (lab 6's poison event). */
   failKey?: string;
-  /** How a result reads in the per-event line, as the pub/sub processor shows it. */
-  describe: (result: CreatedEvent) => string;
-  /** `--publish-stats` and `--stats-channel`: where and how often `processor_stats` go (undefined: off). */
-  publishStats?: Pick<ProcessorStatsOptions, "channel" | "everyMs">;
-  /** Its metrics (counts, handler times, the group's figures) and readiness (started once it consumes). */
-  ops?: Pick<Ops, "metrics" | "readiness">;
 }
 
 /** One event the durable processor handled, for whoever shows progress. */
@@ -147,20 +128,20 @@ export function defaultConsumerName(): string {
 export async function runDurableProcessor(o: DurableProcessorOptions, io: Io, shutdown: Shutdown): Promise<number> {
   const out = new Printer(io.stdout);
   const status = new Reporter(io.stderr);
-  const conns = await openDurable(o.target, status);
+  const conns = await openDurable(o.endpoint, status);
   const startedAt = Date.now();
   let published: ProcessorStatsPublisher | undefined;
   try {
-    const results = new StreamPublisher(conns.commands, {
+    const results = new StreamPublisher(conns.commands.redis, {
       source: "event_processor",
-      ...(o.target.cluster ? { duringFailover: true } : {}),
+      retry: conns.commands.throughFailover,
       ...(o.resultsMaxLen > 0 ? { retention: { maxLen: o.resultsMaxLen } } : {}),
     });
     const handlers = durableProcessorHandlers(results, {
       ...(o.failKey !== undefined ? { failKey: o.failKey } : {}),
       ...(o.quiet ? {} : { onProcessed: (p: DurablyProcessed) => printProcessed(out, o, p) }),
     });
-    const consumer = new StreamConsumer(conns.readers, conns.commands, {
+    const consumer = new StreamConsumer(conns.readers.lanes, conns.commands, {
       group: o.group,
       consumer: o.consumer,
       streams: handlers,
@@ -172,10 +153,9 @@ export async function runDurableProcessor(o: DurableProcessorOptions, io: Io, sh
       reporter: status,
       ...(o.ops ? { metrics: o.ops.metrics } : {}),
       onDeadLetter: (d) => o.json && printDeadLetter(out, d),
-      ...(o.target.cluster ? { retryAck: duringFailover } : {}),
     });
     const created = await consumer.start();
-    const nodes = conns.nodes();
+    const nodes = conns.readers.nodes;
     for (const stream of Object.keys(PROCESSOR_STEPS)) {
       const isNew = created.includes(stream);
       const node = nodes[stream];
@@ -198,14 +178,14 @@ export async function runDurableProcessor(o: DurableProcessorOptions, io: Io, sh
       });
     }
     status.info(
-      `Processing events from streams ${Object.keys(PROCESSOR_STEPS).join(" and ")} on ${conns.address} as ` +
+      `Processing events from streams ${Object.keys(PROCESSOR_STEPS).join(" and ")} on ${conns.commands.address} as ` +
         `consumer ${o.consumer} of group ${o.group}, up to ${formatNumber(o.concurrency)} at a time; results go to ` +
         `the stream ${TOPICS.processingResults}${published ? `; ${published.description}` : ""}. Press Ctrl+C to stop.`,
     );
     published?.start();
     o.ops?.readiness.started();
     const figures = o.ops
-      ? reportGroupFigures(consumer, conns.commands, o.group, o.ops.metrics, shutdown.signal)
+      ? reportGroupFigures(consumer, conns.commands.redis, o.group, o.ops.metrics, shutdown.signal)
       : undefined;
     const stats = o.statsEveryMs > 0 ? statsLoop(out, o, consumer, shutdown.signal) : Promise.resolve();
     await shutdown.requested;
@@ -227,84 +207,62 @@ export async function runDurableProcessor(o: DurableProcessorOptions, io: Io, sh
   return ExitCode.Ok;
 }
 
-/** The durable processor's connections: one server's, or a cluster's. */
+/** The durable processor's connections. */
 interface DurableConnections {
-  address: string;
-  /** XACK, XAUTOCLAIM, results: one connection, or the cluster (routed by slot). */
-  commands: Redis;
-  /** The blocking reads: one connection, or a lane per slot on a cluster. */
-  readers: Redis | ReadLane[];
-  /** The node each stream is read from (on a cluster). */
-  nodes(): Record<string, string>;
+  /** XACK, XAUTOCLAIM, results (on a cluster: routed by slot). */
+  commands: Link;
+  /** The blocking reads: a lane per node (one on one server). */
+  readers: ReadLanes;
+  /** The link the lanes read through. */
+  reader: Link;
   /** The summary's outage fields. */
-  outageJson(): Record<string, number>;
-  outageSummary(cost: string): string | undefined;
+  outageJson(): LinkOutageFields & { reads_moved?: number };
   close(): Promise<void>;
 }
 
-const NOTHING_LOST = "Nothing is lost: events wait in their streams and are read when it is back.";
-
-/** Opens the processor's connections: a chosen-once branch, so one server's path stays as it was. */
-async function openDurable(target: Target, status: Reporter): Promise<DurableConnections> {
-  if (target.cluster) return await openDurableCluster(target.urls, status);
-  const reader = await Connection.open({ url: target.url, reporter: status, lossNote: NOTHING_LOST });
-  let commands: Connection;
-  try {
-    // Acknowledgements and results wait in the offline queue during an outage instead of failing. An outage of the
-    // server is the reader's too, said once (with what it costs) by the reader's connection: this one keeps quiet.
-    const quiet = new Reporter(nullWriter);
-    commands = await Connection.open({ url: target.url, reporter: quiet, offlineQueue: true, autoPipelining: true });
-  } catch (err) {
-    await reader.close();
-    throw err;
-  }
-  return {
-    address: reader.address,
-    commands: commands.redis,
-    readers: reader.redis,
-    nodes: () => ({}),
-    outageJson: () => ({ outages: reader.outages, disconnected_seconds: toSeconds(reader.downMs) }),
-    outageSummary: (cost) => reader.outageSummary(cost),
-    close: async () => {
-      await Promise.all([commands.close(), reader.close()]);
-    },
-  };
-}
-
-async function openDurableCluster(urls: string[], status: Reporter): Promise<DurableConnections> {
-  const cluster = await ClusterConnection.open({
-    urls,
+/**
+ * Opens the processor's links and read lanes. An outage of one server is said once (with what it costs) by the
+ * reader's link, a cluster's lost node or moved slots by the commands' link: each keeps quiet about the other's.
+ */
+async function openDurable(endpoint: Endpoint, status: Reporter): Promise<DurableConnections> {
+  const quiet = new Reporter(nullWriter);
+  const reader = await endpoint.link({
     reporter: status,
-    offlineQueue: true,
-    autoPipelining: true,
-    lossNote: "Nothing is lost: events wait in their streams (on the master's replica) and are read again when " +
-      "their slots are served.",
+    lossNote: "Nothing is lost: events wait in their streams and are read when it is back.",
+    topology: { reporter: quiet },
   });
-  let lanes: ClusterReadLanes;
+  let commands: Link | undefined;
   try {
-    lanes = await ClusterReadLanes.open(cluster, Object.keys(PROCESSOR_STEPS), status);
+    // Acknowledgements and results wait in the offline queue during an outage instead of failing.
+    commands = await endpoint.link({
+      reporter: quiet,
+      offlineQueue: true,
+      autoPipelining: true,
+      topology: {
+        reporter: status,
+        lossNote: "Nothing is lost: events wait in their streams (on the master's replica) and are read again " +
+          "when their slots are served.",
+      },
+    });
+    const readers = await ReadLanes.open(reader, Object.keys(PROCESSOR_STEPS), status);
+    const links = commands;
+    return {
+      commands: links,
+      readers,
+      reader,
+      outageJson: () => ({
+        ...links.outageJson(),
+        ...(readers.spread ? { reads_moved: readers.moves } : {}),
+      }),
+      close: async () => {
+        await readers.close();
+        await Promise.all([links.close(), reader.close()]);
+      },
+    };
   } catch (err) {
-    await cluster.close();
+    await Promise.all([commands?.close(), reader.close()]);
     throw err;
   }
-  return {
-    address: cluster.address,
-    // The cluster routes each single-key command by its slot; its command methods are those of one connection.
-    commands: cluster.cluster as unknown as Redis,
-    readers: lanes.lanes,
-    nodes: () => lanes.nodes,
-    outageJson: () => ({
-      outages: cluster.outages,
-      disconnected_seconds: toSeconds(lanes.downMs),
-      slot_map_changes: cluster.topologyChanges,
-      reads_moved: lanes.moves,
-    }),
-    outageSummary: (cost) => cluster.outageSummary(cost),
-    close: async () => {
-      await lanes.close();
-      await cluster.close();
-    },
-  };
 }
 
 function describeStart(from: StartPosition): string {
@@ -343,7 +301,7 @@ function printProcessed(out: Printer, o: DurableProcessorOptions, p: DurablyProc
   out.line(
     `${out.dim(clock())} ${out.cyan(p.stream)} ${p.entryId} ${escapeControl(p.event.event_type)} ` +
       `${out.dim(p.event.id ? p.event.id.slice(0, 8) : "(no id)")} → ${p.result.event_type}: ` +
-      `${o.describe(p.result)} ${out.dim(`(result ${p.resultId})`)}${again}`,
+      `${describeResult(p.result)} ${out.dim(`(result ${p.resultId})`)}${again}`,
   );
 }
 
@@ -412,7 +370,7 @@ function printSummary(
   if (end.removed) out.line(`Consumer ${o.consumer} had nothing pending and left the group.`);
   else if (end.removed === null) {
     out.line(
-      `Consumer ${o.consumer} could not check its pending entries on ${conn.address}: it stays in the group; ` +
+      `Consumer ${o.consumer} could not check its pending entries on ${conn.commands.address}: it stays in the group; ` +
         `start it again with --consumer ${o.consumer} to finish any, or another consumer claims them after ` +
         `--claim-after.`,
     );
@@ -422,6 +380,6 @@ function printSummary(
         `--consumer ${o.consumer} to finish them, or another consumer claims them after --claim-after.`,
     );
   }
-  const outages = conn.outageSummary("events published meanwhile waited in their streams.");
+  const outages = conn.commands.outageSummary("events published meanwhile waited in their streams.");
   if (outages) out.line(outages);
 }

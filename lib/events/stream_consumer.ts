@@ -14,26 +14,32 @@
  *
  * @module
  */
-import type { Redis } from "ioredis";
-import { decodeEvent, type EventEnvelope, type EventValidationError } from "../events/envelope.ts";
-import { type EventContext, logNote, MalformedEventError, shouldLog } from "../events/subscriber.ts";
+import { Redis } from "ioredis";
 import { escapeControl, Reporter } from "../core/output.ts";
 import { positiveInt, TaskPool } from "../core/task_pool.ts";
 import { ABORTED, delay, unlessAborted, whenAborted } from "../core/timing.ts";
-import { backoffMs, commandLostConnection } from "../core/client.ts";
-import { unreadableReply } from "../core/server_faults.ts";
+import type { Commands } from "../endpoint/link.ts";
+import { AckBatcher } from "../streams/ack_batcher.ts";
+import { Claimer } from "../streams/claimer.ts";
+import { moveToDeadLetters } from "../streams/dead_letter_move.ts";
 import {
   deadLetterStream,
   groupStartId,
   PAYLOAD_FIELD,
   type StartPosition,
   type StreamEntry,
-  toEntries,
-} from "./entry.ts";
-import { deleteConsumerIfIdle, deliveryCounts, ensureGroup, pendingCount, streamGroups } from "./groups.ts";
-import { readAgain, type Reread } from "./reread.ts";
-import type { TopicSchemas } from "./schema.ts";
-import { StreamStats, type StreamStatsSnapshot } from "./stats.ts";
+} from "../streams/entry.ts";
+import { deleteConsumerIfIdle, ensureGroup, pendingCount, streamGroups } from "../streams/groups.ts";
+import { LaneReader, message, type ReadLane, type Via } from "../streams/lane_reader.ts";
+import type { TopicSchemas } from "../streams/schema.ts";
+import { serverCommands, type StreamCommands } from "../streams/stream_commands.ts";
+import { decodeEvent, type EventEnvelope, type EventValidationError } from "./envelope.ts";
+import { HandlerRunner, logNote, shouldLog } from "./handler_runner.ts";
+import type { EventContext } from "./subscriber.ts";
+import { StreamStats, type StreamStatsSnapshot } from "./stream_stats.ts";
+import { UnreadableEntries } from "./unreadable_entries.ts";
+
+export type { ReadLane };
 import type { ServiceMetrics } from "../ops/service_metrics.ts";
 
 /** What a stream handler is told besides the event. */
@@ -66,23 +72,6 @@ export interface DeadLetter {
   reason: string;
   /** How many times it was delivered. */
   attempts: number;
-}
-
-/**
- * A set of streams that one blocking `XREADGROUP` may read together, with
- * the connection that reads them. One server has one lane for all streams;
- * on a cluster each slot is a lane of its own (a read may not mix slots), on
- * a connection to the node serving it.
- */
-export interface ReadLane {
-  /** The streams of this lane. */
-  readonly streams: readonly string[];
-  /** The connection for this lane's blocking reads, used for nothing else (it may change after {@linkcode recover}). */
-  readonly reader: Redis;
-  /** Ends this lane's blocking read at once: `CLIENT UNBLOCK clientId` on the reader's node. */
-  unblock(clientId: number): Promise<unknown>;
-  /** After a read failed on a lost connection: waits, and reads from the node that serves the streams now. */
-  recover?(err: unknown, stop: AbortSignal): Promise<void>;
 }
 
 /** How a {@linkcode StreamConsumer} behaves. */
@@ -163,21 +152,6 @@ interface Delivery {
 }
 
 /**
- * How many times an entry that keeps looking unreadable is read again by id
- * before it is left pending instead: a copy read again may itself be damaged.
- */
-const MAX_REREADS = 3;
-
-type Via = "new" | "pending" | "claimed";
-
-interface LaneState {
-  lane: ReadLane;
-  /** The reader's CLIENT ID, for CLIENT UNBLOCK at shutdown. */
-  readerId?: number;
-  failures: number;
-}
-
-/**
  * Consumes streams in a consumer group and runs one handler per stream for
  * each entry, at most `concurrency` at a time. It needs two connections:
  * `reader` for the blocking reads (used for nothing else) and `commands` for
@@ -187,7 +161,7 @@ interface LaneState {
  * @example
  * ```ts
  * import { Redis } from "ioredis";
- * import { StreamConsumer } from "./consumer.ts";
+ * import { StreamConsumer } from "./stream_consumer.ts";
  * import { StreamPublisher } from "./stream_publisher.ts";
  * import { LocalServer } from "../core/local_server.ts";
  *
@@ -215,8 +189,9 @@ interface LaneState {
  * ```
  */
 export class StreamConsumer {
-  readonly #lanes: LaneState[];
-  readonly #redis: Redis;
+  readonly #link: StreamCommands;
+  readonly #redis: Commands;
+  readonly #lanes: ReadLane[];
   readonly #group: string;
   readonly #consumer: string;
   readonly #routes = new Map<string, Route>();
@@ -229,30 +204,35 @@ export class StreamConsumer {
   readonly #schemas: TopicSchemas | undefined;
   readonly #reporter: Reporter;
   readonly #onDeadLetter: (dead: DeadLetter) => void;
-  readonly #retryAck: (<T>(command: () => Promise<T>) => Promise<T>) | undefined;
   readonly #pool: TaskPool<Delivery>;
+  readonly #acks: AckBatcher;
   readonly #stop = new AbortController();
   readonly #abort = new AbortController();
   readonly #whenStopped = whenAborted(this.#stop.signal);
-  #acks = new Map<string, string[]>();
-  #ackTimer: ReturnType<typeof setTimeout> | undefined;
-  #flushing: Promise<void> = Promise.resolve();
+  readonly #runner = new HandlerRunner<Delivery, EventEnvelope | string>({
+    succeeded: (d) => this.#ack(d.route.stream, d.entry.id),
+    malformed: (d, problem) => this.#unreadable.check(d, problem),
+    failed: (d, event, err) => this.#failed(d, typeof event === "string" ? undefined : event, err),
+  });
+  #readers: LaneReader[] = [];
   #reading: Promise<void> | undefined;
   #claiming: Promise<void> | undefined;
   #trimmed = 0;
-  #rereadFailures = 0;
+  readonly #unreadable: UnreadableEntries<Delivery>;
   #state: "new" | "running" | "stopping" | "stopped" = "new";
 
   /**
    * Creates a StreamConsumer.
    *
    * @param reader a connection for the blocking reads only, or the lanes that read (on a cluster)
-   * @param commands a connection for XACK, XAUTOCLAIM, XPENDING and dead letters (on a cluster: the `Cluster`)
+   * @param commands a connection for XACK, XAUTOCLAIM, XPENDING and dead letters, or a link (lib/endpoint: on a
+   *   cluster each command goes to its stream's master, an XACK is sent again while its slot fails over)
    * @param options group, consumer name, handlers and bounds
    * @throws {RangeError} when there is no stream or a bound is not a positive whole number
    */
-  constructor(reader: Redis | ReadLane[], commands: Redis, options: StreamConsumerOptions) {
-    this.#redis = commands;
+  constructor(reader: Redis | ReadLane[], commands: Redis | StreamCommands, options: StreamConsumerOptions) {
+    this.#link = commands instanceof Redis ? serverCommands(commands) : commands;
+    this.#redis = this.#link.redis;
     this.#group = options.group;
     this.#consumer = options.consumer;
     this.#from = options.from ?? { kind: "new" };
@@ -263,7 +243,6 @@ export class StreamConsumer {
     this.#schemas = options.schemas;
     this.#reporter = options.reporter ?? new Reporter(Deno.stderr);
     this.#onDeadLetter = options.onDeadLetter ?? (() => {});
-    this.#retryAck = options.retryAck;
     for (const [stream, handler] of Object.entries(options.streams ?? {})) {
       this.#routes.set(stream, { stream, handler, stats: new StreamStats(stream, options.metrics), taken: new Set() });
     }
@@ -272,10 +251,24 @@ export class StreamConsumer {
     }
     this.#streams = [...this.#routes.keys()];
     if (this.#streams.length === 0) throw new RangeError("StreamConsumer needs at least one stream");
-    const lanes = Array.isArray(reader)
+    this.#lanes = Array.isArray(reader)
       ? reader
       : [{ streams: this.#streams, reader, unblock: (id: number) => this.#redis.client("UNBLOCK", id) }];
-    this.#lanes = lanes.map((lane) => ({ lane, failures: 0 }));
+    this.#acks = new AckBatcher({
+      group: this.#group,
+      commands: this.#redis,
+      retry: options.retryAck ?? this.#link.throughFailover,
+      reporter: this.#reporter,
+      settled: (stream, ids) => {
+        const taken = this.#routes.get(stream)!.taken;
+        for (const id of ids) taken.delete(id);
+      },
+    });
+    this.#unreadable = new UnreadableEntries<Delivery>(this.#redis, this.#reporter, this.#claimAfterMs, {
+      deadLetter: (d, reason) => this.#deadLetter(d, reason),
+      handleStored: (d, fields) => this.#handle({ ...d, entry: { id: d.entry.id, fields }, rereads: d.rereads + 1 }),
+      leavePending: (d) => void d.route.taken.delete(d.entry.id),
+    });
     // Reads stop while anything waits for a slot, so the queue never holds more than a batch per source.
     this.#pool = new TaskPool((d) => this.#handle(d), {
       concurrency: options.concurrency ?? DEFAULT_STREAM_CONCURRENCY,
@@ -298,9 +291,21 @@ export class StreamConsumer {
     for (const stream of this.#streams) {
       if (await ensureGroup(this.#redis, stream, this.#group, groupStartId(this.#from))) created.push(stream);
     }
-    for (const l of this.#lanes) l.lane.reader.on("close", this.#forgetReaderIds);
+    const sink = { take: this.#dispatch, room: () => this.#room() };
+    const reading = {
+      group: this.#group,
+      consumer: this.#consumer,
+      batch: this.#batch,
+      blockMs: this.#blockMs,
+      commands: this.#redis,
+      reporter: this.#reporter,
+      stop: this.#stop.signal,
+    };
+    this.#readers = this.#lanes.map((lane) => new LaneReader(lane, reading, sink));
     this.#reading = this.#read();
-    this.#claiming = this.#claim();
+    const taken = (stream: string, id: string) => this.#routes.get(stream)!.taken.has(id);
+    const claimer = new Claimer({ ...reading, streams: this.#streams, claimAfterMs: this.#claimAfterMs, taken }, sink);
+    this.#claiming = claimer.run();
     return created;
   }
 
@@ -340,7 +345,7 @@ export class StreamConsumer {
    * @returns the snapshots
    */
   async serverStats(stop?: AbortSignal): Promise<StreamStatsSnapshot[]> {
-    if (this.#redis.status !== "ready") return this.stats();
+    if (!this.#link.ready) return this.stats();
     const asked = Promise.all(this.#streams.map(async (stream) => {
       const stats = this.#routes.get(stream)!.stats;
       try {
@@ -379,7 +384,7 @@ export class StreamConsumer {
     const timer = new AbortController();
     const deadline = delay(deadlineMs, timer.signal).then(() => null);
     try {
-      await Promise.race([this.#unblockReader(), deadline]);
+      await Promise.race([this.#unblockReaders(), deadline]);
       await Promise.race([this.#claiming, deadline]);
       const idle = () => this.#pool.inFlight + this.#pool.queued === 0;
       const drained = idle() || await Promise.race([this.#pool.whenIdle().then(() => true), deadline]) === true;
@@ -388,38 +393,29 @@ export class StreamConsumer {
         abandoned = this.#pool.inFlight + this.#pool.clear();
         this.#abort.abort();
       }
-      this.#flushAcks();
-      await Promise.race([this.#flushing, deadline]);
+      this.#acks.flush();
+      await Promise.race([this.#acks.sent(), deadline]);
       let removed: boolean | null = false;
       if (drained) {
         // Unanswered (the server gone, or the deadline passed): not known, and the consumer stays in its groups.
-        const removal = this.#redis.status !== "ready" ? null : Promise.all(
+        const removal = !this.#link.ready ? null : Promise.all(
           this.#streams.map((s) => deleteConsumerIfIdle(this.#redis, s, this.#group, this.#consumer)),
         ).then((all) => all.every(Boolean), () => null);
         removed = await Promise.race([removal, deadline]);
       }
       return { drained, abandoned, removed };
     } finally {
-      clearTimeout(this.#ackTimer);
-      for (const l of this.#lanes) l.lane.reader.off("close", this.#forgetReaderIds);
+      this.#acks.close();
+      for (const r of this.#readers) r.detach();
       timer.abort();
       this.#state = "stopped";
     }
   }
 
-  readonly #forgetReaderIds = () => {
-    for (const l of this.#lanes) if (l.lane.reader.status !== "ready") l.readerId = undefined;
-  };
-
-  get #stopped(): boolean {
-    return this.#stop.signal.aborted;
-  }
-
-  async #unblockReader(): Promise<void> {
-    // A blocking read would otherwise wait out its BLOCK time; repeat in case the next one had just been sent. An
-    // unblock is not awaited: on a lost connection it would wait in the offline queue for the server.
+  async #unblockReaders(): Promise<void> {
+    // A blocking read would otherwise wait out its BLOCK time; repeat in case the next one had just been sent.
     for (let i = 0; i < 100; i++) {
-      for (const l of this.#lanes) if (l.readerId !== undefined) l.lane.unblock(l.readerId).catch(() => {});
+      for (const r of this.#readers) r.unblock();
       const pause = new AbortController();
       const done = await Promise.race([this.#reading!.then(() => true), delay(50, pause.signal).then(() => false)]);
       pause.abort();
@@ -433,157 +429,11 @@ export class StreamConsumer {
   }
 
   async #read(): Promise<void> {
-    for (const l of this.#lanes) for (const stream of l.lane.streams) await this.#drainOwn(l, stream);
-    await Promise.all(this.#lanes.map((l) => this.#readLane(l)));
+    for (const r of this.#readers) await r.drainOwn();
+    await Promise.all(this.#readers.map((r) => r.readNew()));
   }
 
-  async #readLane(l: LaneState): Promise<void> {
-    const streams = l.lane.streams;
-    const ids = streams.map(() => ">");
-    while (!this.#stopped) {
-      await this.#room();
-      if (this.#stopped) break;
-      let reply: [string, unknown][] | null;
-      try {
-        const reader = l.lane.reader;
-        if (l.readerId === undefined) l.readerId = Number(await reader.client("ID"));
-        reply = (await reader.xreadgroup(
-          "GROUP",
-          this.#group,
-          this.#consumer,
-          "COUNT",
-          this.#batch,
-          "BLOCK",
-          this.#blockMs,
-          "STREAMS",
-          ...streams,
-          ...ids,
-        )) as [string, unknown][] | null;
-        l.failures = 0;
-      } catch (err) {
-        if (this.#stopped) break;
-        await this.#readFailed(l, err);
-        continue;
-      }
-      for (const [stream, raw] of reply ?? []) {
-        for (const entry of toEntries(raw)) this.#dispatch(String(stream), entry, 1, "new");
-      }
-    }
-  }
-
-  /** This consumer's own pending entries, left by an earlier run under the same name. */
-  async #drainOwn(l: LaneState, stream: string): Promise<void> {
-    let cursor = "0";
-    while (!this.#stopped) {
-      await this.#room();
-      if (this.#stopped) return;
-      let entries: StreamEntry[];
-      let counts: Map<string, number> | typeof ABORTED;
-      try {
-        const reply = (await l.lane.reader.xreadgroup(
-          "GROUP",
-          this.#group,
-          this.#consumer,
-          "COUNT",
-          this.#batch,
-          "STREAMS",
-          stream,
-          cursor,
-        )) as [string, unknown][] | null;
-        entries = toEntries(reply?.[0]?.[1]);
-        if (entries.length === 0) return;
-        // On the commands connection: lost meanwhile, it waits for the server, and a stop does not wait for it.
-        const ids = entries.map((e) => e.id);
-        counts = await unlessAborted(deliveryCounts(this.#redis, stream, this.#group, ids), this.#stop.signal);
-      } catch (err) {
-        // What is left is claimed after the claim time instead.
-        if (!this.#stopped) this.#reporter.warn(`Could not read the pending entries of ${stream}: ${message(err)}`);
-        return;
-      }
-      if (counts === ABORTED) return;
-      for (const entry of entries) this.#dispatch(stream, entry, counts.get(entry.id) ?? 2, "pending");
-      cursor = entries.at(-1)!.id;
-    }
-  }
-
-  async #readFailed(l: LaneState, err: unknown): Promise<void> {
-    const text = message(err);
-    if (/NOGROUP/.test(text)) {
-      // The stream or the group was deleted under us: recreate it, reading whatever arrives from now on.
-      this.#reporter.warn(`The group ${this.#group} is gone (${text}); creating it again.`);
-      for (const stream of l.lane.streams) {
-        await unlessAborted(ensureGroup(this.#redis, stream, this.#group, "0"), this.#stop.signal).catch(() => {});
-      }
-      return;
-    }
-    // A lost connection (Connection reports the outage, in words) or slots moving: wait and try again.
-    l.failures++;
-    const reported = commandLostConnection(err) || unreadableReply(err) !== undefined ||
-      /closed|writeable|ECONNRE|reset|MOVED|CLUSTERDOWN/i.test(text);
-    if (l.failures === 1 && !reported) {
-      this.#reporter.warn(`Reading the streams failed: ${text}. Retrying…`);
-    }
-    if (l.lane.recover) {
-      l.readerId = undefined;
-      await l.lane.recover(err, this.#stop.signal);
-      return;
-    }
-    await delay(backoffMs(Math.min(l.failures, 6)), this.#stop.signal);
-  }
-
-  async #claim(): Promise<void> {
-    const every = Math.min(Math.max(Math.floor(this.#claimAfterMs / 2), 20), 5000);
-    while (!this.#stopped) {
-      await delay(every, this.#stop.signal);
-      for (const stream of this.#streams) {
-        if (this.#stopped) return;
-        await this.#claimStream(stream);
-      }
-    }
-  }
-
-  async #claimStream(stream: string): Promise<void> {
-    let cursor = "0-0";
-    for (let round = 0; round < 100 && !this.#stopped; round++) {
-      await this.#room();
-      if (this.#stopped) return;
-      // While the server is gone the claim waits in the offline queue: a stop does not wait for it. Entries it
-      // claims after all stay pending under this name, and are claimed again after the claim time.
-      const claimed = await unlessAborted(this.#claimBatch(stream, cursor), this.#stop.signal).catch(
-        (err): typeof ABORTED => {
-          if (!this.#stopped && !/NOGROUP|closed|writeable/i.test(message(err))) {
-            this.#reporter.warn(`Claiming the stale entries of ${stream} failed: ${message(err)}`);
-          }
-          return ABORTED;
-        },
-      );
-      if (claimed === ABORTED) return;
-      const { entries, counts } = claimed;
-      cursor = claimed.next;
-      for (const entry of entries) this.#dispatch(stream, entry, counts.get(entry.id) ?? 2, "claimed");
-      if (cursor === "0-0") return;
-    }
-  }
-
-  /** One XAUTOCLAIM from `cursor`, with the delivery counts of the entries claimed that are not already taken. */
-  async #claimBatch(stream: string, cursor: string) {
-    const [next, raw] = (await this.#redis.xautoclaim(
-      stream,
-      this.#group,
-      this.#consumer,
-      this.#claimAfterMs,
-      cursor,
-      "COUNT",
-      this.#batch,
-    )) as [string, unknown, ...unknown[]];
-    const entries = toEntries(raw);
-    const taken = this.#routes.get(stream)!.taken;
-    const live = entries.filter((e) => e.fields !== null && !taken.has(e.id));
-    const counts = await deliveryCounts(this.#redis, stream, this.#group, live.map((e) => e.id));
-    return { next: String(next), entries, counts };
-  }
-
-  #dispatch(stream: string, entry: StreamEntry, deliveries: number, via: Via): void {
+  readonly #dispatch = (stream: string, entry: StreamEntry, deliveries: number, via: Via): void => {
     const route = this.#routes.get(stream);
     if (!route || route.taken.has(entry.id)) return;
     if (via === "claimed") route.stats.claimed++;
@@ -613,13 +463,13 @@ export class StreamConsumer {
     }
     // Refused only when full, which the reads prevent; it then stays pending and is claimed later.
     if (!this.#pool.submit(delivery)) route.taken.delete(entry.id);
-  }
+  };
 
   /** Checks and handles one entry; synchronous when the handler is (no promise per entry then). */
   #handle(d: Delivery): void | Promise<void> {
     const { route, entry, deliveries } = d;
     const payload = entry.fields[PAYLOAD_FIELD];
-    if (payload === undefined) return this.#unreadable(d, `the entry has no "${PAYLOAD_FIELD}" field`);
+    if (payload === undefined) return this.#unreadable.check(d, `the entry has no "${PAYLOAD_FIELD}" field`);
     const context: StreamContext = {
       topic: route.stream,
       channel: route.stream,
@@ -627,89 +477,16 @@ export class StreamConsumer {
       deliveries,
       signal: this.#abort.signal,
     };
-    let event: EventEnvelope | undefined;
-    if (!route.raw) {
-      try {
-        event = decodeEvent(payload);
-      } catch (err) {
-        return this.#unreadable(d, (err as EventValidationError).problems.join("; "));
-      }
-      const problems = this.#schemas?.problems(route.stream, event) ?? [];
-      if (problems.length > 0) return this.#unreadable(d, `schema of ${route.stream}: ${problems.join("; ")}`);
-    }
-    const started = performance.now();
-    let result: void | Promise<void>;
+    if (route.raw) return this.#runner.run(route.raw, payload, context, d, route.stats, performance.now());
+    let event: EventEnvelope;
     try {
-      result = route.raw ? route.raw(payload, context) : route.handler!(event!, context);
+      event = decodeEvent(payload);
     } catch (err) {
-      return this.#settle(d, event, started, err ?? new Error("handler threw nothing"));
+      return this.#unreadable.check(d, (err as EventValidationError).problems.join("; "));
     }
-    if (result instanceof Promise) {
-      return result.then(
-        () => this.#settle(d, event, started, undefined),
-        (err) => this.#settle(d, event, started, err ?? new Error("handler rejected with nothing")),
-      );
-    }
-    return this.#settle(d, event, started, undefined);
-  }
-
-  /** After the handler: XACK on success, else left pending or dead-lettered. */
-  #settle(d: Delivery, event: EventEnvelope | undefined, started: number, err: unknown): void | Promise<void> {
-    const { route, entry } = d;
-    if (err === undefined) {
-      route.stats.recordDone(performance.now() - started, true);
-      this.#ack(route.stream, entry.id);
-      return;
-    }
-    if (err instanceof MalformedEventError) return this.#unreadable(d, err.message);
-    route.stats.recordDone(performance.now() - started, false);
-    return this.#failed(d, event, err);
-  }
-
-  /**
-   * An entry that cannot be handled as delivered (no payload, not an event,
-   * its schema, or a raw handler's MalformedEventError): read again by id
-   * (XRANGE, twice when it agrees) before it is dead-lettered. When the
-   * stream holds something else, the bytes were damaged in transit: the
-   * stored copy is handled instead. When the read fails, or keeps differing,
-   * it stays pending, to be retried after the claim time.
-   */
-  async #unreadable(d: Delivery, reason: string): Promise<void> {
-    const { route, entry } = d;
-    let again: Reread;
-    try {
-      again = await readAgain(this.#redis, route.stream, entry);
-    } catch (err) {
-      return this.#leavePending(d, `could not be read again to check it (${message(err)})`, reason);
-    }
-    if (again.verdict !== "differs") {
-      route.stats.malformed++;
-      return await this.#deadLetter(d, reason);
-    }
-    if (d.rereads >= MAX_REREADS) return this.#leavePending(d, `read ${d.rereads + 1} times differently`, reason);
-    if (d.rereads === 0) this.#damaged(d, reason); // counted once per entry, however many reads it took
-    return await this.#handle({ ...d, entry: { id: entry.id, fields: again.stored }, rereads: d.rereads + 1 });
-  }
-
-  /** Counts an entry that arrived damaged, and says so (the first ten, then every thousandth). */
-  #damaged({ route, entry }: Delivery, reason: string): void {
-    const count = ++route.stats.damagedInTransit;
-    if (!shouldLog(count)) return;
-    this.#reporter.warn(
-      `Entry ${entry.id} of ${route.stream} arrived damaged in transit (${reason}) but is intact in the stream: ` +
-        `the server or the network changed bytes of the reply; handling the stored copy instead.` + logNote(count),
-    );
-  }
-
-  /** Leaves an entry that looked unreadable pending (not dead-lettered), to be retried after the claim time. */
-  #leavePending(d: Delivery, what: string, reason: string): void {
-    const { route, entry } = d;
-    route.taken.delete(entry.id);
-    if (!shouldLog(++this.#rereadFailures)) return;
-    this.#reporter.warn(
-      `Entry ${entry.id} of ${route.stream} looked unreadable (${reason}) but ${what}; it stays pending and is ` +
-        `retried after ${this.#claimAfterMs / 1000} s.` + logNote(this.#rereadFailures),
-    );
+    const problems = this.#schemas?.problems(route.stream, event) ?? [];
+    if (problems.length > 0) return this.#unreadable.check(d, `schema of ${route.stream}: ${problems.join("; ")}`);
+    return this.#runner.run(route.handler!, event, context, d, route.stats, performance.now());
   }
 
   async #failed(d: Delivery, event: EventEnvelope | undefined, err: unknown): Promise<void> {
@@ -726,42 +503,21 @@ export class StreamConsumer {
     );
   }
 
-  /**
-   * Copies the entry to `<stream>:dead` and acknowledges it: both or neither (MULTI) on one server; on a cluster,
-   * where the two streams live on different slots, the copy first, so that a failure between the two leaves the
-   * entry pending (a second copy at worst), never lost.
-   */
+  /** Moves the entry to `<stream>:dead` (lib/streams/dead_letter_move.ts), counts it and says so. */
   async #deadLetter(d: Delivery, reason: string): Promise<void> {
     const { route, entry, deliveries } = d;
     const dead = deadLetterStream(route.stream);
     try {
-      const replies = await (this.#redis.isCluster ? sequence(this.#redis) : this.#redis.multi())
-        .xadd(
-          dead,
-          "*",
-          PAYLOAD_FIELD,
-          entry.fields[PAYLOAD_FIELD] ?? "",
-          "reason",
-          reason,
-          "attempts",
-          String(deliveries),
-          "original_id",
-          entry.id,
-          "stream",
-          route.stream,
-          "group",
-          this.#group,
-          "consumer",
-          this.#consumer,
-          "failed_at",
-          new Date().toISOString(),
-        )
-        .xack(route.stream, this.#group, entry.id)
-        .exec();
-      const failure = replies?.find(([err]) => err)?.[0];
-      if (failure) throw failure;
+      const deadId = await moveToDeadLetters(this.#link, {
+        stream: route.stream,
+        id: entry.id,
+        payload: entry.fields[PAYLOAD_FIELD] ?? "",
+        reason,
+        attempts: deliveries,
+        group: this.#group,
+        consumer: this.#consumer,
+      });
       route.stats.deadLettered++;
-      const deadId = String(replies![0]![1]);
       this.#onDeadLetter({ stream: route.stream, originalId: entry.id, deadId, reason, attempts: deliveries });
       if (shouldLog(route.stats.deadLettered)) {
         this.#reporter.warn(
@@ -778,54 +534,10 @@ export class StreamConsumer {
     }
   }
 
-  /** Queues an XACK; all queued in one turn of the event loop go in one XACK per stream. */
+  /** Queues an XACK (lib/streams/ack_batcher.ts). */
   #ack(stream: string, id: string): void {
     // A handler abandoned at shutdown that finishes later: its entry stays pending and is delivered again.
     if (this.#state === "stopped") return;
-    const ids = this.#acks.get(stream);
-    if (ids) ids.push(id);
-    else this.#acks.set(stream, [id]);
-    this.#ackTimer ??= setTimeout(() => this.#flushAcks(), 0);
+    this.#acks.ack(stream, id);
   }
-
-  #flushAcks(): void {
-    clearTimeout(this.#ackTimer);
-    this.#ackTimer = undefined;
-    if (this.#acks.size === 0) return;
-    const batch = this.#acks;
-    this.#acks = new Map();
-    const sent = [...batch].map(async ([stream, ids]) => {
-      try {
-        if (this.#retryAck) await this.#retryAck(() => this.#redis.xack(stream, this.#group, ...ids));
-        else await this.#redis.xack(stream, this.#group, ...ids);
-      } catch (err) {
-        // Still pending: redelivered after the claim time, so at least once still holds.
-        this.#reporter.warn(`XACK of ${ids.length} entr(ies) of ${stream} failed (${message(err)}).`);
-      } finally {
-        const taken = this.#routes.get(stream)!.taken;
-        for (const id of ids) taken.delete(id);
-      }
-    });
-    const previous = this.#flushing;
-    this.#flushing = Promise.all([previous, ...sent]).then(() => {});
-  }
-}
-
-/** A MULTI look-alike for a cluster: each command on its own (routed by its key), the replies as `exec()` gives them. */
-function sequence(redis: Redis) {
-  const steps: (() => Promise<unknown>)[] = [];
-  const chain = {
-    xadd: (...args: Parameters<Redis["xadd"]>) => (steps.push(() => redis.xadd(...args)), chain),
-    xack: (...args: Parameters<Redis["xack"]>) => (steps.push(() => redis.xack(...args)), chain),
-    exec: async (): Promise<[Error | null, unknown][]> => {
-      const replies: [Error | null, unknown][] = [];
-      for (const step of steps) replies.push([null, await step()]);
-      return replies;
-    },
-  };
-  return chain;
-}
-
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -1,98 +1,24 @@
 /**
  * Appending events to streams, one stream per topic (`XADD`): the same
- * envelope as pub/sub, kept until retention trims it — by count
- * (`MAXLEN ~`) or by age (`MINID ~`).
+ * envelope as pub/sub, kept until retention trims it (lib/streams/append.ts).
  *
  * @module
  */
-import { duringFailover } from "../cluster/failover_retry.ts";
-import type { Redis } from "ioredis";
-import { type CreatedEvent, type EventInput, EventValidationError } from "../events/envelope.ts";
-import { EventPublisher, type EventPublisherOptions } from "../events/publisher.ts";
-import { type BatchSender, wire } from "../pubsub/publish.ts";
-import { PAYLOAD_FIELD } from "./entry.ts";
-import type { TopicSchemas } from "./schema.ts";
-
-/** How much of a stream to keep: about `maxLen` entries, or entries younger than `maxAgeMs`. */
-export type Retention = { maxLen: number } | { maxAgeMs: number };
+import type { Commands } from "../endpoint/link.ts";
+import { type CreatedEvent, type EventInput, EventValidationError } from "./envelope.ts";
+import { EventPublisher, type EventPublisherOptions } from "./publisher.ts";
+import { appendSender, type Retention, retentionArgs } from "../streams/append.ts";
+import { PAYLOAD_FIELD } from "../streams/entry.ts";
+import type { TopicSchemas } from "../streams/schema.ts";
 
 /** How a {@linkcode StreamPublisher} stamps, checks and trims. */
 export interface StreamPublisherOptions extends EventPublisherOptions {
-  /** On a cluster: an append that meets a failover is tried again until a replica took over. */
-  duringFailover?: boolean;
+  /** Sends each append (e.g. a link's `throughFailover`: on a cluster, again while its slot fails over). */
+  retry?: <T>(command: () => Promise<T>) => Promise<T>;
   /** Trim each stream as it is appended to (default: keep everything). */
   retention?: Retention;
   /** JSON Schemas by topic; an event that fails its topic's schema is not appended. */
   schemas?: TopicSchemas;
-}
-
-/**
- * The `XADD` arguments after the key for a retention: `MAXLEN ~ N` or
- * `MINID ~ <now - age>`; none without one.
- *
- * @param retention what to keep
- * @param now the current time in ms
- * @returns the arguments
- * @example
- * ```ts
- * import { retentionArgs } from "./stream_publisher.ts";
- * console.assert(retentionArgs({ maxLen: 1000 }).join(" ") === "MAXLEN ~ 1000");
- * console.assert(retentionArgs({ maxAgeMs: 500 }, 2000).join(" ") === "MINID ~ 1500");
- * ```
- */
-export function retentionArgs(retention: Retention | undefined, now: number = Date.now()): string[] {
-  if (!retention) return [];
-  if ("maxLen" in retention) return ["MAXLEN", "~", String(retention.maxLen)];
-  return ["MINID", "~", String(Math.max(0, now - retention.maxAgeMs))];
-}
-
-/**
- * A {@linkcode BatchSender} that appends each message to the stream named by
- * its channel (`XADD <channel> [retention] * payload <message>`) in one
- * pipeline: what `publisher.ts --stream` sends.
- *
- * @param retention how much of each stream to keep (default: everything)
- * @returns the sender; each delivery carries the entry id
- * @example
- * ```ts ignore
- * const [delivery] = await appendSender({ maxLen: 1000 })(redis, [{ channel: "update", payload: "{}" }]);
- * console.log(delivery.entryId);
- * ```
- */
-export function appendSender(retention?: Retention): BatchSender {
-  return async (redis, messages) => {
-    const pipeline = redis.pipeline();
-    for (const m of messages) {
-      pipeline.xadd(m.channel, ...retentionArgs(retention), "*", PAYLOAD_FIELD, wire(m.payload));
-    }
-    const replies = (await pipeline.exec()) ?? [];
-    return replies.map(([err, id]) => {
-      if (err) throw err;
-      return { receivers: 0, entryId: String(id) };
-    });
-  };
-}
-
-/**
- * The {@linkcode BatchSender} that XADDs on a cluster: each append on its
- * own, routed by its stream's slot (a pipeline may only touch one node), and
- * sent together per node by the cluster's auto-pipelining; an append that
- * meets a failover is tried again until a replica took over (it may then be
- * stored twice: the processor handles both, the demo counts one).
- *
- * @param retention how to trim each stream as it grows
- * @returns the sender
- */
-export function clusterAppendSender(retention?: Retention): BatchSender {
-  return (redis, messages) =>
-    Promise.all(messages.map(async (m) => ({
-      receivers: 0,
-      entryId: String(
-        await duringFailover(() =>
-          redis.xadd(m.channel, ...retentionArgs(retention), "*", PAYLOAD_FIELD, wire(m.payload))
-        ),
-      ),
-    })));
 }
 
 /**
@@ -121,7 +47,7 @@ export function clusterAppendSender(retention?: Retention): BatchSender {
  * ```
  */
 export class StreamPublisher {
-  readonly #redis: Redis;
+  readonly #redis: Commands;
   readonly #events: EventPublisher;
   readonly #options: StreamPublisherOptions;
 
@@ -131,7 +57,7 @@ export class StreamPublisher {
    * @param redis a connection for XADD
    * @param options what to stamp, how to trim, which schemas to check
    */
-  constructor(redis: Redis, options: StreamPublisherOptions = {}) {
+  constructor(redis: Commands, options: StreamPublisherOptions = {}) {
     this.#redis = redis;
     this.#events = new EventPublisher(redis, { source: options.source });
     this.#options = options;
@@ -177,7 +103,7 @@ export class StreamPublisher {
     const payload = JSON.stringify(event);
     const append = () =>
       this.#redis.xadd(topic, ...retentionArgs(this.#options.retention), "*", PAYLOAD_FIELD, payload);
-    return (await (this.#options.duringFailover ? duringFailover(append) : append()))!;
+    return (await (this.#options.retry ? this.#options.retry(append) : append()))!;
   }
 
   /**

@@ -6,10 +6,11 @@
  */
 import type { Flags, OptionSpec } from "../core/cli.ts";
 import { UsageError } from "../core/exit_codes.ts";
-import { DEFAULT_CLAIM_AFTER_MS, DEFAULT_MAX_DELIVERIES, DEFAULT_STREAM_CONCURRENCY } from "./consumer.ts";
+import { DEFAULT_CLAIM_AFTER_MS, DEFAULT_MAX_DELIVERIES, DEFAULT_STREAM_CONCURRENCY } from "./stream_consumer.ts";
 import { DEFAULT_GROUP, defaultConsumerName, type DurableProcessorOptions } from "./durable_processor.ts";
-import { parseStartPosition } from "./entry.ts";
-import { TopicSchemas } from "./schema.ts";
+import type { ProcessorRunOptions } from "./processor_output.ts";
+import { parseStartPosition } from "../streams/entry.ts";
+import { TopicSchemas } from "../streams/schema.ts";
 
 /** The default `--results-maxlen`: about how many results `processing_results` keeps. */
 export const DEFAULT_RESULTS_MAXLEN = 100_000;
@@ -76,10 +77,7 @@ const DURABLE_ONLY = Object.keys(DURABLE_OPTIONS).filter((name) => name !== "dur
  */
 export async function parseDurableFlags(
   flags: Flags,
-  base: Pick<
-    DurableProcessorOptions,
-    "target" | "concurrency" | "statsEveryMs" | "shutdownMs" | "json" | "quiet" | "describe" | "publishStats"
-  >,
+  base: Omit<ProcessorRunOptions, "concurrency"> & Pick<DurableProcessorOptions, "endpoint">,
 ): Promise<DurableProcessorOptions> {
   const name = (flag: string, fallback: string) => {
     const value = flags.string(flag) ?? fallback;

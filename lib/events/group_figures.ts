@@ -9,8 +9,8 @@
 import type { Redis } from "ioredis";
 import { ABORTED, delay, unlessAborted } from "../core/timing.ts";
 import type { ServiceMetrics, StreamReading } from "../ops/service_metrics.ts";
-import type { StreamConsumer } from "./consumer.ts";
-import { deadLetterStream } from "./entry.ts";
+import type { StreamConsumer } from "./stream_consumer.ts";
+import { deadLetterStream } from "../streams/entry.ts";
 
 /** How often the group's figures are read, in ms. */
 export const GROUP_FIGURES_EVERY_MS = 5000;
