@@ -101,21 +101,22 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     if (stream !== undefined) {
       if (validate) throw new UsageError("--validate goes with the channel mode, not --stream");
       if (flags.string("channel") !== undefined) throw new UsageError("Use --channel or --stream, not both");
-    }
-    for (const flag of stream === undefined ? ["group", "consumer"] : []) {
-      if (flags.string(flag) !== undefined) throw new UsageError(`--${flag} goes with --stream NAME`);
-    }
-    using shutdown = onShutdown(io.signal);
-    await using ops = startOps(flags, { log, signal: shutdown.signal, starting: "connecting" });
-    if (stream !== undefined) {
       const group = flags.string("group") ?? KV_GROUP;
       const consumer = flags.string("consumer") ?? defaultConsumerName();
       const stats = new UpdaterStats();
       const json = flags.boolean("json");
       const expireAtValid = flags.boolean("expire-at-valid");
+      using shutdown = onShutdown(io.signal);
+      await using ops = startOps(flags, { log, signal: shutdown.signal, starting: "connecting" });
       const options = { target, stream, group, consumer, prefix, maxBytes, expireAtValid, statsEveryMs, drainMs, json };
       return await runKvStream({ ...options, log, stats, ops }, io, shutdown);
     }
+    for (const flag of ["group", "consumer"]) {
+      if (flags.string(flag) !== undefined) throw new UsageError(`--${flag} goes with --stream NAME`);
+    }
+
+    using shutdown = onShutdown(io.signal);
+    await using ops = startOps(flags, { log, signal: shutdown.signal, starting: "connecting" });
     const stats = new UpdaterStats();
     let writer: KvWriter | undefined;
     const keptNote = () => {
