@@ -20,6 +20,7 @@ import { defaultIo, type Io } from "../lib/core/output.ts";
 import { onShutdown } from "../lib/core/shutdown.ts";
 import { endpointFor } from "../lib/endpoint/endpoint.ts";
 import { LISTEN_OPTIONS, listenFlags } from "../lib/web/listen.ts";
+import { METRICS_OPTIONS, startOps } from "../lib/ops/mod.ts";
 
 const SPEC: ScriptSpec = {
   name: "api_server.ts",
@@ -67,6 +68,7 @@ const SPEC: ScriptSpec = {
     },
     ...COMMON_OPTIONS,
     ...CLUSTER_OPTIONS,
+    ...METRICS_OPTIONS,
   },
   examples: [
     "deno run -A scripts/api_server.ts                         # lab 4: open http://127.0.0.1:8000/",
@@ -105,8 +107,9 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     const endpoint = endpointFor(resolveTarget(flags.list("url"), flags.boolean("cluster")));
     using shutdown = onShutdown(io.signal);
     const sse = { heartbeatMs, maxBufferedBytes, stallMs, maxClients };
+    await using ops = startOps(flags, { log, signal: shutdown.signal, starting: "connecting" });
     return await runApiServer(
-      { endpoint, port, hostname, hosts, channel, prefix, maxBytes, timeoutMs, ...sse, json, log },
+      { endpoint, port, hostname, hosts, channel, prefix, maxBytes, timeoutMs, ...sse, json, log, ops },
       io,
       shutdown,
     );

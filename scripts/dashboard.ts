@@ -20,6 +20,7 @@ import { endpointFor } from "../lib/endpoint/endpoint.ts";
 import { DEFAULT_STATS_CHANNEL } from "../lib/events/processor_stats.ts";
 import { parsePrefix } from "../lib/kv/message.ts";
 import { LISTEN_OPTIONS, listenFlags } from "../lib/web/listen.ts";
+import { METRICS_OPTIONS, startOps } from "../lib/ops/mod.ts";
 
 /** The common flags but `--json`: the dashboard's output is the page (its log is text). */
 const { json: _json, ...FLAGS } = COMMON_OPTIONS;
@@ -57,6 +58,7 @@ const SPEC: ScriptSpec = {
     "log-level": { type: "string", arg: "LEVEL", help: "debug, info (default), warn or error" },
     ...FLAGS,
     ...CLUSTER_OPTIONS,
+    ...METRICS_OPTIONS,
   },
   examples: [
     "deno run -A scripts/dashboard.ts                        # lab 8: open http://127.0.0.1:8080/",
@@ -87,6 +89,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     const { hostname, hosts } = listenFlags(flags, log);
     const endpoint = endpointFor(resolveTarget(flags.list("url"), flags.boolean("cluster")));
     using shutdown = onShutdown(io.signal);
+    await using ops = startOps(flags, { log, signal: shutdown.signal, starting: "connecting" });
     await runDashboard({
       endpoint,
       port,
@@ -100,6 +103,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
       out: new Printer(io.stdout),
       signal: shutdown.signal,
       requested: shutdown.requested,
+      ops,
     });
     return ExitCode.Ok;
   });

@@ -12,7 +12,7 @@
  */
 import { COMMON_OPTIONS, runScript, type ScriptSpec } from "../lib/core/cli.ts";
 import { CLUSTER_OPTIONS, resolveTarget } from "../lib/cluster/target.ts";
-import { defaultIo, type Io } from "../lib/core/output.ts";
+import { defaultIo, type Io, Reporter } from "../lib/core/output.ts";
 import { onShutdown } from "../lib/core/shutdown.ts";
 import { endpointFor } from "../lib/endpoint/endpoint.ts";
 import { DEFAULT_PUBLISH_STATS_MS, DEFAULT_STATS_CHANNEL } from "../lib/events/processor_stats.ts";
@@ -22,6 +22,7 @@ import { DEFAULT_CONCURRENCY } from "../lib/events/subscriber.ts";
 import { runDurableProcessor } from "../lib/events/durable_processor.ts";
 import { DURABLE_OPTIONS, parseDurableFlags, refuseDurableFlags } from "../lib/events/durable_flags.ts";
 import { DEFAULT_STREAM_CONCURRENCY } from "../lib/events/stream_consumer.ts";
+import { METRICS_OPTIONS, startOps } from "../lib/ops/mod.ts";
 
 const SPEC: ScriptSpec = {
   name: "event_processor.ts",
@@ -66,6 +67,7 @@ const SPEC: ScriptSpec = {
     ...TOPIC_OPTIONS,
     ...COMMON_OPTIONS,
     ...CLUSTER_OPTIONS,
+    ...METRICS_OPTIONS,
   },
   examples: [
     "deno run -A scripts/event_processor.ts                        # lab 5, terminal 1",
@@ -103,15 +105,16 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
       quiet: flags.boolean("quiet"),
       ...(publishStats ? { publishStats } : {}),
     };
-    if (flags.boolean("durable")) {
-      refuseTopicFlags(flags);
-      const durable = await parseDurableFlags(flags, options);
-      using shutdown = onShutdown(io.signal);
-      return await runDurableProcessor(durable, io, shutdown);
-    }
-    refuseDurableFlags(flags);
+    const durable = flags.boolean("durable");
+    if (durable) refuseTopicFlags(flags);
+    else refuseDurableFlags(flags);
+    const durableOptions = durable ? await parseDurableFlags(flags, options) : undefined;
     using shutdown = onShutdown(io.signal);
-    return await runPubSubProcessor({ ...options, concurrency, sharded: flags.boolean("sharded") }, io, shutdown);
+    const log = new Reporter(io.stderr);
+    await using ops = startOps(flags, { log, signal: shutdown.signal, starting: "connecting" });
+    if (durableOptions) return await runDurableProcessor({ ...durableOptions, ops }, io, shutdown);
+    const sharded = flags.boolean("sharded");
+    return await runPubSubProcessor({ ...options, concurrency, sharded, ops }, io, shutdown);
   });
 }
 

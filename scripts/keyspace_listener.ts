@@ -21,6 +21,7 @@ import { planWatch } from "../lib/keyspace/channels.ts";
 import { HANDSHAKE_KEY, LAB_KEY } from "../lib/keyspace/handshake.ts";
 import { listen } from "../lib/keyspace/listen.ts";
 import type { ReconcileOptions } from "../lib/keyspace/reconciliation.ts";
+import { METRICS_OPTIONS, startOps } from "../lib/ops/mod.ts";
 
 const SPEC: ScriptSpec = {
   name: "keyspace_listener.ts",
@@ -83,6 +84,7 @@ const SPEC: ScriptSpec = {
     },
     ...COMMON_OPTIONS,
     ...CLUSTER_OPTIONS,
+    ...METRICS_OPTIONS,
   },
   examples: [
     "deno run -A scripts/keyspace_listener.ts --url redis://localhost:6380   # lab 3: keydb_02, set of shared_key",
@@ -138,6 +140,8 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     const events = nonEmpty(flags.list("event"), "event").map((e) => e.toLowerCase());
     const reconcile = reconcileFlags(flags);
     using shutdown = onShutdown(io.signal);
+    const status = new Reporter(io.stderr);
+    await using ops = startOps(flags, { log: status, signal: shutdown.signal, starting: "connecting" });
     return await listen({
       ...(reconcile ? { reconcile } : {}),
       endpoint,
@@ -152,9 +156,10 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
       count: flags.int("count", { min: 1 }),
       json: flags.boolean("json"),
       out: new Printer(io.stdout),
-      status: new Reporter(io.stderr),
+      status,
       shutdown: shutdown.signal,
       requested: shutdown.requested,
+      ops,
     });
   });
 }

@@ -22,6 +22,7 @@ import { endpointFor } from "../lib/endpoint/endpoint.ts";
 import { runKvChannel } from "../lib/kv/channel_updater.ts";
 import { KV_GROUP, runKvStream } from "../lib/kv/kv_stream.ts";
 import { defaultConsumerName } from "../lib/events/durable_processor.ts";
+import { METRICS_OPTIONS, startOps } from "../lib/ops/mod.ts";
 
 const SPEC: ScriptSpec = {
   name: "kv_updater.ts",
@@ -60,6 +61,7 @@ const SPEC: ScriptSpec = {
     consumer: { type: "string", arg: "NAME", help: "with --stream: this consumer's name (default host-pid)" },
     ...COMMON_OPTIONS,
     ...CLUSTER_OPTIONS,
+    ...METRICS_OPTIONS,
   },
   examples: [
     "deno run -A scripts/kv_updater.ts                                   # lab 4: channel update, keys = types",
@@ -100,13 +102,16 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
       const group = flags.string("group") ?? KV_GROUP;
       const consumer = flags.string("consumer") ?? defaultConsumerName();
       using shutdown = onShutdown(io.signal);
-      return await runKvStream({ ...common, stream, group, consumer }, io, shutdown);
+      await using ops = startOps(flags, { log: common.log, signal: shutdown.signal, starting: "connecting" });
+      return await runKvStream({ ...common, stream, group, consumer, ops }, io, shutdown);
     }
     for (const flag of ["group", "consumer"]) {
       if (flags.string(flag) !== undefined) throw new UsageError(`--${flag} goes with --stream NAME`);
     }
     using shutdown = onShutdown(io.signal);
-    return await runKvChannel({ ...common, channel: flags.string("channel") ?? "update", validate }, io, shutdown);
+    await using ops = startOps(flags, { log: common.log, signal: shutdown.signal, starting: "connecting" });
+    const channel = flags.string("channel") ?? "update";
+    return await runKvChannel({ ...common, channel, validate, ops }, io, shutdown);
   });
 }
 

@@ -19,6 +19,7 @@ import { endpointFor } from "../lib/endpoint/endpoint.ts";
 import { parseStartPosition } from "../lib/streams/entry.ts";
 import { readStream } from "../lib/streams/reader.ts";
 import { explainStreamError, printEntry, printGroups } from "../lib/streams/tail.ts";
+import { METRICS_OPTIONS, startOps } from "../lib/ops/mod.ts";
 
 const SPEC: ScriptSpec = {
   name: "stream_tail.ts",
@@ -46,6 +47,7 @@ const SPEC: ScriptSpec = {
     },
     ...COMMON_OPTIONS,
     ...CLUSTER_OPTIONS,
+    ...METRICS_OPTIONS,
   },
   examples: [
     "deno run -A scripts/stream_tail.ts key_submission                     # every entry, oldest first",
@@ -84,8 +86,12 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     const endpoint = endpointFor(resolveTarget(flags.list("url"), flags.boolean("cluster")));
     const out = new Printer(io.stdout);
     const status = new Reporter(io.stderr);
+    const follow = flags.boolean("follow");
     using shutdown = onShutdown(io.signal);
-    const conn = await endpoint.link({ reporter: status, reconnect: false });
+    await using ops = startOps(flags, { log: status, signal: shutdown.signal, starting: "connecting" });
+    const conn = await endpoint.link({ reporter: status, reconnect: follow, offlineQueue: follow });
+    // A read waiting out an outage (in the offline queue) ends at the stop, as a closed connection.
+    shutdown.signal.addEventListener("abort", () => void conn.close(), { once: true });
     try {
       if (groups) {
         for (const stream of streams) await printGroups(conn, out, json, stream);
@@ -94,17 +100,18 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
       const stream = streams[0]!;
       let printed = 0;
       try {
-        const pages = readStream(conn.redis, stream, from, {
-          follow: flags.boolean("follow"),
-          signal: shutdown.signal,
-        });
+        const pages = readStream(conn.redis, stream, from, { follow, signal: shutdown.signal });
+        ops.readiness.started();
         for await (const page of pages) {
+          ops.metrics.received.inc(stream, page.length);
           for (const entry of page) {
             printEntry(out, json, stream, entry);
+            ops.metrics.handled.inc(stream);
             if (++printed === count) return ExitCode.Ok;
           }
         }
       } catch (err) {
+        if (shutdown.signal.aborted) return ExitCode.Ok;
         throw explainStreamError(err, stream);
       }
       if (printed === 0 && !shutdown.signal.aborted) {

@@ -21,6 +21,7 @@ import { onShutdown } from "../lib/core/shutdown.ts";
 import { ListenLimits } from "../lib/pubsub/listen_limits.ts";
 import { recoverAround } from "../lib/recover/recovering_subscriber.ts";
 import { messagePrinter, printConfirmation, printSubscriberSummary } from "../lib/pubsub_run/subscriber_output.ts";
+import { METRICS_OPTIONS, startOps } from "../lib/ops/mod.ts";
 
 const SPEC: ScriptSpec = {
   name: "subscriber.ts",
@@ -63,6 +64,7 @@ const SPEC: ScriptSpec = {
     },
     ...COMMON_OPTIONS,
     ...CLUSTER_OPTIONS,
+    ...METRICS_OPTIONS,
   },
   examples: [
     "deno run -A scripts/subscriber.ts                      # lab 1: system_notifications, chat:general, alerts:*",
@@ -123,6 +125,7 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     const status = new Reporter(io.stderr);
 
     using shutdown = onShutdown(io.signal);
+    await using ops = startOps(flags, { log: status, signal: shutdown.signal, starting: "connecting" });
     const endpoint = endpointFor(resolveTarget(flags.list("url"), flags.boolean("cluster")));
     const conn = await endpoint.subscriber({
       reporter: status,
@@ -145,10 +148,15 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     let fatal: CliError | undefined;
     try {
       const print = messagePrinter(out, json);
+      // Read from the count it keeps anyway, at each scrape: nothing added per message.
+      for (const counter of [ops.metrics.received, ops.metrics.handled]) {
+        counter.followEach(() => limits.counter.byName);
+      }
       const stopListening = source.listen((m) => {
         if (limits.take(m.channel) && !quiet) print(m);
       });
       await source.subscribe(subscriptions, (c) => printConfirmation(out, c, json));
+      ops.readiness.started();
       status.info(`Listening on ${conn.address}. Press Ctrl+C to stop.`);
       using _progress = quiet ? liveProgress(status.printer, limits.counter) : undefined;
       fatal = await Promise.race([shutdown.requested, limits.reached(), conn.failed]) ?? undefined;

@@ -169,15 +169,8 @@ Deno.test("compose.yaml's chain: each stop grace period is longer than the scrip
   }
 });
 
-/**
- * The scripts take --metrics-port (and answer /readyz) once lib/ops is wired into each of them: issue 22's next
- * step. Until then their commands here fail with "Unknown option '--metrics-port'"; set this to true then.
- */
-const SCRIPTS_SERVE_READYZ = false;
-
 Deno.test({
   name: "compose.yaml's chain commands, run without Docker against a local server: healthy in order, stopped in time",
-  ignore: !SCRIPTS_SERVE_READYZ,
   async fn() {
     await using server = await LocalServer.start({ notifications: "KEA" });
     const root = new URL("..", import.meta.url).pathname;

@@ -8,6 +8,7 @@
  */
 import { Cluster, type ClusterOptions, type Redis, type RedisOptions } from "ioredis";
 import { Connection, tlsOptions } from "../core/client.ts";
+import { announceClosed, announceOpened, connectionView, type WatchedConnection } from "../core/connection_watch.ts";
 import { redactUrl, scrubSecret } from "../core/config.ts";
 import { CliError, ExitCode } from "../core/exit_codes.ts";
 import { unreadableReply } from "../core/server_faults.ts";
@@ -79,8 +80,12 @@ export class ClusterConnection {
   #connected = false;
   #owners: SlotOwners = [];
   readonly #lostNodes = new Map<string, number>();
+  /** Nodes whose connection closed and has not been ready since: known at once, before ioredis's reconnect fails. */
+  readonly #socketsDown = new Set<string>();
   readonly #listeners = new Set<(owners: SlotOwners) => void>();
   #unrouteWarnings: () => void;
+  /** What the watchers of connections see, from the first connect until the close. */
+  #watched: WatchedConnection | undefined;
 
   private constructor(private readonly options: ClusterConnectionOptions) {
     guardIoredis(); // a reply ioredis fails on drops that node's connection instead of ending the process
@@ -118,6 +123,14 @@ export class ClusterConnection {
       (err: Error, key: string) => this.#nodeLost(key, unreadableReply(err)?.what ?? err.message),
     );
     this.cluster.on("refresh", () => this.#refreshed());
+    // A node's socket closing is the first sign of its loss (the "node error" comes when a reconnect fails, 2-9 s
+    // later): readiness follows it at once, the "Lost" line still waits for the failure.
+    this.cluster.on("+node", (node: Redis) => {
+      const key = nodeKey(node);
+      node.on("close", () => this.#closing || this.#socketsDown.add(key));
+      node.on("ready", () => this.#socketsDown.delete(key));
+    });
+    this.cluster.on("-node", (node: Redis) => this.#socketsDown.delete(nodeKey(node)));
     this.#unrouteWarnings = routeIoredisWarnings(options.reporter);
   }
 
@@ -135,7 +148,23 @@ export class ClusterConnection {
   static async open(options: ClusterConnectionOptions): Promise<ClusterConnection> {
     const conn = new ClusterConnection(options);
     await conn.#connect();
+    announceOpened(
+      conn.#watched = connectionView("cluster", {
+        trouble: () => conn.#trouble(),
+        outages: () => conn.outages,
+        downMs: () => conn.downMs,
+      }),
+    );
     return conn;
+  }
+
+  /** Why it cannot do its job now, for the watchers of connections: a node lost, or a slot unserved. */
+  #trouble(): string | undefined {
+    const serving = new Set(this.#owners);
+    const closed = [...this.#socketsDown].filter((key) => serving.has(key) && !this.#downSince.has(key));
+    const lost = [...this.#downSince.keys(), ...closed];
+    if (lost.length > 0) return `cluster node ${lost.join(", ")} of ${this.address} is lost`;
+    return this.ready ? undefined : `${this.address} is not ready (${this.cluster.status})`;
   }
 
   async #connect(): Promise<void> {
@@ -241,7 +270,10 @@ export class ClusterConnection {
     this.#owners = next;
     const serving = new Set(next);
     for (const [key, since] of this.#downSince) {
-      if (!ready(key) && serving.has(key)) continue;
+      if (!ready(key) && serving.has(key)) {
+        this.#wake(key);
+        continue;
+      }
       this.#downSince.delete(key); // back, or its slots are served by another node now
       this.#downMs += Date.now() - since;
     }
@@ -257,6 +289,15 @@ export class ClusterConnection {
     }
     this.topologyChanges++;
     for (const listener of this.#listeners) listener(next);
+  }
+
+  /**
+   * Connects the pool's connection to a lost node that still serves slots when it is idle (ioredis connects a node
+   * only for a command): a client that sends it none (a subscriber) would otherwise never see it back.
+   */
+  #wake(key: string): void {
+    const node = this.cluster.nodes("all").find((n) => nodeKey(n) === key);
+    if (node?.status === "wait") node.connect().catch(() => {});
   }
 
   /**
@@ -320,6 +361,8 @@ export class ClusterConnection {
   /** Closes every node's connection: QUIT (waiting at most a second), then drops what is left. */
   async close(): Promise<void> {
     this.#unrouteWarnings();
+    if (this.#watched) announceClosed(this.#watched);
+    this.#watched = undefined;
     if (this.#closing && this.cluster.status === "end") return;
     this.#closing = true;
     if (this.cluster.status === "ready") {

@@ -8,6 +8,7 @@ import { Redis, type RedisCommander, type RedisOptions } from "ioredis";
 import { redactUrl, scrubSecret } from "./config.ts";
 import { CliError, ExitCode } from "./exit_codes.ts";
 import type { Reporter } from "./output.ts";
+import { announceClosed, announceOpened, connectionView, type WatchedConnection } from "./connection_watch.ts";
 import { routeIoredisWarnings } from "./ioredis_warnings.ts";
 import {
   guardIoredis,
@@ -62,6 +63,10 @@ export interface ConnectionOptions {
    * refuses one, which needs `--cluster` for its keys to be routed.
    */
   clusterNode?: boolean;
+  /** What it is for, as its watchers label it (lib/core/connection_watch.ts; default `commands`). */
+  role?: string;
+  /** What a subscriber adds for its watchers: drops for falling behind, the backlog last seen. */
+  figures?: () => Pick<WatchedConnection, "fellBehind" | "backlogBytes">;
 }
 
 /**
@@ -161,6 +166,8 @@ export class Connection {
   /** The socket whose data is being parsed right now. */
   #reading: Wire | undefined;
   #unrouteWarnings: () => void;
+  /** What its watchers see, from the first connect until the close. */
+  #watched: WatchedConnection | undefined;
 
   /** The ioredis client. */
   readonly redis: Redis;
@@ -256,7 +263,24 @@ export class Connection {
     await conn.#connect();
     conn.redis.on("close", () => conn.#onClose());
     conn.redis.on("ready", () => void conn.#onReady());
+    announceOpened(
+      conn.#watched = connectionView(options.role ?? "commands", {
+        trouble: () => conn.#trouble(),
+        outages: () => conn.outages,
+        downMs: () => conn.downMs,
+        ...(options.figures ? { figures: options.figures } : {}),
+      }),
+    );
     return conn;
+  }
+
+  /** Why it cannot do its job now: the server away, or back and the subscriptions not yet restored. */
+  #trouble(): string | undefined {
+    if (this.#lostAt === undefined) return undefined;
+    const back = this.redis.status === "ready";
+    if (back) return `${this.options.restore ? "resubscribing" : "reconnecting"} to ${this.address}`;
+    const away = ((Date.now() - this.#lostAt) / 1000).toFixed(1);
+    return `the ${this.options.role ?? "commands"} connection to ${this.address} is lost (${away} s ago)`;
   }
 
   async #connect(): Promise<void> {
@@ -387,6 +411,8 @@ export class Connection {
    */
   async close(): Promise<void> {
     this.#unrouteWarnings();
+    if (this.#watched) announceClosed(this.#watched);
+    this.#watched = undefined;
     if (this.#closing && this.redis.status === "end") return;
     this.#closing = true;
     if (this.#lostAt !== undefined) {

@@ -10,6 +10,7 @@ export * from "./byte_size.ts";
 export * from "./cli.ts";
 export * from "./client.ts";
 export * from "./config.ts";
+export * from "./connection_watch.ts";
 export * from "./exit_codes.ts";
 export * from "./foreground.ts";
 export * from "./ioredis_guard.ts";

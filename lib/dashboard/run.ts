@@ -10,6 +10,7 @@ import type { Logger } from "../core/log.ts";
 import type { Printer } from "../core/output.ts";
 import { withTimeout } from "../core/timing.ts";
 import type { Endpoint } from "../endpoint/endpoint.ts";
+import type { Ops } from "../ops/ops.ts";
 import type { HostRule } from "../web/host_rule.ts";
 import { serveOrExplain } from "../web/listen.ts";
 import { SseHub } from "../web/sse.ts";
@@ -47,6 +48,8 @@ export interface DashboardOptions {
   signal: AbortSignal;
   /** Resolves at Ctrl+C. */
   requested: Promise<unknown>;
+  /** Its metrics (messages heard per channel, SSE clients) and readiness (started once the page is served). */
+  ops?: Pick<Ops, "metrics" | "readiness">;
 }
 
 /** Rows of messages and key events kept per tick. */
@@ -66,7 +69,9 @@ export async function runDashboard(o: DashboardOptions): Promise<void> {
   const sources = await openSources(o.endpoint, sampler, log, o.signal);
   const board = new Board(o.tickMs, sources.address, { statsChannel: o.statsChannel, publishing: o.publishing });
   const hub = new SseHub({ log, replay: 4, heartbeatMs: 15_000, maxBufferedBytes: 256 * 1024 });
-  const updates = new Updates({ sources, sampler, board, hub, state: o.state, log });
+  const metrics = o.ops?.metrics;
+  metrics?.watchSseClients(() => hub.clients);
+  const updates = new Updates({ sources, sampler, board, hub, state: o.state, log, ...(metrics ? { metrics } : {}) });
   try {
     await updates.start(o.tickMs);
     const publish = {
@@ -85,6 +90,7 @@ export async function runDashboard(o: DashboardOptions): Promise<void> {
             `(sampling ${sources.sampler.address}). Press Ctrl+C to stop.`,
         ),
     }, dashboardRoutes({ assets, hub, delta: updates.delta, publish }));
+    o.ops?.readiness.started();
     const fatal = await Promise.race([o.requested, sources.failed]) ?? undefined;
     log.info(`Stopping: closing ${hub.clients} page(s)…`);
     updates.stop();

@@ -13,6 +13,7 @@ import type { MessageSampler } from "./sampler.ts";
 import type { ServerState, StateOptions } from "./server_state.ts";
 import type { DashboardSources } from "./sources.ts";
 import { StateDelta } from "./state_delta.ts";
+import type { ServiceMetrics } from "../ops/service_metrics.ts";
 
 /** What {@linkcode Updates} ticks over. */
 export interface UpdatesOptions {
@@ -28,6 +29,8 @@ export interface UpdatesOptions {
   state: StateOptions;
   /** Where a failed read is logged. */
   log: Logger;
+  /** Where the messages heard are counted per channel (at each tick). */
+  metrics?: ServiceMetrics;
 }
 
 /**
@@ -101,7 +104,9 @@ export class Updates {
       fellBehind: sub.fellBehind,
       restarts: sub.restarts,
     };
-    hub.publish("state", JSON.stringify(this.delta.next(board.tick(sampler.take(), this.#state, connection))));
+    const sample = sampler.take();
+    for (const [channel, n] of sample.counts) this.options.metrics?.received.inc(channel, n);
+    hub.publish("state", JSON.stringify(this.delta.next(board.tick(sample, this.#state, connection))));
     void this.#poll();
   }
 }

@@ -17,6 +17,7 @@ import { escapeControl, type Reporter } from "../core/output.ts";
 import { delay, withTimeout } from "../core/timing.ts";
 import { plainSubscriberOf } from "../core/ioredis_guard.ts";
 import { toSeconds } from "../core/json_event.ts";
+import { announceClosed, announceOpened, connectionView, type WatchedConnection } from "../core/connection_watch.ts";
 import type { ShardMove, Subscriber, SubscriberOutageFields } from "./subscriber.ts";
 import { noShardedPubSub, shardedUnsupported } from "../pubsub/sharded.ts";
 import {
@@ -26,6 +27,33 @@ import {
   subscribeOne,
   type Subscription,
 } from "../pubsub/subscribe.ts";
+
+/** The gaps of a cluster's plain subscription so far. */
+interface SubscriptionGaps {
+  /** The node it is (or was last) subscribed on. */
+  node: string;
+  /** When the gap going on began, or undefined while subscribed. */
+  since: number | undefined;
+  /** How many gaps. */
+  count: number;
+  /** How long the gaps that are over took, in ms. */
+  pastMs: number;
+}
+
+/** The view of a cluster's plain subscription for the watchers of connections (lib/ops): not ready during a gap. */
+function plainSubscriptionView(gaps: () => SubscriptionGaps): WatchedConnection {
+  return connectionView("subscriber", {
+    trouble: () => {
+      const g = gaps();
+      return g.since === undefined ? undefined : `the subscription on cluster node ${g.node || "?"} is lost`;
+    },
+    outages: () => gaps().count,
+    downMs: () => {
+      const g = gaps();
+      return g.pastMs + (g.since === undefined ? 0 : Date.now() - g.since);
+    },
+  });
+}
 
 /** The longest backoff (with jitter) ioredis 6.0.0 waits before retrying a per-shard subscriber: 2 s + 25 %. */
 export const SUBSCRIBER_RETRY_MS = 2600;
@@ -84,6 +112,8 @@ export class ClusterSubscriber implements Subscriber {
   #node = "";
   #timer: ReturnType<typeof setInterval> | undefined;
   #closed = false;
+  /** What the watchers of connections see of the plain subscription, from its start until the close. */
+  #watched: WatchedConnection | undefined;
 
   private constructor(
     readonly conn: ClusterConnection,
@@ -257,9 +287,13 @@ export class ClusterSubscriber implements Subscriber {
           `administrator to allow it (ACL on every node). Going on without it.`,
       );
     });
-    if (subscriptions.some((s) => s.kind !== "shard")) {
+    if (subscriptions.some((s) => s.kind !== "shard") && !this.#closed) {
       this.#node = this.#instanceKey();
-      if (!this.#closed) this.#timer ??= setInterval(() => this.#watch(), WATCH_MS);
+      this.#timer ??= setInterval(() => this.#watch(), WATCH_MS);
+      if (!this.#watched) {
+        const gaps = () => ({ node: this.#node, since: this.#gapSince, count: this.#gaps, pastMs: this.#gapMs });
+        announceOpened(this.#watched = plainSubscriptionView(gaps));
+      }
     }
     if (refused.length === subscriptions.length) {
       throw new CliError(
@@ -338,6 +372,7 @@ export class ClusterSubscriber implements Subscriber {
    * out, so that nothing is left behind.
    */
   async close(): Promise<void> {
+    if (this.#watched && !this.#closed) announceClosed(this.#watched);
     this.#closed = true;
     clearInterval(this.#timer);
     this.#timer = undefined;

@@ -26,6 +26,7 @@ import { deadLetterStream, groupStartId, type StartPosition } from "../streams/e
 import type { TopicSchemas } from "../streams/schema.ts";
 import { formatStreamStatsTable, formatTransitNote, type StreamStatsSnapshot } from "./stream_stats.ts";
 import { StreamPublisher } from "./stream_publisher.ts";
+import { reportGroupFigures } from "./group_figures.ts";
 
 /** What the durable processor is told by its command line. */
 export interface DurableProcessorOptions extends ProcessorRunOptions {
@@ -150,6 +151,7 @@ export async function runDurableProcessor(o: DurableProcessorOptions, io: Io, sh
       maxDeliveries: o.maxDeliveries,
       ...(o.schemas ? { schemas: o.schemas } : {}),
       reporter: status,
+      ...(o.ops ? { metrics: o.ops.metrics } : {}),
       onDeadLetter: (d) => o.json && printDeadLetter(out, d),
     });
     const created = await consumer.start();
@@ -181,9 +183,13 @@ export async function runDurableProcessor(o: DurableProcessorOptions, io: Io, sh
         `the stream ${TOPICS.processingResults}${published ? `; ${published.description}` : ""}. Press Ctrl+C to stop.`,
     );
     published?.start();
+    o.ops?.readiness.started();
+    const figures = o.ops
+      ? reportGroupFigures(consumer, conns.commands.redis, o.group, o.ops.metrics, shutdown.signal)
+      : undefined;
     const stats = o.statsEveryMs > 0 ? statsLoop(out, o, consumer, shutdown.signal) : Promise.resolve();
     await shutdown.requested;
-    await stats;
+    await Promise.all([stats, figures]);
     status.info(`Stopping: waiting up to ${o.shutdownMs / 1000} s for the events already taken…`);
     const { drained, abandoned, removed } = await consumer.shutdown(shutdown.remaining(o.shutdownMs));
     if (!drained) {

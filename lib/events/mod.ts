@@ -25,6 +25,7 @@ export * from "./durable_demo.ts";
 export * from "./durable_flags.ts";
 export * from "./durable_processor.ts";
 export * from "./envelope.ts";
+export * from "./group_figures.ts";
 export * from "./handler_runner.ts";
 export * from "./kinds.ts";
 export * from "./processing.ts";

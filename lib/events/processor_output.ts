@@ -12,6 +12,7 @@ import type { Subscriber } from "../endpoint/subscriber.ts";
 import type { CreatedEvent } from "./envelope.ts";
 import type { ProcessedEvent } from "./processing.ts";
 import type { ProcessorStatsOptions } from "./processor_stats.ts";
+import type { Ops } from "../ops/ops.ts";
 import { formatStatsTable, type TopicStatsSnapshot } from "./stats.ts";
 import type { EventSubscriber } from "./subscriber.ts";
 
@@ -29,6 +30,8 @@ export interface ProcessorRunOptions {
   quiet: boolean;
   /** `--publish-stats` and `--stats-channel`: where and how often `processor_stats` go (undefined: off). */
   publishStats?: Pick<ProcessorStatsOptions, "channel" | "everyMs">;
+  /** `--metrics-port`: counts and handler times per topic (with --durable the group's figures too), readiness. */
+  ops?: Pick<Ops, "metrics" | "readiness">;
 }
 
 /**

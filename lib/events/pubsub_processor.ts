@@ -67,6 +67,7 @@ export async function runPubSubProcessor(o: PubSubProcessorOptions, io: Io, shut
       concurrency: o.concurrency,
       reporter: status,
       sharded: o.sharded,
+      ...(o.ops ? { metrics: o.ops.metrics } : {}),
     });
     await subscriber.start((c) => {
       if (o.json) out.event("subscribe", { channel: c.name, active: c.active });
@@ -85,6 +86,7 @@ export async function runPubSubProcessor(o: PubSubProcessorOptions, io: Io, shut
         `results go to processing_results${published ? `; ${published.description}` : ""}. Press Ctrl+C to stop.`,
     );
     published?.start();
+    o.ops?.readiness.started();
     const every = o.statsEveryMs;
     const timer = every > 0 ? setInterval(() => printStats(out, o.json, running), every) : undefined;
     try {

@@ -7,6 +7,7 @@
  */
 import { formatNumber, percentile } from "../core/stats.ts";
 import { roundMs } from "../core/latency.ts";
+import type { ServiceMetrics } from "../ops/service_metrics.ts";
 
 /** How many recent handler durations each topic keeps for its percentiles. */
 export const DURATION_SAMPLES = 1024;
@@ -59,13 +60,24 @@ export class TopicStats {
   dropped = 0;
   readonly #durations = new Float64Array(DURATION_SAMPLES);
   #samples = 0;
+  readonly #metrics: ServiceMetrics | undefined;
 
   /**
    * Creates a TopicStats.
    *
    * @param topic the topic or pattern
+   * @param metrics where its counts are reported at each scrape, and each handler time measured (see
+   *   {@linkcode timeNext}: every one of the first, then a sample) is observed
    */
-  constructor(readonly topic: string) {}
+  constructor(readonly topic: string, metrics?: ServiceMetrics) {
+    this.#metrics = metrics;
+    if (!metrics) return;
+    metrics.received.follow(topic, () => this.received);
+    metrics.handled.follow(topic, () => this.processed);
+    metrics.failed.follow(topic, () => this.failed);
+    metrics.malformed.follow(topic, () => this.malformed);
+    metrics.dropped.follow(topic, () => this.dropped);
+  }
 
   /**
    * Records one finished handler run.
@@ -77,6 +89,7 @@ export class TopicStats {
     if (ok) this.processed++;
     else this.failed++;
     if (ms === undefined) return;
+    this.#metrics?.handlerSeconds.observe(this.topic, ms / 1000);
     this.#durations[this.#samples % DURATION_SAMPLES] = ms;
     this.#samples++;
   }

@@ -40,6 +40,7 @@ import { StreamStats, type StreamStatsSnapshot } from "./stream_stats.ts";
 import { UnreadableEntries } from "./unreadable_entries.ts";
 
 export type { ReadLane };
+import type { ServiceMetrics } from "../ops/service_metrics.ts";
 
 /** What a stream handler is told besides the event. */
 export interface StreamContext extends EventContext {
@@ -77,6 +78,8 @@ export interface DeadLetter {
 export interface StreamConsumerOptions {
   /** The consumer group (created when missing). */
   group: string;
+  /** Where each stream's counts and handler times are reported (lib/ops). */
+  metrics?: ServiceMetrics;
   /** This consumer's name in the group; a restart under the same name finishes its pending entries first. */
   consumer: string;
   /** Handlers by stream name. */
@@ -241,10 +244,10 @@ export class StreamConsumer {
     this.#reporter = options.reporter ?? new Reporter(Deno.stderr);
     this.#onDeadLetter = options.onDeadLetter ?? (() => {});
     for (const [stream, handler] of Object.entries(options.streams ?? {})) {
-      this.#routes.set(stream, { stream, handler, stats: new StreamStats(stream), taken: new Set() });
+      this.#routes.set(stream, { stream, handler, stats: new StreamStats(stream, options.metrics), taken: new Set() });
     }
     for (const [stream, raw] of Object.entries(options.rawStreams ?? {})) {
-      this.#routes.set(stream, { stream, raw, stats: new StreamStats(stream), taken: new Set() });
+      this.#routes.set(stream, { stream, raw, stats: new StreamStats(stream, options.metrics), taken: new Set() });
     }
     this.#streams = [...this.#routes.keys()];
     if (this.#streams.length === 0) throw new RangeError("StreamConsumer needs at least one stream");

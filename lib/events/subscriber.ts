@@ -25,6 +25,7 @@ import { delay } from "../core/timing.ts";
 import { pauseReading } from "../core/ioredis_guard.ts";
 import { formatNumber } from "../core/stats.ts";
 import { TaskPool } from "../core/task_pool.ts";
+import type { ServiceMetrics } from "../ops/service_metrics.ts";
 import { HandlerRunner, logNote, MalformedEventError, shouldLog } from "./handler_runner.ts";
 
 export { logNote, MalformedEventError, shouldLog };
@@ -59,6 +60,8 @@ export interface EventSubscriberOptions {
   maxQueued?: number;
   /** Where failures and malformed events are logged (default: stderr). */
   reporter?: Reporter;
+  /** Where each topic's counts and handler times are reported (lib/ops). */
+  metrics?: ServiceMetrics;
   /** The topics are sharded channels (SSUBSCRIBE: Redis ≥ 7, Valkey), given an Endpoint's subscriber. */
   sharded?: boolean;
 }
@@ -182,7 +185,7 @@ export class EventSubscriber {
       kind,
       name,
       handler,
-      stats: new TopicStats(name),
+      stats: new TopicStats(name, options.metrics),
     });
     this.#routes = [
       ...Object.entries(options.topics ?? {}).map((e) => route("channel", e)),

@@ -14,6 +14,7 @@ import { type Notification, parseNotification, type WatchPlan } from "./channels
 import type { HandshakeResponder } from "./handshake.ts";
 import { type KeyView, readKeyView, stringView } from "./key_view.ts";
 import { findStamp, type Stamp } from "./stamp.ts";
+import type { ServiceMetrics } from "../ops/service_metrics.ts";
 
 /** One event as the listener handled it. */
 export interface Handled {
@@ -55,6 +56,8 @@ export interface EventQueueOptions {
   done: AbortController;
   /** Ends the run with this error. */
   stopWith: (err: CliError) => void;
+  /** Where events received, handled and failed are counted, per event name, with the time each took. */
+  metrics?: ServiceMetrics;
 }
 
 /**
@@ -99,18 +102,24 @@ export class EventQueue {
     if (done.signal.aborted || !plan.firstDelivery(m.channel, m.pattern)) return;
     const n = parseNotification(m.channel, m.payload);
     if (!n || n.db !== db || n.key === this.#ownKey || !plan.wants(n)) return;
+    const metrics = this.options.metrics;
+    metrics?.received.inc(n.event);
     this.waiting++;
     this.#queue = this.#queue.then(async () => {
       this.waiting--;
       if (done.signal.aborted) return;
       try {
+        const started = performance.now();
         const result = await handle(n, receivedAt, this.options.responder, this.options.read);
+        metrics?.handlerSeconds.observe(n.event, (performance.now() - started) / 1000);
+        metrics?.handled.inc(n.event);
         if (node !== undefined) result.node = node;
         this.handled++;
         if (result.handshake) this.handshakes++;
         this.options.print(result);
         if (this.handled === this.options.count) done.abort();
       } catch (err) {
+        metrics?.failed.inc(n.event);
         if (err instanceof CliError) return this.options.stopWith(err);
         this.options.status.warn(
           `Could not read ${escapeControl(n.key)} after its ${escapeControl(n.event)} event: ` +

@@ -12,6 +12,7 @@ import { escapeControl, type Printer, type Reporter } from "../core/output.ts";
 import { whenAborted } from "../core/timing.ts";
 import type { Endpoint } from "../endpoint/endpoint.ts";
 import type { Link } from "../endpoint/link.ts";
+import type { Ops } from "../ops/ops.ts";
 import { ALL_EVENTS, type WatchPlan } from "./channels.ts";
 import { EventQueue } from "./event_queue.ts";
 import { HandshakeResponder } from "./handshake.ts";
@@ -55,6 +56,8 @@ export interface ListenerOptions {
   requested: Promise<unknown>;
   /** `--reconcile`: missed changes found after each outage (and since a saved state). */
   reconcile?: ReconcileOptions;
+  /** Its metrics (events per name) and readiness (started once it listens on every node). */
+  ops?: Pick<Ops, "metrics" | "readiness">;
 }
 
 const LOSS_NOTE = "Events until it is back are lost: notifications are not kept for absent listeners.";
@@ -87,7 +90,16 @@ export async function listen(o: ListenerOptions): Promise<number> {
     if (write) links.push(write);
     const responder = responderFor(o, link, write);
     const print = eventPrinter(out, o.json, handshakeKey);
-    const events = new EventQueue({ ...o, responder, read: link.redis, print, done, stopWith });
+    const metrics = o.ops?.metrics;
+    const events = new EventQueue({
+      ...o,
+      responder,
+      read: link.redis,
+      print,
+      done,
+      stopWith,
+      ...(metrics ? { metrics } : {}),
+    });
     const toEvents = (m: PubSubMessage, node: string | undefined) => events.push(m, node);
     const reconciliation = o.reconcile
       ? new Reconciliation(
@@ -120,6 +132,7 @@ export async function listen(o: ListenerOptions): Promise<number> {
     status.info(
       listeningLine({ address: o.endpoint.address, db: o.db, plan, nodes: started, handshakeKey, handshakeVia }),
     );
+    o.ops?.readiness.started();
     const startedAt = Date.now();
     await Promise.race([o.requested, whenAborted(done.signal)]);
     await listeners.unsubscribe();

@@ -23,6 +23,7 @@ import { apiRoutes } from "./api_routes.ts";
 import { subscriberOutages } from "./channel_updater.ts";
 import { KvFeed } from "./feed.ts";
 import { parseUpdate } from "./message.ts";
+import type { Ops } from "../ops/ops.ts";
 import { parseAnnouncement, storedChannel } from "./stored_channel.ts";
 import { KvStore } from "./store.ts";
 
@@ -56,6 +57,8 @@ export interface ApiServerOptions {
   json: boolean;
   /** Where records go. */
   log: Logger;
+  /** Its metrics (updates received, handled, malformed; SSE clients) and readiness (started once it listens). */
+  ops?: Pick<Ops, "metrics" | "readiness">;
 }
 
 const LOSS_NOTE = "Updates published until it is back are not pushed; the current values are sent when it is back.";
@@ -82,6 +85,7 @@ export async function runApiServer(o: ApiServerOptions, io: Io, shutdown: Shutdo
   let subscriber: Subscriber | undefined;
   let feed: KvFeed | undefined;
   const hub = new SseHub({ log, heartbeatMs: o.heartbeatMs, maxBufferedBytes: o.maxBufferedBytes, stallMs: o.stallMs });
+  o.ops?.metrics.watchSseClients(() => hub.clients);
   let counters = { requests: 0, refused: 0 };
   let fatal: CliError | undefined;
   try {
@@ -103,6 +107,7 @@ export async function runApiServer(o: ApiServerOptions, io: Io, shutdown: Shutdo
     });
     const sub = subscriber;
     const announcements = storedChannel(o.channel);
+    const metrics = o.ops?.metrics;
     const stopListening = sub.listen((m) => {
       if (m.channel === announcements) {
         const announced = parseAnnouncement(m.payload, o.prefix);
@@ -110,9 +115,11 @@ export async function runApiServer(o: ApiServerOptions, io: Io, shutdown: Shutdo
           ? f.stored(announced)
           : log.debug("Ignored a message on the stored channel: not an announcement");
       }
+      metrics?.received.inc(o.channel);
       const parsed = parseUpdate(m.payload, o.maxBytes);
-      if (parsed.ok) f.notify(parsed.update);
-      else log.debug(`Ignored a message kv_updater rejects too (${parsed.rejection.reason})`);
+      if (parsed.ok) return (f.notify(parsed.update), metrics?.handled.inc(o.channel));
+      metrics?.malformed.inc(o.channel);
+      log.debug(`Ignored a message kv_updater rejects too (${parsed.rejection.reason})`);
     });
     await sub.subscribe([{ kind: "channel", name: o.channel }, { kind: "channel", name: announcements }]);
     // The live page says whether the Redis server is reachable, not only whether it reaches this server.
@@ -125,6 +132,7 @@ export async function runApiServer(o: ApiServerOptions, io: Io, shutdown: Shutdo
     const onListen = (addr: Deno.NetAddr) =>
       log.info(`API server listening on ${rootUrl(addr)} ${following}. Press Ctrl+C to stop.`);
     const server = serveOrExplain({ port, hostname, hosts, onListen }, routes.handler);
+    o.ops?.readiness.started();
     fatal = await Promise.race([shutdown.requested, sub.failed]) ?? undefined;
     log.info(`Stopping: closing ${hub.clients} event stream(s)…`);
     stopListening();

@@ -85,6 +85,7 @@ export async function runKvChannel(o: KvChannelOptions, io: Io, shutdown: Shutdo
       log,
       onStored: announcer(writes, storedChannel(o.channel)),
     });
+    if (o.ops) stats.report(o.ops.metrics, o.channel, () => w.stats);
     const stopFollowing = w.followFailovers(writes);
     const stopListening = subscriber.listen((m) => {
       stats.received++;
@@ -104,6 +105,7 @@ export async function runKvChannel(o: KvChannelOptions, io: Io, shutdown: Shutdo
         `${subscriber.node ? ` (subscribed on node ${subscriber.node})` : ""}; storing each update under ` +
         `"${o.prefix}<type>"${validate ? ", reading each write back" : ""}. Press Ctrl+C to stop.`,
     );
+    o.ops?.readiness.started();
     const statsLine = () =>
       log.write("info", `stats: ${stats.text(w.stats, w.pending, validate)}`, stats.json(w.stats, w.pending), "stats");
     const timer = o.statsEveryMs > 0 ? setInterval(statsLine, o.statsEveryMs) : undefined;

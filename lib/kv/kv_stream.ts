@@ -22,6 +22,7 @@ import { type KvUpdate, parseIsoTime, parseUpdate, type Rejection } from "./mess
 import { newWriterStats, type WriterStats } from "./writer.ts";
 import { StreamConsumer } from "../events/stream_consumer.ts";
 import type { KvUpdaterOptions } from "./updater_options.ts";
+import { reportGroupFigures } from "../events/group_figures.ts";
 
 /** The default consumer group of `kv_updater.ts --stream`. */
 export const KV_GROUP = "kv_updater";
@@ -207,6 +208,7 @@ export async function runKvStream(o: KvStreamOptions, io: Io, shutdown: Shutdown
         stats.rejectAndLog(rejection, log, { entry_id: originalId });
       },
     });
+    if (o.ops) o.stats.report(o.ops.metrics, o.stream, () => writer);
     const created = await consumer.start();
     log.info(
       `Consuming stream "${o.stream}" at ${streamReader.address}${
@@ -215,7 +217,9 @@ export async function runKvStream(o: KvStreamOptions, io: Io, shutdown: Shutdown
         `${created.length ? " (created, from the start)" : ""}; storing each update under "${o.prefix}<type>" ` +
         "when it is newer than the stored one. Press Ctrl+C to stop.",
     );
+    o.ops?.readiness.started();
     const timer = new AbortController();
+    const figures = o.ops && reportGroupFigures(consumer, streamCommands.redis, o.group, o.ops.metrics, timer.signal);
     const statsLoop = (async () => {
       while (o.statsEveryMs > 0 && !timer.signal.aborted) {
         await delay(o.statsEveryMs, timer.signal);
@@ -236,7 +240,7 @@ export async function runKvStream(o: KvStreamOptions, io: Io, shutdown: Shutdown
     }
     await stopFollowing();
     timer.abort();
-    await statsLoop;
+    await Promise.all([statsLoop, figures]);
     log.info("Stopping: no more updates taken; finishing the ones being written…");
     const end = await consumer.shutdown(shutdown.remaining(o.drainMs));
     abandoned = end.abandoned;

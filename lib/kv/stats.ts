@@ -10,6 +10,7 @@ import type { EventFields } from "../core/json_event.ts";
 import type { WriterStats } from "./writer.ts";
 import { formatNumber } from "../core/stats.ts";
 import { toSeconds } from "../core/json_event.ts";
+import type { ServiceMetrics } from "../ops/service_metrics.ts";
 
 /**
  * Counts what the updater received and refused; the writer counts the rest.
@@ -110,5 +111,22 @@ export class UpdaterStats {
       pending,
       seconds: toSeconds(Date.now() - this.startedAt),
     };
+  }
+
+  /**
+   * Reports these counts and the writer's in `metrics` at each scrape, under `label` (the channel or stream):
+   * received; handled (stored, superseded by a newer update, or stale); malformed (rejected); failed (refused by the
+   * server); dropped (not stored at exit).
+   *
+   * @param metrics the script's metrics
+   * @param label the channel or stream
+   * @param writer the writer's counts now
+   */
+  report(metrics: ServiceMetrics, label: string, writer: () => WriterStats): void {
+    metrics.received.follow(label, () => this.received);
+    metrics.handled.follow(label, () => writer().stored + writer().superseded + (this.stale ?? 0));
+    metrics.malformed.follow(label, () => this.rejected);
+    metrics.failed.follow(label, () => writer().serverErrors);
+    metrics.dropped.follow(label, () => writer().abandoned);
   }
 }

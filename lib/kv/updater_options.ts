@@ -6,6 +6,7 @@
  */
 import type { Logger } from "../core/log.ts";
 import type { Endpoint } from "../endpoint/endpoint.ts";
+import type { Ops } from "../ops/ops.ts";
 import type { UpdaterStats } from "./stats.ts";
 
 /** The options kv_updater's two modes share. */
@@ -28,4 +29,6 @@ export interface KvUpdaterOptions {
   log: Logger;
   /** The counters the summary shows. */
   stats: UpdaterStats;
+  /** Its metrics (the counts; in stream mode its group's pending, lag and dead letters) and readiness. */
+  ops?: Pick<Ops, "metrics" | "readiness">;
 }

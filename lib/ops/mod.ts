@@ -7,6 +7,7 @@
  *
  * @module
  */
+export * from "./connections.ts";
 export * from "./event_loop_delay.ts";
 export * from "./flags.ts";
 export * from "./label_cap.ts";

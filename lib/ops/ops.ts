@@ -1,11 +1,13 @@
 /**
  * What a long-running script wires once: its {@linkcode ServiceMetrics},
- * its {@linkcode Readiness}, and — with `--metrics-port` — the ops server
- * with the process's own metrics.
+ * its {@linkcode Readiness} — tied to every connection the process opens
+ * ({@linkcode ConnectionBook}) and to the stop — and, with `--metrics-port`,
+ * the ops server with the process's own metrics.
  *
  * @module
  */
 import type { Flags } from "../core/cli.ts";
+import { ConnectionBook } from "./connections.ts";
 import { metricsFlags } from "./flags.ts";
 import { Readiness } from "./readiness.ts";
 import { OpsRegistry } from "./registry.ts";
@@ -40,6 +42,8 @@ export interface OpsOptions {
   log: OpsLog;
   /** What the script does before it is ready (default `starting`). */
   starting?: string;
+  /** Aborted when the script is asked to stop (SIGTERM, Ctrl+C): not ready from then on. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -70,6 +74,10 @@ export function startOps(flags: Flags, options: OpsOptions): Ops {
   const registry = new OpsRegistry({ warn: (text) => log.warn(text) });
   const metrics = new ServiceMetrics(registry);
   const readiness = new Readiness(options.starting);
+  const book = new ConnectionBook(metrics, readiness);
+  const stop = () => readiness.stopping("stopping (asked to stop)");
+  options.signal?.addEventListener("abort", stop, { once: true });
+  if (options.signal?.aborted) stop();
   let server: Deno.HttpServer | undefined;
   let url: string | undefined;
   if (listen) {
@@ -81,6 +89,7 @@ export function startOps(flags: Flags, options: OpsOptions): Ops {
       server = serveOps(listen, registry, readiness);
     } catch (err) {
       registry.close();
+      book[Symbol.dispose]();
       throw err;
     }
     const { hostname, port } = server.addr as Deno.NetAddr;
@@ -90,6 +99,9 @@ export function startOps(flags: Flags, options: OpsOptions): Ops {
   let closing: Promise<void> | undefined;
   const close = () =>
     closing ??= (async () => {
+      readiness.stopping();
+      options.signal?.removeEventListener("abort", stop);
+      book[Symbol.dispose]();
       registry.close();
       await server?.shutdown();
     })();

@@ -169,6 +169,8 @@ export class SubscriberConnection {
       },
       restore: (redis) => (made.self ? made.self.#restore(redis) : Promise.resolve()),
       lostSince: () => (made.self ? made.self.#lost() : undefined),
+      role: "subscriber",
+      figures: () => ({ fellBehind: made.self?.fellBehind ?? 0, backlogBytes: made.self?.backlogBytes ?? 0 }),
     });
     made.self = new SubscriberConnection(conn, await readSubscriberFacts(conn.redis), options);
     // Messages are read ahead of ioredis's decoder, which costs far more per message (lib/wire/push_cutter.ts).
@@ -184,6 +186,11 @@ export class SubscriberConnection {
   /** The server's address, password hidden. */
   get address(): string {
     return this.conn.address;
+  }
+
+  /** The server's output buffer for it, in bytes, as last read while it was behind; 0 while it keeps up. */
+  get backlogBytes(): number {
+    return this.#watch.lastSample?.bytes ?? 0;
   }
 
   /** Whether the connection is up now. */

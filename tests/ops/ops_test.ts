@@ -7,6 +7,7 @@ import { type Ops, startOps } from "../../lib/ops/ops.ts";
 import { OpsRegistry } from "../../lib/ops/registry.ts";
 import { ServiceMetrics } from "../../lib/ops/service_metrics.ts";
 import { rawHttp } from "../raw_http.ts";
+import { sample } from "./prometheus.ts";
 
 const SPEC: ScriptSpec = { name: "x.ts", summary: "", usage: [], examples: [], options: METRICS_OPTIONS };
 
@@ -18,12 +19,6 @@ function saidLog() {
 
 function opsOn(args: string[], log = saidLog().log): Ops {
   return startOps(parseFlags(SPEC, args), { log, starting: "connecting to redis://127.0.0.1:6379" });
-}
-
-/** The value of one series in Prometheus text, or undefined. */
-function sample(text: string, series: string): number | undefined {
-  const line = text.split("\n").find((l) => l.startsWith(series + " "));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
 }
 
 Deno.test("/livez answers; /readyz is 503 with one line while starting, 200 when started, 503 for good once stopping", async () => {
@@ -202,4 +197,24 @@ Deno.test("lib/ops/probe.ts, compose's healthcheck: exit 0 on 200, else 1 with t
   const [code, said] = await probe(`${ops.url}/readyz`);
   assert.equal(code, 1);
   assert.match(said, /^no answer from http:\/\/127\.0\.0\.1:\d+\/readyz: /);
+});
+
+Deno.test("counts kept elsewhere are followed at each scrape: a total, counts per value, never going down", async () => {
+  const registry = new OpsRegistry({ labelCap: 3 }); // update, news, sports: weather is past it
+  const metrics = new ServiceMetrics(registry);
+  let stored = 0;
+  const byChannel = new Map<string, number>();
+  metrics.handled.follow("update", () => stored);
+  metrics.received.followEach(() => byChannel);
+  const series = async (name: string) => sample(await registry.text(), name);
+  assert.equal(await series('pubsub_lab_messages_handled_total{channel="update"}'), 0, "shown at 0 from the start");
+  stored = 3;
+  byChannel.set("news", 2).set("sports", 1).set("weather", 5);
+  assert.equal(await series('pubsub_lab_messages_handled_total{channel="update"}'), 3);
+  assert.equal(await series('pubsub_lab_messages_received_total{channel="news"}'), 2);
+  assert.equal(await series(`pubsub_lab_messages_received_total{channel="${OTHER_LABEL}"}`), 5, "past the cap");
+  stored = 1; // a count started again (not a counter's way): nothing is taken back
+  byChannel.set("news", 4);
+  assert.equal(await series('pubsub_lab_messages_handled_total{channel="update"}'), 3);
+  assert.equal(await series('pubsub_lab_messages_received_total{channel="news"}'), 4);
 });
