@@ -12,15 +12,12 @@
 import { COMMON_OPTIONS, type Flags, runScript, type ScriptSpec } from "../lib/core/cli.ts";
 import { CLUSTER_OPTIONS, resolveTarget } from "../lib/cluster/target.ts";
 import { LAB_CHANNELS, LAB_PATTERN } from "../lib/pubsub/demo_messages.ts";
-import { type CliError, ExitCode, UsageError } from "../lib/core/exit_codes.ts";
-import { defaultIo, type Io, Printer, Reporter } from "../lib/core/output.ts";
-import { liveProgress } from "../lib/core/progress.ts";
+import { UsageError } from "../lib/core/exit_codes.ts";
+import { defaultIo, type Io, Reporter } from "../lib/core/output.ts";
 import type { Subscription } from "../lib/pubsub/subscribe.ts";
 import { endpointFor } from "../lib/endpoint/mod.ts";
 import { onShutdown } from "../lib/core/shutdown.ts";
-import { ListenLimits } from "../lib/pubsub/listen_limits.ts";
-import { recoverAround } from "../lib/recover/recovering_subscriber.ts";
-import { messagePrinter, printConfirmation, printSubscriberSummary } from "../lib/pubsub_run/subscriber_output.ts";
+import { runSubscriber } from "../lib/pubsub_run/subscriber_run.ts";
 import { METRICS_OPTIONS, startOps } from "../lib/ops/mod.ts";
 
 const SPEC: ScriptSpec = {
@@ -94,7 +91,6 @@ function chooseSubscriptions(flags: Flags): Subscription[] {
   ];
 }
 
-const LOSS_NOTE = "Messages published until it is back are lost: pub/sub keeps nothing for absent subscribers.";
 /** `--recover` (and its state file), or undefined without it. */
 function recoverFlags(flags: Flags): { statePath: string | undefined } | undefined {
   const statePath = flags.string("recover-state");
@@ -104,8 +100,6 @@ function recoverFlags(flags: Flags): { statePath: string | undefined } | undefin
   }
   return { statePath };
 }
-
-const RECOVER_NOTE = "Messages published until it is back are read from the history then (--recover).";
 
 /**
  * Runs the subscriber.
@@ -119,63 +113,13 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
     const subscriptions = chooseSubscriptions(flags);
     const recover = recoverFlags(flags);
     const [count, idleMs] = [flags.int("count", { min: 1 }), flags.duration("timeout")];
-    const json = flags.boolean("json");
-    const quiet = flags.boolean("quiet");
-    const out = new Printer(io.stdout);
-    const status = new Reporter(io.stderr);
-
-    using shutdown = onShutdown(io.signal);
-    await using ops = startOps(flags, { log: status, signal: shutdown.signal, starting: "connecting" });
+    const [json, quiet] = [flags.boolean("json"), flags.boolean("quiet")];
     const endpoint = endpointFor(resolveTarget(flags.list("url"), flags.boolean("cluster")));
-    const conn = await endpoint.subscriber({
-      reporter: status,
-      signal: shutdown.signal,
-      lossNote: recover ? RECOVER_NOTE : LOSS_NOTE,
-      remedies: quiet ? [] : ["--quiet (printing each message is the slow part)"],
-    });
-    if (json) conn.onMove((move) => out.event("shard_moved", { ...move }));
-    const recovering = recover
-      ? await recoverAround(endpoint, conn, {
-        reporter: status,
-        signal: shutdown.signal,
-        events: json ? out : undefined,
-        ...recover,
-      })
-      : undefined;
-    const source = recovering ?? conn;
-    const limits = new ListenLimits(count, idleMs);
-    let exitCode: number = ExitCode.Ok;
-    let fatal: CliError | undefined;
-    try {
-      const print = messagePrinter(out, json);
-      // Read from the count it keeps anyway, at each scrape: nothing added per message.
-      for (const counter of [ops.metrics.received, ops.metrics.handled]) {
-        counter.followEach(() => limits.counter.byName);
-      }
-      const stopListening = source.listen((m) => {
-        if (limits.take(m.channel) && !quiet) print(m);
-      });
-      await source.subscribe(subscriptions, (c) => printConfirmation(out, c, json));
-      ops.readiness.started();
-      status.info(`Listening on ${conn.address}. Press Ctrl+C to stop.`);
-      using _progress = quiet ? liveProgress(status.printer, limits.counter) : undefined;
-      fatal = await Promise.race([shutdown.requested, limits.reached(), conn.failed]) ?? undefined;
-      if (!fatal && limits.silent && !shutdown.signal.aborted) {
-        status.warn(`Nothing received within ${idleMs! / 1000} s.`);
-        exitCode = ExitCode.Timeout;
-      }
-      // Unsubscribed first: its confirmation comes after every message the server sent before it, and those are
-      // handled too (a publisher told "received by 1 subscriber" just before the stop finds its message counted).
-      await conn.unsubscribe();
-      stopListening();
-    } finally {
-      limits[Symbol.dispose](); // its idle timer
-      await recovering?.close();
-      await conn.close();
-    }
-    printSubscriberSummary(out, json, limits.counter, Date.now() - limits.startedAt, conn, recovering);
-    if (fatal) throw fatal;
-    return exitCode;
+    using shutdown = onShutdown(io.signal);
+    const reporter = new Reporter(io.stderr);
+    await using ops = startOps(flags, { log: reporter, signal: shutdown.signal, starting: "connecting" });
+    const options = { endpoint, subscriptions, count, idleMs, json, quiet, recover, reporter, ops };
+    return await runSubscriber(options, io, shutdown);
   });
 }
 

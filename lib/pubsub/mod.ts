@@ -17,6 +17,7 @@ export * from "./output_limit.ts";
 export * from "./publish.ts";
 export * from "./publish_lane.ts";
 export * from "./published_output.ts";
+export * from "./route.ts";
 export * from "./sharded.ts";
 export * from "./stdin_lines.ts";
 export * from "./subscribe.ts";

@@ -11,3 +11,4 @@ export * from "./publish_route.ts";
 export * from "./publish_run.ts";
 export * from "./publish_tally.ts";
 export * from "./subscriber_output.ts";
+export * from "./subscriber_run.ts";

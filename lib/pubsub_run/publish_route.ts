@@ -4,47 +4,13 @@
  *
  * @module
  */
-import type { CliError } from "../core/exit_codes.ts";
 import type { Link } from "../endpoint/link.ts";
-import { type BatchSender, publishSender, type SeriesResult } from "../pubsub/publish.ts";
+import { publishSender } from "../pubsub/publish.ts";
+import type { PublishRoute } from "../pubsub/route.ts";
+
+export type { PublishRoute, ResendReport } from "../pubsub/route.ts";
 import { PublishLane } from "../pubsub/publish_lane.ts";
 import { noShardedPubSub, shardedUnsupported, spublishSender } from "../pubsub/sharded.ts";
-
-/** What a route that sends a batch again after an outage did about it, for the summary. */
-export interface ResendReport {
-  /**
-   * The warnings of the summary.
-   *
-   * @param series what the series skipped and delayed
-   */
-  warnings(series: SeriesResult): string[];
-  /** The fields of the JSON summary. */
-  fields(): Record<string, number>;
-}
-
-/** The way messages go out: a sender, and what its deliveries mean. */
-export interface PublishRoute {
-  /** Sends a batch. */
-  send: BatchSender;
-  /** Whether a failed batch may be sent again as it was (the sender makes a repeat safe). */
-  resend: boolean;
-  /** Whether messages are appended to streams (`XADD`) rather than published. */
-  appends: boolean;
-  /** A PUBLISH on a cluster: the receivers are those of the node that took each message only. */
-  nodeLocalCount: boolean;
-  /** Messages are kept in a history too (`--history`): one that reached no subscriber is not gone. */
-  keeps?: boolean;
-  /** With {@linkcode resend}: what was sent again, for the summary. */
-  resent?: ResendReport;
-  /**
-   * The error to stop with at once for a failed send, if it is one the route words itself.
-   *
-   * @param err what a send failed with
-   */
-  refusal(err: unknown): CliError | undefined;
-  /** Closes what the route opened beside the link. */
-  close(): Promise<void>;
-}
 
 /** What {@linkcode publishRoute} is to publish. */
 export interface PublishRouteOptions {

@@ -4,20 +4,13 @@
  *
  * @module
  */
+import type { RecoverySummary } from "../recover/recovering_subscriber.ts";
 import { slotOf } from "../cluster/topology.ts";
 import { flowRate, preciseNow, toSeconds } from "../core/json_event.ts";
 import { clock, escapeControl, type Printer, showPayload } from "../core/output.ts";
 import { formatNumber, type MessageCounter } from "../core/stats.ts";
 import type { Subscriber } from "../endpoint/subscriber.ts";
 import type { Confirmation, PubSubMessage } from "../pubsub/subscribe.ts";
-
-/** What a subscriber that recovers missed messages adds to the summary (lib/recover's RecoveringSubscriber). */
-export interface RecoverySummary {
-  /** The summary's lines about recovery (none when nothing was missed). */
-  summaryLines(): string[];
-  /** The fields the JSON summary gains. */
-  summaryJson(): object;
-}
 
 const CONFIRMATION_EVENT = { channel: "subscribe", pattern: "psubscribe", shard: "ssubscribe" } as const;
 

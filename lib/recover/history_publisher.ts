@@ -12,7 +12,7 @@ import { ReplyError } from "ioredis";
 import type { Link } from "../endpoint/link.ts";
 import type { BatchSender, Client, Delivery, Outgoing } from "../pubsub/publish.ts";
 import { wire } from "../pubsub/publish.ts";
-import type { PublishRoute } from "../pubsub_run/publish_route.ts";
+import type { PublishRoute } from "../pubsub/route.ts";
 import { noShardedPubSub, shardedUnsupported } from "../pubsub/sharded.ts";
 import { historyKeys, type HistoryLimit } from "./history.ts";
 

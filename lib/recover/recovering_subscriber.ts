@@ -15,7 +15,6 @@ import type { Endpoint } from "../endpoint/endpoint.ts";
 import type { Link } from "../endpoint/link.ts";
 import type { Subscriber } from "../endpoint/subscriber.ts";
 import type { Confirmation, PubSubMessage, Subscription } from "../pubsub/subscribe.ts";
-import type { RecoverySummary } from "../pubsub_run/subscriber_output.ts";
 import { openEnvelope } from "./history.ts";
 import { historyExists, readMeta, readRange } from "./history_reader.ts";
 import { ChannelRecovery, type HistorySource, type Loss, type LossReason } from "./recovery.ts";
@@ -49,6 +48,14 @@ export interface RecoveryFields {
   lost_by_reason: Partial<Record<LossReason, number>>;
   /** Epoch changes after which how many were lost is unknown. */
   lost_unknown: number;
+}
+
+/** What a subscriber that recovers missed messages adds to the summary (a RecoveringSubscriber). */
+export interface RecoverySummary {
+  /** The summary's lines about recovery (none when nothing was missed). */
+  summaryLines(): string[];
+  /** The fields the JSON summary gains. */
+  summaryJson(): object;
 }
 
 /**

@@ -8,7 +8,7 @@
 import { formatNumber } from "../core/stats.ts";
 import type { Link } from "../endpoint/link.ts";
 import type { SeriesResult } from "../pubsub/publish.ts";
-import type { PublishRoute, ResendReport } from "../pubsub_run/publish_route.ts";
+import type { PublishRoute, ResendReport } from "../pubsub/route.ts";
 import { type AppendRecovery, IdempotentAppender, RECHECKED } from "./idempotent_append.ts";
 import { appendSender } from "./append.ts";
 
