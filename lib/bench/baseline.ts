@@ -13,7 +13,8 @@
  * @example
  * ```ts
  * import { parseBenchmarkRate } from "./baseline.ts";
- * console.assert(parseBenchmarkRate("PUBLISH: 912408.75 requests per second, p50=0.5 msec") === 912408.75);
+ * import assert from "node:assert/strict";
+ * assert.equal(parseBenchmarkRate("PUBLISH: 912408.75 requests per second, p50=0.5 msec"), 912408.75);
  * ```
  */
 export function parseBenchmarkRate(output: string): number | undefined {

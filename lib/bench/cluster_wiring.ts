@@ -50,9 +50,10 @@ export interface ClusterWiringOptions extends WiringOptions {
  * @example
  * ```ts
  * import { clusterChannelNames } from "./cluster_wiring.ts";
+ * import assert from "node:assert/strict";
  * const owners = Array.from({ length: 16384 }, (_, s) => s < 8192 ? "a:1" : "b:2");
  * const names = clusterChannelNames("x", 4, owners);
- * console.assert(names.every((n) => n.startsWith("bench:x:")));
+ * assert.ok(names.every((n) => n.startsWith("bench:x:")));
  * ```
  */
 export function clusterChannelNames(run: string, count: number, owners: SlotOwners): string[] {

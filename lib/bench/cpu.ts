@@ -16,8 +16,9 @@ import type { Redis } from "ioredis";
  * @example
  * ```ts
  * import { threadCpuMs } from "./cpu.ts";
+ * import assert from "node:assert/strict";
  * const ms = threadCpuMs();
- * console.assert(ms === undefined || ms >= 0);
+ * assert.ok(ms === undefined || ms >= 0);
  * ```
  */
 export function threadCpuMs(): number | undefined {

@@ -77,7 +77,8 @@ export function startCrew(role: "publishers" | "subscribers", count: number, o: 
  * @example
  * ```ts
  * import { share } from "./crew.ts";
- * console.assert(share(7, 3).join() === "3,2,2");
+ * import assert from "node:assert/strict";
+ * assert.equal(share(7, 3).join(), "3,2,2");
  * ```
  */
 export function share(n: number, parts: number): number[] {
@@ -92,7 +93,8 @@ export function share(n: number, parts: number): number[] {
  * @example
  * ```ts
  * import { spread } from "./crew.ts";
- * console.assert(JSON.stringify(spread(10)) === "[[0,8],[1,9],[2],[3],[4],[5],[6],[7]]");
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(spread(10), [[0, 8], [1, 9], [2], [3], [4], [5], [6], [7]]);
  * ```
  */
 export function spread(n: number): number[][] {

@@ -31,10 +31,13 @@ const HOUR_US = 3_600_000_000;
  * @example
  * ```ts
  * import { LatencyHistogram } from "./latency_histogram.ts";
+ * import assert from "node:assert/strict";
  * const h = new LatencyHistogram();
  * for (let us = 1; us <= 1000; us++) h.record(us);
  * const s = h.summary();
- * console.assert(s.count === 1000 && s.p50 === 0.5 && s.max === 1, s);
+ * assert.equal(s.count, 1000, JSON.stringify(s));
+ * assert.equal(s.p50, 0.5, JSON.stringify(s));
+ * assert.equal(s.max, 1, JSON.stringify(s));
  * ```
  */
 export class LatencyHistogram {
@@ -87,11 +90,13 @@ export class LatencyHistogram {
    * @example
    * ```ts
    * import { LatencyHistogram } from "./latency_histogram.ts";
+   * import assert from "node:assert/strict";
    * const [a, b] = [new LatencyHistogram(), new LatencyHistogram()];
    * a.record(100);
    * b.record(300);
    * a.addEncoded(b.encode());
-   * console.assert(a.count === 2 && a.summary().max === 0.3);
+   * assert.equal(a.count, 2);
+   * assert.equal(a.summary().max, 0.3);
    * ```
    */
   addEncoded(text: string): void {

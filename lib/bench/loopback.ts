@@ -13,8 +13,12 @@
  * @example
  * ```ts
  * import { isLoopback } from "./loopback.ts";
- * console.assert(isLoopback("redis://127.0.0.1:6380") && isLoopback("redis://localhost") && isLoopback("redis://[::1]:1"));
- * console.assert(!isLoopback("redis://db.example:6379") && !isLoopback("redis://10.0.0.5"));
+ * import assert from "node:assert/strict";
+ * assert.ok(isLoopback("redis://127.0.0.1:6380"));
+ * assert.ok(isLoopback("redis://localhost"));
+ * assert.ok(isLoopback("redis://[::1]:1"));
+ * assert.ok(!isLoopback("redis://db.example:6379"));
+ * assert.ok(!isLoopback("redis://10.0.0.5"));
  * ```
  */
 export function isLoopback(url: string): boolean {

@@ -24,7 +24,8 @@ export const STREAM_MAXLEN = 1_000_000;
  * @example
  * ```ts
  * import { channelNames } from "./modes.ts";
- * console.assert(channelNames("ab", 2).join() === "bench:ab:0,bench:ab:1");
+ * import assert from "node:assert/strict";
+ * assert.equal(channelNames("ab", 2).join(), "bench:ab:0,bench:ab:1");
  * ```
  */
 export function channelNames(run: string, count: number): string[] {

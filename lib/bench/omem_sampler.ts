@@ -16,8 +16,10 @@ import type { Redis } from "ioredis";
  * @example
  * ```ts
  * import { parseOmem } from "./omem_sampler.ts";
+ * import assert from "node:assert/strict";
  * const m = parseOmem("id=3 addr=127.0.0.1:5 omem=0 cmd=x\nid=4 addr=127.0.0.1:6 omem=20504 cmd=y\n");
- * console.assert(m.get(4) === 20504 && m.get(3) === 0);
+ * assert.equal(m.get(4), 20504);
+ * assert.equal(m.get(3), 0);
  * ```
  */
 export function parseOmem(list: string): Map<number, number> {

@@ -23,7 +23,8 @@ export interface Stamp {
  * @example
  * ```ts
  * import { nowMicros } from "./payload.ts";
- * console.assert(Math.abs(nowMicros() / 1000 - Date.now()) < 1000);
+ * import assert from "node:assert/strict";
+ * assert.ok(Math.abs(nowMicros() / 1000 - Date.now()) < 1000);
  * ```
  */
 export function nowMicros(): number {
@@ -44,9 +45,10 @@ export const MIN_PAYLOAD_BYTES = 32;
  * @example
  * ```ts
  * import { encodeStamp, decodeStamp } from "./payload.ts";
+ * import assert from "node:assert/strict";
  * const text = encodeStamp(2, 41, 64, 1_700_000_000_000_000);
- * console.assert(text.length === 64);
- * console.assert(decodeStamp(text)?.seq === 41);
+ * assert.equal(text.length, 64);
+ * assert.equal(decodeStamp(text)?.seq, 41);
  * ```
  */
 export function encodeStamp(publisher: number, seq: number, size: number, sentUs: number = nowMicros()): string {
@@ -62,8 +64,9 @@ export function encodeStamp(publisher: number, seq: number, size: number, sentUs
  * @example
  * ```ts
  * import { decodeStamp } from "./payload.ts";
- * console.assert(decodeStamp("0,7,1700000000000000;xx")?.publisher === 0);
- * console.assert(decodeStamp("hello") === undefined);
+ * import assert from "node:assert/strict";
+ * assert.equal(decodeStamp("0,7,1700000000000000;xx")?.publisher, 0);
+ * assert.equal(decodeStamp("hello"), undefined);
  * ```
  */
 export function decodeStamp(text: string): Stamp | undefined {
@@ -105,10 +108,13 @@ function readInt(buf: Uint8Array, at: number, end: number, stop: number): number
  * @example
  * ```ts
  * import { encodeStamp, readStamp, type Stamp } from "./payload.ts";
+ * import assert from "node:assert/strict";
  * const stamp: Stamp = { publisher: 0, seq: 0, sentUs: 0 };
  * const bytes = new TextEncoder().encode(encodeStamp(3, 1234, 40, 1_700_000_000_000_001));
- * console.assert(readStamp(bytes, stamp) && stamp.seq === 1234 && stamp.sentUs === 1_700_000_000_000_001);
- * console.assert(!readStamp(new TextEncoder().encode("hello"), stamp));
+ * assert.ok(readStamp(bytes, stamp));
+ * assert.equal(stamp.seq, 1234);
+ * assert.equal(stamp.sentUs, 1_700_000_000_000_001);
+ * assert.ok(!readStamp(new TextEncoder().encode("hello"), stamp));
  * ```
  */
 export function readStamp(buf: Uint8Array, into: Stamp, start = 0, stop: number = buf.length): boolean {

@@ -71,9 +71,11 @@ export class StampBatcher {
    * ```ts
    * import { StampBatcher } from "./stamp_batch.ts";
    * import { encodeStamp } from "./payload.ts";
+   * import assert from "node:assert/strict";
    * const { bytes, count } = new StampBatcher(1, ["c"], 32, "PUBLISH").batch(9, 1, 1_700_000_000_000_000);
    * const payload = encodeStamp(1, 9, 32, 1_700_000_000_000_000);
-   * console.assert(count === 1 && new TextDecoder().decode(bytes) === `*3\r\n$7\r\nPUBLISH\r\n$1\r\nc\r\n$32\r\n${payload}\r\n`);
+   * assert.equal(count, 1);
+   * assert.equal(new TextDecoder().decode(bytes), `*3\r\n$7\r\nPUBLISH\r\n$1\r\nc\r\n$32\r\n${payload}\r\n`);
    * ```
    */
   batch(from: number, count: number, sentUs: number, only?: (channel: number) => boolean): {

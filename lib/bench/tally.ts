@@ -52,8 +52,10 @@ export interface TallySnapshot {
  * @example
  * ```ts
  * import { countAgainst } from "./tally.ts";
+ * import assert from "node:assert/strict";
  * const c = countAgainst({ received: 3, unique: [2, 1], duplicates: 0, reordered: 0, foreign: 0 }, [2, 3]);
- * console.assert(c.lost === 2 && c.unique === 3);
+ * assert.equal(c.lost, 2);
+ * assert.equal(c.unique, 3);
  * ```
  */
 export function countAgainst(s: TallySnapshot, published: readonly number[]): TallyCounts {
@@ -74,10 +76,14 @@ export function countAgainst(s: TallySnapshot, published: readonly number[]): Ta
  * @example
  * ```ts
  * import { Tally } from "./tally.ts";
+ * import assert from "node:assert/strict";
  * const t = new Tally(1, 1);
  * for (const seq of [0, 2, 1, 1]) t.add({ publisher: 0, seq, sentUs: 0 });
  * const c = t.counts([4]);
- * console.assert(c.unique === 3 && c.duplicates === 1 && c.reordered === 1 && c.lost === 1);
+ * assert.equal(c.unique, 3);
+ * assert.equal(c.duplicates, 1);
+ * assert.equal(c.reordered, 1);
+ * assert.equal(c.lost, 1);
  * ```
  */
 export class Tally {

@@ -26,7 +26,8 @@ const RANK: Record<NagiosStatus, number> = { OK: 0, UNKNOWN: 1, WARNING: 2, CRIT
  * @example
  * ```ts
  * import { worst } from "./nagios.ts";
- * console.assert(worst(["OK", "UNKNOWN", "WARNING"]) === "WARNING");
+ * import assert from "node:assert/strict";
+ * assert.equal(worst(["OK", "UNKNOWN", "WARNING"]), "WARNING");
  * ```
  */
 export function worst(statuses: Iterable<NagiosStatus>): NagiosStatus {
@@ -120,8 +121,9 @@ export interface CheckResult {
  * @example
  * ```ts
  * import { judge } from "./nagios.ts";
- * console.assert(judge("s/g lag", "lag", 150, "150", { lag: { warn: 100, crit: 1000 } }).status === "WARNING");
- * console.assert(judge("news", "subscribers", 0, "0", { subscribers: { crit: 1 } }).status === "CRITICAL");
+ * import assert from "node:assert/strict";
+ * assert.equal(judge("s/g lag", "lag", 150, "150", { lag: { warn: 100, crit: 1000 } }).status, "WARNING");
+ * assert.equal(judge("news", "subscribers", 0, "0", { subscribers: { crit: 1 } }).status, "CRITICAL");
  * ```
  */
 export function judge(
@@ -166,8 +168,9 @@ export function notChecked(name: string, status: NagiosStatus, detail: string): 
  * @example
  * ```ts
  * import { judge, resultLine } from "./nagios.ts";
+ * import assert from "node:assert/strict";
  * const line = resultLine(judge("orders/billing lag", "lag", 3, "3 entries", { lag: { warn: 100 } }));
- * console.assert(line === "OK: orders/billing lag 3 entries (warn > 100) | 'orders/billing lag'=3;100;", line);
+ * assert.equal(line, "OK: orders/billing lag 3 entries (warn > 100) | 'orders/billing lag'=3;100;");
  * ```
  */
 export function resultLine(r: CheckResult): string {

@@ -21,8 +21,9 @@ const FAILING_OVER =
  * @example
  * ```ts
  * import { failingOver } from "./failover_retry.ts";
- * console.assert(failingOver(new Error("CLUSTERDOWN The cluster is down")));
- * console.assert(!failingOver(new Error("WRONGTYPE Operation against a key holding the wrong kind of value")));
+ * import assert from "node:assert/strict";
+ * assert.ok(failingOver(new Error("CLUSTERDOWN The cluster is down")));
+ * assert.ok(!failingOver(new Error("WRONGTYPE Operation against a key holding the wrong kind of value")));
  * ```
  */
 export function failingOver(err: unknown): boolean {
@@ -40,8 +41,9 @@ export function failingOver(err: unknown): boolean {
  * ```ts
  * import { ReplyError } from "ioredis";
  * import { clusterOutage } from "./failover_retry.ts";
- * console.assert(clusterOutage(new ReplyError("CLUSTERDOWN The cluster is down")));
- * console.assert(!clusterOutage(new ReplyError("NOPERM no permissions")));
+ * import assert from "node:assert/strict";
+ * assert.ok(clusterOutage(new ReplyError("CLUSTERDOWN The cluster is down")));
+ * assert.ok(!clusterOutage(new ReplyError("NOPERM no permissions")));
  * ```
  */
 export function clusterOutage(err: unknown): boolean {

@@ -50,9 +50,11 @@ export function clusterFromEnv(): boolean {
  * @example
  * ```ts
  * import { resolveTarget } from "./target.ts";
+ * import assert from "node:assert/strict";
  * const t = resolveTarget(["redis://127.0.0.1:7000,redis://127.0.0.1:7001"], true);
- * console.assert(t.cluster && t.urls.length === 2);
- * console.assert(!resolveTarget(["redis://127.0.0.1:6380"], false).cluster);
+ * assert.ok(t.cluster);
+ * assert.equal(t.urls.length, 2);
+ * assert.ok(!resolveTarget(["redis://127.0.0.1:6380"], false).cluster);
  * ```
  */
 export function resolveTarget(urlFlags: readonly string[], clusterFlag: boolean): Target {

@@ -33,8 +33,9 @@ export interface SlotMove {
  * @example
  * ```ts
  * import { slotOf } from "./topology.ts";
- * console.assert(slotOf("{user1}.name") === slotOf("{user1}.mail"));
- * console.assert(slotOf("foo") === 12182);
+ * import assert from "node:assert/strict";
+ * assert.equal(slotOf("{user1}.name"), slotOf("{user1}.mail"));
+ * assert.equal(slotOf("foo"), 12182);
  * ```
  */
 export function slotOf(name: string): number {
@@ -62,9 +63,10 @@ export function slotOwners(cluster: Cluster): SlotOwners {
  * @example
  * ```ts
  * import { topologyChanges } from "./topology.ts";
+ * import assert from "node:assert/strict";
  * const before = ["a:1", "a:1", "b:2"];
  * const after = ["c:3", "c:3", "b:2"];
- * console.assert(topologyChanges(before, after)[0]?.to === "c:3");
+ * assert.equal(topologyChanges(before, after)[0]?.to, "c:3");
  * ```
  */
 export function topologyChanges(before: SlotOwners, after: SlotOwners): SlotMove[] {
@@ -97,11 +99,12 @@ export function topologyChanges(before: SlotOwners, after: SlotOwners): SlotMove
  * @example
  * ```ts
  * import { settledMoves } from "./topology.ts";
+ * import assert from "node:assert/strict";
  * const dead = (node: string) => node === "a:1";
  * // the replica took over: a move
- * console.assert(settledMoves(["a:1", "b:2"], ["c:3", "b:2"], dead)?.[0]?.to === "c:3");
+ * assert.equal(settledMoves(["a:1", "b:2"], ["c:3", "b:2"], dead)?.[0]?.to, "c:3");
  * // a node that has not heard of it yet: no move back to the dead master
- * console.assert(settledMoves(["c:3", "b:2"], ["a:1", "b:2"], dead) === undefined);
+ * assert.equal(settledMoves(["c:3", "b:2"], ["a:1", "b:2"], dead), undefined);
  * ```
  */
 export function settledMoves(
@@ -122,7 +125,8 @@ export function settledMoves(
  * @example
  * ```ts
  * import { rangesOf } from "./topology.ts";
- * console.assert(JSON.stringify(rangesOf(["a:1", "a:1", "b:2", "a:1"], "a:1")) === "[[0,1],[3,3]]");
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(rangesOf(["a:1", "a:1", "b:2", "a:1"], "a:1"), [[0, 1], [3, 3]]);
  * ```
  */
 export function rangesOf(owners: SlotOwners, node: string): [number, number][] {
@@ -144,7 +148,8 @@ export function rangesOf(owners: SlotOwners, node: string): [number, number][] {
  * @example
  * ```ts
  * import { describeSlots } from "./topology.ts";
- * console.assert(describeSlots([[0, 5460], [7, 7]]) === "0-5460 7");
+ * import assert from "node:assert/strict";
+ * assert.equal(describeSlots([[0, 5460], [7, 7]]), "0-5460 7");
  * ```
  */
 export function describeSlots(ranges: readonly (readonly [number, number])[]): string {
@@ -191,8 +196,11 @@ export interface ClusterNodeLine {
  * @example
  * ```ts
  * import { parseClusterNodes } from "./topology.ts";
+ * import assert from "node:assert/strict";
  * const [n] = parseClusterNodes("abc 127.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-5460 7\n");
- * console.assert(n?.role === "master" && n.slots.length === 2 && n.address === "127.0.0.1:7000");
+ * assert.equal(n?.role, "master");
+ * assert.equal(n.slots.length, 2);
+ * assert.equal(n.address, "127.0.0.1:7000");
  * ```
  */
 export function parseClusterNodes(text: string): ClusterNodeLine[] {
@@ -229,9 +237,10 @@ export function parseClusterNodes(text: string): ClusterNodeLine[] {
  * @example
  * ```ts
  * import { hashTagOn, slotOf } from "./topology.ts";
+ * import assert from "node:assert/strict";
  * const owners = Array.from({ length: 16384 }, (_, s) => (s < 8192 ? "a:1" : "b:2"));
  * const tag = hashTagOn(owners, "b:2")!;
- * console.assert(owners[slotOf(`${tag}key`)] === "b:2");
+ * assert.equal(owners[slotOf(`${tag}key`)], "b:2");
  * ```
  */
 export function hashTagOn(owners: SlotOwners, node: string): string | undefined {

@@ -17,7 +17,8 @@ const UNITS: Record<string, number> = { "": 1, b: 1, kb: 1024, k: 1024, mb: 1024
  * @example
  * ```ts
  * import { parseByteSize } from "./byte_size.ts";
- * console.assert(parseByteSize("64kb", "--max-bytes") === 65536);
+ * import assert from "node:assert/strict";
+ * assert.equal(parseByteSize("64kb", "--max-bytes"), 65536);
  * ```
  */
 export function parseByteSize(raw: string, what: string): number {
@@ -37,7 +38,9 @@ export function parseByteSize(raw: string, what: string): number {
  * @example
  * ```ts
  * import { formatBytes } from "./byte_size.ts";
- * console.assert(formatBytes(65536) === "64 KB" && formatBytes(5.1 * 1024 ** 2) === "5.1 MB");
+ * import assert from "node:assert/strict";
+ * assert.equal(formatBytes(65536), "64 KB");
+ * assert.equal(formatBytes(5.1 * 1024 ** 2), "5.1 MB");
  * ```
  */
 export function formatBytes(bytes: number): string {

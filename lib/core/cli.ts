@@ -71,11 +71,12 @@ export const COMMON_OPTIONS: Record<string, OptionSpec> = {
  * @example
  * ```ts
  * import { parseFlags } from "./cli.ts";
+ * import assert from "node:assert/strict";
  * const flags = parseFlags({
  *   name: "x.ts", summary: "", usage: [], examples: [],
  *   options: { count: { type: "string", help: "" } },
  * }, ["--count", "3"]);
- * console.assert(flags.int("count") === 3);
+ * assert.equal(flags.int("count"), 3);
  * ```
  */
 export class Flags {
@@ -157,7 +158,8 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  * @example
  * ```ts
  * import { parseDuration } from "./cli.ts";
- * console.assert(parseDuration("1.5s", "--timeout") === 1500);
+ * import assert from "node:assert/strict";
+ * assert.equal(parseDuration("1.5s", "--timeout"), 1500);
  * ```
  */
 export function parseDuration(raw: string, what: string): number {
@@ -182,8 +184,9 @@ export function parseDuration(raw: string, what: string): number {
  * @example
  * ```ts
  * import { COMMON_OPTIONS, parseFlags } from "./cli.ts";
+ * import assert from "node:assert/strict";
  * const spec = { name: "x.ts", summary: "", usage: [], examples: [], options: COMMON_OPTIONS };
- * console.assert(parseFlags(spec, ["--json"]).boolean("json"));
+ * assert.ok(parseFlags(spec, ["--json"]).boolean("json"));
  * ```
  */
 export function parseFlags(spec: ScriptSpec, args: string[]): Flags {
@@ -299,8 +302,9 @@ function editDistance(a: string, b: string): number {
  * @example
  * ```ts
  * import { COMMON_OPTIONS, helpText } from "./cli.ts";
+ * import assert from "node:assert/strict";
  * const text = helpText({ name: "x.ts", summary: "Does x.", usage: [""], examples: [], options: COMMON_OPTIONS });
- * console.assert(text.includes("OPTIONS"));
+ * assert.ok(text.includes("OPTIONS"));
  * ```
  */
 export function helpText(spec: ScriptSpec): string {
@@ -348,10 +352,11 @@ export function helpText(spec: ScriptSpec): string {
  * ```ts
  * import { COMMON_OPTIONS, runScript } from "./cli.ts";
  * import { nullWriter } from "./output.ts";
+ * import assert from "node:assert/strict";
  * const spec = { name: "x.ts", summary: "", usage: [], examples: [], options: COMMON_OPTIONS };
  * const silent = { stdout: nullWriter, stderr: nullWriter };
  * const code = await runScript(spec, ["--bogus"], silent, () => Promise.resolve(0));
- * console.assert(code === 2);
+ * assert.equal(code, 2);
  * ```
  */
 export async function runScript(

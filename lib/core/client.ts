@@ -76,8 +76,10 @@ export interface ConnectionOptions {
  * @example
  * ```ts
  * import { commandLostConnection, ConnectionLostError } from "./client.ts";
+ * import assert from "node:assert/strict";
  * const err = new ConnectionLostError("reconnecting");
- * console.assert(err.message === "Connection lost (reconnecting)." && commandLostConnection(err));
+ * assert.equal(err.message, "Connection lost (reconnecting).");
+ * assert.ok(commandLostConnection(err));
  * ```
  */
 export class ConnectionLostError extends Error {
@@ -102,8 +104,9 @@ export class ConnectionLostError extends Error {
  * @example
  * ```ts
  * import { commandLostConnection } from "./client.ts";
- * console.assert(commandLostConnection(new Error("Stream isn't writeable and enableOfflineQueue options is false")));
- * console.assert(!commandLostConnection(new Error("NOPERM no permissions")));
+ * import assert from "node:assert/strict";
+ * assert.ok(commandLostConnection(new Error("Stream isn't writeable and enableOfflineQueue options is false")));
+ * assert.ok(!commandLostConnection(new Error("NOPERM no permissions")));
  * ```
  */
 export function commandLostConnection(err: unknown): boolean {

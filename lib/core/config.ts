@@ -39,7 +39,8 @@ export function readEnv(name: string): string | undefined {
  * @example
  * ```ts
  * import { resolveUrl } from "./config.ts";
- * console.assert(resolveUrl("redis://127.0.0.1:6380") === "redis://127.0.0.1:6380");
+ * import assert from "node:assert/strict";
+ * assert.equal(resolveUrl("redis://127.0.0.1:6380"), "redis://127.0.0.1:6380");
  * ```
  */
 export function resolveUrl(flag?: string): string {
@@ -62,8 +63,9 @@ export function resolveUrl(flag?: string): string {
  * @example
  * ```ts
  * import { checkUrl } from "./config.ts";
- * console.assert(checkUrl("redis://primary:6379", "--write-url") === "redis://primary:6379");
- * console.assert(checkUrl(" redis://primary:6379\n", "REDIS_URL") === "redis://primary:6379");
+ * import assert from "node:assert/strict";
+ * assert.equal(checkUrl("redis://primary:6379", "--write-url"), "redis://primary:6379");
+ * assert.equal(checkUrl(" redis://primary:6379\n", "REDIS_URL"), "redis://primary:6379");
  * ```
  */
 export function checkUrl(url: string, source: string): string {
@@ -112,8 +114,9 @@ const SECRET_PARAMS = /^pass(word)?$/i;
  * @example
  * ```ts
  * import { redactUrl } from "./config.ts";
- * console.assert(redactUrl("redis://u:secret@h:6379/0") === "redis://u:***@h:6379/0");
- * console.assert(redactUrl("redis://h:6379/0?password=secret") === "redis://h:6379/0?password=***");
+ * import assert from "node:assert/strict";
+ * assert.equal(redactUrl("redis://u:secret@h:6379/0"), "redis://u:***@h:6379/0");
+ * assert.equal(redactUrl("redis://h:6379/0?password=secret"), "redis://h:6379/0?password=***");
  * ```
  */
 export function redactUrl(url: string): string {
@@ -166,8 +169,9 @@ function secretsOf(url: string): string[] {
  * @example
  * ```ts
  * import { scrubSecret } from "./config.ts";
- * console.assert(scrubSecret("bad pw hunter2", "redis://:hunter2@h") === "bad pw ***");
- * console.assert(scrubSecret("ENOENT / redis://:x%20y@h", " redis://:x%20y@h") === "ENOENT / redis://:***@h");
+ * import assert from "node:assert/strict";
+ * assert.equal(scrubSecret("bad pw hunter2", "redis://:hunter2@h"), "bad pw ***");
+ * assert.equal(scrubSecret("ENOENT /redis://:x%20y@h", " redis://:x%20y@h"), "ENOENT /redis://:***@h");
  * ```
  */
 export function scrubSecret(text: string, url: string): string {
@@ -195,7 +199,8 @@ function urlForms(url: string): string[] {
  * @example
  * ```ts
  * import { urlForDb } from "./config.ts";
- * console.assert(urlForDb("redis://127.0.0.1:6379", 2) === "redis://127.0.0.1:6379/2");
+ * import assert from "node:assert/strict";
+ * assert.equal(urlForDb("redis://127.0.0.1:6379", 2), "redis://127.0.0.1:6379/2");
  * ```
  */
 export function urlForDb(url: string, db: number): string {
@@ -213,7 +218,9 @@ export function urlForDb(url: string, db: number): string {
  * @example
  * ```ts
  * import { chooseDb } from "./config.ts";
- * console.assert(chooseDb(undefined, "redis://h:6379/3") === 3 && chooseDb(1, "redis://h/3") === 1);
+ * import assert from "node:assert/strict";
+ * assert.equal(chooseDb(undefined, "redis://h:6379/3"), 3);
+ * assert.equal(chooseDb(1, "redis://h/3"), 1);
  * ```
  */
 export function chooseDb(flag: number | undefined, url: string): number {

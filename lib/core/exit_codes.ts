@@ -57,8 +57,10 @@ export const EXIT_CODE_SUMMARY: Record<ExitCodeValue, string> = {
  * @example
  * ```ts
  * import { exitCodeHelp } from "./exit_codes.ts";
+ * import assert from "node:assert/strict";
  * const text = exitCodeHelp().join(" ");
- * console.assert(text.startsWith("Exit codes: 0 ok") && text.includes("8 every channel refused"));
+ * assert.ok(text.startsWith("Exit codes: 0 ok"));
+ * assert.ok(text.includes("8 every channel refused"));
  * ```
  */
 export function exitCodeHelp(width = 80): string[] {
@@ -86,8 +88,9 @@ export function exitCodeHelp(width = 80): string[] {
  * @example
  * ```ts
  * import { CliError, ExitCode } from "./exit_codes.ts";
+ * import assert from "node:assert/strict";
  * const err = new CliError(ExitCode.Usage, "Unknown option '--foo'");
- * console.assert(err.exitCode === 2);
+ * assert.equal(err.exitCode, 2);
  * ```
  */
 export class CliError extends Error {
@@ -109,7 +112,8 @@ export class CliError extends Error {
  * @example
  * ```ts
  * import { UsageError } from "./exit_codes.ts";
- * console.assert(new UsageError("bad").exitCode === 2);
+ * import assert from "node:assert/strict";
+ * assert.equal(new UsageError("bad").exitCode, 2);
  * ```
  */
 export class UsageError extends CliError {

@@ -79,8 +79,9 @@ export interface IoredisParts {
  * @example
  * ```ts
  * import { missingInternals } from "./ioredis_guard.ts";
- * console.assert(missingInternals().length === 0);
- * console.assert(missingInternals({ dataHandler: class {}, client: {}, cluster: {} }).length === 6);
+ * import assert from "node:assert/strict";
+ * assert.equal(missingInternals().length, 0);
+ * assert.equal(missingInternals({ dataHandler: class {}, client: {}, cluster: {} }).length, 6);
  * ```
  */
 export function missingInternals(parts: IoredisParts = installedParts()): string[] {
@@ -210,9 +211,11 @@ const FAULT = /^ioredis (\S+) failed on (?:the reply to (\S+)|a reply): (.*?)(?:
  * @example
  * ```ts
  * import { ReplyHandlingError, replyHandlingFault } from "./ioredis_guard.ts";
+ * import assert from "node:assert/strict";
  * const fault = replyHandlingFault(new ReplyHandlingError("UNSUBSCRIBE", new TypeError("bad")).message);
- * console.assert(fault?.command === "UNSUBSCRIBE" && fault.detail === "bad");
- * console.assert(replyHandlingFault("Connection is closed.") === undefined);
+ * assert.equal(fault?.command, "UNSUBSCRIBE");
+ * assert.equal(fault.detail, "bad");
+ * assert.equal(replyHandlingFault("Connection is closed."), undefined);
  * ```
  */
 export function replyHandlingFault(message: string): ReplyHandlingFault | undefined {
@@ -264,8 +267,9 @@ const LOST = /Stream isn't writeable|Connection is closed|MaxRetriesPerRequest|E
  * @example
  * ```ts
  * import { ioredisLostConnection } from "./ioredis_guard.ts";
- * console.assert(ioredisLostConnection(new Error("Connection is closed.")));
- * console.assert(!ioredisLostConnection(new Error("NOPERM no permissions")));
+ * import assert from "node:assert/strict";
+ * assert.ok(ioredisLostConnection(new Error("Connection is closed.")));
+ * assert.ok(!ioredisLostConnection(new Error("NOPERM no permissions")));
  * ```
  */
 export function ioredisLostConnection(err: unknown): boolean {
@@ -297,11 +301,12 @@ function routeAdvice(...args: unknown[]): void {
  * @example
  * ```ts
  * import { onIoredisWarning } from "./ioredis_guard.ts";
+ * import assert from "node:assert/strict";
  * const heard: string[] = [];
  * const stop = onIoredisWarning((line) => heard.push(line));
  * console.warn("[WARN] Redis server does not require a password, but a password was supplied.");
  * stop();
- * console.assert(heard.length === 1);
+ * assert.equal(heard.length, 1);
  * ```
  */
 export function onIoredisWarning(listener: (line: string) => void): () => void {

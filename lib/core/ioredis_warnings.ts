@@ -50,12 +50,13 @@ function reword(line: string): void {
  * ```ts
  * import { routeIoredisWarnings } from "./ioredis_warnings.ts";
  * import { Reporter } from "./output.ts";
+ * import assert from "node:assert/strict";
  * let seen = "";
  * const reporter = new Reporter({ writeSync: (p) => (seen += new TextDecoder().decode(p), p.length), isTerminal: () => false });
  * const unroute = routeIoredisWarnings(reporter);
  * console.warn("[WARN] Redis server does not require a password, but a password was supplied.");
  * unroute();
- * console.assert(seen.includes("does not require a password, but the URL gives one"));
+ * assert.ok(seen.includes("does not require a password, but the URL gives one"));
  * ```
  */
 export function routeIoredisWarnings(reporter: Reporter): () => void {

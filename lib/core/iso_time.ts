@@ -23,10 +23,11 @@ const ISO_TIME =
  * @example
  * ```ts
  * import { parseIsoTime } from "./iso_time.ts";
- * console.assert(parseIsoTime("1970-01-01T00:00:01Z") === 1000);
- * console.assert(parseIsoTime("1970-01-01T02:00:01+02:00") === 1000);
- * console.assert(parseIsoTime("1970-01-01T00:00:01") === 1000); // no zone: UTC
- * console.assert(parseIsoTime("2023-02-30T00:00:00Z") === undefined);
+ * import assert from "node:assert/strict";
+ * assert.equal(parseIsoTime("1970-01-01T00:00:01Z"), 1000);
+ * assert.equal(parseIsoTime("1970-01-01T02:00:01+02:00"), 1000);
+ * assert.equal(parseIsoTime("1970-01-01T00:00:01"), 1000); // no zone: UTC
+ * assert.equal(parseIsoTime("2023-02-30T00:00:00Z"), undefined);
  * ```
  */
 export function parseIsoTime(text: string): number | undefined {
@@ -61,7 +62,9 @@ export function parseIsoTime(text: string): number | undefined {
  * @example
  * ```ts
  * import { isIsoTime } from "./iso_time.ts";
- * console.assert(isIsoTime("2024-01-01T10:00:00") && !isIsoTime("2024-01-01 10:00:00"));
+ * import assert from "node:assert/strict";
+ * assert.ok(isIsoTime("2024-01-01T10:00:00"));
+ * assert.ok(!isIsoTime("2024-01-01 10:00:00"));
  * ```
  */
 export function isIsoTime(text: string): boolean {

@@ -30,8 +30,9 @@ const BACKSLASH = 92; // \
  * @example
  * ```ts
  * import { jsonDepthProblem } from "./json_depth.ts";
- * console.assert(jsonDepthProblem('{"a": [1, {"b": "[[["}]}') === undefined);
- * console.assert(jsonDepthProblem("[".repeat(101) + "]".repeat(101)) === "nested deeper than 100 levels at position 100");
+ * import assert from "node:assert/strict";
+ * assert.equal(jsonDepthProblem('{"a": [1, {"b": "[[["}]}'), undefined);
+ * assert.equal(jsonDepthProblem("[".repeat(101) + "]".repeat(101)), "nested deeper than 100 levels at position 100");
  * ```
  */
 export function jsonDepthProblem(text: string, max: number = MAX_JSON_DEPTH): string | undefined {

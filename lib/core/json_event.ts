@@ -26,9 +26,10 @@ export type EventFields = { readonly [field: string]: unknown } & { event?: neve
  * @example
  * ```ts
  * import { jsonEvent } from "./json_event.ts";
+ * import assert from "node:assert/strict";
  * const e = jsonEvent("message", { channel: "news" }, new Date(0));
- * console.assert(JSON.stringify(e) === '{"event":"message","time":"1970-01-01T00:00:00.000Z","channel":"news"}');
- * console.assert(jsonEvent("message", {}, 1.0025).time === "1970-01-01T00:00:00.001003Z");
+ * assert.equal(JSON.stringify(e), '{"event":"message","time":"1970-01-01T00:00:00.000Z","channel":"news"}');
+ * assert.equal(jsonEvent("message", {}, 1.0025).time, "1970-01-01T00:00:00.001003Z");
  * ```
  */
 export function jsonEvent(
@@ -60,7 +61,8 @@ export function preciseNow(): number {
  * @example
  * ```ts
  * import { isoMicros } from "./json_event.ts";
- * console.assert(isoMicros(1000.0015) === "1970-01-01T00:00:01.000002Z");
+ * import assert from "node:assert/strict";
+ * assert.equal(isoMicros(1000.0015), "1970-01-01T00:00:01.000002Z");
  * ```
  */
 export function isoMicros(epochMs: number): string {
@@ -77,7 +79,9 @@ export function isoMicros(epochMs: number): string {
  * @example
  * ```ts
  * import { toSeconds } from "./json_event.ts";
- * console.assert(toSeconds(3.036066) === 0.003 && toSeconds(12_704.4) === 12.704);
+ * import assert from "node:assert/strict";
+ * assert.equal(toSeconds(3.036066), 0.003);
+ * assert.equal(toSeconds(12_704.4), 12.704);
  * ```
  */
 export function toSeconds(ms: number): number {
@@ -98,8 +102,9 @@ export const MIN_RATE_MESSAGES = 100;
  * @example
  * ```ts
  * import { flowRate } from "./json_event.ts";
- * console.assert(flowRate(7, 12_700) === undefined);
- * console.assert(flowRate(101, 1000) === 100);
+ * import assert from "node:assert/strict";
+ * assert.equal(flowRate(7, 12_700), undefined);
+ * assert.equal(flowRate(101, 1000), 100);
  * ```
  */
 export function flowRate(count: number, flowingMs: number): number | undefined {

@@ -27,8 +27,11 @@ export interface LatencySummary {
  * @example
  * ```ts
  * import { summarizeLatency } from "./latency.ts";
+ * import assert from "node:assert/strict";
  * const s = summarizeLatency([3, 1, 2]);
- * console.assert(s.min === 1 && s.p50 === 2 && s.max === 3);
+ * assert.equal(s.min, 1);
+ * assert.equal(s.p50, 2);
+ * assert.equal(s.max, 3);
  * ```
  */
 export function summarizeLatency(values: readonly number[]): LatencySummary {
@@ -49,7 +52,9 @@ export function summarizeLatency(values: readonly number[]): LatencySummary {
  * @example
  * ```ts
  * import { formatMs } from "./latency.ts";
- * console.assert(formatMs(1.254) === "1.25 ms" && formatMs(250.4) === "250 ms");
+ * import assert from "node:assert/strict";
+ * assert.equal(formatMs(1.254), "1.25 ms");
+ * assert.equal(formatMs(250.4), "250 ms");
  * ```
  */
 export function formatMs(ms: number): string {
@@ -65,7 +70,8 @@ export function formatMs(ms: number): string {
  * @example
  * ```ts
  * import { formatLatency, summarizeLatency } from "./latency.ts";
- * console.assert(formatLatency(summarizeLatency([1])).startsWith("min 1.00 ms"));
+ * import assert from "node:assert/strict";
+ * assert.ok(formatLatency(summarizeLatency([1])).startsWith("min 1.00 ms"));
  * ```
  */
 export function formatLatency(s: LatencySummary): string {
@@ -80,7 +86,8 @@ export function formatLatency(s: LatencySummary): string {
  * @example
  * ```ts
  * import { roundMs } from "./latency.ts";
- * console.assert(roundMs(1.23456) === 1.235);
+ * import assert from "node:assert/strict";
+ * assert.equal(roundMs(1.23456), 1.235);
  * ```
  */
 export function roundMs(ms: number): number {

@@ -120,7 +120,8 @@ function isKeyDb(binary: string): boolean {
  * ```ts
  * import { linkUp } from "./local_pair.ts";
  * import { freePort } from "./local_server.ts";
- * console.assert(!(await linkUp(await freePort()))); // nobody listens there
+ * import assert from "node:assert/strict";
+ * assert.ok(!(await linkUp(await freePort()))); // nobody listens there
  * ```
  */
 export async function linkUp(port: number): Promise<boolean> {

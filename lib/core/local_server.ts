@@ -74,7 +74,8 @@ function serverChoice(): readonly string[] {
  * @example
  * ```ts
  * import { freePort } from "./local_server.ts";
- * console.assert((await freePort()) > 0);
+ * import assert from "node:assert/strict";
+ * assert.ok((await freePort()) > 0);
  * ```
  */
 export function freePort(): Promise<number> {
@@ -92,7 +93,8 @@ export function freePort(): Promise<number> {
  * @example
  * ```ts
  * import { freePort, portFree } from "./local_server.ts";
- * console.assert(portFree(await freePort()));
+ * import assert from "node:assert/strict";
+ * assert.ok(portFree(await freePort()));
  * ```
  */
 export function portFree(port: number): boolean {
@@ -335,7 +337,8 @@ function spawnWatchdog(pid: number, dir: string): Deno.ChildProcess {
  * @example
  * ```ts
  * import { answersPing, freePort } from "./local_server.ts";
- * console.assert(!(await answersPing(await freePort()))); // nobody listens there
+ * import assert from "node:assert/strict";
+ * assert.ok(!(await answersPing(await freePort()))); // nobody listens there
  * ```
  */
 export async function answersPing(port: number): Promise<boolean> {
@@ -358,7 +361,8 @@ const MAX_REPLY_BYTES = 1 << 20;
  * @example
  * ```ts
  * import { askServer, freePort } from "./local_server.ts";
- * console.assert(await askServer(await freePort(), "INFO replication") === undefined); // nobody listens there
+ * import assert from "node:assert/strict";
+ * assert.equal(await askServer(await freePort(), "INFO replication"), undefined); // nobody listens there
  * ```
  */
 export async function askServer(port: number, command: string, timeoutMs = 1000): Promise<Reply | undefined> {

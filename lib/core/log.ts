@@ -25,7 +25,8 @@ export type LogLevel = typeof LOG_LEVELS[number];
  * @example
  * ```ts
  * import { parseLogLevel } from "./log.ts";
- * console.assert(parseLogLevel("WARNING") === "warn");
+ * import assert from "node:assert/strict";
+ * assert.equal(parseLogLevel("WARNING"), "warn");
  * ```
  */
 export function parseLogLevel(raw = "info"): LogLevel {

@@ -32,9 +32,11 @@ export class NoAnswerError extends Error {
  * @example
  * ```ts
  * import { answerWithin, NoAnswerError } from "./no_answer.ts";
- * console.assert(await answerWithin(Promise.resolve("PONG"), 100, "PING") === "PONG");
+ * import assert from "node:assert/strict";
+ * assert.equal(await answerWithin(Promise.resolve("PONG"), 100, "PING"), "PONG");
  * const late = await answerWithin(new Promise(() => {}), 10, "INFO").catch((err) => err);
- * console.assert(late instanceof NoAnswerError && late.message === "INFO got no answer within 0.01 s");
+ * assert.ok(late instanceof NoAnswerError);
+ * assert.equal(late.message, "INFO got no answer within 0.01 s");
  * ```
  */
 export function answerWithin<T>(reply: Promise<T>, ms: number, what: string): Promise<T> {

@@ -214,8 +214,10 @@ const strictDecoder = new TextDecoder("utf-8", { fatal: true });
  * @example
  * ```ts
  * import { showPayload } from "./output.ts";
+ * import assert from "node:assert/strict";
  * const shown = showPayload(new Uint8Array([0xff, 0x41]));
- * console.assert(shown.text === "\\xffA" && shown.json.encoding === "base64");
+ * assert.equal(shown.text, "\\xffA");
+ * assert.equal(shown.json.encoding, "base64");
  * ```
  */
 export function showPayload(bytes: Uint8Array): ShownPayload {
@@ -246,7 +248,8 @@ export function showPayload(bytes: Uint8Array): ShownPayload {
  * @example
  * ```ts
  * import { escapeControl } from "./output.ts";
- * console.assert(escapeControl("a\nb") === "a\\nb");
+ * import assert from "node:assert/strict";
+ * assert.equal(escapeControl("a\nb"), "a\\nb");
  * ```
  */
 export function escapeControl(text: string): string {
@@ -269,7 +272,8 @@ export function escapeControl(text: string): string {
  * @example
  * ```ts
  * import { clock } from "./output.ts";
- * console.assert(/^\d\d:\d\d:\d\d\.\d{3}$/.test(clock()));
+ * import assert from "node:assert/strict";
+ * assert.ok(/^\d\d:\d\d:\d\d\.\d{3}$/.test(clock()));
  * ```
  */
 export function clock(date: Date = new Date()): string {

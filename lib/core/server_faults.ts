@@ -84,8 +84,10 @@ const CLOSED = /ECONNRESET|EPIPE|Connection is closed|socket hang up|ECONNABORTE
  * @example
  * ```ts
  * import { diagnose } from "./server_faults.ts";
+ * import assert from "node:assert/strict";
  * const d = diagnose({ reason: "write EPIPE", code: "EPIPE", accepted: true, bytesIn: 0 });
- * console.assert(d.exitCode === 7 && d.what.includes("closed it without a word"));
+ * assert.equal(d.exitCode, 7);
+ * assert.ok(d.what.includes("closed it without a word"));
  * ```
  */
 export function diagnose(f: FailureFacts): Diagnosis {
@@ -224,8 +226,10 @@ function protocol(what: string): Diagnosis {
  * @example
  * ```ts
  * import { spokeFirst } from "./server_faults.ts";
+ * import assert from "node:assert/strict";
  * const d = spokeFirst("SSH-2.0-OpenSSH_9.2\r\n");
- * console.assert(d.exitCode === 7 && d.what.includes("not a Redis-protocol server"));
+ * assert.equal(d.exitCode, 7);
+ * assert.ok(d.what.startsWith("the server spoke first"));
  * ```
  */
 export function spokeFirst(first: string): Diagnosis {
@@ -270,9 +274,11 @@ function garbage(f: FailureFacts): Diagnosis {
  * @example
  * ```ts
  * import { unreadableReply } from "./server_faults.ts";
+ * import assert from "node:assert/strict";
  * const d = unreadableReply(new Error('Unknown RESP type 83 "S". Please report this.'));
- * console.assert(d?.exitCode === 7 && d.what === "the server's answer is not the Redis protocol");
- * console.assert(unreadableReply(new Error("ERR wrong type")) === undefined);
+ * assert.equal(d?.exitCode, 7);
+ * assert.equal(d.what, "the server's answer is not the Redis protocol");
+ * assert.equal(unreadableReply(new Error("ERR wrong type")), undefined);
  * ```
  */
 export function unreadableReply(err: unknown): Diagnosis | undefined {

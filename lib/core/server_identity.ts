@@ -38,8 +38,9 @@ export interface ServerIdentity {
  * @example
  * ```ts
  * import { parseInfo } from "./server_identity.ts";
+ * import assert from "node:assert/strict";
  * const info = parseInfo("# Server\r\nredis_version:7.0.15\r\nredis_mode:standalone\r\n");
- * console.assert(info.get("redis_version") === "7.0.15");
+ * assert.equal(info.get("redis_version"), "7.0.15");
  * ```
  */
 export function parseInfo(text: string): Map<string, string> {
@@ -62,10 +63,13 @@ const KEYDB_FIELDS = ["current_client_thread", "thread_0_clients", "avg_lock_con
  * @example
  * ```ts
  * import { identifyServer, parseInfo } from "./server_identity.ts";
+ * import assert from "node:assert/strict";
  * const valkey = identifyServer(parseInfo("redis_version:7.2.4\nserver_name:valkey\nvalkey_version:8.0.1\n"));
- * console.assert(valkey?.name === "Valkey" && valkey.version === "8.0.1");
+ * assert.equal(valkey?.name, "Valkey");
+ * assert.equal(valkey.version, "8.0.1");
  * const keydb = identifyServer(parseInfo("redis_version:6.3.4\ncurrent_client_thread:0\n"));
- * console.assert(keydb?.name === "KeyDB" && keydb.version === "6.3.4");
+ * assert.equal(keydb?.name, "KeyDB");
+ * assert.equal(keydb.version, "6.3.4");
  * ```
  */
 export function identifyServer(info: Map<string, string>): ServerIdentity | undefined {
@@ -97,13 +101,14 @@ export function identifyServer(info: Map<string, string>): ServerIdentity | unde
  * import { Redis } from "ioredis";
  * import { LocalServer } from "./local_server.ts";
  * import { readServerIdentity } from "./server_identity.ts";
+ * import assert from "node:assert/strict";
  *
  * // A throw-away server for the example, unless REDIS_URL names one to use:
  * await using local = Deno.env.get("REDIS_URL") ? undefined : await LocalServer.start();
  * const url = local?.url ?? Deno.env.get("REDIS_URL")!;
  * const redis = new Redis(url);
  * const who = await readServerIdentity(redis);
- * console.assert(["KeyDB", "Valkey", "Redis"].includes(who!.name), who);
+ * assert.ok(["KeyDB", "Valkey", "Redis"].includes(who!.name), JSON.stringify(who));
  * await redis.quit();
  * ```
  */

@@ -86,7 +86,8 @@ export function listenForSignals(): void {
  * @example
  * ```ts
  * import { processStopSignal } from "./shutdown.ts";
- * console.assert(processStopSignal() === processStopSignal());
+ * import assert from "node:assert/strict";
+ * assert.equal(processStopSignal(), processStopSignal());
  * ```
  */
 export function processStopSignal(): AbortSignal {
@@ -101,11 +102,12 @@ export function processStopSignal(): AbortSignal {
  * @example
  * ```ts
  * import { onShutdown, shutdownHandled } from "./shutdown.ts";
+ * import assert from "node:assert/strict";
  * {
  *   using _shutdown = onShutdown();
- *   console.assert(shutdownHandled());
+ *   assert.ok(shutdownHandled());
  * }
- * console.assert(!shutdownHandled());
+ * assert.ok(!shutdownHandled());
  * ```
  */
 export function shutdownHandled(): boolean {
@@ -125,11 +127,12 @@ export function shutdownHandled(): boolean {
  * @example
  * ```ts
  * import { CLOSING_MS, onShutdown } from "./shutdown.ts";
+ * import assert from "node:assert/strict";
  * const stop = new AbortController();
  * using shutdown = onShutdown(stop.signal);
  * stop.abort();
  * await shutdown.requested;
- * console.assert(shutdown.remaining(5000) <= 5000 - CLOSING_MS);
+ * assert.ok(shutdown.remaining(5000) <= 5000 - CLOSING_MS);
  * ```
  */
 export function onShutdown(outer?: AbortSignal): Shutdown {

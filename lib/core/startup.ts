@@ -31,7 +31,8 @@ export const STARTUP_MARK = "startup: listening for Ctrl+C";
  * @example
  * ```ts
  * import { missingPermissions } from "./startup.ts";
- * console.assert(Array.isArray(missingPermissions()));
+ * import assert from "node:assert/strict";
+ * assert.ok(Array.isArray(missingPermissions()));
  * ```
  */
 export function missingPermissions(): string[] {
@@ -47,8 +48,9 @@ export function missingPermissions(): string[] {
  * @example
  * ```ts
  * import { permissionMessage } from "./startup.ts";
+ * import assert from "node:assert/strict";
  * const line = permissionMessage(["env"], "file:///x/scripts/ping.ts");
- * console.assert(line.includes("deno run -A scripts/ping.ts"));
+ * assert.ok(line.includes("deno run -A scripts/ping.ts"));
  * ```
  */
 export function permissionMessage(missing: string[], mainModule: string): string {

@@ -10,10 +10,12 @@
  * @example
  * ```ts
  * import { MessageCounter } from "./stats.ts";
+ * import assert from "node:assert/strict";
  * const c = new MessageCounter();
  * c.record("chat", 1000);
  * c.record("chat", 2000);
- * console.assert(c.total === 2 && c.flowingMs === 1000);
+ * assert.equal(c.total, 2);
+ * assert.equal(c.flowingMs, 1000);
  * ```
  */
 export class MessageCounter {
@@ -75,7 +77,8 @@ export class MessageCounter {
  * @example
  * ```ts
  * import { percentile } from "./stats.ts";
- * console.assert(percentile([3, 1, 2, 4], 50) === 2);
+ * import assert from "node:assert/strict";
+ * assert.equal(percentile([3, 1, 2, 4], 50), 2);
  * ```
  */
 export function percentile(values: readonly number[], p: number): number {
@@ -94,7 +97,8 @@ export function percentile(values: readonly number[], p: number): number {
  * @example
  * ```ts
  * import { formatNumber } from "./stats.ts";
- * console.assert(formatNumber(12345.67, 1) === "12,345.7");
+ * import assert from "node:assert/strict";
+ * assert.equal(formatNumber(12345.67, 1), "12,345.7");
  * ```
  */
 export function formatNumber(n: number, digits = 0): string {

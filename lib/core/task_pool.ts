@@ -23,11 +23,12 @@ export interface TaskPoolOptions {
  * @example
  * ```ts
  * import { TaskPool } from "./task_pool.ts";
+ * import assert from "node:assert/strict";
  * const seen: number[] = [];
  * const pool = new TaskPool<number>(async (n) => void seen.push(n), { concurrency: 2, maxQueued: 10 });
- * for (const n of [1, 2, 3]) console.assert(pool.submit(n));
+ * for (const n of [1, 2, 3]) assert.ok(pool.submit(n));
  * await pool.whenIdle();
- * console.assert(seen.join() === "1,2,3");
+ * assert.equal(seen.join(), "1,2,3");
  * ```
  */
 export class TaskPool<T> {
@@ -162,7 +163,8 @@ export class TaskPool<T> {
  * @example
  * ```ts
  * import { positiveInt } from "./task_pool.ts";
- * console.assert(positiveInt(3, "concurrency") === 3);
+ * import assert from "node:assert/strict";
+ * assert.equal(positiveInt(3, "concurrency"), 3);
  * ```
  */
 export function positiveInt(n: number, what: string): number {

@@ -37,7 +37,8 @@ export const INSECURE_WARNING: string =
  * @example
  * ```ts
  * import { resolveTls } from "./tls.ts";
- * console.assert(resolveTls(undefined, true).insecure === true);
+ * import assert from "node:assert/strict";
+ * assert.equal(resolveTls(undefined, true).insecure, true);
  * ```
  */
 export function resolveTls(caFlag: string | undefined, insecure: boolean): TlsSettings {
@@ -72,7 +73,8 @@ const current = new AsyncLocalStorage<TlsSettings>();
  * @example
  * ```ts
  * import { currentTls, withTls } from "./tls.ts";
- * withTls({ insecure: true }, () => console.assert(currentTls().insecure === true));
+ * import assert from "node:assert/strict";
+ * withTls({ insecure: true }, () => assert.equal(currentTls().insecure, true));
  * ```
  */
 export function withTls<T>(settings: TlsSettings, body: () => T): T {
@@ -86,7 +88,8 @@ export function withTls<T>(settings: TlsSettings, body: () => T): T {
  * @example
  * ```ts
  * import { currentTls } from "./tls.ts";
- * console.assert(currentTls().ca === undefined);
+ * import assert from "node:assert/strict";
+ * assert.equal(currentTls().ca, undefined);
  * ```
  */
 export function currentTls(): TlsSettings {

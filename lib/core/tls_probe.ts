@@ -20,10 +20,11 @@ import { connect } from "node:tls";
  * @example
  * ```ts
  * import { speaksTls } from "./tls_probe.ts";
+ * import assert from "node:assert/strict";
  * const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
  * const port = (listener.addr as Deno.NetAddr).port;
  * listener.close();
- * console.assert(await speaksTls(`redis://127.0.0.1:${port}`, 500) === false);
+ * assert.equal(await speaksTls(`redis://127.0.0.1:${port}`, 500), false);
  * ```
  */
 export function speaksTls(url: string, ms: number): Promise<boolean> {
@@ -57,13 +58,14 @@ export function speaksTls(url: string, ms: number): Promise<boolean> {
  * @example
  * ```ts
  * import { greeting } from "./tls_probe.ts";
+ * import assert from "node:assert/strict";
  * const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
  * const port = (listener.addr as Deno.NetAddr).port;
  * const accepted = listener.accept().then(async (c) => {
  *   await c.write(new TextEncoder().encode("SSH-2.0-x\r\n"));
  *   return c;
  * });
- * console.assert(await greeting(`redis://127.0.0.1:${port}`, 1000) === "SSH-2.0-x\r\n");
+ * assert.equal(await greeting(`redis://127.0.0.1:${port}`, 1000), "SSH-2.0-x\r\n");
  * (await accepted).close();
  * listener.close();
  * ```

@@ -24,7 +24,8 @@ export interface Asset {
  * @example
  * ```ts
  * import { readAssets } from "./assets.ts";
- * console.assert(readAssets().get("/uplot.js")!.body.includes("uPlot"));
+ * import assert from "node:assert/strict";
+ * assert.ok(readAssets().get("/uplot.js")!.body.includes("uPlot"));
  * ```
  */
 export function readAssets(): Map<string, Asset> {

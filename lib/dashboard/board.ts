@@ -92,11 +92,13 @@ const GONE_MS = 120_000;
  * ```ts
  * import { Board } from "./board.ts";
  * import { MessageSampler } from "./sampler.ts";
+ * import assert from "node:assert/strict";
  * const board = new Board(500, "redis://localhost:6379");
  * const sampler = new MessageSampler(10);
  * sampler.add(new TextEncoder().encode("news"), new TextEncoder().encode("hi"));
  * const state = board.tick(sampler.take(), undefined, { live: true, since: 0, subscriberLive: true, outages: 0, fellBehind: 0, restarts: 0 });
- * console.assert(state.channels[0]!.name === "news" && state.channels[0]!.rate === 2);
+ * assert.equal(state.channels[0]!.name, "news");
+ * assert.equal(state.channels[0]!.rate, 2);
  * ```
  */
 export class Board {

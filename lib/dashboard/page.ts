@@ -17,7 +17,9 @@
  * @example
  * ```ts
  * import { DASHBOARD_HTML } from "./page.ts";
- * console.assert(DASHBOARD_HTML.includes("EventSource") && !DASHBOARD_HTML.includes("innerHTML"));
+ * import assert from "node:assert/strict";
+ * assert.ok(DASHBOARD_HTML.includes("EventSource"));
+ * assert.ok(!DASHBOARD_HTML.includes("innerHTML"));
  * ```
  */
 export const DASHBOARD_HTML = `<!doctype html>

@@ -56,9 +56,12 @@ function pick<T, K extends keyof T>(from: T, keys: readonly K[]): Pick<T, K> {
  * @example
  * ```ts
  * import { ProcessorTable } from "./processors.ts";
+ * import assert from "node:assert/strict";
  * const table = new ProcessorTable("processor_stats");
  * const state = table.fold([{ at: Date.now(), payload: new TextEncoder().encode("not json") }], Date.now());
- * console.assert(state.rows.length === 0 && state.rejected === 1 && state.problem === "the payload is not JSON");
+ * assert.equal(state.rows.length, 0);
+ * assert.equal(state.rejected, 1);
+ * assert.equal(state.problem, "the payload is not JSON");
  * ```
  */
 export class ProcessorTable {

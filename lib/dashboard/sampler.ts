@@ -63,7 +63,9 @@ export const PREVIEW_CHARS = 200;
  * @example
  * ```ts
  * import { preview, PREVIEW_CHARS } from "./sampler.ts";
- * console.assert(preview("news") === "news" && preview("x".repeat(500)).length === PREVIEW_CHARS + 1);
+ * import assert from "node:assert/strict";
+ * assert.equal(preview("news"), "news");
+ * assert.equal(preview("x".repeat(500)).length, PREVIEW_CHARS + 1);
  * ```
  */
 export function preview(text: string): string {
@@ -80,7 +82,8 @@ const decoder = new TextDecoder();
  * @example
  * ```ts
  * import { isKeyspaceChannel } from "./sampler.ts";
- * console.assert(isKeyspaceChannel(new TextEncoder().encode("__keyspace@0__:k")));
+ * import assert from "node:assert/strict";
+ * assert.ok(isKeyspaceChannel(new TextEncoder().encode("__keyspace@0__:k")));
  * ```
  */
 export function isKeyspaceChannel(channel: Uint8Array): boolean {
@@ -94,11 +97,14 @@ export function isKeyspaceChannel(channel: Uint8Array): boolean {
  * @example
  * ```ts
  * import { MessageSampler } from "./sampler.ts";
+ * import assert from "node:assert/strict";
  * const s = new MessageSampler(2);
  * const enc = new TextEncoder();
  * for (const p of ["a", "b", "<c>"]) s.add(enc.encode("news"), enc.encode(p));
  * const sample = s.take();
- * console.assert(sample.total === 3 && sample.messages.length === 2 && sample.messages[1]!.payload === "<c>");
+ * assert.equal(sample.total, 3);
+ * assert.equal(sample.messages.length, 2);
+ * assert.equal(sample.messages[1]!.payload, "<c>");
  * ```
  */
 export class MessageSampler {

@@ -103,11 +103,13 @@ export async function readServerState(
  * import { Redis } from "ioredis";
  * import { LocalServer } from "../core/local_server.ts";
  * import { readNodeState } from "./server_state.ts";
+ * import assert from "node:assert/strict";
  *
  * await using local = Deno.env.get("REDIS_URL") ? undefined : await LocalServer.start();
  * const redis = new Redis(local?.url ?? Deno.env.get("REDIS_URL")!);
  * const state = await readNodeState(redis);
- * console.assert(state.clients >= 1 && state.roundTripMs >= 0);
+ * assert.ok(state.clients >= 1);
+ * assert.ok(state.roundTripMs >= 0);
  * redis.disconnect();
  * ```
  */

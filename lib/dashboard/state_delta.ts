@@ -17,11 +17,13 @@
  * @example
  * ```ts
  * import { StateDelta } from "./state_delta.ts";
+ * import assert from "node:assert/strict";
  * const delta = new StateDelta<{ at: number; server: string; rows: string[] }>(["rows"]);
  * delta.next({ at: 1, server: "Redis 7.0", rows: [] });
  * const changed = delta.next({ at: 2, server: "Redis 7.0", rows: [] });
- * console.assert(JSON.stringify(changed) === '{"at":2,"rows":[]}');
- * console.assert(delta.full?.server === "Redis 7.0" && delta.full.at === 2);
+ * assert.deepEqual(changed, { at: 2, rows: [] });
+ * assert.equal(delta.full?.server, "Redis 7.0");
+ * assert.equal(delta.full.at, 2);
  * ```
  */
 export class StateDelta<T extends object> {

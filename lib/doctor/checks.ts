@@ -67,6 +67,7 @@ const PINGS = 5;
  * import { runDoctor } from "./checks.ts";
  * import { LocalServer } from "../core/local_server.ts";
  * import { Reporter } from "../core/output.ts";
+ * import assert from "node:assert/strict";
  *
  * // A throw-away server for the example, unless REDIS_URL names one to use:
  * await using local = Deno.env.get("REDIS_URL") ? undefined : await LocalServer.start({ notifications: "KEA" });
@@ -75,7 +76,7 @@ const PINGS = 5;
  * const conn = await Connection.open({ url, reporter });
  * const report = await runDoctor(conn, url, reporter, 2000);
  * await conn.close();
- * console.assert(report.ok, report.checks);
+ * assert.ok(report.ok, JSON.stringify(report.checks));
  * ```
  */
 export async function runDoctor(

@@ -97,8 +97,11 @@ export interface NodeSet<T extends Closable> {
  * @example
  * ```ts
  * import { serverNode } from "./node_set.ts";
+ * import assert from "node:assert/strict";
  * const node = serverNode("redis://:pw@127.0.0.1:6380/2");
- * console.assert(node.id === "127.0.0.1:6380" && node.slots === "all" && node.label === undefined);
+ * assert.equal(node.id, "127.0.0.1:6380");
+ * assert.equal(node.slots, "all");
+ * assert.equal(node.label, undefined);
  * ```
  */
 export function serverNode(url: string): NodeRef {

@@ -62,7 +62,9 @@ export const ALL_EVENTS = "all";
  * @example
  * ```ts
  * import { eventClass } from "./channels.ts";
- * console.assert(eventClass("expired") === "x" && eventClass("set") === "$");
+ * import assert from "node:assert/strict";
+ * assert.equal(eventClass("expired"), "x");
+ * assert.equal(eventClass("set"), "$");
  * ```
  */
 export function eventClass(event: string): string | undefined {
@@ -78,7 +80,8 @@ export function eventClass(event: string): string | undefined {
  * @example
  * ```ts
  * import { keyspaceChannel } from "./channels.ts";
- * console.assert(keyspaceChannel(0, "k") === "__keyspace@0__:k");
+ * import assert from "node:assert/strict";
+ * assert.equal(keyspaceChannel(0, "k"), "__keyspace@0__:k");
  * ```
  */
 export function keyspaceChannel(db: number, key: string): string {
@@ -94,7 +97,8 @@ export function keyspaceChannel(db: number, key: string): string {
  * @example
  * ```ts
  * import { keyeventChannel } from "./channels.ts";
- * console.assert(keyeventChannel(2, "del") === "__keyevent@2__:del");
+ * import assert from "node:assert/strict";
+ * assert.equal(keyeventChannel(2, "del"), "__keyevent@2__:del");
  * ```
  */
 export function keyeventChannel(db: number, event: string): string {
@@ -123,8 +127,10 @@ const NOTIFICATION_CHANNEL = /^__key(space|event)@(\d+)__:([\s\S]*)$/;
  * @example
  * ```ts
  * import { parseNotification } from "./channels.ts";
+ * import assert from "node:assert/strict";
  * const n = parseNotification("__keyevent@0__:del", "k");
- * console.assert(n?.key === "k" && n.event === "del");
+ * assert.equal(n?.key, "k");
+ * assert.equal(n.event, "del");
  * ```
  */
 export function parseNotification(channel: string, payload: string | Uint8Array): Notification | undefined {
@@ -145,7 +151,9 @@ const decoder = new TextDecoder();
  * @example
  * ```ts
  * import { isGlob } from "./channels.ts";
- * console.assert(isGlob("user:*") && !isGlob("shared_key"));
+ * import assert from "node:assert/strict";
+ * assert.ok(isGlob("user:*"));
+ * assert.ok(!isGlob("shared_key"));
  * ```
  */
 export function isGlob(key: string): boolean {
@@ -161,7 +169,8 @@ export function isGlob(key: string): boolean {
  * @example
  * ```ts
  * import { globToRegExp } from "./channels.ts";
- * console.assert(globToRegExp("user:[0-9]*").test("user:42"));
+ * import assert from "node:assert/strict";
+ * assert.ok(globToRegExp("user:[0-9]*").test("user:42"));
  * ```
  */
 export function globToRegExp(pattern: string): RegExp {
@@ -241,8 +250,10 @@ function firstDeliveryOf(subscriptions: readonly Subscription[]): (channel: stri
  * @example
  * ```ts
  * import { planWatch } from "./channels.ts";
+ * import assert from "node:assert/strict";
  * const plan = planWatch(0, ["shared_key"], ["set"]);
- * console.assert(plan.subscriptions[0]?.name === "__keyspace@0__:shared_key" && plan.needed === "K$");
+ * assert.equal(plan.subscriptions[0]?.name, "__keyspace@0__:shared_key");
+ * assert.equal(plan.needed, "K$");
  * ```
  */
 export function planWatch(db: number, keys: readonly string[], events: readonly string[]): WatchPlan {

@@ -30,7 +30,8 @@ export type NotifySetting =
  * ```ts
  * import { notifySettingAt } from "./existing_server.ts";
  * import { freePort } from "../core/local_server.ts";
- * console.assert("refused" in await notifySettingAt(await freePort()));
+ * import assert from "node:assert/strict";
+ * assert.ok("refused" in await notifySettingAt(await freePort()));
  * ```
  */
 export async function notifySettingAt(port: number, timeoutMs = 1000): Promise<NotifySetting> {
@@ -51,8 +52,9 @@ export async function notifySettingAt(port: number, timeoutMs = 1000): Promise<N
  * import { reportExistingServer } from "./existing_server.ts";
  * import { LocalServer } from "../core/local_server.ts";
  * import { nullWriter, Reporter } from "../core/output.ts";
+ * import assert from "node:assert/strict";
  * await using server = await LocalServer.start({ notifications: "KEA" });
- * console.assert(await reportExistingServer(server.port, new Reporter(nullWriter)) === 0);
+ * assert.equal(await reportExistingServer(server.port, new Reporter(nullWriter)), 0);
  * ```
  */
 export async function reportExistingServer(port: number, status: Reporter): Promise<ExitCodeValue> {

@@ -51,7 +51,8 @@ const RESPOND_SHA = createHash("sha1").update(RESPOND_SCRIPT).digest("hex");
  * @example
  * ```ts
  * import { handshakePrefix } from "./handshake.ts";
- * console.assert(handshakePrefix("l", 5) === "l handshake 5 for ");
+ * import assert from "node:assert/strict";
+ * assert.equal(handshakePrefix("l", 5), "l handshake 5 for ");
  * ```
  */
 export function handshakePrefix(name: string, atMs: number): string {
@@ -66,7 +67,8 @@ export function handshakePrefix(name: string, atMs: number): string {
  * @example
  * ```ts
  * import { handshakeTime } from "./handshake.ts";
- * console.assert(handshakeTime("l handshake 1725543675123 for x") === 1725543675123);
+ * import assert from "node:assert/strict";
+ * assert.equal(handshakeTime("l handshake 1725543675123 for x"), 1725543675123);
  * ```
  */
 export function handshakeTime(value: string): number | undefined {
@@ -198,9 +200,10 @@ export class HandshakeResponder {
  * @example
  * ```ts
  * import { isReadOnlyError } from "./handshake.ts";
- * console.assert(isReadOnlyError("READONLY You can't write against a read only replica."));
- * console.assert(isReadOnlyError("ERR Error running script (call to f_1): @user_script:5: -READONLY You can't write"));
- * console.assert(!isReadOnlyError("ERR unknown command"));
+ * import assert from "node:assert/strict";
+ * assert.ok(isReadOnlyError("READONLY You can't write against a read only replica."));
+ * assert.ok(isReadOnlyError("ERR Error running script (call to f_1): @user_script:5: -READONLY You can't write"));
+ * assert.ok(!isReadOnlyError("ERR unknown command"));
  * ```
  */
 export function isReadOnlyError(message: string): boolean {

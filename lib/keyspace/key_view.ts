@@ -31,7 +31,8 @@ export interface KeyView {
  * @example
  * ```ts
  * import { stringView } from "./key_view.ts";
- * console.assert(stringView("string", new TextEncoder().encode("hi")).text === "hi");
+ * import assert from "node:assert/strict";
+ * assert.equal(stringView("string", new TextEncoder().encode("hi")).text, "hi");
  * ```
  */
 export function stringView(type: string, value: Uint8Array | null | undefined): KeyView {

@@ -94,9 +94,10 @@ export interface ListeningPlace {
  * ```ts
  * import { planWatch } from "./channels.ts";
  * import { listeningLine } from "./listener_output.ts";
+ * import assert from "node:assert/strict";
  * const plan = planWatch(0, ["k"], ["set"]);
  * const line = listeningLine({ address: "redis://h:1", db: 0, plan, nodes: [], handshakeKey: undefined, handshakeVia: "" });
- * console.assert(line === "Listening on redis://h:1 db 0 (keyspace __keyspace@0__:k); no handshake. Press Ctrl+C to stop.");
+ * assert.equal(line, "Listening on redis://h:1 db 0 (keyspace __keyspace@0__:k); no handshake. Press Ctrl+C to stop.");
  * ```
  */
 export function listeningLine(place: ListeningPlace): string {

@@ -41,8 +41,9 @@ function isServerRefusal(err: unknown): err is Error {
  * @example
  * ```ts
  * import { isInvalidValue } from "./notifications.ts";
- * console.assert(isInvalidValue("ERR Invalid argument 'KA' for CONFIG SET 'notify-keyspace-events'"));
- * console.assert(!isInvalidValue("NOPERM this user has no permissions to run the 'config|set' command"));
+ * import assert from "node:assert/strict";
+ * assert.ok(isInvalidValue("ERR Invalid argument 'KA' for CONFIG SET 'notify-keyspace-events'"));
+ * assert.ok(!isInvalidValue("NOPERM this user has no permissions to run the 'config|set' command"));
  * ```
  */
 export function isInvalidValue(message: string): boolean {
@@ -442,10 +443,13 @@ export interface SettleOptions {
  * @example
  * ```ts
  * import { NotifyChanges } from "./notifications.ts";
+ * import assert from "node:assert/strict";
  * const changes = new NotifyChanges();
  * changes.record("", "K$");
- * console.assert(changes.revertCommand("redis://localhost:6379") ===
- *   "redis-cli -u redis://localhost:6379 CONFIG SET notify-keyspace-events ''");
+ * assert.equal(
+ *   changes.revertCommand("redis://localhost:6379"),
+ *   "redis-cli -u redis://localhost:6379 CONFIG SET notify-keyspace-events ''",
+ * );
  * ```
  */
 export class NotifyChanges {

@@ -23,7 +23,8 @@ export const ALL_CLASSES = "g$lshzxetd";
  * @example
  * ```ts
  * import { flagLetters } from "./notify_flags.ts";
- * console.assert(flagLetters("AK").has("x"));
+ * import assert from "node:assert/strict";
+ * assert.ok(flagLetters("AK").has("x"));
  * ```
  */
 export function flagLetters(value: string): Set<string> {
@@ -43,7 +44,8 @@ export function flagLetters(value: string): Set<string> {
  * @example
  * ```ts
  * import { orderFlags } from "./notify_flags.ts";
- * console.assert(orderFlags(["$", "K", "$"]) === "K$");
+ * import assert from "node:assert/strict";
+ * assert.equal(orderFlags(["$", "K", "$"]), "K$");
  * ```
  */
 export function orderFlags(letters: Iterable<string>): string {
@@ -60,8 +62,9 @@ export function orderFlags(letters: Iterable<string>): string {
  * @example
  * ```ts
  * import { missingFlags } from "./notify_flags.ts";
- * console.assert(missingFlags("E$", "K$") === "K");
- * console.assert(missingFlags("AKE", "Kx") === "");
+ * import assert from "node:assert/strict";
+ * assert.equal(missingFlags("E$", "K$"), "K");
+ * assert.equal(missingFlags("AKE", "Kx"), "");
  * ```
  */
 export function missingFlags(current: string, needed: string): string {
@@ -81,9 +84,10 @@ export function missingFlags(current: string, needed: string): string {
  * @example
  * ```ts
  * import { mergeFlags } from "./notify_flags.ts";
- * console.assert(mergeFlags("Ex", "K$") === "ExK$");
- * console.assert(mergeFlags("", "K$") === "K$");
- * console.assert(mergeFlags("E$", "KA") === "KEA");
+ * import assert from "node:assert/strict";
+ * assert.equal(mergeFlags("Ex", "K$"), "ExK$");
+ * assert.equal(mergeFlags("", "K$"), "K$");
+ * assert.equal(mergeFlags("E$", "KA"), "KEA");
  * ```
  */
 export function mergeFlags(current: string, needed: string): string {
@@ -103,7 +107,9 @@ export function mergeFlags(current: string, needed: string): string {
  * @example
  * ```ts
  * import { deliversEvents } from "./notify_flags.ts";
- * console.assert(deliversEvents("KEA") && !deliversEvents("K"));
+ * import assert from "node:assert/strict";
+ * assert.ok(deliversEvents("KEA"));
+ * assert.ok(!deliversEvents("K"));
  * ```
  */
 export function deliversEvents(value: string): boolean {

@@ -18,9 +18,11 @@ import type { WriterOutages } from "./writer_side.ts";
  * ```ts
  * import { nullWriter, Printer } from "../core/output.ts";
  * import { Rounds } from "./rounds.ts";
+ * import assert from "node:assert/strict";
  * const rounds = new Rounds(new Printer(nullWriter), true);
  * rounds.timedOut(1, "writer timestamp 1", 5000);
- * console.assert(rounds.total === 1 && rounds.timeouts === 1);
+ * assert.equal(rounds.total, 1);
+ * assert.equal(rounds.timeouts, 1);
  * ```
  */
 export class Rounds {

@@ -40,10 +40,12 @@ export const PLAUSIBLE_WINDOW_MS = 24 * 60 * 60 * 1000;
  * @example
  * ```ts
  * import { findStamp } from "./stamp.ts";
+ * import assert from "node:assert/strict";
  * const s = findStamp("Python01 timestamp 1725543675");
- * console.assert(s?.epochMs === 1725543675000 && s.resolutionMs === 1000);
- * console.assert(findStamp("writer timestamp 1725543675123")?.resolutionMs === 1);
- * console.assert(findStamp("order 4000000000", Date.now()) === undefined);
+ * assert.equal(s?.epochMs, 1725543675000);
+ * assert.equal(s.resolutionMs, 1000);
+ * assert.equal(findStamp("writer timestamp 1725543675123")?.resolutionMs, 1);
+ * assert.equal(findStamp("order 4000000000", Date.now()), undefined);
  * ```
  */
 export function findStamp(text: string, near?: number): Stamp | undefined {
@@ -105,7 +107,8 @@ function fractionResolution(fraction: string): number {
  * @example
  * ```ts
  * import { findStamp, precisionNote } from "./stamp.ts";
- * console.assert(precisionNote(findStamp("t 1725543675")!) === "stamp has whole seconds only");
+ * import assert from "node:assert/strict";
+ * assert.equal(precisionNote(findStamp("t 1725543675")!), "stamp has whole seconds only");
  * ```
  */
 export function precisionNote(stamp: Stamp): string {

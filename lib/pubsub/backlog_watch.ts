@@ -82,6 +82,7 @@ export const RELEASE_AFTER_MS = 5000;
  * import { nullWriter, Reporter } from "../core/output.ts";
  * import { BacklogWatch } from "./backlog_watch.ts";
  * import { DEFAULT_OUTPUT_LIMIT } from "./output_limit.ts";
+ * import assert from "node:assert/strict";
  *
  * // A throw-away server for the example, unless REDIS_URL names one to use:
  * await using local = Deno.env.get("REDIS_URL") ? undefined : await LocalServer.start();
@@ -93,7 +94,7 @@ export const RELEASE_AFTER_MS = 5000;
  *   advice: "",
  * });
  * watch.setClient(42); // the subscribed connection's CLIENT ID
- * console.assert(watch.lastSample === undefined); // nothing read while the script keeps up
+ * assert.equal(watch.lastSample, undefined); // nothing read while the script keeps up
  * await watch.close();
  * ```
  */

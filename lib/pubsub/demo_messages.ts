@@ -19,7 +19,8 @@ export const LAB_PATTERN = "alerts:*";
  * @example
  * ```ts
  * import { demoMessages } from "./demo_messages.ts";
- * console.assert(demoMessages().length === 6);
+ * import assert from "node:assert/strict";
+ * assert.equal(demoMessages().length, 6);
  * ```
  */
 export function demoMessages(now: number = Date.now()): Outgoing[] {

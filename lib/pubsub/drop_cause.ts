@@ -39,13 +39,16 @@ export interface SubscriberFacts {
  * import { Redis } from "ioredis";
  * import { LocalServer } from "../core/local_server.ts";
  * import { readSubscriberFacts } from "./drop_cause.ts";
+ * import assert from "node:assert/strict";
  *
  * // A throw-away server for the example, unless REDIS_URL names one to use:
  * await using local = Deno.env.get("REDIS_URL") ? undefined : await LocalServer.start();
  * const url = local?.url ?? Deno.env.get("REDIS_URL")!;
  * const redis = new Redis(url);
  * const facts = await readSubscriberFacts(redis);
- * console.assert(facts.clientId! > 0 && facts.runId !== undefined && facts.limit.known, facts);
+ * assert.ok(facts.clientId! > 0);
+ * assert.notEqual(facts.runId, undefined);
+ * assert.ok(facts.limit.known);
  * await redis.quit();
  * ```
  */
@@ -114,10 +117,11 @@ export interface OutageCause {
  * ```ts
  * import { classifyOutage } from "./drop_cause.ts";
  * import { DEFAULT_OUTPUT_LIMIT } from "./output_limit.ts";
+ * import assert from "node:assert/strict";
  * const limit = DEFAULT_OUTPUT_LIMIT;
  * const counted = classifyOutage({ runId: "a", drops: 0, limit }, { runId: "a", drops: 1, limit }, { at: 0 });
- * console.assert(counted.kind === "fell_behind");
- * console.assert(classifyOutage({ runId: "a", limit }, { runId: "b", limit }, { at: 0 }).kind === "restart");
+ * assert.equal(counted.kind, "fell_behind");
+ * assert.equal(classifyOutage({ runId: "a", limit }, { runId: "b", limit }, { at: 0 }).kind, "restart");
  * ```
  */
 export function classifyOutage(before: SubscriberFacts, after: SubscriberFacts, seen: CloseEvidence): OutageCause {

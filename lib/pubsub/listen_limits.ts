@@ -14,11 +14,14 @@ import { whenAborted } from "../core/timing.ts";
  * @example
  * ```ts
  * import { ListenLimits } from "./listen_limits.ts";
+ * import assert from "node:assert/strict";
  * using limits = new ListenLimits(2);
- * console.assert(limits.take("news") && limits.take("news"));
- * console.assert(!limits.take("news")); // past --count: not this listener's
+ * assert.ok(limits.take("news"));
+ * assert.ok(limits.take("news"));
+ * assert.ok(!limits.take("news")); // past --count: not this listener's
  * await limits.reached();
- * console.assert(limits.counter.total === 2 && !limits.silent);
+ * assert.equal(limits.counter.total, 2);
+ * assert.ok(!limits.silent);
  * ```
  */
 export class ListenLimits implements Disposable {

@@ -18,8 +18,9 @@ export type Template = (n: number, at?: number) => string;
  * @example
  * ```ts
  * import { compileTemplate } from "./message_template.ts";
- * console.assert(compileTemplate("msg {{n}}")(7) === "msg 7");
- * console.assert(/^\d{13}\.\d{3}$/.test(compileTemplate("{{ts}}")(1)));
+ * import assert from "node:assert/strict";
+ * assert.equal(compileTemplate("msg {{n}}")(7), "msg 7");
+ * assert.ok(/^\d{13}\.\d{3}$/.test(compileTemplate("{{ts}}")(1)));
  * ```
  */
 export function compileTemplate(body: string): Template {

@@ -36,8 +36,11 @@ export const DEFAULT_OUTPUT_LIMIT: OutputLimit = {
  * @example
  * ```ts
  * import { parseOutputLimit } from "./output_limit.ts";
+ * import assert from "node:assert/strict";
  * const limit = parseOutputLimit("normal 0 0 0 pubsub 65536 32768 1");
- * console.assert(limit?.hardBytes === 65536 && limit.softSeconds === 1 && limit.known);
+ * assert.equal(limit?.hardBytes, 65536);
+ * assert.equal(limit.softSeconds, 1);
+ * assert.ok(limit.known);
  * ```
  */
 export function parseOutputLimit(value: string): OutputLimit | undefined {
@@ -55,7 +58,8 @@ export function parseOutputLimit(value: string): OutputLimit | undefined {
  * @example
  * ```ts
  * import { DEFAULT_OUTPUT_LIMIT, dropThreshold } from "./output_limit.ts";
- * console.assert(dropThreshold(DEFAULT_OUTPUT_LIMIT) === 8 * 1024 * 1024);
+ * import assert from "node:assert/strict";
+ * assert.equal(dropThreshold(DEFAULT_OUTPUT_LIMIT), 8 * 1024 * 1024);
  * ```
  */
 export function dropThreshold(limit: OutputLimit): number | undefined {
@@ -71,7 +75,8 @@ export function dropThreshold(limit: OutputLimit): number | undefined {
  * @example
  * ```ts
  * import { describeOutputLimit, parseOutputLimit } from "./output_limit.ts";
- * console.assert(describeOutputLimit(parseOutputLimit("pubsub 65536 32768 1")!) === "32 KB for 1 s, 64 KB at once");
+ * import assert from "node:assert/strict";
+ * assert.equal(describeOutputLimit(parseOutputLimit("pubsub 65536 32768 1")!), "32 KB for 1 s, 64 KB at once");
  * ```
  */
 export function describeOutputLimit(limit: OutputLimit): string {

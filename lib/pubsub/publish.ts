@@ -90,7 +90,9 @@ export async function publishBatch(redis: Client, messages: readonly Outgoing[])
  * @example
  * ```ts
  * import { wire } from "./publish.ts";
- * console.assert(wire("a") === "a" && wire(new Uint8Array([1])).length === 1);
+ * import assert from "node:assert/strict";
+ * assert.equal(wire("a"), "a");
+ * assert.equal(wire(new Uint8Array([1])).length, 1);
  * ```
  */
 export function wire(payload: string | Uint8Array): string | Buffer {

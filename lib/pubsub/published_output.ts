@@ -20,10 +20,11 @@ const encoder = new TextEncoder();
  * ```ts
  * import { printPublished } from "./published_output.ts";
  * import { Printer } from "../core/output.ts";
+ * import assert from "node:assert/strict";
  * let text = "";
  * const out = new Printer({ writeSync: (b) => (text += new TextDecoder().decode(b), b.length), isTerminal: () => false });
  * printPublished(out, false, { channel: "news", payload: "hi", n: 1, receivers: 2 }, false);
- * console.assert(text === "→ news: hi  (received by 2 subscribers)\n", text);
+ * assert.equal(text, "→ news: hi  (received by 2 subscribers)\n");
  * ```
  */
 export function printPublished(out: Printer, json: boolean, p: Published, nodeLocalCount: boolean): void {

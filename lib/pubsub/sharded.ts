@@ -20,8 +20,9 @@ import { type BatchSender, type Client, type Delivery, type Outgoing, wire } fro
  * ```ts
  * import { ReplyError } from "ioredis";
  * import { noShardedPubSub } from "./sharded.ts";
- * console.assert(noShardedPubSub(new ReplyError("ERR unknown command 'SSUBSCRIBE', with args beginning with: 'a'")));
- * console.assert(!noShardedPubSub(new ReplyError("NOPERM No permissions to access a channel")));
+ * import assert from "node:assert/strict";
+ * assert.ok(noShardedPubSub(new ReplyError("ERR unknown command 'SSUBSCRIBE', with args beginning with: 'a'")));
+ * assert.ok(!noShardedPubSub(new ReplyError("NOPERM No permissions to access a channel")));
  * ```
  */
 export function noShardedPubSub(err: unknown): boolean {
@@ -39,7 +40,8 @@ export function noShardedPubSub(err: unknown): boolean {
  * @example
  * ```ts
  * import { shardedUnsupported } from "./sharded.ts";
- * console.assert(shardedUnsupported("redis://localhost:6379", "SPUBLISH").exitCode === 2);
+ * import assert from "node:assert/strict";
+ * assert.equal(shardedUnsupported("redis://localhost:6379", "SPUBLISH").exitCode, 2);
  * ```
  */
 export function shardedUnsupported(address: string, command: "SSUBSCRIBE" | "SPUBLISH"): CliError {

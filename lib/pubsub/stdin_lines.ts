@@ -18,8 +18,9 @@ const CR = 0x0d;
  * @example
  * ```ts
  * import { readLines } from "./stdin_lines.ts";
+ * import assert from "node:assert/strict";
  * const input = new Blob(["a\nb\n"]).stream();
- * for await (const batch of readLines(input)) console.assert(batch.length === 2);
+ * for await (const batch of readLines(input)) assert.equal(batch.length, 2);
  * ```
  */
 export async function* readLines(

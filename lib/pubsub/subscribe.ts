@@ -119,10 +119,12 @@ export function onMessage(redis: Redis | Cluster, handler: (message: PubSubMessa
  * @example
  * ```ts
  * import { channelNames } from "./subscribe.ts";
+ * import assert from "node:assert/strict";
  * const name = channelNames();
  * const bytes = new TextEncoder().encode("news");
- * console.assert(name(bytes) === "news" && name(bytes.slice()) === "news");
- * console.assert(name(new TextEncoder().encode("nexs")) === "nexs");
+ * assert.equal(name(bytes), "news");
+ * assert.equal(name(bytes.slice()), "news");
+ * assert.equal(name(new TextEncoder().encode("nexs")), "nexs");
  * ```
  */
 export function channelNames(): (bytes: Uint8Array) => string {

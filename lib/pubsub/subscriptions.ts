@@ -54,7 +54,8 @@ export interface SubscriberOptions extends Omit<ConnectionOptions, "restore" | "
  * @example
  * ```ts
  * import { keepUpAdvice } from "./subscriptions.ts";
- * console.assert(keepUpAdvice(["--quiet"]).startsWith("To keep up: --quiet, a faster consumer"));
+ * import assert from "node:assert/strict";
+ * assert.ok(keepUpAdvice(["--quiet"]).startsWith("To keep up: --quiet, a faster consumer"));
  * ```
  */
 export function keepUpAdvice(remedies: readonly string[] = []): string {
@@ -91,12 +92,13 @@ export const NO_OUTAGES: OutageFields = { outages: 0, disconnected_seconds: 0, f
  * import { LocalServer } from "../core/local_server.ts";
  * import { nullWriter, Reporter } from "../core/output.ts";
  * import { SubscriberConnection } from "./subscriptions.ts";
+ * import assert from "node:assert/strict";
  *
  * // A throw-away server for the example, unless REDIS_URL names one to use:
  * await using local = Deno.env.get("REDIS_URL") ? undefined : await LocalServer.start();
  * const url = local?.url ?? Deno.env.get("REDIS_URL")!;
  * const sub = await SubscriberConnection.open({ url, reporter: new Reporter(nullWriter) });
- * await sub.subscribe([{ kind: "channel", name: `news-${crypto.randomUUID()}` }], (c) => console.assert(c.active === 1));
+ * await sub.subscribe([{ kind: "channel", name: `news-${crypto.randomUUID()}` }], (c) => assert.equal(c.active, 1));
  * await sub.unsubscribe();
  * await sub.close();
  * ```

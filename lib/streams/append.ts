@@ -22,8 +22,9 @@ export type Retention = { maxLen: number } | { maxAgeMs: number };
  * @example
  * ```ts
  * import { retentionArgs } from "./append.ts";
- * console.assert(retentionArgs({ maxLen: 1000 }).join(" ") === "MAXLEN ~ 1000");
- * console.assert(retentionArgs({ maxAgeMs: 500 }, 2000).join(" ") === "MINID ~ 1500");
+ * import assert from "node:assert/strict";
+ * assert.equal(retentionArgs({ maxLen: 1000 }).join(" "), "MAXLEN ~ 1000");
+ * assert.equal(retentionArgs({ maxAgeMs: 500 }, 2000).join(" "), "MINID ~ 1500");
  * ```
  */
 export function retentionArgs(retention: Retention | undefined, now: number = Date.now()): string[] {

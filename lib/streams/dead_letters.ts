@@ -144,7 +144,9 @@ export async function* readDeadLetters(
  * @example
  * ```ts
  * import { nextId } from "./dead_letters.ts";
- * console.assert(nextId("5-18446744073709551615") === "6-0" && nextId("5-1") === "5-2");
+ * import assert from "node:assert/strict";
+ * assert.equal(nextId("5-18446744073709551615"), "6-0");
+ * assert.equal(nextId("5-1"), "5-2");
  * ```
  */
 export function nextId(id: string): string {

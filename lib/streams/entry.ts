@@ -28,7 +28,8 @@ export const DEAD_SUFFIX = ":dead";
  * @example
  * ```ts
  * import { deadLetterStream } from "./entry.ts";
- * console.assert(deadLetterStream("key_submission") === "key_submission:dead");
+ * import assert from "node:assert/strict";
+ * assert.equal(deadLetterStream("key_submission"), "key_submission:dead");
  * ```
  */
 export function deadLetterStream(stream: string): string {
@@ -52,9 +53,10 @@ export interface StreamEntry {
  * @example
  * ```ts
  * import { toEntries } from "./entry.ts";
+ * import assert from "node:assert/strict";
  * const [entry] = toEntries([["1-0", ["payload", "{}"]], ["2-0", null]]);
- * console.assert(entry!.fields!.payload === "{}");
- * console.assert(toEntries([["2-0", null]])[0]!.fields === null);
+ * assert.equal(entry!.fields!.payload, "{}");
+ * assert.equal(toEntries([["2-0", null]])[0]!.fields, null);
  * ```
  */
 export function toEntries(raw: unknown): StreamEntry[] {
@@ -89,9 +91,10 @@ const ENTRY_ID = /^\d+-\d+$/;
  * @example
  * ```ts
  * import { parseStartPosition } from "./entry.ts";
- * console.assert(parseStartPosition("start").kind === "start");
- * console.assert(parseStartPosition("10m", 3_600_000).kind === "time");
- * console.assert((parseStartPosition("1970-01-01T00:00:01Z") as { ms: number }).ms === 1000);
+ * import assert from "node:assert/strict";
+ * assert.equal(parseStartPosition("start").kind, "start");
+ * assert.equal(parseStartPosition("10m", 3_600_000).kind, "time");
+ * assert.equal((parseStartPosition("1970-01-01T00:00:01Z") as { ms: number }).ms, 1000);
  * ```
  */
 export function parseStartPosition(text: string, now: number = Date.now()): StartPosition {
@@ -120,8 +123,9 @@ export function parseStartPosition(text: string, now: number = Date.now()): Star
  * @example
  * ```ts
  * import { groupStartId } from "./entry.ts";
- * console.assert(groupStartId({ kind: "time", ms: 1000 }) === "999-18446744073709551615");
- * console.assert(groupStartId({ kind: "new" }) === "$");
+ * import assert from "node:assert/strict";
+ * assert.equal(groupStartId({ kind: "time", ms: 1000 }), "999-18446744073709551615");
+ * assert.equal(groupStartId({ kind: "new" }), "$");
  * ```
  */
 export function groupStartId(from: StartPosition): string {
@@ -145,8 +149,9 @@ export function groupStartId(from: StartPosition): string {
  * @example
  * ```ts
  * import { rangeStartId } from "./entry.ts";
- * console.assert(rangeStartId({ kind: "start" }) === "-");
- * console.assert(rangeStartId({ kind: "time", ms: 1000 }) === "1000-0");
+ * import assert from "node:assert/strict";
+ * assert.equal(rangeStartId({ kind: "start" }), "-");
+ * assert.equal(rangeStartId({ kind: "time", ms: 1000 }), "1000-0");
  * ```
  */
 export function rangeStartId(from: StartPosition): string | undefined {
@@ -170,7 +175,8 @@ export function rangeStartId(from: StartPosition): string | undefined {
  * @example
  * ```ts
  * import { entryTime } from "./entry.ts";
- * console.assert(entryTime("1000-3") === 1000);
+ * import assert from "node:assert/strict";
+ * assert.equal(entryTime("1000-3"), 1000);
  * ```
  */
 export function entryTime(id: string): number {

@@ -74,12 +74,13 @@ function isAfter(a: IdParts, b: IdParts): boolean {
  * @example
  * ```ts
  * import { EntryIdClock } from "./idempotent_append.ts";
+ * import assert from "node:assert/strict";
  * const clock = new EntryIdClock(123_456);
- * console.assert(clock.next(5000) === "5000-123456");
- * console.assert(clock.next(5000) === "5000-1123456"); // the same millisecond: the next k
- * console.assert(clock.next(4000) === "5000-2123456"); // the clock went back: the ids do not
+ * assert.equal(clock.next(5000), "5000-123456");
+ * assert.equal(clock.next(5000), "5000-1123456"); // the same millisecond: the next k
+ * assert.equal(clock.next(4000), "5000-2123456"); // the clock went back: the ids do not
  * clock.passLast("9000-7");
- * console.assert(clock.next(5000) === "9001-123456"); // past the stream's last id
+ * assert.equal(clock.next(5000), "9001-123456"); // past the stream's last id
  * ```
  */
 export class EntryIdClock {

@@ -48,6 +48,7 @@ export async function lastEntryId(redis: Commands, stream: string): Promise<stri
  * import { Redis } from "ioredis";
  * import { readStream } from "./reader.ts";
  * import { LocalServer } from "../core/local_server.ts";
+ * import assert from "node:assert/strict";
  *
  * // A throw-away server for the example, unless REDIS_URL names one to use:
  * await using local = Deno.env.get("REDIS_URL") ? undefined : await LocalServer.start();
@@ -58,7 +59,7 @@ export async function lastEntryId(redis: Commands, stream: string): Promise<stri
  * await redis.xadd(log, "2-0", "payload", "b");
  * const ids: string[] = [];
  * for await (const page of readStream(redis, log, { kind: "id", id: "2-0" })) ids.push(...page.map((e) => e.id));
- * console.assert(ids.join() === "2-0", ids);
+ * assert.deepEqual(ids, ["2-0"]);
  * await redis.del(log);
  * await redis.quit();
  * ```

@@ -41,6 +41,7 @@ export const AGREEING_READS = 2;
  * import { Redis } from "ioredis";
  * import { readAgain } from "./reread.ts";
  * import { LocalServer } from "../core/local_server.ts";
+ * import assert from "node:assert/strict";
  *
  * // A throw-away server for the example, unless REDIS_URL names one to use:
  * await using local = Deno.env.get("REDIS_URL") ? undefined : await LocalServer.start();
@@ -48,8 +49,9 @@ export const AGREEING_READS = 2;
  * const log = `log-${crypto.randomUUID()}`; // a stream of the example's own
  * const id = await redis.xadd(log, "*", "payload", '{"n":1}');
  * const damaged = await readAgain(redis, log, { id: id!, fields: { payload: '{"n":1=' } });
- * console.assert(damaged.verdict === "differs" && damaged.stored.payload === '{"n":1}');
- * console.assert((await readAgain(redis, log, { id: id!, fields: { payload: '{"n":1}' } })).verdict === "same");
+ * assert.equal(damaged.verdict, "differs");
+ * assert.equal(damaged.stored.payload, '{"n":1}');
+ * assert.equal((await readAgain(redis, log, { id: id!, fields: { payload: '{"n":1}' } })).verdict, "same");
  * await redis.del(log);
  * await redis.quit();
  * ```

@@ -15,12 +15,13 @@ import { UsageError } from "../core/exit_codes.ts";
  * @example
  * ```ts
  * import { TopicSchemas } from "./schema.ts";
+ * import assert from "node:assert/strict";
  * const schemas = new TopicSchemas({
  *   orders: { type: "object", required: ["total"], properties: { total: { type: "number" } } },
  * });
- * console.assert(schemas.problems("orders", { total: "42" })[0] === "/total must be number");
- * console.assert(schemas.problems("orders", { total: 42 }).length === 0);
- * console.assert(schemas.problems("elsewhere", {}).length === 0);
+ * assert.equal(schemas.problems("orders", { total: "42" })[0], "/total must be number");
+ * assert.equal(schemas.problems("orders", { total: 42 }).length, 0);
+ * assert.equal(schemas.problems("elsewhere", {}).length, 0);
  * ```
  */
 export class TopicSchemas {

@@ -20,9 +20,11 @@ export type StreamCommands = Pick<Link, "redis" | "ready" | "combinable" | "thro
  * ```ts
  * import { Redis } from "ioredis";
  * import { serverCommands } from "./stream_commands.ts";
+ * import assert from "node:assert/strict";
  * const redis = new Redis({ lazyConnect: true });
  * const commands = serverCommands(redis);
- * console.assert(!commands.ready && commands.combinable(["a", "b"]));
+ * assert.ok(!commands.ready);
+ * assert.ok(commands.combinable(["a", "b"]));
  * redis.disconnect();
  * ```
  */

@@ -49,11 +49,14 @@ function normalize(name: string): string | undefined {
  * @example
  * ```ts
  * import { HostRule } from "./host_rule.ts";
+ * import assert from "node:assert/strict";
  * const rule = new HostRule("127.0.0.1", ["lab.example"]);
- * console.assert(rule.allows("localhost") && rule.allows("[::1]") && rule.allows("LAB.example"));
- * console.assert(!rule.allows("evil.example"));
- * const refused = rule.refusal(new Request("http://evil.example:8000/kv"));
- * console.assert(refused?.status === 403);
+ * assert.ok(rule.allows("localhost"));
+ * assert.ok(rule.allows("[::1]"));
+ * assert.ok(rule.allows("LAB.example"));
+ * assert.ok(!rule.allows("evil.example"));
+ * const refused = rule.refusal(new Request("http://evil.example:8000/kv", { headers: { host: "evil.example:8000" } }));
+ * assert.equal(refused?.status, 403);
  * ```
  */
 export class HostRule {

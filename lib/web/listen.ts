@@ -31,9 +31,12 @@ export const LISTEN_OPTIONS: Record<string, OptionSpec> = {
  * ```ts
  * import { parseFlags } from "../core/cli.ts";
  * import { LISTEN_OPTIONS, listenFlags } from "./listen.ts";
+ * import assert from "node:assert/strict";
  * const spec = { name: "x.ts", summary: "", usage: [], examples: [], options: LISTEN_OPTIONS };
  * const { hostname, hosts } = listenFlags(parseFlags(spec, ["--allowed-host", "lab.example"]));
- * console.assert(hostname === "127.0.0.1" && hosts.allows("lab.example") && !hosts.allows("evil.example"));
+ * assert.equal(hostname, "127.0.0.1");
+ * assert.ok(hosts.allows("lab.example"));
+ * assert.ok(!hosts.allows("evil.example"));
  * ```
  */
 export function listenFlags(flags: Flags, log?: Logger): { hostname: string; hosts: HostRule } {

@@ -15,7 +15,8 @@
  * @example
  * ```ts
  * import { HttpError } from "./post.ts";
- * console.assert(new HttpError(413, "too large").status === 413);
+ * import assert from "node:assert/strict";
+ * assert.equal(new HttpError(413, "too large").status, 413);
  * ```
  */
 export class HttpError extends Error {
@@ -46,6 +47,7 @@ export class HttpError extends Error {
  * @example
  * ```ts
  * import { refuseCrossSite } from "./post.ts";
+ * import assert from "node:assert/strict";
  * const ok = new Request("http://127.0.0.1:8080/publish", {
  *   method: "POST",
  *   headers: { "content-type": "application/json", origin: "http://127.0.0.1:8080" },
@@ -55,12 +57,7 @@ export class HttpError extends Error {
  *   method: "POST",
  *   headers: { "content-type": "application/json", origin: "http://evil.example" },
  * });
- * try {
- *   refuseCrossSite(evil);
- *   console.assert(false);
- * } catch (err) {
- *   console.assert((err as { status: number }).status === 403);
- * }
+ * assert.throws(() => refuseCrossSite(evil), { status: 403 });
  * ```
  */
 export function refuseCrossSite(request: Request): void {
@@ -89,8 +86,9 @@ export function refuseCrossSite(request: Request): void {
  * @example
  * ```ts
  * import { readJsonBody } from "./post.ts";
+ * import assert from "node:assert/strict";
  * const body = await readJsonBody(new Request("http://x/", { method: "POST", body: '{"a":1}' }), 100);
- * console.assert((body as { a: number }).a === 1);
+ * assert.equal((body as { a: number }).a, 1);
  * ```
  */
 export async function readJsonBody(request: Request, maxBytes: number): Promise<unknown> {

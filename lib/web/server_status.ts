@@ -28,12 +28,18 @@ export interface ServerStatus {
  * import { nullWriter } from "../core/output.ts";
  * import { SseHub } from "./sse.ts";
  * import { ServerStatusFeed } from "./server_status.ts";
+ * import assert from "node:assert/strict";
  * const hub = new SseHub({ log: new Logger(nullWriter, "error"), heartbeatMs: 0 });
  * let up = true;
- * using status = new ServerStatusFeed(hub, () => up, 50);
+ * const looked = Promise.withResolvers<void>(); // the feed looked after the loss
+ * using status = new ServerStatusFeed(hub, () => {
+ *   if (!up) looked.resolve();
+ *   return up;
+ * }, 10);
  * up = false;
- * await new Promise((r) => setTimeout(r, 120));
- * console.assert(status.current.state === "lost" && status.current.outages === 1);
+ * await looked.promise;
+ * assert.equal(status.current.state, "lost");
+ * assert.equal(status.current.outages, 1);
  * hub.close();
  * ```
  */

@@ -34,8 +34,9 @@ export interface SseEvent {
  * @example
  * ```ts
  * import { formatEvent } from "./sse.ts";
- * console.assert(formatEvent({ id: "a-1", event: "update", data: "{}" }) === "id: a-1\nevent: update\ndata: {}\n\n");
- * console.assert(formatEvent({ event: "server", data: "{}" }) === "event: server\ndata: {}\n\n");
+ * import assert from "node:assert/strict";
+ * assert.equal(formatEvent({ id: "a-1", event: "update", data: "{}" }), "id: a-1\nevent: update\ndata: {}\n\n");
+ * assert.equal(formatEvent({ event: "server", data: "{}" }), "event: server\ndata: {}\n\n");
  * ```
  */
 export function formatEvent(e: Omit<SseEvent, "id"> & { id?: string }): string {

@@ -67,8 +67,9 @@ function commandHead(command: string, channel: string): Uint8Array {
  * @example
  * ```ts
  * import { encodePublishBatch } from "./publish_batch.ts";
+ * import assert from "node:assert/strict";
  * const bytes = encodePublishBatch([{ channel: "c", payload: "é" }]);
- * console.assert(new TextDecoder().decode(bytes) === "*3\r\n$7\r\nPUBLISH\r\n$1\r\nc\r\n$2\r\né\r\n");
+ * assert.equal(new TextDecoder().decode(bytes), "*3\r\n$7\r\nPUBLISH\r\n$1\r\nc\r\n$2\r\né\r\n");
  * ```
  */
 export function encodePublishBatch(messages: readonly PublishMessage[], command = "PUBLISH"): Uint8Array {

@@ -47,6 +47,7 @@ function isWord(buf: Uint8Array, at: number, n: number, word: Uint8Array): boole
  * ```ts
  * import { Buffer } from "node:buffer";
  * import { PushCutter } from "./push_cutter.ts";
+ * import assert from "node:assert/strict";
  * const got: string[] = [];
  * const cutter = new PushCutter({
  *   message: (channel, payload) => got.push(`${channel} ${payload}`),
@@ -54,7 +55,7 @@ function isWord(buf: Uint8Array, at: number, n: number, word: Uint8Array): boole
  *   smessage: () => {},
  * }, (bytes) => got.push(`handed on ${JSON.stringify(bytes.toString())}`));
  * cutter.feed(Buffer.from(":1\r\n>3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$2\r\nhi\r\n"));
- * console.assert(got.join("|") === 'handed on ":1\\r\\n"|news hi');
+ * assert.equal(got.join("|"), 'handed on ":1\\r\\n"|news hi');
  * ```
  */
 export class PushCutter {

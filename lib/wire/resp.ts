@@ -24,10 +24,12 @@ const MAX_DEPTH = 64;
  * @example
  * ```ts
  * import { RespScanner } from "./resp.ts";
+ * import assert from "node:assert/strict";
  * const scan = new RespScanner();
  * const bytes = new TextEncoder().encode("$3\r\nabc\r\n");
- * console.assert(scan.number(bytes, 1) === 3 && scan.end === 4);
- * console.assert(scan.replyEnd(bytes, 0) === 9);
+ * assert.equal(scan.number(bytes, 1), 3);
+ * assert.equal(scan.end, 4);
+ * assert.equal(scan.replyEnd(bytes, 0), 9);
  * ```
  */
 export class RespScanner {
@@ -128,10 +130,12 @@ export class RespScanner {
  * @example
  * ```ts
  * import { decodeReply, RespSyntaxError } from "./resp.ts";
+ * import assert from "node:assert/strict";
  * try {
  *   decodeReply(new TextEncoder().encode("HTTP/1.1 400\r\n"));
  * } catch (err) {
- *   console.assert(err instanceof RespSyntaxError && err.shown === "HTTP/1.1 400??");
+ *   assert.ok(err instanceof RespSyntaxError);
+ *   assert.equal(err.shown, "HTTP/1.1 400??");
  * }
  * ```
  */
@@ -184,12 +188,13 @@ export interface Decoded {
  * @example
  * ```ts
  * import { decodeReply, ErrorReply } from "./resp.ts";
+ * import assert from "node:assert/strict";
  * const bytes = (s: string) => new TextEncoder().encode(s);
- * console.assert(decodeReply(bytes("+PONG\r\n"))?.reply === "PONG");
+ * assert.equal(decodeReply(bytes("+PONG\r\n"))?.reply, "PONG");
  * const links = decodeReply(bytes("*1\r\n*2\r\n$4\r\nnode\r\n:7\r\n"))?.reply;
- * console.assert(JSON.stringify(links) === '[["node",7]]');
- * console.assert(decodeReply(bytes("-NOAUTH needed\r\n"))?.reply instanceof ErrorReply);
- * console.assert(decodeReply(bytes("$5\r\nhel")) === undefined);
+ * assert.deepEqual(links, [["node", 7]]);
+ * assert.ok(decodeReply(bytes("-NOAUTH needed\r\n"))?.reply instanceof ErrorReply);
+ * assert.equal(decodeReply(bytes("$5\r\nhel")), undefined);
  * ```
  */
 export function decodeReply(buf: Uint8Array, at = 0): Decoded | undefined {

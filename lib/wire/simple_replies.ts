@@ -24,12 +24,13 @@ export interface SimpleReplyHandler {
  * @example
  * ```ts
  * import { SimpleReplyReader } from "./simple_replies.ts";
+ * import assert from "node:assert/strict";
  * const got: unknown[] = [];
  * const on = { integer: (n: number) => got.push(n), error: (t: string) => got.push(t), status: (t: string) => got.push(t) };
  * const reader = new SimpleReplyReader();
  * reader.feed(new TextEncoder().encode("+OK\r\n:1\r\n:2"), on);
  * reader.feed(new TextEncoder().encode("5\r\n-ERR no\r\n"), on);
- * console.assert(JSON.stringify(got) === '["OK",1,25,"ERR no"]');
+ * assert.deepEqual(got, ["OK", 1, 25, "ERR no"]);
  * ```
  */
 export class SimpleReplyReader {
