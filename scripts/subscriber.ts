@@ -12,7 +12,7 @@
 import { COMMON_OPTIONS, type Flags, runScript, type ScriptSpec } from "../lib/core/cli.ts";
 import { CLUSTER_OPTIONS, resolveTarget } from "../lib/cluster/target.ts";
 import { LAB_CHANNELS, LAB_PATTERN } from "../lib/pubsub/demo_messages.ts";
-import { type CliError, ExitCode, UsageError } from "../lib/core/exit_codes.ts";
+import { type CliError, ExitCode } from "../lib/core/exit_codes.ts";
 import { defaultIo, type Io, Printer, Reporter } from "../lib/core/output.ts";
 import { liveProgress } from "../lib/core/progress.ts";
 import type { Subscription } from "../lib/pubsub/subscribe.ts";
@@ -20,6 +20,7 @@ import { endpointFor } from "../lib/endpoint/mod.ts";
 import { onShutdown } from "../lib/core/shutdown.ts";
 import { ListenLimits } from "../lib/pubsub/listen_limits.ts";
 import { recoverAround } from "../lib/recover/recovering_subscriber.ts";
+import { parseRecoverFlags, recoverOptions } from "../lib/recover/recover_flags.ts";
 import { messagePrinter, printConfirmation, printSubscriberSummary } from "../lib/pubsub_run/subscriber_output.ts";
 import { METRICS_OPTIONS, startOps } from "../lib/ops/mod.ts";
 
@@ -51,17 +52,7 @@ const SPEC: ScriptSpec = {
     count: { type: "string", short: "n", arg: "N", help: "exit after N messages" },
     timeout: { type: "string", arg: "DURATION", help: "exit when nothing arrives for this long (e.g. 10s, 500ms)" },
     quiet: { type: "boolean", short: "q", help: "show a live count and rate instead of each message" },
-    recover: {
-      type: "boolean",
-      help: "on channels published with publisher.ts --history: after an outage, get what was missed from the " +
-        "history, in order and once, marked recovered; the summary says recovered N, lost M and why",
-    },
-    "recover-state": {
-      type: "string",
-      arg: "FILE",
-      help:
-        "with --recover: save where each channel was left to FILE at exit, and carry on from there at the next start",
-    },
+    ...recoverOptions("publisher.ts --history"),
     ...COMMON_OPTIONS,
     ...CLUSTER_OPTIONS,
     ...METRICS_OPTIONS,
@@ -95,16 +86,6 @@ function chooseSubscriptions(flags: Flags): Subscription[] {
 }
 
 const LOSS_NOTE = "Messages published until it is back are lost: pub/sub keeps nothing for absent subscribers.";
-/** `--recover` (and its state file), or undefined without it. */
-function recoverFlags(flags: Flags): { statePath: string | undefined } | undefined {
-  const statePath = flags.string("recover-state");
-  if (!flags.boolean("recover")) {
-    if (statePath !== undefined) throw new UsageError("--recover-state goes with --recover");
-    return undefined;
-  }
-  return { statePath };
-}
-
 const RECOVER_NOTE = "Messages published until it is back are read from the history then (--recover).";
 
 /**
@@ -117,7 +98,7 @@ const RECOVER_NOTE = "Messages published until it is back are read from the hist
 export function main(args: string[], io: Io = defaultIo()): Promise<number> {
   return runScript(SPEC, args, io, async (flags) => {
     const subscriptions = chooseSubscriptions(flags);
-    const recover = recoverFlags(flags);
+    const recover = parseRecoverFlags(flags);
     const [count, idleMs] = [flags.int("count", { min: 1 }), flags.duration("timeout")];
     const json = flags.boolean("json");
     const quiet = flags.boolean("quiet");

@@ -151,6 +151,20 @@ export class RecoveringSubscriber implements RecoverySummary {
     await Promise.all(followed.map((s) => this.#channels.get(keyOf(s.kind === "shard", s.name))!.recover()));
   }
 
+  /** Leaves every subscription through the subscriber (what came before its confirmation is delivered). */
+  unsubscribe(): Promise<void> {
+    return this.sub.unsubscribe();
+  }
+
+  /**
+   * Holds back the subscriber's reading (see {@linkcode Subscriber.pauseReading}); a recovery under way goes on.
+   *
+   * @returns the function that resumes it, or undefined where the subscriber cannot
+   */
+  pauseReading(): (() => void) | undefined {
+    return this.sub.pauseReading?.();
+  }
+
   #follow(sharded: boolean, name: string): ChannelRecovery {
     const deliver = (d: { offset: number; payload: Uint8Array; recovered: boolean }) =>
       this.#handler({

@@ -30,8 +30,22 @@ export async function whenReady(redis: Redis): Promise<void> {
   for (let i = 0; i < 300 && redis.status !== "ready"; i++) await delay(50);
 }
 
+/** How a {@linkcode SequencePublisher}'s messages read: the payload of number `seq`, and the number of a payload. */
+export interface SequenceFormat {
+  /** The payload of message `seq`, with `pad` bytes of padding. */
+  payload(seq: number, pad: number): string;
+  /** The number of a payload. */
+  seqOf(payload: string): number;
+}
+
+/** `s1 xxx…`, `s2 xxx…`: what subscriber.ts prints as it is. */
+export const PLAIN_SEQUENCE: SequenceFormat = {
+  payload: (seq, pad) => `s${seq} ${"x".repeat(pad)}`,
+  seqOf: (payload) => Number(payload.match(/^s(\d+) /)?.[1] ?? 0),
+};
+
 /**
- * Publishes `s1 …`, `s2 …` in order, each exactly once: a failed send is sent again as it was (the publish script
+ * Publishes `s1 …`, `s2 …` (or another {@linkcode SequenceFormat}) in order, each exactly once: a failed send is sent again as it was (the publish script
  * skips a message it took already, even when the client library resent it itself) unless the history has it.
  */
 export class SequencePublisher {
@@ -45,6 +59,7 @@ export class SequencePublisher {
     private readonly channel: string,
     limit: HistoryLimit = { kind: "size", size: 100_000 },
     sharded = false,
+    private readonly format: SequenceFormat = PLAIN_SEQUENCE,
   ) {
     this.#send = historySender(limit, sharded);
   }
@@ -57,7 +72,7 @@ export class SequencePublisher {
   }
 
   async #one(seq: number, pad: number): Promise<void> {
-    const message = { channel: this.channel, payload: `s${seq} ${"x".repeat(pad)}` }; // sent again as it is
+    const message = { channel: this.channel, payload: this.format.payload(seq, pad) }; // sent again as it is
     for (let attempt = 0; attempt < 400; attempt++) {
       try {
         await this.#send(this.redis, [message]);
@@ -77,7 +92,7 @@ export class SequencePublisher {
   async #lastSeq(): Promise<number> {
     const rows = await this.redis.xrevrange(historyKeys(this.channel).stream, "+", "-", "COUNT", 1);
     const fields = rows[0]?.[1] ?? [];
-    return Number(fields[1]?.match(/^s(\d+) /)?.[1] ?? 0);
+    return fields[1] === undefined ? 0 : this.format.seqOf(fields[1]);
   }
 
   /** Publishes every `everyMs` until `signal` aborts. */

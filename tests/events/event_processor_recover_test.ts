@@ -1,0 +1,145 @@
+/**
+ * event_processor.ts --recover: events published with history (EventPublisher's `history`, lib/recover) and missed
+ * during an outage are handled once, in order, marked recovered, before the live ones — through server restarts
+ * that keep the data, CLIENT KILL and a processor dropped for falling behind; a history too short loses the oldest,
+ * counted with why. On a server (Redis, Valkey or KeyDB: the binary first on PATH).
+ */
+import assert from "node:assert/strict";
+import { main as processor } from "../../scripts/event_processor.ts";
+import { completeEvent } from "../../lib/events/envelope.ts";
+import { profileEvent, TOPICS } from "../../lib/events/kinds.ts";
+import { ExitCode } from "../../lib/core/exit_codes.ts";
+import { delay } from "../../lib/core/timing.ts";
+import { captureIo, closeClient, ownServerTest, ScriptProcess, testServer } from "../harness.ts";
+import {
+  assertExactlyOnceInOrder,
+  dropPaused,
+  killFor,
+  outageClient,
+  outageMs,
+  type SequenceFormat,
+  SequencePublisher,
+  whenReady,
+} from "../recover/outage_kit.ts";
+
+const OUTAGES = Number(Deno.env.get("RECOVER_OUTAGES") ?? 6);
+
+/** Event number `seq`: a `profile_updated` of profile `seq` (the processor's result names it). */
+const PROFILE_SEQUENCE: SequenceFormat = {
+  payload: (seq, pad) =>
+    JSON.stringify(completeEvent(profileEvent("updated", seq, { pad: "x".repeat(pad) }), { source: "test" })),
+  seqOf: (payload) => Number(JSON.parse(payload).profile_id),
+};
+
+/** The processor with recovery on the lab's topics, in a process of its own (to be paused). */
+function recoveringProcessor(url: string, ...more: string[]): ScriptProcess {
+  const args = ["--url", url, "--recover", "--concurrency", "1", "--publish-stats", "0", "--stats-interval", "0"];
+  return new ScriptProcess("event_processor.ts", [...args, ...more]);
+}
+
+/** The profile ids of the `processed` events of --json, in order, how many recovered, and the summary. */
+function processedJson(stdout: string): { seqs: number[]; recovered: number; summary: Record<string, unknown> } {
+  const seqs: number[] = [];
+  let recovered = 0;
+  let summary: Record<string, unknown> = {};
+  for (const line of stdout.split("\n").filter((l) => l.startsWith("{"))) {
+    const e = JSON.parse(line);
+    if (e.event === "summary") summary = e;
+    if (e.event !== "processed") continue;
+    seqs.push(Number(e.result.profile_id));
+    if (e.recovered) recovered++;
+  }
+  return { seqs, recovered, summary };
+}
+
+ownServerTest(
+  "event_processor.ts --recover: outages (restarts, CLIENT KILL, dropped for falling behind), every event once and in order",
+  async () => {
+    await using server = await testServer({ own: true, args: ["--appendonly", "yes"] });
+    const admin = outageClient(server.url);
+    const redis = outageClient(server.url);
+    const pub = new SequencePublisher(redis, TOPICS.profileEvents, undefined, false, PROFILE_SEQUENCE);
+    await using proc = recoveringProcessor(server.url, "--json");
+    const stop = new AbortController();
+    let pacing: Promise<void> = Promise.resolve();
+    const kinds: string[] = [];
+    try {
+      await proc.err.waitFor(/Processing events on/);
+      pacing = pub.paced(5, stop.signal);
+      for (let i = 0; i < OUTAGES; i++) {
+        const ms = outageMs(0.5);
+        const kind = ["restart", "kill", "drop"][i % 3]!;
+        kinds.push(`${kind} ${ms} ms`);
+        await whenReady(admin);
+        if (kind === "restart") {
+          await server.local!.stop();
+          await delay(ms);
+          await server.local!.start();
+        } else if (kind === "kill") await killFor(admin, ms);
+        else await dropPaused(admin, proc, pub, ms);
+        await delay(300); // some live events between outages
+      }
+      stop.abort();
+      await pacing;
+      await proc.out.waitFor(new RegExp(`"profile_id":${pub.seq},`), 30_000);
+    } finally {
+      stop.abort();
+      await pacing.catch(() => {});
+      await closeClient(redis);
+      await closeClient(admin);
+    }
+    proc.kill("SIGINT");
+    assert.equal(await proc.exit(), ExitCode.Ok, proc.err.text);
+    const { seqs, recovered, summary } = processedJson(proc.out.text);
+    assertExactlyOnceInOrder(seqs, pub.seq);
+    assert.ok(recovered > 0, "some events came back from the history");
+    assert.equal(summary.recovered, recovered);
+    assert.equal(summary.lost, 0, proc.err.text);
+    console.log(`  ${pub.seq} events, ${recovered} recovered; outages: ${kinds.join(", ")}`);
+  },
+);
+
+const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+ownServerTest("event_processor.ts --recover: a history too short loses the oldest, said with why", async () => {
+  await using server = await testServer({ own: true });
+  const admin = outageClient(server.url);
+  const pub = new SequencePublisher(admin, TOPICS.profileEvents, { kind: "size", size: 10 }, false, PROFILE_SEQUENCE);
+  await using proc = recoveringProcessor(server.url);
+  try {
+    await proc.err.waitFor(/Processing events on/);
+    for (let i = 0; i < 5; i++) await pub.next();
+    await proc.out.waitFor(/profile 5\b/);
+    Deno.kill(proc.pid, "SIGSTOP");
+    try {
+      await admin.call("CLIENT", "KILL", "TYPE", "pubsub");
+      for (let i = 0; i < 50; i++) await pub.next();
+    } finally {
+      Deno.kill(proc.pid, "SIGCONT");
+    }
+    await proc.err.waitFor(/Lost /, 15_000);
+    await pub.next();
+    await proc.out.waitFor(/profile 56\b/);
+  } finally {
+    await closeClient(admin);
+  }
+  proc.kill("SIGINT");
+  assert.equal(await proc.exit(), ExitCode.Ok, proc.err.text);
+  const lines = proc.out.text.split("\n").filter((l) => / profile \d+/.test(l));
+  assert.deepEqual(lines.map((l) => Number(l.match(/ profile (\d+)/)![1])), [...range(1, 5), ...range(46, 56)]);
+  assert.equal(lines.filter((l) => / recovered$/.test(l)).length, 10, "46-55 marked recovered");
+  assert.match(proc.err.text, /Lost 40 message\(s\) on "profile_events": older than the history/);
+  assert.match(
+    proc.out.text,
+    /Recovered 10 missed message\(s\) from the history, lost 40 \(40 older than the history\)\./,
+  );
+});
+
+Deno.test("event_processor.ts --recover is for pub/sub: refused with --durable, --recover-state needs it", async () => {
+  const io = captureIo();
+  assert.equal(await processor(["--durable", "--recover"], io), ExitCode.Usage);
+  assert.match(io.err.text, /--recover is for pub\/sub topics; --durable's streams already keep every event/);
+  const alone = captureIo();
+  assert.equal(await processor(["--recover-state", "x.json"], alone), ExitCode.Usage);
+  assert.match(alone.err.text, /--recover-state goes with --recover/);
+});
