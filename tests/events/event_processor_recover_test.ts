@@ -9,17 +9,13 @@ import { main as processor } from "../../scripts/event_processor.ts";
 import { completeEvent } from "../../lib/events/envelope.ts";
 import { profileEvent, TOPICS } from "../../lib/events/kinds.ts";
 import { ExitCode } from "../../lib/core/exit_codes.ts";
-import { delay } from "../../lib/core/timing.ts";
 import { captureIo, closeClient, ownServerTest, ScriptProcess, testServer } from "../harness.ts";
 import {
   assertExactlyOnceInOrder,
-  dropPaused,
-  killFor,
   outageClient,
-  outageMs,
+  outageRounds,
   type SequenceFormat,
   SequencePublisher,
-  whenReady,
 } from "../recover/outage_kit.ts";
 
 const OUTAGES = Number(Deno.env.get("RECOVER_OUTAGES") ?? 6);
@@ -62,23 +58,11 @@ ownServerTest(
     await using proc = recoveringProcessor(server.url, "--json");
     const stop = new AbortController();
     let pacing: Promise<void> = Promise.resolve();
-    const kinds: string[] = [];
+    let kinds: string[] = [];
     try {
       await proc.err.waitFor(/Processing events on/);
       pacing = pub.paced(5, stop.signal);
-      for (let i = 0; i < OUTAGES; i++) {
-        const ms = outageMs(0.5);
-        const kind = ["restart", "kill", "drop"][i % 3]!;
-        kinds.push(`${kind} ${ms} ms`);
-        await whenReady(admin);
-        if (kind === "restart") {
-          await server.local!.stop();
-          await delay(ms);
-          await server.local!.start();
-        } else if (kind === "kill") await killFor(admin, ms);
-        else await dropPaused(admin, proc, pub, ms);
-        await delay(300); // some live events between outages
-      }
+      kinds = await outageRounds(OUTAGES, { server, admin, proc, pub, scale: 0.5 });
       stop.abort();
       await pacing;
       await proc.out.waitFor(new RegExp(`"profile_id":${pub.seq},`), 30_000);

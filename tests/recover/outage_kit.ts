@@ -12,7 +12,7 @@ import { historySender } from "../../lib/recover/history_publisher.ts";
 import { historyKeys } from "../../lib/recover/history.ts";
 import type { HistoryLimit } from "../../lib/recover/history.ts";
 import { delay } from "../../lib/core/timing.ts";
-import type { ScriptProcess } from "../harness.ts";
+import type { ScriptProcess, TestServer } from "../harness.ts";
 import { pubsubClients } from "../harness.ts";
 
 /**
@@ -180,4 +180,32 @@ export async function killFor(admin: Redis, ms: number): Promise<void> {
 /** A random outage length between 0.1 and 5 s, scaled by `scale` (≤ 1 keeps the run short). */
 export function outageMs(scale = 1): number {
   return Math.round((100 + Math.random() * 4900) * scale);
+}
+
+/**
+ * `count` outages in turn — a restart that keeps the data, CLIENT KILL, the paused process dropped for falling behind —
+ * each of a random length (see {@linkcode outageMs}), with some live messages between them.
+ *
+ * @returns each outage's kind and length, for the test's output
+ */
+export async function outageRounds(
+  count: number,
+  o: { server: TestServer; admin: Redis; proc: ScriptProcess; pub: SequencePublisher; scale?: number },
+): Promise<string[]> {
+  const kinds: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const ms = outageMs(o.scale);
+    const kind = ["restart", "kill", "drop"][i % 3]!;
+    kinds.push(`${kind} ${ms} ms`);
+    if (Deno.env.get("RECOVER_TEST_VERBOSE")) console.error(`outage ${i + 1}: ${kind} ${ms} ms at s${o.pub.seq}`);
+    await whenReady(o.admin);
+    if (kind === "restart") {
+      await o.server.local!.stop();
+      await delay(ms);
+      await o.server.local!.start();
+    } else if (kind === "kill") await killFor(o.admin, ms);
+    else await dropPaused(o.admin, o.proc, o.pub, ms);
+    await delay(300); // some live messages between outages
+  }
+  return kinds;
 }
