@@ -13,7 +13,7 @@ import { captureIo, closeClient, ownServerTest, ScriptProcess, testServer } from
 import {
   assertExactlyOnceInOrder,
   outageClient,
-  outageRounds,
+  pacedThroughOutages,
   type SequenceFormat,
   SequencePublisher,
 } from "../recover/outage_kit.ts";
@@ -56,22 +56,13 @@ ownServerTest(
     const redis = outageClient(server.url);
     const pub = new SequencePublisher(redis, TOPICS.profileEvents, undefined, false, PROFILE_SEQUENCE);
     await using proc = recoveringProcessor(server.url, "--json");
-    const stop = new AbortController();
-    let pacing: Promise<void> = Promise.resolve();
-    let kinds: string[] = [];
-    try {
-      await proc.err.waitFor(/Processing events on/);
-      pacing = pub.paced(5, stop.signal);
-      kinds = await outageRounds(OUTAGES, { server, admin, proc, pub, scale: 0.5 });
-      stop.abort();
-      await pacing;
-      await proc.out.waitFor(new RegExp(`"profile_id":${pub.seq},`), 30_000);
-    } finally {
-      stop.abort();
-      await pacing.catch(() => {});
-      await closeClient(redis);
-      await closeClient(admin);
-    }
+    const ready = () => proc.err.waitFor(/Processing events on/);
+    const rounds = { server, admin, publisherClient: redis, proc, pub, scale: 0.5, ready };
+    const kinds = await pacedThroughOutages(
+      OUTAGES,
+      rounds,
+      (last) => proc.out.waitFor(new RegExp(`"profile_id":${last},`), 30_000),
+    );
     proc.kill("SIGINT");
     assert.equal(await proc.exit(), ExitCode.Ok, proc.err.text);
     const { seqs, recovered, summary } = processedJson(proc.out.text);

@@ -13,7 +13,7 @@ import { historyKeys } from "../../lib/recover/history.ts";
 import type { HistoryLimit } from "../../lib/recover/history.ts";
 import { delay } from "../../lib/core/timing.ts";
 import type { ScriptProcess, TestServer } from "../harness.ts";
-import { pubsubClients } from "../harness.ts";
+import { closeClient, pubsubClients } from "../harness.ts";
 
 /**
  * A client for the test's own commands through outages: it reconnects, fails a command at once while the server is
@@ -208,4 +208,41 @@ export async function outageRounds(
     await delay(300); // some live messages between outages
   }
   return kinds;
+}
+
+/**
+ * The outage test's run: once `o.ready` (the process listens), `pub` paced every 5 ms through {@linkcode outageRounds}, then stopped, then `caughtUp` awaited
+ * (the process has delivered the last message); the publisher's and admin's clients are closed at the end.
+ *
+ * @returns each outage's kind and length
+ */
+export async function pacedThroughOutages(
+  count: number,
+  o: {
+    server: TestServer;
+    admin: Redis;
+    publisherClient: Redis;
+    proc: ScriptProcess;
+    pub: SequencePublisher;
+    scale?: number;
+    ready: () => Promise<unknown>;
+  },
+  caughtUp: (lastSeq: number) => Promise<unknown>,
+): Promise<string[]> {
+  const stop = new AbortController();
+  let pacing: Promise<void> = Promise.resolve();
+  try {
+    await o.ready();
+    pacing = o.pub.paced(5, stop.signal);
+    const kinds = await outageRounds(count, o);
+    stop.abort();
+    await pacing;
+    await caughtUp(o.pub.seq);
+    return kinds;
+  } finally {
+    stop.abort();
+    await pacing.catch(() => {});
+    await closeClient(o.publisherClient);
+    await closeClient(o.admin);
+  }
 }

@@ -6,11 +6,11 @@
  * in order. On a server (Redis, Valkey or KeyDB: the binary first on PATH).
  */
 import assert from "node:assert/strict";
-import { closeClient, ownServerTest, ScriptProcess, testServer } from "../harness.ts";
+import { ownServerTest, ScriptProcess, testServer } from "../harness.ts";
 import {
   assertExactlyOnceInOrder,
   outageClient,
-  outageRounds,
+  pacedThroughOutages,
   received,
   SequencePublisher,
   waitForSeq,
@@ -27,22 +27,9 @@ ownServerTest(
     const redis = outageClient(server.url);
     const pub = new SequencePublisher(redis, channel);
     await using sub = new ScriptProcess("subscriber.ts", [channel, "--recover", "--json", "--url", server.url]);
-    const stop = new AbortController();
-    let pacing: Promise<void> = Promise.resolve();
-    let kinds: string[] = [];
-    try {
-      await sub.err.waitFor(/Listening on/);
-      pacing = pub.paced(5, stop.signal);
-      kinds = await outageRounds(OUTAGES, { server, admin, proc: sub, pub });
-      stop.abort();
-      await pacing;
-      await waitForSeq(sub, pub.seq, 30_000);
-    } finally {
-      stop.abort();
-      await pacing.catch(() => {});
-      await closeClient(redis);
-      await closeClient(admin);
-    }
+    const ready = () => sub.err.waitFor(/Listening on/);
+    const rounds = { server, admin, publisherClient: redis, proc: sub, pub, ready };
+    const kinds = await pacedThroughOutages(OUTAGES, rounds, (last) => waitForSeq(sub, last, 30_000));
     sub.kill("SIGINT");
     assert.equal(await sub.exit(), 0, sub.err.text);
     const { seqs, offsets, recovered, summary } = received(sub.out.text);
