@@ -6,26 +6,18 @@
  */
 import assert from "node:assert/strict";
 import { main as processor } from "../../scripts/event_processor.ts";
-import { completeEvent } from "../../lib/events/envelope.ts";
-import { profileEvent, TOPICS } from "../../lib/events/kinds.ts";
+import { TOPICS } from "../../lib/events/kinds.ts";
 import { ExitCode } from "../../lib/core/exit_codes.ts";
 import { captureIo, closeClient, ownServerTest, ScriptProcess, testServer, withClient } from "../harness.ts";
 import {
   assertExactlyOnceInOrder,
   outageClient,
   pacedThroughOutages,
-  type SequenceFormat,
   SequencePublisher,
 } from "../recover/outage_kit.ts";
+import { handledProfiles, missWhilePaused, PROFILE_SEQUENCE } from "./recover_kit.ts";
 
 const OUTAGES = Number(Deno.env.get("RECOVER_OUTAGES") ?? 6);
-
-/** Event number `seq`: a `profile_updated` of profile `seq` (the processor's result names it). */
-const PROFILE_SEQUENCE: SequenceFormat = {
-  payload: (seq, pad) =>
-    JSON.stringify(completeEvent(profileEvent("updated", seq, { pad: "x".repeat(pad) }), { source: "test" })),
-  seqOf: (payload) => Number(JSON.parse(payload).profile_id),
-};
 
 /** The processor with recovery on the lab's topics, in a process of its own (to be paused). */
 function recoveringProcessor(url: string, ...more: string[]): ScriptProcess {
@@ -83,15 +75,7 @@ ownServerTest("event_processor.ts --recover: a history too short loses the oldes
   await using proc = recoveringProcessor(server.url);
   try {
     await proc.err.waitFor(/Processing events on/);
-    for (let i = 0; i < 5; i++) await pub.next();
-    await proc.out.waitFor(/profile 5\b/);
-    Deno.kill(proc.pid, "SIGSTOP");
-    try {
-      await admin.call("CLIENT", "KILL", "TYPE", "pubsub");
-      for (let i = 0; i < 50; i++) await pub.next();
-    } finally {
-      Deno.kill(proc.pid, "SIGCONT");
-    }
+    await missWhilePaused(proc, admin, pub, 5, 50);
     await proc.err.waitFor(/Lost /, 15_000);
     await pub.next();
     await proc.out.waitFor(/profile 56\b/);
@@ -100,9 +84,9 @@ ownServerTest("event_processor.ts --recover: a history too short loses the oldes
   }
   proc.kill("SIGINT");
   assert.equal(await proc.exit(), ExitCode.Ok, proc.err.text);
-  const lines = proc.out.text.split("\n").filter((l) => / profile \d+/.test(l));
-  assert.deepEqual(lines.map((l) => Number(l.match(/ profile (\d+)/)![1])), [...range(1, 5), ...range(46, 56)]);
-  assert.equal(lines.filter((l) => / recovered$/.test(l)).length, 10, "46-55 marked recovered");
+  const { ids, recovered } = handledProfiles(proc.out.text);
+  assert.deepEqual(ids, [...range(1, 5), ...range(46, 56)]);
+  assert.equal(recovered, 10, "46-55 marked recovered");
   assert.match(proc.err.text, /Lost 40 message\(s\) on "profile_events": older than the history/);
   assert.match(
     proc.out.text,
@@ -121,24 +105,16 @@ ownServerTest(
     await using proc = recoveringProcessor(server.url, "--sharded");
     try {
       await proc.err.waitFor(/Processing events on/);
-      for (let i = 0; i < 5; i++) await pub.next();
-      await proc.out.waitFor(/profile 5\b/);
-      Deno.kill(proc.pid, "SIGSTOP");
-      try {
-        await admin.call("CLIENT", "KILL", "TYPE", "pubsub");
-        for (let i = 0; i < 20; i++) await pub.next();
-      } finally {
-        Deno.kill(proc.pid, "SIGCONT");
-      }
+      await missWhilePaused(proc, admin, pub, 5, 20);
       await proc.out.waitFor(/profile 25\b/, 15_000);
     } finally {
       await closeClient(admin);
     }
     proc.kill("SIGINT");
     assert.equal(await proc.exit(), ExitCode.Ok, proc.err.text);
-    const lines = proc.out.text.split("\n").filter((l) => / profile \d+/.test(l));
-    assert.deepEqual(lines.map((l) => Number(l.match(/ profile (\d+)/)![1])), range(1, 25));
-    assert.equal(lines.filter((l) => / recovered$/.test(l)).length, 20, "6-25 marked recovered");
+    const { ids, recovered } = handledProfiles(proc.out.text);
+    assert.deepEqual(ids, range(1, 25));
+    assert.equal(recovered, 20, "6-25 marked recovered");
     assert.match(proc.out.text, /Recovered 20 missed message\(s\) from the history, lost 0\./);
   },
 );
