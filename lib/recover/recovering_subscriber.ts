@@ -271,8 +271,8 @@ export class RecoveringSubscriber implements RecoverySummary {
 }
 
 /**
- * `subscriber.ts --recover`: recovery around `sub`, each loss also a `lost` event on `events` (`--json`); `sub` is
- * closed when the link to read the history cannot be opened.
+ * `subscriber.ts --recover` and `event_processor.ts --recover`: recovery around `sub`, each loss also a `lost` event
+ * on `events` (`--json`); `sub` is closed when the link to read the history cannot be opened.
  *
  * @param endpoint the server or cluster
  * @param sub the subscriber
@@ -312,7 +312,7 @@ async function loadPositions(path: string, reporter: Reporter): Promise<Position
   } catch {
     // said below
   }
-  reporter.warn(`Ignoring ${path}: it is not a state saved by subscriber.ts --recover-state.`);
+  reporter.warn(`Ignoring ${path}: it is not a state saved by --recover-state (subscriber.ts, event_processor.ts).`);
   return undefined;
 }
 
