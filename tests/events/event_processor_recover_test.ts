@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { main as processor } from "../../scripts/event_processor.ts";
+import { main as demoEvents } from "../../scripts/demo_events.ts";
 import { TOPICS } from "../../lib/events/kinds.ts";
 import { ExitCode } from "../../lib/core/exit_codes.ts";
 import { captureIo, closeClient, ownServerTest, ScriptProcess, testServer, withClient } from "../harness.ts";
@@ -119,11 +120,17 @@ ownServerTest(
   },
 );
 
-Deno.test("event_processor.ts --recover is for pub/sub: refused with --durable, --recover-state needs it", async () => {
+Deno.test("event_processor.ts --recover and demo_events.ts --history are for pub/sub: refused with --durable, bad values said", async () => {
   const io = captureIo();
   assert.equal(await processor(["--durable", "--recover"], io), ExitCode.Usage);
   assert.match(io.err.text, /--recover is for pub\/sub topics; --durable's streams already keep every event/);
   const alone = captureIo();
   assert.equal(await processor(["--recover-state", "x.json"], alone), ExitCode.Usage);
   assert.match(alone.err.text, /--recover-state goes with --recover/);
+  const demo = captureIo();
+  assert.equal(await demoEvents(["--durable", "--history", "10"], demo), ExitCode.Usage);
+  assert.match(demo.err.text, /--history is for pub\/sub topics/);
+  const bad = captureIo();
+  assert.equal(await demoEvents(["--history", "lots"], bad), ExitCode.Usage);
+  assert.match(bad.err.text, /--history is "lots": give how many messages to keep/);
 });
