@@ -9,7 +9,7 @@ import { toSeconds } from "../core/json_event.ts";
 import { clock, escapeControl, type Printer } from "../core/output.ts";
 import { formatNumber } from "../core/stats.ts";
 import type { Subscriber } from "../endpoint/subscriber.ts";
-import type { RecoverySummary } from "../pubsub_run/subscriber_output.ts";
+import type { RecoveringSubscriber } from "../recover/recovering_subscriber.ts";
 import type { CreatedEvent } from "./envelope.ts";
 import type { ProcessedEvent } from "./processing.ts";
 import type { ProcessorStatsOptions } from "./processor_stats.ts";
@@ -126,7 +126,7 @@ export function printSummary(
   elapsedMs: number,
   conn: Pick<Subscriber, "outageJson" | "outageSummary">,
   drain: { drained: boolean; abandoned: number },
-  recovery?: RecoverySummary,
+  recovery?: Pick<RecoveringSubscriber, "summaryLines" | "summaryJson">,
 ): void {
   const processed = topics.reduce((n, t) => n + t.processed, 0);
   if (json) {
