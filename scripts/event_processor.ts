@@ -16,7 +16,9 @@ import { defaultIo, type Io, Reporter } from "../lib/core/output.ts";
 import { onShutdown } from "../lib/core/shutdown.ts";
 import { endpointFor } from "../lib/endpoint/endpoint.ts";
 import { DEFAULT_PUBLISH_STATS_MS, DEFAULT_STATS_CHANNEL } from "../lib/events/processor_stats.ts";
-import { parsePublishStats, refuseTopicFlags, TOPIC_OPTIONS } from "../lib/events/processor_flags.ts";
+import { parsePublishStats, refuseTopicFlags, STREAMS_KEEP, TOPIC_OPTIONS } from "../lib/events/processor_flags.ts";
+import { UsageError } from "../lib/core/exit_codes.ts";
+import { parseRecoverFlags, recoverOptions } from "../lib/recover/recover_flags.ts";
 import { runPubSubProcessor } from "../lib/events/pubsub_processor.ts";
 import { DEFAULT_CONCURRENCY } from "../lib/events/subscriber.ts";
 import { runDurableProcessor } from "../lib/events/durable_processor.ts";
@@ -29,7 +31,7 @@ const SPEC: ScriptSpec = {
   summary: "process key and profile events and publish the results on processing_results.",
   usage: [
     "[--concurrency N] [--stats-interval DURATION] [--publish-stats DURATION] [--stats-channel NAME] " +
-    "[--shutdown-timeout DURATION] [--quiet | --json] [--sharded]",
+    "[--shutdown-timeout DURATION] [--quiet | --json] [--sharded] [--recover [--recover-state FILE]]",
     "--durable [--group NAME] [--consumer NAME] [--claim-after DURATION] [--max-deliveries N] [--from WHERE]",
   ],
   options: {
@@ -65,6 +67,7 @@ const SPEC: ScriptSpec = {
     quiet: { type: "boolean", short: "q", help: "do not print each event, only statistics" },
     ...DURABLE_OPTIONS,
     ...TOPIC_OPTIONS,
+    ...recoverOptions("demo_events.ts --history (EventPublisher's history)"),
     ...COMMON_OPTIONS,
     ...CLUSTER_OPTIONS,
     ...METRICS_OPTIONS,
@@ -74,6 +77,7 @@ const SPEC: ScriptSpec = {
     "deno run -A scripts/event_processor.ts --concurrency 64 --quiet --stats-interval 5s",
     "deno run -A scripts/event_processor.ts --publish-stats 0         # no processor_stats events",
     "deno run -A scripts/event_processor.ts --json | jq 'select(.event == \"processed\")'",
+    "deno run -A scripts/event_processor.ts --recover                  # missed events back after an outage",
     "deno run -A scripts/event_processor.ts --durable                  # lab 6: streams, at least once",
     "deno run -A scripts/event_processor.ts --durable --consumer p2 --claim-after 10s --max-deliveries 3",
     "deno run -A scripts/event_processor.ts --cluster --url redis://127.0.0.1:7000 --sharded   # lab 7: SSUBSCRIBE",
@@ -106,15 +110,21 @@ export function main(args: string[], io: Io = defaultIo()): Promise<number> {
       ...(publishStats ? { publishStats } : {}),
     };
     const durable = flags.boolean("durable");
+    const recover = parseRecoverFlags(flags);
     if (durable) refuseTopicFlags(flags);
     else refuseDurableFlags(flags);
+    if (durable && recover) throw new UsageError(STREAMS_KEEP("--recover"));
     const durableOptions = durable ? await parseDurableFlags(flags, options) : undefined;
     using shutdown = onShutdown(io.signal);
     const log = new Reporter(io.stderr);
     await using ops = startOps(flags, { log, signal: shutdown.signal, starting: "connecting" });
     if (durableOptions) return await runDurableProcessor({ ...durableOptions, ops }, io, shutdown);
     const sharded = flags.boolean("sharded");
-    return await runPubSubProcessor({ ...options, concurrency, sharded, ops }, io, shutdown);
+    return await runPubSubProcessor(
+      { ...options, concurrency, sharded, ops, ...(recover ? { recover } : {}) },
+      io,
+      shutdown,
+    );
   });
 }
 

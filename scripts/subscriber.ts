@@ -12,12 +12,12 @@
 import { COMMON_OPTIONS, type Flags, runScript, type ScriptSpec } from "../lib/core/cli.ts";
 import { CLUSTER_OPTIONS, resolveTarget } from "../lib/cluster/target.ts";
 import { LAB_CHANNELS, LAB_PATTERN } from "../lib/pubsub/demo_messages.ts";
-import { UsageError } from "../lib/core/exit_codes.ts";
 import { defaultIo, type Io, Reporter } from "../lib/core/output.ts";
 import type { Subscription } from "../lib/pubsub/subscribe.ts";
 import { endpointFor } from "../lib/endpoint/mod.ts";
 import { onShutdown } from "../lib/core/shutdown.ts";
 import { runSubscriber } from "../lib/pubsub_run/subscriber_run.ts";
+import { parseRecoverFlags, recoverOptions } from "../lib/recover/recover_flags.ts";
 import { METRICS_OPTIONS, startOps } from "../lib/ops/mod.ts";
 
 const SPEC: ScriptSpec = {
@@ -48,17 +48,7 @@ const SPEC: ScriptSpec = {
     count: { type: "string", short: "n", arg: "N", help: "exit after N messages" },
     timeout: { type: "string", arg: "DURATION", help: "exit when nothing arrives for this long (e.g. 10s, 500ms)" },
     quiet: { type: "boolean", short: "q", help: "show a live count and rate instead of each message" },
-    recover: {
-      type: "boolean",
-      help: "on channels published with publisher.ts --history: after an outage, get what was missed from the " +
-        "history, in order and once, marked recovered; the summary says recovered N, lost M and why",
-    },
-    "recover-state": {
-      type: "string",
-      arg: "FILE",
-      help:
-        "with --recover: save where each channel was left to FILE at exit, and carry on from there at the next start",
-    },
+    ...recoverOptions("publisher.ts --history"),
     ...COMMON_OPTIONS,
     ...CLUSTER_OPTIONS,
     ...METRICS_OPTIONS,
@@ -91,16 +81,6 @@ function chooseSubscriptions(flags: Flags): Subscription[] {
   ];
 }
 
-/** `--recover` (and its state file), or undefined without it. */
-function recoverFlags(flags: Flags): { statePath: string | undefined } | undefined {
-  const statePath = flags.string("recover-state");
-  if (!flags.boolean("recover")) {
-    if (statePath !== undefined) throw new UsageError("--recover-state goes with --recover");
-    return undefined;
-  }
-  return { statePath };
-}
-
 /**
  * Runs the subscriber.
  *
@@ -111,7 +91,7 @@ function recoverFlags(flags: Flags): { statePath: string | undefined } | undefin
 export function main(args: string[], io: Io = defaultIo()): Promise<number> {
   return runScript(SPEC, args, io, async (flags) => {
     const subscriptions = chooseSubscriptions(flags);
-    const recover = recoverFlags(flags);
+    const recover = parseRecoverFlags(flags);
     const [count, idleMs] = [flags.int("count", { min: 1 }), flags.duration("timeout")];
     const [json, quiet] = [flags.boolean("json"), flags.boolean("quiet")];
     const endpoint = endpointFor(resolveTarget(flags.list("url"), flags.boolean("cluster")));

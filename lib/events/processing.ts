@@ -118,6 +118,10 @@ export interface ProcessedEvent {
   result: CreatedEvent;
   /** How many subscribers received the result. */
   receivers: number;
+  /** On a recoverable channel followed with recovery: the event's offset in the channel's history. */
+  offset?: number;
+  /** True for an event read back from the history after an outage rather than received live. */
+  recovered?: true;
 }
 
 /**
@@ -156,11 +160,14 @@ export function processorHandlers(
   publisher: EventPublisher,
   onProcessed: (processed: ProcessedEvent) => void = () => {},
 ): Record<string, EventHandler> {
-  const handle = (topic: string, process: (event: EventEnvelope) => EventInput): EventHandler => async (event) => {
-    const result = publisher.prepare(process(event));
-    const receivers = await publisher.send(TOPICS.processingResults, result);
-    onProcessed({ topic, original: event, result, receivers });
-  };
+  const handle =
+    (topic: string, process: (event: EventEnvelope) => EventInput): EventHandler =>
+    async (event, { offset, recovered }) => {
+      const result = publisher.prepare(process(event));
+      const receivers = await publisher.send(TOPICS.processingResults, result);
+      const kept = offset === undefined ? {} : { offset, ...(recovered ? { recovered } : {}) };
+      onProcessed({ topic, original: event, result, receivers, ...kept });
+    };
   return Object.fromEntries(Object.entries(PROCESSOR_STEPS).map(([topic, step]) => [topic, handle(topic, step)]));
 }
 

@@ -20,6 +20,20 @@ export const TOPIC_OPTIONS: Record<string, OptionSpec> = {
 };
 
 /**
+ * Why a flag of recoverable channels (`--history`, `--recover`) is refused with `--durable`.
+ *
+ * @param flag the flag refused
+ * @returns the usage error's line
+ * @example
+ * ```ts
+ * import { STREAMS_KEEP } from "./processor_flags.ts";
+ * console.assert(STREAMS_KEEP("--recover").startsWith("--recover is for pub/sub"));
+ * ```
+ */
+export const STREAMS_KEEP = (flag: string): string =>
+  `${flag} is for pub/sub topics; --durable's streams already keep every event until it is acknowledged: drop ${flag}`;
+
+/**
  * Refuses `--sharded` with `--durable`, whose topics are streams.
  *
  * @param flags the parsed command line

@@ -9,6 +9,7 @@ import { toSeconds } from "../core/json_event.ts";
 import { clock, escapeControl, type Printer } from "../core/output.ts";
 import { formatNumber } from "../core/stats.ts";
 import type { Subscriber } from "../endpoint/subscriber.ts";
+import type { RecoveringSubscriber } from "../recover/recovering_subscriber.ts";
 import type { CreatedEvent } from "./envelope.ts";
 import type { ProcessedEvent } from "./processing.ts";
 import type { ProcessorStatsOptions } from "./processor_stats.ts";
@@ -74,14 +75,19 @@ export function printProcessed(out: Printer, json: boolean, p: ProcessedEvent): 
       result_id: p.result.id,
       result: p.result.result,
       receivers: p.receivers,
+      ...(p.offset !== undefined ? { offset: p.offset } : {}),
+      ...(p.recovered ? { recovered: true } : {}),
     });
     return;
   }
   const receivers = `${p.receivers} receiver${p.receivers === 1 ? "" : "s"}`;
   const id = p.original.id ? p.original.id.slice(0, 8) : "(no id)";
+  const kept = p.offset === undefined
+    ? ""
+    : `  ${out.dim(`#${p.offset}`)}${p.recovered ? ` ${out.yellow("recovered")}` : ""}`;
   out.line(
     `${out.dim(clock())} ${out.cyan(p.topic)} ${escapeControl(p.original.event_type)} ${out.dim(id)} → ` +
-      `${p.result.event_type}: ${describeResult(p.result)} ${out.dim(`(${receivers})`)}`,
+      `${p.result.event_type}: ${describeResult(p.result)} ${out.dim(`(${receivers})`)}${kept}`,
   );
 }
 
@@ -111,6 +117,7 @@ export function printStats(out: Printer, json: boolean, subscriber: EventSubscri
  * @param elapsedMs how long it ran
  * @param conn the subscriber (its outages)
  * @param drain what the stop achieved
+ * @param recovery with `--recover`: what was recovered and lost
  */
 export function printSummary(
   out: Printer,
@@ -119,6 +126,7 @@ export function printSummary(
   elapsedMs: number,
   conn: Pick<Subscriber, "outageJson" | "outageSummary">,
   drain: { drained: boolean; abandoned: number },
+  recovery?: Pick<RecoveringSubscriber, "summaryLines" | "summaryJson">,
 ): void {
   const processed = topics.reduce((n, t) => n + t.processed, 0);
   if (json) {
@@ -132,11 +140,17 @@ export function printSummary(
       abandoned: drain.abandoned,
       ...outages,
       ...(changes !== undefined ? { slot_map_changes: changes } : {}),
+      ...recovery?.summaryJson(),
     });
     return;
   }
   out.line(`Processed ${formatNumber(processed)} event(s) in ${(elapsedMs / 1000).toFixed(1)} s.`);
   for (const line of formatStatsTable(topics)) out.line(line);
-  const outages = conn.outageSummary("events published then were not received.");
+  const outages = conn.outageSummary(
+    recovery
+      ? "events published then came back from the history where it still had them."
+      : "events published then were not received.",
+  );
   if (outages) out.line(outages);
+  for (const line of recovery?.summaryLines() ?? []) out.line(line);
 }

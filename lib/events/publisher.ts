@@ -7,6 +7,9 @@
  */
 import type { Commands } from "../endpoint/link.ts";
 import { completeEvent, type CreatedEvent, type EventInput } from "./envelope.ts";
+import type { BatchSender } from "../pubsub/publish.ts";
+import type { HistoryLimit } from "../recover/history.ts";
+import { historySender } from "../recover/history_publisher.ts";
 import { keySubmittedEvent, profileEvent, type ProfileId, TOPICS } from "./kinds.ts";
 
 /** How an {@linkcode EventPublisher} stamps its events. */
@@ -15,6 +18,12 @@ export interface EventPublisherOptions {
   source?: string;
   /** Publish with SPUBLISH (sharded channels: Redis ≥ 7, Valkey) instead of PUBLISH. */
   sharded?: boolean;
+  /**
+   * Publish to recoverable channels (lib/recover): each event numbered and kept in its topic's capped history as it is
+   * published, so that a subscriber with recovery gets back what it missed during an outage. A plain subscriber sees
+   * the `#OFFSET/EPOCH ` prefix before the JSON.
+   */
+  history?: HistoryLimit;
 }
 
 /**
@@ -47,7 +56,11 @@ export class EventPublisher {
    * @param redis a connection that can run PUBLISH (not one that is subscribed)
    * @param options what to stamp on events
    */
-  constructor(private readonly redis: Commands, private readonly options: EventPublisherOptions = {}) {}
+  readonly #kept: BatchSender | undefined;
+
+  constructor(private readonly redis: Commands, private readonly options: EventPublisherOptions = {}) {
+    if (options.history) this.#kept = historySender(options.history, options.sharded ?? false);
+  }
 
   /**
    * Completes and validates the event, without publishing it: what
@@ -85,6 +98,7 @@ export class EventPublisher {
    */
   async send(topic: string, event: CreatedEvent): Promise<number> {
     const payload = JSON.stringify(event);
+    if (this.#kept) return (await this.#kept(this.redis, [{ channel: topic, payload }]))[0]!.receivers;
     if (this.options.sharded) return Number(await this.redis.spublish(topic, payload));
     return await this.redis.publish(topic, payload);
   }

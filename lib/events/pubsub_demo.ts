@@ -20,6 +20,7 @@ import { keySubmittedEvent, profileEvent, TOPICS } from "./kinds.ts";
 import { EventPublisher } from "./publisher.ts";
 import { EventSubscriber } from "./subscriber.ts";
 import { shardedRefusal } from "./processor_flags.ts";
+import type { HistoryLimit } from "../recover/history.ts";
 
 /** What the pub/sub demo is told by its command line. */
 export interface PubSubDemoOptions {
@@ -33,6 +34,8 @@ export interface PubSubDemoOptions {
   customTopic: string;
   /** `--json`. */
   json: boolean;
+  /** `--history SIZE|AGE`: the events go to recoverable channels (for event_processor.ts --recover). */
+  history?: HistoryLimit;
 }
 
 const PROCESSOR_HINT = "Start the processor in another terminal: deno run -A scripts/event_processor.ts";
@@ -88,7 +91,11 @@ export async function runPubSubDemo(o: PubSubDemoOptions, io: Io, shutdown: Shut
       }),
       "SUBSCRIBE",
     );
-    const publisher = new EventPublisher(pubConn.redis, { source: "demo_events", sharded: o.sharded });
+    const publisher = new EventPublisher(pubConn.redis, {
+      source: "demo_events",
+      sharded: o.sharded,
+      ...(o.history ? { history: o.history } : {}),
+    });
     const demo = [
       { topic: TOPICS.keySubmission, event: publisher.prepare(keySubmittedEvent("abc123", "Token1")) },
       {

@@ -19,6 +19,7 @@ import { ProcessorStatsPublisher } from "./processor_stats.ts";
 import { shardedRefusal } from "./processor_flags.ts";
 import { printProcessed, printStats, printSummary, type ProcessorRunOptions } from "./processor_output.ts";
 import { EventSubscriber } from "./subscriber.ts";
+import { recoverAround } from "../recover/recovering_subscriber.ts";
 
 /** What the pub/sub processor is told by its command line. */
 export interface PubSubProcessorOptions extends ProcessorRunOptions {
@@ -26,6 +27,11 @@ export interface PubSubProcessorOptions extends ProcessorRunOptions {
   endpoint: Endpoint;
   /** `--sharded`: the topics are sharded channels (SSUBSCRIBE, SPUBLISH). */
   sharded: boolean;
+  /**
+   * `--recover [--recover-state FILE]`: events missed during an outage are read back from the topics' histories
+   * (published with EventPublisher's `history`) and handled in order, once, before the live ones.
+   */
+  recover?: { statePath: string | undefined };
 }
 
 /**
@@ -44,11 +50,21 @@ export async function runPubSubProcessor(o: PubSubProcessorOptions, io: Io, shut
   const subConn = await o.endpoint.subscriber({
     signal: shutdown.signal,
     reporter: status,
-    lossNote: "Events published until it is back are lost: pub/sub keeps nothing for absent subscribers.",
+    lossNote: o.recover
+      ? "Events published until it is back are read from the history then (--recover)."
+      : "Events published until it is back are lost: pub/sub keeps nothing for absent subscribers.",
     pending: () => subscriber?.queued ?? 0,
     remedies: [...(o.quiet ? [] : ["--quiet (printing each event is slow)"]), "a higher --concurrency"],
   });
   const startedAt = Date.now();
+  const recovering = o.recover
+    ? await recoverAround(o.endpoint, subConn, {
+      reporter: status,
+      signal: shutdown.signal,
+      events: o.json ? out : undefined,
+      ...o.recover,
+    })
+    : undefined;
   let pubConn: Link | undefined;
   let published: ProcessorStatsPublisher | undefined;
   let fatal: CliError | undefined;
@@ -62,7 +78,7 @@ export async function runPubSubProcessor(o: PubSubProcessorOptions, io: Io, shut
       autoPipelining: true,
     });
     const publisher = new EventPublisher(pubConn.redis, { source: "event_processor", sharded: o.sharded });
-    subscriber = new EventSubscriber(subConn, {
+    subscriber = new EventSubscriber(recovering ?? subConn, {
       topics: processorHandlers(publisher, o.quiet ? undefined : (p) => printProcessed(out, o.json, p)),
       concurrency: o.concurrency,
       reporter: status,
@@ -97,9 +113,10 @@ export async function runPubSubProcessor(o: PubSubProcessorOptions, io: Io, shut
     status.info(`Stopping: waiting up to ${o.shutdownMs / 1000} s for events already received…`);
     const { drained, abandoned } = await subscriber.shutdown(shutdown.remaining(o.shutdownMs));
     if (!drained) status.warn(`${formatNumber(abandoned)} event(s) were still being handled and were abandoned.`);
-    printSummary(out, o.json, subscriber.stats(), Date.now() - startedAt, subConn, { drained, abandoned });
+    printSummary(out, o.json, subscriber.stats(), Date.now() - startedAt, subConn, { drained, abandoned }, recovering);
   } finally {
     await published?.stop(shutdown.remaining(o.shutdownMs)); // the last statistics, with the final counts
+    await recovering?.close(); // its link, and with --recover-state where each topic was left
     await Promise.all([pubConn?.close(), subConn.close()]);
   }
   if (fatal) throw fatal;

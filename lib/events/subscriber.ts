@@ -30,7 +30,11 @@ import { HandlerRunner, logNote, MalformedEventError, shouldLog } from "./handle
 
 export { logNote, MalformedEventError, shouldLog };
 
-/** What an {@linkcode EventSubscriber} subscribes with: an Endpoint's subscriber, which keeps its subscriptions. */
+/**
+ * What an {@linkcode EventSubscriber} subscribes with: an Endpoint's subscriber, which keeps its subscriptions, or one
+ * that recovers what it missed around it (lib/recover's RecoveringSubscriber: events with their offset, and
+ * `recovered`).
+ */
 export type KeptSubscriptions = Pick<Subscriber, "subscribe" | "unsubscribe" | "listen" | "pauseReading">;
 
 /** What a handler is told besides the event (a topic's handlers share one, frozen: read it, never change it). */
@@ -43,6 +47,10 @@ export interface EventContext {
   pattern?: string;
   /** Aborted when shutdown's deadline passes: a long handler should give up then. */
   signal: AbortSignal;
+  /** On a recoverable channel followed with recovery (lib/recover): the event's offset in the channel's history. */
+  offset?: number;
+  /** True for an event read back from the history after an outage rather than received live. */
+  recovered?: true;
 }
 
 /** Handles one event; may be async. Throwing counts the event as failed (or malformed, see {@linkcode MalformedEventError}). */
@@ -91,6 +99,10 @@ interface Received {
   pattern?: string | undefined;
   /** The payload's text, or (when it is not UTF-8) a copy of its bytes. */
   payload: string | Uint8Array;
+  /** Its offset on a recoverable channel. */
+  offset?: number | undefined;
+  /** Read back from the history. */
+  recovered?: true | undefined;
 }
 
 interface Pending {
@@ -279,9 +291,7 @@ export class EventSubscriber {
     // (tens of kB) alive, and under a flood memory grew with the queue by kilobytes per event. One that waits keeps
     // its text instead, which is its own; one handled at once is decoded from the Buffer as it is.
     const waits = this.#pool.queued > 0 || this.#pool.inFlight >= this.#concurrency;
-    const received: Received = waits
-      ? { channel: message.channel, pattern: message.pattern, payload: ownPayload(message.payload) }
-      : message;
+    const received: Received = waits ? { ...message, payload: ownPayload(message.payload) } : message;
     if (!this.#pool.submit({ route, message: received })) {
       route.stats.dropped++;
       this.#droppedNote(route, message.channel);
@@ -347,11 +357,16 @@ export class EventSubscriber {
       this.#malformed(route, message, (err as EventValidationError).problems.join("; "));
       return;
     }
-    const context: EventContext = route.context ?? {
+    const kept = message.offset === undefined ? undefined : {
+      offset: message.offset,
+      ...(message.recovered ? { recovered: true as const } : {}),
+    };
+    const context: EventContext = route.context && !kept ? route.context : {
       topic: route.name,
       channel: message.channel,
       ...(message.pattern !== undefined ? { pattern: message.pattern } : {}),
       signal: this.#abort.signal,
+      ...kept,
     };
     const started = route.stats.timeNext() ? performance.now() : undefined;
     return this.#runner.run(route.handler, event, context, pending, route.stats, started);

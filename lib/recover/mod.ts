@@ -7,6 +7,7 @@
 export * from "./history.ts";
 export * from "./history_publisher.ts";
 export * from "./history_reader.ts";
+export * from "./recover_flags.ts";
 export * from "./recovering_subscriber.ts";
 export * from "./recovery.ts";
 export * from "./tee.ts";

@@ -158,6 +158,20 @@ export class RecoveringSubscriber implements RecoverySummary {
     await Promise.all(followed.map((s) => this.#channels.get(keyOf(s.kind === "shard", s.name))!.recover()));
   }
 
+  /** Leaves every subscription through the subscriber (what came before its confirmation is delivered). */
+  unsubscribe(): Promise<void> {
+    return this.sub.unsubscribe();
+  }
+
+  /**
+   * Holds back the subscriber's reading (see {@linkcode Subscriber.pauseReading}); a recovery under way goes on.
+   *
+   * @returns the function that resumes it, or undefined where the subscriber cannot
+   */
+  pauseReading(): (() => void) | undefined {
+    return this.sub.pauseReading?.();
+  }
+
   #follow(sharded: boolean, name: string): ChannelRecovery {
     const deliver = (d: { offset: number; payload: Uint8Array; recovered: boolean }) =>
       this.#handler({
@@ -264,8 +278,8 @@ export class RecoveringSubscriber implements RecoverySummary {
 }
 
 /**
- * `subscriber.ts --recover`: recovery around `sub`, each loss also a `lost` event on `events` (`--json`); `sub` is
- * closed when the link to read the history cannot be opened.
+ * `subscriber.ts --recover` and `event_processor.ts --recover`: recovery around `sub`, each loss also a `lost` event
+ * on `events` (`--json`); `sub` is closed when the link to read the history cannot be opened.
  *
  * @param endpoint the server or cluster
  * @param sub the subscriber
@@ -305,7 +319,7 @@ async function loadPositions(path: string, reporter: Reporter): Promise<Position
   } catch {
     // said below
   }
-  reporter.warn(`Ignoring ${path}: it is not a state saved by subscriber.ts --recover-state.`);
+  reporter.warn(`Ignoring ${path}: it is not a state saved by --recover-state (subscriber.ts, event_processor.ts).`);
   return undefined;
 }
 

@@ -16,6 +16,7 @@ import { ExitCode } from "../../lib/core/exit_codes.ts";
 import { PAYLOAD_FIELD } from "../../lib/streams/entry.ts";
 import { ENVELOPE_FIELDS } from "../../lib/events/envelope.ts";
 import { processorStatsProblems } from "../../lib/events/processor_stats.ts";
+import { EventPublisher } from "../../lib/events/publisher.ts";
 import {
   type CapturedIo,
   captureIo,
@@ -369,6 +370,31 @@ ownServerTest("every script's --json output follows README's table and the envel
     } finally {
       await Deno.remove(state);
     }
+  });
+
+  await t.step("recovery: demo_events.ts --history, event_processor.ts --recover", async () => {
+    const args = ["--url", url, "--recover", "--json", "--publish-stats", "0", "--stats-interval", "0"];
+    await using proc = new ScriptProcess("event_processor.ts", args);
+    await proc.err.waitFor(/Processing events on/);
+    const demo = captureIo();
+    const history = ["--url", url, "--history", "3", "--json"];
+    assert.equal(await (await mainOf("demo_events.ts"))(history, demo), ExitCode.Ok);
+    hold("demo_events.ts --history", demo);
+    await proc.out.waitFor(/("event":"processed".*"offset":1[,}][\s\S]*){2}/);
+    Deno.kill(proc.pid, "SIGSTOP");
+    try {
+      await redis.call("CLIENT", "KILL", "TYPE", "pubsub");
+      const publisher = new EventPublisher(redis, { history: { kind: "size", size: 3 } });
+      for (let id = 1; id <= 6; id++) await publisher.profileUpdated(id, {}); // offsets 2-7: 2-4 trimmed
+    } finally {
+      Deno.kill(proc.pid, "SIGCONT");
+    }
+    await proc.out.waitFor(/"offset":7,"recovered":true/);
+    proc.kill("SIGINT");
+    assert.equal(await proc.exit(), ExitCode.Ok, proc.err.text);
+    hold("event_processor.ts --recover", proc);
+    assert.match(proc.out.text, /"event":"lost".*"count":3,"reason":"older than the history"/);
+    assert.match(proc.out.text, /"event":"summary".*"recovered":3,"lost":3/);
   });
 
   await t.step("every row of README's table was produced", () => {

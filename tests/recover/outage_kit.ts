@@ -12,8 +12,8 @@ import { historySender } from "../../lib/recover/history_publisher.ts";
 import { historyKeys } from "../../lib/recover/history.ts";
 import type { HistoryLimit } from "../../lib/recover/history.ts";
 import { delay } from "../../lib/core/timing.ts";
-import type { ScriptProcess } from "../harness.ts";
-import { pubsubClients } from "../harness.ts";
+import type { ScriptProcess, TestServer } from "../harness.ts";
+import { closeClient, pubsubClients } from "../harness.ts";
 
 /**
  * A client for the test's own commands through outages: it reconnects, fails a command at once while the server is
@@ -30,8 +30,22 @@ export async function whenReady(redis: Redis): Promise<void> {
   for (let i = 0; i < 300 && redis.status !== "ready"; i++) await delay(50);
 }
 
+/** How a {@linkcode SequencePublisher}'s messages read: the payload of number `seq`, and the number of a payload. */
+export interface SequenceFormat {
+  /** The payload of message `seq`, with `pad` bytes of padding. */
+  payload(seq: number, pad: number): string;
+  /** The number of a payload. */
+  seqOf(payload: string): number;
+}
+
+/** `s1 xxx…`, `s2 xxx…`: what subscriber.ts prints as it is. */
+export const PLAIN_SEQUENCE: SequenceFormat = {
+  payload: (seq, pad) => `s${seq} ${"x".repeat(pad)}`,
+  seqOf: (payload) => Number(payload.match(/^s(\d+) /)?.[1] ?? 0),
+};
+
 /**
- * Publishes `s1 …`, `s2 …` in order, each exactly once: a failed send is sent again as it was (the publish script
+ * Publishes `s1 …`, `s2 …` (or another {@linkcode SequenceFormat}) in order, each exactly once: a failed send is sent again as it was (the publish script
  * skips a message it took already, even when the client library resent it itself) unless the history has it.
  */
 export class SequencePublisher {
@@ -45,6 +59,7 @@ export class SequencePublisher {
     private readonly channel: string,
     limit: HistoryLimit = { kind: "size", size: 100_000 },
     sharded = false,
+    private readonly format: SequenceFormat = PLAIN_SEQUENCE,
   ) {
     this.#send = historySender(limit, sharded);
   }
@@ -57,7 +72,7 @@ export class SequencePublisher {
   }
 
   async #one(seq: number, pad: number): Promise<void> {
-    const message = { channel: this.channel, payload: `s${seq} ${"x".repeat(pad)}` }; // sent again as it is
+    const message = { channel: this.channel, payload: this.format.payload(seq, pad) }; // sent again as it is
     for (let attempt = 0; attempt < 400; attempt++) {
       try {
         await this.#send(this.redis, [message]);
@@ -77,7 +92,7 @@ export class SequencePublisher {
   async #lastSeq(): Promise<number> {
     const rows = await this.redis.xrevrange(historyKeys(this.channel).stream, "+", "-", "COUNT", 1);
     const fields = rows[0]?.[1] ?? [];
-    return Number(fields[1]?.match(/^s(\d+) /)?.[1] ?? 0);
+    return fields[1] === undefined ? 0 : this.format.seqOf(fields[1]);
   }
 
   /** Publishes every `everyMs` until `signal` aborts. */
@@ -165,4 +180,69 @@ export async function killFor(admin: Redis, ms: number): Promise<void> {
 /** A random outage length between 0.1 and 5 s, scaled by `scale` (≤ 1 keeps the run short). */
 export function outageMs(scale = 1): number {
   return Math.round((100 + Math.random() * 4900) * scale);
+}
+
+/**
+ * `count` outages in turn — a restart that keeps the data, CLIENT KILL, the paused process dropped for falling behind —
+ * each of a random length (see {@linkcode outageMs}), with some live messages between them.
+ *
+ * @returns each outage's kind and length, for the test's output
+ */
+export async function outageRounds(
+  count: number,
+  o: { server: TestServer; admin: Redis; proc: ScriptProcess; pub: SequencePublisher; scale?: number },
+): Promise<string[]> {
+  const kinds: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const ms = outageMs(o.scale);
+    const kind = ["restart", "kill", "drop"][i % 3]!;
+    kinds.push(`${kind} ${ms} ms`);
+    if (Deno.env.get("RECOVER_TEST_VERBOSE")) console.error(`outage ${i + 1}: ${kind} ${ms} ms at s${o.pub.seq}`);
+    await whenReady(o.admin);
+    if (kind === "restart") {
+      await o.server.local!.stop();
+      await delay(ms);
+      await o.server.local!.start();
+    } else if (kind === "kill") await killFor(o.admin, ms);
+    else await dropPaused(o.admin, o.proc, o.pub, ms);
+    await delay(300); // some live messages between outages
+  }
+  return kinds;
+}
+
+/**
+ * The outage test's run: once `o.ready` (the process listens), `pub` paced every 5 ms through {@linkcode outageRounds}, then stopped, then `caughtUp` awaited
+ * (the process has delivered the last message); the publisher's and admin's clients are closed at the end.
+ *
+ * @returns each outage's kind and length
+ */
+export async function pacedThroughOutages(
+  count: number,
+  o: {
+    server: TestServer;
+    admin: Redis;
+    publisherClient: Redis;
+    proc: ScriptProcess;
+    pub: SequencePublisher;
+    scale?: number;
+    ready: () => Promise<unknown>;
+  },
+  caughtUp: (lastSeq: number) => Promise<unknown>,
+): Promise<string[]> {
+  const stop = new AbortController();
+  let pacing: Promise<void> = Promise.resolve();
+  try {
+    await o.ready();
+    pacing = o.pub.paced(5, stop.signal);
+    const kinds = await outageRounds(count, o);
+    stop.abort();
+    await pacing;
+    await caughtUp(o.pub.seq);
+    return kinds;
+  } finally {
+    stop.abort();
+    await pacing.catch(() => {});
+    await closeClient(o.publisherClient);
+    await closeClient(o.admin);
+  }
 }
