@@ -109,7 +109,8 @@ export const DEFAULT_GROUP = "processors";
  * @example
  * ```ts
  * import { defaultConsumerName } from "./durable_processor.ts";
- * console.assert(defaultConsumerName().endsWith(`-${Deno.pid}`));
+ * import assert from "node:assert/strict";
+ * assert.ok(defaultConsumerName().endsWith(`-${Deno.pid}`));
  * ```
  */
 export function defaultConsumerName(): string {

@@ -49,8 +49,9 @@ export type EventInput = { event_type: string; timestamp?: string; id?: string; 
  * @example
  * ```ts
  * import { EventValidationError } from "./envelope.ts";
+ * import assert from "node:assert/strict";
  * const err = new EventValidationError(["event_type is missing"]);
- * console.assert(err.message === "Invalid event: event_type is missing");
+ * assert.equal(err.message, "Invalid event: event_type is missing");
  * ```
  */
 export class EventValidationError extends Error {
@@ -78,9 +79,10 @@ export const ENVELOPE_FIELDS = ["event_type", "timestamp", "id", "source"] as co
  * @example
  * ```ts
  * import { isIsoTimestamp } from "./envelope.ts";
- * console.assert(isIsoTimestamp("2024-01-01T10:00:00"));
- * console.assert(isIsoTimestamp("2024-01-01T10:00:00.123456+02:00"));
- * console.assert(!isIsoTimestamp("2024-02-30T10:00:00Z"));
+ * import assert from "node:assert/strict";
+ * assert.ok(isIsoTimestamp("2024-01-01T10:00:00"));
+ * assert.ok(isIsoTimestamp("2024-01-01T10:00:00.123456+02:00"));
+ * assert.ok(!isIsoTimestamp("2024-02-30T10:00:00Z"));
  * ```
  */
 export const isIsoTimestamp: (text: string) => boolean = isIsoTime;
@@ -93,8 +95,9 @@ export const isIsoTimestamp: (text: string) => boolean = isIsoTime;
  * @example
  * ```ts
  * import { eventProblems } from "./envelope.ts";
- * console.assert(eventProblems({ event_type: "x", timestamp: "2024-01-01T10:00:00" }).length === 0);
- * console.assert(eventProblems({ timestamp: 5 }).length === 2);
+ * import assert from "node:assert/strict";
+ * assert.equal(eventProblems({ event_type: "x", timestamp: "2024-01-01T10:00:00" }).length, 0);
+ * assert.equal(eventProblems({ timestamp: 5 }).length, 2);
  * ```
  */
 export function eventProblems(value: unknown): string[] {
@@ -137,8 +140,9 @@ function describe(value: unknown): string {
  * @example
  * ```ts
  * import { validateEvent } from "./envelope.ts";
+ * import assert from "node:assert/strict";
  * const event = validateEvent({ event_type: "ping", timestamp: "2024-01-01T10:00:00Z" });
- * console.assert(event.event_type === "ping");
+ * assert.equal(event.event_type, "ping");
  * ```
  */
 export function validateEvent(value: unknown): EventEnvelope {
@@ -159,8 +163,10 @@ export function validateEvent(value: unknown): EventEnvelope {
  * @example
  * ```ts
  * import { createEvent } from "./envelope.ts";
+ * import assert from "node:assert/strict";
  * const event = createEvent("key_submitted", { key_value: "abc123" }, { source: "docs" });
- * console.assert(event.id.length === 36 && event.timestamp.endsWith("Z"));
+ * assert.equal(event.id.length, 36);
+ * assert.ok(event.timestamp.endsWith("Z"));
  * ```
  */
 export function createEvent(
@@ -187,8 +193,10 @@ export function createEvent(
  * @example
  * ```ts
  * import { completeEvent } from "./envelope.ts";
+ * import assert from "node:assert/strict";
  * const event = completeEvent({ event_type: "custom", data: { anything: "you want" } });
- * console.assert(typeof event.id === "string" && event.data !== undefined);
+ * assert.equal(typeof event.id, "string");
+ * assert.notEqual(event.data, undefined);
  * ```
  */
 export function completeEvent(input: EventInput, options: { source?: string; now?: Date } = {}): CreatedEvent {
@@ -212,7 +220,8 @@ export function completeEvent(input: EventInput, options: { source?: string; now
  * @example
  * ```ts
  * import { createEvent, encodeEvent } from "./envelope.ts";
- * console.assert(encodeEvent(createEvent("ping")).startsWith('{"event_type":"ping"'));
+ * import assert from "node:assert/strict";
+ * assert.ok(encodeEvent(createEvent("ping")).startsWith('{"event_type":"ping"'));
  * ```
  */
 export function encodeEvent(event: EventEnvelope): string {
@@ -231,8 +240,9 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
  * @example
  * ```ts
  * import { decodeEvent } from "./envelope.ts";
+ * import assert from "node:assert/strict";
  * const seed = '{"event_type":"key_submitted","key_value":"abc123","token_name":"Token1","timestamp":"2024-01-01T10:00:00"}';
- * console.assert(decodeEvent(seed).key_value === "abc123");
+ * assert.equal(decodeEvent(seed).key_value, "abc123");
  * ```
  */
 export function decodeEvent(payload: string | Uint8Array): EventEnvelope {

@@ -18,8 +18,9 @@ import { formatNumber } from "../core/stats.ts";
  * @example
  * ```ts
  * import { MalformedEventError } from "./handler_runner.ts";
+ * import assert from "node:assert/strict";
  * const err = new MalformedEventError("key_value is missing");
- * console.assert(err.name === "MalformedEventError");
+ * assert.equal(err.name, "MalformedEventError");
  * ```
  */
 export class MalformedEventError extends Error {
@@ -61,6 +62,7 @@ export interface Outcomes<T, E> {
  * @example
  * ```ts
  * import { HandlerRunner, MalformedEventError } from "./handler_runner.ts";
+ * import assert from "node:assert/strict";
  * const seen: string[] = [];
  * const runner = new HandlerRunner<string, number>({
  *   succeeded: (item) => void seen.push(`${item} ok`),
@@ -71,7 +73,7 @@ export interface Outcomes<T, E> {
  * runner.run((n: number) => void (n < 0 && (() => { throw new MalformedEventError("negative"); })()), -1, {}, "a", tally, undefined);
  * runner.run(() => { throw new Error("boom"); }, 1, {}, "b", tally, undefined);
  * await runner.run(async () => {}, 2, {}, "c", tally, performance.now());
- * console.assert(seen.join("|") === "a malformed: negative|b failed: boom|c ok", seen);
+ * assert.equal(seen.join("|"), "a malformed: negative|b failed: boom|c ok");
  * ```
  */
 export class HandlerRunner<T, E> {
@@ -135,7 +137,10 @@ const LOG_EVERY = 1000;
  * @example
  * ```ts
  * import { shouldLog } from "./handler_runner.ts";
- * console.assert(shouldLog(10) && !shouldLog(11) && shouldLog(2000));
+ * import assert from "node:assert/strict";
+ * assert.ok(shouldLog(10));
+ * assert.ok(!shouldLog(11));
+ * assert.ok(shouldLog(2000));
  * ```
  */
 export function shouldLog(count: number): boolean {
@@ -151,7 +156,9 @@ export function shouldLog(count: number): boolean {
  * @example
  * ```ts
  * import { logNote } from "./handler_runner.ts";
- * console.assert(logNote(1) === "" && logNote(2000) === " (2,000 so far)");
+ * import assert from "node:assert/strict";
+ * assert.equal(logNote(1), "");
+ * assert.equal(logNote(2000), " (2,000 so far)");
  * ```
  */
 export function logNote(count: number): string {

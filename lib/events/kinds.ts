@@ -39,7 +39,8 @@ export type ProfileId = string | number;
  * @example
  * ```ts
  * import { keySubmittedEvent } from "./kinds.ts";
- * console.assert(keySubmittedEvent("abc123", "Token1").event_type === "key_submitted");
+ * import assert from "node:assert/strict";
+ * assert.equal(keySubmittedEvent("abc123", "Token1").event_type, "key_submitted");
  * ```
  */
 export function keySubmittedEvent(keyValue: string, tokenName?: string): EventInput {
@@ -56,8 +57,9 @@ export function keySubmittedEvent(keyValue: string, tokenName?: string): EventIn
  * @example
  * ```ts
  * import { profileEvent } from "./kinds.ts";
+ * import assert from "node:assert/strict";
  * const event = profileEvent("created", 1, { token_name: "Profile Name", active: true });
- * console.assert(event.event_type === "profile_created");
+ * assert.equal(event.event_type, "profile_created");
  * ```
  */
 export function profileEvent(

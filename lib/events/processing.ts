@@ -47,8 +47,9 @@ export interface ProfileResult {
  * @example
  * ```ts
  * import { processKeySubmitted } from "./processing.ts";
+ * import assert from "node:assert/strict";
  * const result = processKeySubmitted({ event_type: "key_submitted", timestamp: "2024-01-01T10:00:00", key_value: "abc123" });
- * console.assert((result.result as { length: number }).length === 6);
+ * assert.equal((result.result as { length: number }).length, 6);
  * ```
  */
 export function processKeySubmitted(event: EventEnvelope, now: Date = new Date()): EventInput {
@@ -83,10 +84,11 @@ export function processKeySubmitted(event: EventEnvelope, now: Date = new Date()
  * @example
  * ```ts
  * import { processProfileEvent } from "./processing.ts";
+ * import assert from "node:assert/strict";
  * const result = processProfileEvent({
  *   event_type: "profile_created", timestamp: "2024-01-01T10:00:00", profile_id: 1, profile_data: { active: true },
  * });
- * console.assert(result.event_type === "profile_processed");
+ * assert.equal(result.event_type, "profile_processed");
  * ```
  */
 export function processProfileEvent(event: EventEnvelope, now: Date = new Date()): EventInput {
@@ -138,6 +140,7 @@ export interface ProcessedEvent {
  * import { EventPublisher } from "./publisher.ts";
  * import { EventSubscriber } from "./subscriber.ts";
  * import { LocalServer } from "../core/local_server.ts";
+ * import assert from "node:assert/strict";
  *
  * // A throw-away server for the example, unless REDIS_URL names one to use:
  * await using local = Deno.env.get("REDIS_URL") ? undefined : await LocalServer.start();
@@ -151,7 +154,7 @@ export interface ProcessedEvent {
  * await subscriber.start();
  * await publisher.keySubmitted("abc123", "Token1");
  * await subscriber.shutdown(5000);
- * console.assert(results[0] === "key_processed", results);
+ * assert.equal(results[0], "key_processed", JSON.stringify(results));
  * await sub.quit();
  * await pub.quit();
  * ```
@@ -179,8 +182,12 @@ export function processorHandlers(
  * @example
  * ```ts
  * import { PROCESSOR_STEPS } from "./processing.ts";
+ * import assert from "node:assert/strict";
  * const step = PROCESSOR_STEPS["key_submission"]!;
- * console.assert(step({ event_type: "key_submitted", timestamp: "2024-01-01T10:00:00", key_value: "k" }).event_type === "key_processed");
+ * assert.equal(
+ *   step({ event_type: "key_submitted", timestamp: "2024-01-01T10:00:00", key_value: "k" }).event_type,
+ *   "key_processed",
+ * );
  * ```
  */
 export const PROCESSOR_STEPS: Readonly<Record<string, (event: EventEnvelope) => EventInput>> = {

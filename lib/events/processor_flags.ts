@@ -27,7 +27,8 @@ export const TOPIC_OPTIONS: Record<string, OptionSpec> = {
  * @example
  * ```ts
  * import { STREAMS_KEEP } from "./processor_flags.ts";
- * console.assert(STREAMS_KEEP("--recover").startsWith("--recover is for pub/sub"));
+ * import assert from "node:assert/strict";
+ * assert.ok(STREAMS_KEEP("--recover").startsWith("--recover is for pub/sub"));
  * ```
  */
 export const STREAMS_KEEP = (flag: string): string =>
@@ -56,8 +57,10 @@ export function refuseTopicFlags(flags: Flags): void {
  * ```ts
  * import { CliError } from "../core/exit_codes.ts";
  * import { shardedRefusal } from "./processor_flags.ts";
+ * import assert from "node:assert/strict";
  * const err = shardedRefusal(new CliError(2, "no sharded pub/sub"), "redis://localhost:6379") as CliError;
- * console.assert(err.exitCode === 2 && err.message.includes("drop --sharded"));
+ * assert.equal(err.exitCode, 2);
+ * assert.ok(err.message.includes("drop --sharded"));
  * ```
  */
 export function shardedRefusal(err: unknown, address: string): unknown {
@@ -74,8 +77,9 @@ export function shardedRefusal(err: unknown, address: string): unknown {
  * @example
  * ```ts
  * import { parsePublishStats } from "./processor_flags.ts";
- * console.assert(parsePublishStats(0, undefined) === undefined);
- * console.assert(parsePublishStats(undefined, "stats")?.channel === "stats");
+ * import assert from "node:assert/strict";
+ * assert.equal(parsePublishStats(0, undefined), undefined);
+ * assert.equal(parsePublishStats(undefined, "stats")?.channel, "stats");
  * ```
  */
 export function parsePublishStats(

@@ -43,9 +43,10 @@ export interface ProcessorRunOptions {
  * @example
  * ```ts
  * import { describeResult } from "./processor_output.ts";
+ * import assert from "node:assert/strict";
  * const result = { event_type: "key_processed", timestamp: "", id: "x", source: "s",
  *   result: { valid: true, length: 6, token_name: null } };
- * console.assert(describeResult(result) === "valid, 6 chars, no token");
+ * assert.equal(describeResult(result), "valid, 6 chars, no token");
  * ```
  */
 export function describeResult(result: CreatedEvent): string {

@@ -132,7 +132,8 @@ const SCHEMAS = new TopicSchemas({ [PROCESSOR_STATS_EVENT]: PROCESSOR_STATS_SCHE
  * @example
  * ```ts
  * import { processorStatsProblems } from "./processor_stats.ts";
- * console.assert(processorStatsProblems({ event_type: "processor_stats", timestamp: "2026-01-01T10:00:00Z" }).length > 0);
+ * import assert from "node:assert/strict";
+ * assert.ok(processorStatsProblems({ event_type: "processor_stats", timestamp: "2026-01-01T10:00:00Z" }).length > 0);
  * ```
  */
 export function processorStatsProblems(value: unknown): string[] {
@@ -150,12 +151,11 @@ export function processorStatsProblems(value: unknown): string[] {
  * @example
  * ```ts
  * import { parseProcessorStats } from "./processor_stats.ts";
- * try {
- *   parseProcessorStats('{"event_type":"processor_stats","timestamp":"2026-01-01T10:00:00Z","pid":-1}');
- *   console.assert(false);
- * } catch (err) {
- *   console.assert((err as Error).message.includes("/pid must be >= 0"));
- * }
+ * import assert from "node:assert/strict";
+ * assert.throws(
+ *   () => parseProcessorStats('{"event_type":"processor_stats","timestamp":"2026-01-01T10:00:00Z","pid":-1}'),
+ *   /\/pid must be >= 0/,
+ * );
  * ```
  */
 export function parseProcessorStats(payload: string | Uint8Array): ProcessorStatsEvent {
@@ -172,7 +172,8 @@ export function parseProcessorStats(payload: string | Uint8Array): ProcessorStat
  * @example
  * ```ts
  * import { hostName } from "./processor_stats.ts";
- * console.assert(hostName().length > 0);
+ * import assert from "node:assert/strict";
+ * assert.ok(hostName().length > 0);
  * ```
  */
 export function hostName(): string {
@@ -222,6 +223,7 @@ export interface ProcessorStatsOptions {
  * import { Redis } from "ioredis";
  * import { LocalServer } from "../core/local_server.ts";
  * import { parseProcessorStats, ProcessorStatsPublisher } from "./processor_stats.ts";
+ * import assert from "node:assert/strict";
  *
  * // A throw-away server for the example, unless REDIS_URL names one to use:
  * await using local = Deno.env.get("REDIS_URL") ? undefined : await LocalServer.start();
@@ -232,7 +234,7 @@ export interface ProcessorStatsOptions {
  * const load = () => ({ topics: [], inFlight: 0, queued: 0 });
  * const stats = new ProcessorStatsPublisher(pub, load, { mode: "pubsub", everyMs: 100 });
  * stats.start();
- * console.assert(parseProcessorStats(await heard).state === "running");
+ * assert.equal(parseProcessorStats(await heard).state, "running");
  * await stats.stop();
  * await sub.quit();
  * await pub.quit();

@@ -35,6 +35,7 @@ export interface EventPublisherOptions {
  * import { Redis } from "ioredis";
  * import { EventPublisher } from "./publisher.ts";
  * import { LocalServer } from "../core/local_server.ts";
+ * import assert from "node:assert/strict";
  *
  * // A throw-away server for the example, unless REDIS_URL names one to use:
  * await using local = Deno.env.get("REDIS_URL") ? undefined : await LocalServer.start();
@@ -42,10 +43,11 @@ export interface EventPublisherOptions {
  * const redis = new Redis(url);
  * const publisher = new EventPublisher(redis, { source: "my_app" });
  * const receivers = await publisher.keySubmitted("abc123", "My Token");
- * console.assert(receivers === 0); // nobody subscribed: the event is gone
+ * assert.equal(receivers, 0); // nobody subscribed: the event is gone
  * await publisher.publish("my_topic", { event_type: "custom", data: { anything: "you want" } });
  * const event = publisher.prepare({ event_type: "custom" }); // what publish() would send
- * console.assert(event.source === "my_app" && event.id.length === 36);
+ * assert.equal(event.source, "my_app");
+ * assert.equal(event.id.length, 36);
  * await redis.quit();
  * ```
  */

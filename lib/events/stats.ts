@@ -41,10 +41,12 @@ export interface TopicStatsSnapshot {
  * @example
  * ```ts
  * import { TopicStats } from "./stats.ts";
+ * import assert from "node:assert/strict";
  * const stats = new TopicStats("orders");
  * stats.received++;
  * stats.recordDone(2.5, true);
- * console.assert(stats.snapshot().processed === 1 && stats.snapshot().p50_ms === 2.5);
+ * assert.equal(stats.snapshot().processed, 1);
+ * assert.equal(stats.snapshot().p50_ms, 2.5);
  * ```
  */
 export class TopicStats {
@@ -135,8 +137,10 @@ export type ExtraColumn<T> = readonly [header: string, cell: (snapshot: T) => st
  * @example
  * ```ts
  * import { formatStatsTable, TopicStats } from "./stats.ts";
+ * import assert from "node:assert/strict";
  * const lines = formatStatsTable([new TopicStats("orders").snapshot()]);
- * console.assert(lines.length === 2 && lines[1]!.startsWith("  orders"));
+ * assert.equal(lines.length, 2);
+ * assert.ok(lines[1]!.startsWith("  orders"));
  * ```
  */
 export function formatStatsTable<T extends TopicStatsSnapshot>(

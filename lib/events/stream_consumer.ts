@@ -164,6 +164,7 @@ interface Delivery {
  * import { StreamConsumer } from "./stream_consumer.ts";
  * import { StreamPublisher } from "./stream_publisher.ts";
  * import { LocalServer } from "../core/local_server.ts";
+ * import assert from "node:assert/strict";
  *
  * // A throw-away server for the example, unless REDIS_URL names one to use:
  * await using local = Deno.env.get("REDIS_URL") ? undefined : await LocalServer.start();
@@ -182,7 +183,8 @@ interface Delivery {
  * await consumer.start();
  * while (seen.length === 0) await new Promise((r) => setTimeout(r, 10));
  * const { drained } = await consumer.shutdown(5000);
- * console.assert(drained && seen[0]!.endsWith(" 42"), seen);
+ * assert.ok(drained);
+ * assert.ok(seen[0]!.endsWith(" 42"));
  * await commands.del(orders);
  * await reader.quit();
  * await commands.quit();

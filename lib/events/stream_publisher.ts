@@ -32,6 +32,7 @@ export interface StreamPublisherOptions extends EventPublisherOptions {
  * import { Redis } from "ioredis";
  * import { StreamPublisher } from "./stream_publisher.ts";
  * import { LocalServer } from "../core/local_server.ts";
+ * import assert from "node:assert/strict";
  *
  * // A throw-away server for the example, unless REDIS_URL names one to use:
  * await using local = Deno.env.get("REDIS_URL") ? undefined : await LocalServer.start();
@@ -40,8 +41,8 @@ export interface StreamPublisherOptions extends EventPublisherOptions {
  * const orders = `orders-${crypto.randomUUID()}`; // a stream of the example's own
  * const publisher = new StreamPublisher(redis, { source: "shop", retention: { maxLen: 10_000 } });
  * const entryId = await publisher.append(orders, { event_type: "order_placed", total: 42 });
- * console.assert(/^\d+-\d+$/.test(entryId));
- * console.assert(await redis.xlen(orders) === 1); // kept until retention trims it
+ * assert.ok(/^\d+-\d+$/.test(entryId));
+ * assert.equal(await redis.xlen(orders), 1); // kept until retention trims it
  * await redis.del(orders);
  * await redis.quit();
  * ```

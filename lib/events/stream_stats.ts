@@ -31,9 +31,10 @@ export interface StreamStatsSnapshot extends TopicStatsSnapshot {
  * @example
  * ```ts
  * import { StreamStats } from "./stream_stats.ts";
+ * import assert from "node:assert/strict";
  * const stats = new StreamStats("orders");
  * stats.claimed++;
- * console.assert(stats.snapshot({ pending: 3, lag: null }).claimed === 1);
+ * assert.equal(stats.snapshot({ pending: 3, lag: null }).claimed, 1);
  * ```
  */
 export class StreamStats extends TopicStats {
@@ -84,8 +85,10 @@ const COLUMNS: readonly ExtraColumn<StreamStatsSnapshot>[] = [
  * @example
  * ```ts
  * import { formatStreamStatsTable, StreamStats } from "./stream_stats.ts";
+ * import assert from "node:assert/strict";
  * const [header, row] = formatStreamStatsTable([new StreamStats("orders").snapshot({ pending: 0, lag: null })]);
- * console.assert(header!.includes("dead") && row!.includes("unknown"));
+ * assert.ok(header!.includes("dead"));
+ * assert.ok(row!.includes("unknown"));
  * ```
  */
 export function formatStreamStatsTable(snapshots: readonly StreamStatsSnapshot[]): string[] {
@@ -101,10 +104,11 @@ export function formatStreamStatsTable(snapshots: readonly StreamStatsSnapshot[]
  * @example
  * ```ts
  * import { formatTransitNote, StreamStats } from "./stream_stats.ts";
+ * import assert from "node:assert/strict";
  * const stats = new StreamStats("orders");
- * console.assert(formatTransitNote([stats.snapshot()]) === undefined);
+ * assert.equal(formatTransitNote([stats.snapshot()]), undefined);
  * stats.damagedInTransit = 2;
- * console.assert(formatTransitNote([stats.snapshot()])!.startsWith("Re-read 2 entr(ies) damaged in transit"));
+ * assert.ok(formatTransitNote([stats.snapshot()])!.startsWith("Re-read 2 entr(ies) damaged in transit"));
  * ```
  */
 export function formatTransitNote(snapshots: readonly StreamStatsSnapshot[]): string | undefined {

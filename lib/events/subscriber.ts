@@ -129,6 +129,7 @@ const DROP_NOTE_EVERY_MS = 1000;
  * import { EventPublisher } from "./publisher.ts";
  * import { EventSubscriber } from "./subscriber.ts";
  * import { LocalServer } from "../core/local_server.ts";
+ * import assert from "node:assert/strict";
  *
  * // A throw-away server for the example, unless REDIS_URL names one to use:
  * await using local = Deno.env.get("REDIS_URL") ? undefined : await LocalServer.start();
@@ -146,8 +147,9 @@ const DROP_NOTE_EVERY_MS = 1000;
  * await publisher.keySubmitted("abc123", "Token1");
  * await publisher.publish("audit:login", { event_type: "login" });
  * const { drained } = await subscriber.shutdown(5000); // on Ctrl+C, say
- * console.assert(drained && seen.length === 2, seen);
- * console.assert(subscriber.stats()[0]!.processed === 1);
+ * assert.ok(drained);
+ * assert.equal(seen.length, 2);
+ * assert.equal(subscriber.stats()[0]!.processed, 1);
  * await sub.quit();
  * await pub.quit();
  * ```

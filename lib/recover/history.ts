@@ -31,8 +31,9 @@ export interface HistoryKeys {
  * @example
  * ```ts
  * import { historyKeys } from "./history.ts";
- * console.assert(historyKeys("news").stream === "history:{news}");
- * console.assert(historyKeys("{user1}.inbox").meta === "history-meta:{user1}.inbox");
+ * import assert from "node:assert/strict";
+ * assert.equal(historyKeys("news").stream, "history:{news}");
+ * assert.equal(historyKeys("{user1}.inbox").meta, "history-meta:{user1}.inbox");
  * ```
  */
 export function historyKeys(channel: string): HistoryKeys {
@@ -60,8 +61,9 @@ export function historyKeys(channel: string): HistoryKeys {
  * @example
  * ```ts
  * import { parseHistoryLimit } from "./history.ts";
- * console.assert(parseHistoryLimit("1000").kind === "size");
- * console.assert(JSON.stringify(parseHistoryLimit("10m")) === '{"kind":"age","ageMs":600000}');
+ * import assert from "node:assert/strict";
+ * assert.equal(parseHistoryLimit("1000").kind, "size");
+ * assert.deepEqual(parseHistoryLimit("10m"), { kind: "age", ageMs: 600000 });
  * ```
  */
 export function parseHistoryLimit(text: string): HistoryLimit {
@@ -108,7 +110,8 @@ const decoder = new TextDecoder();
  * @example
  * ```ts
  * import { envelopePrefix } from "./history.ts";
- * console.assert(envelopePrefix(42, "k3j9") === "#42/k3j9 ");
+ * import assert from "node:assert/strict";
+ * assert.equal(envelopePrefix(42, "k3j9"), "#42/k3j9 ");
  * ```
  */
 export function envelopePrefix(offset: number, epoch: string): string {
@@ -123,9 +126,12 @@ export function envelopePrefix(offset: number, epoch: string): string {
  * @example
  * ```ts
  * import { openEnvelope } from "./history.ts";
+ * import assert from "node:assert/strict";
  * const m = openEnvelope(new TextEncoder().encode("#42/k3j9 hello"))!;
- * console.assert(m.offset === 42 && m.epoch === "k3j9" && new TextDecoder().decode(m.payload) === "hello");
- * console.assert(openEnvelope(new TextEncoder().encode("#hello")) === undefined);
+ * assert.equal(m.offset, 42);
+ * assert.equal(m.epoch, "k3j9");
+ * assert.equal(new TextDecoder().decode(m.payload), "hello");
+ * assert.equal(openEnvelope(new TextEncoder().encode("#hello")), undefined);
  * ```
  */
 export function openEnvelope(payload: Uint8Array): Numbered | undefined {

@@ -17,7 +17,8 @@ import { UsageError } from "../core/exit_codes.ts";
  * @example
  * ```ts
  * import { recoverOptions } from "./recover_flags.ts";
- * console.assert(recoverOptions("publisher.ts --history").recover!.help.includes("publisher.ts --history"));
+ * import assert from "node:assert/strict";
+ * assert.ok(recoverOptions("publisher.ts --history").recover!.help.includes("publisher.ts --history"));
  * ```
  */
 export function recoverOptions(publishedWith: string): Record<string, OptionSpec> {
