@@ -56,7 +56,7 @@ export class SequencePublisher {
 
   constructor(
     private readonly redis: Redis | Cluster | Commands,
-    private readonly channel: string,
+    readonly channel: string,
     limit: HistoryLimit = { kind: "size", size: 100_000 },
     sharded = false,
     private readonly format: SequenceFormat = PLAIN_SEQUENCE,
@@ -134,6 +134,23 @@ export function assertExactlyOnceInOrder(seqs: number[], n: number, offsets: num
     `message ${firstWrong + 1} is s${seqs[firstWrong]} (…${seqs.slice(Math.max(0, firstWrong - 3), firstWrong + 3)}…)`,
   );
   assert.equal(seqs.length, n);
+}
+
+/**
+ * Stops the recovering subscriber and asserts that it ended with every message of `pub` exactly once, in order, and
+ * nothing lost; prints what the outages were.
+ *
+ * @param sub subscriber.ts --recover --json
+ * @param pub the publisher of the numbered messages
+ * @param kinds the outages it went through
+ */
+export async function assertAllRecovered(sub: ScriptProcess, pub: SequencePublisher, kinds: string[]): Promise<void> {
+  sub.kill("SIGINT");
+  assert.equal(await sub.exit(), 0, sub.err.text);
+  const { seqs, offsets, recovered, summary } = received(sub.out.text);
+  assertExactlyOnceInOrder(seqs, pub.seq, offsets);
+  assert.equal(summary.lost, 0, sub.err.text);
+  console.log(`  ${pub.seq} messages, ${recovered} recovered; outages: ${kinds.join(", ")}`);
 }
 
 /** Waits until the subscriber has printed sequence number `n`. */
