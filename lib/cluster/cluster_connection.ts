@@ -185,6 +185,7 @@ export class ClusterConnection {
       this.cluster.options.slotsRefreshTimeout = SLOTS_REFRESH_TIMEOUT_MS;
       this.#owners = slotOwners(this.cluster);
       this.#connected = true;
+      this.#wakeMasters();
     } catch (err) {
       this.#closing = true;
       this.cluster.disconnect();
@@ -255,6 +256,7 @@ export class ClusterConnection {
   /** The slot map was re-read: report what moved, and lost nodes that answer again. */
   #refreshed(): void {
     if (this.#closing || !this.#connected) return;
+    this.#wakeMasters();
     const next = slotOwners(this.cluster);
     const ready = (key: string) => this.cluster.nodes("all").some((n) => nodeKey(n) === key && n.status === "ready");
     for (const [key, since] of this.#lostNodes) {
@@ -289,6 +291,14 @@ export class ClusterConnection {
     }
     this.topologyChanges++;
     for (const listener of this.#listeners) listener(next);
+  }
+
+  /**
+   * Keeps a connection open to every master, even one this client sends nothing to (a subscriber's): its closing is
+   * then known at once, where an idle master's loss would wait for a read of the slot map to try it.
+   */
+  #wakeMasters(): void {
+    for (const key of new Set(slotOwners(this.cluster))) if (key) this.#wake(key);
   }
 
   /**
