@@ -20,6 +20,7 @@ import {
   pythonString,
 } from "./python_json.ts";
 import { parseByteSize } from "../core/byte_size.ts";
+import { quickUpdate } from "./stored_text.ts";
 import { UsageError } from "../core/exit_codes.ts";
 import { escapeControl } from "../core/output.ts";
 import { parseIsoTime } from "../core/iso_time.ts";
@@ -194,6 +195,9 @@ export function parseUpdate(payload: Uint8Array, maxBytes = DEFAULT_MAX_BYTES): 
   } catch {
     return reject("invalid_json", "not valid UTF-8", new TextDecoder().decode(payload), payload);
   }
+  // The common update is read in one pass; anything else by the full reader, which also says what is wrong.
+  const quick = quickUpdate(text, typeNameProblem);
+  if (quick) return { ok: true, update: quick };
   let root: JsonNode;
   try {
     root = parseOrdered(text);

@@ -105,8 +105,8 @@ export class KvWriter {
   /** On a cluster: updates acknowledged by a master lost before its replica confirmed them, written again. */
   rewritten = 0;
   #queued = new Map<string, KvUpdate>();
-  /** The keys of the batch being written. */
-  #sending = new Set<string>();
+  /** The batch being written, by key. */
+  #sending = new Map<string, KvUpdate>();
   #inFlight = 0;
   #running = false;
   #stopped = false;
@@ -137,9 +137,11 @@ export class KvWriter {
       this.stats.abandoned++;
       return;
     }
-    const key = this.options.prefix + update.type;
-    if (this.#queued.delete(key)) this.stats.superseded++;
-    this.#queued.set(key, update);
+    const queued = this.#queued;
+    const size = queued.size;
+    // One waiting for the key is replaced where it stands: the newer one goes in its place.
+    queued.set(this.options.prefix + update.type, update);
+    if (queued.size === size) this.stats.superseded++;
     this.#start();
   }
 
@@ -218,16 +220,10 @@ export class KvWriter {
   async #run(): Promise<void> {
     try {
       while (this.#queued.size > 0) {
-        const batch: [string, KvUpdate][] = [];
-        for (const entry of this.#queued) {
-          batch.push(entry);
-          this.#queued.delete(entry[0]);
-          if (batch.length >= this.#maxBatch) break;
-        }
-        this.#inFlight = batch.length;
-        for (const [key] of batch) this.#sending.add(key);
-        const retry = await this.#write(batch);
-        this.#sending.clear();
+        this.#sending = this.#take();
+        this.#inFlight = this.#sending.size;
+        const retry = await this.#write([...this.#sending]);
+        this.#sending = new Map();
         this.#inFlight = 0;
         if (retry) await delay(200);
       }
@@ -235,6 +231,22 @@ export class KvWriter {
       this.#running = false;
       if (this.pending === 0) { for (const resolve of this.#idle.splice(0)) resolve(); }
     }
+  }
+
+  /** The next batch, taken out of the queue: all of it when it is not larger than a batch (no entry deleted). */
+  #take(): Map<string, KvUpdate> {
+    const queued = this.#queued;
+    if (queued.size <= this.#maxBatch) {
+      this.#queued = new Map();
+      return queued;
+    }
+    const batch = new Map<string, KvUpdate>();
+    for (const [key, u] of queued) {
+      batch.set(key, u);
+      queued.delete(key);
+      if (batch.size >= this.#maxBatch) break;
+    }
+    return batch;
   }
 
   /** Writes one batch through the sink and settles each entry; returns true when some must be tried again. */

@@ -1,0 +1,202 @@
+/**
+ * The common update read in one pass: the JSON text is checked and the
+ * stored text (Python's `json.dumps` of `updated`, `valid` and `values`,
+ * lib/kv/python_json.ts) is written while it is read — no tree of `Map`s
+ * and number objects in between, which is most of what checking an update
+ * cost. It takes only what it can be sure of: printable-ASCII strings
+ * without escapes, objects without a repeated key, nesting within the
+ * limit, and an update whose fields are all right; anything else it leaves
+ * to the full reader (`parseUpdate` in lib/kv/message.ts), which accepts or
+ * refuses it and says why. So what it gives is byte for byte what the full
+ * reader gives (tests/kv/message_test.ts compares them).
+ *
+ * @module
+ */
+import { MAX_JSON_DEPTH } from "../core/json_depth.ts";
+import { parseIsoTime } from "../core/iso_time.ts";
+import type { KvUpdate } from "./message.ts";
+import { numberEnd, pythonNumber } from "./python_json.ts";
+
+/** Where the reader is in the text (one module-level state: the reader never runs twice at once). */
+let text = "";
+let at = 0;
+/** Python's text of the value just read (when `write` is on). */
+let out = "";
+/** Whether the value just read is a plain string (then {@linkcode last} is it). */
+let last: string | undefined;
+
+/** Skips JSON whitespace. */
+function space(): void {
+  for (let c = text.charCodeAt(at); c === 32 || c === 10 || c === 13 || c === 9; c = text.charCodeAt(++at));
+}
+
+/**
+ * Reads a string of printable ASCII without escapes (its own Python text), `at` on its opening quote; the string, or
+ * undefined for any other (left to the full reader).
+ */
+function plainString(): string | undefined {
+  const start = ++at;
+  for (let c = text.charCodeAt(at); c !== 34; c = text.charCodeAt(++at)) {
+    // A control character, non-ASCII, DEL, an escape, or the end of the text (NaN).
+    if (!(c >= 0x20 && c <= 0x7e) || c === 92) return undefined;
+  }
+  return text.slice(start, at++);
+}
+
+/**
+ * Reads one value at `at` (after whitespace), writing Python's text of it into `out` when `write`; false when it is
+ * not one this reader takes.
+ */
+function value(depth: number, write: boolean): boolean {
+  space();
+  last = undefined;
+  const c = text.charCodeAt(at);
+  if (c === 34) {
+    const s = plainString();
+    if (s === undefined) return false;
+    if (write) out = `"${s}"`;
+    last = s;
+    return true;
+  }
+  if (c === 123 || c === 91) {
+    if (depth >= MAX_JSON_DEPTH) return false;
+    const ok = c === 123 ? object(depth + 1, write) : array(depth + 1, write);
+    last = undefined; // what a string inside it left
+    return ok;
+  }
+  if (c === 116 && text.startsWith("true", at)) return (at += 4, write && (out = "true"), true);
+  if (c === 102 && text.startsWith("false", at)) return (at += 5, write && (out = "false"), true);
+  if (c === 110 && text.startsWith("null", at)) return (at += 4, write && (out = "null"), true);
+  const end = numberEnd(text, at);
+  if (end < 0) return false;
+  if (write) {
+    const literal = text.slice(at, end);
+    out = pythonNumber(literal);
+    // A literal too large for a double is refused by the full reader, with its reason.
+    if (out.endsWith("Infinity")) return false;
+  }
+  at = end;
+  return true;
+}
+
+/** Reads an object, `at` on its `{`. */
+function object(depth: number, write: boolean): boolean {
+  at++;
+  space();
+  if (text.charCodeAt(at) === 125) return (at++, write && (out = "{}"), true);
+  let written = "";
+  const keys: string[] = [];
+  for (;;) {
+    space();
+    if (text.charCodeAt(at) !== 34) return false;
+    const key = plainString();
+    // A repeated key keeps its first place and its last value in Python: left to the full reader.
+    if (key === undefined || keys.includes(key)) return false;
+    keys.push(key);
+    space();
+    if (text.charCodeAt(at) !== 58) return false;
+    at++;
+    if (!value(depth, write)) return false;
+    if (write) written += `${written ? ", " : "{"}"${key}": ${out}`;
+    space();
+    const c = text.charCodeAt(at++);
+    if (c === 125) break;
+    if (c !== 44) return false;
+  }
+  if (write) out = written + "}";
+  return true;
+}
+
+/** Reads an array, `at` on its `[`. */
+function array(depth: number, write: boolean): boolean {
+  at++;
+  space();
+  if (text.charCodeAt(at) === 93) return (at++, write && (out = "[]"), true);
+  let written = "";
+  for (;;) {
+    if (!value(depth, write)) return false;
+    if (write) written += (written ? ", " : "[") + out;
+    space();
+    const c = text.charCodeAt(at++);
+    if (c === 93) break;
+    if (c !== 44) return false;
+  }
+  if (write) out = written + "]";
+  return true;
+}
+
+/**
+ * Reads an update in one pass, when it is of the common kind (see the module's description) and valid: its fields,
+ * with the text to store; otherwise undefined, and the full reader decides.
+ *
+ * @param json the message's text
+ * @param typeProblem what is wrong with a `type` as a key name (`typeNameProblem` of lib/kv/message.ts)
+ * @returns the update, or undefined
+ * @example
+ * ```ts
+ * import { quickUpdate } from "./stored_text.ts";
+ * const u = quickUpdate('{"type":"Moon","updated":"2023-10-01T12:00:00Z","valid":"2023-10-01T12:05:32Z",' +
+ *   '"values":{"phase":0.5}}', () => undefined);
+ * console.assert(u?.stored === '{"updated": "2023-10-01T12:00:00Z", "valid": "2023-10-01T12:05:32Z", ' +
+ *   '"values": {"phase": 0.5}}');
+ * ```
+ */
+export function quickUpdate(json: string, typeProblem: (type: string) => string | undefined): KvUpdate | undefined {
+  text = json;
+  at = 0;
+  try {
+    return readUpdate(typeProblem);
+  } finally {
+    text = out = "";
+    last = undefined;
+  }
+}
+
+function readUpdate(typeProblem: (type: string) => string | undefined): KvUpdate | undefined {
+  space();
+  if (text.charCodeAt(at) !== 123) return undefined;
+  at++;
+  let type: string | undefined, updated: string | undefined, valid: string | undefined, values: string | undefined;
+  space();
+  if (text.charCodeAt(at) === 125) return undefined; // {}: fields missing
+  const keys: string[] = [];
+  for (;;) {
+    space();
+    if (text.charCodeAt(at) !== 34) return undefined;
+    const key = plainString();
+    if (key === undefined || keys.includes(key)) return undefined;
+    keys.push(key);
+    space();
+    if (text.charCodeAt(at) !== 58) return undefined;
+    at++;
+    const isValues = key === "values";
+    space();
+    if (isValues && text.charCodeAt(at) !== 123) return undefined; // not an object
+    if (!value(1, isValues)) return undefined;
+    if (isValues) {
+      values = out;
+    } else if (key === "type") type = last;
+    else if (key === "updated") updated = last;
+    else if (key === "valid") valid = last;
+    if (key === "type" || key === "updated" || key === "valid") {
+      if (last === undefined) return undefined; // not a plain string
+    }
+    space();
+    const c = text.charCodeAt(at++);
+    if (c === 125) break;
+    if (c !== 44) return undefined;
+  }
+  space();
+  if (at < text.length) return undefined;
+  if (type === undefined || updated === undefined || valid === undefined || values === undefined) return undefined;
+  if (typeProblem(type) !== undefined || parseIsoTime(updated) === undefined) return undefined;
+  const validAt = parseIsoTime(valid);
+  if (validAt === undefined) return undefined;
+  return {
+    type,
+    updated,
+    valid,
+    validAt,
+    stored: `{"updated": "${updated}", "valid": "${valid}", "values": ${values}}`,
+  };
+}
