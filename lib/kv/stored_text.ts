@@ -13,17 +13,24 @@
  * @module
  */
 import { MAX_JSON_DEPTH } from "../core/json_depth.ts";
-import { parseIsoTime } from "../core/iso_time.ts";
+import { isIsoTime, parseIsoTime } from "../core/iso_time.ts";
 import type { KvUpdate } from "./message.ts";
 import { numberEnd, pythonNumber } from "./python_json.ts";
 
 /** Where the reader is in the text (one module-level state: the reader never runs twice at once). */
 let text = "";
 let at = 0;
-/** Python's text of the value just read (when `write` is on). */
-let out = "";
+/**
+ * The pieces of Python's text of `values` (when `write` is on), joined once at the end: one flat string to keep while
+ * the update waits, not a tree of pieces for the garbage collector to copy.
+ */
+const parts: string[] = [];
 /** Whether the value just read is a plain string (then {@linkcode last} is it). */
 let last: string | undefined;
+
+/** The last `valid` time read, and its epoch ms. */
+let lastValid: string | undefined;
+let lastValidAt: number | undefined;
 
 /** Skips JSON whitespace. */
 function space(): void {
@@ -44,7 +51,7 @@ function plainString(): string | undefined {
 }
 
 /**
- * Reads one value at `at` (after whitespace), writing Python's text of it into `out` when `write`; false when it is
+ * Reads one value at `at` (after whitespace), adding Python's text of it to `parts` when `write`; false when it is
  * not one this reader takes.
  */
 function value(depth: number, write: boolean): boolean {
@@ -52,9 +59,10 @@ function value(depth: number, write: boolean): boolean {
   last = undefined;
   const c = text.charCodeAt(at);
   if (c === 34) {
+    const start = at;
     const s = plainString();
     if (s === undefined) return false;
-    if (write) out = `"${s}"`;
+    if (write) parts.push(text.slice(start, at)); // with its quotes
     last = s;
     return true;
   }
@@ -64,16 +72,16 @@ function value(depth: number, write: boolean): boolean {
     last = undefined; // what a string inside it left
     return ok;
   }
-  if (c === 116 && text.startsWith("true", at)) return (at += 4, write && (out = "true"), true);
-  if (c === 102 && text.startsWith("false", at)) return (at += 5, write && (out = "false"), true);
-  if (c === 110 && text.startsWith("null", at)) return (at += 4, write && (out = "null"), true);
+  if (c === 116 && text.startsWith("true", at)) return (at += 4, write && parts.push("true"), true);
+  if (c === 102 && text.startsWith("false", at)) return (at += 5, write && parts.push("false"), true);
+  if (c === 110 && text.startsWith("null", at)) return (at += 4, write && parts.push("null"), true);
   const end = numberEnd(text, at);
   if (end < 0) return false;
   if (write) {
-    const literal = text.slice(at, end);
-    out = pythonNumber(literal);
+    const python = pythonNumber(text.slice(at, end));
     // A literal too large for a double is refused by the full reader, with its reason.
-    if (out.endsWith("Infinity")) return false;
+    if (python.endsWith("Infinity")) return false;
+    parts.push(python);
   }
   at = end;
   return true;
@@ -83,27 +91,30 @@ function value(depth: number, write: boolean): boolean {
 function object(depth: number, write: boolean): boolean {
   at++;
   space();
-  if (text.charCodeAt(at) === 125) return (at++, write && (out = "{}"), true);
-  let written = "";
-  const keys: string[] = [];
-  for (;;) {
+  if (text.charCodeAt(at) === 125) return (at++, write && parts.push("{}"), true);
+  // Its keys so far, where a repeated one matters: in Python it keeps its first place and its last value.
+  const keys: string[] | undefined = write ? [] : undefined;
+  for (let first = true;; first = false) {
     space();
+    const start = at;
     if (text.charCodeAt(at) !== 34) return false;
     const key = plainString();
-    // A repeated key keeps its first place and its last value in Python: left to the full reader.
-    if (key === undefined || keys.includes(key)) return false;
-    keys.push(key);
+    if (key === undefined) return false;
+    if (keys) {
+      if (keys.includes(key)) return false; // left to the full reader
+      keys.push(key);
+      parts.push(first ? "{" : ", ", text.slice(start, at), ": ");
+    }
     space();
     if (text.charCodeAt(at) !== 58) return false;
     at++;
     if (!value(depth, write)) return false;
-    if (write) written += `${written ? ", " : "{"}"${key}": ${out}`;
     space();
     const c = text.charCodeAt(at++);
     if (c === 125) break;
     if (c !== 44) return false;
   }
-  if (write) out = written + "}";
+  if (write) parts.push("}");
   return true;
 }
 
@@ -111,17 +122,16 @@ function object(depth: number, write: boolean): boolean {
 function array(depth: number, write: boolean): boolean {
   at++;
   space();
-  if (text.charCodeAt(at) === 93) return (at++, write && (out = "[]"), true);
-  let written = "";
-  for (;;) {
+  if (text.charCodeAt(at) === 93) return (at++, write && parts.push("[]"), true);
+  for (let first = true;; first = false) {
+    if (write) parts.push(first ? "[" : ", ");
     if (!value(depth, write)) return false;
-    if (write) written += (written ? ", " : "[") + out;
     space();
     const c = text.charCodeAt(at++);
     if (c === 93) break;
     if (c !== 44) return false;
   }
-  if (write) out = written + "]";
+  if (write) parts.push("]");
   return true;
 }
 
@@ -147,7 +157,8 @@ export function quickUpdate(json: string, typeProblem: (type: string) => string 
   try {
     return readUpdate(typeProblem);
   } finally {
-    text = out = "";
+    text = "";
+    parts.length = 0;
     last = undefined;
   }
 }
@@ -156,25 +167,29 @@ function readUpdate(typeProblem: (type: string) => string | undefined): KvUpdate
   space();
   if (text.charCodeAt(at) !== 123) return undefined;
   at++;
-  let type: string | undefined, updated: string | undefined, valid: string | undefined, values: string | undefined;
+  let type: string | undefined, updated: string | undefined, valid: string | undefined, values = false;
   space();
   if (text.charCodeAt(at) === 125) return undefined; // {}: fields missing
-  const keys: string[] = [];
   for (;;) {
     space();
     if (text.charCodeAt(at) !== 34) return undefined;
+    // A field written twice: its last value counts, as in the full reader (the stored text's order is fixed).
     const key = plainString();
-    if (key === undefined || keys.includes(key)) return undefined;
-    keys.push(key);
+    if (key === undefined) return undefined;
     space();
     if (text.charCodeAt(at) !== 58) return undefined;
     at++;
     const isValues = key === "values";
     space();
-    if (isValues && text.charCodeAt(at) !== 123) return undefined; // not an object
+    if (isValues) {
+      if (text.charCodeAt(at) !== 123) return undefined; // not an object
+      parts.length = 0;
+      parts.push('{"updated": "', "", '", "valid": "', "", '", "values": ');
+    }
     if (!value(1, isValues)) return undefined;
     if (isValues) {
-      values = out;
+      parts.push("}");
+      values = true;
     } else if (key === "type") type = last;
     else if (key === "updated") updated = last;
     else if (key === "valid") valid = last;
@@ -188,15 +203,15 @@ function readUpdate(typeProblem: (type: string) => string | undefined): KvUpdate
   }
   space();
   if (at < text.length) return undefined;
-  if (type === undefined || updated === undefined || valid === undefined || values === undefined) return undefined;
-  if (typeProblem(type) !== undefined || parseIsoTime(updated) === undefined) return undefined;
-  const validAt = parseIsoTime(valid);
+  if (type === undefined || updated === undefined || valid === undefined || !values) return undefined;
+  if (typeProblem(type) !== undefined || !isIsoTime(updated)) return undefined;
+  // Updates of one source mostly share their valid time: read once while it stays the same.
+  if (valid === lastValid) valid = lastValid; // one string kept for all (this one is a slice of its message)
+  else [lastValid, lastValidAt] = [valid, parseIsoTime(valid)];
+  const validAt = lastValidAt;
   if (validAt === undefined) return undefined;
-  return {
-    type,
-    updated,
-    valid,
-    validAt,
-    stored: `{"updated": "${updated}", "valid": "${valid}", "values": ${values}}`,
-  };
+  // The stored text as one flat string: the times go into the places left for them before `values`.
+  parts[1] = updated;
+  parts[3] = valid;
+  return { type, updated, valid, validAt, stored: parts.join("") };
 }

@@ -293,29 +293,72 @@ ownServerTest("KvWriter writes each update with its own SET where the server ref
   await using admin = testClient(server.url);
   await admin.call("ACL", "SETUSER", "setonly", "on", ">pw", "~*", "+@all", "-mset");
   const url = `redis://setonly:pw@127.0.0.1:${new URL(server.url).port}`;
+  // With --validate through ioredis (MSET and MGET); without, MSET through the sink's lane (which logs in as setonly).
+  for (const validate of [true, false]) {
+    const io = captureIo();
+    const log = new Logger(io.stderr, "debug");
+    const conn = await Connection.open({ url, reporter: log.reporter(), offlineQueue: true });
+    const prefix = `acl${validate ? "v" : ""}:`;
+    try {
+      const writer = new KvWriter({ sink: serverSink(conn.redis), prefix, validate, expireAtValid: false, log });
+      for (const type of ["A", "B", "C"]) {
+        const parsed = parseUpdate(new TextEncoder().encode(update(type, { type })));
+        assert.ok(parsed.ok);
+        writer.add(parsed.update);
+      }
+      assert.equal(await writer.drain(10_000), 0);
+      await writer.close();
+      assert.equal(writer.stats.stored, 3);
+      assert.equal(writer.stats.verified, validate ? 3 : 0);
+      assert.equal(writer.stats.serverErrors, 0);
+      assert.match(io.err.text, /MSET refused .*each update is written with its own SET/);
+      const values = await admin.mget(`${prefix}A`, `${prefix}B`, `${prefix}C`);
+      assert.deepEqual(values.map((v) => JSON.parse(v!).values.type), ["A", "B", "C"]);
+    } finally {
+      await conn.close();
+    }
+  }
+});
+
+ownServerTest("KvWriter's MSET lane: a lost lane connection is opened again and its batch written again", async () => {
+  await using server = await testServer({ own: true });
+  await using admin = testClient(server.url);
   const io = captureIo();
-  const log = new Logger(io.stderr, "debug");
-  const conn = await Connection.open({ url, reporter: log.reporter(), offlineQueue: true });
-  try {
-    const writer = new KvWriter({
-      sink: serverSink(conn.redis),
-      prefix: "acl:",
-      validate: true,
-      expireAtValid: false,
-      log,
-    });
-    for (const type of ["A", "B", "C"]) {
-      const parsed = parseUpdate(new TextEncoder().encode(update(type, { type })));
+  const log = new Logger(io.stderr, "error");
+  const conn = await Connection.open({ url: server.url, reporter: log.reporter(), offlineQueue: true });
+  let stored = 0;
+  const { promise: firstStored, resolve } = Promise.withResolvers<void>();
+  const writer = new KvWriter({
+    sink: serverSink(conn.redis),
+    prefix: "lane:",
+    validate: false,
+    expireAtValid: false,
+    log,
+    onStored: (keys) => (stored += keys.length) === 600 && resolve(),
+  });
+  const add = (from: number, to: number) => {
+    for (let n = from; n < to; n++) {
+      const parsed = parseUpdate(new TextEncoder().encode(update(`T${n}`, { n })));
       assert.ok(parsed.ok);
       writer.add(parsed.update);
     }
+  };
+  try {
+    add(0, 600);
+    await firstStored;
+    // Every connection but the admin's and the ioredis client's is the lane: killed, then the next batch opens it again.
+    const keep = [String(await admin.client("ID")), String(await conn.redis.client("ID"))];
+    const ids = String(await admin.client("LIST")).split("\n").map((l) => /^id=(\d+)/.exec(l)?.[1]).filter(Boolean);
+    const lane = ids.filter((id) => !keep.includes(id!));
+    assert.equal(lane.length, 1);
+    await admin.client("KILL", "ID", lane[0]!);
+    add(600, 700);
     assert.equal(await writer.drain(10_000), 0);
-    assert.equal(writer.stats.stored, 3);
-    assert.equal(writer.stats.verified, 3);
-    assert.equal(writer.stats.serverErrors, 0);
-    assert.match(io.err.text, /MSET refused .*each update is written with its own SET/);
-    const values = await admin.mget("acl:A", "acl:B", "acl:C");
-    assert.deepEqual(values.map((v) => JSON.parse(v!).values.type), ["A", "B", "C"]);
+    await writer.close();
+    assert.deepEqual([writer.stats.stored, writer.stats.serverErrors], [700, 0]);
+    const values = await admin.mget("lane:T0", "lane:T599", "lane:T600", "lane:T699");
+    assert.deepEqual(values.map((v) => JSON.parse(v!).values.n), [0, 599, 600, 699]);
+    assert.equal(io.err.text, "");
   } finally {
     await conn.close();
   }
