@@ -25,8 +25,9 @@ let at = 0;
  * the update waits, not a tree of pieces for the garbage collector to copy.
  */
 const parts: string[] = [];
-/** Whether the value just read is a plain string (then {@linkcode last} is it). */
-let last: string | undefined;
+/** Where the plain string just read (as a value) starts and ends in the text, without its quotes; -1 for another value. */
+let lastStart = -1;
+let lastEnd = -1;
 
 /** The last `valid` time read, and its epoch ms. */
 let lastValid: string | undefined;
@@ -38,16 +39,15 @@ function space(): void {
 }
 
 /**
- * Reads a string of printable ASCII without escapes (its own Python text), `at` on its opening quote; the string, or
- * undefined for any other (left to the full reader).
+ * Reads a string of printable ASCII without escapes (its own Python text), `at` on its opening quote and then past
+ * its closing one: where that closing quote is, or -1 for any other string (left to the full reader).
  */
-function plainString(): string | undefined {
-  const start = ++at;
-  for (let c = text.charCodeAt(at); c !== 34; c = text.charCodeAt(++at)) {
+function plainString(): number {
+  for (let c = text.charCodeAt(++at); c !== 34; c = text.charCodeAt(++at)) {
     // A control character, non-ASCII, DEL, an escape, or the end of the text (NaN).
-    if (!(c >= 0x20 && c <= 0x7e) || c === 92) return undefined;
+    if (!(c >= 0x20 && c <= 0x7e) || c === 92) return -1;
   }
-  return text.slice(start, at++);
+  return at++;
 }
 
 /**
@@ -56,20 +56,21 @@ function plainString(): string | undefined {
  */
 function value(depth: number, write: boolean): boolean {
   space();
-  last = undefined;
+  lastStart = -1;
   const c = text.charCodeAt(at);
   if (c === 34) {
     const start = at;
-    const s = plainString();
-    if (s === undefined) return false;
+    const end = plainString();
+    if (end < 0) return false;
     if (write) parts.push(text.slice(start, at)); // with its quotes
-    last = s;
+    lastStart = start + 1;
+    lastEnd = end;
     return true;
   }
   if (c === 123 || c === 91) {
     if (depth >= MAX_JSON_DEPTH) return false;
     const ok = c === 123 ? object(depth + 1, write) : array(depth + 1, write);
-    last = undefined; // what a string inside it left
+    lastStart = -1; // not what a string inside it left
     return ok;
   }
   if (c === 116 && text.startsWith("true", at)) return (at += 4, write && parts.push("true"), true);
@@ -97,13 +98,12 @@ function object(depth: number, write: boolean): boolean {
   for (let first = true;; first = false) {
     space();
     const start = at;
-    if (text.charCodeAt(at) !== 34) return false;
-    const key = plainString();
-    if (key === undefined) return false;
+    if (text.charCodeAt(at) !== 34 || plainString() < 0) return false;
     if (keys) {
+      const key = text.slice(start, at); // with its quotes
       if (keys.includes(key)) return false; // left to the full reader
       keys.push(key);
-      parts.push(first ? "{" : ", ", text.slice(start, at), ": ");
+      parts.push(first ? "{" : ", ", key, ": ");
     }
     space();
     if (text.charCodeAt(at) !== 58) return false;
@@ -159,9 +159,11 @@ export function quickUpdate(json: string, typeProblem: (type: string) => string 
   } finally {
     text = "";
     parts.length = 0;
-    last = undefined;
   }
 }
+
+/** The fields of an update the reader tells apart. */
+const Field = { other: 0, type: 1, updated: 2, valid: 3, values: 4 } as const;
 
 function readUpdate(typeProblem: (type: string) => string | undefined): KvUpdate | undefined {
   space();
@@ -174,12 +176,22 @@ function readUpdate(typeProblem: (type: string) => string | undefined): KvUpdate
     space();
     if (text.charCodeAt(at) !== 34) return undefined;
     // A field written twice: its last value counts, as in the full reader (the stored text's order is fixed).
-    const key = plainString();
-    if (key === undefined) return undefined;
+    const keyStart = at + 1;
+    const keyEnd = plainString();
+    if (keyEnd < 0) return undefined;
+    const field = keyEnd - keyStart === 6 && text.startsWith("values", keyStart)
+      ? Field.values
+      : keyEnd - keyStart === 4 && text.startsWith("type", keyStart)
+      ? Field.type
+      : keyEnd - keyStart === 7 && text.startsWith("updated", keyStart)
+      ? Field.updated
+      : keyEnd - keyStart === 5 && text.startsWith("valid", keyStart)
+      ? Field.valid
+      : Field.other;
     space();
     if (text.charCodeAt(at) !== 58) return undefined;
     at++;
-    const isValues = key === "values";
+    const isValues = field === Field.values;
     space();
     if (isValues) {
       if (text.charCodeAt(at) !== 123) return undefined; // not an object
@@ -190,11 +202,12 @@ function readUpdate(typeProblem: (type: string) => string | undefined): KvUpdate
     if (isValues) {
       parts.push("}");
       values = true;
-    } else if (key === "type") type = last;
-    else if (key === "updated") updated = last;
-    else if (key === "valid") valid = last;
-    if (key === "type" || key === "updated" || key === "valid") {
-      if (last === undefined) return undefined; // not a plain string
+    } else if (field !== Field.other) {
+      if (lastStart < 0) return undefined; // not a plain string
+      const s = text.slice(lastStart, lastEnd);
+      if (field === Field.type) type = s;
+      else if (field === Field.updated) updated = s;
+      else valid = s;
     }
     space();
     const c = text.charCodeAt(at++);
