@@ -88,6 +88,16 @@ function value(depth: number, write: boolean): boolean {
   return true;
 }
 
+/** What follows a member of an object or array. */
+const Next = { more: 0, closed: 1, bad: 2 } as const;
+
+/** Reads past what follows a member: a `,` (more to come), the closing `close` (`}` or `]`), or something else (bad). */
+function afterMember(close: number): number {
+  space();
+  const c = text.charCodeAt(at++);
+  return c === close ? Next.closed : c === 44 ? Next.more : Next.bad;
+}
+
 /** Reads an object, `at` on its `{`. */
 function object(depth: number, write: boolean): boolean {
   at++;
@@ -109,10 +119,9 @@ function object(depth: number, write: boolean): boolean {
     if (text.charCodeAt(at) !== 58) return false;
     at++;
     if (!value(depth, write)) return false;
-    space();
-    const c = text.charCodeAt(at++);
-    if (c === 125) break;
-    if (c !== 44) return false;
+    const next = afterMember(125);
+    if (next === Next.closed) break;
+    if (next === Next.bad) return false;
   }
   if (write) parts.push("}");
   return true;
@@ -126,10 +135,9 @@ function array(depth: number, write: boolean): boolean {
   for (let first = true;; first = false) {
     if (write) parts.push(first ? "[" : ", ");
     if (!value(depth, write)) return false;
-    space();
-    const c = text.charCodeAt(at++);
-    if (c === 93) break;
-    if (c !== 44) return false;
+    const next = afterMember(93);
+    if (next === Next.closed) break;
+    if (next === Next.bad) return false;
   }
   if (write) parts.push("]");
   return true;
@@ -209,10 +217,9 @@ function readUpdate(typeProblem: (type: string) => string | undefined): KvUpdate
       else if (field === Field.updated) updated = s;
       else valid = s;
     }
-    space();
-    const c = text.charCodeAt(at++);
-    if (c === 125) break;
-    if (c !== 44) return undefined;
+    const next = afterMember(125);
+    if (next === Next.closed) break;
+    if (next === Next.bad) return undefined;
   }
   space();
   if (at < text.length) return undefined;
