@@ -45,7 +45,7 @@ export function serverSink(redis: Redis): KvSink {
       if (multiSet && !options.expireAtValid) {
         const replies = options.validate
           ? await writeMulti(redis, batch, options)
-          : await writeThroughLane(lane, batch, options);
+          : await writeThroughLane(lane, redis.options.db ?? 0, batch, options);
         if (replies) return replies;
         multiSet = false;
         await lane.close();
@@ -150,14 +150,17 @@ function chunksOf(batch: readonly [string, KvUpdate][]): [number, number][] {
  */
 async function writeThroughLane(
   lane: PublishLane,
+  db: number,
   batch: readonly [string, KvUpdate][],
   { log }: BatchOptions,
 ): Promise<BatchReplies | undefined> {
   const chunks = chunksOf(batch);
+  // The lane's connection has not selected the URL's database: each chunk does, so a reconnect needs nothing more.
+  const select = db ? ["SELECT", String(db)] : undefined;
   const sent = chunks.map(([from, to]) => {
     const args = ["MSET"];
     for (let n = from; n < to; n++) args.push(batch[n]![0], batch[n]![1].stored);
-    return lane.publishEncoded(() => encodeCommands([args]), 1);
+    return lane.publishEncoded(() => encodeCommands(select ? [select, args] : [args]), select ? 2 : 1);
   });
   const results = await Promise.allSettled(sent);
   const refused = results.find((r) =>

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { main as kvUpdater } from "../../scripts/kv_updater.ts";
 import { Connection } from "../../lib/core/client.ts";
+import { urlForDb } from "../../lib/core/config.ts";
 import { ExitCode } from "../../lib/core/exit_codes.ts";
 import { parseUpdate } from "../../lib/kv/message.ts";
 import { KvWriter } from "../../lib/kv/writer.ts";
@@ -317,6 +318,34 @@ ownServerTest("KvWriter writes each update with its own SET where the server ref
     } finally {
       await conn.close();
     }
+  }
+});
+
+Deno.test("KvWriter's MSET lane writes to the URL's database", async () => {
+  await using server = await testServer();
+  await using admin = testClient(server.url);
+  const log = new Logger(captureIo().stderr, "error");
+  const conn = await Connection.open({ url: urlForDb(server.url, 3), reporter: log.reporter(), offlineQueue: true });
+  const key = `${server.prefix}db3:`;
+  try {
+    const writer = new KvWriter({
+      sink: serverSink(conn.redis),
+      prefix: key,
+      validate: false,
+      expireAtValid: false,
+      log,
+    });
+    const parsed = parseUpdate(new TextEncoder().encode(update("T", { n: 1 })));
+    assert.ok(parsed.ok);
+    writer.add(parsed.update);
+    assert.equal(await writer.drain(10_000), 0);
+    await writer.close();
+    assert.equal(writer.stats.stored, 1);
+    assert.equal(await admin.exists(`${key}T`), 0); // not in database 0
+    assert.equal(JSON.parse((await conn.redis.get(`${key}T`))!).values.n, 1);
+    await conn.redis.del(`${key}T`);
+  } finally {
+    await conn.close();
   }
 });
 
