@@ -19,5 +19,6 @@ export * from "./sink.ts";
 export * from "./stats.ts";
 export * from "./store.ts";
 export * from "./stored_channel.ts";
+export * from "./stored_text.ts";
 export * from "./updater_options.ts";
 export * from "./writer.ts";

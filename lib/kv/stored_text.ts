@@ -25,7 +25,7 @@ let at = 0;
  * the update waits, not a tree of pieces for the garbage collector to copy.
  */
 const parts: string[] = [];
-/** Where the plain string just read (as a value) starts and ends in the text, without its quotes; -1 for another value. */
+/** Where the plain string just read as a value starts and ends in the text, quotes left out; -1 for another value. */
 let lastStart = -1;
 let lastEnd = -1;
 
@@ -91,7 +91,7 @@ function value(depth: number, write: boolean): boolean {
 /** What follows a member of an object or array. */
 const Next = { more: 0, closed: 1, bad: 2 } as const;
 
-/** Reads past what follows a member: a `,` (more to come), the closing `close` (`}` or `]`), or something else (bad). */
+/** Reads past what follows a member: a `,` (more to come), the closing `close` (`}` or `]`), or anything else (bad). */
 function afterMember(close: number): number {
   space();
   const c = text.charCodeAt(at++);
@@ -152,11 +152,12 @@ function array(depth: number, write: boolean): boolean {
  * @returns the update, or undefined
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { quickUpdate } from "./stored_text.ts";
  * const u = quickUpdate('{"type":"Moon","updated":"2023-10-01T12:00:00Z","valid":"2023-10-01T12:05:32Z",' +
  *   '"values":{"phase":0.5}}', () => undefined);
- * console.assert(u?.stored === '{"updated": "2023-10-01T12:00:00Z", "valid": "2023-10-01T12:05:32Z", ' +
- *   '"values": {"phase": 0.5}}');
+ * const stored = '{"updated": "2023-10-01T12:00:00Z", "valid": "2023-10-01T12:05:32Z", "values": {"phase": 0.5}}';
+ * assert.equal(u?.stored, stored);
  * ```
  */
 export function quickUpdate(json: string, typeProblem: (type: string) => string | undefined): KvUpdate | undefined {

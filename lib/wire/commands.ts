@@ -18,9 +18,10 @@ const encoder = new TextEncoder();
  * @returns the bytes to write
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeCommands } from "./commands.ts";
  * const bytes = encodeCommands([["MSET", "k", "é"]]);
- * console.assert(new TextDecoder().decode(bytes) === "*3\r\n$4\r\nMSET\r\n$1\r\nk\r\n$2\r\né\r\n");
+ * assert.equal(new TextDecoder().decode(bytes), "*3\r\n$4\r\nMSET\r\n$1\r\nk\r\n$2\r\né\r\n");
  * ```
  */
 export function encodeCommands(commands: readonly (readonly string[])[]): Uint8Array {

@@ -375,7 +375,7 @@ ownServerTest("KvWriter's MSET lane: a lost lane connection is opened again and 
   try {
     add(0, 600);
     await firstStored;
-    // Every connection but the admin's and the ioredis client's is the lane: killed, then the next batch opens it again.
+    // Every connection but the admin's and the ioredis client's is the lane: killed; the next batch opens it again.
     const keep = [String(await admin.client("ID")), String(await conn.redis.client("ID"))];
     const ids = String(await admin.client("LIST")).split("\n").map((l) => /^id=(\d+)/.exec(l)?.[1]).filter(Boolean);
     const lane = ids.filter((id) => !keep.includes(id!));
