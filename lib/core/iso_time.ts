@@ -68,7 +68,7 @@ export function parseIsoTime(text: string): number | undefined {
  * ```
  */
 export function isIsoTime(text: string): boolean {
-  const fast = utcForm(text);
+  const fast = utcForm(text, false);
   return fast !== undefined ? !Number.isNaN(fast) : parseIsoTime(text) !== undefined;
 }
 
@@ -76,10 +76,11 @@ export function isIsoTime(text: string): boolean {
 const INVALID = Number.NaN;
 
 /**
- * `YYYY-MM-DDTHH:MM:SSZ` or `YYYY-MM-DDTHH:MM:SS.sssZ`, read by its characters (no regex): epoch ms, INVALID (NaN)
- * when it is no real moment, undefined when the text has another form (then the regex decides).
+ * `YYYY-MM-DDTHH:MM:SSZ` or `YYYY-MM-DDTHH:MM:SS.sssZ`, read by its characters (no regex): epoch ms (0 when not
+ * `exact`: only whether it is a time is asked), INVALID (NaN) when it is no real moment, undefined when the text has
+ * another form (then the regex decides).
  */
-function utcForm(t: string): number | undefined {
+function utcForm(t: string, exact = true): number | undefined {
   const n = t.length;
   if (n !== 20 && n !== 24) return undefined;
   // "-" at 4 and 7, "T" at 10, ":" at 13 and 16, then "Z" at 19, or "." at 19 and "Z" at 23; digits everywhere else.
@@ -101,6 +102,7 @@ function utcForm(t: string): number | undefined {
   const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
   const days = month === 2 ? (leap ? 29 : 28) : month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
   if (day > days) return INVALID;
+  if (!exact) return 0;
   const ms = n === 24 ? d[14]! * 100 + d[15]! * 10 + d[16]! : 0;
   const at = Date.UTC(year, month - 1, day, hour, minute, second, ms);
   return year < 100 ? new Date(at).setUTCFullYear(year) : at; // Date.UTC reads 0–99 as 1900–1999

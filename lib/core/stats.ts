@@ -102,5 +102,12 @@ export function percentile(values: readonly number[], p: number): number {
  * ```
  */
 export function formatNumber(n: number, digits = 0): string {
-  return n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: 0 });
+  // One formatter per number of decimals: toLocaleString with options makes a new one each call (in a profile of
+  // kv_updater with --stats-interval 50ms, that was 1.5% of its CPU time).
+  let format = FORMATS.get(digits);
+  if (!format) FORMATS.set(digits, format = new Intl.NumberFormat("en-US", { maximumFractionDigits: digits }));
+  return format.format(n);
 }
+
+/** The formatters of {@linkcode formatNumber}, by decimals. */
+const FORMATS = new Map<number, Intl.NumberFormat>();

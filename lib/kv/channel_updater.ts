@@ -131,6 +131,7 @@ export async function runKvChannel(o: KvChannelOptions, io: Io, shutdown: Shutdo
       );
     }
   } finally {
+    await writer?.close();
     await Promise.all([subscriber?.close(), writes.close()]);
   }
   printSummary(o, io, writer!, writes, subscriber);

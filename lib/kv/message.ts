@@ -19,7 +19,9 @@ import {
   parseOrdered,
   pythonString,
 } from "./python_json.ts";
+import { Buffer } from "node:buffer";
 import { parseByteSize } from "../core/byte_size.ts";
+import { quickUpdate } from "./stored_text.ts";
 import { UsageError } from "../core/exit_codes.ts";
 import { escapeControl } from "../core/output.ts";
 import { parseIsoTime } from "../core/iso_time.ts";
@@ -90,6 +92,25 @@ export function parseMaxBytes(text: string | undefined): number {
 
 const EXCERPT_CHARS = 80;
 const decoder = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * A payload as text, or undefined when it is not valid UTF-8 — what the strict decoder says, at a fraction of its cost:
+ * a Buffer's own decoding (in a profile of kv_updater the strict decoder took a fifth of checking an update), asked
+ * again strictly only when that put in a replacement character (a byte that is no UTF-8, or one that was sent) or
+ * kept a byte order mark (which the strict decoder drops).
+ */
+function utf8Text(payload: Uint8Array): string | undefined {
+  const bytes = payload instanceof Buffer
+    ? payload
+    : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+  const text = bytes.toString("utf8");
+  if (!text.includes("\uFFFD") && text.charCodeAt(0) !== 0xfeff) return text;
+  try {
+    return decoder.decode(payload);
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * Says what is wrong with a `type` as a key name, if anything: it must be
@@ -188,12 +209,11 @@ export function parseUpdate(payload: Uint8Array, maxBytes = DEFAULT_MAX_BYTES): 
     const head = new TextDecoder().decode(payload.subarray(0, EXCERPT_CHARS * 4));
     return reject("too_large", `${payload.byteLength} bytes is more than --max-bytes ${maxBytes}`, head, payload);
   }
-  let text: string;
-  try {
-    text = decoder.decode(payload);
-  } catch {
-    return reject("invalid_json", "not valid UTF-8", new TextDecoder().decode(payload), payload);
-  }
+  const text = utf8Text(payload);
+  if (text === undefined) return reject("invalid_json", "not valid UTF-8", new TextDecoder().decode(payload), payload);
+  // The common update is read in one pass; anything else by the full reader, which also says what is wrong.
+  const quick = quickUpdate(text, typeNameProblem);
+  if (quick) return { ok: true, update: quick };
   let root: JsonNode;
   try {
     root = parseOrdered(text);

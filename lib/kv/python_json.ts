@@ -47,8 +47,17 @@ const isDigit = (c: number) => c >= 48 && c <= 57;
 /**
  * Where the JSON number starting at `i` ends: the longest match of
  * `-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?`, read by its characters; -1 when none starts there.
+ *
+ * @param text a JSON text
+ * @param i where the number would start
+ * @returns the index just past it, or -1
+ * @example
+ * ```ts
+ * import { numberEnd } from "./python_json.ts";
+ * console.assert(numberEnd("[21.5, 1]", 1) === 5 && numberEnd("[x]", 1) === -1);
+ * ```
  */
-function numberEnd(text: string, i: number): number {
+export function numberEnd(text: string, i: number): number {
   let j = text.charCodeAt(i) === 45 ? i + 1 : i; // -
   const first = text.charCodeAt(j);
   if (first === 48) j++;

@@ -4,7 +4,10 @@
  *
  * @module
  */
-import type { Redis } from "ioredis";
+import { type Redis, ReplyError } from "ioredis";
+import { ConnectionLostError } from "../core/client.ts";
+import { PublishLane } from "../pubsub/publish_lane.ts";
+import { encodeCommands } from "../wire/commands.ts";
 import type { KvUpdate } from "./message.ts";
 import { type BatchOptions, type BatchReplies, failedBatch, type KvSink, type Reply, TRANSIENT } from "./sink.ts";
 
@@ -18,9 +21,12 @@ const MULTI_SET_BYTES = 256 * 1024;
 const MULTI_SET_REFUSED = /^(NOPERM|ERR unknown command)/;
 
 /**
- * The sink of one server.
+ * The sink of one server. Batches go as MSET chunks through a lane of its own (lib/pubsub/publish_lane.ts: the
+ * commands encoded by hand, on a socket opened as `redis`'s), or through `redis` with their MGETs for `validate`; as
+ * a SET each where the server refuses MSET, and with an expiry each for `expireAtValid`.
  *
- * @param redis its connection (opened with the offline queue on, so writes wait out an outage)
+ * @param redis its connection (opened with the offline queue on, so writes wait out an outage); the lane is closed
+ *   with it, or by the sink's `close()`
  * @returns the sink
  * @example
  * ```ts ignore
@@ -30,16 +36,23 @@ const MULTI_SET_REFUSED = /^(NOPERM|ERR unknown command)/;
 export function serverSink(redis: Redis): KvSink {
   /** Whether batches go as MSET (until the server refuses it). */
   let multiSet = true;
+  const lane = new PublishLane(redis);
+  redis.once("end", () => void lane.close());
   return {
-    transient: (err) => TRANSIENT.test(err.message),
+    // The lane fails a batch at once while the server is away (where ioredis's offline queue would hold it): again.
+    transient: (err) => TRANSIENT.test(err.message) || err instanceof ConnectionLostError,
     async write(batch, options) {
       if (multiSet && !options.expireAtValid) {
-        const replies = await writeMulti(redis, batch, options);
+        const replies = options.validate
+          ? await writeMulti(redis, batch, options)
+          : await writeThroughLane(lane, redis.options.db ?? 0, batch, options);
         if (replies) return replies;
         multiSet = false;
+        await lane.close();
       }
       return await writeEach(redis, batch, options);
     },
+    close: () => lane.close(),
   };
 }
 
@@ -80,18 +93,7 @@ async function writeMulti(
   batch: readonly [string, KvUpdate][],
   { validate, log }: BatchOptions,
 ): Promise<BatchReplies | undefined> {
-  // Chunks [start, end) of at most MULTI_SET_ENTRIES updates and about MULTI_SET_BYTES (one larger value alone).
-  const chunks: [number, number][] = [];
-  let start = 0;
-  let bytes = 0;
-  for (let n = 0; n < batch.length; n++) {
-    if (n > start && (n - start === MULTI_SET_ENTRIES || bytes >= MULTI_SET_BYTES)) {
-      chunks.push([start, n]);
-      [start, bytes] = [n, 0];
-    }
-    bytes += batch[n]![1].stored.length;
-  }
-  if (batch.length > start) chunks.push([start, batch.length]);
+  const chunks = chunksOf(batch);
   const pipeline = redis.pipeline();
   for (const [from, to] of chunks) {
     const entries = batch.slice(from, to);
@@ -117,6 +119,64 @@ async function writeMulti(
     for (let n = first; n < end; n++) {
       replies.set.push(setReply);
       replies.read.push(read && [read[0], read[0] ? null : (read[1] as unknown[])[n - first]]);
+    }
+  });
+  return replies;
+}
+
+/**
+ * Where a batch is cut into MSET chunks: `[start, end)` of at most {@linkcode MULTI_SET_ENTRIES} updates and about
+ * {@linkcode MULTI_SET_BYTES} (one larger value alone).
+ */
+function chunksOf(batch: readonly [string, KvUpdate][]): [number, number][] {
+  const chunks: [number, number][] = [];
+  let start = 0;
+  let bytes = 0;
+  for (let n = 0; n < batch.length; n++) {
+    if (n > start && (n - start === MULTI_SET_ENTRIES || bytes >= MULTI_SET_BYTES)) {
+      chunks.push([start, n]);
+      [start, bytes] = [n, 0];
+    }
+    bytes += batch[n]![1].stored.length;
+  }
+  if (batch.length > start) chunks.push([start, batch.length]);
+  return chunks;
+}
+
+/**
+ * A batch as MSET chunks written through the lane, each chunk's reply its entries' (a chunk the lane could not send,
+ * or the server refused, fails alone). Undefined when the server refuses MSET (an ACL, a renamed command): from then
+ * on each update is SET.
+ */
+async function writeThroughLane(
+  lane: PublishLane,
+  db: number,
+  batch: readonly [string, KvUpdate][],
+  { log }: BatchOptions,
+): Promise<BatchReplies | undefined> {
+  const chunks = chunksOf(batch);
+  // The lane's connection has not selected the URL's database: each chunk does, so a reconnect needs nothing more.
+  const select = db ? ["SELECT", String(db)] : undefined;
+  const sent = chunks.map(([from, to]) => {
+    const args = ["MSET"];
+    for (let n = from; n < to; n++) args.push(batch[n]![0], batch[n]![1].stored);
+    return lane.publishEncoded(() => encodeCommands(select ? [select, args] : [args]), select ? 2 : 1);
+  });
+  const results = await Promise.allSettled(sent);
+  const refused = results.find((r) =>
+    r.status === "rejected" && r.reason instanceof ReplyError && MULTI_SET_REFUSED.test(r.reason.message)
+  ) as PromiseRejectedResult | undefined;
+  if (refused) {
+    log.debug(`MSET refused (${(refused.reason as Error).message}): each update is written with its own SET now`);
+    return undefined;
+  }
+  const replies: BatchReplies = { set: [], read: [] };
+  chunks.forEach(([from, to], c) => {
+    const r = results[c]!;
+    const reply: Reply = r.status === "fulfilled" ? [null, "OK"] : [r.reason as Error, null];
+    for (let n = from; n < to; n++) {
+      replies.set.push(reply);
+      replies.read.push(undefined);
     }
   });
   return replies;

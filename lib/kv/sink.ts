@@ -51,6 +51,8 @@ export interface KvSink {
   unconfirmedOn?(node: string): [string, KvUpdate][];
   /** How many stored entries no replica has confirmed yet. */
   readonly unconfirmed?: number;
+  /** Closes what the sink opened of its own (one server's lane), waiting at most a second. */
+  close?(): Promise<void>;
 }
 
 /** Errors after which the same write is tried again: the server is busy or restarting. */

@@ -104,9 +104,10 @@ export class KvWriter {
   readonly stats: WriterStats = newWriterStats();
   /** On a cluster: updates acknowledged by a master lost before its replica confirmed them, written again. */
   rewritten = 0;
+  /** Updates waiting, by type (the key without the prefix, which is the same for all: a shorter string to hash). */
   #queued = new Map<string, KvUpdate>();
-  /** The keys of the batch being written. */
-  #sending = new Set<string>();
+  /** The batch being written, by type. */
+  #sending = new Map<string, KvUpdate>();
   #inFlight = 0;
   #running = false;
   #stopped = false;
@@ -137,9 +138,11 @@ export class KvWriter {
       this.stats.abandoned++;
       return;
     }
-    const key = this.options.prefix + update.type;
-    if (this.#queued.delete(key)) this.stats.superseded++;
-    this.#queued.set(key, update);
+    const queued = this.#queued;
+    const size = queued.size;
+    // One waiting for the key is replaced where it stands: the newer one goes in its place.
+    queued.set(update.type, update);
+    if (queued.size === size) this.stats.superseded++;
     this.#start();
   }
 
@@ -192,15 +195,20 @@ export class KvWriter {
    */
   nodeLost(node: string): number {
     let n = 0;
-    for (const [key, u] of this.options.sink.unconfirmedOn?.(node) ?? []) {
+    for (const [, u] of this.options.sink.unconfirmedOn?.(node) ?? []) {
       // A newer update for the key waiting or being written wins: the older one stays unwritten.
-      if (this.#stopped || this.#queued.has(key) || this.#sending.has(key)) continue;
-      this.#queued.set(key, u);
+      if (this.#stopped || this.#queued.has(u.type) || this.#sending.has(u.type)) continue;
+      this.#queued.set(u.type, u);
       n++;
     }
     this.rewritten += n;
     if (n > 0) this.#start();
     return n;
+  }
+
+  /** Closes what its sink opened of its own (after {@linkcode KvWriter.drain}, before the link is closed). */
+  async close(): Promise<void> {
+    await this.options.sink.close?.();
   }
 
   /** On a cluster: updates acknowledged by a master that no replica has confirmed yet. */
@@ -218,16 +226,13 @@ export class KvWriter {
   async #run(): Promise<void> {
     try {
       while (this.#queued.size > 0) {
+        this.#sending = this.#take();
+        this.#inFlight = this.#sending.size;
+        const prefix = this.options.prefix;
         const batch: [string, KvUpdate][] = [];
-        for (const entry of this.#queued) {
-          batch.push(entry);
-          this.#queued.delete(entry[0]);
-          if (batch.length >= this.#maxBatch) break;
-        }
-        this.#inFlight = batch.length;
-        for (const [key] of batch) this.#sending.add(key);
+        for (const u of this.#sending.values()) batch.push([prefix + u.type, u]);
         const retry = await this.#write(batch);
-        this.#sending.clear();
+        this.#sending = new Map();
         this.#inFlight = 0;
         if (retry) await delay(200);
       }
@@ -235,6 +240,22 @@ export class KvWriter {
       this.#running = false;
       if (this.pending === 0) { for (const resolve of this.#idle.splice(0)) resolve(); }
     }
+  }
+
+  /** The next batch, taken out of the queue: all of it when it is not larger than a batch (no entry deleted). */
+  #take(): Map<string, KvUpdate> {
+    const queued = this.#queued;
+    if (queued.size <= this.#maxBatch) {
+      this.#queued = new Map();
+      return queued;
+    }
+    const batch = new Map<string, KvUpdate>();
+    for (const [type, u] of queued) {
+      batch.set(type, u);
+      queued.delete(type);
+      if (batch.size >= this.#maxBatch) break;
+    }
+    return batch;
   }
 
   /** Writes one batch through the sink and settles each entry; returns true when some must be tried again. */
@@ -267,8 +288,8 @@ export class KvWriter {
     const [setError] = setReply ?? [new Error("no reply")];
     if (setError) {
       if (!this.#stopped && sink.transient(setError)) {
-        if (this.#queued.has(key)) this.stats.superseded++; // a newer update for the key is waiting
-        else this.#queued.set(key, u);
+        if (this.#queued.has(u.type)) this.stats.superseded++; // a newer update for the key is waiting
+        else this.#queued.set(u.type, u);
         return "retry";
       }
       if (this.#stopped) return "failed"; // counted as abandoned by drain()

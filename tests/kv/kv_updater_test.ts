@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { main as kvUpdater } from "../../scripts/kv_updater.ts";
 import { Connection } from "../../lib/core/client.ts";
+import { urlForDb } from "../../lib/core/config.ts";
 import { ExitCode } from "../../lib/core/exit_codes.ts";
 import { parseUpdate } from "../../lib/kv/message.ts";
 import { KvWriter } from "../../lib/kv/writer.ts";
@@ -293,29 +294,100 @@ ownServerTest("KvWriter writes each update with its own SET where the server ref
   await using admin = testClient(server.url);
   await admin.call("ACL", "SETUSER", "setonly", "on", ">pw", "~*", "+@all", "-mset");
   const url = `redis://setonly:pw@127.0.0.1:${new URL(server.url).port}`;
-  const io = captureIo();
-  const log = new Logger(io.stderr, "debug");
-  const conn = await Connection.open({ url, reporter: log.reporter(), offlineQueue: true });
+  // With --validate through ioredis (MSET and MGET); without, MSET through the sink's lane (which logs in as setonly).
+  for (const validate of [true, false]) {
+    const io = captureIo();
+    const log = new Logger(io.stderr, "debug");
+    const conn = await Connection.open({ url, reporter: log.reporter(), offlineQueue: true });
+    const prefix = `acl${validate ? "v" : ""}:`;
+    try {
+      const writer = new KvWriter({ sink: serverSink(conn.redis), prefix, validate, expireAtValid: false, log });
+      for (const type of ["A", "B", "C"]) {
+        const parsed = parseUpdate(new TextEncoder().encode(update(type, { type })));
+        assert.ok(parsed.ok);
+        writer.add(parsed.update);
+      }
+      assert.equal(await writer.drain(10_000), 0);
+      await writer.close();
+      assert.equal(writer.stats.stored, 3);
+      assert.equal(writer.stats.verified, validate ? 3 : 0);
+      assert.equal(writer.stats.serverErrors, 0);
+      assert.match(io.err.text, /MSET refused .*each update is written with its own SET/);
+      const values = await admin.mget(`${prefix}A`, `${prefix}B`, `${prefix}C`);
+      assert.deepEqual(values.map((v) => JSON.parse(v!).values.type), ["A", "B", "C"]);
+    } finally {
+      await conn.close();
+    }
+  }
+});
+
+Deno.test("KvWriter's MSET lane writes to the URL's database", async () => {
+  await using server = await testServer();
+  await using admin = testClient(server.url);
+  const log = new Logger(captureIo().stderr, "error");
+  const conn = await Connection.open({ url: urlForDb(server.url, 3), reporter: log.reporter(), offlineQueue: true });
+  const key = `${server.prefix}db3:`;
   try {
     const writer = new KvWriter({
       sink: serverSink(conn.redis),
-      prefix: "acl:",
-      validate: true,
+      prefix: key,
+      validate: false,
       expireAtValid: false,
       log,
     });
-    for (const type of ["A", "B", "C"]) {
-      const parsed = parseUpdate(new TextEncoder().encode(update(type, { type })));
+    const parsed = parseUpdate(new TextEncoder().encode(update("T", { n: 1 })));
+    assert.ok(parsed.ok);
+    writer.add(parsed.update);
+    assert.equal(await writer.drain(10_000), 0);
+    await writer.close();
+    assert.equal(writer.stats.stored, 1);
+    assert.equal(await admin.exists(`${key}T`), 0); // not in database 0
+    assert.equal(JSON.parse((await conn.redis.get(`${key}T`))!).values.n, 1);
+    await conn.redis.del(`${key}T`);
+  } finally {
+    await conn.close();
+  }
+});
+
+ownServerTest("KvWriter's MSET lane: a lost lane connection is opened again and its batch written again", async () => {
+  await using server = await testServer({ own: true });
+  await using admin = testClient(server.url);
+  const io = captureIo();
+  const log = new Logger(io.stderr, "error");
+  const conn = await Connection.open({ url: server.url, reporter: log.reporter(), offlineQueue: true });
+  let stored = 0;
+  const { promise: firstStored, resolve } = Promise.withResolvers<void>();
+  const writer = new KvWriter({
+    sink: serverSink(conn.redis),
+    prefix: "lane:",
+    validate: false,
+    expireAtValid: false,
+    log,
+    onStored: (keys) => (stored += keys.length) === 600 && resolve(),
+  });
+  const add = (from: number, to: number) => {
+    for (let n = from; n < to; n++) {
+      const parsed = parseUpdate(new TextEncoder().encode(update(`T${n}`, { n })));
       assert.ok(parsed.ok);
       writer.add(parsed.update);
     }
+  };
+  try {
+    add(0, 600);
+    await firstStored;
+    // Every connection but the admin's and the ioredis client's is the lane: killed; the next batch opens it again.
+    const keep = [String(await admin.client("ID")), String(await conn.redis.client("ID"))];
+    const ids = String(await admin.client("LIST")).split("\n").map((l) => /^id=(\d+)/.exec(l)?.[1]).filter(Boolean);
+    const lane = ids.filter((id) => !keep.includes(id!));
+    assert.equal(lane.length, 1);
+    await admin.client("KILL", "ID", lane[0]!);
+    add(600, 700);
     assert.equal(await writer.drain(10_000), 0);
-    assert.equal(writer.stats.stored, 3);
-    assert.equal(writer.stats.verified, 3);
-    assert.equal(writer.stats.serverErrors, 0);
-    assert.match(io.err.text, /MSET refused .*each update is written with its own SET/);
-    const values = await admin.mget("acl:A", "acl:B", "acl:C");
-    assert.deepEqual(values.map((v) => JSON.parse(v!).values.type), ["A", "B", "C"]);
+    await writer.close();
+    assert.deepEqual([writer.stats.stored, writer.stats.serverErrors], [700, 0]);
+    const values = await admin.mget("lane:T0", "lane:T599", "lane:T600", "lane:T699");
+    assert.deepEqual(values.map((v) => JSON.parse(v!).values.n), [0, 599, 600, 699]);
+    assert.equal(io.err.text, "");
   } finally {
     await conn.close();
   }

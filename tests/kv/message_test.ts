@@ -3,6 +3,7 @@ import { isIsoTimestamp } from "../../lib/events/envelope.ts";
 import { parseIsoTime, parseUpdate, type RejectReason, updateEventJson } from "../../lib/kv/message.ts";
 import { dumpsPython, parseOrdered, pythonNumber } from "../../lib/kv/python_json.ts";
 import { parseByteSize } from "../../lib/core/byte_size.ts";
+import { Buffer } from "node:buffer";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 
@@ -124,4 +125,23 @@ Deno.test("parseUpdate() refuses values nested deeper than 100 levels by the sam
   assert.equal(parsed.rejection.reason, "invalid_json");
   assert.match(parsed.rejection.detail, /^Nested deeper than 100 levels at position \d+$/);
   assert.ok(parseUpdate(at(98)).ok); // the root object and "values" are two of the 100 levels
+});
+
+Deno.test("parseUpdate() reads UTF-8 as the strict decoder does: a byte order mark dropped, bad bytes refused", () => {
+  const text = '{"type":"T","updated":"2023-10-01T12:00:00Z","valid":"2023-10-01T12:05:32Z","values":{"s":"é\uFFFD"}}';
+  const stored =
+    '{"updated": "2023-10-01T12:00:00Z", "valid": "2023-10-01T12:05:32Z", "values": {"s": "\\u00e9\\ufffd"}}';
+  for (
+    const payload of [bytes(text), Buffer.from(text), Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), bytes(text)])]
+  ) {
+    const parsed = parseUpdate(payload);
+    assert.ok(parsed.ok);
+    assert.equal(parsed.update.stored, stored);
+  }
+  for (const bad of [[0xc3], [0xed, 0xa0, 0x80], [0xc0, 0xaf], [0xff]]) {
+    const payload = Buffer.concat([bytes('{"type":"T","values":{"s":"'), Buffer.from(bad), bytes('"}}')]);
+    const parsed = parseUpdate(payload);
+    assert.ok(!parsed.ok);
+    assert.equal(parsed.rejection.detail, "not valid UTF-8");
+  }
 });
