@@ -71,6 +71,11 @@ Deno.test("each lib/<folder>/mod.ts is its folder's complete face: every export 
   assert.deepEqual(missing, [], "exports that lib/<folder>/mod.ts does not give (or gives another thing by that name)");
 });
 
+Deno.test("the examples in lib/ assert for real: no console.assert, which only logs, in a doc test", () => {
+  const found = libFiles.filter((f) => source(f).includes("console.assert("));
+  assert.deepEqual(found, []);
+});
+
 Deno.test("only lib/endpoint asks whether the target is a cluster; no cast through unknown outside the ioredis door", () => {
   const asks = /\btarget\.cluster\b|instanceof ClusterConnection\b|\.isCluster\b/;
   const casts = /as unknown as/;

@@ -53,7 +53,8 @@ export interface ApiCounters {
  * @example
  * ```ts
  * import { jsonResponse } from "./api_routes.ts";
- * console.assert(jsonResponse({ ok: true }, 201).status === 201);
+ * import assert from "node:assert/strict";
+ * assert.equal(jsonResponse({ ok: true }, 201).status, 201);
  * ```
  */
 export function jsonResponse(body: unknown, status = 200, headers: Record<string, string> = {}): Response {

@@ -14,7 +14,8 @@
  * @example
  * ```ts
  * import { LIVE_PAGE_HTML } from "./live_page.ts";
- * console.assert(LIVE_PAGE_HTML.includes("EventSource"));
+ * import assert from "node:assert/strict";
+ * assert.ok(LIVE_PAGE_HTML.includes("EventSource"));
  * ```
  */
 export const LIVE_PAGE_HTML = `<!doctype html>

@@ -83,7 +83,9 @@ export const DEFAULT_MAX_BYTES = 1024 * 1024;
  * @example
  * ```ts
  * import { DEFAULT_MAX_BYTES, parseMaxBytes } from "./message.ts";
- * console.assert(parseMaxBytes(undefined) === DEFAULT_MAX_BYTES && parseMaxBytes("64kb") === 65536);
+ * import assert from "node:assert/strict";
+ * assert.equal(parseMaxBytes(undefined), DEFAULT_MAX_BYTES);
+ * assert.equal(parseMaxBytes("64kb"), 65536);
  * ```
  */
 export function parseMaxBytes(text: string | undefined): number {
@@ -122,8 +124,9 @@ function utf8Text(payload: Uint8Array): string | undefined {
  * @example
  * ```ts
  * import { typeNameProblem } from "./message.ts";
- * console.assert(typeNameProblem("Weather") === undefined);
- * console.assert(typeNameProblem("a b") !== undefined);
+ * import assert from "node:assert/strict";
+ * assert.equal(typeNameProblem("Weather"), undefined);
+ * assert.notEqual(typeNameProblem("a b"), undefined);
  * ```
  */
 export function typeNameProblem(type: string): string | undefined {
@@ -146,7 +149,9 @@ export function typeNameProblem(type: string): string | undefined {
  * @example
  * ```ts
  * import { parsePrefix } from "./message.ts";
- * console.assert(parsePrefix("kv:") === "kv:" && parsePrefix(undefined) === "");
+ * import assert from "node:assert/strict";
+ * assert.equal(parsePrefix("kv:"), "kv:");
+ * assert.equal(parsePrefix(undefined), "");
  * ```
  */
 export function parsePrefix(text: string | undefined): string {
@@ -168,7 +173,8 @@ export function parsePrefix(text: string | undefined): string {
  * @example
  * ```ts
  * import { excerpt } from "./message.ts";
- * console.assert(excerpt("a\nb", 3) === "a\\nb");
+ * import assert from "node:assert/strict";
+ * assert.equal(excerpt("a\nb", 3), "a\\nb");
  * ```
  */
 export function excerpt(text: string, bytes: number): string {
@@ -198,10 +204,14 @@ function describe(node: JsonNode | undefined): string {
  * @example
  * ```ts
  * import { parseUpdate } from "./message.ts";
+ * import assert from "node:assert/strict";
  * const msg = '{"type":"Moon","updated":"2023-10-01T12:00:00Z","valid":"2023-10-01T12:05:32Z","values":{"phase":0.5}}';
  * const parsed = parseUpdate(new TextEncoder().encode(msg));
- * console.assert(parsed.ok && parsed.update.stored ===
- *   '{"updated": "2023-10-01T12:00:00Z", "valid": "2023-10-01T12:05:32Z", "values": {"phase": 0.5}}');
+ * assert.ok(parsed.ok);
+ * assert.equal(
+ *   parsed.update.stored,
+ *   '{"updated": "2023-10-01T12:00:00Z", "valid": "2023-10-01T12:05:32Z", "values": {"phase": 0.5}}',
+ * );
  * ```
  */
 export function parseUpdate(payload: Uint8Array, maxBytes = DEFAULT_MAX_BYTES): ParsedUpdate {
@@ -266,8 +276,11 @@ function reject(reason: RejectReason, detail: string, text: string, payload: Uin
  * @example
  * ```ts
  * import { updateEventJson } from "./message.ts";
- * console.assert(updateEventJson("Moon", '{"updated": "u", "valid": "v", "values": {}}') ===
- *   '{"type":"Moon","updated":"u","valid":"v","values":{}}');
+ * import assert from "node:assert/strict";
+ * assert.equal(
+ *   updateEventJson("Moon", '{"updated": "u", "valid": "v", "values": {}}'),
+ *   '{"type":"Moon","updated":"u","valid":"v","values":{}}',
+ * );
  * ```
  */
 export function updateEventJson(type: string, stored: string): string | undefined {

@@ -54,7 +54,9 @@ const isDigit = (c: number) => c >= 48 && c <= 57;
  * @example
  * ```ts
  * import { numberEnd } from "./python_json.ts";
- * console.assert(numberEnd("[21.5, 1]", 1) === 5 && numberEnd("[x]", 1) === -1);
+ * import assert from "node:assert/strict";
+ * assert.equal(numberEnd("[21.5, 1]", 1), 5);
+ * assert.equal(numberEnd("[x]", 1), -1);
  * ```
  */
 export function numberEnd(text: string, i: number): number {
@@ -87,8 +89,9 @@ const ESCAPES: Record<string, string> = { '"': '"', "\\": "\\", "/": "/", b: "\b
  * @example
  * ```ts
  * import { parseOrdered } from "./python_json.ts";
+ * import assert from "node:assert/strict";
  * const value = parseOrdered('{"b": 1, "2": 2.0}') as Map<string, unknown>;
- * console.assert([...value.keys()].join() === "b,2");
+ * assert.equal([...value.keys()].join(), "b,2");
  * ```
  */
 export function parseOrdered(text: string): JsonNode {
@@ -195,7 +198,8 @@ export function parseOrdered(text: string): JsonNode {
  * @example
  * ```ts
  * import { isFiniteNumber, JsonNumber } from "./python_json.ts";
- * console.assert(!isFiniteNumber(new JsonNumber("1e999")));
+ * import assert from "node:assert/strict";
+ * assert.ok(!isFiniteNumber(new JsonNumber("1e999")));
  * ```
  */
 export function isFiniteNumber(n: JsonNumber): boolean {
@@ -210,7 +214,8 @@ export function isFiniteNumber(n: JsonNumber): boolean {
  * @example
  * ```ts
  * import { findInfinite, parseOrdered } from "./python_json.ts";
- * console.assert(findInfinite(parseOrdered("[1, 2e400]")) === "2e400");
+ * import assert from "node:assert/strict";
+ * assert.equal(findInfinite(parseOrdered("[1, 2e400]")), "2e400");
  * ```
  */
 export function findInfinite(node: JsonNode): string | undefined {
@@ -235,7 +240,8 @@ function isInteger(text: string): boolean {
  * @example
  * ```ts
  * import { dumpsPython, parseOrdered } from "./python_json.ts";
- * console.assert(dumpsPython(parseOrdered('{"a":[1,2.50,"é"]}')) === '{"a": [1, 2.5, "\\u00e9"]}');
+ * import assert from "node:assert/strict";
+ * assert.equal(dumpsPython(parseOrdered('{"a":[1,2.50,"é"]}')), '{"a": [1, 2.5, "\\u00e9"]}');
  * ```
  */
 export function dumpsPython(node: JsonNode): string {
@@ -272,7 +278,8 @@ const SHORT_ESCAPES: Record<number, string> = {
  * @example
  * ```ts
  * import { pythonString } from "./python_json.ts";
- * console.assert(pythonString("a\"é") === '"a\\"\\u00e9"');
+ * import assert from "node:assert/strict";
+ * assert.equal(pythonString("a\"é"), '"a\\"\\u00e9"');
  * ```
  */
 export function pythonString(s: string): string {
@@ -295,7 +302,9 @@ export function pythonString(s: string): string {
  * @example
  * ```ts
  * import { pythonNumber } from "./python_json.ts";
- * console.assert(pythonNumber("1E5") === "100000.0" && pythonNumber("0.00001") === "1e-05");
+ * import assert from "node:assert/strict";
+ * assert.equal(pythonNumber("1E5"), "100000.0");
+ * assert.equal(pythonNumber("0.00001"), "1e-05");
  * ```
  */
 export function pythonNumber(text: string): string {

@@ -67,7 +67,8 @@ export const TRANSIENT = /^(LOADING|BUSY|TRYAGAIN|MASTERDOWN|CLUSTERDOWN)\b|Conn
  * @example
  * ```ts
  * import { failedBatch } from "./sink.ts";
- * console.assert(failedBatch(2, new Error("down")).set.length === 2);
+ * import assert from "node:assert/strict";
+ * assert.equal(failedBatch(2, new Error("down")).set.length, 2);
  * ```
  */
 export function failedBatch(size: number, err: Error): BatchReplies {

@@ -18,10 +18,11 @@ import type { ServiceMetrics } from "../ops/service_metrics.ts";
  * @example
  * ```ts
  * import { UpdaterStats } from "./stats.ts";
+ * import assert from "node:assert/strict";
  * const s = new UpdaterStats();
  * s.received++;
  * s.reject("bad_time");
- * console.assert(s.rejected === 1);
+ * assert.equal(s.rejected, 1);
  * ```
  */
 export class UpdaterStats {

@@ -62,7 +62,8 @@ export interface WriterStats {
  * @example
  * ```ts
  * import { newWriterStats } from "./writer.ts";
- * console.assert(newWriterStats().stored === 0);
+ * import assert from "node:assert/strict";
+ * assert.equal(newWriterStats().stored, 0);
  * ```
  */
 export function newWriterStats(): WriterStats {
