@@ -176,6 +176,8 @@ export class Session implements AsyncDisposable {
   readonly #untouched = new Map<TestServer, number>();
   readonly #env: Record<string, string>;
   #shims = "";
+  /** Where the docs' `/tmp/…` files go in this session: two runs side by side must not share a state file. */
+  readonly #files = Deno.makeTempDirSync({ prefix: "pubsub-lab-docs-files-" });
 
   private constructor(readonly spec: SessionSpec) {
     const inherited = Deno.env.toObject();
@@ -266,7 +268,8 @@ export class Session implements AsyncDisposable {
   /**
    * A command as it runs here: the docs' ports replaced by the session's, a
    * server script without `--port` given the session's port for its default
-   * one, values shown earlier replaced by those printed.
+   * one, values shown earlier replaced by those printed, and `/tmp/` paths
+   * put in the session's own directory.
    *
    * @param command the command as the docs show it
    * @returns the command to run
@@ -283,7 +286,7 @@ export class Session implements AsyncDisposable {
     }
     out = out.replace(/\b\d{4,5}\b/g, (p) => String(this.ports.get(Number(p)) ?? p));
     for (const [shown, printed] of this.values) out = out.replaceAll(shown, printed);
-    return out;
+    return out.replace(/(^|[\s='"])\/tmp\//g, `$1${this.#files}/`);
   }
 
   /**
@@ -416,6 +419,7 @@ export class Session implements AsyncDisposable {
       await p[Symbol.asyncDispose]();
     }
     if (this.#shims) await Deno.remove(this.#shims, { recursive: true });
+    await Deno.remove(this.#files, { recursive: true });
     const touched: string[] = [];
     for (const server of this.#plain) {
       const connections = this.#untouched.get(server);
