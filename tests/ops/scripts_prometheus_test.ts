@@ -6,7 +6,6 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { freePort } from "../../lib/core/local_server.ts";
 import { EventPublisher } from "../../lib/events/publisher.ts";
 import { StreamPublisher } from "../../lib/events/stream_publisher.ts";
 import { appendSender } from "../../lib/streams/append.ts";
@@ -43,12 +42,18 @@ if (!prometheusIgnored) {
       const p = server.prefix;
       const running = new Map<string, { proc: ScriptProcess; base: string; target: string }>();
       try {
+        // Port 0: each script listens where the system says and prints it (a free port picked here first could be
+        // taken by another process before the script listens on it).
         for (const script of LONG_RUNNING) {
-          const port = await freePort();
-          const proc = new ScriptProcess(script.file, [...script.args(server.url, p), "--metrics-port", String(port)]);
-          running.set(script.name, { proc, base: `http://127.0.0.1:${port}`, target: `127.0.0.1:${port}` });
+          const proc = new ScriptProcess(script.file, [...script.args(server.url, p), "--metrics-port", "0"]);
+          running.set(script.name, { proc, base: "", target: "" });
         }
-        for (const [name, { proc, base }] of running) {
+        for (const [name, entry] of running) {
+          const { proc } = entry;
+          const at = await proc.err.waitFor(/Health and metrics on http:\/\/(127\.0\.0\.1:\d+)/, 30_000);
+          entry.target = at[1]!;
+          entry.base = `http://${entry.target}`;
+          const { base } = entry;
           await eventually(
             () => fetch(`${base}/readyz`).then((r) => (r.body?.cancel(), r.ok), () => false),
             `${name} ready: ${proc.err.text}`,
