@@ -211,6 +211,18 @@ export class OpsRegistry {
     return { observe: (value, observed) => child(value).observe(observed) };
   }
 
+  /** `read`'s series with each label value through its cap. */
+  #boundedReadings(labels: string[], read: () => Iterable<Reading>): () => Iterable<Reading> {
+    const caps = labels.map((l) => this.cap(l));
+    return function* () {
+      for (const [values, value] of read()) {
+        const bounded: Record<string, string> = {};
+        labels.forEach((l, i) => bounded[l] = caps[i]!.label(values[l] ?? ""));
+        yield [bounded, value];
+      }
+    };
+  }
+
   /**
    * A gauge whose series are read at each scrape: for figures kept elsewhere
    * (pending entries, clients connected), nothing to do between scrapes.
@@ -222,7 +234,7 @@ export class OpsRegistry {
    * @param read the series now
    */
   readGauge(name: string, help: string, labels: string[], read: () => Iterable<Reading>): void {
-    const caps = labels.map((l) => this.cap(l));
+    const bounded = this.#boundedReadings(labels, read);
     new Gauge({
       name: METRIC_PREFIX + name,
       help,
@@ -230,11 +242,7 @@ export class OpsRegistry {
       registers: [this.registry],
       collect() {
         this.reset();
-        for (const [values, value] of read()) {
-          const bounded: Record<string, string> = {};
-          labels.forEach((l, i) => bounded[l] = caps[i]!.label(values[l] ?? ""));
-          this.inc(bounded, value); // two readings past the cap add up under _other_
-        }
+        for (const [values, value] of bounded()) this.inc(values, value); // readings past the cap add up under _other_
       },
     });
   }
@@ -249,7 +257,7 @@ export class OpsRegistry {
    * @param read the series now
    */
   readCounter(name: string, help: string, labels: string[], read: () => Iterable<Reading>): void {
-    const caps = labels.map((l) => this.cap(l));
+    const bounded = this.#boundedReadings(labels, read);
     new Counter({
       name: METRIC_PREFIX + name,
       help,
@@ -257,11 +265,7 @@ export class OpsRegistry {
       registers: [this.registry],
       collect() {
         this.reset();
-        for (const [values, value] of read()) {
-          const bounded: Record<string, string> = {};
-          labels.forEach((l, i) => bounded[l] = caps[i]!.label(values[l] ?? ""));
-          this.inc(bounded, value);
-        }
+        for (const [values, value] of bounded()) this.inc(values, value);
       },
     });
   }
