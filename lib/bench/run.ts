@@ -20,7 +20,7 @@
 import type { Connection } from "../core/client.ts";
 import { CliError, ExitCode, type ExitCodeValue } from "../core/exit_codes.ts";
 import type { Reporter } from "../core/output.ts";
-import { delay } from "../core/timing.ts";
+import { delay, onAbort } from "../core/timing.ts";
 import { readSubscriberFacts, type SubscriberFacts } from "../pubsub/drop_cause.ts";
 import type { BenchWorker } from "./bench_worker.ts";
 import { type Crew, type CrewOptions, share, startCrew } from "./crew.ts";
@@ -198,7 +198,6 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       () => options.onProgress?.(confirmed(), delivered(), performance.now() - began),
       PROGRESS_MS,
     );
-    signal.addEventListener("abort", stopPublishing, { once: true });
     const cpuFrom = { at: performance.now(), process: processCpuMs(), server: await serversCpuMs(wiring) };
     let published: (Said<"published"> | undefined)[];
     let results: (Said<"result"> | undefined)[];
@@ -214,6 +213,8 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       pubs.workers.forEach((w, i) =>
         w.post({ type: "start", quotas: pubs.members[i]!.map((p) => quotas[p]!), durationMs })
       );
+      // After the start: a stop that came while the workers connected (before any listener) stops them at once.
+      using _stopOnAbort = onAbort(signal, stopPublishing);
       published = await Promise.all(pubs.workers.map((w) => w.next("published")));
       await delay(stallEnds - performance.now(), signal);
       const expected = sum(P, (p) => counters.confirmed(p));
@@ -225,7 +226,6 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     } finally {
       clearInterval(progress);
       sampler.stop();
-      signal.removeEventListener("abort", stopPublishing);
     }
     await Promise.all(all.map((w) => (w.post({ type: "finish" }), w.next("closed"))));
     const after = await readFacts(wiring);

@@ -116,6 +116,34 @@ export function whenAborted(signal: AbortSignal): Promise<void> {
   });
 }
 
+/**
+ * Runs `action` once when `signal` aborts — at once when it already has: a listener added after the abort would
+ * never fire (a Ctrl+C while a script was still connecting went unheard that way) — until the handle is disposed.
+ *
+ * @param signal the signal, if any
+ * @param action what to do on abort
+ * @returns a handle that removes the listener
+ * @example
+ * ```ts
+ * import { onAbort } from "./timing.ts";
+ * import assert from "node:assert/strict";
+ * let ran = 0;
+ * using _already = onAbort(AbortSignal.abort(), () => ran++);
+ * const later = new AbortController();
+ * {
+ *   using _gone = onAbort(later.signal, () => ran++);
+ * }
+ * later.abort();
+ * assert.equal(ran, 1);
+ * ```
+ */
+export function onAbort(signal: AbortSignal | undefined, action: () => void): Disposable {
+  if (signal?.aborted) action();
+  if (!signal || signal.aborted) return { [Symbol.dispose]() {} };
+  signal.addEventListener("abort", action, { once: true });
+  return { [Symbol.dispose]: () => signal.removeEventListener("abort", action) };
+}
+
 /** What {@linkcode unlessAborted} resolves with when the signal came first. */
 export const ABORTED: unique symbol = Symbol("aborted");
 

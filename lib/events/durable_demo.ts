@@ -15,7 +15,7 @@ import type { Shutdown } from "../core/shutdown.ts";
 import { flowRate, toSeconds } from "../core/json_event.ts";
 import { roundMs } from "../core/latency.ts";
 import { formatNumber, MessageCounter } from "../core/stats.ts";
-import { delay } from "../core/timing.ts";
+import { delay, onAbort } from "../core/timing.ts";
 import type { CreatedEvent, EventEnvelope } from "./envelope.ts";
 import { keySubmittedEvent, profileEvent, TOPICS } from "./kinds.ts";
 import { publishSeries } from "../pubsub/publish.ts";
@@ -84,11 +84,9 @@ class Tally {
       this.#wake = () => this.back >= this.expected && resolve();
       this.#wake();
     });
-    const onStop = () => timer.abort();
-    stop.addEventListener("abort", onStop, { once: true });
+    using _stop = onAbort(stop, () => timer.abort());
     await Promise.race([done, delay(ms, timer.signal)]);
     timer.abort();
-    stop.removeEventListener("abort", onStop);
   }
 }
 

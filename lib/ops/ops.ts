@@ -13,6 +13,7 @@ import { Readiness } from "./readiness.ts";
 import { OpsRegistry } from "./registry.ts";
 import { serveOps } from "./server.ts";
 import { ServiceMetrics } from "./service_metrics.ts";
+import { onAbort } from "../core/timing.ts";
 
 /** Where {@linkcode startOps} says what it does. */
 export interface OpsLog {
@@ -76,8 +77,7 @@ export function startOps(flags: Flags, options: OpsOptions): Ops {
   const readiness = new Readiness(options.starting);
   const book = new ConnectionBook(metrics, readiness);
   const stop = () => readiness.stopping("stopping (asked to stop)");
-  options.signal?.addEventListener("abort", stop, { once: true });
-  if (options.signal?.aborted) stop();
+  onAbort(options.signal, stop);
   let server: Deno.HttpServer | undefined;
   let url: string | undefined;
   if (listen) {
