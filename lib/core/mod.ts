@@ -25,6 +25,7 @@ export * from "./log.ts";
 export * from "./no_answer.ts";
 export * from "./output.ts";
 export * from "./progress.ts";
+export * from "./reading_turns.ts";
 export * from "./server_faults.ts";
 export * from "./server_identity.ts";
 export * from "./shutdown.ts";

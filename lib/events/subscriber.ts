@@ -24,6 +24,7 @@ import type { Subscriber } from "../endpoint/subscriber.ts";
 import { delay } from "../core/timing.ts";
 import { pauseReading } from "../core/ioredis_guard.ts";
 import { formatNumber } from "../core/stats.ts";
+import { ReadingTurns } from "../core/reading_turns.ts";
 import { TaskPool } from "../core/task_pool.ts";
 import type { ServiceMetrics } from "../ops/service_metrics.ts";
 import { HandlerRunner, logNote, MalformedEventError, shouldLog } from "./handler_runner.ts";
@@ -167,7 +168,7 @@ export class EventSubscriber {
   readonly #pool: TaskPool<Pending>;
   #stopListening: (() => void) | undefined;
   #state: "new" | "running" | "stopping" | "stopped" = "new";
-  #readingPaused = false;
+  readonly #turns = new ReadingTurns(() => this.#kept ? this.#kept.pauseReading?.() : pauseReading(this.#redis!));
   readonly #concurrency: number;
   readonly #runner = new HandlerRunner<Pending, EventEnvelope>({
     succeeded: () => {},
@@ -288,7 +289,9 @@ export class EventSubscriber {
       : this.#patterns.get(message.pattern);
     if (!route || this.#state === "stopped") return;
     route.stats.received++;
-    if (this.#pool.queued >= this.#maxQueued) this.#yieldReading();
+    // Full: the handlers' own replies get their turn (lib/core/reading_turns.ts). Not sooner: while there is room,
+    // reading first and handling after is the faster order.
+    if (this.#pool.queued >= this.#maxQueued) this.#turns.yieldTurn();
     // The payload's Buffer is a view of the chunk the socket read: an event kept waiting would keep the whole chunk
     // (tens of kB) alive, and under a flood memory grew with the queue by kilobytes per event. One that waits keeps
     // its text instead, which is its own; one handled at once is decoded from the Buffer as it is.
@@ -326,28 +329,6 @@ export class EventSubscriber {
         `${seconds.toFixed(1)} s (${formatNumber(dropped)} so far): ${formatNumber(this.#pool.queued)} are waiting ` +
         `for a handler, ${behind}${formatNumber(rate)}/s they are handled now. ${advice}`,
     );
-  }
-
-  /**
-   * Lets the handlers run while the queue is full: under a flood the
-   * socket always has more to read, and reading it (in Deno) never gives
-   * the event loop back — the handlers' own replies wait, and almost
-   * nothing is handled until the flood is over while nearly all of it is
-   * dropped. Pausing the socket until the next turn of the event loop
-   * gives each turn to both. (Not sooner: while there is room, reading
-   * first and handling after is the faster order.)
-   */
-  #yieldReading(): void {
-    if (this.#readingPaused) return;
-    const resume = this.#kept ? this.#kept.pauseReading?.() : pauseReading(this.#redis!);
-    if (!resume) return;
-    this.#readingPaused = true;
-    // A timer, not setImmediate: the immediates run before the sockets are polled again, so the handlers' replies
-    // would still wait.
-    setTimeout(() => {
-      this.#readingPaused = false;
-      resume();
-    }, 0);
   }
 
   #run(pending: Pending): void | Promise<void> {
