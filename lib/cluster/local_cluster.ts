@@ -11,7 +11,15 @@
  */
 import { readEnv } from "../core/config.ts";
 import { CliError, ExitCode } from "../core/exit_codes.ts";
-import { askServer, findServerBinary, freePort, LocalServer, portFree } from "../core/local_server.ts";
+import {
+  askServer,
+  findServerBinary,
+  freePort,
+  LocalServer,
+  portFree,
+  START_ATTEMPTS,
+  startedTooLate,
+} from "../core/local_server.ts";
 import { ErrorReply, type Reply } from "../wire/resp.ts";
 import { delay } from "../core/timing.ts";
 import { CLUSTER_SLOTS, type ClusterNodeLine, parseClusterNodes } from "./topology.ts";
@@ -193,6 +201,22 @@ export class LocalCluster implements AsyncDisposable {
     if (!Number.isInteger(masters) || masters < 1) throw new RangeError("masters must be a whole number ≥ 1");
     if (replicas !== 0 && replicas !== 1) throw new RangeError("replicas must be 0 or 1");
     const binary = await findClusterBinary(options.binary);
+    for (let attempt = 1;; attempt++) {
+      try {
+        return await LocalCluster.#start(options, masters, replicas, binary);
+      } catch (err) {
+        // A port (or bus port) picked here and taken by another process before a node bound it: other ports.
+        if (!(options.port === undefined && attempt < START_ATTEMPTS && startedTooLate(err))) throw err;
+      }
+    }
+  }
+
+  static async #start(
+    options: LocalClusterOptions,
+    masters: number,
+    replicas: 0 | 1,
+    binary: string,
+  ): Promise<LocalCluster> {
     const count = masters * (1 + replicas);
     const ports = await clusterPorts(count, options.port);
     const buses = await busPorts(ports);

@@ -106,6 +106,40 @@ export function portFree(port: number): boolean {
   }
 }
 
+/** A server that did not start: it exited (`exited`), or did not answer within 10 s. Exit code 3. */
+export class ServerStartError extends CliError {
+  /**
+   * @param message what happened, with the end of the server's log
+   * @param exited whether the server process ended (a port taken, a bad argument) rather than not answering
+   */
+  constructor(message: string, readonly exited: boolean) {
+    super(ExitCode.Connect, message);
+    this.name = "ServerStartError";
+  }
+}
+
+/** How many ports a start tries when the ports are picked here. */
+export const START_ATTEMPTS = 3;
+
+/**
+ * Whether a start failed as one does when another process took a port between its pick and the server's bind (a
+ * client's own port, often, among many connections): the server exited at once. The start is then tried again on
+ * other ports; a server that exits for another reason fails the same way each time.
+ *
+ * @param err what the start threw
+ * @returns true for a server that exited while starting
+ * @example
+ * ```ts
+ * import { ServerStartError, startedTooLate } from "./local_server.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(startedTooLate(new ServerStartError("did not start", true)), true);
+ * assert.equal(startedTooLate(new Error("other")), false);
+ * ```
+ */
+export function startedTooLate(err: unknown): boolean {
+  return err instanceof ServerStartError && err.exited;
+}
+
 /** How to start a {@linkcode LocalServer}. */
 export interface LocalServerOptions {
   /** TCP port on 127.0.0.1 (default: a free one). */
@@ -163,11 +197,17 @@ export class LocalServer implements AsyncDisposable {
   static async start(options: LocalServerOptions = {}): Promise<LocalServer> {
     const binary = options.binary ?? await findServerBinary();
     if (!binary) throw new CliError(ExitCode.Connect, INSTALL_HINT);
-    const port = options.port ?? await freePort();
-    const dir = await Deno.makeTempDir({ prefix: "pubsub-lab-server-" });
-    const server = new LocalServer(new ServerProcess(binary, port, options, dir), binary, port, options, dir);
-    await server.#waitReady();
-    return server;
+    for (let attempt = 1;; attempt++) {
+      const port = options.port ?? await freePort();
+      const dir = await Deno.makeTempDir({ prefix: "pubsub-lab-server-" });
+      const server = new LocalServer(new ServerProcess(binary, port, options, dir), binary, port, options, dir);
+      try {
+        await server.#waitReady();
+        return server;
+      } catch (err) {
+        if (!(options.port === undefined && attempt < START_ATTEMPTS && startedTooLate(err))) throw err;
+      }
+    }
   }
 
   async #waitReady(): Promise<void> {
@@ -185,9 +225,9 @@ export class LocalServer implements AsyncDisposable {
     await status;
     const tail = await this.logTail();
     await Deno.remove(this.dir, { recursive: true }).catch(() => {});
-    throw new CliError(
-      ExitCode.Connect,
+    throw new ServerStartError(
       `${this.kind} did not start on 127.0.0.1:${this.port}` + (tail ? `:\n${tail}` : ""),
+      exited,
     );
   }
 
@@ -264,6 +304,8 @@ class ServerProcess {
   async halt(graceMs: number): Promise<void> {
     if (this.#watchdog) {
       signal(this.#watchdog, "SIGKILL");
+      // Waited for now: unref'd, with the server already gone it kept nothing alive (a start that failed hung).
+      this.#watchdog.ref();
       await this.#watchdog.status;
       const tell = this.#tell;
       this.#tell = undefined;

@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { answersPing, findServerBinary } from "../../lib/core/local_server.ts";
+import {
+  answersPing,
+  findServerBinary,
+  LocalServer,
+  ServerStartError,
+  START_ATTEMPTS,
+} from "../../lib/core/local_server.ts";
 import { linkUp, LocalPair } from "../../lib/core/local_pair.ts";
 import { REPEAT_WINDOW_MS } from "../../lib/core/shutdown.ts";
 import { eventually, nothingLeft, ownServerTest, ScriptProcess, withClient } from "../harness.ts";
@@ -94,4 +100,19 @@ ownServerTest("LocalPair: two nodes whose writes reach each other; KeyDB's both 
     await withClient(pair.second.url, (redis) => assert.rejects(redis.set(key, "x"), /READONLY/));
   }
   await withClient(pair.first.url, (redis) => redis.del(key));
+});
+
+Deno.test("LocalServer.start(): a server that exits while starting on a port picked for it is tried again, then said with the end of its log", async () => {
+  const began = performance.now();
+  // A directive no server knows: each try exits at once, as a server whose port another process took does.
+  const err = await LocalServer.start({ args: ["--no-such-directive-here", "1"] }).then(
+    () => assert.fail("started"),
+    (e: unknown) => e,
+  );
+  assert.ok(err instanceof ServerStartError, String(err));
+  assert.equal(err.exited, true);
+  assert.equal(err.exitCode, 3);
+  assert.match(err.message, /did not start on 127\.0\.0\.1:\d+/);
+  // Each try ended when the process did, not at the 10 s limit of one that never answers.
+  assert.ok(performance.now() - began < START_ATTEMPTS * 5_000, `${Math.round(performance.now() - began)} ms`);
 });
