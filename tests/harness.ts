@@ -328,15 +328,30 @@ export class TextSink {
 
   /** Resolves when the text matches `re`; fails after `ms` with what was seen. */
   waitFor(re: RegExp, ms = 10_000): Promise<RegExpMatchArray> {
+    const { found, forget } = this.#when(re);
+    return withTimeout(found, ms, () => {
+      forget();
+      return new Error(`Timed out after ${ms} ms waiting for ${re}; output so far:\n${this.#text}`);
+    });
+  }
+
+  /**
+   * Resolves when the text matches `re`, with no time limit of its own (for a race with something that is bounded).
+   *
+   * @param re the pattern
+   * @returns the match, and how to stop waiting
+   */
+  when(re: RegExp): { found: Promise<RegExpMatchArray>; forget: () => void } {
+    return this.#when(re);
+  }
+
+  #when(re: RegExp): { found: Promise<RegExpMatchArray>; forget: () => void } {
     const m = this.#text.match(re);
-    if (m) return Promise.resolve(m);
+    if (m) return { found: Promise.resolve(m), forget: () => {} };
     const waiter = { re, resolve: (_: RegExpMatchArray) => {} };
     const found = new Promise<RegExpMatchArray>((resolve) => (waiter.resolve = resolve));
     this.#waiters.push(waiter);
-    return withTimeout(found, ms, () => {
-      this.#waiters = this.#waiters.filter((w) => w !== waiter);
-      return new Error(`Timed out after ${ms} ms waiting for ${re}; output so far:\n${this.#text}`);
-    });
+    return { found, forget: () => void (this.#waiters = this.#waiters.filter((w) => w !== waiter)) };
   }
 
   /** Counts the matches of a global pattern. */
@@ -460,6 +475,11 @@ export class ScriptProcess implements AsyncDisposable {
     } catch {
       // already exited
     }
+  }
+
+  /** Resolves with its exit code when it ends (no time limit: see {@linkcode ScriptProcess.exit}). */
+  get ended(): Promise<number> {
+    return this.#child.status.then((s) => s.code);
   }
 
   /** Waits for it to exit (at most `ms`), with all its output read; gives the exit code. */
@@ -815,6 +835,40 @@ export async function publishUntilSeen(
     await delay(200, stop.signal);
   }
   await waiting;
+}
+
+/**
+ * Starts a script that is given ports of its own (`--port`), on `count` consecutive free ones, and again on others
+ * when another process took one between their pick here and the script's bind — it then exits early saying that the
+ * port is in use or that its server did not start (seen once with two test suites on the machine): at most 3 tries.
+ *
+ * @param count how many consecutive ports it needs
+ * @param start starts the script with the first of them
+ * @param ready what it prints on stderr once it runs
+ * @returns the running script, the first port and what `ready` matched
+ * @throws {Error} when it does not start after 3 tries, or fails for another reason
+ */
+export async function startOnFreePorts(
+  count: number,
+  start: (port: number) => ScriptProcess,
+  ready: RegExp,
+): Promise<{ p: ScriptProcess; port: number; ready: RegExpMatchArray }> {
+  for (let attempt = 1;; attempt++) {
+    const port = await consecutiveFreePorts(count);
+    const p = start(port);
+    const printed = p.err.when(ready);
+    const outcome = await withTimeout(
+      Promise.race([printed.found.then((match) => ({ match })), p.ended.then((code) => ({ code }))]),
+      20_000,
+      () => new Error(`Timed out after 20000 ms waiting for ${ready}; output so far:\n${p.err.text}`),
+    ).finally(printed.forget);
+    if ("match" in outcome) return { p, port, ready: outcome.match };
+    await p[Symbol.asyncDispose]();
+    const raced = /is in use|did not start on 127\.0\.0\.1:/.test(p.err.text);
+    if (!raced || attempt >= 3) {
+      throw new Error(`The script exited (code ${outcome.code}) before it ran:\n${p.err.text}`);
+    }
+  }
 }
 
 /**

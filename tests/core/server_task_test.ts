@@ -3,8 +3,8 @@ import { Redis } from "ioredis";
 import { main as demo } from "../../scripts/demo.ts";
 import { main as server } from "../../scripts/server.ts";
 import { ExitCode } from "../../lib/core/exit_codes.ts";
-import { askServer, findServerBinary, freePort } from "../../lib/core/local_server.ts";
-import { captureIo, consecutiveFreePorts, nothingLeft, ownServerTest, ScriptProcess, testServer } from "../harness.ts";
+import { askServer, findServerBinary } from "../../lib/core/local_server.ts";
+import { captureIo, nothingLeft, ownServerTest, ScriptProcess, startOnFreePorts, testServer } from "../harness.ts";
 
 /** A directory of the test's own for a script's TMPDIR, so that what it leaves behind can be seen. */
 function privateTmp(): Promise<string> {
@@ -14,10 +14,13 @@ function privateTmp(): Promise<string> {
 ownServerTest(
   "deno task server runs a server with notifications on; Ctrl+C to its process group stops it, exit 0, nothing left",
   async () => {
-    const port = await freePort();
     const tmp = await privateTmp();
-    await using p = new ScriptProcess("server", ["--port", String(port)], { TMPDIR: tmp }, "null", "task");
-    await p.err.waitFor(/is running on redis:\/\/127\.0\.0\.1:\d+ with keyspace notifications \(KEA\)/, 15_000);
+    const { p: started, port } = await startOnFreePorts(
+      1,
+      (port) => new ScriptProcess("server", ["--port", String(port)], { TMPDIR: tmp }, "null", "task"),
+      /is running on redis:\/\/127\.0\.0\.1:\d+ with keyspace notifications \(KEA\)/,
+    );
+    await using p = started;
     const redis = new Redis(port, "127.0.0.1");
     try {
       const [, flags] = await redis.config("GET", "notify-keyspace-events") as [string, string];
@@ -36,10 +39,13 @@ ownServerTest(
 
 for (const signal of ["SIGTERM", "SIGHUP"] as const) {
   ownServerTest(`server.ts stops on ${signal}: exit 0, the server stopped, nothing left`, async () => {
-    const port = await freePort();
     const tmp = await privateTmp();
-    await using p = new ScriptProcess("server.ts", ["--port", String(port)], { TMPDIR: tmp });
-    await p.err.waitFor(/is running on/, 15_000);
+    const { p: started, port } = await startOnFreePorts(
+      1,
+      (port) => new ScriptProcess("server.ts", ["--port", String(port)], { TMPDIR: tmp }),
+      /is running on/,
+    );
+    await using p = started;
     p.kill(signal);
     assert.equal(await p.exit(), ExitCode.Ok);
     assert.match(p.err.text, /stopped\./);
@@ -87,11 +93,15 @@ ownServerTest(
 ownServerTest(
   "deno task server --pair: the two commands it prints run lab 3's round trip; Ctrl+C stops both nodes",
   async () => {
-    const port = await consecutiveFreePorts(2);
     const tmp = await privateTmp();
     const keydb = (await findServerBinary())!.endsWith("keydb-server");
-    await using p = new ScriptProcess("server", ["--pair", "--port", String(port)], { TMPDIR: tmp }, "null", "task");
-    const [, listenArgs] = await p.err.waitFor(/listener: deno run -A scripts\/keyspace_listener\.ts (.*)\n/, 20_000);
+    const { p: started, port, ready } = await startOnFreePorts(
+      2,
+      (port) => new ScriptProcess("server", ["--pair", "--port", String(port)], { TMPDIR: tmp }, "null", "task"),
+      /listener: deno run -A scripts\/keyspace_listener\.ts (.*)\n/,
+    );
+    await using p = started;
+    const [, listenArgs] = ready;
     const [, writeArgs] = await p.err.waitFor(/writer: +deno run -A scripts\/keyspace_writer\.ts (.*)\n/);
     assert.match(p.err.text, keydb ? /active replicas of each other/ : /primary .*, read-only replica /);
     assert.equal(
@@ -126,10 +136,13 @@ ownServerTest(
 ownServerTest(
   "server.ts --pair: a node that exits ends it with exit 1 and the node's log; the other node stops",
   async () => {
-    const port = await consecutiveFreePorts(2);
     const tmp = await privateTmp();
-    await using p = new ScriptProcess("server.ts", ["--pair", "--port", String(port)], { TMPDIR: tmp });
-    await p.err.waitFor(/writer: /, 20_000);
+    const { p: started, port } = await startOnFreePorts(
+      2,
+      (port) => new ScriptProcess("server.ts", ["--pair", "--port", String(port)], { TMPDIR: tmp }),
+      /writer: /,
+    );
+    await using p = started;
     await askServer(port + 1, "SHUTDOWN NOSAVE");
     assert.equal(await p.exit(), ExitCode.Failure);
     assert.match(p.err.text, new RegExp(`-server on redis://127\\.0\\.0\\.1:${port + 1} exited with code \\d+:\\n.+`));
