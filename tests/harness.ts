@@ -328,7 +328,7 @@ export class TextSink {
 
   /** Resolves when the text matches `re`; fails after `ms` with what was seen. */
   waitFor(re: RegExp, ms = 10_000): Promise<RegExpMatchArray> {
-    const { found, forget } = this.#when(re);
+    const { found, forget } = this.when(re);
     return withTimeout(found, ms, () => {
       forget();
       return new Error(`Timed out after ${ms} ms waiting for ${re}; output so far:\n${this.#text}`);
@@ -342,10 +342,6 @@ export class TextSink {
    * @returns the match, and how to stop waiting
    */
   when(re: RegExp): { found: Promise<RegExpMatchArray>; forget: () => void } {
-    return this.#when(re);
-  }
-
-  #when(re: RegExp): { found: Promise<RegExpMatchArray>; forget: () => void } {
     const m = this.#text.match(re);
     if (m) return { found: Promise.resolve(m), forget: () => {} };
     const waiter = { re, resolve: (_: RegExpMatchArray) => {} };
