@@ -35,7 +35,11 @@ let lastValidAt: number | undefined;
 
 /** Skips JSON whitespace. */
 function space(): void {
-  for (let c = text.charCodeAt(at); c === 32 || c === 10 || c === 13 || c === 9; c = text.charCodeAt(++at));
+  // Local copies in the loops (here and in plainString): the module's `text` and `at` are read and written once.
+  const t = text;
+  let i = at;
+  for (let c = t.charCodeAt(i); c === 32 || c === 10 || c === 13 || c === 9; c = t.charCodeAt(++i));
+  at = i;
 }
 
 /**
@@ -43,11 +47,14 @@ function space(): void {
  * its closing one: where that closing quote is, or -1 for any other string (left to the full reader).
  */
 function plainString(): number {
-  for (let c = text.charCodeAt(++at); c !== 34; c = text.charCodeAt(++at)) {
+  const t = text;
+  let i = at;
+  for (let c = t.charCodeAt(++i); c !== 34; c = t.charCodeAt(++i)) {
     // A control character, non-ASCII, DEL, an escape, or the end of the text (NaN).
-    if (!(c >= 0x20 && c <= 0x7e) || c === 92) return -1;
+    if (!(c >= 0x20 && c <= 0x7e) || c === 92) return (at = i, -1);
   }
-  return at++;
+  at = i + 1;
+  return i;
 }
 
 /**

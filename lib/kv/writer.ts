@@ -28,8 +28,6 @@ export interface KvWriterOptions {
   expireAtValid: boolean;
   /** Where each write (debug), mismatch (warn) and server error (error) is logged. */
   log: Logger;
-  /** Most updates per pipeline (default 1000). */
-  maxBatch?: number;
   /**
    * Called after each batch with the keys it stored and their stored texts (in the order written; those stored already
    * expired left out), to announce them.
@@ -113,16 +111,13 @@ export class KvWriter {
   #running = false;
   #stopped = false;
   #idle: (() => void)[] = [];
-  readonly #maxBatch: number;
 
   /**
    * Creates a KvWriter.
    *
    * @param options where and how to write
    */
-  constructor(private readonly options: KvWriterOptions) {
-    this.#maxBatch = options.maxBatch ?? 1000;
-  }
+  constructor(private readonly options: KvWriterOptions) {}
 
   /** Updates received and not yet confirmed: queued plus in flight. */
   get pending(): number {
@@ -227,7 +222,11 @@ export class KvWriter {
   async #run(): Promise<void> {
     try {
       while (this.#queued.size > 0) {
-        this.#sending = this.#take();
+        // All that waits goes in one batch: under a flood the queue stays what came in during one round trip, where a
+        // batch of at most 1,000 let it grow to tens of thousands, and adding to a map that large cost more per update
+        // (kv_updater's CPU per update 4.6–4.9 µs → 3.8–4.2 µs, 300,000 updates with every message a new key).
+        this.#sending = this.#queued;
+        this.#queued = new Map();
         this.#inFlight = this.#sending.size;
         const prefix = this.options.prefix;
         const batch: [string, KvUpdate][] = [];
@@ -241,22 +240,6 @@ export class KvWriter {
       this.#running = false;
       if (this.pending === 0) { for (const resolve of this.#idle.splice(0)) resolve(); }
     }
-  }
-
-  /** The next batch, taken out of the queue: all of it when it is not larger than a batch (no entry deleted). */
-  #take(): Map<string, KvUpdate> {
-    const queued = this.#queued;
-    if (queued.size <= this.#maxBatch) {
-      this.#queued = new Map();
-      return queued;
-    }
-    const batch = new Map<string, KvUpdate>();
-    for (const [type, u] of queued) {
-      batch.set(type, u);
-      queued.delete(type);
-      if (batch.size >= this.#maxBatch) break;
-    }
-    return batch;
   }
 
   /** Writes one batch through the sink and settles each entry; returns true when some must be tried again. */

@@ -16,7 +16,7 @@ import { clusterAvailable, ScriptProcess } from "../harness.ts";
 import process from "node:process";
 import { printTable, processCpuMs, type Row, serverCpuUs } from "./bench_kit.ts";
 
-const MESSAGES = 50_000;
+const MESSAGES = 200_000;
 const WARMUP = 20_000;
 const BASELINE_MESSAGES = 10_000;
 
