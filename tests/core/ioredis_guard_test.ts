@@ -281,7 +281,7 @@ Deno.test("readPushesAhead() gives the event loop back while a subscription floo
     await other.redis.ping(); // the first PING on a connection is slower either way: not counted
     // Counted in messages, not milliseconds, so that a busy machine slows both alike: how many arrived while a PING
     // on a connection of its own waited for its answer. Read on without a break, the mean of 6 PINGs was 79,000 to
-    // 86,000 in 4 runs; with a turn given back every 2 ms (up to 12 PINGs), 3,100 to 15,200.
+    // 86,000 in 4 runs; with a turn given back every 2 ms (up to 12 PINGs), 3,100 to 15,200; every 8 ms, 600 to 10,800.
     const waits: number[] = [];
     while (waits.length < 12 && received < total - 50_000) {
       const before = received;
