@@ -665,17 +665,37 @@ export async function twoNodes(replicaOptions: LocalServerOptions = {}): Promise
 }
 
 /**
+ * Where a script started with `--metrics-port 0` serves its health and metrics: the address it says it listens on.
+ * A port picked free here first could be taken by another process before the script listens on it (a `/readyz` test
+ * waited 10 s for an answer once, with two suites on the machine).
+ *
+ * @param proc the script
+ * @returns `http://127.0.0.1:PORT`
+ */
+export async function metricsBase(proc: ScriptProcess): Promise<string> {
+  const at = await proc.err.waitFor(/Health and metrics on (http:\/\/127\.0\.0\.1:\d+)/, 30_000);
+  return at[1]!;
+}
+
+/**
  * Polls `check` every 50 ms until it holds, for what no event announces (a
  * process outside the test ending, a directory it removes); bounded by `ms`.
  *
  * @param check the condition
- * @param what what is awaited, for the failure message
+ * @param what what is awaited, for the failure message; a function to say it at the time of the failure (a script's
+ *   output so far, say: read when the call is made, it would hold only what the script had said by then)
  * @param ms how long to wait at most
  */
-export async function eventually(check: () => boolean | Promise<boolean>, what: string, ms = 10_000): Promise<void> {
+export async function eventually(
+  check: () => boolean | Promise<boolean>,
+  what: string | (() => string),
+  ms = 10_000,
+): Promise<void> {
   const deadline = Date.now() + ms;
   while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`Timed out after ${ms} ms waiting for ${what}`);
+    if (Date.now() > deadline) {
+      throw new Error(`Timed out after ${ms} ms waiting for ${typeof what === "function" ? what() : what}`);
+    }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }

@@ -9,8 +9,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { freePort } from "../../lib/core/local_server.ts";
-import { clusterSuite, eventually, ScriptProcess } from "../harness.ts";
+import { clusterSuite, eventually, metricsBase, ScriptProcess } from "../harness.ts";
 
 /** The status of GET `url`, or undefined when nothing answers. */
 const status = (url: string) =>
@@ -20,12 +19,11 @@ clusterSuite(
   "subscriber.ts --cluster --metrics-port: /readyz 503 within 3 s of a master's kill, 200 once it answers again",
   async (t, cluster) => {
     await t.step("kill and restart a master", async (prefix) => {
-      const port = await freePort();
-      const readyz = `http://127.0.0.1:${port}/readyz`;
       await using proc = new ScriptProcess("subscriber.ts", [
-        ...["--cluster", "--url", cluster.urls[0]!, "--quiet", `${prefix}news`, "--metrics-port", String(port)],
+        ...["--cluster", "--url", cluster.urls[0]!, "--quiet", `${prefix}news`, "--metrics-port", "0"],
       ]);
-      await eventually(async () => await status(readyz) === 200, `ready: ${proc.err.text}`, 20_000);
+      const readyz = `${await metricsBase(proc)}/readyz`;
+      await eventually(async () => await status(readyz) === 200, () => `ready: ${proc.err.text}`, 20_000);
       const master = cluster.masters.at(-1)!;
       await cluster.kill(master);
       const killedAt = performance.now();
@@ -36,7 +34,7 @@ clusterSuite(
       }
       assert.equal(answer, 503, `not ready within 3 s of the kill:\n${proc.err.text}`);
       await cluster.restart(master);
-      await eventually(async () => await status(readyz) === 200, `ready again: ${proc.err.text}`, 30_000);
+      await eventually(async () => await status(readyz) === 200, () => `ready again: ${proc.err.text}`, 30_000);
       proc.kill("SIGTERM");
       assert.equal(await proc.exit(), 0, proc.err.text);
     });

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { EventPublisher } from "../../lib/events/publisher.ts";
 import { StreamPublisher } from "../../lib/events/stream_publisher.ts";
 import { appendSender } from "../../lib/streams/append.ts";
-import { eventually, ownServerTest, ScriptProcess, testClient, testServer } from "../harness.ts";
+import { eventually, metricsBase, ownServerTest, ScriptProcess, testClient, testServer } from "../harness.ts";
 import { LONG_RUNNING } from "./long_running.ts";
 import { prometheusIgnored, sample, startPrometheus } from "./prometheus.ts";
 
@@ -50,13 +50,11 @@ if (!prometheusIgnored) {
         }
         for (const [name, entry] of running) {
           const { proc } = entry;
-          const at = await proc.err.waitFor(/Health and metrics on http:\/\/(127\.0\.0\.1:\d+)/, 30_000);
-          entry.target = at[1]!;
-          entry.base = `http://${entry.target}`;
-          const { base } = entry;
+          const base = entry.base = await metricsBase(proc);
+          entry.target = base.slice("http://".length);
           await eventually(
             () => fetch(`${base}/readyz`).then((r) => (r.body?.cancel(), r.ok), () => false),
-            `${name} ready: ${proc.err.text}`,
+            () => `${name} ready: ${proc.err.text}`,
             30_000,
           );
         }

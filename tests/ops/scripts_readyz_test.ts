@@ -8,9 +8,16 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { freePort } from "../../lib/core/local_server.ts";
 import { delay } from "../../lib/core/timing.ts";
-import { eventually, floodUntilDropped, ownServerTest, ScriptProcess, testClient, testServer } from "../harness.ts";
+import {
+  eventually,
+  floodUntilDropped,
+  metricsBase,
+  ownServerTest,
+  ScriptProcess,
+  testClient,
+  testServer,
+} from "../harness.ts";
 import { LONG_RUNNING } from "./long_running.ts";
 import { sample } from "./prometheus.ts";
 
@@ -29,16 +36,15 @@ for (const script of LONG_RUNNING) {
     `${script.name}: /readyz turns 503 within 1 s of the server going away and 200 after it returns`,
     async () => {
       await using server = await testServer({ own: true, notifications: "KEA" });
-      const port = await freePort();
-      const base = `http://127.0.0.1:${port}`;
       await using proc = new ScriptProcess(script.file, [
         ...script.args(server.url, server.prefix),
         "--metrics-port",
-        String(port),
+        "0",
       ]);
+      const base = await metricsBase(proc);
       await eventually(
         async () => (await ask(base, "/readyz"))?.status === 200,
-        `${script.name} ready: ${proc.err.text}`,
+        () => `${script.name} ready: ${proc.err.text}`,
       );
       assert.deepEqual(await ask(base, "/livez"), { status: 200, text: "ok" });
 
@@ -60,7 +66,7 @@ for (const script of LONG_RUNNING) {
       await server.local!.start();
       await eventually(
         async () => (await ask(base, "/readyz"))?.status === 200,
-        `${script.name} ready again after the server's return: ${proc.err.text}`,
+        () => `${script.name} ready again after the server's return: ${proc.err.text}`,
         20_000,
       );
       proc.kill("SIGTERM");
@@ -73,13 +79,12 @@ ownServerTest("subscriber.ts dropped for falling behind: /metrics counts the dro
   await using server = await testServer({ own: true });
   await using redis = testClient(server.url);
   await redis.config("SET", "client-output-buffer-limit", "pubsub 64kb 32kb 1");
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
   const channel = `${server.prefix}news`;
   await using proc = new ScriptProcess("subscriber.ts", [
-    ...["--url", server.url, "--quiet", channel, "--metrics-port", String(port)],
+    ...["--url", server.url, "--quiet", channel, "--metrics-port", "0"],
   ]);
-  await eventually(async () => (await ask(base, "/readyz"))?.status === 200, `ready: ${proc.err.text}`);
+  const base = await metricsBase(proc);
+  await eventually(async () => (await ask(base, "/readyz"))?.status === 200, () => `ready: ${proc.err.text}`);
   proc.kill("SIGSTOP"); // it stops reading, as a stalled pipe or Ctrl+Z would make it
   const stoppedAt = Date.now();
   try {
